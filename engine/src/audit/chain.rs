@@ -1,0 +1,87 @@
+//! Hash chaining: each row's hash covers the previous row's hash and the
+//! row's own canonical content, so changing any row breaks every later link.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::domain::AuditEntry;
+
+/// The `prev_hash` of the first row.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The canonical bytes of a row's content. `serde_json` writes object keys in
+/// sorted order (no `preserve_order` feature), so equal content gives equal bytes.
+pub fn canonical_content(
+    seq: i64,
+    ts: &str,
+    actor: &str,
+    action: &str,
+    target: &str,
+    environment: Option<&str>,
+    details: &str,
+) -> String {
+    json!({
+        "seq": seq,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "environment": environment,
+        "details": details,
+    })
+    .to_string()
+}
+
+pub fn row_hash(prev_hash: &str, canonical: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// The first row whose link does not hold, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBreak {
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// Checks rows in `seq` order, continuing from `prev` (the previous row's
+/// hash and seq). Returns the last good (hash, seq) or the first break.
+pub fn verify_chain<'a>(
+    rows: impl IntoIterator<Item = &'a AuditEntry>,
+    mut prev: (String, i64),
+) -> Result<(String, i64), ChainBreak> {
+    for row in rows {
+        if row.seq != prev.1 + 1 {
+            return Err(ChainBreak {
+                seq: row.seq,
+                reason: format!("sequence gap: expected {}, found {}", prev.1 + 1, row.seq),
+            });
+        }
+        if row.prev_hash != prev.0 {
+            return Err(ChainBreak {
+                seq: row.seq,
+                reason: "prev_hash does not match the previous row's hash".to_owned(),
+            });
+        }
+        let canonical = canonical_content(
+            row.seq,
+            &crate::time::to_rfc3339(row.ts),
+            &row.actor,
+            &row.action,
+            &row.target,
+            row.environment.as_deref(),
+            &row.details,
+        );
+        if row_hash(&row.prev_hash, &canonical) != row.hash {
+            return Err(ChainBreak {
+                seq: row.seq,
+                reason: "content does not match its hash (the row was changed)".to_owned(),
+            });
+        }
+        prev = (row.hash.clone(), row.seq);
+    }
+    Ok(prev)
+}

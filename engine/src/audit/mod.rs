@@ -1,0 +1,92 @@
+//! The audit log: one append-only, hash-chained row per action.
+//!
+//! Rows are written by the store in the same transaction as the action they
+//! record (see `store::audit`). This module owns what a row *means*: its
+//! canonical content, its hash, and how a chain is verified.
+
+mod chain;
+
+pub use chain::{canonical_content, row_hash, verify_chain, ChainBreak, GENESIS_HASH};
+
+use serde_json::Value;
+
+/// An action about to be recorded.
+#[derive(Clone, Debug)]
+pub struct AuditRecord {
+    pub actor: String,
+    pub action: &'static str,
+    pub target: String,
+    pub environment: Option<String>,
+    pub details: Value,
+}
+
+impl AuditRecord {
+    pub fn new(actor: impl Into<String>, action: &'static str, target: impl Into<String>) -> Self {
+        Self {
+            actor: actor.into(),
+            action,
+            target: target.into(),
+            environment: None,
+            details: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn environment(mut self, env_path: impl Into<String>) -> Self {
+        self.environment = Some(env_path.into());
+        self
+    }
+
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// The actions Slipway records. One place, so the audit page can offer them.
+pub mod actions {
+    pub const LOGIN: &str = "login";
+    pub const LOGOUT: &str = "logout";
+    pub const LOGIN_LINK_CREATED: &str = "login_link.created";
+    pub const USER_CREATED: &str = "user.created";
+    pub const API_TOKEN_CREATED: &str = "api_token.created";
+    pub const APPLICATION_CREATED: &str = "application.created";
+    pub const ENVIRONMENT_CREATED: &str = "environment.created";
+    pub const ENVIRONMENT_UPDATED: &str = "environment.updated";
+    pub const ENVIRONMENT_DELETED: &str = "environment.deleted";
+    pub const ENVIRONMENT_LOCKED: &str = "environment.locked";
+    pub const ENVIRONMENT_UNLOCKED: &str = "environment.unlocked";
+    pub const ENV_VAR_SET: &str = "env_var.set";
+    pub const ENV_VAR_DELETED: &str = "env_var.deleted";
+    pub const BUILD_REGISTERED: &str = "build.registered";
+    pub const DEPLOY_REQUESTED: &str = "deploy.requested";
+    pub const ROLLBACK_REQUESTED: &str = "rollback.requested";
+    pub const JOB_CANCEL_REQUESTED: &str = "job.cancel_requested";
+    pub const JOB_SUCCEEDED: &str = "job.succeeded";
+    pub const JOB_FAILED: &str = "job.failed";
+    pub const JOB_CANCELLED: &str = "job.cancelled";
+    pub const JOB_INTERRUPTED: &str = "job.interrupted";
+
+    pub const ALL: &[&str] = &[
+        LOGIN,
+        LOGOUT,
+        LOGIN_LINK_CREATED,
+        USER_CREATED,
+        API_TOKEN_CREATED,
+        APPLICATION_CREATED,
+        ENVIRONMENT_CREATED,
+        ENVIRONMENT_UPDATED,
+        ENVIRONMENT_DELETED,
+        ENVIRONMENT_LOCKED,
+        ENVIRONMENT_UNLOCKED,
+        ENV_VAR_SET,
+        ENV_VAR_DELETED,
+        BUILD_REGISTERED,
+        DEPLOY_REQUESTED,
+        ROLLBACK_REQUESTED,
+        JOB_CANCEL_REQUESTED,
+        JOB_SUCCEEDED,
+        JOB_FAILED,
+        JOB_CANCELLED,
+        JOB_INTERRUPTED,
+    ];
+}

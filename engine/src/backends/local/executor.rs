@@ -1,0 +1,424 @@
+//! Runs a local plan step by step, journaling progress and streaming output.
+//!
+//! Guarantees: nothing before the switch touches `current`; a failure at or
+//! after the switch points `current` back where it was; a cancel is honoured
+//! until the switch and then the release is finished.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tracing::{info_span, Instrument};
+
+use super::config::HealthCheck;
+use super::plan::{current_link, HookPoint, Plan, Step};
+use super::HOST_NAME;
+use crate::artifact::{self, ArtifactPolicy};
+use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
+use crate::store::jobs::HostProgress;
+
+const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
+const ENV_FILE_NAME: &str = ".env";
+
+/// Everything a run needs besides the plan.
+pub struct LocalRun<'a> {
+    pub emitter: &'a EventEmitter,
+    pub cancel: CancelSignal,
+    pub artifacts: &'a ArtifactPolicy,
+    /// Variables given to hooks and health-check commands (SLIPWAY_* and the environment's own).
+    pub hook_env: Vec<(String, String)>,
+    /// Contents of the release's env file.
+    pub env_file: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunFailure {
+    Failed(String),
+    Cancelled(String),
+}
+
+impl std::fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunFailure::Failed(why) => write!(f, "{why}"),
+            RunFailure::Cancelled(why) => write!(f, "cancelled: {why}"),
+        }
+    }
+}
+
+pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> {
+    let total = plan.steps.len() as i64;
+    let mut switched_from: Option<Option<PathBuf>> = None;
+    for (index, step) in plan.steps.iter().enumerate() {
+        let phase = step.phase().as_str();
+        let label = step.describe();
+        if switched_from.is_none() {
+            if let Some(reason) = run.cancel.reason() {
+                journal(&run, phase, &label, index as i64, total, "cancelled", Some(&reason)).await;
+                return Err(RunFailure::Cancelled(reason));
+            }
+        }
+        journal(&run, phase, &label, index as i64, total, "running", None).await;
+        log(&run, EventLevel::Info, &format!("[{phase}] {label}")).await;
+        let started = std::time::Instant::now();
+        let result = run_step(step, &run, &mut switched_from)
+            .instrument(info_span!("host_step", host = HOST_NAME, phase, step = index))
+            .await;
+        match result {
+            Ok(()) => {
+                log(&run, EventLevel::Info, &format!("[{phase}] done in {:.1}s", started.elapsed().as_secs_f64())).await;
+            }
+            Err(failure) => {
+                let message = failure.to_string();
+                log(&run, EventLevel::Error, &format!("[{phase}] failed: {message}")).await;
+                if let Some(previous) = switched_from.take() {
+                    restore_current(plan, &run, previous).await;
+                }
+                let state = if matches!(failure, RunFailure::Cancelled(_)) { "cancelled" } else { "failed" };
+                journal(&run, phase, &label, index as i64, total, state, Some(&message)).await;
+                return Err(failure);
+            }
+        }
+    }
+    journal(&run, "done", "released", total, total, "succeeded", None).await;
+    Ok(())
+}
+
+async fn run_step(
+    step: &Step,
+    run: &LocalRun<'_>,
+    switched_from: &mut Option<Option<PathBuf>>,
+) -> Result<(), RunFailure> {
+    match step {
+        Step::EnsureLayout { releases_dir } => tokio::fs::create_dir_all(releases_dir)
+            .await
+            .map_err(|e| failed(format!("cannot create {}: {e}", releases_dir.display()))),
+        Step::Stage { artifact, release_dir, reuse_existing } => {
+            stage(run, artifact, release_dir, *reuse_existing).await
+        }
+        Step::Hook { point, command, release_dir } => {
+            let cancel = if *point == HookPoint::BeforeSwitch { Some(run.cancel.clone()) } else { None };
+            run_command(run, command, release_dir, HOOK_TIMEOUT, cancel)
+                .await
+                .map_err(|e| match e {
+                    RunFailure::Failed(why) => failed(format!("{} hook failed: {why}", point.as_str())),
+                    other => other,
+                })
+        }
+        Step::Switch { current_link, release_dir } => {
+            let previous = std::fs::read_link(current_link).ok();
+            switch_symlink(current_link, release_dir).map_err(|e| failed(format!("switch failed: {e}")))?;
+            *switched_from = Some(previous);
+            Ok(())
+        }
+        Step::HealthCheck { check, release_dir } => health_check(run, check, release_dir).await,
+        Step::Prune { releases_dir, keep, protect } => {
+            match prune(releases_dir, *keep, protect) {
+                Ok(removed) => {
+                    for name in removed {
+                        log(run, EventLevel::Info, &format!("pruned release {name}")).await;
+                    }
+                }
+                // The release is live; a failed clean-up is a warning, not a failed deploy.
+                Err(e) => log(run, EventLevel::Warn, &format!("could not prune old releases: {e}")).await,
+            }
+            Ok(())
+        }
+    }
+}
+
+fn failed(message: impl Into<String>) -> RunFailure {
+    RunFailure::Failed(message.into())
+}
+
+async fn stage(run: &LocalRun<'_>, artifact: &str, release_dir: &Path, reuse_existing: bool) -> Result<(), RunFailure> {
+    if release_dir.exists() {
+        if reuse_existing {
+            log(run, EventLevel::Info, "release is still staged; reusing it").await;
+            return Ok(());
+        }
+        return Err(failed(format!("{} already exists", release_dir.display())));
+    }
+    let source = run
+        .artifacts
+        .resolve(artifact)
+        .map_err(|e| failed(format!("artifact refused: {}", e.message)))?;
+    let Some(name) = release_dir.file_name() else {
+        return Err(failed("release directory has no name"));
+    };
+    let partial = release_dir.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    let _ = tokio::fs::remove_dir_all(&partial).await;
+    tokio::fs::create_dir_all(&partial)
+        .await
+        .map_err(|e| failed(format!("cannot create {}: {e}", partial.display())))?;
+    let result = async {
+        artifact::unpack_into(&source, &partial).await.map_err(|e| failed(e.to_string()))?;
+        write_env_file(&partial.join(ENV_FILE_NAME), &run.env_file)
+            .map_err(|e| failed(format!("cannot write the env file: {e}")))?;
+        tokio::fs::rename(&partial, release_dir)
+            .await
+            .map_err(|e| failed(format!("cannot move the staged release into place: {e}")))
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_dir_all(&partial).await;
+    }
+    result
+}
+
+fn write_env_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+/// `ln -s release tmp && mv -T tmp current`: `rename(2)` replaces the link
+/// in one step, so readers see the old release or the new, never neither.
+pub fn switch_symlink(current: &Path, release_dir: &Path) -> std::io::Result<()> {
+    let Some(parent) = current.parent() else {
+        return Err(std::io::Error::other("current link has no parent directory"));
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(current) {
+        if !meta.file_type().is_symlink() {
+            return Err(std::io::Error::other(format!(
+                "{} exists and is not a symlink; refusing to replace it",
+                current.display()
+            )));
+        }
+    }
+    let tmp = parent.join(format!(".current.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(release_dir, &tmp)?;
+    if let Err(e) = std::fs::rename(&tmp, current) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
+}
+
+async fn restore_current(plan: &Plan, run: &LocalRun<'_>, previous: Option<PathBuf>) {
+    let Some(current) = plan.steps.iter().find_map(|s| match s {
+        Step::Switch { current_link, .. } => Some(current_link.clone()),
+        _ => None,
+    }) else {
+        return;
+    };
+    let result = match &previous {
+        Some(target) => switch_symlink(&current, target).map(|_| format!("switched current back to {}", target.display())),
+        None => std::fs::remove_file(&current).map(|_| "removed current (there was no earlier release)".to_owned()),
+    };
+    match result {
+        Ok(message) => log(run, EventLevel::Warn, &message).await,
+        Err(e) => log(run, EventLevel::Error, &format!("could not restore current: {e}")).await,
+    }
+}
+
+async fn health_check(run: &LocalRun<'_>, check: &HealthCheck, release_dir: &Path) -> Result<(), RunFailure> {
+    match check {
+        HealthCheck::Command { command, timeout_secs } => {
+            run_command(run, command, release_dir, Duration::from_secs(*timeout_secs), None)
+                .await
+                .map_err(|e| failed(format!("health check failed: {e}")))
+        }
+        HealthCheck::Http { url, timeout_secs } => {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(*timeout_secs);
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| failed(format!("health check failed: {e}")))?;
+            let mut last_problem = String::from("no answer");
+            while tokio::time::Instant::now() < deadline {
+                match client.get(url).send().await {
+                    Ok(resp) if resp.status().is_success() => {
+                        log(run, EventLevel::Info, &format!("GET {url} answered {}", resp.status())).await;
+                        return Ok(());
+                    }
+                    Ok(resp) => last_problem = format!("answered {}", resp.status()),
+                    Err(e) => last_problem = e.to_string(),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(failed(format!("health check failed: GET {url} {last_problem} (gave up after {timeout_secs}s)")))
+        }
+    }
+}
+
+/// Runs `sh -c command` in `dir` with a clean environment plus the hook
+/// variables, streaming its output as events.
+async fn run_command(
+    run: &LocalRun<'_>,
+    command: &str,
+    dir: &Path,
+    timeout: Duration,
+    cancel: Option<CancelSignal>,
+) -> Result<(), RunFailure> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+        .env("HOME", dir)
+        .env("LANG", "C.UTF-8")
+        .envs(run.hook_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed(format!("cannot start sh: {e}")))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let pump_out = pump_lines(run.emitter, stdout, EventLevel::Out);
+    let pump_err = pump_lines(run.emitter, stderr, EventLevel::Err);
+    let wait = async {
+        let (status, _, _) = tokio::join!(child.wait(), pump_out, pump_err);
+        status
+    };
+    let cancelled = async {
+        match cancel {
+            Some(mut signal) => signal.fired().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        status = tokio::time::timeout(timeout, wait) => match status {
+            Err(_) => Err(failed(format!("timed out after {}s", timeout.as_secs()))),
+            Ok(Err(e)) => Err(failed(format!("could not wait for the command: {e}"))),
+            Ok(Ok(status)) if status.success() => Ok(()),
+            Ok(Ok(status)) => Err(failed(match status.code() {
+                Some(code) => format!("exited with status {code}"),
+                None => "killed by a signal".to_owned(),
+            })),
+        },
+        reason = cancelled => Err(RunFailure::Cancelled(reason)),
+    }
+}
+
+async fn pump_lines(
+    emitter: &EventEmitter,
+    stream: Option<impl tokio::io::AsyncRead + Unpin>,
+    level: EventLevel,
+) {
+    let Some(stream) = stream else { return };
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Err(e) = emitter.emit(Some(HOST_NAME), level, &line).await {
+            tracing::warn!(error = %e, "could not store a job output line");
+        }
+    }
+}
+
+/// Removes the oldest release directories beyond `keep`. Never removes a
+/// protected one, the one `current` points at, or anything not named like a
+/// Slipway release.
+pub fn prune(releases_dir: &Path, keep: usize, protect: &[String]) -> std::io::Result<Vec<String>> {
+    let live = releases_dir
+        .parent()
+        .and_then(|target| std::fs::read_link(current_link(target)).ok())
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let mut names: Vec<String> = std::fs::read_dir(releases_dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|n| is_release_key(n))
+        .collect();
+    names.sort_by(|a, b| b.cmp(a));
+    let mut removed = Vec::new();
+    for name in names.into_iter().skip(keep) {
+        if protect.contains(&name) || live.as_deref() == Some(name.as_str()) {
+            continue;
+        }
+        std::fs::remove_dir_all(releases_dir.join(&name))?;
+        removed.push(name);
+    }
+    Ok(removed)
+}
+
+/// `YYYYmmddHHMMSS-<job id>`
+fn is_release_key(name: &str) -> bool {
+    match name.split_once('-') {
+        Some((stamp, job)) => {
+            stamp.len() == 14
+                && stamp.chars().all(|c| c.is_ascii_digit())
+                && !job.is_empty()
+                && job.chars().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+async fn journal(
+    run: &LocalRun<'_>,
+    phase: &str,
+    step: &str,
+    done: i64,
+    total: i64,
+    state: &str,
+    error: Option<&str>,
+) {
+    let progress = HostProgress {
+        host: HOST_NAME,
+        phase,
+        step,
+        steps_done: done,
+        steps_total: total,
+        state,
+        error,
+    };
+    if let Err(e) = run.emitter.progress(&progress).await {
+        tracing::warn!(error = %e, "could not journal host progress");
+    }
+}
+
+async fn log(run: &LocalRun<'_>, level: EventLevel, text: &str) {
+    if let Err(e) = run.emitter.emit(Some(HOST_NAME), level, text).await {
+        tracing::warn!(error = %e, "could not store a job event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_the_newest_the_live_and_the_protected() {
+        let target = tempfile::tempdir().unwrap();
+        let releases = target.path().join("releases");
+        let keys: Vec<String> = (1..=8).map(|i| format!("2026112200000{i}-{i}")).collect();
+        for key in &keys {
+            std::fs::create_dir_all(releases.join(key)).unwrap();
+        }
+        std::fs::create_dir_all(releases.join("not-a-release")).unwrap();
+        switch_symlink(&target.path().join("current"), &releases.join(&keys[0])).unwrap();
+
+        let removed = prune(&releases, 3, &[keys[1].clone()]).unwrap();
+
+        let mut left: Vec<String> = std::fs::read_dir(&releases)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![keys[0].clone(), keys[1].clone(), keys[5].clone(), keys[6].clone(), keys[7].clone(), "not-a-release".into()]);
+        assert_eq!(removed.len(), 3);
+    }
+
+    #[test]
+    fn switch_replaces_the_link_and_refuses_a_real_directory() {
+        let target = tempfile::tempdir().unwrap();
+        let (a, b) = (target.path().join("a"), target.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let current = target.path().join("current");
+        switch_symlink(&current, &a).unwrap();
+        switch_symlink(&current, &b).unwrap();
+        assert_eq!(std::fs::read_link(&current).unwrap(), b);
+
+        let not_a_link = target.path().join("current2");
+        std::fs::create_dir_all(&not_a_link).unwrap();
+        assert!(switch_symlink(&not_a_link, &a).is_err());
+    }
+}

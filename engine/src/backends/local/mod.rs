@@ -1,0 +1,30 @@
+//! The `local` backend: capistrano-style releases in a directory on the
+//! Slipway machine itself.
+//!
+//! ```text
+//! <target_dir>/
+//!   releases/<release-key>/   one directory per staged release
+//!   current -> releases/<release-key>
+//! ```
+
+mod config;
+mod executor;
+mod plan;
+
+pub use config::{HealthCheck, LocalConfig};
+pub use executor::{prune, run_plan, switch_symlink, LocalRun, RunFailure};
+pub use plan::{plan, Phase, Plan, PlanRequest, Step};
+
+/// The single host a local environment has, as progress bars name it.
+pub const HOST_NAME: &str = "local";
+
+/// Bundles what a local run needs besides its plan.
+pub fn executor_run<'a>(
+    emitter: &'a crate::jobs::EventEmitter,
+    cancel: crate::jobs::CancelSignal,
+    artifacts: &'a crate::artifact::ArtifactPolicy,
+    hook_env: Vec<(String, String)>,
+    env_file: String,
+) -> LocalRun<'a> {
+    LocalRun { emitter, cancel, artifacts, hook_env, env_file }
+}

@@ -1,0 +1,87 @@
+//! The demo seeded on a first run: an application, a local environment and
+//! two builds whose tarballs Slipway makes itself, so Deploy works at once.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::auth::Actor;
+use crate::backends::{local::HealthCheck, local::LocalConfig, BackendConfig};
+use crate::error::Result;
+use crate::{BuildRequest, Engine};
+
+pub const DEMO_APP: &str = "demo";
+pub const DEMO_ENV: &str = "demo";
+
+/// Seeds the demo unless an application named `demo` exists.
+/// `data_dir` holds the demo's deploy target; `artifact_root` its tarballs.
+pub async fn seed(engine: &Engine, actor: &Actor, data_dir: &Path, artifact_root: &Path) -> Result<bool> {
+    if engine.store().applications().await?.iter().any(|a| a.name == DEMO_APP) {
+        return Ok(false);
+    }
+    let target = std::path::absolute(data_dir.join("demo-target"))?;
+    std::fs::create_dir_all(artifact_root)?;
+    let artifact_root = artifact_root.canonicalize()?;
+
+    engine
+        .create_application(actor, DEMO_APP, Some("https://example.invalid/demo.git"))
+        .await?;
+    let mut config = LocalConfig::new(target);
+    config.keep_releases = 5;
+    config.before_switch = Some(
+        "echo \"preparing release $SLIPWAY_RELEASE_ID of ${SLIPWAY_COMMIT_SHA%${SLIPWAY_COMMIT_SHA#????????}}\"; sleep 1"
+            .to_owned(),
+    );
+    config.after_switch = Some("echo \"now serving $(cat VERSION)\"".to_owned());
+    config.health_check = Some(HealthCheck::Command {
+        command: "grep -q 'Slipway demo' index.html".to_owned(),
+        timeout_secs: 10,
+    });
+    engine
+        .create_environment(actor, DEMO_APP, DEMO_ENV, BackendConfig::Local(config), false)
+        .await?;
+
+    for (version, message) in [("1.0.0", "First demo release"), ("1.1.0", "Demo release with a new greeting")] {
+        let tarball = artifact_root.join(format!("demo-{version}.tar.gz"));
+        write_demo_tarball(&tarball, version)?;
+        engine
+            .register_build(
+                actor,
+                BuildRequest {
+                    application: DEMO_APP.to_owned(),
+                    commit_sha: fake_commit_sha(version),
+                    branch: "main".to_owned(),
+                    message: message.to_owned(),
+                    author: "Slipway Demo <demo@example.invalid>".to_owned(),
+                    artifact: tarball.display().to_string(),
+                },
+            )
+            .await?;
+    }
+    Ok(true)
+}
+
+/// A stable 40-hex "commit" for a demo version.
+pub fn fake_commit_sha(version: &str) -> String {
+    hex::encode(Sha256::digest(format!("slipway demo {version}")))[..40].to_owned()
+}
+
+/// A release tarball: `index.html` and `VERSION`.
+pub fn write_demo_tarball(path: &Path, version: &str) -> std::io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let page = format!(
+        "<!doctype html><title>Slipway demo {version}</title><h1>Slipway demo</h1><p>version {version}</p>\n"
+    );
+    for (name, body) in [("index.html", page.as_bytes()), ("VERSION", format!("{version}\n").as_bytes())] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, body)?;
+    }
+    tar.into_inner()?.finish()?;
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Names and identifiers that arrive from users, parsed once at the edge.
+//!
+//! Every type here can only hold a valid value: code that receives an
+//! `EnvName` never has to ask whether it is safe to put in a path or a URL.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::error::InvalidInput;
+
+macro_rules! string_newtype {
+    ($(#[$meta:meta])* $name:ident, $parse:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+                $parse(raw).map(Self)
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// An application's name: a lower-case slug, used in URLs.
+    AppName,
+    parse_slug_app
+);
+string_newtype!(
+    /// An environment's name within its application: a lower-case slug.
+    EnvName,
+    parse_slug_env
+);
+string_newtype!(
+    /// A full git commit id (40 hex digits for SHA-1, 64 for SHA-256), lower-case.
+    CommitSha,
+    parse_commit_sha
+);
+string_newtype!(
+    /// A git branch name restricted to characters that are safe everywhere.
+    BranchName,
+    parse_branch
+);
+string_newtype!(
+    /// A user's login: a slug, possibly with dots and `@`.
+    Login,
+    parse_login
+);
+
+fn parse_slug(field: &'static str, raw: &str) -> Result<String, InvalidInput> {
+    let ok_len = (1..=63).contains(&raw.len());
+    let mut chars = raw.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok = raw
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok_len && first_ok && rest_ok && !raw.ends_with('-') {
+        Ok(raw.to_owned())
+    } else {
+        Err(InvalidInput::new(
+            field,
+            format!(
+                "{raw:?} is not a valid name: use 1-63 lower-case letters, digits and '-', \
+                 starting with a letter or digit"
+            ),
+        ))
+    }
+}
+
+fn parse_slug_app(raw: &str) -> Result<String, InvalidInput> {
+    parse_slug("application", raw.trim())
+}
+
+fn parse_slug_env(raw: &str) -> Result<String, InvalidInput> {
+    parse_slug("environment", raw.trim())
+}
+
+fn parse_commit_sha(raw: &str) -> Result<String, InvalidInput> {
+    let sha = raw.trim().to_ascii_lowercase();
+    if (sha.len() == 40 || sha.len() == 64) && sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(sha)
+    } else {
+        Err(InvalidInput::new(
+            "commit_sha",
+            "a commit sha must be the full 40 (or 64) hexadecimal characters".to_owned(),
+        ))
+    }
+}
+
+fn parse_branch(raw: &str) -> Result<String, InvalidInput> {
+    let branch = raw.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/');
+    let problem = if branch.is_empty() {
+        Some("must not be empty")
+    } else if branch.len() > 200 {
+        Some("is longer than 200 characters")
+    } else if !branch.chars().all(allowed) {
+        Some("may only contain letters, digits, '.', '_', '-' and '/'")
+    } else if branch.starts_with('-') || branch.starts_with('/') || branch.ends_with('/') {
+        Some("must not start with '-' or '/', nor end with '/'")
+    } else if branch.contains("..") || branch.contains("//") || branch.ends_with(".lock") {
+        Some("must not contain '..' or '//' nor end with '.lock'")
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(branch.to_owned()),
+        Some(why) => Err(InvalidInput::new("branch", format!("branch name {why}"))),
+    }
+}
+
+fn parse_login(raw: &str) -> Result<String, InvalidInput> {
+    let login = raw.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
+    if (1..=100).contains(&login.len())
+        && login.chars().all(allowed)
+        && !login.starts_with('-')
+    {
+        Ok(login.to_owned())
+    } else {
+        Err(InvalidInput::new(
+            "login",
+            "a login may contain letters, digits, '.', '_', '-' and '@' (at most 100)".to_owned(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_accept_plain_names_and_refuse_everything_else() {
+        assert!(EnvName::parse("production").is_ok());
+        assert!(EnvName::parse("qa-42").is_ok());
+        for bad in ["", "-x", "x-", "Prod", "a b", "a/b", "a;b", "$(id)", &"a".repeat(64)] {
+            assert!(EnvName::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn commit_sha_is_full_hex_and_lower_cased() {
+        let sha = CommitSha::parse("ABCDEF0123456789ABCDEF0123456789ABCDEF01").unwrap();
+        assert_eq!(sha.as_str(), "abcdef0123456789abcdef0123456789abcdef01");
+        assert!(CommitSha::parse("abc123").is_err());
+        assert!(CommitSha::parse("zzzzzz0123456789abcdef0123456789abcdef01").is_err());
+        assert!(CommitSha::parse("abcdef0123456789abcdef0123456789abcdef0;").is_err());
+    }
+
+    #[test]
+    fn branch_names_are_allow_listed() {
+        for ok in ["main", "feature/login-page", "release-1.2", "user_x/fix"] {
+            assert!(BranchName::parse(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["-rf", "a..b", "x;rm", "$(id)", "`id`", "a b", "a\nb", "/abs", "x.lock"] {
+            assert!(BranchName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

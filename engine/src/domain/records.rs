@@ -1,0 +1,227 @@
+//! Records as the store returns them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::backends::BackendConfig;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Deployer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Deployer => "deployer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Application {
+    pub id: i64,
+    pub name: String,
+    pub repository_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum EnvironmentKind {
+    Permanent,
+    Qa,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvironmentLock {
+    pub reason: String,
+    pub locked_by: String,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Environment {
+    pub id: i64,
+    pub application_id: i64,
+    pub application: String,
+    pub name: String,
+    pub kind: EnvironmentKind,
+    pub config: BackendConfig,
+    pub protected: bool,
+    pub lock: Option<EnvironmentLock>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Environment {
+    /// `app/env`, the way the audit log and messages name an environment.
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.application, self.name)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+    pub secret: bool,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Build {
+    pub id: i64,
+    pub application_id: i64,
+    pub commit_sha: String,
+    pub branch: String,
+    pub message: String,
+    pub author: String,
+    pub artifact: String,
+    pub registered_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Deploy,
+    Rollback,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Deploy => "deploy",
+            JobKind::Rollback => "rollback",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Interrupted,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub kind: JobKind,
+    pub environment_id: i64,
+    pub build_id: i64,
+    pub release_id: Option<i64>,
+    pub rollback_of: Option<i64>,
+    pub requested_by: String,
+    pub state: JobState,
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct JobHost {
+    pub host: String,
+    pub phase: String,
+    pub step: String,
+    pub steps_done: i64,
+    pub steps_total: i64,
+    pub state: String,
+    pub error: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow)]
+pub struct JobEvent {
+    pub job_id: i64,
+    pub seq: i64,
+    pub ts: DateTime<Utc>,
+    pub host: Option<String>,
+    pub level: String,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseState {
+    Pending,
+    Live,
+    Superseded,
+    Failed,
+}
+
+/// A release: one build switched live (or attempted) on an environment.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct Release {
+    pub id: i64,
+    pub environment_id: i64,
+    pub build_id: i64,
+    pub job_id: i64,
+    pub release_key: String,
+    pub kind: JobKind,
+    pub state: ReleaseState,
+    pub released_by: String,
+    pub released_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub commit_sha: String,
+    pub branch: String,
+    pub build_message: String,
+    pub job_state: JobState,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub ts: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub environment: Option<String>,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}

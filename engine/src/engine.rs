@@ -1,0 +1,348 @@
+//! The operations Slipway offers, each checked against the actor's role,
+//! validated, and recorded. The UI, the API and the CLI call these.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use crate::artifact::ArtifactPolicy;
+use crate::audit::{verify_chain, ChainBreak, GENESIS_HASH};
+use crate::auth::{Actor, Permission};
+use crate::backends::BackendConfig;
+use crate::domain::{
+    AppName, Application, BranchName, Build, CommitSha, EnvName, EnvVar, Environment, Job, JobEvent, JobHost, Release,
+};
+use crate::error::{Error, InvalidInput, Result};
+use crate::jobs::{EventHub, JobRunner, RunnerSettings};
+use crate::store::builds::{NewBuild, Registered};
+use crate::store::environments::EnvironmentSpec;
+use crate::store::Store;
+
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    pub database_url: String,
+    pub artifact_roots: Vec<PathBuf>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    hub: EventHub,
+    artifacts: ArtifactPolicy,
+    wake_runner: Arc<Notify>,
+}
+
+/// A build registration as it arrives (JSON or form), before parsing.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildRequest {
+    pub application: String,
+    pub commit_sha: String,
+    pub branch: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub author: String,
+    pub artifact: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct EnvVarRequest {
+    pub name: String,
+    pub value: String,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// One environment with what is live on it and its latest job.
+#[derive(Clone, Debug)]
+pub struct EnvironmentOverview {
+    pub environment: Environment,
+    pub live: Option<Release>,
+    pub last_job: Option<Job>,
+}
+
+/// A job with everything its page shows.
+#[derive(Clone, Debug)]
+pub struct JobView {
+    pub job: Job,
+    pub environment: Environment,
+    pub build: Build,
+    pub release: Option<Release>,
+    pub hosts: Vec<JobHost>,
+    pub events: Vec<JobEvent>,
+}
+
+const MAX_TEXT: usize = 10_000;
+
+impl Engine {
+    pub async fn open(settings: &EngineSettings) -> Result<Self> {
+        let store = Store::open(&settings.database_url).await?;
+        let artifacts = ArtifactPolicy::new(settings.artifact_roots.iter().cloned())?;
+        Ok(Self { store, hub: EventHub::default(), artifacts, wake_runner: Arc::new(Notify::new()) })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn events(&self) -> &EventHub {
+        &self.hub
+    }
+
+    pub fn artifacts(&self) -> &ArtifactPolicy {
+        &self.artifacts
+    }
+
+    pub fn job_runner(&self, settings: RunnerSettings) -> JobRunner {
+        JobRunner::new(self.store.clone(), self.hub.clone(), self.artifacts.clone(), settings, self.wake_runner.clone())
+    }
+
+    // ---- reading ----
+
+    pub async fn applications(&self, actor: &Actor) -> Result<Vec<Application>> {
+        actor.require(Permission::Read)?;
+        self.store.applications().await
+    }
+
+    pub async fn overview(&self, actor: &Actor) -> Result<Vec<(Application, Vec<EnvironmentOverview>)>> {
+        actor.require(Permission::Read)?;
+        let apps = self.store.applications().await?;
+        let envs = self.store.environments().await?;
+        let mut out = Vec::with_capacity(apps.len());
+        for app in apps {
+            let mut rows = Vec::new();
+            for env in envs.iter().filter(|e| e.application_id == app.id) {
+                let live = self.store.live_release(env.id).await?;
+                let last_job = self.store.jobs_for_environment(env.id, 1).await?.into_iter().next();
+                rows.push(EnvironmentOverview { environment: env.clone(), live, last_job });
+            }
+            out.push((app, rows));
+        }
+        Ok(out)
+    }
+
+    pub async fn environment(&self, actor: &Actor, app: &str, env: &str) -> Result<Environment> {
+        actor.require(Permission::Read)?;
+        let (app, env) = parse_env_path(app, env)?;
+        self.store.environment(&app, &env).await
+    }
+
+    /// Variables with secret values replaced: what may leave the server.
+    pub async fn env_vars_masked(&self, actor: &Actor, env: &Environment) -> Result<Vec<EnvVar>> {
+        actor.require(Permission::Read)?;
+        let mut vars = self.store.env_vars(env.id).await?;
+        for var in vars.iter_mut().filter(|v| v.secret) {
+            var.value = crate::jobs::MASK.to_owned();
+        }
+        Ok(vars)
+    }
+
+    pub async fn releases(&self, actor: &Actor, env: &Environment, before: Option<i64>, limit: i64) -> Result<Vec<Release>> {
+        actor.require(Permission::Read)?;
+        self.store.releases(env.id, before, limit.clamp(1, 200)).await
+    }
+
+    pub async fn builds(&self, actor: &Actor, app: &str, limit: i64) -> Result<(Application, Vec<Build>)> {
+        actor.require(Permission::Read)?;
+        let app = self.store.application(&AppName::parse(app)?).await?;
+        let builds = self.store.builds(app.id, limit.clamp(1, 500)).await?;
+        Ok((app, builds))
+    }
+
+    pub async fn job_view(&self, actor: &Actor, job_id: i64) -> Result<JobView> {
+        actor.require(Permission::Read)?;
+        let job = self.store.job(job_id).await?;
+        let environment = self.store.environment_by_id(job.environment_id).await?;
+        let build = self.store.build(job.build_id).await?;
+        let release = match job.release_id {
+            Some(id) => Some(self.store.release(id).await?),
+            None => None,
+        };
+        let hosts = self.store.job_hosts(job_id).await?;
+        let events = self.store.job_events_after(job_id, 0, 10_000).await?;
+        Ok(JobView { job, environment, build, release, hosts, events })
+    }
+
+    // ---- changing ----
+
+    pub async fn create_application(&self, actor: &Actor, name: &str, repository_url: Option<&str>) -> Result<Application> {
+        actor.require(Permission::ManageApplications)?;
+        let name = AppName::parse(name)?;
+        let repository_url = repository_url.map(str::trim).filter(|s| !s.is_empty());
+        if let Some(url) = repository_url {
+            if url.len() > 500 || url.chars().any(char::is_control) {
+                return Err(InvalidInput::new("repository_url", "the repository URL is not valid").into());
+            }
+        }
+        self.store.create_application(&actor.login, &name, repository_url).await
+    }
+
+    pub async fn create_environment(
+        &self,
+        actor: &Actor,
+        app: &str,
+        name: &str,
+        config: BackendConfig,
+        protected: bool,
+    ) -> Result<Environment> {
+        actor.require(Permission::ManageEnvironments)?;
+        let app = self.store.application(&AppName::parse(app)?).await?;
+        let name = EnvName::parse(name)?;
+        config.validate()?;
+        self.store
+            .create_environment(&actor.login, &app, &EnvironmentSpec { name, config, protected })
+            .await
+    }
+
+    pub async fn update_environment(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        config: BackendConfig,
+        protected: bool,
+    ) -> Result<Environment> {
+        actor.require(Permission::ManageEnvironments)?;
+        config.validate()?;
+        let env = self.environment(actor, app, env).await?;
+        self.store.update_environment(&actor.login, &env, &config, protected).await
+    }
+
+    pub async fn delete_environment(&self, actor: &Actor, app: &str, env: &str) -> Result<()> {
+        actor.require(Permission::ManageEnvironments)?;
+        let env = self.environment(actor, app, env).await?;
+        self.store.delete_environment(&actor.login, &env).await
+    }
+
+    pub async fn lock(&self, actor: &Actor, app: &str, env: &str, reason: &str) -> Result<()> {
+        actor.require(Permission::Lock)?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > 500 {
+            return Err(InvalidInput::new("reason", "say why the environment is locked (1-500 characters)").into());
+        }
+        let env = self.environment(actor, app, env).await?;
+        self.store.lock_environment(&actor.login, &env, reason).await
+    }
+
+    pub async fn unlock(&self, actor: &Actor, app: &str, env: &str) -> Result<()> {
+        actor.require(Permission::Lock)?;
+        let env = self.environment(actor, app, env).await?;
+        self.store.unlock_environment(&actor.login, &env).await
+    }
+
+    pub async fn set_env_var(&self, actor: &Actor, app: &str, env: &str, var: EnvVarRequest) -> Result<()> {
+        actor.require(Permission::ManageEnvironments)?;
+        let name = var.name.trim().to_owned();
+        let valid_name = !name.is_empty()
+            && name.len() <= 100
+            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            return Err(InvalidInput::new("name", "a variable name is letters, digits and '_', not starting with a digit").into());
+        }
+        if name.starts_with("SLIPWAY_") {
+            return Err(InvalidInput::new("name", "names starting with SLIPWAY_ are reserved").into());
+        }
+        if var.value.len() > 64 * 1024 || var.value.contains('\0') {
+            return Err(InvalidInput::new("value", "a value is at most 64 KiB of text").into());
+        }
+        let env = self.environment(actor, app, env).await?;
+        self.store
+            .set_env_var(&actor.login, &env, &EnvVar { name, value: var.value, secret: var.secret })
+            .await
+    }
+
+    pub async fn delete_env_var(&self, actor: &Actor, app: &str, env: &str, name: &str) -> Result<()> {
+        actor.require(Permission::ManageEnvironments)?;
+        let env = self.environment(actor, app, env).await?;
+        self.store.delete_env_var(&actor.login, &env, name).await
+    }
+
+    pub async fn register_build(&self, actor: &Actor, request: BuildRequest) -> Result<Registered> {
+        actor.require(Permission::RegisterBuild)?;
+        let app = AppName::parse(&request.application)?;
+        let commit_sha = CommitSha::parse(&request.commit_sha)?;
+        let branch = BranchName::parse(&request.branch)?;
+        if request.message.len() > MAX_TEXT {
+            return Err(InvalidInput::new("message", "the message is longer than 10000 characters").into());
+        }
+        let author = request.author.trim();
+        if author.len() > 200 || author.chars().any(char::is_control) {
+            return Err(InvalidInput::new("author", "the author is at most 200 characters of plain text").into());
+        }
+        // Refuse what no backend could ever fetch, before it is recorded.
+        self.artifacts.resolve(&request.artifact)?;
+        let app = self.store.application(&app).await?;
+        let new = NewBuild {
+            commit_sha,
+            branch,
+            message: request.message,
+            author: author.to_owned(),
+            artifact: request.artifact.trim().to_owned(),
+        };
+        self.store.register_build(&actor.login, &app, &new).await
+    }
+
+    pub async fn deploy(&self, actor: &Actor, app: &str, env: &str, build_id: i64) -> Result<Job> {
+        actor.require(Permission::Deploy)?;
+        let env = self.environment(actor, app, env).await?;
+        let build = self.store.build(build_id).await?;
+        if build.application_id != env.application_id {
+            return Err(InvalidInput::new("build_id", format!("build #{build_id} belongs to another application")).into());
+        }
+        let job = self.store.enqueue_job(&actor.login, &env, &build, None).await?;
+        self.wake_runner.notify_one();
+        Ok(job)
+    }
+
+    pub async fn rollback(&self, actor: &Actor, app: &str, env: &str, release_id: i64) -> Result<Job> {
+        actor.require(Permission::Deploy)?;
+        let env = self.environment(actor, app, env).await?;
+        let target = self.store.release(release_id).await?;
+        if target.environment_id != env.id {
+            return Err(InvalidInput::new("release_id", format!("release #{release_id} is not from {}", env.path())).into());
+        }
+        match target.state {
+            crate::domain::ReleaseState::Superseded => {}
+            crate::domain::ReleaseState::Live => {
+                return Err(Error::Conflict(format!("release #{release_id} is already live on {}", env.path())))
+            }
+            _ => {
+                return Err(Error::Conflict(format!(
+                    "release #{release_id} never went live; only earlier live releases can be rolled back to"
+                )))
+            }
+        }
+        let build = self.store.build(target.build_id).await?;
+        let job = self.store.enqueue_job(&actor.login, &env, &build, Some(&target)).await?;
+        self.wake_runner.notify_one();
+        Ok(job)
+    }
+
+    pub async fn cancel_job(&self, actor: &Actor, job_id: i64) -> Result<Job> {
+        actor.require(Permission::CancelJob)?;
+        self.store.request_cancel(&actor.login, job_id).await
+    }
+
+    /// Walks the whole audit chain. `Ok(rows)` or the first bad row.
+    pub async fn verify_audit(&self) -> Result<std::result::Result<i64, ChainBreak>> {
+        let mut prev = (GENESIS_HASH.to_owned(), 0);
+        loop {
+            let rows = self.store.audit_rows_after(prev.1, 1000).await?;
+            if rows.is_empty() {
+                return Ok(Ok(prev.1));
+            }
+            match verify_chain(rows.iter(), prev) {
+                Ok(next) => prev = next,
+                Err(broken) => return Ok(Err(broken)),
+            }
+        }
+    }
+}
+
+fn parse_env_path(app: &str, env: &str) -> Result<(AppName, EnvName)> {
+    Ok((AppName::parse(app)?, EnvName::parse(env)?))
+}

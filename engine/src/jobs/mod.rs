@@ -1,0 +1,14 @@
+//! The job engine: a queue in the database, a runner that leases jobs,
+//! and the events each job emits.
+
+mod cancel;
+mod emitter;
+mod hub;
+mod masking;
+mod runner;
+
+pub use cancel::CancelSignal;
+pub use emitter::{EventEmitter, EventLevel};
+pub use hub::EventHub;
+pub use masking::{SecretMasker, MASK};
+pub use runner::{JobRunner, RunnerSettings};

@@ -1,0 +1,260 @@
+//! The job runner: claims queued jobs under a lease, runs them on their
+//! backend, keeps the lease alive, and marks jobs of dead runners `interrupted`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use tracing::{info_span, Instrument};
+
+use super::cancel::CancelTrigger;
+use super::{CancelSignal, EventEmitter, EventHub, EventLevel, SecretMasker};
+use crate::artifact::ArtifactPolicy;
+use crate::backends::{local, BackendConfig};
+use crate::domain::{Build, Environment, Job, JobKind, Release};
+use crate::error::Result;
+use crate::shell;
+use crate::store::jobs::JobOutcome;
+use crate::store::Store;
+use crate::time;
+
+#[derive(Clone, Debug)]
+pub struct RunnerSettings {
+    /// How long a lease lasts without renewal. A job whose runner died is
+    /// marked interrupted at most this long (plus one sweep) after.
+    pub lease_ttl: Duration,
+    pub renew_every: Duration,
+    /// How often to look for work and expired leases without being woken.
+    pub sweep_every: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(15),
+            renew_every: Duration::from_secs(3),
+            sweep_every: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct JobRunner {
+    store: Store,
+    hub: EventHub,
+    artifacts: ArtifactPolicy,
+    settings: RunnerSettings,
+    owner: Arc<str>,
+    wake: Arc<Notify>,
+}
+
+impl JobRunner {
+    pub fn new(store: Store, hub: EventHub, artifacts: ArtifactPolicy, settings: RunnerSettings, wake: Arc<Notify>) -> Self {
+        let owner = format!("{}-{}-{:08x}", hostname(), std::process::id(), rand::random::<u32>());
+        Self { store, hub, artifacts, settings, owner: owner.into(), wake }
+    }
+
+    /// Runs until `shutdown` turns true, then waits for the jobs it started.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut running = JoinSet::new();
+        tracing::info!(owner = %self.owner, "job runner started");
+        loop {
+            self.sweep_expired().await;
+            loop {
+                let lease_until = time::now() + self.lease_ttl();
+                match self.store.claim_next_job(&self.owner, lease_until).await {
+                    Ok(Some(job)) => {
+                        let runner = self.clone();
+                        running.spawn(async move { runner.run_job(job).await });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not claim a job");
+                        break;
+                    }
+                }
+            }
+            while running.try_join_next().is_some() {}
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.sweep_every) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        tracing::info!(jobs = running.len(), "job runner stopping; waiting for running jobs");
+        while running.join_next().await.is_some() {}
+    }
+
+    fn lease_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.lease_ttl).unwrap_or(chrono::Duration::seconds(15))
+    }
+
+    async fn sweep_expired(&self) {
+        match self.store.interrupt_expired_jobs().await {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::warn!(job_id = id, "job interrupted: its runner's lease expired");
+                    if let Ok(emitter) = EventEmitter::new(id, self.store.clone(), self.hub.clone(), SecretMasker::default()).await {
+                        let _ = emitter
+                            .emit(None, EventLevel::Error, "interrupted: the server running this job stopped; it was not retried")
+                            .await;
+                        let _ = emitter.emit(None, EventLevel::End, "interrupted").await;
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not sweep expired job leases"),
+        }
+    }
+
+    async fn run_job(self, job: Job) {
+        let span = info_span!("job", job_id = job.id, kind = job.kind.as_str(), env_id = job.environment_id);
+        async move {
+            let (trigger, cancel) = CancelSignal::new();
+            let keeper = tokio::spawn(self.clone().keep_lease(job.id, trigger).in_current_span());
+            let (outcome, emitter) = match self.execute(&job, cancel).await {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::error!(error = %e, "job could not run");
+                    (JobOutcome::Failed(format!("internal error: {e}")), None)
+                }
+            };
+            keeper.abort();
+            match self.store.finish_job(&job, &self.owner, &outcome).await {
+                Ok(finished) => {
+                    tracing::info!(state = finished.state.as_str(), "job finished");
+                    if let Some(emitter) = emitter {
+                        let summary = match &outcome {
+                            JobOutcome::Succeeded => "succeeded".to_owned(),
+                            JobOutcome::Failed(why) => format!("failed: {why}"),
+                            JobOutcome::Cancelled => "cancelled".to_owned(),
+                        };
+                        let level = if matches!(outcome, JobOutcome::Succeeded) { EventLevel::Info } else { EventLevel::Error };
+                        let _ = emitter.emit(None, level, &format!("job {summary}")).await;
+                        let _ = emitter.emit(None, EventLevel::End, finished.state.as_str()).await;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not record the end of the job"),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Renews the lease; raises the cancel signal when a user asks or the lease is lost.
+    async fn keep_lease(self, job_id: i64, trigger: CancelTrigger) {
+        loop {
+            tokio::time::sleep(self.settings.renew_every).await;
+            let lease_until = time::now() + self.lease_ttl();
+            match self.store.renew_lease(job_id, &self.owner, lease_until).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    trigger.fire("this runner lost the job's lease");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not renew the job lease"),
+            }
+            if let Ok(true) = self.store.cancel_requested(job_id).await {
+                trigger.fire("cancelled on request");
+            }
+        }
+    }
+
+    async fn execute(&self, job: &Job, cancel: CancelSignal) -> Result<(JobOutcome, Option<EventEmitter>)> {
+        let env = self.store.environment_by_id(job.environment_id).await?;
+        let build = self.store.build(job.build_id).await?;
+        let release = match job.release_id {
+            Some(id) => self.store.release(id).await?,
+            None => return Ok((JobOutcome::Failed("job has no release".into()), None)),
+        };
+        let live = self.store.live_release(env.id).await?;
+        let vars = self.store.env_vars(env.id).await?;
+        let masker = SecretMasker::new(vars.iter().filter(|v| v.secret).map(|v| v.value.clone()));
+        let emitter = EventEmitter::new(job.id, self.store.clone(), self.hub.clone(), masker).await?;
+        emitter
+            .info(
+                None,
+                &format!(
+                    "{} of build #{} ({} on {}) to {} as release {}, requested by {}",
+                    job.kind.as_str(),
+                    build.id,
+                    short_sha(&build.commit_sha),
+                    build.branch,
+                    env.path(),
+                    release.release_key,
+                    job.requested_by
+                ),
+            )
+            .await?;
+        let outcome = match &env.config {
+            BackendConfig::Local(config) => {
+                let protect: Vec<String> = live.iter().map(|r| r.release_key.clone()).collect();
+                let plan = local::plan(&local::PlanRequest {
+                    config,
+                    release_key: &release.release_key,
+                    artifact: &build.artifact,
+                    is_rollback: job.kind == JobKind::Rollback,
+                    protect,
+                });
+                let release_dir = config.target_dir.join("releases").join(&release.release_key);
+                let hook_env = hook_env(job, &env, &build, &release, live.as_ref(), &release_dir, &config.target_dir, &vars);
+                let env_file: String = vars
+                    .iter()
+                    .map(|v| format!("{}={}\n", v.name, shell::quote(&v.value)))
+                    .collect();
+                let run = local::executor_run(&emitter, cancel, &self.artifacts, hook_env, env_file);
+                match local::run_plan(&plan, run).await {
+                    Ok(()) => JobOutcome::Succeeded,
+                    Err(local::RunFailure::Cancelled(_)) => JobOutcome::Cancelled,
+                    Err(local::RunFailure::Failed(why)) => JobOutcome::Failed(why),
+                }
+            }
+        };
+        Ok((outcome, Some(emitter)))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn hook_env(
+    job: &Job,
+    env: &Environment,
+    build: &Build,
+    release: &Release,
+    live: Option<&Release>,
+    release_dir: &std::path::Path,
+    target_dir: &std::path::Path,
+    vars: &[crate::domain::EnvVar],
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vars.iter().map(|v| (v.name.clone(), v.value.clone())).collect();
+    let mut set = |k: &str, v: String| out.push((k.to_owned(), v));
+    set("SLIPWAY_APPLICATION", env.application.clone());
+    set("SLIPWAY_ENVIRONMENT", env.name.clone());
+    set("SLIPWAY_JOB_ID", job.id.to_string());
+    set("SLIPWAY_JOB_KIND", job.kind.as_str().to_owned());
+    set("SLIPWAY_BUILD_ID", build.id.to_string());
+    set("SLIPWAY_COMMIT_SHA", build.commit_sha.clone());
+    set("SLIPWAY_BRANCH", build.branch.clone());
+    set("SLIPWAY_RELEASE_ID", release.release_key.clone());
+    set("SLIPWAY_RELEASE_PATH", release_dir.display().to_string());
+    set("SLIPWAY_DEPLOY_PATH", target_dir.display().to_string());
+    if let Some(live) = live {
+        set("SLIPWAY_PREVIOUS_RELEASE_ID", live.release_key.clone());
+        set(
+            "SLIPWAY_PREVIOUS_RELEASE_PATH",
+            target_dir.join("releases").join(&live.release_key).display().to_string(),
+        );
+    }
+    out
+}
+
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..8).unwrap_or(sha)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "slipway".to_owned())
+}

@@ -1,0 +1,23 @@
+//! Slipway's engine: the deploy domain without a UI.
+//!
+//! - [`store`]: every SQL statement (SQLite).
+//! - [`jobs`]: the queue runner, leases, live events.
+//! - [`backends`]: how a job becomes steps on targets.
+//! - [`audit`]: the hash-chained record of every action.
+//! - [`Engine`]: the operations the UI and API call, with access checks.
+
+pub mod artifact;
+pub mod audit;
+pub mod auth;
+pub mod backends;
+pub mod demo;
+pub mod domain;
+mod engine;
+pub mod error;
+pub mod jobs;
+pub mod shell;
+pub mod store;
+pub mod time;
+
+pub use engine::{BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView};
+pub use error::{Error, InvalidInput, Result};

@@ -1,0 +1,107 @@
+//! Appending to and reading the audit log.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::Store;
+use crate::audit::{canonical_content, row_hash, AuditRecord, GENESIS_HASH};
+use crate::domain::AuditEntry;
+use crate::error::Result;
+use crate::time;
+
+/// Appends one row, chained to the last. Call inside the action's write
+/// transaction (`BEGIN IMMEDIATE` serialises writers, so the chain cannot fork).
+pub async fn append(conn: &mut SqliteConnection, record: &AuditRecord) -> Result<i64> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let seq = prev_seq + 1;
+    let ts = time::to_rfc3339(time::now());
+    let details = record.details.to_string();
+    let canonical = canonical_content(
+        seq,
+        &ts,
+        &record.actor,
+        record.action,
+        &record.target,
+        record.environment.as_deref(),
+        &details,
+    );
+    let hash = row_hash(&prev_hash, &canonical);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, ts, actor, action, target, environment, details, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(&ts)
+    .bind(&record.actor)
+    .bind(record.action)
+    .bind(&record.target)
+    .bind(&record.environment)
+    .bind(&details)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(seq)
+}
+
+/// Filters for the audit page. All optional; combined with AND.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub environment: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Keyset cursor: only rows with `seq` below this.
+    pub before_seq: Option<i64>,
+}
+
+impl Store {
+    /// Newest first, at most `limit` rows.
+    pub async fn audit_page(&self, filter: &AuditFilter, limit: i64) -> Result<Vec<AuditEntry>> {
+        let mut query = sqlx::QueryBuilder::new("SELECT * FROM audit_log WHERE 1 = 1");
+        if let Some(actor) = &filter.actor {
+            query.push(" AND actor = ").push_bind(actor.clone());
+        }
+        if let Some(action) = &filter.action {
+            query.push(" AND action = ").push_bind(action.clone());
+        }
+        if let Some(env) = &filter.environment {
+            query.push(" AND environment = ").push_bind(env.clone());
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND ts >= ").push_bind(time::to_rfc3339(since));
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND ts < ").push_bind(time::to_rfc3339(until));
+        }
+        if let Some(before) = filter.before_seq {
+            query.push(" AND seq < ").push_bind(before);
+        }
+        query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
+        Ok(query.build_query_as().fetch_all(self.pool()).await?)
+    }
+
+    /// Rows in chain order, `after_seq` exclusive, for verification.
+    pub async fn audit_rows_after(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// Records an action that changes nothing else (e.g. a logout).
+    pub async fn audit_only(&self, record: &AuditRecord) -> Result<i64> {
+        let mut tx = self.write().await?;
+        let seq = append(&mut tx, record).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+}

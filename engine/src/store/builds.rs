@@ -1,0 +1,95 @@
+//! Builds: one per commit per application.
+
+use super::{audit, Store};
+use crate::audit::{actions, AuditRecord};
+use crate::domain::{Application, BranchName, Build, CommitSha};
+use crate::error::{Error, Result};
+use crate::time;
+
+/// A build as CI (or a person) registers it, already parsed.
+#[derive(Clone, Debug)]
+pub struct NewBuild {
+    pub commit_sha: CommitSha,
+    pub branch: BranchName,
+    pub message: String,
+    pub author: String,
+    pub artifact: String,
+}
+
+/// Whether registering created a build or found the same one.
+#[derive(Clone, Debug)]
+pub enum Registered {
+    Created(Build),
+    Existing(Build),
+}
+
+impl Store {
+    /// One commit = one build: the same sha and artifact again returns the
+    /// existing build; the same sha with another artifact is a conflict.
+    pub async fn register_build(&self, actor: &str, app: &Application, new: &NewBuild) -> Result<Registered> {
+        let mut tx = self.write().await?;
+        let existing: Option<Build> =
+            sqlx::query_as("SELECT * FROM builds WHERE application_id = ? AND commit_sha = ?")
+                .bind(app.id)
+                .bind(new.commit_sha.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(build) = existing {
+            return if build.artifact == new.artifact {
+                Ok(Registered::Existing(build))
+            } else {
+                Err(Error::Conflict(format!(
+                    "commit {} of {} is already build #{} with a different artifact ({}); \
+                     one commit is exactly one build",
+                    new.commit_sha, app.name, build.id, build.artifact
+                )))
+            };
+        }
+        let build: Build = sqlx::query_as(
+            "INSERT INTO builds (application_id, commit_sha, branch, message, author, artifact, registered_by, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(app.id)
+        .bind(new.commit_sha.as_str())
+        .bind(new.branch.as_str())
+        .bind(&new.message)
+        .bind(&new.author)
+        .bind(&new.artifact)
+        .bind(actor)
+        .bind(time::now())
+        .fetch_one(&mut *tx)
+        .await?;
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::BUILD_REGISTERED, format!("build/{}", build.id)).details(
+                serde_json::json!({
+                    "application": app.name,
+                    "commit_sha": build.commit_sha,
+                    "branch": build.branch,
+                    "artifact": build.artifact,
+                }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Registered::Created(build))
+    }
+
+    pub async fn builds(&self, app_id: i64, limit: i64) -> Result<Vec<Build>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM builds WHERE application_id = ? ORDER BY id DESC LIMIT ?")
+                .bind(app_id)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    pub async fn build(&self, id: i64) -> Result<Build> {
+        sqlx::query_as("SELECT * FROM builds WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("build #{id}")))
+    }
+}

@@ -1,0 +1,306 @@
+//! Environments, their locks and their variables.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::{audit, is_unique_violation, Store};
+use crate::audit::{actions, AuditRecord};
+use crate::backends::BackendConfig;
+use crate::domain::{AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, EnvironmentLock};
+use crate::error::{Error, Result};
+use crate::time;
+
+#[derive(sqlx::FromRow)]
+struct EnvironmentRow {
+    id: i64,
+    application_id: i64,
+    application: String,
+    name: String,
+    kind: EnvironmentKind,
+    config: Json<BackendConfig>,
+    protected: bool,
+    lock_reason: Option<String>,
+    locked_by: Option<String>,
+    locked_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<EnvironmentRow> for Environment {
+    fn from(row: EnvironmentRow) -> Self {
+        let lock = match (row.lock_reason, row.locked_by, row.locked_at) {
+            (Some(reason), Some(locked_by), Some(since)) => Some(EnvironmentLock {
+                reason,
+                locked_by,
+                since,
+            }),
+            _ => None,
+        };
+        Environment {
+            id: row.id,
+            application_id: row.application_id,
+            application: row.application,
+            name: row.name,
+            kind: row.kind,
+            config: row.config.0,
+            protected: row.protected,
+            lock,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+const SELECT_ENVIRONMENT: &str = "SELECT e.id, e.application_id, a.name AS application, e.name, e.kind,
+        e.config, e.protected, e.lock_reason, e.locked_by, e.locked_at, e.created_at, e.updated_at
+     FROM environments e JOIN applications a ON a.id = e.application_id";
+
+/// What a user sets when creating or editing an environment.
+#[derive(Clone, Debug)]
+pub struct EnvironmentSpec {
+    pub name: EnvName,
+    pub config: BackendConfig,
+    pub protected: bool,
+}
+
+impl Store {
+    pub async fn environments(&self) -> Result<Vec<Environment>> {
+        let rows: Vec<EnvironmentRow> =
+            sqlx::query_as(&format!("{SELECT_ENVIRONMENT} ORDER BY a.name, e.name"))
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().map(Environment::from).collect())
+    }
+
+    pub async fn environment(&self, app: &AppName, env: &EnvName) -> Result<Environment> {
+        let row: Option<EnvironmentRow> =
+            sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE a.name = ? AND e.name = ?"))
+                .bind(app.as_str())
+                .bind(env.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+        row.map(Environment::from)
+            .ok_or_else(|| Error::not_found(format!("environment {app}/{env}")))
+    }
+
+    pub async fn environment_by_id(&self, id: i64) -> Result<Environment> {
+        let row: Option<EnvironmentRow> = sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(Environment::from)
+            .ok_or_else(|| Error::not_found(format!("environment #{id}")))
+    }
+
+    pub async fn create_environment(
+        &self,
+        actor: &str,
+        app: &Application,
+        spec: &EnvironmentSpec,
+    ) -> Result<Environment> {
+        let mut tx = self.write().await?;
+        let now = time::now();
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO environments (application_id, name, backend, config, protected, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(app.id)
+        .bind(spec.name.as_str())
+        .bind(spec.config.backend_name())
+        .bind(Json(&spec.config))
+        .bind(spec.protected)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(id) => id,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::Conflict(format!(
+                    "application {} already has an environment named {}",
+                    app.name, spec.name
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let path = format!("{}/{}", app.name, spec.name);
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::ENVIRONMENT_CREATED, format!("env/{path}"))
+                .environment(&path)
+                .details(serde_json::json!({ "config": spec.config, "protected": spec.protected })),
+        )
+        .await?;
+        tx.commit().await?;
+        self.environment_by_id(id).await
+    }
+
+    pub async fn update_environment(
+        &self,
+        actor: &str,
+        env: &Environment,
+        config: &BackendConfig,
+        protected: bool,
+    ) -> Result<Environment> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE environments SET backend = ?, config = ?, protected = ?, updated_at = ? WHERE id = ?")
+            .bind(config.backend_name())
+            .bind(Json(config))
+            .bind(protected)
+            .bind(time::now())
+            .bind(env.id)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::ENVIRONMENT_UPDATED, format!("env/{}", env.path()))
+                .environment(env.path())
+                .details(serde_json::json!({
+                    "before": { "config": env.config, "protected": env.protected },
+                    "after": { "config": config, "protected": protected },
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        self.environment_by_id(env.id).await
+    }
+
+    /// Deletes an environment that has never run a job. Environments with a
+    /// history are kept: their releases are part of the record.
+    pub async fn delete_environment(&self, actor: &str, env: &Environment) -> Result<()> {
+        let mut tx = self.write().await?;
+        let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE environment_id = ?")
+            .bind(env.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if jobs > 0 {
+            return Err(Error::Conflict(format!(
+                "environment {} has a release history ({jobs} jobs) and cannot be deleted",
+                env.path()
+            )));
+        }
+        sqlx::query("DELETE FROM environments WHERE id = ?")
+            .bind(env.id)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::ENVIRONMENT_DELETED, format!("env/{}", env.path()))
+                .environment(env.path()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn lock_environment(&self, actor: &str, env: &Environment, reason: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let changed = sqlx::query(
+            "UPDATE environments SET lock_reason = ?, locked_by = ?, locked_at = ? WHERE id = ? AND locked_at IS NULL",
+        )
+        .bind(reason)
+        .bind(actor)
+        .bind(time::now())
+        .bind(env.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(Error::Conflict(format!("environment {} is already locked", env.path())));
+        }
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::ENVIRONMENT_LOCKED, format!("env/{}", env.path()))
+                .environment(env.path())
+                .details(serde_json::json!({ "reason": reason })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn unlock_environment(&self, actor: &str, env: &Environment) -> Result<()> {
+        let mut tx = self.write().await?;
+        let changed = sqlx::query(
+            "UPDATE environments SET lock_reason = NULL, locked_by = NULL, locked_at = NULL
+             WHERE id = ? AND locked_at IS NOT NULL",
+        )
+        .bind(env.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(Error::Conflict(format!("environment {} is not locked", env.path())));
+        }
+        let (reason, locked_by) = env
+            .lock
+            .as_ref()
+            .map(|l| (Some(l.reason.clone()), Some(l.locked_by.clone())))
+            .unwrap_or((None, None));
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::ENVIRONMENT_UNLOCKED, format!("env/{}", env.path()))
+                .environment(env.path())
+                .details(serde_json::json!({ "was_locked_by": locked_by, "reason": reason })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn env_vars(&self, env_id: i64) -> Result<Vec<EnvVar>> {
+        Ok(
+            sqlx::query_as("SELECT name, value, secret FROM env_vars WHERE environment_id = ? ORDER BY name")
+                .bind(env_id)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    pub async fn set_env_var(&self, actor: &str, env: &Environment, var: &EnvVar) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO env_vars (environment_id, name, value, secret) VALUES (?, ?, ?, ?)
+             ON CONFLICT (environment_id, name) DO UPDATE SET value = excluded.value, secret = excluded.secret",
+        )
+        .bind(env.id)
+        .bind(&var.name)
+        .bind(&var.value)
+        .bind(var.secret)
+        .execute(&mut *tx)
+        .await?;
+        // A secret's value never reaches the audit log.
+        let value = if var.secret { None } else { Some(var.value.as_str()) };
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::ENV_VAR_SET, format!("env/{}/vars/{}", env.path(), var.name))
+                .environment(env.path())
+                .details(serde_json::json!({ "name": var.name, "secret": var.secret, "value": value })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_env_var(&self, actor: &str, env: &Environment, name: &str) -> Result<()> {
+        let mut tx = self.write().await?;
+        let deleted = sqlx::query("DELETE FROM env_vars WHERE environment_id = ? AND name = ?")
+            .bind(env.id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(Error::not_found(format!("variable {name} in {}", env.path())));
+        }
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::ENV_VAR_DELETED, format!("env/{}/vars/{name}", env.path()))
+                .environment(env.path())
+                .details(serde_json::json!({ "name": name })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,413 @@
+//! Jobs: the queue, leases, per-host state, and how a job ends.
+
+use chrono::{DateTime, Utc};
+
+use super::{audit, is_unique_violation, Store};
+use crate::audit::{actions, AuditRecord};
+use crate::domain::{Build, Environment, Job, JobHost, JobKind, JobState, Release};
+use crate::error::{Error, Result};
+use crate::time;
+
+/// How a running job ended.
+#[derive(Clone, Debug)]
+pub enum JobOutcome {
+    Succeeded,
+    Failed(String),
+    Cancelled,
+}
+
+impl JobOutcome {
+    fn state(&self) -> JobState {
+        match self {
+            JobOutcome::Succeeded => JobState::Succeeded,
+            JobOutcome::Failed(_) => JobState::Failed,
+            JobOutcome::Cancelled => JobState::Cancelled,
+        }
+    }
+}
+
+/// Per-host progress, journaled before and after every step.
+#[derive(Clone, Debug)]
+pub struct HostProgress<'a> {
+    pub host: &'a str,
+    pub phase: &'a str,
+    pub step: &'a str,
+    pub steps_done: i64,
+    pub steps_total: i64,
+    pub state: &'a str,
+    pub error: Option<&'a str>,
+}
+
+fn release_key_for(job_id: i64, at: DateTime<Utc>) -> String {
+    format!("{}-{job_id}", at.format("%Y%m%d%H%M%S"))
+}
+
+impl Store {
+    /// Queues a deploy of `build`, or a rollback to `rollback_to`, on `env`.
+    /// Refused while the environment is locked or another job is active.
+    pub async fn enqueue_job(
+        &self,
+        actor: &str,
+        env: &Environment,
+        build: &Build,
+        rollback_to: Option<&Release>,
+    ) -> Result<Job> {
+        let kind = if rollback_to.is_some() { JobKind::Rollback } else { JobKind::Deploy };
+        let mut tx = self.write().await?;
+        let lock: Option<(Option<String>, Option<String>, Option<DateTime<Utc>>)> =
+            sqlx::query_as("SELECT lock_reason, locked_by, locked_at FROM environments WHERE id = ?")
+                .bind(env.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match lock {
+            None => return Err(Error::not_found(format!("environment {}", env.path()))),
+            Some((Some(reason), Some(locked_by), Some(since))) => {
+                return Err(Error::Locked { reason, locked_by, since })
+            }
+            Some(_) => {}
+        }
+        let now = time::now();
+        let inserted = sqlx::query_as::<_, Job>(
+            "INSERT INTO jobs (kind, environment_id, build_id, rollback_of, requested_by, state, created_at)
+             VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING *",
+        )
+        .bind(kind)
+        .bind(env.id)
+        .bind(build.id)
+        .bind(rollback_to.map(|r| r.id))
+        .bind(actor)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let job = match inserted {
+            Ok(job) => job,
+            Err(e) if is_unique_violation(&e) => {
+                let (job_id, requested_by, since): (i64, String, DateTime<Utc>) = sqlx::query_as(
+                    "SELECT id, requested_by, created_at FROM jobs
+                     WHERE environment_id = ? AND state IN ('queued', 'running')",
+                )
+                .bind(env.id)
+                .fetch_one(&mut *tx)
+                .await?;
+                return Err(Error::Busy { job_id, requested_by, since });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let release_key = match rollback_to {
+            Some(target) => target.release_key.clone(),
+            None => release_key_for(job.id, now),
+        };
+        let release_id: i64 = sqlx::query_scalar(
+            "INSERT INTO releases (environment_id, build_id, job_id, release_key, kind, state, released_by, created_at)
+             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+        )
+        .bind(env.id)
+        .bind(build.id)
+        .bind(job.id)
+        .bind(&release_key)
+        .bind(kind)
+        .bind(actor)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let job: Job = sqlx::query_as("UPDATE jobs SET release_id = ? WHERE id = ? RETURNING *")
+            .bind(release_id)
+            .bind(job.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let action = match kind {
+            JobKind::Deploy => actions::DEPLOY_REQUESTED,
+            JobKind::Rollback => actions::ROLLBACK_REQUESTED,
+        };
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, action, format!("job/{}", job.id))
+                .environment(env.path())
+                .details(serde_json::json!({
+                    "build_id": build.id,
+                    "commit_sha": build.commit_sha,
+                    "release": release_key,
+                    "rollback_to_release": rollback_to.map(|r| r.id),
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Takes the oldest queued job, if any, and leases it to `owner`.
+    pub async fn claim_next_job(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<Option<Job>> {
+        let mut tx = self.write().await?;
+        let job: Option<Job> = sqlx::query_as(
+            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, started_at = ?
+             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
+             RETURNING *",
+        )
+        .bind(owner)
+        .bind(lease_until)
+        .bind(time::now())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Extends a lease; `false` when the job is no longer ours to run.
+    pub async fn renew_lease(&self, job_id: i64, owner: &str, lease_until: DateTime<Utc>) -> Result<bool> {
+        let changed = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+        )
+        .bind(lease_until)
+        .bind(job_id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    pub async fn cancel_requested(&self, job_id: i64) -> Result<bool> {
+        Ok(sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = ?")
+            .bind(job_id)
+            .fetch_optional(self.pool())
+            .await?
+            .unwrap_or(false))
+    }
+
+    /// Cancels a queued job at once, or asks a running one to stop at its next step.
+    pub async fn request_cancel(&self, actor: &str, job_id: i64) -> Result<Job> {
+        let mut tx = self.write().await?;
+        let job: Job = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+            .bind(job_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("job #{job_id}")))?;
+        let env_path = environment_path(&mut tx, job.environment_id).await?;
+        let job = match job.state {
+            JobState::Queued => {
+                let job = set_final_state(&mut tx, &job, JobState::Cancelled, None).await?;
+                audit::append(
+                    &mut tx,
+                    &AuditRecord::new(actor, actions::JOB_CANCELLED, format!("job/{job_id}"))
+                        .environment(&env_path)
+                        .details(serde_json::json!({ "while": "queued" })),
+                )
+                .await?;
+                job
+            }
+            JobState::Running if !job.cancel_requested => {
+                let job: Job = sqlx::query_as("UPDATE jobs SET cancel_requested = 1 WHERE id = ? RETURNING *")
+                    .bind(job_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                audit::append(
+                    &mut tx,
+                    &AuditRecord::new(actor, actions::JOB_CANCEL_REQUESTED, format!("job/{job_id}"))
+                        .environment(&env_path),
+                )
+                .await?;
+                job
+            }
+            JobState::Running => return Err(Error::Conflict(format!("job #{job_id} is already being cancelled"))),
+            finished => {
+                return Err(Error::Conflict(format!(
+                    "job #{job_id} has already finished ({})",
+                    finished.as_str()
+                )))
+            }
+        };
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Records how a job we hold the lease for ended, with its release and audit row.
+    pub async fn finish_job(&self, job: &Job, owner: &str, outcome: &JobOutcome) -> Result<Job> {
+        let mut tx = self.write().await?;
+        let held: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE id = ? AND state = 'running' AND lease_owner = ?",
+        )
+        .bind(job.id)
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if held.is_none() {
+            return Err(Error::Conflict(format!("job #{} is no longer held by this runner", job.id)));
+        }
+        let error = match outcome {
+            JobOutcome::Failed(e) => Some(e.as_str()),
+            _ => None,
+        };
+        let finished = set_final_state(&mut tx, job, outcome.state(), error).await?;
+        if matches!(outcome, JobOutcome::Succeeded) {
+            if let Some(release_id) = job.release_id {
+                let now = time::now();
+                sqlx::query("UPDATE releases SET state = 'superseded' WHERE environment_id = ? AND state = 'live'")
+                    .bind(job.environment_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE releases SET state = 'live', released_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(release_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let env_path = environment_path(&mut tx, job.environment_id).await?;
+        let action = match outcome {
+            JobOutcome::Succeeded => actions::JOB_SUCCEEDED,
+            JobOutcome::Failed(_) => actions::JOB_FAILED,
+            JobOutcome::Cancelled => actions::JOB_CANCELLED,
+        };
+        audit::append(
+            &mut tx,
+            &AuditRecord::new("slipway", action, format!("job/{}", job.id))
+                .environment(&env_path)
+                .details(serde_json::json!({
+                    "kind": job.kind.as_str(),
+                    "build_id": job.build_id,
+                    "requested_by": job.requested_by,
+                    "error": error,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(finished)
+    }
+
+    /// Running jobs whose lease ran out (their runner died) become `interrupted`.
+    /// They are never retried: a person decides what happens next.
+    pub async fn interrupt_expired_jobs(&self) -> Result<Vec<i64>> {
+        let now = time::now();
+        let expired: Vec<Job> =
+            sqlx::query_as("SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ?")
+                .bind(now)
+                .fetch_all(self.pool())
+                .await?;
+        let mut interrupted = Vec::new();
+        for job in expired {
+            let mut tx = self.write().await?;
+            // Re-check inside the write lock: the runner may have renewed or finished it.
+            let still_expired: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE id = ? AND state = 'running' AND lease_expires_at < ?",
+            )
+            .bind(job.id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if still_expired.is_none() {
+                continue;
+            }
+            let reason = "the server running this job stopped (its lease expired); not retried";
+            set_final_state(&mut tx, &job, JobState::Interrupted, Some(reason)).await?;
+            sqlx::query(
+                "UPDATE job_hosts SET state = 'interrupted', updated_at = ? WHERE job_id = ? AND state = 'running'",
+            )
+            .bind(now)
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+            let env_path = environment_path(&mut tx, job.environment_id).await?;
+            audit::append(
+                &mut tx,
+                &AuditRecord::new("slipway", actions::JOB_INTERRUPTED, format!("job/{}", job.id))
+                    .environment(&env_path)
+                    .details(serde_json::json!({
+                        "kind": job.kind.as_str(),
+                        "requested_by": job.requested_by,
+                    })),
+            )
+            .await?;
+            tx.commit().await?;
+            interrupted.push(job.id);
+        }
+        Ok(interrupted)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Job> {
+        sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("job #{id}")))
+    }
+
+    pub async fn jobs_for_environment(&self, env_id: i64, limit: i64) -> Result<Vec<Job>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM jobs WHERE environment_id = ? ORDER BY id DESC LIMIT ?")
+                .bind(env_id)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    pub async fn record_host_progress(&self, job_id: i64, p: &HostProgress<'_>) -> Result<()> {
+        let now = time::now();
+        sqlx::query(
+            "INSERT INTO job_hosts (job_id, host, phase, step, steps_done, steps_total, state, error, started_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (job_id, host) DO UPDATE SET phase = excluded.phase, step = excluded.step,
+                 steps_done = excluded.steps_done, steps_total = excluded.steps_total,
+                 state = excluded.state, error = excluded.error, updated_at = excluded.updated_at",
+        )
+        .bind(job_id)
+        .bind(p.host)
+        .bind(p.phase)
+        .bind(p.step)
+        .bind(p.steps_done)
+        .bind(p.steps_total)
+        .bind(p.state)
+        .bind(p.error)
+        .bind(now)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn job_hosts(&self, job_id: i64) -> Result<Vec<JobHost>> {
+        Ok(
+            sqlx::query_as("SELECT host, phase, step, steps_done, steps_total, state, error, started_at, updated_at
+                            FROM job_hosts WHERE job_id = ? ORDER BY host")
+                .bind(job_id)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+}
+
+async fn set_final_state(
+    tx: &mut sqlx::SqliteConnection,
+    job: &Job,
+    state: JobState,
+    error: Option<&str>,
+) -> Result<Job> {
+    let job: Job = sqlx::query_as(
+        "UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_expires_at = NULL WHERE id = ? RETURNING *",
+    )
+    .bind(state)
+    .bind(error)
+    .bind(time::now())
+    .bind(job.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if state != JobState::Succeeded {
+        if let Some(release_id) = job.release_id {
+            sqlx::query("UPDATE releases SET state = 'failed' WHERE id = ? AND state = 'pending'")
+                .bind(release_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(job)
+}
+
+async fn environment_path(tx: &mut sqlx::SqliteConnection, env_id: i64) -> Result<String> {
+    Ok(sqlx::query_scalar(
+        "SELECT a.name || '/' || e.name FROM environments e JOIN applications a ON a.id = e.application_id
+         WHERE e.id = ?",
+    )
+    .bind(env_id)
+    .fetch_one(&mut *tx)
+    .await?)
+}

@@ -1,0 +1,51 @@
+//! Release history: what was live on an environment, when, and who put it there.
+
+use super::Store;
+use crate::domain::Release;
+use crate::error::{Error, Result};
+
+const SELECT_RELEASE: &str = "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state
+     FROM releases r JOIN builds b ON b.id = r.build_id JOIN jobs j ON j.id = r.job_id";
+
+impl Store {
+    /// Newest first; `before_id` is the keyset cursor.
+    pub async fn releases(&self, env_id: i64, before_id: Option<i64>, limit: i64) -> Result<Vec<Release>> {
+        Ok(sqlx::query_as(&format!(
+            "{SELECT_RELEASE} WHERE r.environment_id = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?"
+        ))
+        .bind(env_id)
+        .bind(before_id.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn live_release(&self, env_id: i64) -> Result<Option<Release>> {
+        Ok(sqlx::query_as(&format!(
+            "{SELECT_RELEASE} WHERE r.environment_id = ? AND r.state = 'live'"
+        ))
+        .bind(env_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn release(&self, id: i64) -> Result<Release> {
+        sqlx::query_as(&format!("{SELECT_RELEASE} WHERE r.id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("release #{id}")))
+    }
+
+    /// Release directories that successfully went live on an environment:
+    /// the candidates to keep on disk, newest first.
+    pub async fn released_keys(&self, env_id: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT release_key FROM releases WHERE environment_id = ? AND state IN ('live', 'superseded')
+             GROUP BY release_key ORDER BY MAX(id) DESC",
+        )
+        .bind(env_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
