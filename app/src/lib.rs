@@ -1,1 +1,70 @@
+//! Slipway's user interface: Leptos pages rendered on the server and
+//! hydrated in the browser, and the server functions they call.
 
+pub mod components;
+pub mod functions;
+pub mod model;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use components::layout::Header;
+use pages::{
+    audit::AuditLogPage, builds::BuildsListPage, environment::EnvironmentPage, environment_form::EnvironmentFormPage,
+    job::JobPage, login::LoginPage, overview::OverviewPage,
+};
+
+/// The name of the wasm/JS/CSS bundle under `/pkg`.
+pub const OUTPUT_NAME: &str = "slipway";
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="slipway" href="/pkg/slipway.css" />
+        <Title text="Slipway" />
+        <Router>
+            <Header />
+            <main>
+                <Routes fallback=|| view! { <p class="error">"Page not found."</p> }>
+                    <Route path=path!("/") view=OverviewPage />
+                    <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/builds") view=BuildsListPage />
+                    <Route path=path!("/audit") view=AuditLogPage />
+                    <Route path=path!("/jobs/:id") view=JobPage />
+                    <Route path=path!("/apps/:app/new-env") view=EnvironmentFormPage />
+                    <Route path=path!("/apps/:app/envs/:env/edit") view=EnvironmentFormPage />
+                    <Route path=path!("/apps/:app/envs/:env") view=EnvironmentPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -28,10 +28,7 @@ pub async fn seed(engine: &Engine, actor: &Actor, data_dir: &Path, artifact_root
         .await?;
     let mut config = LocalConfig::new(target);
     config.keep_releases = 5;
-    config.before_switch = Some(
-        "echo \"preparing release $SLIPWAY_RELEASE_ID of ${SLIPWAY_COMMIT_SHA%${SLIPWAY_COMMIT_SHA#????????}}\"; sleep 1"
-            .to_owned(),
-    );
+    config.before_switch = Some("echo \"preparing release $SLIPWAY_RELEASE_ID\"; sleep 1".to_owned());
     config.after_switch = Some("echo \"now serving $(cat VERSION)\"".to_owned());
     config.health_check = Some(HealthCheck::Command {
         command: "grep -q 'Slipway demo' index.html".to_owned(),

@@ -30,14 +30,14 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
-    #[error("environment busy: job #{job_id} by {requested_by} since {since}")]
+    #[error("environment busy: job #{job_id} by {requested_by} since {}", since.format("%Y-%m-%d %H:%M:%S UTC"))]
     Busy {
         job_id: i64,
         requested_by: String,
         since: DateTime<Utc>,
     },
 
-    #[error("environment locked by {locked_by} since {since}: {reason}")]
+    #[error("environment locked by {locked_by} since {}: {reason}", since.format("%Y-%m-%d %H:%M:%S UTC"))]
     Locked {
         reason: String,
         locked_by: String,

@@ -1,1 +1,186 @@
-fn main(){}
+//! `slipway`: the server binary and its admin commands.
+
+mod bootstrap;
+mod config;
+mod error;
+mod routes;
+mod state;
+mod telemetry;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use engine::domain::Role;
+use engine::jobs::RunnerSettings;
+use engine::Engine;
+use leptos::config::LeptosOptions;
+use tokio::sync::watch;
+use tower_sessions_sqlx_store::SqliteStore;
+
+use config::{ServeConfig, StoreConfig};
+
+#[derive(Parser)]
+#[command(name = "slipway", version, about = "The deploy button teams trust")]
+struct Cli {
+    #[command(flatten)]
+    store: StoreConfig,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the dashboard, the API and run jobs (the default).
+    Serve(ServeConfig),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Audit log commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print a one-time login link for a user (break-glass; audited).
+    LoginLink {
+        login: String,
+        #[arg(long, env = "SLIPWAY_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
+        public_url: String,
+    },
+    /// Create a user.
+    CreateUser {
+        login: String,
+        #[arg(long, default_value = "deployer", value_parser = parse_role)]
+        role: Role,
+    },
+    /// Create an API token for a user; the token is printed once.
+    CreateToken {
+        login: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `slipway` with no subcommand serves with flags from the environment.
+#[derive(Parser)]
+struct DefaultServe {
+    #[command(flatten)]
+    config: ServeConfig,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit non-zero naming the first bad row.
+    Verify,
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    match raw {
+        "viewer" => Ok(Role::Viewer),
+        "deployer" => Ok(Role::Deployer),
+        "admin" => Ok(Role::Admin),
+        other => Err(format!("unknown role {other:?} (viewer, deployer, admin)")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or_else(|| Command::Serve(DefaultServe::parse_from(["slipway"]).config));
+    let engine = Engine::open(&cli.store.engine_settings())
+        .await
+        .with_context(|| format!("opening the database {}", cli.store.database_url()))?;
+    match command {
+        Command::Serve(serve_config) => serve(engine, cli.store, serve_config).await,
+        Command::Migrate => {
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify } => match engine.verify_audit().await? {
+            Ok(rows) => {
+                println!("audit log OK: {rows} rows, hash chain intact");
+                Ok(())
+            }
+            Err(broken) => {
+                eprintln!("audit log BROKEN at row {}: {}", broken.seq, broken.reason);
+                std::process::exit(2);
+            }
+        },
+        Command::LoginLink { login, public_url } => {
+            let link = bootstrap::login_link(&engine, "cli", &login, &public_url).await?;
+            println!("{link}");
+            Ok(())
+        }
+        Command::CreateUser { login, role } => {
+            let login = engine::domain::Login::parse(&login)?;
+            let user = engine.store().create_user("cli", login.as_str(), login.as_str(), role).await?;
+            println!("created {} ({})", user.login, user.role.as_str());
+            Ok(())
+        }
+        Command::CreateToken { login, name } => {
+            let user = engine.store().user_by_login(&login).await?.with_context(|| format!("no user {login:?}"))?;
+            let token = engine::auth::new_secret_token();
+            engine
+                .store()
+                .create_api_token("cli", &user, name.trim(), &engine::auth::token_hash(&token), None)
+                .await?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyhow::Result<()> {
+    let sessions = SqliteStore::new(engine.store().pool().clone());
+    sessions.migrate().await.context("creating the session table")?;
+
+    if let Some(link) = bootstrap::first_admin_link(&engine, &config.public_url()).await? {
+        // Printed, never logged: it is a secret meant for the person at the terminal.
+        println!("\n  First login (one-time link for the first admin, valid 24 h):\n  {link}\n");
+    }
+    if config.demo {
+        bootstrap::seed_demo(&engine, &store).await?;
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let runner = engine.job_runner(RunnerSettings::default());
+    let runner_task = tokio::spawn(runner.run(shutdown_rx.clone()));
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name(app::OUTPUT_NAME)
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.addr)
+        .build();
+    let state = state::AppState { engine, leptos_options, shutdown: shutdown_rx };
+    let secure_cookies = config.public_url().starts_with("https://");
+    let app = routes::router(state, sessions, secure_cookies);
+
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    tracing::info!(addr = %config.addr, url = %config.public_url(), "Slipway is serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = shutdown_tx.send(true);
+        })
+        .await
+        .context("serving HTTP")?;
+    runner_task.await.context("job runner")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -6,7 +6,7 @@ use sqlx::SqliteConnection;
 use super::Store;
 use crate::audit::{canonical_content, row_hash, AuditRecord, GENESIS_HASH};
 use crate::domain::AuditEntry;
-use crate::error::Result;
+use crate::error::{InvalidInput, Result};
 use crate::time;
 
 /// Appends one row, chained to the last. Call inside the action's write
@@ -58,6 +58,51 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
     /// Keyset cursor: only rows with `seq` below this.
     pub before_seq: Option<i64>,
+}
+
+impl AuditFilter {
+    /// Builds a filter from query-string values; empty means "any".
+    /// Times are `YYYY-MM-DD` (UTC; `until` includes that day) or RFC 3339.
+    pub fn from_query(
+        actor: &str,
+        action: &str,
+        environment: &str,
+        since: &str,
+        until: &str,
+        before_seq: Option<i64>,
+    ) -> Result<Self, InvalidInput> {
+        let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        if let Some(action) = text(action) {
+            if !crate::audit::actions::ALL.contains(&action.as_str()) {
+                return Err(InvalidInput::new("action", format!("unknown action {action:?}")));
+            }
+        }
+        Ok(Self {
+            actor: text(actor),
+            action: text(action),
+            environment: text(environment),
+            since: parse_time("since", since, false)?,
+            until: parse_time("until", until, true)?,
+            before_seq,
+        })
+    }
+}
+
+fn parse_time(field: &'static str, raw: &str, end_of_day: bool) -> Result<Option<DateTime<Utc>>, InvalidInput> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(ts) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(Some(ts.with_timezone(&Utc)));
+    }
+    match chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(day) => {
+            let day = if end_of_day { day.succ_opt().unwrap_or(day) } else { day };
+            Ok(day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()))
+        }
+        Err(_) => Err(InvalidInput::new(field, format!("{raw:?} is not a date (YYYY-MM-DD) or RFC 3339 time"))),
+    }
 }
 
 impl Store {

@@ -1,0 +1,4 @@
+pub mod errors;
+pub mod layout;
+pub mod progress;
+pub mod state;

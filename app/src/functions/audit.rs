@@ -1,0 +1,29 @@
+use leptos::prelude::*;
+
+use crate::model::AuditPage;
+
+/// Audit rows, newest first, filtered; `before` is the keyset cursor.
+#[server]
+pub async fn get_audit(
+    actor_filter: String,
+    action: String,
+    environment: String,
+    since: String,
+    until: String,
+    before: Option<i64>,
+) -> Result<AuditPage, ServerFnError> {
+    use super::context::{actor, engine, invalid, to_server_error};
+    use engine::auth::Permission;
+    let (engine, actor) = (engine()?, actor().await?);
+    actor.require(Permission::Read).map_err(to_server_error)?;
+    let filter = engine::store::audit::AuditFilter::from_query(&actor_filter, &action, &environment, &since, &until, before)
+        .map_err(|e| invalid(e.to_string()))?;
+    const PAGE: i64 = 50;
+    let rows = engine.store().audit_page(&filter, PAGE + 1).await.map_err(to_server_error)?;
+    let next_before = (rows.len() as i64 > PAGE).then(|| rows[PAGE as usize - 1].seq);
+    Ok(AuditPage {
+        rows: rows.iter().take(PAGE as usize).map(super::convert::audit).collect(),
+        next_before,
+        actions: engine::audit::actions::ALL.iter().map(|a| a.to_string()).collect(),
+    })
+}

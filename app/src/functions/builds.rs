@@ -1,0 +1,41 @@
+use leptos::prelude::*;
+
+use crate::model::{BuildInfo, BuildsPage};
+
+#[server]
+pub async fn get_builds(app: String) -> Result<BuildsPage, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    use super::convert;
+    let (engine, actor) = (engine()?, actor().await?);
+    let apps: Vec<String> = engine
+        .applications(&actor)
+        .await
+        .map_err(to_server_error)?
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    let app = if app.is_empty() { apps.first().cloned().unwrap_or_default() } else { app };
+    if app.is_empty() {
+        return Ok(BuildsPage { app, apps, builds: vec![] });
+    }
+    let (app, builds) = engine.builds(&actor, &app, 200).await.map_err(to_server_error)?;
+    Ok(BuildsPage { app: app.name, apps, builds: builds.iter().map(convert::build).collect() })
+}
+
+#[server]
+pub async fn register_build(
+    application: String,
+    commit_sha: String,
+    branch: String,
+    message: String,
+    author: String,
+    artifact: String,
+) -> Result<BuildInfo, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    use engine::store::builds::Registered;
+    let (engine, actor) = (engine()?, actor().await?);
+    let request = engine::BuildRequest { application, commit_sha, branch, message, author, artifact };
+    match engine.register_build(&actor, request).await.map_err(to_server_error)? {
+        Registered::Created(b) | Registered::Existing(b) => Ok(super::convert::build(&b)),
+    }
+}

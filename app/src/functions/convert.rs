@@ -1,0 +1,127 @@
+//! Engine records → wire types.
+
+use chrono::{DateTime, Utc};
+use engine::backends::{local::HealthCheck, BackendConfig};
+use engine::domain::{AuditEntry, Build, EnvVar, Environment, Job, JobEvent, JobHost, Release};
+
+use crate::model::*;
+
+pub fn when(ts: DateTime<Utc>) -> String {
+    ts.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+pub fn release(r: &Release) -> ReleaseInfo {
+    ReleaseInfo {
+        id: r.id,
+        release_key: r.release_key.clone(),
+        build_id: r.build_id,
+        commit_sha: r.commit_sha.clone(),
+        branch: r.branch.clone(),
+        message: r.build_message.clone(),
+        kind: r.kind.as_str().to_owned(),
+        state: format!("{:?}", r.state).to_lowercase(),
+        released_by: r.released_by.clone(),
+        released_at: r.released_at.map(when),
+        created_at: when(r.created_at),
+        job_id: r.job_id,
+        job_state: r.job_state.as_str().to_owned(),
+    }
+}
+
+pub fn job(j: &Job) -> JobSummary {
+    JobSummary {
+        id: j.id,
+        kind: j.kind.as_str().to_owned(),
+        state: j.state.as_str().to_owned(),
+        requested_by: j.requested_by.clone(),
+        created_at: when(j.created_at),
+        error: j.error.clone(),
+    }
+}
+
+pub fn build(b: &Build) -> BuildInfo {
+    BuildInfo {
+        id: b.id,
+        commit_sha: b.commit_sha.clone(),
+        branch: b.branch.clone(),
+        message: b.message.clone(),
+        author: b.author.clone(),
+        artifact: b.artifact.clone(),
+        registered_by: b.registered_by.clone(),
+        created_at: when(b.created_at),
+    }
+}
+
+pub fn env_summary(env: &Environment, live: Option<&Release>, last_job: Option<&Job>) -> EnvSummary {
+    EnvSummary {
+        app: env.application.clone(),
+        name: env.name.clone(),
+        backend: env.config.backend_name().to_owned(),
+        protected: env.protected,
+        lock: env.lock.as_ref().map(|l| LockInfo {
+            reason: l.reason.clone(),
+            locked_by: l.locked_by.clone(),
+            since: when(l.since),
+        }),
+        live: live.map(release),
+        last_job: last_job.map(job),
+    }
+}
+
+pub fn settings(env: &Environment) -> LocalSettings {
+    let BackendConfig::Local(c) = &env.config;
+    let (health_kind, health_command, health_url, health_timeout_secs) = match &c.health_check {
+        None => ("none", String::new(), String::new(), 30),
+        Some(HealthCheck::Command { command, timeout_secs }) => ("command", command.clone(), String::new(), *timeout_secs),
+        Some(HealthCheck::Http { url, timeout_secs }) => ("http", String::new(), url.clone(), *timeout_secs),
+    };
+    LocalSettings {
+        target_dir: c.target_dir.display().to_string(),
+        keep_releases: c.keep_releases,
+        before_switch: c.before_switch.clone().unwrap_or_default(),
+        after_switch: c.after_switch.clone().unwrap_or_default(),
+        health_kind: health_kind.to_owned(),
+        health_command,
+        health_url,
+        health_timeout_secs,
+        protected: env.protected,
+    }
+}
+
+pub fn var(v: &EnvVar) -> VarInfo {
+    VarInfo { name: v.name.clone(), value: v.value.clone(), secret: v.secret }
+}
+
+pub fn host(h: &JobHost) -> HostInfo {
+    HostInfo {
+        host: h.host.clone(),
+        phase: h.phase.clone(),
+        step: h.step.clone(),
+        done: h.steps_done,
+        total: h.steps_total,
+        state: h.state.clone(),
+        error: h.error.clone(),
+    }
+}
+
+pub fn event(e: &JobEvent) -> EventLine {
+    EventLine {
+        seq: e.seq,
+        ts: e.ts.format("%H:%M:%S%.3f").to_string(),
+        host: e.host.clone(),
+        level: e.level.clone(),
+        text: e.text.clone(),
+    }
+}
+
+pub fn audit(a: &AuditEntry) -> AuditRow {
+    AuditRow {
+        seq: a.seq,
+        ts: when(a.ts),
+        actor: a.actor.clone(),
+        action: a.action.clone(),
+        target: a.target.clone(),
+        environment: a.environment.clone(),
+        details: a.details.clone(),
+    }
+}

@@ -1,0 +1,151 @@
+use leptos::prelude::*;
+
+use crate::model::{EnvDetail, LocalSettings};
+
+#[server]
+pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    use super::convert;
+    let (engine, actor) = (engine()?, actor().await?);
+    let environment = engine.environment(&actor, &app, &env).await.map_err(to_server_error)?;
+    let store = engine.store();
+    let live = store.live_release(environment.id).await.map_err(to_server_error)?;
+    let recent_jobs = store.jobs_for_environment(environment.id, 10).await.map_err(to_server_error)?;
+    let releases = engine.releases(&actor, &environment, None, 50).await.map_err(to_server_error)?;
+    let (_, builds) = engine.builds(&actor, &app, 50).await.map_err(to_server_error)?;
+    let vars = engine.env_vars_masked(&actor, &environment).await.map_err(to_server_error)?;
+    Ok(EnvDetail {
+        summary: convert::env_summary(&environment, live.as_ref(), recent_jobs.first()),
+        settings: convert::settings(&environment),
+        vars: vars.iter().map(convert::var).collect(),
+        releases: releases.iter().map(convert::release).collect(),
+        builds: builds.iter().map(convert::build).collect(),
+        recent_jobs: recent_jobs.iter().map(convert::job).collect(),
+    })
+}
+
+/// Settings for the "new environment" form.
+#[server]
+pub async fn default_settings(app: String) -> Result<LocalSettings, ServerFnError> {
+    let _ = super::context::actor().await?;
+    Ok(LocalSettings {
+        target_dir: format!("/srv/{app}/"),
+        keep_releases: 5,
+        health_kind: "none".into(),
+        health_timeout_secs: 30,
+        ..Default::default()
+    })
+}
+
+/// Creates (when `original` is empty) or updates an environment.
+#[server]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_environment(
+    app: String,
+    original: String,
+    name: String,
+    target_dir: String,
+    keep_releases: String,
+    before_switch: String,
+    after_switch: String,
+    health_kind: String,
+    health_command: String,
+    health_url: String,
+    health_timeout_secs: String,
+    protected: Option<String>,
+) -> Result<String, ServerFnError> {
+    use super::context::{actor, engine, invalid, to_server_error};
+    use engine::backends::{local::HealthCheck, local::LocalConfig, BackendConfig};
+    let (engine, actor) = (engine()?, actor().await?);
+    let keep_releases: u32 = keep_releases
+        .trim()
+        .parse()
+        .map_err(|_| invalid("keep_releases: enter a whole number of releases to keep"))?;
+    let timeout_secs: u64 = health_timeout_secs
+        .trim()
+        .parse()
+        .map_err(|_| invalid("health_check: the timeout must be a whole number of seconds"))?;
+    let optional = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let health_check = match health_kind.as_str() {
+        "none" | "" => None,
+        "command" => Some(HealthCheck::Command { command: health_command.trim().to_owned(), timeout_secs }),
+        "http" => Some(HealthCheck::Http { url: health_url.trim().to_owned(), timeout_secs }),
+        other => return Err(invalid(format!("health_check: unknown kind {other:?}"))),
+    };
+    let config = BackendConfig::Local(LocalConfig {
+        target_dir: target_dir.trim().into(),
+        keep_releases,
+        before_switch: optional(before_switch),
+        after_switch: optional(after_switch),
+        health_check,
+    });
+    let protected = protected.is_some();
+    let env = if original.is_empty() {
+        engine.create_environment(&actor, &app, &name, config, protected).await
+    } else {
+        engine.update_environment(&actor, &app, &original, config, protected).await
+    }
+    .map_err(to_server_error)?;
+    Ok(env.name)
+}
+
+#[server]
+pub async fn delete_environment(app: String, env: String) -> Result<(), ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    engine.delete_environment(&actor, &app, &env).await.map_err(to_server_error)
+}
+
+#[server]
+pub async fn lock_environment(app: String, env: String, reason: String) -> Result<(), ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    engine.lock(&actor, &app, &env, &reason).await.map_err(to_server_error)
+}
+
+#[server]
+pub async fn unlock_environment(app: String, env: String) -> Result<(), ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    engine.unlock(&actor, &app, &env).await.map_err(to_server_error)
+}
+
+#[server]
+pub async fn set_env_var(
+    app: String,
+    env: String,
+    name: String,
+    value: String,
+    secret: Option<String>,
+) -> Result<(), ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let request = engine::EnvVarRequest { name, value, secret: secret.is_some() };
+    engine.set_env_var(&actor, &app, &env, request).await.map_err(to_server_error)
+}
+
+#[server]
+pub async fn delete_env_var(app: String, env: String, name: String) -> Result<(), ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    engine.delete_env_var(&actor, &app, &env, &name).await.map_err(to_server_error)
+}
+
+/// Queues a deploy; returns the job id.
+#[server]
+pub async fn deploy(app: String, env: String, build_id: String) -> Result<i64, ServerFnError> {
+    use super::context::{actor, engine, invalid, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let build_id: i64 = build_id.trim().parse().map_err(|_| invalid("choose a build to deploy"))?;
+    let job = engine.deploy(&actor, &app, &env, build_id).await.map_err(to_server_error)?;
+    Ok(job.id)
+}
+
+/// Queues a rollback to an earlier release; returns the job id.
+#[server]
+pub async fn rollback(app: String, env: String, release_id: i64) -> Result<i64, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let job = engine.rollback(&actor, &app, &env, release_id).await.map_err(to_server_error)?;
+    Ok(job.id)
+}

@@ -1,0 +1,35 @@
+use leptos::prelude::*;
+
+use crate::model::JobDetail;
+
+#[server]
+pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    use super::convert;
+    let (engine, actor) = (engine()?, actor().await?);
+    let view = engine.job_view(&actor, id).await.map_err(to_server_error)?;
+    let duration = match (view.job.started_at, view.job.finished_at) {
+        (Some(start), Some(end)) => Some(format!("{:.1}s", (end - start).num_milliseconds() as f64 / 1000.0)),
+        _ => None,
+    };
+    Ok(JobDetail {
+        summary: convert::job(&view.job),
+        app: view.environment.application.clone(),
+        env: view.environment.name.clone(),
+        build: convert::build(&view.build),
+        release_key: view.release.as_ref().map(|r| r.release_key.clone()),
+        started_at: view.job.started_at.map(convert::when),
+        finished_at: view.job.finished_at.map(convert::when),
+        duration,
+        hosts: view.hosts.iter().map(convert::host).collect(),
+        events: view.events.iter().map(convert::event).collect(),
+    })
+}
+
+#[server]
+pub async fn cancel_job(id: i64) -> Result<(), ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    engine.cancel_job(&actor, id).await.map_err(to_server_error)?;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Server functions: thin adapters from the UI onto the engine.
+//! Each one finds the signed-in actor, calls one engine operation, and maps
+//! the result to wire types. Access is decided in the engine.
+
+#[cfg(feature = "ssr")]
+pub mod context;
+#[cfg(feature = "ssr")]
+pub mod convert;
+
+pub mod audit;
+pub mod builds;
+pub mod environments;
+pub mod jobs;
+pub mod overview;
+pub mod session;

@@ -1,0 +1,33 @@
+use leptos::prelude::*;
+
+use crate::model::AppOverview;
+
+#[server]
+pub async fn get_overview() -> Result<Vec<AppOverview>, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    use super::convert;
+    let (engine, actor) = (engine()?, actor().await?);
+    let overview = engine.overview(&actor).await.map_err(to_server_error)?;
+    Ok(overview
+        .into_iter()
+        .map(|(app, envs)| AppOverview {
+            name: app.name,
+            repository_url: app.repository_url,
+            environments: envs
+                .iter()
+                .map(|e| convert::env_summary(&e.environment, e.live.as_ref(), e.last_job.as_ref()))
+                .collect(),
+        })
+        .collect())
+}
+
+#[server]
+pub async fn create_application(name: String, repository_url: String) -> Result<String, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let app = engine
+        .create_application(&actor, &name, Some(&repository_url))
+        .await
+        .map_err(to_server_error)?;
+    Ok(app.name)
+}

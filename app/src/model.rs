@@ -1,0 +1,181 @@
+//! Data that crosses the wire between server functions and the browser.
+//! Timestamps are pre-formatted on the server so both sides render alike.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub login: String,
+    pub role: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppOverview {
+    pub name: String,
+    pub repository_url: Option<String>,
+    pub environments: Vec<EnvSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub reason: String,
+    pub locked_by: String,
+    pub since: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnvSummary {
+    pub app: String,
+    pub name: String,
+    pub backend: String,
+    pub protected: bool,
+    pub lock: Option<LockInfo>,
+    pub live: Option<ReleaseInfo>,
+    pub last_job: Option<JobSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseInfo {
+    pub id: i64,
+    pub release_key: String,
+    pub build_id: i64,
+    pub commit_sha: String,
+    pub branch: String,
+    pub message: String,
+    pub kind: String,
+    pub state: String,
+    pub released_by: String,
+    pub released_at: Option<String>,
+    pub created_at: String,
+    pub job_id: i64,
+    pub job_state: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub requested_by: String,
+    pub created_at: String,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    pub id: i64,
+    pub commit_sha: String,
+    pub branch: String,
+    pub message: String,
+    pub author: String,
+    pub artifact: String,
+    pub registered_by: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VarInfo {
+    pub name: String,
+    pub value: String,
+    pub secret: bool,
+}
+
+/// The editable settings of a local environment, as the form shows them.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct LocalSettings {
+    pub target_dir: String,
+    pub keep_releases: u32,
+    pub before_switch: String,
+    pub after_switch: String,
+    /// "none", "command" or "http".
+    pub health_kind: String,
+    pub health_command: String,
+    pub health_url: String,
+    pub health_timeout_secs: u64,
+    pub protected: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnvDetail {
+    pub summary: EnvSummary,
+    pub settings: LocalSettings,
+    pub vars: Vec<VarInfo>,
+    pub releases: Vec<ReleaseInfo>,
+    pub builds: Vec<BuildInfo>,
+    pub recent_jobs: Vec<JobSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub host: String,
+    pub phase: String,
+    pub step: String,
+    pub done: i64,
+    pub total: i64,
+    pub state: String,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventLine {
+    pub seq: i64,
+    pub ts: String,
+    pub host: Option<String>,
+    pub level: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobDetail {
+    pub summary: JobSummary,
+    pub app: String,
+    pub env: String,
+    pub build: BuildInfo,
+    pub release_key: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration: Option<String>,
+    pub hosts: Vec<HostInfo>,
+    pub events: Vec<EventLine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildsPage {
+    pub app: String,
+    pub apps: Vec<String>,
+    pub builds: Vec<BuildInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub ts: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub environment: Option<String>,
+    pub details: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    /// Cursor for the next (older) page.
+    pub next_before: Option<i64>,
+    pub actions: Vec<String>,
+}
+
+/// Progress as carried in a `progress` event's text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProgressPayload {
+    pub phase: String,
+    pub step: String,
+    pub done: i64,
+    pub total: i64,
+    pub state: String,
+    pub error: Option<String>,
+}
+
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..8).unwrap_or(sha)
+}

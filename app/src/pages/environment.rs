@@ -1,0 +1,282 @@
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use crate::components::errors::{ActionError, ErrorBox};
+use crate::components::state::StateBadge;
+use crate::functions::environments::{
+    get_environment, DeleteEnvVar, Deploy, LockEnvironment, Rollback, SetEnvVar, UnlockEnvironment,
+};
+use crate::model::{short_sha, BuildInfo, EnvDetail, LocalSettings, LockInfo, ReleaseInfo, VarInfo};
+
+#[component]
+pub fn EnvironmentPage() -> impl IntoView {
+    let params = use_params_map();
+    let app = move || params.read().get("app").unwrap_or_default();
+    let env = move || params.read().get("env").unwrap_or_default();
+
+    let deploy = ServerAction::<Deploy>::new();
+    let rollback = ServerAction::<Rollback>::new();
+    let lock = ServerAction::<LockEnvironment>::new();
+    let unlock = ServerAction::<UnlockEnvironment>::new();
+    let set_var = ServerAction::<SetEnvVar>::new();
+    let delete_var = ServerAction::<DeleteEnvVar>::new();
+
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        let job = deploy.value().get().and_then(Result::ok).or_else(|| rollback.value().get().and_then(Result::ok));
+        if let Some(job_id) = job {
+            navigate(&format!("/jobs/{job_id}"), Default::default());
+        }
+    });
+
+    let detail = Resource::new(
+        move || {
+            (
+                app(),
+                env(),
+                lock.version().get() + unlock.version().get() + set_var.version().get() + delete_var.version().get(),
+            )
+        },
+        |(app, env, _)| get_environment(app, env),
+    );
+
+    let actions = EnvActions { deploy, rollback, lock, unlock, set_var, delete_var };
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(detail) => view! { <EnvironmentView detail actions /> }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct EnvActions {
+    deploy: ServerAction<Deploy>,
+    rollback: ServerAction<Rollback>,
+    lock: ServerAction<LockEnvironment>,
+    unlock: ServerAction<UnlockEnvironment>,
+    set_var: ServerAction<SetEnvVar>,
+    delete_var: ServerAction<DeleteEnvVar>,
+}
+
+#[component]
+fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
+    let EnvDetail { summary, settings, vars, releases, builds, recent_jobs } = detail;
+    let (app, env) = (summary.app.clone(), summary.name.clone());
+    let edit = format!("/apps/{app}/envs/{env}/edit");
+    let active_job = recent_jobs.iter().find(|j| j.state == "queued" || j.state == "running").cloned();
+    view! {
+        <h1 class="env-title">
+            <span class="muted">{app.clone()}" / "</span>{env.clone()}
+            " "
+            {summary.protected.then(|| view! { <span class="badge protected">"protected"</span> })}
+            <small><A href=edit>"edit settings"</A></small>
+        </h1>
+        {active_job.map(|job| {
+            let href = format!("/jobs/{}", job.id);
+            view! {
+                <p class="notice">
+                    "Job "<A href=href>"#"{job.id}</A>" ("{job.kind}" by "{job.requested_by}") is "{job.state}"."
+                </p>
+            }
+        })}
+        <div class="grid">
+            <DeployCard app=app.clone() env=env.clone() builds deploy=actions.deploy />
+            <LockCard app=app.clone() env=env.clone() lock=summary.lock.clone() actions />
+        </div>
+        <ReleasesCard app=app.clone() env=env.clone() releases rollback=actions.rollback />
+        <VarsCard app=app.clone() env=env.clone() vars actions />
+        <SettingsCard backend=summary.backend.clone() settings />
+    }
+}
+
+#[component]
+fn DeployCard(app: String, env: String, builds: Vec<BuildInfo>, deploy: ServerAction<Deploy>) -> impl IntoView {
+    let no_builds = builds.is_empty();
+    view! {
+        <section class="card">
+            <h2>"Deploy"</h2>
+            <ActionForm action=deploy attr:class="deploy-form">
+                <input type="hidden" name="app" value=app />
+                <input type="hidden" name="env" value=env />
+                <select name="build_id" id="build-select" required>
+                    {builds.into_iter().map(|b| {
+                        let label = format!("#{} · {} · {} · {}", b.id, short_sha(&b.commit_sha), b.branch, b.message);
+                        view! { <option value=b.id.to_string()>{label}</option> }
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="primary" id="deploy-button">"Deploy"</button>
+            </ActionForm>
+            <ActionError value=deploy.value() />
+            {no_builds.then(|| view! { <p class="muted">"No builds registered for this application yet."</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn LockCard(app: String, env: String, lock: Option<LockInfo>, actions: EnvActions) -> impl IntoView {
+    let form = match lock {
+        Some(lock) => view! {
+            <p class="locked">"🔒 Locked by "{lock.locked_by}" since "{lock.since}": "{lock.reason}</p>
+            <ActionForm action=actions.unlock>
+                <input type="hidden" name="app" value=app />
+                <input type="hidden" name="env" value=env />
+                <button type="submit">"Unlock"</button>
+            </ActionForm>
+        }
+        .into_any(),
+        None => view! {
+            <ActionForm action=actions.lock attr:class="inline-form">
+                <input type="hidden" name="app" value=app />
+                <input type="hidden" name="env" value=env />
+                <input name="reason" placeholder="why deploys must wait" required />
+                <button type="submit">"Lock"</button>
+            </ActionForm>
+        }
+        .into_any(),
+    };
+    view! {
+        <section class="card">
+            <h2>"Lock"</h2>
+            {form}
+            <ActionError value=actions.lock.value() />
+            <ActionError value=actions.unlock.value() />
+        </section>
+    }
+}
+
+#[component]
+fn ReleasesCard(app: String, env: String, releases: Vec<ReleaseInfo>, rollback: ServerAction<Rollback>) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>"Release history"</h2>
+            <ActionError value=rollback.value() />
+            <table class="releases">
+                <thead>
+                    <tr>
+                        <th>"Release"</th>
+                        <th>"Build"</th>
+                        <th>"Kind"</th>
+                        <th>"State"</th>
+                        <th>"By"</th>
+                        <th>"Released"</th>
+                        <th>"Job"</th>
+                        <th></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {releases
+                        .into_iter()
+                        .map(|r| view! { <ReleaseRow r app=app.clone() env=env.clone() rollback /> })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn VarsCard(app: String, env: String, vars: Vec<VarInfo>, actions: EnvActions) -> impl IntoView {
+    let rows = vars
+        .into_iter()
+        .map(|v| {
+            let (app, env) = (app.clone(), env.clone());
+            let value = if v.secret {
+                view! { <span class="muted">"•••••• (secret)"</span> }.into_any()
+            } else {
+                view! { <code>{v.value.clone()}</code> }.into_any()
+            };
+            view! {
+                <tr>
+                    <td><code>{v.name.clone()}</code></td>
+                    <td>{value}</td>
+                    <td>
+                        <ActionForm action=actions.delete_var>
+                            <input type="hidden" name="app" value=app />
+                            <input type="hidden" name="env" value=env />
+                            <input type="hidden" name="name" value=v.name.clone() />
+                            <button type="submit" class="link">"remove"</button>
+                        </ActionForm>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card">
+            <h2>"Environment variables"</h2>
+            <table class="vars">
+                <thead><tr><th>"Name"</th><th>"Value"</th><th></th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <ActionForm action=actions.set_var attr:class="inline-form">
+                <input type="hidden" name="app" value=app />
+                <input type="hidden" name="env" value=env />
+                <input name="name" placeholder="NAME" required />
+                <input name="value" placeholder="value" />
+                <label><input type="checkbox" name="secret" value="on" />" secret"</label>
+                <button type="submit">"Set"</button>
+            </ActionForm>
+            <ActionError value=actions.set_var.value() />
+            <ActionError value=actions.delete_var.value() />
+        </section>
+    }
+}
+
+#[component]
+fn SettingsCard(backend: String, settings: LocalSettings) -> impl IntoView {
+    let health = match settings.health_kind.as_str() {
+        "command" => format!("command: {} ({}s)", settings.health_command, settings.health_timeout_secs),
+        "http" => format!("GET {} ({}s)", settings.health_url, settings.health_timeout_secs),
+        _ => "none".to_owned(),
+    };
+    view! {
+        <section class="card">
+            <h2>"Settings"</h2>
+            <dl class="settings">
+                <dt>"Backend"</dt><dd>{backend}</dd>
+                <dt>"Target directory"</dt><dd><code>{settings.target_dir}</code></dd>
+                <dt>"Keep releases"</dt><dd>{settings.keep_releases}</dd>
+                <dt>"Before switch"</dt><dd><code>{settings.before_switch}</code></dd>
+                <dt>"After switch"</dt><dd><code>{settings.after_switch}</code></dd>
+                <dt>"Health check"</dt><dd>{health}</dd>
+            </dl>
+        </section>
+    }
+}
+
+#[component]
+fn ReleaseRow(r: ReleaseInfo, app: String, env: String, rollback: ServerAction<Rollback>) -> impl IntoView {
+    let job_href = format!("/jobs/{}", r.job_id);
+    let can_roll_back = r.state == "superseded";
+    view! {
+        <tr data-release=r.id data-state=r.state.clone()>
+            <td><code>{r.release_key.clone()}</code></td>
+            <td>
+                <code>{short_sha(&r.commit_sha).to_owned()}</code>
+                " "<span class="branch">{r.branch.clone()}</span>
+                " "<span class="muted">{r.message.clone()}</span>
+            </td>
+            <td>{r.kind.clone()}</td>
+            <td><StateBadge state=r.state.clone() /></td>
+            <td>{r.released_by.clone()}</td>
+            <td>{r.released_at.clone().unwrap_or_else(|| r.created_at.clone())}</td>
+            <td><A href=job_href>"#"{r.job_id}</A>" "<StateBadge state=r.job_state.clone() /></td>
+            <td>
+                {can_roll_back.then(|| view! {
+                    <ActionForm action=rollback>
+                        <input type="hidden" name="app" value=app.clone() />
+                        <input type="hidden" name="env" value=env.clone() />
+                        <input type="hidden" name="release_id" value=r.id.to_string() />
+                        <button type="submit" class="rollback">"Rollback to this"</button>
+                    </ActionForm>
+                })}
+            </td>
+        </tr>
+    }
+}

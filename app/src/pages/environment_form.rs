@@ -1,0 +1,106 @@
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use crate::components::errors::{ActionError, ErrorBox};
+use crate::functions::environments::{default_settings, get_environment, DeleteEnvironment, SaveEnvironment};
+use crate::model::LocalSettings;
+
+/// Creates an environment (`/apps/:app/new-env`) or edits one (`/apps/:app/envs/:env/edit`).
+#[component]
+pub fn EnvironmentFormPage() -> impl IntoView {
+    let params = use_params_map();
+    let app = move || params.read().get("app").unwrap_or_default();
+    let original = move || params.read().get("env").unwrap_or_default();
+    let save = ServerAction::<SaveEnvironment>::new();
+    let delete = ServerAction::<DeleteEnvironment>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(name)) = save.value().get() {
+            navigate(&format!("/apps/{}/envs/{name}", app()), Default::default());
+        } else if let Some(Ok(())) = delete.value().get() {
+            navigate("/", Default::default());
+        }
+    });
+    let settings = Resource::new(
+        move || (app(), original()),
+        |(app, original)| async move {
+            if original.is_empty() {
+                default_settings(app).await
+            } else {
+                get_environment(app, original).await.map(|d| d.settings)
+            }
+        },
+    );
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match settings.await {
+                    Ok(s) => view! { <EnvForm app=app() original=original() s save delete /> }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn EnvForm(
+    app: String,
+    original: String,
+    s: LocalSettings,
+    save: ServerAction<SaveEnvironment>,
+    delete: ServerAction<DeleteEnvironment>,
+) -> impl IntoView {
+    let is_new = original.is_empty();
+    let title = if is_new { format!("New environment for {app}") } else { format!("Edit {app}/{original}") };
+    let health_kind = s.health_kind.clone();
+    let selected = move |kind: &str| health_kind == kind;
+    let (delete_app, delete_env) = (app.clone(), original.clone());
+    view! {
+        <h1>{title}</h1>
+        <section class="card">
+            <ActionForm action=save attr:class="env-form">
+                <input type="hidden" name="app" value=app.clone() />
+                <input type="hidden" name="original" value=original.clone() />
+                <label>
+                    "Name"
+                    <input name="name" value=original.clone() required readonly=!is_new placeholder="staging" />
+                </label>
+                <label>"Backend" <select name="backend"><option value="local">"local (this machine)"</option></select></label>
+                <label>
+                    "Target directory (absolute; holds releases/ and current)"
+                    <input name="target_dir" value=s.target_dir.clone() required />
+                </label>
+                <label>"Keep releases" <input name="keep_releases" value=s.keep_releases.to_string() inputmode="numeric" /></label>
+                <label>"Before-switch hook (shell, runs in the new release)" <input name="before_switch" value=s.before_switch.clone() /></label>
+                <label>"After-switch hook" <input name="after_switch" value=s.after_switch.clone() /></label>
+                <fieldset>
+                    <legend>"Health check"</legend>
+                    <select name="health_kind">
+                        <option value="none" selected=selected("none")>"none"</option>
+                        <option value="command" selected=selected("command")>"command"</option>
+                        <option value="http" selected=selected("http")>"HTTP GET"</option>
+                    </select>
+                    <input name="health_command" value=s.health_command.clone() placeholder="command, e.g. ./bin/check" />
+                    <input name="health_url" value=s.health_url.clone() placeholder="http://127.0.0.1:8080/health" />
+                    <label>"Timeout (s)" <input name="health_timeout_secs" value=s.health_timeout_secs.to_string() inputmode="numeric" /></label>
+                </fieldset>
+                <label><input type="checkbox" name="protected" value="on" checked=s.protected />" protected environment"</label>
+                <button type="submit" class="primary">{if is_new { "Create environment" } else { "Save settings" }}</button>
+            </ActionForm>
+            <ActionError value=save.value() />
+        </section>
+        {(!is_new).then(|| view! {
+            <section class="card danger">
+                <h2>"Delete"</h2>
+                <p class="muted">"Only an environment that has never run a job can be deleted."</p>
+                <ActionForm action=delete>
+                    <input type="hidden" name="app" value=delete_app />
+                    <input type="hidden" name="env" value=delete_env />
+                    <button type="submit">"Delete environment"</button>
+                </ActionForm>
+                <ActionError value=delete.value() />
+            </section>
+        })}
+    }
+}

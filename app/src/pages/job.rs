@@ -1,0 +1,180 @@
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use crate::components::errors::{ActionError, ErrorBox};
+use crate::components::progress::HostProgress;
+use crate::components::state::StateBadge;
+use crate::functions::jobs::{get_job, CancelJob};
+use crate::model::{short_sha, EventLine, HostInfo, JobDetail, ProgressPayload};
+
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let cancel = ServerAction::<CancelJob>::new();
+    let job = Resource::new(id, get_job);
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match job.await {
+                    Ok(detail) => view! { <JobLive detail cancel /> }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn is_finished(state: &str) -> bool {
+    !matches!(state, "queued" | "running")
+}
+
+/// Applies one streamed event to the page's state. Events at or below the
+/// last seen sequence number are ignored, so a replay never repeats a line.
+fn apply_event(
+    line: EventLine,
+    events: RwSignal<Vec<EventLine>>,
+    hosts: RwSignal<Vec<HostInfo>>,
+    state: RwSignal<String>,
+) {
+    let last = events.with_untracked(|ev| ev.last().map(|e| e.seq).unwrap_or(0));
+    if line.seq <= last {
+        return;
+    }
+    match line.level.as_str() {
+        "progress" => {
+            if let (Some(host), Ok(p)) = (line.host.clone(), serde_json::from_str::<ProgressPayload>(&line.text)) {
+                hosts.update(|hosts| {
+                    let info = HostInfo {
+                        host: host.clone(),
+                        phase: p.phase,
+                        step: p.step,
+                        done: p.done,
+                        total: p.total,
+                        state: p.state,
+                        error: p.error,
+                    };
+                    match hosts.iter_mut().find(|h| h.host == host) {
+                        Some(existing) => *existing = info,
+                        None => hosts.push(info),
+                    }
+                });
+            }
+        }
+        "end" => state.set(line.text.clone()),
+        _ => {
+            if state.get_untracked() == "queued" {
+                state.set("running".to_owned());
+            }
+        }
+    }
+    events.update(|ev| ev.push(line));
+}
+
+#[component]
+fn JobLive(detail: JobDetail, cancel: ServerAction<CancelJob>) -> impl IntoView {
+    let JobDetail { summary, app, env, build, release_key, started_at, finished_at, duration, hosts, events } = detail;
+    let job_id = summary.id;
+    let last_seq = events.last().map(|e| e.seq).unwrap_or(0);
+    let events = RwSignal::new(events);
+    let hosts = RwSignal::new(hosts);
+    let state = RwSignal::new(summary.state.clone());
+    let live_at_load = !is_finished(&summary.state);
+
+    Effect::new(move |_| {
+        if live_at_load {
+            follow(job_id, last_seq, Callback::new(move |line: EventLine| apply_event(line, events, hosts, state)));
+        }
+    });
+
+    let env_href = format!("/apps/{app}/envs/{env}");
+    view! {
+        <h1>
+            "Job #"{job_id}" · "{summary.kind.clone()}" to "
+            <A href=env_href>{format!("{app}/{env}")}</A>
+            " "
+            <span id="job-state">{move || view! { <StateBadge state=state.get() /> }}</span>
+        </h1>
+        <section class="card job-facts">
+            <dl>
+                <dt>"Build"</dt>
+                <dd>
+                    "#"{build.id}" "<code>{short_sha(&build.commit_sha).to_owned()}</code>" "
+                    <span class="branch">{build.branch.clone()}</span>" "{build.message.clone()}
+                </dd>
+                <dt>"Release"</dt><dd><code>{release_key.unwrap_or_default()}</code></dd>
+                <dt>"Requested"</dt><dd>{summary.requested_by.clone()}" at "{summary.created_at.clone()}</dd>
+                <dt>"Started"</dt><dd>{started_at.unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Finished"</dt><dd>{finished_at.unwrap_or_else(|| "—".into())}{duration.map(|d| format!(" ({d})"))}</dd>
+            </dl>
+            {summary.error.clone().map(|e| view! { <p class="error">{e}</p> })}
+            <Show when=move || !is_finished(&state.get())>
+                <ActionForm action=cancel>
+                    <input type="hidden" name="id" value=job_id.to_string() />
+                    <button type="submit" class="danger">"Cancel job"</button>
+                </ActionForm>
+            </Show>
+            <ActionError value=cancel.value() />
+        </section>
+        <section class="card">
+            <h2>"Hosts"</h2>
+            <div id="hosts">
+                {move || hosts.get().into_iter().map(|host| view! { <HostProgress host /> }).collect_view()}
+            </div>
+        </section>
+        <section class="card">
+            <h2>"Log"</h2>
+            <pre id="job-log" class="log">
+                <For
+                    each=move || events.get().into_iter().filter(|e| e.level != "progress" && e.level != "end")
+                    key=|e| e.seq
+                    children=|e| {
+                        let class = format!("line level-{}", e.level);
+                        let host = e.host.clone().map(|h| format!("[{h}] ")).unwrap_or_default();
+                        view! {
+                            <div class=class data-seq=e.seq>
+                                <span class="ts">{e.ts.clone()}</span>" "
+                                <span class="host">{host}</span>
+                                {e.text.clone()}
+                            </div>
+                        }
+                    }
+                />
+            </pre>
+        </section>
+    }
+}
+
+/// Follows a job's events over SSE from `after`. The browser's EventSource
+/// reconnects on its own with `Last-Event-ID`, and the server replays from
+/// there, so a blip neither loses nor repeats a line.
+#[cfg(feature = "hydrate")]
+fn follow(job_id: i64, after: i64, on_event: Callback<EventLine>) {
+    use wasm_bindgen::prelude::Closure;
+    use wasm_bindgen::JsCast;
+    use web_sys::{EventSource, MessageEvent};
+
+    let url = format!("/events/jobs/{job_id}?after={after}");
+    let Ok(source) = EventSource::new(&url) else {
+        leptos::logging::error!("could not open the job event stream");
+        return;
+    };
+    let closer = source.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |msg: MessageEvent| {
+        let Some(data) = msg.data().as_string() else { return };
+        let Ok(line) = serde_json::from_str::<EventLine>(&data) else { return };
+        let ended = line.level == "end";
+        on_event.run(line);
+        if ended {
+            closer.close();
+        }
+    });
+    source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    let source = send_wrapper::SendWrapper::new(source);
+    on_cleanup(move || source.close());
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn follow(_job_id: i64, _after: i64, _on_event: Callback<EventLine>) {}

@@ -1,0 +1,254 @@
+//! The audit log: one row per action, a verifiable chain, and bad input that
+//! changes nothing.
+
+mod common;
+
+use common::{sha, TestEngine, APP, ENV};
+use engine::audit::actions;
+use engine::backends::local::LocalConfig;
+use engine::backends::BackendConfig;
+use engine::domain::{AuditEntry, JobState};
+use engine::store::builds::Registered;
+use engine::{BuildRequest, EnvVarRequest, Error};
+use sqlx::{Connection, SqliteConnection};
+
+/// Asserts that exactly the given actions were recorded after `before`, in
+/// that order, and returns the last seq.
+async fn assert_new_rows(t: &TestEngine, before: i64, expected: &[&str]) -> i64 {
+    let rows = t.audit_after(before).await;
+    let got: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(got, expected, "audit rows after seq {before}");
+    rows.last().map_or(before, |r| r.seq)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_action_is_recorded_once() {
+    let mut t = TestEngine::new().await;
+    let seq = t.last_audit_seq().await;
+    assert_eq!(t.audit_after(0).await.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), [actions::USER_CREATED]);
+
+    t.create_app().await;
+    let seq = assert_new_rows(&t, seq, &[actions::APPLICATION_CREATED]).await;
+    t.create_env(t.config()).await;
+    let seq = assert_new_rows(&t, seq, &[actions::ENVIRONMENT_CREATED]).await;
+    let mut config = t.config();
+    config.keep_releases = 3;
+    t.update_config(config.clone()).await;
+    let seq = assert_new_rows(&t, seq, &[actions::ENVIRONMENT_UPDATED]).await;
+    t.engine.lock(&t.actor, APP, ENV, "maintenance").await.unwrap();
+    let seq = assert_new_rows(&t, seq, &[actions::ENVIRONMENT_LOCKED]).await;
+    t.engine.unlock(&t.actor, APP, ENV).await.unwrap();
+    let seq = assert_new_rows(&t, seq, &[actions::ENVIRONMENT_UNLOCKED]).await;
+    let var = EnvVarRequest { name: "GREETING".into(), value: "hello".into(), secret: false };
+    t.engine.set_env_var(&t.actor, APP, ENV, var).await.unwrap();
+    let seq = assert_new_rows(&t, seq, &[actions::ENV_VAR_SET]).await;
+    t.engine.delete_env_var(&t.actor, APP, ENV, "GREETING").await.unwrap();
+    let seq = assert_new_rows(&t, seq, &[actions::ENV_VAR_DELETED]).await;
+
+    // Failed attempts record nothing.
+    assert!(matches!(t.engine.unlock(&t.actor, APP, ENV).await, Err(Error::Conflict(_))));
+    assert!(matches!(t.engine.delete_env_var(&t.actor, APP, ENV, "GREETING").await, Err(Error::NotFound(_))));
+    let seq = assert_new_rows(&t, seq, &[]).await;
+
+    let v1 = t.register_version("1.0.0").await;
+    let seq = assert_new_rows(&t, seq, &[actions::BUILD_REGISTERED]).await;
+    let again = t.engine.register_build(&t.actor, t.build_request("1.0.0")).await.unwrap();
+    assert!(matches!(&again, Registered::Existing(b) if b.id == v1.id), "{again:?}");
+    let mut other_artifact = t.build_request("1.0.0");
+    engine::demo::write_demo_tarball(&t.tarball_path("1.0.1"), "1.0.1").unwrap();
+    other_artifact.artifact = t.tarball_path("1.0.1").display().to_string();
+    let conflict = t.engine.register_build(&t.actor, other_artifact).await;
+    assert!(matches!(conflict, Err(Error::Conflict(_))), "{conflict:?}");
+    let seq = assert_new_rows(&t, seq, &[]).await;
+    assert_eq!(t.count("builds").await, 1);
+    let v2 = t.register_version("2.0.0").await;
+    let seq = assert_new_rows(&t, seq, &[actions::BUILD_REGISTERED]).await;
+
+    // Cancelling a queued job (no runner yet).
+    let queued = t.deploy(&v1).await;
+    let seq = assert_new_rows(&t, seq, &[actions::DEPLOY_REQUESTED]).await;
+    t.engine.cancel_job(&t.actor, queued.id).await.unwrap();
+    let seq = assert_new_rows(&t, seq, &[actions::JOB_CANCELLED]).await;
+
+    t.start_runner();
+    let job = t.deploy_and_wait(&v1).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let seq = assert_new_rows(&t, seq, &[actions::DEPLOY_REQUESTED, actions::JOB_SUCCEEDED]).await;
+    let job2 = t.deploy_and_wait(&v2).await;
+    assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    let seq = assert_new_rows(&t, seq, &[actions::DEPLOY_REQUESTED, actions::JOB_SUCCEEDED]).await;
+
+    let rollback = t.engine.rollback(&t.actor, APP, ENV, job.release_id.unwrap()).await.unwrap();
+    let rollback = t.wait_finished(rollback.id).await;
+    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
+    let seq = assert_new_rows(&t, seq, &[actions::ROLLBACK_REQUESTED, actions::JOB_SUCCEEDED]).await;
+
+    config.before_switch = Some("exit 3".into());
+    t.update_config(config).await;
+    let seq = assert_new_rows(&t, seq, &[actions::ENVIRONMENT_UPDATED]).await;
+    let failed = t.deploy_and_wait(&v2).await;
+    assert_eq!(failed.state, JobState::Failed);
+    let seq = assert_new_rows(&t, seq, &[actions::DEPLOY_REQUESTED, actions::JOB_FAILED]).await;
+
+    // Who did what: people for requests, Slipway for outcomes.
+    let rows = t.audit_after(0).await;
+    for row in &rows {
+        let expected_actor = match row.action.as_str() {
+            a if a.starts_with("job.") && a != actions::JOB_CANCELLED => "slipway",
+            actions::USER_CREATED => "test",
+            _ => "admin",
+        };
+        assert_eq!(row.actor, expected_actor, "actor of {} (seq {})", row.action, row.seq);
+        assert!(actions::ALL.contains(&row.action.as_str()), "unknown action {}", row.action);
+    }
+    let deploy_row = rows.iter().find(|r| r.action == actions::DEPLOY_REQUESTED).unwrap();
+    assert_eq!(deploy_row.environment.as_deref(), Some("shop/production"));
+    assert_eq!(deploy_row.target, format!("job/{}", queued.id));
+
+    assert_eq!(t.engine.verify_audit().await.unwrap(), Ok(seq));
+    assert_eq!(seq, t.count("audit_log").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_is_append_only_and_tampering_is_found() {
+    let t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    for (name, value) in [("A", "1"), ("B", "2"), ("C", "3")] {
+        let var = EnvVarRequest { name: name.into(), value: value.into(), secret: false };
+        t.engine.set_env_var(&t.actor, APP, ENV, var).await.unwrap();
+    }
+    t.register_version("1.0.0").await;
+    let total = t.count("audit_log").await;
+    assert_eq!(total, 7);
+    assert_eq!(t.engine.verify_audit().await.unwrap(), Ok(total));
+    // A row in the middle of the chain: setting B = 2.
+    let middle: i64 = sqlx::query_scalar("SELECT seq FROM audit_log WHERE target = 'env/shop/production/vars/B'")
+        .fetch_one(t.engine.store().pool())
+        .await
+        .unwrap();
+    assert!(1 < middle && middle < total);
+
+    let mut db = SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display())).await.unwrap();
+    // With the triggers in place, the log cannot be changed or shortened.
+    let update = sqlx::query("UPDATE audit_log SET details = '{}' WHERE seq = ?").bind(middle).execute(&mut db).await;
+    let err = update.expect_err("UPDATE on audit_log must fail");
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let delete = sqlx::query("DELETE FROM audit_log WHERE seq = ?").bind(total).execute(&mut db).await;
+    let err = delete.expect_err("DELETE on audit_log must fail");
+    assert!(err.to_string().contains("append-only"), "{err}");
+    assert_eq!(t.engine.verify_audit().await.unwrap(), Ok(total));
+
+    // Someone with the database file drops the trigger and edits a row.
+    sqlx::query("DROP TRIGGER audit_log_no_update").execute(&mut db).await.unwrap();
+    let original: AuditEntry =
+        sqlx::query_as("SELECT * FROM audit_log WHERE seq = ?").bind(middle).fetch_one(&mut db).await.unwrap();
+    let forged = original.details.replace(r#""value":"2""#, r#""value":"9""#);
+    assert_ne!(forged, original.details, "{}", original.details);
+    sqlx::query("UPDATE audit_log SET details = ? WHERE seq = ?")
+        .bind(&forged)
+        .bind(middle)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let broken = t.engine.verify_audit().await.unwrap().expect_err("tampering must be found");
+    assert_eq!(broken.seq, middle, "{}", broken.reason);
+}
+
+// ---- bad input changes nothing ----
+
+struct Counts {
+    builds: i64,
+    environments: i64,
+    audit: i64,
+}
+
+async fn counts(t: &TestEngine) -> Counts {
+    Counts { builds: t.count("builds").await, environments: t.count("environments").await, audit: t.count("audit_log").await }
+}
+
+async fn assert_unchanged(t: &TestEngine, before: &Counts, what: &str) {
+    let now = counts(t).await;
+    assert_eq!(now.builds, before.builds, "{what}: builds changed");
+    assert_eq!(now.environments, before.environments, "{what}: environments changed");
+    assert_eq!(now.audit, before.audit, "{what}: audit_log changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_build_registrations_change_nothing() {
+    let t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    engine::demo::write_demo_tarball(&t.tarball_path("1.0.0"), "1.0.0").unwrap();
+    let outside = t.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    engine::demo::write_demo_tarball(&outside.join("shop.tar.gz"), "1.0.0").unwrap();
+    let before = counts(&t).await;
+
+    let good = t.build_request("1.0.0");
+    type Tweak = fn(&mut BuildRequest, &std::path::Path);
+    let cases: Vec<(&str, Tweak, &str)> = vec![
+        ("sha with bad characters", |r, _| r.commit_sha = format!("{};rm -rf", &sha("1.0.0")[..33]), "invalid"),
+        ("short sha", |r, _| r.commit_sha = "abc123".into(), "invalid"),
+        ("unknown application", |r, _| r.application = "nope".into(), "not found"),
+        ("application name with bad characters", |r, _| r.application = "Shop;id".into(), "invalid"),
+        ("artifact outside the roots", |r, root| r.artifact = root.join("outside/shop.tar.gz").display().to_string(), "invalid"),
+        ("artifact escaping with ..", |r, root| {
+            r.artifact = root.join("artifacts/../outside/shop.tar.gz").display().to_string()
+        }, "invalid"),
+        ("relative artifact", |r, _| r.artifact = "artifacts/shop-1.0.0.tar.gz".into(), "invalid"),
+        ("missing artifact", |r, root| r.artifact = root.join("artifacts/none.tar.gz").display().to_string(), "invalid"),
+        ("branch -rf", |r, _| r.branch = "-rf".into(), "invalid"),
+        ("branch with a command", |r, _| r.branch = "main;$(id)".into(), "invalid"),
+    ];
+    for (what, tweak, expected) in cases {
+        let mut request = good.clone();
+        tweak(&mut request, t.path());
+        let result = t.engine.register_build(&t.actor, request).await;
+        match (expected, &result) {
+            ("invalid", Err(Error::Invalid(_))) | ("not found", Err(Error::NotFound(_))) => {}
+            _ => panic!("{what}: expected {expected}, got {result:?}"),
+        }
+        assert_unchanged(&t, &before, what).await;
+    }
+
+    // The untouched request is fine.
+    let created = t.engine.register_build(&t.actor, good).await.unwrap();
+    assert!(matches!(created, Registered::Created(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_environments_change_nothing() {
+    let t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    let before = counts(&t).await;
+
+    let duplicate = t
+        .engine
+        .create_environment(&t.actor, APP, ENV, BackendConfig::Local(t.config()), false)
+        .await;
+    assert!(matches!(duplicate, Err(Error::Conflict(_))), "{duplicate:?}");
+    assert_unchanged(&t, &before, "duplicate name").await;
+
+    let bad_configs = [
+        ("relative target_dir", LocalConfig::new("relative/target")),
+        ("target_dir with ..", LocalConfig::new(t.path().join("a/../b"))),
+        ("keep 0", LocalConfig { keep_releases: 0, ..t.config() }),
+        ("blank hook", LocalConfig { before_switch: Some("  ".into()), ..t.config() }),
+    ];
+    for (what, config) in bad_configs {
+        let result = t.engine.create_environment(&t.actor, APP, "staging", BackendConfig::Local(config.clone()), false).await;
+        assert!(matches!(result, Err(Error::Invalid(_))), "{what}: {result:?}");
+        assert_unchanged(&t, &before, what).await;
+        let result = t.engine.update_environment(&t.actor, APP, ENV, BackendConfig::Local(config), false).await;
+        assert!(matches!(result, Err(Error::Invalid(_))), "{what} (update): {result:?}");
+        assert_unchanged(&t, &before, what).await;
+    }
+    for bad_name in ["Staging", "-x", "a/b", "$(id)"] {
+        let result = t.engine.create_environment(&t.actor, APP, bad_name, BackendConfig::Local(t.config()), false).await;
+        assert!(matches!(result, Err(Error::Invalid(_))), "{bad_name}: {result:?}");
+    }
+    let unknown_app = t.engine.create_environment(&t.actor, "nope", "staging", BackendConfig::Local(t.config()), false).await;
+    assert!(matches!(unknown_app, Err(Error::NotFound(_))), "{unknown_app:?}");
+    assert_unchanged(&t, &before, "bad names").await;
+}

@@ -1,0 +1,69 @@
+//! Configuration: command-line flags with environment-variable fallbacks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Args, Clone, Debug)]
+pub struct ServeConfig {
+    /// Address to serve on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// Directory holding the built site (`pkg/slipway.js`, `.wasm`, `.css`).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+    /// The URL people reach Slipway at (used in login links). Defaults to http://<addr>.
+    #[arg(long, env = "SLIPWAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seed a demo application, environment and builds on first run.
+    #[arg(long, env = "SLIPWAY_DEMO")]
+    pub demo: bool,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct StoreConfig {
+    /// Data directory (the default database, demo targets and artifacts live here).
+    #[arg(long, env = "SLIPWAY_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to an SQLite file in the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Directories local artifacts may be read from, ':'-separated.
+    /// Defaults to <data dir>/artifacts.
+    #[arg(long, env = "SLIPWAY_ARTIFACT_ROOTS", value_delimiter = ':', global = true)]
+    pub artifact_roots: Vec<PathBuf>,
+}
+
+impl StoreConfig {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("slipway.db").display()))
+    }
+
+    pub fn default_artifact_root(&self) -> PathBuf {
+        self.data_dir.join("artifacts")
+    }
+
+    pub fn artifact_roots(&self) -> Vec<PathBuf> {
+        if self.artifact_roots.is_empty() {
+            vec![self.default_artifact_root()]
+        } else {
+            self.artifact_roots.clone()
+        }
+    }
+
+    pub fn engine_settings(&self) -> engine::EngineSettings {
+        engine::EngineSettings { database_url: self.database_url(), artifact_roots: self.artifact_roots() }
+    }
+}
+
+impl ServeConfig {
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{}", self.addr))
+    }
+}
