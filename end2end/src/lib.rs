@@ -1,1 +1,170 @@
+//! Harness for browser tests: the real `slipway` binary on a free loopback
+//! port with a fresh data directory, and headless Debian Chromium driven
+//! through ChromeDriver. Every process started here is killed on drop.
 
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("{what} exited early with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not listen on 127.0.0.1:{port}")
+}
+
+/// A running `slipway serve --demo` with its own data directory.
+pub struct Slipway {
+    child: Child,
+    pub base_url: String,
+    pub login_link: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Slipway {
+    pub fn start() -> Result<Self> {
+        let root = workspace_root();
+        let bin = std::env::var_os("SLIPWAY_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/debug/slipway"));
+        let site = std::env::var_os("SLIPWAY_SITE_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target/site"));
+        if !bin.exists() || !site.join("pkg/slipway_bg.wasm").exists() {
+            bail!(
+                "{} or {}/pkg is missing: run scripts/build first (scripts/test does)",
+                bin.display(),
+                site.display()
+            );
+        }
+        let data_dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = Command::new(&bin)
+            .args(["serve", "--demo", "--site-root"])
+            .arg(&site)
+            .env("SLIPWAY_DATA_DIR", data_dir.path())
+            .env("LEPTOS_SITE_ADDR", &addr)
+            .env_remove("DATABASE_URL")
+            .env_remove("SLIPWAY_PUBLIC_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("http://") {
+                    if line.contains("/login/link?token=") {
+                        let _ = tx.send(line[at..].trim().to_owned());
+                    }
+                }
+            }
+        });
+        let login_link = rx
+            .recv_timeout(Duration::from_secs(60))
+            .context("slipway did not print a first-login link")?;
+        wait_for_port(port, "slipway", &mut child)?;
+        Ok(Self { child, base_url: format!("http://{addr}"), login_link, data_dir })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for Slipway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// ChromeDriver on a free loopback port, driving Debian's headless Chromium.
+pub struct Browser {
+    driver: Child,
+    pub client: fantoccini::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub async fn start() -> Result<Self> {
+        let port = free_port()?;
+        let mut driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting chromedriver (apt-get install chromium-driver; scripts/setup --test does)")?;
+        wait_for_port(port, "chromedriver", &mut driver)?;
+        let profile = tempfile::tempdir()?;
+        let args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--window-size=1280,1000".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
+        );
+        let started = Instant::now();
+        let client = loop {
+            match fantoccini::ClientBuilder::rustls()?
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if started.elapsed() < Duration::from_secs(30) => {
+                    eprintln!("waiting for chromedriver: {e}");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Err(e) => return Err(e).context("connecting to chromedriver"),
+            }
+        };
+        Ok(Self { driver, client, _profile: profile })
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Where tests keep what a person may want to look at afterwards.
+pub fn artifacts_dir() -> Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -5,9 +5,10 @@ mod common;
 
 use common::{sha, TestEngine, APP, ENV};
 use engine::audit::actions;
+use engine::auth::Actor;
 use engine::backends::local::LocalConfig;
 use engine::backends::BackendConfig;
-use engine::domain::{AuditEntry, JobState};
+use engine::domain::{AuditEntry, JobState, Role};
 use engine::store::builds::Registered;
 use engine::{BuildRequest, EnvVarRequest, Error};
 use sqlx::{Connection, SqliteConnection};
@@ -25,7 +26,14 @@ async fn assert_new_rows(t: &TestEngine, before: i64, expected: &[&str]) -> i64 
 async fn every_action_is_recorded_once() {
     let mut t = TestEngine::new().await;
     let seq = t.last_audit_seq().await;
-    assert_eq!(t.audit_after(0).await.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), [actions::USER_CREATED]);
+    assert_eq!(
+        t.audit_after(0)
+            .await
+            .iter()
+            .map(|r| r.action.as_str())
+            .collect::<Vec<_>>(),
+        [actions::USER_CREATED]
+    );
 
     t.create_app().await;
     let seq = assert_new_rows(&t, seq, &[actions::APPLICATION_CREATED]).await;
@@ -35,25 +43,50 @@ async fn every_action_is_recorded_once() {
     config.keep_releases = 3;
     t.update_config(config.clone()).await;
     let seq = assert_new_rows(&t, seq, &[actions::ENVIRONMENT_UPDATED]).await;
-    t.engine.lock(&t.actor, APP, ENV, "maintenance").await.unwrap();
+    t.engine
+        .lock(&t.actor, APP, ENV, "maintenance")
+        .await
+        .unwrap();
     let seq = assert_new_rows(&t, seq, &[actions::ENVIRONMENT_LOCKED]).await;
     t.engine.unlock(&t.actor, APP, ENV).await.unwrap();
     let seq = assert_new_rows(&t, seq, &[actions::ENVIRONMENT_UNLOCKED]).await;
-    let var = EnvVarRequest { name: "GREETING".into(), value: "hello".into(), secret: false };
+    let var = EnvVarRequest {
+        name: "GREETING".into(),
+        value: "hello".into(),
+        secret: false,
+    };
     t.engine.set_env_var(&t.actor, APP, ENV, var).await.unwrap();
     let seq = assert_new_rows(&t, seq, &[actions::ENV_VAR_SET]).await;
-    t.engine.delete_env_var(&t.actor, APP, ENV, "GREETING").await.unwrap();
+    t.engine
+        .delete_env_var(&t.actor, APP, ENV, "GREETING")
+        .await
+        .unwrap();
     let seq = assert_new_rows(&t, seq, &[actions::ENV_VAR_DELETED]).await;
 
     // Failed attempts record nothing.
-    assert!(matches!(t.engine.unlock(&t.actor, APP, ENV).await, Err(Error::Conflict(_))));
-    assert!(matches!(t.engine.delete_env_var(&t.actor, APP, ENV, "GREETING").await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        t.engine.unlock(&t.actor, APP, ENV).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        t.engine
+            .delete_env_var(&t.actor, APP, ENV, "GREETING")
+            .await,
+        Err(Error::NotFound(_))
+    ));
     let seq = assert_new_rows(&t, seq, &[]).await;
 
     let v1 = t.register_version("1.0.0").await;
     let seq = assert_new_rows(&t, seq, &[actions::BUILD_REGISTERED]).await;
-    let again = t.engine.register_build(&t.actor, t.build_request("1.0.0")).await.unwrap();
-    assert!(matches!(&again, Registered::Existing(b) if b.id == v1.id), "{again:?}");
+    let again = t
+        .engine
+        .register_build(&t.actor, t.build_request("1.0.0"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again, Registered::Existing(b) if b.id == v1.id),
+        "{again:?}"
+    );
     let mut other_artifact = t.build_request("1.0.0");
     engine::demo::write_demo_tarball(&t.tarball_path("1.0.1"), "1.0.1").unwrap();
     other_artifact.artifact = t.tarball_path("1.0.1").display().to_string();
@@ -73,15 +106,34 @@ async fn every_action_is_recorded_once() {
     t.start_runner();
     let job = t.deploy_and_wait(&v1).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    let seq = assert_new_rows(&t, seq, &[actions::DEPLOY_REQUESTED, actions::JOB_SUCCEEDED]).await;
+    let seq = assert_new_rows(
+        &t,
+        seq,
+        &[actions::DEPLOY_REQUESTED, actions::JOB_SUCCEEDED],
+    )
+    .await;
     let job2 = t.deploy_and_wait(&v2).await;
     assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
-    let seq = assert_new_rows(&t, seq, &[actions::DEPLOY_REQUESTED, actions::JOB_SUCCEEDED]).await;
+    let seq = assert_new_rows(
+        &t,
+        seq,
+        &[actions::DEPLOY_REQUESTED, actions::JOB_SUCCEEDED],
+    )
+    .await;
 
-    let rollback = t.engine.rollback(&t.actor, APP, ENV, job.release_id.unwrap()).await.unwrap();
+    let rollback = t
+        .engine
+        .rollback(&t.actor, APP, ENV, job.release_id.unwrap())
+        .await
+        .unwrap();
     let rollback = t.wait_finished(rollback.id).await;
     assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
-    let seq = assert_new_rows(&t, seq, &[actions::ROLLBACK_REQUESTED, actions::JOB_SUCCEEDED]).await;
+    let seq = assert_new_rows(
+        &t,
+        seq,
+        &[actions::ROLLBACK_REQUESTED, actions::JOB_SUCCEEDED],
+    )
+    .await;
 
     config.before_switch = Some("exit 3".into());
     t.update_config(config).await;
@@ -98,10 +150,21 @@ async fn every_action_is_recorded_once() {
             actions::USER_CREATED => "test",
             _ => "admin",
         };
-        assert_eq!(row.actor, expected_actor, "actor of {} (seq {})", row.action, row.seq);
-        assert!(actions::ALL.contains(&row.action.as_str()), "unknown action {}", row.action);
+        assert_eq!(
+            row.actor, expected_actor,
+            "actor of {} (seq {})",
+            row.action, row.seq
+        );
+        assert!(
+            actions::ALL.contains(&row.action.as_str()),
+            "unknown action {}",
+            row.action
+        );
     }
-    let deploy_row = rows.iter().find(|r| r.action == actions::DEPLOY_REQUESTED).unwrap();
+    let deploy_row = rows
+        .iter()
+        .find(|r| r.action == actions::DEPLOY_REQUESTED)
+        .unwrap();
     assert_eq!(deploy_row.environment.as_deref(), Some("shop/production"));
     assert_eq!(deploy_row.target, format!("job/{}", queued.id));
 
@@ -114,7 +177,11 @@ async fn the_chain_is_append_only_and_tampering_is_found() {
     let t = TestEngine::new().await;
     t.setup(t.config()).await;
     for (name, value) in [("A", "1"), ("B", "2"), ("C", "3")] {
-        let var = EnvVarRequest { name: name.into(), value: value.into(), secret: false };
+        let var = EnvVarRequest {
+            name: name.into(),
+            value: value.into(),
+            secret: false,
+        };
         t.engine.set_env_var(&t.actor, APP, ENV, var).await.unwrap();
     }
     t.register_version("1.0.0").await;
@@ -122,26 +189,41 @@ async fn the_chain_is_append_only_and_tampering_is_found() {
     assert_eq!(total, 7);
     assert_eq!(t.engine.verify_audit().await.unwrap(), Ok(total));
     // A row in the middle of the chain: setting B = 2.
-    let middle: i64 = sqlx::query_scalar("SELECT seq FROM audit_log WHERE target = 'env/shop/production/vars/B'")
-        .fetch_one(t.engine.store().pool())
-        .await
-        .unwrap();
+    let middle: i64 =
+        sqlx::query_scalar("SELECT seq FROM audit_log WHERE target = 'env/shop/production/vars/B'")
+            .fetch_one(t.engine.store().pool())
+            .await
+            .unwrap();
     assert!(1 < middle && middle < total);
 
-    let mut db = SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display())).await.unwrap();
+    let mut db = SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display()))
+        .await
+        .unwrap();
     // With the triggers in place, the log cannot be changed or shortened.
-    let update = sqlx::query("UPDATE audit_log SET details = '{}' WHERE seq = ?").bind(middle).execute(&mut db).await;
+    let update = sqlx::query("UPDATE audit_log SET details = '{}' WHERE seq = ?")
+        .bind(middle)
+        .execute(&mut db)
+        .await;
     let err = update.expect_err("UPDATE on audit_log must fail");
     assert!(err.to_string().contains("append-only"), "{err}");
-    let delete = sqlx::query("DELETE FROM audit_log WHERE seq = ?").bind(total).execute(&mut db).await;
+    let delete = sqlx::query("DELETE FROM audit_log WHERE seq = ?")
+        .bind(total)
+        .execute(&mut db)
+        .await;
     let err = delete.expect_err("DELETE on audit_log must fail");
     assert!(err.to_string().contains("append-only"), "{err}");
     assert_eq!(t.engine.verify_audit().await.unwrap(), Ok(total));
 
     // Someone with the database file drops the trigger and edits a row.
-    sqlx::query("DROP TRIGGER audit_log_no_update").execute(&mut db).await.unwrap();
-    let original: AuditEntry =
-        sqlx::query_as("SELECT * FROM audit_log WHERE seq = ?").bind(middle).fetch_one(&mut db).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let original: AuditEntry = sqlx::query_as("SELECT * FROM audit_log WHERE seq = ?")
+        .bind(middle)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
     let forged = original.details.replace(r#""value":"2""#, r#""value":"9""#);
     assert_ne!(forged, original.details, "{}", original.details);
     sqlx::query("UPDATE audit_log SET details = ? WHERE seq = ?")
@@ -152,7 +234,12 @@ async fn the_chain_is_append_only_and_tampering_is_found() {
         .unwrap();
     db.close().await.unwrap();
 
-    let broken = t.engine.verify_audit().await.unwrap().expect_err("tampering must be found");
+    let broken = t
+        .engine
+        .verify_audit()
+        .await
+        .unwrap()
+        .expect_err("tampering must be found");
     assert_eq!(broken.seq, middle, "{}", broken.reason);
 }
 
@@ -165,13 +252,20 @@ struct Counts {
 }
 
 async fn counts(t: &TestEngine) -> Counts {
-    Counts { builds: t.count("builds").await, environments: t.count("environments").await, audit: t.count("audit_log").await }
+    Counts {
+        builds: t.count("builds").await,
+        environments: t.count("environments").await,
+        audit: t.count("audit_log").await,
+    }
 }
 
 async fn assert_unchanged(t: &TestEngine, before: &Counts, what: &str) {
     let now = counts(t).await;
     assert_eq!(now.builds, before.builds, "{what}: builds changed");
-    assert_eq!(now.environments, before.environments, "{what}: environments changed");
+    assert_eq!(
+        now.environments, before.environments,
+        "{what}: environments changed"
+    );
     assert_eq!(now.audit, before.audit, "{what}: audit_log changed");
 }
 
@@ -188,18 +282,57 @@ async fn bad_build_registrations_change_nothing() {
     let good = t.build_request("1.0.0");
     type Tweak = fn(&mut BuildRequest, &std::path::Path);
     let cases: Vec<(&str, Tweak, &str)> = vec![
-        ("sha with bad characters", |r, _| r.commit_sha = format!("{};rm -rf", &sha("1.0.0")[..33]), "invalid"),
-        ("short sha", |r, _| r.commit_sha = "abc123".into(), "invalid"),
-        ("unknown application", |r, _| r.application = "nope".into(), "not found"),
-        ("application name with bad characters", |r, _| r.application = "Shop;id".into(), "invalid"),
-        ("artifact outside the roots", |r, root| r.artifact = root.join("outside/shop.tar.gz").display().to_string(), "invalid"),
-        ("artifact escaping with ..", |r, root| {
-            r.artifact = root.join("artifacts/../outside/shop.tar.gz").display().to_string()
-        }, "invalid"),
-        ("relative artifact", |r, _| r.artifact = "artifacts/shop-1.0.0.tar.gz".into(), "invalid"),
-        ("missing artifact", |r, root| r.artifact = root.join("artifacts/none.tar.gz").display().to_string(), "invalid"),
+        (
+            "sha with bad characters",
+            |r, _| r.commit_sha = format!("{};rm -rf", &sha("1.0.0")[..33]),
+            "invalid",
+        ),
+        (
+            "short sha",
+            |r, _| r.commit_sha = "abc123".into(),
+            "invalid",
+        ),
+        (
+            "unknown application",
+            |r, _| r.application = "nope".into(),
+            "not found",
+        ),
+        (
+            "application name with bad characters",
+            |r, _| r.application = "Shop;id".into(),
+            "invalid",
+        ),
+        (
+            "artifact outside the roots",
+            |r, root| r.artifact = root.join("outside/shop.tar.gz").display().to_string(),
+            "invalid",
+        ),
+        (
+            "artifact escaping with ..",
+            |r, root| {
+                r.artifact = root
+                    .join("artifacts/../outside/shop.tar.gz")
+                    .display()
+                    .to_string()
+            },
+            "invalid",
+        ),
+        (
+            "relative artifact",
+            |r, _| r.artifact = "artifacts/shop-1.0.0.tar.gz".into(),
+            "invalid",
+        ),
+        (
+            "missing artifact",
+            |r, root| r.artifact = root.join("artifacts/none.tar.gz").display().to_string(),
+            "invalid",
+        ),
         ("branch -rf", |r, _| r.branch = "-rf".into(), "invalid"),
-        ("branch with a command", |r, _| r.branch = "main;$(id)".into(), "invalid"),
+        (
+            "branch with a command",
+            |r, _| r.branch = "main;$(id)".into(),
+            "invalid",
+        ),
     ];
     for (what, tweak, expected) in cases {
         let mut request = good.clone();
@@ -227,28 +360,129 @@ async fn bad_environments_change_nothing() {
         .engine
         .create_environment(&t.actor, APP, ENV, BackendConfig::Local(t.config()), false)
         .await;
-    assert!(matches!(duplicate, Err(Error::Conflict(_))), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(Error::Conflict(_))),
+        "{duplicate:?}"
+    );
     assert_unchanged(&t, &before, "duplicate name").await;
 
     let bad_configs = [
         ("relative target_dir", LocalConfig::new("relative/target")),
-        ("target_dir with ..", LocalConfig::new(t.path().join("a/../b"))),
-        ("keep 0", LocalConfig { keep_releases: 0, ..t.config() }),
-        ("blank hook", LocalConfig { before_switch: Some("  ".into()), ..t.config() }),
+        (
+            "target_dir with ..",
+            LocalConfig::new(t.path().join("a/../b")),
+        ),
+        (
+            "keep 0",
+            LocalConfig {
+                keep_releases: 0,
+                ..t.config()
+            },
+        ),
+        (
+            "blank hook",
+            LocalConfig {
+                before_switch: Some("  ".into()),
+                ..t.config()
+            },
+        ),
     ];
     for (what, config) in bad_configs {
-        let result = t.engine.create_environment(&t.actor, APP, "staging", BackendConfig::Local(config.clone()), false).await;
-        assert!(matches!(result, Err(Error::Invalid(_))), "{what}: {result:?}");
+        let result = t
+            .engine
+            .create_environment(
+                &t.actor,
+                APP,
+                "staging",
+                BackendConfig::Local(config.clone()),
+                false,
+            )
+            .await;
+        assert!(
+            matches!(result, Err(Error::Invalid(_))),
+            "{what}: {result:?}"
+        );
         assert_unchanged(&t, &before, what).await;
-        let result = t.engine.update_environment(&t.actor, APP, ENV, BackendConfig::Local(config), false).await;
-        assert!(matches!(result, Err(Error::Invalid(_))), "{what} (update): {result:?}");
+        let result = t
+            .engine
+            .update_environment(&t.actor, APP, ENV, BackendConfig::Local(config), false)
+            .await;
+        assert!(
+            matches!(result, Err(Error::Invalid(_))),
+            "{what} (update): {result:?}"
+        );
         assert_unchanged(&t, &before, what).await;
     }
     for bad_name in ["Staging", "-x", "a/b", "$(id)"] {
-        let result = t.engine.create_environment(&t.actor, APP, bad_name, BackendConfig::Local(t.config()), false).await;
-        assert!(matches!(result, Err(Error::Invalid(_))), "{bad_name}: {result:?}");
+        let result = t
+            .engine
+            .create_environment(
+                &t.actor,
+                APP,
+                bad_name,
+                BackendConfig::Local(t.config()),
+                false,
+            )
+            .await;
+        assert!(
+            matches!(result, Err(Error::Invalid(_))),
+            "{bad_name}: {result:?}"
+        );
     }
-    let unknown_app = t.engine.create_environment(&t.actor, "nope", "staging", BackendConfig::Local(t.config()), false).await;
-    assert!(matches!(unknown_app, Err(Error::NotFound(_))), "{unknown_app:?}");
+    let unknown_app = t
+        .engine
+        .create_environment(
+            &t.actor,
+            "nope",
+            "staging",
+            BackendConfig::Local(t.config()),
+            false,
+        )
+        .await;
+    assert!(
+        matches!(unknown_app, Err(Error::NotFound(_))),
+        "{unknown_app:?}"
+    );
     assert_unchanged(&t, &before, "bad names").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_can_read_but_change_nothing() {
+    let t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    let build = t.register_version("1.0.0").await;
+    let viewer = t
+        .engine
+        .store()
+        .create_user("admin", "viewer", "Viewer", Role::Viewer)
+        .await
+        .unwrap();
+    let viewer = Actor::from(&viewer);
+    let before = counts(&t).await;
+    let jobs = t.count("jobs").await;
+
+    assert!(t.engine.environment(&viewer, APP, ENV).await.is_ok());
+    let forbidden = |r: Result<(), Error>| assert!(matches!(r, Err(Error::Forbidden(_))), "{r:?}");
+    forbidden(t.engine.deploy(&viewer, APP, ENV, build.id).await.map(drop));
+    forbidden(t.engine.lock(&viewer, APP, ENV, "mine").await);
+    let var = EnvVarRequest {
+        name: "X".into(),
+        value: "1".into(),
+        secret: false,
+    };
+    forbidden(t.engine.set_env_var(&viewer, APP, ENV, var).await);
+    forbidden(
+        t.engine
+            .register_build(&viewer, t.build_request("2.0.0"))
+            .await
+            .map(drop),
+    );
+    forbidden(
+        t.engine
+            .create_application(&viewer, "other", None)
+            .await
+            .map(drop),
+    );
+    assert_unchanged(&t, &before, "viewer").await;
+    assert_eq!(t.count("jobs").await, jobs);
 }

@@ -20,43 +20,88 @@ async fn hooks_get_env_vars_and_secrets_never_reach_the_log() {
     config.before_switch = Some(r#"echo "$MY_VAR $MY_SECRET $SLIPWAY_RELEASE_ID""#.into());
     t.setup(config).await;
     for (name, value, secret) in [("MY_VAR", PLAIN, false), ("MY_SECRET", SECRET, true)] {
-        let var = EnvVarRequest { name: name.into(), value: value.into(), secret };
-        t.engine.set_env_var(&t.actor, APP, ENV, var).await.expect("set var");
+        let var = EnvVarRequest {
+            name: name.into(),
+            value: value.into(),
+            secret,
+        };
+        t.engine
+            .set_env_var(&t.actor, APP, ENV, var)
+            .await
+            .expect("set var");
     }
     t.start_runner();
     let v1 = t.register_version("1.0.0").await;
 
     let job = t.deploy_and_wait(&v1).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    let key = t.engine.store().release(job.release_id.unwrap()).await.unwrap().release_key;
+    let key = t
+        .engine
+        .store()
+        .release(job.release_id.unwrap())
+        .await
+        .unwrap()
+        .release_key;
 
     let events = t.events(job.id).await;
     let expected = format!("{PLAIN} {MASK} {key}");
     assert!(
-        events.iter().any(|e| e.level == "out" && e.text == expected),
+        events
+            .iter()
+            .any(|e| e.level == "out" && e.text == expected),
         "no output line {expected:?} in {:#?}",
         events.iter().map(|e| &e.text).collect::<Vec<_>>()
     );
     for event in &events {
-        assert!(!event.text.contains(SECRET), "secret in event #{}: {}", event.seq, event.text);
-        assert!(!event.text.contains("s3cr3t"), "part of the secret in event #{}: {}", event.seq, event.text);
+        assert!(
+            !event.text.contains(SECRET),
+            "secret in event #{}: {}",
+            event.seq,
+            event.text
+        );
+        assert!(
+            !event.text.contains("s3cr3t"),
+            "part of the secret in event #{}: {}",
+            event.seq,
+            event.text
+        );
     }
     // Nor in the audit log, nor in what may leave the server.
     for row in t.audit_after(0).await {
-        assert!(!row.details.contains("s3cr3t"), "secret in audit row {}: {}", row.seq, row.details);
+        assert!(
+            !row.details.contains("s3cr3t"),
+            "secret in audit row {}: {}",
+            row.seq,
+            row.details
+        );
     }
     let env = t.engine.environment(&t.actor, APP, ENV).await.unwrap();
     let masked = t.engine.env_vars_masked(&t.actor, &env).await.unwrap();
-    assert!(masked.iter().any(|v| v.name == "MY_SECRET" && v.value == MASK));
-    assert!(masked.iter().any(|v| v.name == "MY_VAR" && v.value == PLAIN));
+    assert!(masked
+        .iter()
+        .any(|v| v.name == "MY_SECRET" && v.value == MASK));
+    assert!(masked
+        .iter()
+        .any(|v| v.name == "MY_VAR" && v.value == PLAIN));
 
     // The release's .env has both, shell-quoted, readable only by its owner.
     let env_file = t.release_dir(&key).join(".env");
     let contents = std::fs::read_to_string(&env_file).unwrap();
-    assert!(contents.lines().any(|l| l == "MY_VAR='plain-value-42'"), "{contents}");
-    assert!(contents.lines().any(|l| l == r"MY_SECRET='hunter2 it'\''s s3cr3t'"), "{contents}");
+    assert!(
+        contents.lines().any(|l| l == "MY_VAR='plain-value-42'"),
+        "{contents}"
+    );
+    assert!(
+        contents
+            .lines()
+            .any(|l| l == r"MY_SECRET='hunter2 it'\''s s3cr3t'"),
+        "{contents}"
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // A shell reading it gets the values back exactly.
     let out = std::process::Command::new("sh")
         .arg("-c")
@@ -64,7 +109,10 @@ async fn hooks_get_env_vars_and_secrets_never_reach_the_log() {
         .current_dir(t.release_dir(&key))
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{PLAIN}|{SECRET}"));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{PLAIN}|{SECRET}")
+    );
 }
 
 /// Private keys and certificates are secrets of several lines; a hook that
@@ -78,7 +126,11 @@ async fn multi_line_secrets_are_masked() {
     config.before_switch = Some(r#"echo "$DEPLOY_KEY""#.into());
     t.setup(config).await;
     let value = format!("-----BEGIN TEST KEY-----\n{KEY_BODY}\n-----END TEST KEY-----");
-    let var = EnvVarRequest { name: "DEPLOY_KEY".into(), value, secret: true };
+    let var = EnvVarRequest {
+        name: "DEPLOY_KEY".into(),
+        value,
+        secret: true,
+    };
     t.engine.set_env_var(&t.actor, APP, ENV, var).await.unwrap();
     t.start_runner();
     let v1 = t.register_version("1.0.0").await;
@@ -86,14 +138,21 @@ async fn multi_line_secrets_are_masked() {
     let job = t.deploy_and_wait(&v1).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     for event in t.events(job.id).await {
-        assert!(!event.text.contains(KEY_BODY), "secret in event #{}: {}", event.seq, event.text);
+        assert!(
+            !event.text.contains(KEY_BODY),
+            "secret in event #{}: {}",
+            event.seq,
+            event.text
+        );
     }
 }
 
 /// Whether `pid` is a live process (a zombie counts as dead).
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -109,8 +168,18 @@ async fn cancelling_stops_the_hooks_child_processes() {
     let v1 = t.register_version("1.0.0").await;
     let job = t.deploy(&v1).await;
     t.wait_for_event(job.id, "waiting").await;
-    let key = t.engine.store().release(job.release_id.unwrap()).await.unwrap().release_key;
-    let pid: u32 = std::fs::read_to_string(t.release_dir(&key).join("child.pid")).unwrap().trim().parse().unwrap();
+    let key = t
+        .engine
+        .store()
+        .release(job.release_id.unwrap())
+        .await
+        .unwrap()
+        .release_key;
+    let pid: u32 = std::fs::read_to_string(t.release_dir(&key).join("child.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(alive(pid));
 
     t.engine.cancel_job(&t.actor, job.id).await.unwrap();
@@ -123,7 +192,10 @@ async fn cancelling_stops_the_hooks_child_processes() {
     }
     if alive(pid) {
         // Clean up the process this test started before failing.
-        let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        let _ = std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
         panic!("the hook's child process {pid} outlived the cancelled job");
     }
 }
@@ -144,14 +216,21 @@ async fn two_deploys_at_once_one_wins_the_other_is_busy() {
         (a, b) => panic!("expected exactly one deploy to be accepted: {a:?} / {b:?}"),
     };
     match &busy {
-        Error::Busy { job_id, requested_by, .. } => {
+        Error::Busy {
+            job_id,
+            requested_by,
+            ..
+        } => {
             assert_eq!(*job_id, job.id);
             assert_eq!(requested_by, "admin");
         }
         other => panic!("expected Busy, got {other:?}"),
     }
     let message = busy.to_string();
-    assert!(message.starts_with(&format!("environment busy: job #{} ", job.id)), "{message}");
+    assert!(
+        message.starts_with(&format!("environment busy: job #{} ", job.id)),
+        "{message}"
+    );
     assert_eq!(busy.http_status(), 409);
     assert_eq!(t.count("jobs").await, 1);
     assert_eq!(t.count("releases").await, 1);
@@ -163,11 +242,16 @@ async fn a_locked_environment_refuses_deploys() {
     let t = TestEngine::new().await;
     t.setup(t.config()).await;
     let v1 = t.register_version("1.0.0").await;
-    t.engine.lock(&t.actor, APP, ENV, "release freeze").await.expect("lock");
+    t.engine
+        .lock(&t.actor, APP, ENV, "release freeze")
+        .await
+        .expect("lock");
 
     let result = t.engine.deploy(&t.actor, APP, ENV, v1.id).await;
     match &result {
-        Err(Error::Locked { reason, locked_by, .. }) => {
+        Err(Error::Locked {
+            reason, locked_by, ..
+        }) => {
             assert_eq!(reason, "release freeze");
             assert_eq!(locked_by, "admin");
         }
@@ -203,21 +287,46 @@ async fn cancelling_a_running_job_stops_it_before_the_switch() {
     assert!(requested.cancel_requested);
     assert_eq!(requested.state, JobState::Running);
     // Asking twice is refused, not recorded twice.
-    assert!(matches!(t.engine.cancel_job(&t.actor, job.id).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        t.engine.cancel_job(&t.actor, job.id).await,
+        Err(Error::Conflict(_))
+    ));
 
     let job = t.wait_finished(job.id).await;
     assert_eq!(job.state, JobState::Cancelled, "{:?}", job.error);
     assert_eq!(t.current(), before);
     assert!(t.current_index().contains("version 1.0.0"));
-    let release = t.engine.store().release(job.release_id.unwrap()).await.unwrap();
+    let release = t
+        .engine
+        .store()
+        .release(job.release_id.unwrap())
+        .await
+        .unwrap();
     assert_eq!(release.state, ReleaseState::Failed);
     let hosts = t.engine.store().job_hosts(job.id).await.unwrap();
     assert_eq!(hosts[0].state, "cancelled");
     let events = t.events(job.id).await;
-    assert_eq!(events.last().map(|e| (e.level.as_str(), e.text.as_str())), Some(("end", "cancelled")));
-    let actions_seen: Vec<String> = t.audit_after(0).await.into_iter().map(|r| r.action).collect();
-    assert_eq!(actions_seen.iter().filter(|a| *a == actions::JOB_CANCEL_REQUESTED).count(), 1);
-    assert_eq!(actions_seen.last().map(String::as_str), Some(actions::JOB_CANCELLED));
+    assert_eq!(
+        events.last().map(|e| (e.level.as_str(), e.text.as_str())),
+        Some(("end", "cancelled"))
+    );
+    let actions_seen: Vec<String> = t
+        .audit_after(0)
+        .await
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(
+        actions_seen
+            .iter()
+            .filter(|a| *a == actions::JOB_CANCEL_REQUESTED)
+            .count(),
+        1
+    );
+    assert_eq!(
+        actions_seen.last().map(String::as_str),
+        Some(actions::JOB_CANCELLED)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,9 +340,17 @@ async fn cancelling_a_queued_job_cancels_it_at_once() {
     assert_eq!(cancelled.state, JobState::Cancelled);
     assert!(cancelled.finished_at.is_some());
     assert_eq!(t.job(job.id).await.state, JobState::Cancelled);
-    let release = t.engine.store().release(job.release_id.unwrap()).await.unwrap();
+    let release = t
+        .engine
+        .store()
+        .release(job.release_id.unwrap())
+        .await
+        .unwrap();
     assert_eq!(release.state, ReleaseState::Failed);
-    assert!(matches!(t.engine.cancel_job(&t.actor, job.id).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        t.engine.cancel_job(&t.actor, job.id).await,
+        Err(Error::Conflict(_))
+    ));
 
     // The environment is free again, and a runner never picks the cancelled job up.
     t.start_runner();
@@ -259,10 +376,15 @@ impl CrashableRunner {
                 .enable_all()
                 .build()
                 .unwrap();
-            let engine = runtime.block_on(Engine::open(&settings)).expect("open engine for runner A");
+            let engine = runtime
+                .block_on(Engine::open(&settings))
+                .expect("open engine for runner A");
             let (shutdown, rx) = watch::channel(false);
             runtime.spawn(engine.job_runner(runner_settings()).run(rx));
-            Self { runtime: Some(runtime), _shutdown: shutdown }
+            Self {
+                runtime: Some(runtime),
+                _shutdown: shutdown,
+            }
         })
         .await
         .unwrap()
@@ -287,24 +409,49 @@ impl Drop for CrashableRunner {
 async fn assert_interrupted(t: &TestEngine, job_id: i64) {
     let job = t.wait_finished(job_id).await;
     assert_eq!(job.state, JobState::Interrupted, "{:?}", job.error);
-    assert!(job.error.as_deref().unwrap_or_default().contains("lease expired"), "{:?}", job.error);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("lease expired"),
+        "{:?}",
+        job.error
+    );
     let hosts = t.engine.store().job_hosts(job_id).await.unwrap();
     assert_eq!(hosts.len(), 1);
     assert_eq!(hosts[0].host, "local");
     assert_eq!(hosts[0].state, "interrupted");
     let audit = t.audit_after(0).await;
-    let interrupted: Vec<_> = audit.iter().filter(|r| r.action == actions::JOB_INTERRUPTED).collect();
+    let interrupted: Vec<_> = audit
+        .iter()
+        .filter(|r| r.action == actions::JOB_INTERRUPTED)
+        .collect();
     assert_eq!(interrupted.len(), 1);
     assert_eq!(interrupted[0].target, format!("job/{job_id}"));
-    assert_eq!(interrupted[0].environment.as_deref(), Some("shop/production"));
-    let release = t.engine.store().release(job.release_id.unwrap()).await.unwrap();
+    assert_eq!(
+        interrupted[0].environment.as_deref(),
+        Some("shop/production")
+    );
+    let release = t
+        .engine
+        .store()
+        .release(job.release_id.unwrap())
+        .await
+        .unwrap();
     assert_eq!(release.state, ReleaseState::Failed);
     // The job died in its first deploy, before the switch: no `current` at all
     // (not a dangling link, not a half-made one).
     assert!(std::fs::symlink_metadata(t.target_dir().join("current")).is_err());
-    assert!(!t.target_dir().read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".current")));
+    assert!(!t.target_dir().read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".current")));
     let events = t.events(job_id).await;
-    assert_eq!(events.last().map(|e| (e.level.as_str(), e.text.as_str())), Some(("end", "interrupted")));
+    assert_eq!(
+        events.last().map(|e| (e.level.as_str(), e.text.as_str())),
+        Some(("end", "interrupted"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

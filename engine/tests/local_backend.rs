@@ -24,7 +24,10 @@ async fn deploy_v1(t: &TestEngine) -> Release {
 /// No `.partial` staging directory is left in `releases/`.
 fn assert_no_partial(t: &TestEngine) {
     let names = t.release_dir_names();
-    assert!(!names.iter().any(|n| n.ends_with(".partial")), "left-overs in releases/: {names:?}");
+    assert!(
+        !names.iter().any(|n| n.ends_with(".partial")),
+        "left-overs in releases/: {names:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,9 +45,11 @@ async fn deploy_switch_and_rollback() {
     assert_eq!(r1.kind, JobKind::Deploy);
     assert_eq!(t.current(), Some(t.release_dir(&r1.release_key)));
     assert!(t.current_index().contains("version 1.0.0"));
-    assert!(std::fs::read_to_string(t.release_dir(&r1.release_key).join("index.html"))
-        .unwrap()
-        .contains("version 1.0.0"));
+    assert!(
+        std::fs::read_to_string(t.release_dir(&r1.release_key).join("index.html"))
+            .unwrap()
+            .contains("version 1.0.0")
+    );
 
     let job2 = t.deploy_and_wait(&v2).await;
     assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
@@ -55,7 +60,11 @@ async fn deploy_switch_and_rollback() {
     assert_eq!(t.current(), Some(t.release_dir(&r2.release_key)));
     assert!(t.current_index().contains("version 2.0.0"));
 
-    let rollback = t.engine.rollback(&t.actor, APP, ENV, r1.id).await.expect("rollback");
+    let rollback = t
+        .engine
+        .rollback(&t.actor, APP, ENV, r1.id)
+        .await
+        .expect("rollback");
     assert_eq!(rollback.kind, JobKind::Rollback);
     assert_eq!(rollback.rollback_of, Some(r1.id));
     let rollback = t.wait_finished(rollback.id).await;
@@ -71,11 +80,22 @@ async fn deploy_switch_and_rollback() {
     assert_eq!(release_of(&t, &job2).await.state, ReleaseState::Superseded);
     assert_eq!(release_of(&t, &job1).await.state, ReleaseState::Superseded);
     let env = t.engine.environment(&t.actor, APP, ENV).await.unwrap();
-    assert_eq!(t.engine.store().live_release(env.id).await.unwrap().map(|r| r.id), Some(r3.id));
+    assert_eq!(
+        t.engine
+            .store()
+            .live_release(env.id)
+            .await
+            .unwrap()
+            .map(|r| r.id),
+        Some(r3.id)
+    );
 
     // Rolling back to what is live already is refused.
     let again = t.engine.rollback(&t.actor, APP, ENV, r3.id).await;
-    assert!(matches!(again, Err(engine::Error::Conflict(_))), "{again:?}");
+    assert!(
+        matches!(again, Err(engine::Error::Conflict(_))),
+        "{again:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,12 +121,19 @@ async fn keeps_n_releases_and_restages_a_pruned_rollback_target() {
 
     // v1's directory is gone, but the release history knows it can go back.
     assert!(!t.release_dir(keys[0]).exists());
-    let job = t.engine.rollback(&t.actor, APP, ENV, releases[0].id).await.expect("rollback");
+    let job = t
+        .engine
+        .rollback(&t.actor, APP, ENV, releases[0].id)
+        .await
+        .expect("rollback");
     let job = t.wait_finished(job.id).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     assert_eq!(t.current(), Some(t.release_dir(keys[0])));
     assert!(t.current_index().contains("version 1.0.0"));
-    assert_eq!(std::fs::read_to_string(t.release_dir(keys[0]).join("VERSION")).unwrap(), "1.0.0\n");
+    assert_eq!(
+        std::fs::read_to_string(t.release_dir(keys[0]).join("VERSION")).unwrap(),
+        "1.0.0\n"
+    );
     assert!(t.release_dir(keys[0]).join(".env").exists());
     // Kept: the two newest, the new live one and the one it replaced.
     let mut expected = vec![keys[0].to_owned(), keys[2].to_owned(), keys[3].to_owned()];
@@ -141,7 +168,10 @@ async fn failing_before_switch_hook_on_first_deploy_leaves_no_current() {
     let job = t.deploy_and_wait(&v1).await;
     assert_eq!(job.state, JobState::Failed);
     let error = job.error.clone().unwrap_or_default();
-    assert!(error.contains("before_switch hook failed") && error.contains("status 3"), "{error}");
+    assert!(
+        error.contains("before_switch hook failed") && error.contains("status 3"),
+        "{error}"
+    );
     assert_eq!(t.current(), None);
     assert!(std::fs::symlink_metadata(t.target_dir().join("current")).is_err());
     assert_eq!(release_of(&t, &job).await.state, ReleaseState::Failed);
@@ -162,14 +192,27 @@ async fn failing_before_switch_hook_leaves_current_alone() {
     let job = t.deploy_and_wait(&v2).await;
 
     assert_eq!(job.state, JobState::Failed);
-    assert!(job.error.as_deref().unwrap_or_default().contains("before_switch hook failed"), "{:?}", job.error);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("before_switch hook failed"),
+        "{:?}",
+        job.error
+    );
     assert_eq!(t.current(), Some(t.release_dir(&r1.release_key)));
     assert!(t.current_index().contains("version 1.0.0"));
     assert_eq!(release_of(&t, &job).await.state, ReleaseState::Failed);
-    assert_eq!(t.engine.store().release(r1.id).await.unwrap().state, ReleaseState::Live);
+    assert_eq!(
+        t.engine.store().release(r1.id).await.unwrap().state,
+        ReleaseState::Live
+    );
     let hosts = t.engine.store().job_hosts(job.id).await.unwrap();
     assert_eq!(hosts.len(), 1);
-    assert_eq!((hosts[0].phase.as_str(), hosts[0].state.as_str()), ("stage", "failed"));
+    assert_eq!(
+        (hosts[0].phase.as_str(), hosts[0].state.as_str()),
+        ("stage", "failed")
+    );
     assert_no_partial(&t);
 }
 
@@ -187,15 +230,27 @@ async fn failing_after_switch_hook_switches_back() {
     let job = t.deploy_and_wait(&v2).await;
 
     assert_eq!(job.state, JobState::Failed);
-    assert!(job.error.as_deref().unwrap_or_default().contains("after_switch hook failed"), "{:?}", job.error);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("after_switch hook failed"),
+        "{:?}",
+        job.error
+    );
     // The hook ran in the new release, after the switch...
     let events = t.events(job.id).await;
-    assert!(events.iter().any(|e| e.level == "out" && e.text == "switched to 2.0.0"));
+    assert!(events
+        .iter()
+        .any(|e| e.level == "out" && e.text == "switched to 2.0.0"));
     // ...and current is back where it was.
     assert_eq!(t.current(), Some(t.release_dir(&r1.release_key)));
     assert!(t.current_index().contains("version 1.0.0"));
     assert_eq!(release_of(&t, &job).await.state, ReleaseState::Failed);
-    assert_eq!(t.engine.store().release(r1.id).await.unwrap().state, ReleaseState::Live);
+    assert_eq!(
+        t.engine.store().release(r1.id).await.unwrap().state,
+        ReleaseState::Live
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,24 +276,40 @@ async fn failing_health_check_switches_back() {
     let r1 = deploy_v1(&t).await;
 
     let mut config = t.config();
-    config.health_check = Some(HealthCheck::Command { command: "false".into(), timeout_secs: 2 });
+    config.health_check = Some(HealthCheck::Command {
+        command: "false".into(),
+        timeout_secs: 2,
+    });
     t.update_config(config).await;
     let v2 = t.register_version("2.0.0").await;
     let job = t.deploy_and_wait(&v2).await;
 
     assert_eq!(job.state, JobState::Failed);
-    assert!(job.error.as_deref().unwrap_or_default().contains("health check failed"), "{:?}", job.error);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("health check failed"),
+        "{:?}",
+        job.error
+    );
     assert_eq!(t.current(), Some(t.release_dir(&r1.release_key)));
     assert!(t.current_index().contains("version 1.0.0"));
     assert_eq!(release_of(&t, &job).await.state, ReleaseState::Failed);
-    assert_eq!(t.engine.store().release(r1.id).await.unwrap().state, ReleaseState::Live);
+    assert_eq!(
+        t.engine.store().release(r1.id).await.unwrap().state,
+        ReleaseState::Live
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passing_health_check_keeps_the_new_release() {
     let mut t = TestEngine::new().await;
     let mut config = t.config();
-    config.health_check = Some(HealthCheck::Command { command: "grep -q 'version 1.0.0' index.html".into(), timeout_secs: 5 });
+    config.health_check = Some(HealthCheck::Command {
+        command: "grep -q 'version 1.0.0' index.html".into(),
+        timeout_secs: 5,
+    });
     t.setup(config).await;
     t.start_runner();
     deploy_v1(&t).await;
@@ -256,7 +327,14 @@ async fn stage_failure_when_the_artifact_is_gone_changes_nothing() {
     let job = t.deploy_and_wait(&v2).await;
 
     assert_eq!(job.state, JobState::Failed);
-    assert!(job.error.as_deref().unwrap_or_default().contains("artifact"), "{:?}", job.error);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("artifact"),
+        "{:?}",
+        job.error
+    );
     assert_eq!(t.current(), Some(t.release_dir(&r1.release_key)));
     let r2 = release_of(&t, &job).await;
     assert_eq!(r2.state, ReleaseState::Failed);

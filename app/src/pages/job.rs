@@ -18,7 +18,11 @@ pub fn JobPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match job.await {
-                    Ok(detail) => view! { <JobLive detail cancel /> }.into_any(),
+                    Ok(detail) => {
+                        // When the stream says the job ended, reload its facts (finish time, duration).
+                        let on_end = Callback::new(move |_: ()| job.refetch());
+                        view! { <JobLive detail cancel on_end /> }.into_any()
+                    }
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                 }
             })}
@@ -73,7 +77,7 @@ fn apply_event(
 }
 
 #[component]
-fn JobLive(detail: JobDetail, cancel: ServerAction<CancelJob>) -> impl IntoView {
+fn JobLive(detail: JobDetail, cancel: ServerAction<CancelJob>, on_end: Callback<()>) -> impl IntoView {
     let JobDetail { summary, app, env, build, release_key, started_at, finished_at, duration, hosts, events } = detail;
     let job_id = summary.id;
     let last_seq = events.last().map(|e| e.seq).unwrap_or(0);
@@ -84,7 +88,14 @@ fn JobLive(detail: JobDetail, cancel: ServerAction<CancelJob>) -> impl IntoView 
 
     Effect::new(move |_| {
         if live_at_load {
-            follow(job_id, last_seq, Callback::new(move |line: EventLine| apply_event(line, events, hosts, state)));
+            let on_event = Callback::new(move |line: EventLine| {
+                let ended = line.level == "end";
+                apply_event(line, events, hosts, state);
+                if ended {
+                    on_end.run(());
+                }
+            });
+            follow(job_id, last_seq, on_event);
         }
     });
 

@@ -58,7 +58,13 @@ impl TestEngine {
             .create_user("test", "admin", "Admin", Role::Admin)
             .await
             .expect("create user");
-        Self { engine, actor: Actor::from(&user), settings, runner: None, dir }
+        Self {
+            engine,
+            actor: Actor::from(&user),
+            settings,
+            runner: None,
+            dir,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -93,13 +99,16 @@ impl TestEngine {
 
     /// The `index.html` served through `current`.
     pub fn current_index(&self) -> String {
-        std::fs::read_to_string(self.target_dir().join("current/index.html")).expect("current/index.html")
+        std::fs::read_to_string(self.target_dir().join("current/index.html"))
+            .expect("current/index.html")
     }
 
     /// Names of the entries in `releases/`, sorted (hidden ones included).
     pub fn release_dir_names(&self) -> Vec<String> {
         let mut names: Vec<String> = match std::fs::read_dir(self.releases_dir()) {
-            Ok(entries) => entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect(),
+            Ok(entries) => entries
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect(),
             Err(_) => Vec::new(),
         };
         names.sort();
@@ -122,7 +131,10 @@ impl TestEngine {
     // ---- set-up through the engine's public operations ----
 
     pub async fn create_app(&self) {
-        self.engine.create_application(&self.actor, APP, Some("https://example.invalid/shop.git")).await.expect("create app");
+        self.engine
+            .create_application(&self.actor, APP, Some("https://example.invalid/shop.git"))
+            .await
+            .expect("create app");
     }
 
     pub async fn create_env(&self, config: LocalConfig) -> Environment {
@@ -163,14 +175,22 @@ impl TestEngine {
     /// Writes a demo tarball for `version` and registers it as a new build.
     pub async fn register_version(&self, version: &str) -> Build {
         write_demo_tarball(&self.tarball_path(version), version).expect("write tarball");
-        match self.engine.register_build(&self.actor, self.build_request(version)).await.expect("register build") {
+        match self
+            .engine
+            .register_build(&self.actor, self.build_request(version))
+            .await
+            .expect("register build")
+        {
             Registered::Created(build) => build,
             Registered::Existing(build) => panic!("build {} already existed", build.id),
         }
     }
 
     pub async fn deploy(&self, build: &Build) -> Job {
-        self.engine.deploy(&self.actor, APP, ENV, build.id).await.expect("deploy")
+        self.engine
+            .deploy(&self.actor, APP, ENV, build.id)
+            .await
+            .expect("deploy")
     }
 
     /// Deploys and waits for the job to finish.
@@ -210,29 +230,53 @@ impl TestEngine {
     }
 
     pub async fn events(&self, job_id: i64) -> Vec<JobEvent> {
-        self.engine.store().job_events_after(job_id, 0, 100_000).await.expect("events")
+        self.engine
+            .store()
+            .job_events_after(job_id, 0, 100_000)
+            .await
+            .expect("events")
     }
 
     /// Waits until some event of the job contains `needle`.
     pub async fn wait_for_event(&self, job_id: i64, needle: &str) {
-        self.poll(&format!("an event of job #{job_id} containing {needle:?}"), || async move {
-            self.events(job_id).await.iter().any(|e| e.text.contains(needle)).then_some(())
-        })
+        self.poll(
+            &format!("an event of job #{job_id} containing {needle:?}"),
+            || async move {
+                self.events(job_id)
+                    .await
+                    .iter()
+                    .any(|e| e.text.contains(needle))
+                    .then_some(())
+            },
+        )
         .await
     }
 
     pub async fn last_audit_seq(&self) -> i64 {
-        let rows = self.engine.store().audit_page(&AuditFilter::default(), 1).await.expect("audit page");
+        let rows = self
+            .engine
+            .store()
+            .audit_page(&AuditFilter::default(), 1)
+            .await
+            .expect("audit page");
         rows.first().map_or(0, |r| r.seq)
     }
 
     /// Audit rows with `seq > after`, oldest first.
     pub async fn audit_after(&self, after: i64) -> Vec<AuditEntry> {
-        self.engine.store().audit_rows_after(after, 10_000).await.expect("audit rows")
+        self.engine
+            .store()
+            .audit_rows_after(after, 10_000)
+            .await
+            .expect("audit rows")
     }
 
     pub async fn audit_actions_after(&self, after: i64) -> Vec<String> {
-        self.audit_after(after).await.into_iter().map(|r| r.action).collect()
+        self.audit_after(after)
+            .await
+            .into_iter()
+            .map(|r| r.action)
+            .collect()
     }
 
     /// Rows in `table` (a fixed name from the test, never input).

@@ -1,0 +1,151 @@
+//! The v0 promise, in a real browser: from an empty data directory, sign in
+//! with the first-admin link, deploy the demo build and watch it go live,
+//! find it in the history, roll back, and find both in the audit log.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use end2end::{artifacts_dir, Browser, Slipway};
+use fantoccini::{Client, Locator};
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Polls until `css` matches an element whose text satisfies `ok`.
+async fn wait_for_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            if let Ok(text) = element.text().await {
+                if ok(&text) {
+                    return Ok(text);
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    bail!("timed out waiting for {css}; last text was {last:?}")
+}
+
+async fn wait_hydrated(client: &Client) -> Result<()> {
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("body[data-hydrated='true']"))
+        .await
+        .context("the page never hydrated (is target/site/pkg built?)")?;
+    Ok(())
+}
+
+/// Deploys build `build_id` from the environment page and follows the job
+/// page until it succeeds. Returns the job id.
+async fn deploy_from_env_page(client: &Client, slipway: &Slipway, build_id: i64) -> Result<i64> {
+    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
+    wait_hydrated(client).await?;
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&format!("#build-select option[value='{build_id}']")))
+        .await?
+        .click()
+        .await?;
+    client.find(Locator::Css("#deploy-button")).await?.click().await?;
+    follow_job_page(client).await
+}
+
+async fn follow_job_page(client: &Client) -> Result<i64> {
+    // The server function answers with the job id and the app navigates to its page.
+    let deadline = Instant::now() + PATIENCE;
+    let job_id = loop {
+        let url = client.current_url().await?;
+        if let Some(id) = url.path().strip_prefix("/jobs/") {
+            break id.parse::<i64>().context("job id in the URL")?;
+        }
+        if Instant::now() > deadline {
+            bail!("did not reach a job page; still at {url}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The live stream, not a reload, brings the page to its final state.
+    wait_for_text(client, "#job-state .badge", |s| s == "succeeded").await?;
+    wait_for_text(client, ".host-progress[data-host='local'] .badge", |s| s == "succeeded").await?;
+    Ok(job_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_watch_roll_back_and_audit_in_the_browser() -> Result<()> {
+    let slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+
+    // Sign in with the one-time link, which then stops working.
+    client.goto(&slipway.login_link).await?;
+    wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
+    wait_for_text(client, "tr[data-env='demo']", |s| s.contains("nothing released yet")).await?;
+
+    // Deploy the first demo build and watch it live.
+    let first_job = deploy_from_env_page(client, &slipway, 1).await?;
+    let log = wait_for_text(client, "#job-log", |s| s.contains("job succeeded")).await?;
+    for expected in ["[stage]", "preparing release", "[switch]", "now serving 1.0.0", "[verify]"] {
+        assert!(log.contains(expected), "job log lacks {expected:?}:\n{log}");
+    }
+    let lines = client.find_all(Locator::Css("#job-log .line")).await?;
+    let mut seqs = Vec::new();
+    for line in &lines {
+        seqs.push(line.attr("data-seq").await?.unwrap_or_default());
+    }
+    let mut unique = seqs.clone();
+    unique.dedup();
+    assert_eq!(seqs, unique, "a log line was shown twice");
+    let screenshot = client.screenshot().await?;
+    std::fs::write(artifacts_dir()?.join("job-page.png"), screenshot)?;
+
+    // Deploy the second build, so there is something to roll back to.
+    let second_job = deploy_from_env_page(client, &slipway, 2).await?;
+    assert_ne!(first_job, second_job);
+    let current = std::fs::read_link(slipway.data_dir.path().join("demo-target/current"))?;
+    assert_eq!(std::fs::read_to_string(current.join("VERSION"))?.trim(), "1.1.0");
+
+    // The history shows both; roll back to the first release.
+    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
+    wait_hydrated(client).await?;
+    wait_for_text(client, "table.releases tr[data-state='live']", |s| s.contains("deploy")).await?;
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("table.releases tr[data-state='superseded'] button.rollback"))
+        .await?
+        .click()
+        .await?;
+    let rollback_job = follow_job_page(client).await?;
+    let current = std::fs::read_link(slipway.data_dir.path().join("demo-target/current"))?;
+    assert_eq!(std::fs::read_to_string(current.join("VERSION"))?.trim(), "1.0.0");
+
+    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
+    let live = wait_for_text(client, "table.releases tr[data-state='live']", |s| s.contains("rollback")).await?;
+    assert!(live.contains("admin"), "the live release names who released it: {live}");
+
+    // Both requests, and how they ended, are in the audit log.
+    client.goto(&slipway.url("/audit")).await?;
+    wait_for_text(client, "table.audit", |s| s.contains("rollback.requested")).await?;
+    let audit = client.find(Locator::Css("table.audit")).await?.text().await?;
+    for expected in [
+        format!("job/{first_job}"),
+        format!("job/{second_job}"),
+        format!("job/{rollback_job}"),
+        "deploy.requested".to_owned(),
+        "job.succeeded".to_owned(),
+        "login".to_owned(),
+    ] {
+        assert!(audit.contains(&expected), "audit page lacks {expected:?}");
+    }
+    // The filter narrows to rollbacks only.
+    client.goto(&slipway.url("/audit?action=rollback.requested")).await?;
+    wait_hydrated(client).await?;
+    let rows = client.find_all(Locator::Css("table.audit tbody tr")).await?;
+    assert_eq!(rows.len(), 1, "exactly one rollback was requested");
+
+    browser.client.clone().close().await?;
+    Ok(())
+}
