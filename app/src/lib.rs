@@ -13,8 +13,8 @@ use leptos_router::path;
 
 use components::layout::Header;
 use pages::{
-    audit::AuditLogPage, builds::BuildsListPage, environment::EnvironmentPage, environment_form::EnvironmentFormPage,
-    job::JobPage, login::LoginPage, overview::OverviewPage,
+    audit::AuditLogPage, builds::BuildsListPage, environment::EnvironmentPage,
+    environment_form::EnvironmentFormPage, job::JobPage, login::LoginPage, overview::OverviewPage,
 };
 
 /// The name of the wasm/JS/CSS bundle under `/pkg`.

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 pub fn free_port() -> Result<u16> {
@@ -85,7 +88,12 @@ impl Slipway {
             .recv_timeout(Duration::from_secs(60))
             .context("slipway did not print a first-login link")?;
         wait_for_port(port, "slipway", &mut child)?;
-        Ok(Self { child, base_url: format!("http://{addr}"), login_link, data_dir })
+        Ok(Self {
+            child,
+            base_url: format!("http://{addr}"),
+            login_link,
+            data_dir,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -151,7 +159,11 @@ impl Browser {
                 Err(e) => return Err(e).context("connecting to chromedriver"),
             }
         };
-        Ok(Self { driver, client, _profile: profile })
+        Ok(Self {
+            driver,
+            client,
+            _profile: profile,
+        })
     }
 }
 

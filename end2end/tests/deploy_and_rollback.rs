@@ -46,11 +46,17 @@ async fn deploy_from_env_page(client: &Client, slipway: &Slipway, build_id: i64)
     client
         .wait()
         .at_most(PATIENCE)
-        .for_element(Locator::Css(&format!("#build-select option[value='{build_id}']")))
+        .for_element(Locator::Css(&format!(
+            "#build-select option[value='{build_id}']"
+        )))
         .await?
         .click()
         .await?;
-    client.find(Locator::Css("#deploy-button")).await?.click().await?;
+    client
+        .find(Locator::Css("#deploy-button"))
+        .await?
+        .click()
+        .await?;
     follow_job_page(client).await
 }
 
@@ -69,7 +75,10 @@ async fn follow_job_page(client: &Client) -> Result<i64> {
     };
     // The live stream, not a reload, brings the page to its final state.
     wait_for_text(client, "#job-state .badge", |s| s == "succeeded").await?;
-    wait_for_text(client, ".host-progress[data-host='local'] .badge", |s| s == "succeeded").await?;
+    wait_for_text(client, ".host-progress[data-host='local'] .badge", |s| {
+        s == "succeeded"
+    })
+    .await?;
     Ok(job_id)
 }
 
@@ -82,12 +91,21 @@ async fn deploy_watch_roll_back_and_audit_in_the_browser() -> Result<()> {
     // Sign in with the one-time link, which then stops working.
     client.goto(&slipway.login_link).await?;
     wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
-    wait_for_text(client, "tr[data-env='demo']", |s| s.contains("nothing released yet")).await?;
+    wait_for_text(client, "tr[data-env='demo']", |s| {
+        s.contains("nothing released yet")
+    })
+    .await?;
 
     // Deploy the first demo build and watch it live.
     let first_job = deploy_from_env_page(client, &slipway, 1).await?;
     let log = wait_for_text(client, "#job-log", |s| s.contains("job succeeded")).await?;
-    for expected in ["[stage]", "preparing release", "[switch]", "now serving 1.0.0", "[verify]"] {
+    for expected in [
+        "[stage]",
+        "preparing release",
+        "[switch]",
+        "now serving 1.0.0",
+        "[verify]",
+    ] {
         assert!(log.contains(expected), "job log lacks {expected:?}:\n{log}");
     }
     let lines = client.find_all(Locator::Css("#job-log .line")).await?;
@@ -105,31 +123,52 @@ async fn deploy_watch_roll_back_and_audit_in_the_browser() -> Result<()> {
     let second_job = deploy_from_env_page(client, &slipway, 2).await?;
     assert_ne!(first_job, second_job);
     let current = std::fs::read_link(slipway.data_dir.path().join("demo-target/current"))?;
-    assert_eq!(std::fs::read_to_string(current.join("VERSION"))?.trim(), "1.1.0");
+    assert_eq!(
+        std::fs::read_to_string(current.join("VERSION"))?.trim(),
+        "1.1.0"
+    );
 
     // The history shows both; roll back to the first release.
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
     wait_hydrated(client).await?;
-    wait_for_text(client, "table.releases tr[data-state='live']", |s| s.contains("deploy")).await?;
+    wait_for_text(client, "table.releases tr[data-state='live']", |s| {
+        s.contains("deploy")
+    })
+    .await?;
     client
         .wait()
         .at_most(PATIENCE)
-        .for_element(Locator::Css("table.releases tr[data-state='superseded'] button.rollback"))
+        .for_element(Locator::Css(
+            "table.releases tr[data-state='superseded'] button.rollback",
+        ))
         .await?
         .click()
         .await?;
     let rollback_job = follow_job_page(client).await?;
     let current = std::fs::read_link(slipway.data_dir.path().join("demo-target/current"))?;
-    assert_eq!(std::fs::read_to_string(current.join("VERSION"))?.trim(), "1.0.0");
+    assert_eq!(
+        std::fs::read_to_string(current.join("VERSION"))?.trim(),
+        "1.0.0"
+    );
 
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
-    let live = wait_for_text(client, "table.releases tr[data-state='live']", |s| s.contains("rollback")).await?;
-    assert!(live.contains("admin"), "the live release names who released it: {live}");
+    let live = wait_for_text(client, "table.releases tr[data-state='live']", |s| {
+        s.contains("rollback")
+    })
+    .await?;
+    assert!(
+        live.contains("admin"),
+        "the live release names who released it: {live}"
+    );
 
     // Both requests, and how they ended, are in the audit log.
     client.goto(&slipway.url("/audit")).await?;
     wait_for_text(client, "table.audit", |s| s.contains("rollback.requested")).await?;
-    let audit = client.find(Locator::Css("table.audit")).await?.text().await?;
+    let audit = client
+        .find(Locator::Css("table.audit"))
+        .await?
+        .text()
+        .await?;
     for expected in [
         format!("job/{first_job}"),
         format!("job/{second_job}"),
@@ -141,9 +180,13 @@ async fn deploy_watch_roll_back_and_audit_in_the_browser() -> Result<()> {
         assert!(audit.contains(&expected), "audit page lacks {expected:?}");
     }
     // The filter narrows to rollbacks only.
-    client.goto(&slipway.url("/audit?action=rollback.requested")).await?;
+    client
+        .goto(&slipway.url("/audit?action=rollback.requested"))
+        .await?;
     wait_hydrated(client).await?;
-    let rows = client.find_all(Locator::Css("table.audit tbody tr")).await?;
+    let rows = client
+        .find_all(Locator::Css("table.audit tbody tr"))
+        .await?;
     assert_eq!(rows.len(), 1, "exactly one rollback was requested");
 
     browser.client.clone().close().await?;

@@ -62,8 +62,9 @@ impl ArtifactPolicy {
             return Err(InvalidInput::new("artifact", "the artifact is empty"));
         }
         if raw.starts_with("http://") || raw.starts_with("https://") {
-            let url = url::Url::parse(raw)
-                .map_err(|e| InvalidInput::new("artifact", format!("the artifact URL is not valid: {e}")))?;
+            let url = url::Url::parse(raw).map_err(|e| {
+                InvalidInput::new("artifact", format!("the artifact URL is not valid: {e}"))
+            })?;
             return Ok(ArtifactSource::Url(url));
         }
         let path = Path::new(raw);
@@ -74,13 +75,23 @@ impl ArtifactPolicy {
             ));
         }
         let real = path.canonicalize().map_err(|_| {
-            InvalidInput::new("artifact", format!("the artifact {raw} does not exist on the Slipway server"))
+            InvalidInput::new(
+                "artifact",
+                format!("the artifact {raw} does not exist on the Slipway server"),
+            )
         })?;
         if !self.allowed_roots.iter().any(|root| real.starts_with(root)) {
-            let roots: Vec<_> = self.allowed_roots.iter().map(|r| r.display().to_string()).collect();
+            let roots: Vec<_> = self
+                .allowed_roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect();
             return Err(InvalidInput::new(
                 "artifact",
-                format!("the artifact {raw} is outside the allowed artifact roots ({})", roots.join(", ")),
+                format!(
+                    "the artifact {raw} is outside the allowed artifact roots ({})",
+                    roots.join(", ")
+                ),
             ));
         }
         if real.is_dir() {
@@ -89,12 +100,18 @@ impl ArtifactPolicy {
         if is_archive_name(&real) {
             return Ok(ArtifactSource::Archive(real));
         }
-        Err(InvalidInput::new("artifact", "the artifact must be a .tar.gz, .tgz or .tar file, or a directory"))
+        Err(InvalidInput::new(
+            "artifact",
+            "the artifact must be a .tar.gz, .tgz or .tar file, or a directory",
+        ))
     }
 }
 
 fn is_archive_name(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     name.ends_with(".tar.gz") || name.ends_with(".tgz") || name.ends_with(".tar")
 }
 
@@ -125,7 +142,9 @@ pub async fn unpack_into(source: &ArtifactSource, dest: &Path) -> Result<(), Sta
     }
 }
 
-async fn blocking(f: impl FnOnce() -> std::io::Result<()> + Send + 'static) -> Result<(), StageError> {
+async fn blocking(
+    f: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> Result<(), StageError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StageError::Io(std::io::Error::other(e)))?
@@ -181,7 +200,9 @@ async fn download_to(url: &url::Url, path: &Path) -> Result<(), StageError> {
         let chunk = chunk.map_err(|e| StageError::Download(e.to_string()))?;
         written += chunk.len() as u64;
         if written > MAX_DOWNLOAD_BYTES {
-            return Err(StageError::Download("the artifact is larger than 4 GiB".to_owned()));
+            return Err(StageError::Download(
+                "the artifact is larger than 4 GiB".to_owned(),
+            ));
         }
         file.write_all(&chunk).await?;
     }
@@ -203,7 +224,10 @@ mod tests {
         std::fs::write(&outside_file, b"x").unwrap();
         let policy = ArtifactPolicy::new([root.path().to_owned()]).unwrap();
 
-        assert!(matches!(policy.resolve(inside_file.to_str().unwrap()), Ok(ArtifactSource::Archive(_))));
+        assert!(matches!(
+            policy.resolve(inside_file.to_str().unwrap()),
+            Ok(ArtifactSource::Archive(_))
+        ));
         assert!(policy.resolve(outside_file.to_str().unwrap()).is_err());
         let sneaky = format!("{}/../{}", root.path().display(), outside_file.display());
         assert!(policy.resolve(&sneaky).is_err());
@@ -212,6 +236,9 @@ mod tests {
         std::os::unix::fs::symlink(&outside_file, &link).unwrap();
         assert!(policy.resolve(link.to_str().unwrap()).is_err());
         assert!(policy.resolve("relative/app.tar.gz").is_err());
-        assert!(matches!(policy.resolve("https://ci.example/app.tar.gz"), Ok(ArtifactSource::Url(_))));
+        assert!(matches!(
+            policy.resolve("https://ci.example/app.tar.gz"),
+            Ok(ArtifactSource::Url(_))
+        ));
     }
 }

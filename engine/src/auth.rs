@@ -40,8 +40,13 @@ impl Permission {
     pub fn least_role(self) -> Role {
         match self {
             Permission::Read => Role::Viewer,
-            Permission::RegisterBuild | Permission::Deploy | Permission::Lock | Permission::CancelJob => Role::Deployer,
-            Permission::ManageEnvironments | Permission::ManageApplications | Permission::ManageUsers => Role::Admin,
+            Permission::RegisterBuild
+            | Permission::Deploy
+            | Permission::Lock
+            | Permission::CancelJob => Role::Deployer,
+            Permission::ManageEnvironments
+            | Permission::ManageApplications
+            | Permission::ManageUsers => Role::Admin,
         }
     }
 }
@@ -77,7 +82,11 @@ mod tests {
     use super::*;
 
     fn actor(role: Role) -> Actor {
-        Actor { user_id: 1, login: "x".into(), role }
+        Actor {
+            user_id: 1,
+            login: "x".into(),
+            role,
+        }
     }
 
     #[test]
@@ -85,7 +94,9 @@ mod tests {
         assert!(actor(Role::Viewer).require(Permission::Read).is_ok());
         assert!(actor(Role::Viewer).require(Permission::Deploy).is_err());
         assert!(actor(Role::Deployer).require(Permission::Deploy).is_ok());
-        assert!(actor(Role::Deployer).require(Permission::ManageEnvironments).is_err());
+        assert!(actor(Role::Deployer)
+            .require(Permission::ManageEnvironments)
+            .is_err());
         assert!(actor(Role::Admin).require(Permission::ManageUsers).is_ok());
     }
 

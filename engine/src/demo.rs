@@ -15,8 +15,19 @@ pub const DEMO_ENV: &str = "demo";
 
 /// Seeds the demo unless an application named `demo` exists.
 /// `data_dir` holds the demo's deploy target; `artifact_root` its tarballs.
-pub async fn seed(engine: &Engine, actor: &Actor, data_dir: &Path, artifact_root: &Path) -> Result<bool> {
-    if engine.store().applications().await?.iter().any(|a| a.name == DEMO_APP) {
+pub async fn seed(
+    engine: &Engine,
+    actor: &Actor,
+    data_dir: &Path,
+    artifact_root: &Path,
+) -> Result<bool> {
+    if engine
+        .store()
+        .applications()
+        .await?
+        .iter()
+        .any(|a| a.name == DEMO_APP)
+    {
         return Ok(false);
     }
     let target = std::path::absolute(data_dir.join("demo-target"))?;
@@ -28,17 +39,27 @@ pub async fn seed(engine: &Engine, actor: &Actor, data_dir: &Path, artifact_root
         .await?;
     let mut config = LocalConfig::new(target);
     config.keep_releases = 5;
-    config.before_switch = Some("echo \"preparing release $SLIPWAY_RELEASE_ID\"; sleep 1".to_owned());
+    config.before_switch =
+        Some("echo \"preparing release $SLIPWAY_RELEASE_ID\"; sleep 1".to_owned());
     config.after_switch = Some("echo \"now serving $(cat VERSION)\"".to_owned());
     config.health_check = Some(HealthCheck::Command {
         command: "grep -q 'Slipway demo' index.html".to_owned(),
         timeout_secs: 10,
     });
     engine
-        .create_environment(actor, DEMO_APP, DEMO_ENV, BackendConfig::Local(config), false)
+        .create_environment(
+            actor,
+            DEMO_APP,
+            DEMO_ENV,
+            BackendConfig::Local(config),
+            false,
+        )
         .await?;
 
-    for (version, message) in [("1.0.0", "First demo release"), ("1.1.0", "Demo release with a new greeting")] {
+    for (version, message) in [
+        ("1.0.0", "First demo release"),
+        ("1.1.0", "Demo release with a new greeting"),
+    ] {
         let tarball = artifact_root.join(format!("demo-{version}.tar.gz"));
         write_demo_tarball(&tarball, version)?;
         engine
@@ -71,7 +92,10 @@ pub fn write_demo_tarball(path: &Path, version: &str) -> std::io::Result<()> {
     let page = format!(
         "<!doctype html><title>Slipway demo {version}</title><h1>Slipway demo</h1><p>version {version}</p>\n"
     );
-    for (name, body) in [("index.html", page.as_bytes()), ("VERSION", format!("{version}\n").as_bytes())] {
+    for (name, body) in [
+        ("index.html", page.as_bytes()),
+        ("VERSION", format!("{version}\n").as_bytes()),
+    ] {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
         header.set_mode(0o644);

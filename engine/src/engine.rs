@@ -12,7 +12,8 @@ use crate::audit::{verify_chain, ChainBreak, GENESIS_HASH};
 use crate::auth::{Actor, Permission};
 use crate::backends::BackendConfig;
 use crate::domain::{
-    AppName, Application, BranchName, Build, CommitSha, EnvName, EnvVar, Environment, Job, JobEvent, JobHost, Release,
+    AppName, Application, BranchName, Build, CommitSha, EnvName, EnvVar, Environment, Job,
+    JobEvent, JobHost, Release,
 };
 use crate::error::{Error, InvalidInput, Result};
 use crate::jobs::{EventHub, JobRunner, RunnerSettings};
@@ -81,7 +82,12 @@ impl Engine {
     pub async fn open(settings: &EngineSettings) -> Result<Self> {
         let store = Store::open(&settings.database_url).await?;
         let artifacts = ArtifactPolicy::new(settings.artifact_roots.iter().cloned())?;
-        Ok(Self { store, hub: EventHub::default(), artifacts, wake_runner: Arc::new(Notify::new()) })
+        Ok(Self {
+            store,
+            hub: EventHub::default(),
+            artifacts,
+            wake_runner: Arc::new(Notify::new()),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -97,7 +103,13 @@ impl Engine {
     }
 
     pub fn job_runner(&self, settings: RunnerSettings) -> JobRunner {
-        JobRunner::new(self.store.clone(), self.hub.clone(), self.artifacts.clone(), settings, self.wake_runner.clone())
+        JobRunner::new(
+            self.store.clone(),
+            self.hub.clone(),
+            self.artifacts.clone(),
+            settings,
+            self.wake_runner.clone(),
+        )
     }
 
     // ---- reading ----
@@ -107,7 +119,10 @@ impl Engine {
         self.store.applications().await
     }
 
-    pub async fn overview(&self, actor: &Actor) -> Result<Vec<(Application, Vec<EnvironmentOverview>)>> {
+    pub async fn overview(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<(Application, Vec<EnvironmentOverview>)>> {
         actor.require(Permission::Read)?;
         let apps = self.store.applications().await?;
         let envs = self.store.environments().await?;
@@ -116,8 +131,17 @@ impl Engine {
             let mut rows = Vec::new();
             for env in envs.iter().filter(|e| e.application_id == app.id) {
                 let live = self.store.live_release(env.id).await?;
-                let last_job = self.store.jobs_for_environment(env.id, 1).await?.into_iter().next();
-                rows.push(EnvironmentOverview { environment: env.clone(), live, last_job });
+                let last_job = self
+                    .store
+                    .jobs_for_environment(env.id, 1)
+                    .await?
+                    .into_iter()
+                    .next();
+                rows.push(EnvironmentOverview {
+                    environment: env.clone(),
+                    live,
+                    last_job,
+                });
             }
             out.push((app, rows));
         }
@@ -140,12 +164,25 @@ impl Engine {
         Ok(vars)
     }
 
-    pub async fn releases(&self, actor: &Actor, env: &Environment, before: Option<i64>, limit: i64) -> Result<Vec<Release>> {
+    pub async fn releases(
+        &self,
+        actor: &Actor,
+        env: &Environment,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Release>> {
         actor.require(Permission::Read)?;
-        self.store.releases(env.id, before, limit.clamp(1, 200)).await
+        self.store
+            .releases(env.id, before, limit.clamp(1, 200))
+            .await
     }
 
-    pub async fn builds(&self, actor: &Actor, app: &str, limit: i64) -> Result<(Application, Vec<Build>)> {
+    pub async fn builds(
+        &self,
+        actor: &Actor,
+        app: &str,
+        limit: i64,
+    ) -> Result<(Application, Vec<Build>)> {
         actor.require(Permission::Read)?;
         let app = self.store.application(&AppName::parse(app)?).await?;
         let builds = self.store.builds(app.id, limit.clamp(1, 500)).await?;
@@ -163,21 +200,37 @@ impl Engine {
         };
         let hosts = self.store.job_hosts(job_id).await?;
         let events = self.store.job_events_after(job_id, 0, 10_000).await?;
-        Ok(JobView { job, environment, build, release, hosts, events })
+        Ok(JobView {
+            job,
+            environment,
+            build,
+            release,
+            hosts,
+            events,
+        })
     }
 
     // ---- changing ----
 
-    pub async fn create_application(&self, actor: &Actor, name: &str, repository_url: Option<&str>) -> Result<Application> {
+    pub async fn create_application(
+        &self,
+        actor: &Actor,
+        name: &str,
+        repository_url: Option<&str>,
+    ) -> Result<Application> {
         actor.require(Permission::ManageApplications)?;
         let name = AppName::parse(name)?;
         let repository_url = repository_url.map(str::trim).filter(|s| !s.is_empty());
         if let Some(url) = repository_url {
             if url.len() > 500 || url.chars().any(char::is_control) {
-                return Err(InvalidInput::new("repository_url", "the repository URL is not valid").into());
+                return Err(
+                    InvalidInput::new("repository_url", "the repository URL is not valid").into(),
+                );
             }
         }
-        self.store.create_application(&actor.login, &name, repository_url).await
+        self.store
+            .create_application(&actor.login, &name, repository_url)
+            .await
     }
 
     pub async fn create_environment(
@@ -193,7 +246,15 @@ impl Engine {
         let name = EnvName::parse(name)?;
         config.validate()?;
         self.store
-            .create_environment(&actor.login, &app, &EnvironmentSpec { name, config, protected })
+            .create_environment(
+                &actor.login,
+                &app,
+                &EnvironmentSpec {
+                    name,
+                    config,
+                    protected,
+                },
+            )
             .await
     }
 
@@ -208,7 +269,9 @@ impl Engine {
         actor.require(Permission::ManageEnvironments)?;
         config.validate()?;
         let env = self.environment(actor, app, env).await?;
-        self.store.update_environment(&actor.login, &env, &config, protected).await
+        self.store
+            .update_environment(&actor.login, &env, &config, protected)
+            .await
     }
 
     pub async fn delete_environment(&self, actor: &Actor, app: &str, env: &str) -> Result<()> {
@@ -221,10 +284,16 @@ impl Engine {
         actor.require(Permission::Lock)?;
         let reason = reason.trim();
         if reason.is_empty() || reason.len() > 500 {
-            return Err(InvalidInput::new("reason", "say why the environment is locked (1-500 characters)").into());
+            return Err(InvalidInput::new(
+                "reason",
+                "say why the environment is locked (1-500 characters)",
+            )
+            .into());
         }
         let env = self.environment(actor, app, env).await?;
-        self.store.lock_environment(&actor.login, &env, reason).await
+        self.store
+            .lock_environment(&actor.login, &env, reason)
+            .await
     }
 
     pub async fn unlock(&self, actor: &Actor, app: &str, env: &str) -> Result<()> {
@@ -233,29 +302,58 @@ impl Engine {
         self.store.unlock_environment(&actor.login, &env).await
     }
 
-    pub async fn set_env_var(&self, actor: &Actor, app: &str, env: &str, var: EnvVarRequest) -> Result<()> {
+    pub async fn set_env_var(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        var: EnvVarRequest,
+    ) -> Result<()> {
         actor.require(Permission::ManageEnvironments)?;
         let name = var.name.trim().to_owned();
         let valid_name = !name.is_empty()
             && name.len() <= 100
-            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
-            return Err(InvalidInput::new("name", "a variable name is letters, digits and '_', not starting with a digit").into());
+            return Err(InvalidInput::new(
+                "name",
+                "a variable name is letters, digits and '_', not starting with a digit",
+            )
+            .into());
         }
         if name.starts_with("SLIPWAY_") {
-            return Err(InvalidInput::new("name", "names starting with SLIPWAY_ are reserved").into());
+            return Err(
+                InvalidInput::new("name", "names starting with SLIPWAY_ are reserved").into(),
+            );
         }
         if var.value.len() > 64 * 1024 || var.value.contains('\0') {
             return Err(InvalidInput::new("value", "a value is at most 64 KiB of text").into());
         }
         let env = self.environment(actor, app, env).await?;
         self.store
-            .set_env_var(&actor.login, &env, &EnvVar { name, value: var.value, secret: var.secret })
+            .set_env_var(
+                &actor.login,
+                &env,
+                &EnvVar {
+                    name,
+                    value: var.value,
+                    secret: var.secret,
+                },
+            )
             .await
     }
 
-    pub async fn delete_env_var(&self, actor: &Actor, app: &str, env: &str, name: &str) -> Result<()> {
+    pub async fn delete_env_var(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        name: &str,
+    ) -> Result<()> {
         actor.require(Permission::ManageEnvironments)?;
         let env = self.environment(actor, app, env).await?;
         self.store.delete_env_var(&actor.login, &env, name).await
@@ -267,11 +365,19 @@ impl Engine {
         let commit_sha = CommitSha::parse(&request.commit_sha)?;
         let branch = BranchName::parse(&request.branch)?;
         if request.message.len() > MAX_TEXT {
-            return Err(InvalidInput::new("message", "the message is longer than 10000 characters").into());
+            return Err(InvalidInput::new(
+                "message",
+                "the message is longer than 10000 characters",
+            )
+            .into());
         }
         let author = request.author.trim();
         if author.len() > 200 || author.chars().any(char::is_control) {
-            return Err(InvalidInput::new("author", "the author is at most 200 characters of plain text").into());
+            return Err(InvalidInput::new(
+                "author",
+                "the author is at most 200 characters of plain text",
+            )
+            .into());
         }
         // Refuse what no backend could ever fetch, before it is recorded.
         self.artifacts.resolve(&request.artifact)?;
@@ -291,19 +397,36 @@ impl Engine {
         let env = self.environment(actor, app, env).await?;
         let build = self.store.build(build_id).await?;
         if build.application_id != env.application_id {
-            return Err(InvalidInput::new("build_id", format!("build #{build_id} belongs to another application")).into());
+            return Err(InvalidInput::new(
+                "build_id",
+                format!("build #{build_id} belongs to another application"),
+            )
+            .into());
         }
-        let job = self.store.enqueue_job(&actor.login, &env, &build, None).await?;
+        let job = self
+            .store
+            .enqueue_job(&actor.login, &env, &build, None)
+            .await?;
         self.wake_runner.notify_one();
         Ok(job)
     }
 
-    pub async fn rollback(&self, actor: &Actor, app: &str, env: &str, release_id: i64) -> Result<Job> {
+    pub async fn rollback(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        release_id: i64,
+    ) -> Result<Job> {
         actor.require(Permission::Deploy)?;
         let env = self.environment(actor, app, env).await?;
         let target = self.store.release(release_id).await?;
         if target.environment_id != env.id {
-            return Err(InvalidInput::new("release_id", format!("release #{release_id} is not from {}", env.path())).into());
+            return Err(InvalidInput::new(
+                "release_id",
+                format!("release #{release_id} is not from {}", env.path()),
+            )
+            .into());
         }
         match target.state {
             crate::domain::ReleaseState::Superseded => {}
@@ -317,7 +440,10 @@ impl Engine {
             }
         }
         let build = self.store.build(target.build_id).await?;
-        let job = self.store.enqueue_job(&actor.login, &env, &build, Some(&target)).await?;
+        let job = self
+            .store
+            .enqueue_job(&actor.login, &env, &build, Some(&target))
+            .await?;
         self.wake_runner.notify_one();
         Ok(job)
     }

@@ -19,5 +19,7 @@ pub mod shell;
 pub mod store;
 pub mod time;
 
-pub use engine::{BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView};
+pub use engine::{
+    BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView,
+};
 pub use error::{Error, InvalidInput, Result};

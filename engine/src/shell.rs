@@ -38,7 +38,11 @@ mod tests {
         ];
         for value in hostile {
             let script = format!("printf '%s' {}", quote(&value));
-            let out = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout), value);
         }
         assert!(!canary.exists(), "a quoted value was executed");

@@ -12,7 +12,11 @@ const LINK_VALIDITY_HOURS: i64 = 24;
 
 /// The actor Slipway itself acts as (seeding, job outcomes).
 pub fn system_actor() -> Actor {
-    Actor { user_id: 0, login: "slipway".to_owned(), role: Role::Admin }
+    Actor {
+        user_id: 0,
+        login: "slipway".to_owned(),
+        role: Role::Admin,
+    }
 }
 
 /// Creates the first admin if there are no users, and — as long as nobody
@@ -31,11 +35,18 @@ pub async fn first_admin_link(engine: &Engine, public_url: &str) -> anyhow::Resu
     let Some(admin) = store.user_by_login(FIRST_ADMIN).await? else {
         return Ok(None);
     };
-    login_link(engine, "slipway", &admin.login, public_url).await.map(Some)
+    login_link(engine, "slipway", &admin.login, public_url)
+        .await
+        .map(Some)
 }
 
 /// A new one-time login link for `login` (break-glass path; audited).
-pub async fn login_link(engine: &Engine, actor: &str, login: &str, public_url: &str) -> anyhow::Result<String> {
+pub async fn login_link(
+    engine: &Engine,
+    actor: &str,
+    login: &str,
+    public_url: &str,
+) -> anyhow::Result<String> {
     let user = engine
         .store()
         .user_by_login(login)
@@ -43,7 +54,10 @@ pub async fn login_link(engine: &Engine, actor: &str, login: &str, public_url: &
         .with_context(|| format!("no user named {login:?}"))?;
     let token = new_secret_token();
     let expires = engine::time::now() + chrono::Duration::hours(LINK_VALIDITY_HOURS);
-    engine.store().create_login_link(actor, &user, &token_hash(&token), expires).await?;
+    engine
+        .store()
+        .create_login_link(actor, &user, &token_hash(&token), expires)
+        .await?;
     Ok(format!("{public_url}/login/link?token={token}"))
 }
 

@@ -31,7 +31,12 @@ pub struct StoreConfig {
     pub database_url: Option<String>,
     /// Directories local artifacts may be read from, ':'-separated.
     /// Defaults to <data dir>/artifacts.
-    #[arg(long, env = "SLIPWAY_ARTIFACT_ROOTS", value_delimiter = ':', global = true)]
+    #[arg(
+        long,
+        env = "SLIPWAY_ARTIFACT_ROOTS",
+        value_delimiter = ':',
+        global = true
+    )]
     pub artifact_roots: Vec<PathBuf>,
 }
 
@@ -55,7 +60,10 @@ impl StoreConfig {
     }
 
     pub fn engine_settings(&self) -> engine::EngineSettings {
-        engine::EngineSettings { database_url: self.database_url(), artifact_roots: self.artifact_roots() }
+        engine::EngineSettings {
+            database_url: self.database_url(),
+            artifact_roots: self.artifact_roots(),
+        }
     }
 }
 

@@ -41,7 +41,11 @@ enum Command {
     /// Print a one-time login link for a user (break-glass; audited).
     LoginLink {
         login: String,
-        #[arg(long, env = "SLIPWAY_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
+        #[arg(
+            long,
+            env = "SLIPWAY_PUBLIC_URL",
+            default_value = "http://127.0.0.1:3000"
+        )]
         public_url: String,
     },
     /// Create a user.
@@ -84,7 +88,9 @@ fn parse_role(raw: &str) -> Result<Role, String> {
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or_else(|| Command::Serve(DefaultServe::parse_from(["slipway"]).config));
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(DefaultServe::parse_from(["slipway"]).config));
     let engine = Engine::open(&cli.store.engine_settings())
         .await
         .with_context(|| format!("opening the database {}", cli.store.database_url()))?;
@@ -94,7 +100,9 @@ async fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Audit { command: AuditCommand::Verify } => match engine.verify_audit().await? {
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => match engine.verify_audit().await? {
             Ok(rows) => {
                 println!("audit log OK: {rows} rows, hash chain intact");
                 Ok(())
@@ -111,16 +119,29 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CreateUser { login, role } => {
             let login = engine::domain::Login::parse(&login)?;
-            let user = engine.store().create_user("cli", login.as_str(), login.as_str(), role).await?;
+            let user = engine
+                .store()
+                .create_user("cli", login.as_str(), login.as_str(), role)
+                .await?;
             println!("created {} ({})", user.login, user.role.as_str());
             Ok(())
         }
         Command::CreateToken { login, name } => {
-            let user = engine.store().user_by_login(&login).await?.with_context(|| format!("no user {login:?}"))?;
+            let user = engine
+                .store()
+                .user_by_login(&login)
+                .await?
+                .with_context(|| format!("no user {login:?}"))?;
             let token = engine::auth::new_secret_token();
             engine
                 .store()
-                .create_api_token("cli", &user, name.trim(), &engine::auth::token_hash(&token), None)
+                .create_api_token(
+                    "cli",
+                    &user,
+                    name.trim(),
+                    &engine::auth::token_hash(&token),
+                    None,
+                )
                 .await?;
             println!("{token}");
             Ok(())
@@ -130,7 +151,10 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyhow::Result<()> {
     let sessions = SqliteStore::new(engine.store().pool().clone());
-    sessions.migrate().await.context("creating the session table")?;
+    sessions
+        .migrate()
+        .await
+        .context("creating the session table")?;
 
     if let Some(link) = bootstrap::first_admin_link(&engine, &config.public_url()).await? {
         // Printed, never logged: it is a secret meant for the person at the terminal.
@@ -150,7 +174,11 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
         .build();
-    let state = state::AppState { engine, leptos_options, shutdown: shutdown_rx };
+    let state = state::AppState {
+        engine,
+        leptos_options,
+        shutdown: shutdown_rx,
+    };
     let secure_cookies = config.public_url().starts_with("https://");
     let app = routes::router(state, sessions, secure_cookies);
 

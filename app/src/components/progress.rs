@@ -5,8 +5,16 @@ use crate::model::HostInfo;
 /// One host's progress through the plan.
 #[component]
 pub fn HostProgress(host: HostInfo) -> impl IntoView {
-    let percent = if host.total > 0 { (host.done * 100 / host.total).clamp(0, 100) } else { 0 };
-    let percent = if host.state == "succeeded" { 100 } else { percent };
+    let percent = if host.total > 0 {
+        (host.done * 100 / host.total).clamp(0, 100)
+    } else {
+        0
+    };
+    let percent = if host.state == "succeeded" {
+        100
+    } else {
+        percent
+    };
     let width = format!("width: {percent}%");
     let class = format!("bar state-{}", host.state);
     view! {

@@ -16,14 +16,32 @@ pub async fn get_audit(
     use engine::auth::Permission;
     let (engine, actor) = (engine()?, actor().await?);
     actor.require(Permission::Read).map_err(to_server_error)?;
-    let filter = engine::store::audit::AuditFilter::from_query(&actor_filter, &action, &environment, &since, &until, before)
-        .map_err(|e| invalid(e.to_string()))?;
+    let filter = engine::store::audit::AuditFilter::from_query(
+        &actor_filter,
+        &action,
+        &environment,
+        &since,
+        &until,
+        before,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
     const PAGE: i64 = 50;
-    let rows = engine.store().audit_page(&filter, PAGE + 1).await.map_err(to_server_error)?;
+    let rows = engine
+        .store()
+        .audit_page(&filter, PAGE + 1)
+        .await
+        .map_err(to_server_error)?;
     let next_before = (rows.len() as i64 > PAGE).then(|| rows[PAGE as usize - 1].seq);
     Ok(AuditPage {
-        rows: rows.iter().take(PAGE as usize).map(super::convert::audit).collect(),
+        rows: rows
+            .iter()
+            .take(PAGE as usize)
+            .map(super::convert::audit)
+            .collect(),
         next_before,
-        actions: engine::audit::actions::ALL.iter().map(|a| a.to_string()).collect(),
+        actions: engine::audit::actions::ALL
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
     })
 }

@@ -14,12 +14,27 @@ pub async fn get_builds(app: String) -> Result<BuildsPage, ServerFnError> {
         .into_iter()
         .map(|a| a.name)
         .collect();
-    let app = if app.is_empty() { apps.first().cloned().unwrap_or_default() } else { app };
+    let app = if app.is_empty() {
+        apps.first().cloned().unwrap_or_default()
+    } else {
+        app
+    };
     if app.is_empty() {
-        return Ok(BuildsPage { app, apps, builds: vec![] });
+        return Ok(BuildsPage {
+            app,
+            apps,
+            builds: vec![],
+        });
     }
-    let (app, builds) = engine.builds(&actor, &app, 200).await.map_err(to_server_error)?;
-    Ok(BuildsPage { app: app.name, apps, builds: builds.iter().map(convert::build).collect() })
+    let (app, builds) = engine
+        .builds(&actor, &app, 200)
+        .await
+        .map_err(to_server_error)?;
+    Ok(BuildsPage {
+        app: app.name,
+        apps,
+        builds: builds.iter().map(convert::build).collect(),
+    })
 }
 
 #[server]
@@ -34,8 +49,19 @@ pub async fn register_build(
     use super::context::{actor, engine, to_server_error};
     use engine::store::builds::Registered;
     let (engine, actor) = (engine()?, actor().await?);
-    let request = engine::BuildRequest { application, commit_sha, branch, message, author, artifact };
-    match engine.register_build(&actor, request).await.map_err(to_server_error)? {
+    let request = engine::BuildRequest {
+        application,
+        commit_sha,
+        branch,
+        message,
+        author,
+        artifact,
+    };
+    match engine
+        .register_build(&actor, request)
+        .await
+        .map_err(to_server_error)?
+    {
         Registered::Created(b) | Registered::Existing(b) => Ok(super::convert::build(&b)),
     }
 }

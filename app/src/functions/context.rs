@@ -7,7 +7,8 @@ use leptos::prelude::*;
 
 /// The engine, provided as context by the server when it mounts the routes.
 pub fn engine() -> Result<Engine, ServerFnError> {
-    use_context::<Engine>().ok_or_else(|| ServerFnError::new("server misconfigured: no engine in context"))
+    use_context::<Engine>()
+        .ok_or_else(|| ServerFnError::new("server misconfigured: no engine in context"))
 }
 
 /// The signed-in actor, put in the request by the server's auth layer.

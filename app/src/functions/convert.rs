@@ -52,7 +52,11 @@ pub fn build(b: &Build) -> BuildInfo {
     }
 }
 
-pub fn env_summary(env: &Environment, live: Option<&Release>, last_job: Option<&Job>) -> EnvSummary {
+pub fn env_summary(
+    env: &Environment,
+    live: Option<&Release>,
+    last_job: Option<&Job>,
+) -> EnvSummary {
     EnvSummary {
         app: env.application.clone(),
         name: env.name.clone(),
@@ -72,8 +76,13 @@ pub fn settings(env: &Environment) -> LocalSettings {
     let BackendConfig::Local(c) = &env.config;
     let (health_kind, health_command, health_url, health_timeout_secs) = match &c.health_check {
         None => ("none", String::new(), String::new(), 30),
-        Some(HealthCheck::Command { command, timeout_secs }) => ("command", command.clone(), String::new(), *timeout_secs),
-        Some(HealthCheck::Http { url, timeout_secs }) => ("http", String::new(), url.clone(), *timeout_secs),
+        Some(HealthCheck::Command {
+            command,
+            timeout_secs,
+        }) => ("command", command.clone(), String::new(), *timeout_secs),
+        Some(HealthCheck::Http { url, timeout_secs }) => {
+            ("http", String::new(), url.clone(), *timeout_secs)
+        }
     };
     LocalSettings {
         target_dir: c.target_dir.display().to_string(),
@@ -89,7 +98,11 @@ pub fn settings(env: &Environment) -> LocalSettings {
 }
 
 pub fn var(v: &EnvVar) -> VarInfo {
-    VarInfo { name: v.name.clone(), value: v.value.clone(), secret: v.secret }
+    VarInfo {
+        name: v.name.clone(),
+        value: v.value.clone(),
+        secret: v.secret,
+    }
 }
 
 pub fn host(h: &JobHost) -> HostInfo {

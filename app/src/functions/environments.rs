@@ -7,13 +7,31 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
     use super::context::{actor, engine, to_server_error};
     use super::convert;
     let (engine, actor) = (engine()?, actor().await?);
-    let environment = engine.environment(&actor, &app, &env).await.map_err(to_server_error)?;
+    let environment = engine
+        .environment(&actor, &app, &env)
+        .await
+        .map_err(to_server_error)?;
     let store = engine.store();
-    let live = store.live_release(environment.id).await.map_err(to_server_error)?;
-    let recent_jobs = store.jobs_for_environment(environment.id, 10).await.map_err(to_server_error)?;
-    let releases = engine.releases(&actor, &environment, None, 50).await.map_err(to_server_error)?;
-    let (_, builds) = engine.builds(&actor, &app, 50).await.map_err(to_server_error)?;
-    let vars = engine.env_vars_masked(&actor, &environment).await.map_err(to_server_error)?;
+    let live = store
+        .live_release(environment.id)
+        .await
+        .map_err(to_server_error)?;
+    let recent_jobs = store
+        .jobs_for_environment(environment.id, 10)
+        .await
+        .map_err(to_server_error)?;
+    let releases = engine
+        .releases(&actor, &environment, None, 50)
+        .await
+        .map_err(to_server_error)?;
+    let (_, builds) = engine
+        .builds(&actor, &app, 50)
+        .await
+        .map_err(to_server_error)?;
+    let vars = engine
+        .env_vars_masked(&actor, &environment)
+        .await
+        .map_err(to_server_error)?;
     Ok(EnvDetail {
         summary: convert::env_summary(&environment, live.as_ref(), recent_jobs.first()),
         settings: convert::settings(&environment),
@@ -68,8 +86,14 @@ pub async fn save_environment(
     let optional = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     let health_check = match health_kind.as_str() {
         "none" | "" => None,
-        "command" => Some(HealthCheck::Command { command: health_command.trim().to_owned(), timeout_secs }),
-        "http" => Some(HealthCheck::Http { url: health_url.trim().to_owned(), timeout_secs }),
+        "command" => Some(HealthCheck::Command {
+            command: health_command.trim().to_owned(),
+            timeout_secs,
+        }),
+        "http" => Some(HealthCheck::Http {
+            url: health_url.trim().to_owned(),
+            timeout_secs,
+        }),
         other => return Err(invalid(format!("health_check: unknown kind {other:?}"))),
     };
     let config = BackendConfig::Local(LocalConfig {
@@ -81,9 +105,13 @@ pub async fn save_environment(
     });
     let protected = protected.is_some();
     let env = if original.is_empty() {
-        engine.create_environment(&actor, &app, &name, config, protected).await
+        engine
+            .create_environment(&actor, &app, &name, config, protected)
+            .await
     } else {
-        engine.update_environment(&actor, &app, &original, config, protected).await
+        engine
+            .update_environment(&actor, &app, &original, config, protected)
+            .await
     }
     .map_err(to_server_error)?;
     Ok(env.name)
@@ -93,21 +121,34 @@ pub async fn save_environment(
 pub async fn delete_environment(app: String, env: String) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
-    engine.delete_environment(&actor, &app, &env).await.map_err(to_server_error)
+    engine
+        .delete_environment(&actor, &app, &env)
+        .await
+        .map_err(to_server_error)
 }
 
 #[server]
-pub async fn lock_environment(app: String, env: String, reason: String) -> Result<(), ServerFnError> {
+pub async fn lock_environment(
+    app: String,
+    env: String,
+    reason: String,
+) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
-    engine.lock(&actor, &app, &env, &reason).await.map_err(to_server_error)
+    engine
+        .lock(&actor, &app, &env, &reason)
+        .await
+        .map_err(to_server_error)
 }
 
 #[server]
 pub async fn unlock_environment(app: String, env: String) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
-    engine.unlock(&actor, &app, &env).await.map_err(to_server_error)
+    engine
+        .unlock(&actor, &app, &env)
+        .await
+        .map_err(to_server_error)
 }
 
 #[server]
@@ -120,15 +161,25 @@ pub async fn set_env_var(
 ) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
-    let request = engine::EnvVarRequest { name, value, secret: secret.is_some() };
-    engine.set_env_var(&actor, &app, &env, request).await.map_err(to_server_error)
+    let request = engine::EnvVarRequest {
+        name,
+        value,
+        secret: secret.is_some(),
+    };
+    engine
+        .set_env_var(&actor, &app, &env, request)
+        .await
+        .map_err(to_server_error)
 }
 
 #[server]
 pub async fn delete_env_var(app: String, env: String, name: String) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
-    engine.delete_env_var(&actor, &app, &env, &name).await.map_err(to_server_error)
+    engine
+        .delete_env_var(&actor, &app, &env, &name)
+        .await
+        .map_err(to_server_error)
 }
 
 /// Queues a deploy; returns the job id.
@@ -136,8 +187,14 @@ pub async fn delete_env_var(app: String, env: String, name: String) -> Result<()
 pub async fn deploy(app: String, env: String, build_id: String) -> Result<i64, ServerFnError> {
     use super::context::{actor, engine, invalid, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
-    let build_id: i64 = build_id.trim().parse().map_err(|_| invalid("choose a build to deploy"))?;
-    let job = engine.deploy(&actor, &app, &env, build_id).await.map_err(to_server_error)?;
+    let build_id: i64 = build_id
+        .trim()
+        .parse()
+        .map_err(|_| invalid("choose a build to deploy"))?;
+    let job = engine
+        .deploy(&actor, &app, &env, build_id)
+        .await
+        .map_err(to_server_error)?;
     Ok(job.id)
 }
 
@@ -146,6 +203,9 @@ pub async fn deploy(app: String, env: String, build_id: String) -> Result<i64, S
 pub async fn rollback(app: String, env: String, release_id: i64) -> Result<i64, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
-    let job = engine.rollback(&actor, &app, &env, release_id).await.map_err(to_server_error)?;
+    let job = engine
+        .rollback(&actor, &app, &env, release_id)
+        .await
+        .map_err(to_server_error)?;
     Ok(job.id)
 }

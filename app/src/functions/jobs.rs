@@ -9,7 +9,10 @@ pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
     let (engine, actor) = (engine()?, actor().await?);
     let view = engine.job_view(&actor, id).await.map_err(to_server_error)?;
     let duration = match (view.job.started_at, view.job.finished_at) {
-        (Some(start), Some(end)) => Some(format!("{:.1}s", (end - start).num_milliseconds() as f64 / 1000.0)),
+        (Some(start), Some(end)) => Some(format!(
+            "{:.1}s",
+            (end - start).num_milliseconds() as f64 / 1000.0
+        )),
         _ => None,
     };
     Ok(JobDetail {
@@ -30,6 +33,9 @@ pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
 pub async fn cancel_job(id: i64) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
-    engine.cancel_job(&actor, id).await.map_err(to_server_error)?;
+    engine
+        .cancel_job(&actor, id)
+        .await
+        .map_err(to_server_error)?;
     Ok(())
 }

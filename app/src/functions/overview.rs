@@ -22,7 +22,10 @@ pub async fn get_overview() -> Result<Vec<AppOverview>, ServerFnError> {
 }
 
 #[server]
-pub async fn create_application(name: String, repository_url: String) -> Result<String, ServerFnError> {
+pub async fn create_application(
+    name: String,
+    repository_url: String,
+) -> Result<String, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
     let app = engine

@@ -6,5 +6,8 @@ use crate::model::Me;
 #[server]
 pub async fn get_me() -> Result<Me, ServerFnError> {
     let actor = super::context::actor().await?;
-    Ok(Me { login: actor.login, role: actor.role.as_str().to_owned() })
+    Ok(Me {
+        login: actor.login,
+        role: actor.role.as_str().to_owned(),
+    })
 }

@@ -41,7 +41,9 @@ fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -62,7 +64,9 @@ pub fn AuditLogPage() -> impl IntoView {
             before: q.get("before").and_then(|b| b.parse().ok()),
         }
     };
-    let page = Resource::new(filters, |f| get_audit(f.actor, f.action, f.environment, f.since, f.until, f.before));
+    let page = Resource::new(filters, |f| {
+        get_audit(f.actor, f.action, f.environment, f.since, f.until, f.before)
+    });
     view! {
         <h1>"Audit log"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -80,7 +84,9 @@ pub fn AuditLogPage() -> impl IntoView {
 #[component]
 fn AuditView(page: AuditPage, f: Filters) -> impl IntoView {
     let csv = format!("/audit.csv?{}", f.query_string(None));
-    let older = page.next_before.map(|b| format!("/audit?{}", f.query_string(Some(b))));
+    let older = page
+        .next_before
+        .map(|b| format!("/audit?{}", f.query_string(Some(b))));
     let newest = f.before.map(|_| format!("/audit?{}", f.query_string(None)));
     view! {
         <form method="get" action="/audit" class="card filters">

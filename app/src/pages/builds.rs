@@ -11,7 +11,12 @@ pub fn BuildsListPage() -> impl IntoView {
     let query = use_query_map();
     let register = ServerAction::<RegisterBuild>::new();
     let page = Resource::new(
-        move || (query.read().get("app").unwrap_or_default(), register.version().get()),
+        move || {
+            (
+                query.read().get("app").unwrap_or_default(),
+                register.version().get(),
+            )
+        },
         |(app, _)| get_builds(app),
     );
     view! {

@@ -7,7 +7,9 @@ use crate::components::state::StateBadge;
 use crate::functions::environments::{
     get_environment, DeleteEnvVar, Deploy, LockEnvironment, Rollback, SetEnvVar, UnlockEnvironment,
 };
-use crate::model::{short_sha, BuildInfo, EnvDetail, LocalSettings, LockInfo, ReleaseInfo, VarInfo};
+use crate::model::{
+    short_sha, BuildInfo, EnvDetail, LocalSettings, LockInfo, ReleaseInfo, VarInfo,
+};
 
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {
@@ -24,7 +26,11 @@ pub fn EnvironmentPage() -> impl IntoView {
 
     let navigate = use_navigate();
     Effect::new(move |_| {
-        let job = deploy.value().get().and_then(Result::ok).or_else(|| rollback.value().get().and_then(Result::ok));
+        let job = deploy
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .or_else(|| rollback.value().get().and_then(Result::ok));
         if let Some(job_id) = job {
             navigate(&format!("/jobs/{job_id}"), Default::default());
         }
@@ -35,13 +41,23 @@ pub fn EnvironmentPage() -> impl IntoView {
             (
                 app(),
                 env(),
-                lock.version().get() + unlock.version().get() + set_var.version().get() + delete_var.version().get(),
+                lock.version().get()
+                    + unlock.version().get()
+                    + set_var.version().get()
+                    + delete_var.version().get(),
             )
         },
         |(app, env, _)| get_environment(app, env),
     );
 
-    let actions = EnvActions { deploy, rollback, lock, unlock, set_var, delete_var };
+    let actions = EnvActions {
+        deploy,
+        rollback,
+        lock,
+        unlock,
+        set_var,
+        delete_var,
+    };
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -66,10 +82,20 @@ struct EnvActions {
 
 #[component]
 fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
-    let EnvDetail { summary, settings, vars, releases, builds, recent_jobs } = detail;
+    let EnvDetail {
+        summary,
+        settings,
+        vars,
+        releases,
+        builds,
+        recent_jobs,
+    } = detail;
     let (app, env) = (summary.app.clone(), summary.name.clone());
     let edit = format!("/apps/{app}/envs/{env}/edit");
-    let active_job = recent_jobs.iter().find(|j| j.state == "queued" || j.state == "running").cloned();
+    let active_job = recent_jobs
+        .iter()
+        .find(|j| j.state == "queued" || j.state == "running")
+        .cloned();
     view! {
         <h1 class="env-title">
             <span class="muted">{app.clone()}" / "</span>{env.clone()}
@@ -96,7 +122,12 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
 }
 
 #[component]
-fn DeployCard(app: String, env: String, builds: Vec<BuildInfo>, deploy: ServerAction<Deploy>) -> impl IntoView {
+fn DeployCard(
+    app: String,
+    env: String,
+    builds: Vec<BuildInfo>,
+    deploy: ServerAction<Deploy>,
+) -> impl IntoView {
     let no_builds = builds.is_empty();
     view! {
         <section class="card">
@@ -119,7 +150,12 @@ fn DeployCard(app: String, env: String, builds: Vec<BuildInfo>, deploy: ServerAc
 }
 
 #[component]
-fn LockCard(app: String, env: String, lock: Option<LockInfo>, actions: EnvActions) -> impl IntoView {
+fn LockCard(
+    app: String,
+    env: String,
+    lock: Option<LockInfo>,
+    actions: EnvActions,
+) -> impl IntoView {
     let form = match lock {
         Some(lock) => view! {
             <p class="locked">"🔒 Locked by "{lock.locked_by}" since "{lock.since}": "{lock.reason}</p>
@@ -151,7 +187,12 @@ fn LockCard(app: String, env: String, lock: Option<LockInfo>, actions: EnvAction
 }
 
 #[component]
-fn ReleasesCard(app: String, env: String, releases: Vec<ReleaseInfo>, rollback: ServerAction<Rollback>) -> impl IntoView {
+fn ReleasesCard(
+    app: String,
+    env: String,
+    releases: Vec<ReleaseInfo>,
+    rollback: ServerAction<Rollback>,
+) -> impl IntoView {
     view! {
         <section class="card">
             <h2>"Release history"</h2>
@@ -231,8 +272,14 @@ fn VarsCard(app: String, env: String, vars: Vec<VarInfo>, actions: EnvActions) -
 #[component]
 fn SettingsCard(backend: String, settings: LocalSettings) -> impl IntoView {
     let health = match settings.health_kind.as_str() {
-        "command" => format!("command: {} ({}s)", settings.health_command, settings.health_timeout_secs),
-        "http" => format!("GET {} ({}s)", settings.health_url, settings.health_timeout_secs),
+        "command" => format!(
+            "command: {} ({}s)",
+            settings.health_command, settings.health_timeout_secs
+        ),
+        "http" => format!(
+            "GET {} ({}s)",
+            settings.health_url, settings.health_timeout_secs
+        ),
         _ => "none".to_owned(),
     };
     view! {
@@ -251,7 +298,12 @@ fn SettingsCard(backend: String, settings: LocalSettings) -> impl IntoView {
 }
 
 #[component]
-fn ReleaseRow(r: ReleaseInfo, app: String, env: String, rollback: ServerAction<Rollback>) -> impl IntoView {
+fn ReleaseRow(
+    r: ReleaseInfo,
+    app: String,
+    env: String,
+    rollback: ServerAction<Rollback>,
+) -> impl IntoView {
     let job_href = format!("/jobs/{}", r.job_id);
     let can_roll_back = r.state == "superseded";
     view! {

@@ -2,7 +2,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::components::errors::{ActionError, ErrorBox};
-use crate::functions::environments::{default_settings, get_environment, DeleteEnvironment, SaveEnvironment};
+use crate::functions::environments::{
+    default_settings, get_environment, DeleteEnvironment, SaveEnvironment,
+};
 use crate::model::LocalSettings;
 
 /// Creates an environment (`/apps/:app/new-env`) or edits one (`/apps/:app/envs/:env/edit`).
@@ -52,7 +54,11 @@ fn EnvForm(
     delete: ServerAction<DeleteEnvironment>,
 ) -> impl IntoView {
     let is_new = original.is_empty();
-    let title = if is_new { format!("New environment for {app}") } else { format!("Edit {app}/{original}") };
+    let title = if is_new {
+        format!("New environment for {app}")
+    } else {
+        format!("Edit {app}/{original}")
+    };
     let health_kind = s.health_kind.clone();
     let selected = move |kind: &str| health_kind == kind;
     let (delete_app, delete_env) = (app.clone(), original.clone());

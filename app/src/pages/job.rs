@@ -11,7 +11,13 @@ use crate::model::{short_sha, EventLine, HostInfo, JobDetail, ProgressPayload};
 #[component]
 pub fn JobPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.read().get("id").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
     let cancel = ServerAction::<CancelJob>::new();
     let job = Resource::new(id, get_job);
     view! {
@@ -48,7 +54,10 @@ fn apply_event(
     }
     match line.level.as_str() {
         "progress" => {
-            if let (Some(host), Ok(p)) = (line.host.clone(), serde_json::from_str::<ProgressPayload>(&line.text)) {
+            if let (Some(host), Ok(p)) = (
+                line.host.clone(),
+                serde_json::from_str::<ProgressPayload>(&line.text),
+            ) {
                 hosts.update(|hosts| {
                     let info = HostInfo {
                         host: host.clone(),
@@ -77,8 +86,23 @@ fn apply_event(
 }
 
 #[component]
-fn JobLive(detail: JobDetail, cancel: ServerAction<CancelJob>, on_end: Callback<()>) -> impl IntoView {
-    let JobDetail { summary, app, env, build, release_key, started_at, finished_at, duration, hosts, events } = detail;
+fn JobLive(
+    detail: JobDetail,
+    cancel: ServerAction<CancelJob>,
+    on_end: Callback<()>,
+) -> impl IntoView {
+    let JobDetail {
+        summary,
+        app,
+        env,
+        build,
+        release_key,
+        started_at,
+        finished_at,
+        duration,
+        hosts,
+        events,
+    } = detail;
     let job_id = summary.id;
     let last_seq = events.last().map(|e| e.seq).unwrap_or(0);
     let events = RwSignal::new(events);
@@ -173,8 +197,12 @@ fn follow(job_id: i64, after: i64, on_event: Callback<EventLine>) {
     };
     let closer = source.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |msg: MessageEvent| {
-        let Some(data) = msg.data().as_string() else { return };
-        let Ok(line) = serde_json::from_str::<EventLine>(&data) else { return };
+        let Some(data) = msg.data().as_string() else {
+            return;
+        };
+        let Ok(line) = serde_json::from_str::<EventLine>(&data) else {
+            return;
+        };
         let ended = line.level == "end";
         on_event.run(line);
         if ended {

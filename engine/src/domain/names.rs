@@ -138,10 +138,7 @@ fn parse_branch(raw: &str) -> Result<String, InvalidInput> {
 fn parse_login(raw: &str) -> Result<String, InvalidInput> {
     let login = raw.trim();
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
-    if (1..=100).contains(&login.len())
-        && login.chars().all(allowed)
-        && !login.starts_with('-')
-    {
+    if (1..=100).contains(&login.len()) && login.chars().all(allowed) && !login.starts_with('-') {
         Ok(login.to_owned())
     } else {
         Err(InvalidInput::new(
@@ -159,7 +156,17 @@ mod tests {
     fn slugs_accept_plain_names_and_refuse_everything_else() {
         assert!(EnvName::parse("production").is_ok());
         assert!(EnvName::parse("qa-42").is_ok());
-        for bad in ["", "-x", "x-", "Prod", "a b", "a/b", "a;b", "$(id)", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-x",
+            "x-",
+            "Prod",
+            "a b",
+            "a/b",
+            "a;b",
+            "$(id)",
+            &"a".repeat(64),
+        ] {
             assert!(EnvName::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -178,7 +185,9 @@ mod tests {
         for ok in ["main", "feature/login-page", "release-1.2", "user_x/fix"] {
             assert!(BranchName::parse(ok).is_ok(), "{ok:?}");
         }
-        for bad in ["-rf", "a..b", "x;rm", "$(id)", "`id`", "a b", "a\nb", "/abs", "x.lock"] {
+        for bad in [
+            "-rf", "a..b", "x;rm", "$(id)", "`id`", "a b", "a\nb", "/abs", "x.lock",
+        ] {
             assert!(BranchName::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -51,7 +51,12 @@ pub struct EventEmitter {
 
 impl EventEmitter {
     /// Continues numbering after the events already stored for the job.
-    pub async fn new(job_id: i64, store: Store, hub: EventHub, masker: SecretMasker) -> Result<Self> {
+    pub async fn new(
+        job_id: i64,
+        store: Store,
+        hub: EventHub,
+        masker: SecretMasker,
+    ) -> Result<Self> {
         let last = store.last_job_event_seq(job_id).await?;
         Ok(Self {
             job_id,
@@ -95,7 +100,9 @@ impl EventEmitter {
 
     /// Journals a host's progress and streams it.
     pub async fn progress(&self, progress: &HostProgress<'_>) -> Result<()> {
-        self.store.record_host_progress(self.job_id, progress).await?;
+        self.store
+            .record_host_progress(self.job_id, progress)
+            .await?;
         let text = serde_json::json!({
             "phase": progress.phase,
             "step": progress.step,
@@ -105,6 +112,7 @@ impl EventEmitter {
             "error": progress.error,
         })
         .to_string();
-        self.emit(Some(progress.host), EventLevel::Progress, &text).await
+        self.emit(Some(progress.host), EventLevel::Progress, &text)
+            .await
     }
 }

@@ -12,7 +12,22 @@ pub struct SecretMasker {
 
 impl SecretMasker {
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= MIN_SECRET_LEN).collect();
+        // Output is masked line by line, so each line of a multi-line secret
+        // (a key, a certificate) is a secret of its own too.
+        let mut secrets: Vec<String> = secrets
+            .into_iter()
+            .flat_map(|s| {
+                let lines: Vec<String> = if s.contains('\n') {
+                    s.lines()
+                        .map(|l| l.trim_end_matches('\r').to_owned())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                std::iter::once(s).chain(lines)
+            })
+            .filter(|s| s.len() >= MIN_SECRET_LEN)
+            .collect();
         // Longest first, so a secret containing another is masked whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
@@ -36,7 +51,11 @@ mod tests {
 
     #[test]
     fn masks_every_occurrence_of_every_secret() {
-        let masker = SecretMasker::new(["hunter2".to_owned(), "s3cr3t-token".to_owned(), "ab".to_owned()]);
+        let masker = SecretMasker::new([
+            "hunter2".to_owned(),
+            "s3cr3t-token".to_owned(),
+            "ab".to_owned(),
+        ]);
         assert_eq!(
             masker.mask("user=ab pass=hunter2 token=s3cr3t-token again hunter2"),
             format!("user=ab pass={MASK} token={MASK} again {MASK}")

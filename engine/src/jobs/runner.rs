@@ -50,9 +50,27 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    pub fn new(store: Store, hub: EventHub, artifacts: ArtifactPolicy, settings: RunnerSettings, wake: Arc<Notify>) -> Self {
-        let owner = format!("{}-{}-{:08x}", hostname(), std::process::id(), rand::random::<u32>());
-        Self { store, hub, artifacts, settings, owner: owner.into(), wake }
+    pub fn new(
+        store: Store,
+        hub: EventHub,
+        artifacts: ArtifactPolicy,
+        settings: RunnerSettings,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let owner = format!(
+            "{}-{}-{:08x}",
+            hostname(),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        Self {
+            store,
+            hub,
+            artifacts,
+            settings,
+            owner: owner.into(),
+            wake,
+        }
     }
 
     /// Runs until `shutdown` turns true, then waits for the jobs it started.
@@ -82,7 +100,10 @@ impl JobRunner {
                 _ = shutdown.changed() => break,
             }
         }
-        tracing::info!(jobs = running.len(), "job runner stopping; waiting for running jobs");
+        tracing::info!(
+            jobs = running.len(),
+            "job runner stopping; waiting for running jobs"
+        );
         while running.join_next().await.is_some() {}
     }
 
@@ -95,7 +116,14 @@ impl JobRunner {
             Ok(ids) => {
                 for id in ids {
                     tracing::warn!(job_id = id, "job interrupted: its runner's lease expired");
-                    if let Ok(emitter) = EventEmitter::new(id, self.store.clone(), self.hub.clone(), SecretMasker::default()).await {
+                    if let Ok(emitter) = EventEmitter::new(
+                        id,
+                        self.store.clone(),
+                        self.hub.clone(),
+                        SecretMasker::default(),
+                    )
+                    .await
+                    {
                         let _ = emitter
                             .emit(None, EventLevel::Error, "interrupted: the server running this job stopped; it was not retried")
                             .await;
@@ -108,10 +136,18 @@ impl JobRunner {
     }
 
     async fn run_job(self, job: Job) {
-        let span = info_span!("job", job_id = job.id, kind = job.kind.as_str(), env_id = job.environment_id);
+        let span = info_span!(
+            "job",
+            job_id = job.id,
+            kind = job.kind.as_str(),
+            env_id = job.environment_id
+        );
         async move {
             let (trigger, cancel) = CancelSignal::new();
-            let keeper = tokio::spawn(self.clone().keep_lease(job.id, trigger).in_current_span());
+            // Stops renewing the lease however this future ends, even if it is dropped.
+            let _keeper = AbortOnDrop(tokio::spawn(
+                self.clone().keep_lease(job.id, trigger).in_current_span(),
+            ));
             let (outcome, emitter) = match self.execute(&job, cancel).await {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -119,7 +155,7 @@ impl JobRunner {
                     (JobOutcome::Failed(format!("internal error: {e}")), None)
                 }
             };
-            keeper.abort();
+            drop(_keeper);
             match self.store.finish_job(&job, &self.owner, &outcome).await {
                 Ok(finished) => {
                     tracing::info!(state = finished.state.as_str(), "job finished");
@@ -129,9 +165,15 @@ impl JobRunner {
                             JobOutcome::Failed(why) => format!("failed: {why}"),
                             JobOutcome::Cancelled => "cancelled".to_owned(),
                         };
-                        let level = if matches!(outcome, JobOutcome::Succeeded) { EventLevel::Info } else { EventLevel::Error };
+                        let level = if matches!(outcome, JobOutcome::Succeeded) {
+                            EventLevel::Info
+                        } else {
+                            EventLevel::Error
+                        };
                         let _ = emitter.emit(None, level, &format!("job {summary}")).await;
-                        let _ = emitter.emit(None, EventLevel::End, finished.state.as_str()).await;
+                        let _ = emitter
+                            .emit(None, EventLevel::End, finished.state.as_str())
+                            .await;
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "could not record the end of the job"),
@@ -146,7 +188,11 @@ impl JobRunner {
         loop {
             tokio::time::sleep(self.settings.renew_every).await;
             let lease_until = time::now() + self.lease_ttl();
-            match self.store.renew_lease(job_id, &self.owner, lease_until).await {
+            match self
+                .store
+                .renew_lease(job_id, &self.owner, lease_until)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     trigger.fire("this runner lost the job's lease");
@@ -160,7 +206,11 @@ impl JobRunner {
         }
     }
 
-    async fn execute(&self, job: &Job, cancel: CancelSignal) -> Result<(JobOutcome, Option<EventEmitter>)> {
+    async fn execute(
+        &self,
+        job: &Job,
+        cancel: CancelSignal,
+    ) -> Result<(JobOutcome, Option<EventEmitter>)> {
         let env = self.store.environment_by_id(job.environment_id).await?;
         let build = self.store.build(job.build_id).await?;
         let release = match job.release_id {
@@ -170,7 +220,8 @@ impl JobRunner {
         let live = self.store.live_release(env.id).await?;
         let vars = self.store.env_vars(env.id).await?;
         let masker = SecretMasker::new(vars.iter().filter(|v| v.secret).map(|v| v.value.clone()));
-        let emitter = EventEmitter::new(job.id, self.store.clone(), self.hub.clone(), masker).await?;
+        let emitter =
+            EventEmitter::new(job.id, self.store.clone(), self.hub.clone(), masker).await?;
         emitter
             .info(
                 None,
@@ -196,13 +247,26 @@ impl JobRunner {
                     is_rollback: job.kind == JobKind::Rollback,
                     protect,
                 });
-                let release_dir = config.target_dir.join("releases").join(&release.release_key);
-                let hook_env = hook_env(job, &env, &build, &release, live.as_ref(), &release_dir, &config.target_dir, &vars);
+                let release_dir = config
+                    .target_dir
+                    .join("releases")
+                    .join(&release.release_key);
+                let hook_env = hook_env(
+                    job,
+                    &env,
+                    &build,
+                    &release,
+                    live.as_ref(),
+                    &release_dir,
+                    &config.target_dir,
+                    &vars,
+                );
                 let env_file: String = vars
                     .iter()
                     .map(|v| format!("{}={}\n", v.name, shell::quote(&v.value)))
                     .collect();
-                let run = local::executor_run(&emitter, cancel, &self.artifacts, hook_env, env_file);
+                let run =
+                    local::executor_run(&emitter, cancel, &self.artifacts, hook_env, env_file);
                 match local::run_plan(&plan, run).await {
                     Ok(()) => JobOutcome::Succeeded,
                     Err(local::RunFailure::Cancelled(_)) => JobOutcome::Cancelled,
@@ -211,6 +275,15 @@ impl JobRunner {
             }
         };
         Ok((outcome, Some(emitter)))
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -225,7 +298,10 @@ fn hook_env(
     target_dir: &std::path::Path,
     vars: &[crate::domain::EnvVar],
 ) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = vars.iter().map(|v| (v.name.clone(), v.value.clone())).collect();
+    let mut out: Vec<(String, String)> = vars
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect();
     let mut set = |k: &str, v: String| out.push((k.to_owned(), v));
     set("SLIPWAY_APPLICATION", env.application.clone());
     set("SLIPWAY_ENVIRONMENT", env.name.clone());
@@ -241,7 +317,11 @@ fn hook_env(
         set("SLIPWAY_PREVIOUS_RELEASE_ID", live.release_key.clone());
         set(
             "SLIPWAY_PREVIOUS_RELEASE_PATH",
-            target_dir.join("releases").join(&live.release_key).display().to_string(),
+            target_dir
+                .join("releases")
+                .join(&live.release_key)
+                .display()
+                .to_string(),
         );
     }
     out

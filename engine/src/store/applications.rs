@@ -25,7 +25,9 @@ impl Store {
         let app = match inserted {
             Ok(app) => app,
             Err(e) if is_unique_violation(&e) => {
-                return Err(Error::Conflict(format!("an application named {name} already exists")))
+                return Err(Error::Conflict(format!(
+                    "an application named {name} already exists"
+                )))
             }
             Err(e) => return Err(e.into()),
         };

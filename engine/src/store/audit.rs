@@ -74,7 +74,10 @@ impl AuditFilter {
         let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         if let Some(action) = text(action) {
             if !crate::audit::actions::ALL.contains(&action.as_str()) {
-                return Err(InvalidInput::new("action", format!("unknown action {action:?}")));
+                return Err(InvalidInput::new(
+                    "action",
+                    format!("unknown action {action:?}"),
+                ));
             }
         }
         Ok(Self {
@@ -88,7 +91,11 @@ impl AuditFilter {
     }
 }
 
-fn parse_time(field: &'static str, raw: &str, end_of_day: bool) -> Result<Option<DateTime<Utc>>, InvalidInput> {
+fn parse_time(
+    field: &'static str,
+    raw: &str,
+    end_of_day: bool,
+) -> Result<Option<DateTime<Utc>>, InvalidInput> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
@@ -98,10 +105,17 @@ fn parse_time(field: &'static str, raw: &str, end_of_day: bool) -> Result<Option
     }
     match chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         Ok(day) => {
-            let day = if end_of_day { day.succ_opt().unwrap_or(day) } else { day };
+            let day = if end_of_day {
+                day.succ_opt().unwrap_or(day)
+            } else {
+                day
+            };
             Ok(day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()))
         }
-        Err(_) => Err(InvalidInput::new(field, format!("{raw:?} is not a date (YYYY-MM-DD) or RFC 3339 time"))),
+        Err(_) => Err(InvalidInput::new(
+            field,
+            format!("{raw:?} is not a date (YYYY-MM-DD) or RFC 3339 time"),
+        )),
     }
 }
 

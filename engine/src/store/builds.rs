@@ -26,7 +26,12 @@ pub enum Registered {
 impl Store {
     /// One commit = one build: the same sha and artifact again returns the
     /// existing build; the same sha with another artifact is a conflict.
-    pub async fn register_build(&self, actor: &str, app: &Application, new: &NewBuild) -> Result<Registered> {
+    pub async fn register_build(
+        &self,
+        actor: &str,
+        app: &Application,
+        new: &NewBuild,
+    ) -> Result<Registered> {
         let mut tx = self.write().await?;
         let existing: Option<Build> =
             sqlx::query_as("SELECT * FROM builds WHERE application_id = ? AND commit_sha = ?")
@@ -61,14 +66,17 @@ impl Store {
         .await?;
         audit::append(
             &mut tx,
-            &AuditRecord::new(actor, actions::BUILD_REGISTERED, format!("build/{}", build.id)).details(
-                serde_json::json!({
-                    "application": app.name,
-                    "commit_sha": build.commit_sha,
-                    "branch": build.branch,
-                    "artifact": build.artifact,
-                }),
-            ),
+            &AuditRecord::new(
+                actor,
+                actions::BUILD_REGISTERED,
+                format!("build/{}", build.id),
+            )
+            .details(serde_json::json!({
+                "application": app.name,
+                "commit_sha": build.commit_sha,
+                "branch": build.branch,
+                "artifact": build.artifact,
+            })),
         )
         .await?;
         tx.commit().await?;
@@ -77,11 +85,13 @@ impl Store {
 
     pub async fn builds(&self, app_id: i64, limit: i64) -> Result<Vec<Build>> {
         Ok(
-            sqlx::query_as("SELECT * FROM builds WHERE application_id = ? ORDER BY id DESC LIMIT ?")
-                .bind(app_id)
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?,
+            sqlx::query_as(
+                "SELECT * FROM builds WHERE application_id = ? ORDER BY id DESC LIMIT ?",
+            )
+            .bind(app_id)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?,
         )
     }
 

@@ -6,7 +6,9 @@ use sqlx::types::Json;
 use super::{audit, is_unique_violation, Store};
 use crate::audit::{actions, AuditRecord};
 use crate::backends::BackendConfig;
-use crate::domain::{AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, EnvironmentLock};
+use crate::domain::{
+    AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, EnvironmentLock,
+};
 use crate::error::{Error, Result};
 use crate::time;
 
@@ -51,7 +53,8 @@ impl From<EnvironmentRow> for Environment {
     }
 }
 
-const SELECT_ENVIRONMENT: &str = "SELECT e.id, e.application_id, a.name AS application, e.name, e.kind,
+const SELECT_ENVIRONMENT: &str =
+    "SELECT e.id, e.application_id, a.name AS application, e.name, e.kind,
         e.config, e.protected, e.lock_reason, e.locked_by, e.locked_at, e.created_at, e.updated_at
      FROM environments e JOIN applications a ON a.id = e.application_id";
 
@@ -73,21 +76,23 @@ impl Store {
     }
 
     pub async fn environment(&self, app: &AppName, env: &EnvName) -> Result<Environment> {
-        let row: Option<EnvironmentRow> =
-            sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE a.name = ? AND e.name = ?"))
-                .bind(app.as_str())
-                .bind(env.as_str())
-                .fetch_optional(self.pool())
-                .await?;
+        let row: Option<EnvironmentRow> = sqlx::query_as(&format!(
+            "{SELECT_ENVIRONMENT} WHERE a.name = ? AND e.name = ?"
+        ))
+        .bind(app.as_str())
+        .bind(env.as_str())
+        .fetch_optional(self.pool())
+        .await?;
         row.map(Environment::from)
             .ok_or_else(|| Error::not_found(format!("environment {app}/{env}")))
     }
 
     pub async fn environment_by_id(&self, id: i64) -> Result<Environment> {
-        let row: Option<EnvironmentRow> = sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row: Option<EnvironmentRow> =
+            sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
         row.map(Environment::from)
             .ok_or_else(|| Error::not_found(format!("environment #{id}")))
     }
@@ -153,12 +158,16 @@ impl Store {
             .await?;
         audit::append(
             &mut tx,
-            &AuditRecord::new(actor, actions::ENVIRONMENT_UPDATED, format!("env/{}", env.path()))
-                .environment(env.path())
-                .details(serde_json::json!({
-                    "before": { "config": env.config, "protected": env.protected },
-                    "after": { "config": config, "protected": protected },
-                })),
+            &AuditRecord::new(
+                actor,
+                actions::ENVIRONMENT_UPDATED,
+                format!("env/{}", env.path()),
+            )
+            .environment(env.path())
+            .details(serde_json::json!({
+                "before": { "config": env.config, "protected": env.protected },
+                "after": { "config": config, "protected": protected },
+            })),
         )
         .await?;
         tx.commit().await?;
@@ -185,15 +194,24 @@ impl Store {
             .await?;
         audit::append(
             &mut tx,
-            &AuditRecord::new(actor, actions::ENVIRONMENT_DELETED, format!("env/{}", env.path()))
-                .environment(env.path()),
+            &AuditRecord::new(
+                actor,
+                actions::ENVIRONMENT_DELETED,
+                format!("env/{}", env.path()),
+            )
+            .environment(env.path()),
         )
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn lock_environment(&self, actor: &str, env: &Environment, reason: &str) -> Result<()> {
+    pub async fn lock_environment(
+        &self,
+        actor: &str,
+        env: &Environment,
+        reason: &str,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
         let changed = sqlx::query(
             "UPDATE environments SET lock_reason = ?, locked_by = ?, locked_at = ? WHERE id = ? AND locked_at IS NULL",
@@ -206,13 +224,20 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Err(Error::Conflict(format!("environment {} is already locked", env.path())));
+            return Err(Error::Conflict(format!(
+                "environment {} is already locked",
+                env.path()
+            )));
         }
         audit::append(
             &mut tx,
-            &AuditRecord::new(actor, actions::ENVIRONMENT_LOCKED, format!("env/{}", env.path()))
-                .environment(env.path())
-                .details(serde_json::json!({ "reason": reason })),
+            &AuditRecord::new(
+                actor,
+                actions::ENVIRONMENT_LOCKED,
+                format!("env/{}", env.path()),
+            )
+            .environment(env.path())
+            .details(serde_json::json!({ "reason": reason })),
         )
         .await?;
         tx.commit().await?;
@@ -230,7 +255,10 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Err(Error::Conflict(format!("environment {} is not locked", env.path())));
+            return Err(Error::Conflict(format!(
+                "environment {} is not locked",
+                env.path()
+            )));
         }
         let (reason, locked_by) = env
             .lock
@@ -239,9 +267,13 @@ impl Store {
             .unwrap_or((None, None));
         audit::append(
             &mut tx,
-            &AuditRecord::new(actor, actions::ENVIRONMENT_UNLOCKED, format!("env/{}", env.path()))
-                .environment(env.path())
-                .details(serde_json::json!({ "was_locked_by": locked_by, "reason": reason })),
+            &AuditRecord::new(
+                actor,
+                actions::ENVIRONMENT_UNLOCKED,
+                format!("env/{}", env.path()),
+            )
+            .environment(env.path())
+            .details(serde_json::json!({ "was_locked_by": locked_by, "reason": reason })),
         )
         .await?;
         tx.commit().await?;
@@ -249,12 +281,12 @@ impl Store {
     }
 
     pub async fn env_vars(&self, env_id: i64) -> Result<Vec<EnvVar>> {
-        Ok(
-            sqlx::query_as("SELECT name, value, secret FROM env_vars WHERE environment_id = ? ORDER BY name")
-                .bind(env_id)
-                .fetch_all(self.pool())
-                .await?,
+        Ok(sqlx::query_as(
+            "SELECT name, value, secret FROM env_vars WHERE environment_id = ? ORDER BY name",
         )
+        .bind(env_id)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     pub async fn set_env_var(&self, actor: &str, env: &Environment, var: &EnvVar) -> Result<()> {
@@ -270,12 +302,20 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         // A secret's value never reaches the audit log.
-        let value = if var.secret { None } else { Some(var.value.as_str()) };
+        let value = if var.secret {
+            None
+        } else {
+            Some(var.value.as_str())
+        };
         audit::append(
             &mut tx,
-            &AuditRecord::new(actor, actions::ENV_VAR_SET, format!("env/{}/vars/{}", env.path(), var.name))
-                .environment(env.path())
-                .details(serde_json::json!({ "name": var.name, "secret": var.secret, "value": value })),
+            &AuditRecord::new(
+                actor,
+                actions::ENV_VAR_SET,
+                format!("env/{}/vars/{}", env.path(), var.name),
+            )
+            .environment(env.path())
+            .details(serde_json::json!({ "name": var.name, "secret": var.secret, "value": value })),
         )
         .await?;
         tx.commit().await?;
@@ -291,13 +331,20 @@ impl Store {
             .await?
             .rows_affected();
         if deleted == 0 {
-            return Err(Error::not_found(format!("variable {name} in {}", env.path())));
+            return Err(Error::not_found(format!(
+                "variable {name} in {}",
+                env.path()
+            )));
         }
         audit::append(
             &mut tx,
-            &AuditRecord::new(actor, actions::ENV_VAR_DELETED, format!("env/{}/vars/{name}", env.path()))
-                .environment(env.path())
-                .details(serde_json::json!({ "name": name })),
+            &AuditRecord::new(
+                actor,
+                actions::ENV_VAR_DELETED,
+                format!("env/{}/vars/{name}", env.path()),
+            )
+            .environment(env.path())
+            .details(serde_json::json!({ "name": name })),
         )
         .await?;
         tx.commit().await?;

@@ -6,28 +6,35 @@ use crate::error::Result;
 
 impl Store {
     pub async fn insert_job_event(&self, event: &JobEvent) -> Result<()> {
-        sqlx::query("INSERT INTO job_events (job_id, seq, ts, host, level, text) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(event.job_id)
-            .bind(event.seq)
-            .bind(event.ts)
-            .bind(&event.host)
-            .bind(&event.level)
-            .bind(&event.text)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO job_events (job_id, seq, ts, host, level, text) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.job_id)
+        .bind(event.seq)
+        .bind(event.ts)
+        .bind(&event.host)
+        .bind(&event.level)
+        .bind(&event.text)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
     /// Events with `seq > after`, in order, at most `limit`.
-    pub async fn job_events_after(&self, job_id: i64, after: i64, limit: i64) -> Result<Vec<JobEvent>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?")
-                .bind(job_id)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?,
+    pub async fn job_events_after(
+        &self,
+        job_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<JobEvent>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         )
+        .bind(job_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     pub async fn last_job_event_seq(&self, job_id: i64) -> Result<i64> {

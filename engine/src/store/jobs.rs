@@ -38,6 +38,9 @@ pub struct HostProgress<'a> {
     pub error: Option<&'a str>,
 }
 
+/// `lock_reason, locked_by, locked_at` of an environment row.
+type LockColumns = (Option<String>, Option<String>, Option<DateTime<Utc>>);
+
 fn release_key_for(job_id: i64, at: DateTime<Utc>) -> String {
     format!("{}-{job_id}", at.format("%Y%m%d%H%M%S"))
 }
@@ -52,17 +55,26 @@ impl Store {
         build: &Build,
         rollback_to: Option<&Release>,
     ) -> Result<Job> {
-        let kind = if rollback_to.is_some() { JobKind::Rollback } else { JobKind::Deploy };
+        let kind = if rollback_to.is_some() {
+            JobKind::Rollback
+        } else {
+            JobKind::Deploy
+        };
         let mut tx = self.write().await?;
-        let lock: Option<(Option<String>, Option<String>, Option<DateTime<Utc>>)> =
-            sqlx::query_as("SELECT lock_reason, locked_by, locked_at FROM environments WHERE id = ?")
-                .bind(env.id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let lock: Option<LockColumns> = sqlx::query_as(
+            "SELECT lock_reason, locked_by, locked_at FROM environments WHERE id = ?",
+        )
+        .bind(env.id)
+        .fetch_optional(&mut *tx)
+        .await?;
         match lock {
             None => return Err(Error::not_found(format!("environment {}", env.path()))),
             Some((Some(reason), Some(locked_by), Some(since))) => {
-                return Err(Error::Locked { reason, locked_by, since })
+                return Err(Error::Locked {
+                    reason,
+                    locked_by,
+                    since,
+                })
             }
             Some(_) => {}
         }
@@ -89,7 +101,11 @@ impl Store {
                 .bind(env.id)
                 .fetch_one(&mut *tx)
                 .await?;
-                return Err(Error::Busy { job_id, requested_by, since });
+                return Err(Error::Busy {
+                    job_id,
+                    requested_by,
+                    since,
+                });
             }
             Err(e) => return Err(e.into()),
         };
@@ -136,7 +152,11 @@ impl Store {
     }
 
     /// Takes the oldest queued job, if any, and leases it to `owner`.
-    pub async fn claim_next_job(&self, owner: &str, lease_until: DateTime<Utc>) -> Result<Option<Job>> {
+    pub async fn claim_next_job(
+        &self,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Job>> {
         let mut tx = self.write().await?;
         let job: Option<Job> = sqlx::query_as(
             "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, started_at = ?
@@ -153,7 +173,12 @@ impl Store {
     }
 
     /// Extends a lease; `false` when the job is no longer ours to run.
-    pub async fn renew_lease(&self, job_id: i64, owner: &str, lease_until: DateTime<Utc>) -> Result<bool> {
+    pub async fn renew_lease(
+        &self,
+        job_id: i64,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool> {
         let changed = sqlx::query(
             "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
         )
@@ -167,11 +192,13 @@ impl Store {
     }
 
     pub async fn cancel_requested(&self, job_id: i64) -> Result<bool> {
-        Ok(sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = ?")
-            .bind(job_id)
-            .fetch_optional(self.pool())
-            .await?
-            .unwrap_or(false))
+        Ok(
+            sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = ?")
+                .bind(job_id)
+                .fetch_optional(self.pool())
+                .await?
+                .unwrap_or(false),
+        )
     }
 
     /// Cancels a queued job at once, or asks a running one to stop at its next step.
@@ -196,19 +223,28 @@ impl Store {
                 job
             }
             JobState::Running if !job.cancel_requested => {
-                let job: Job = sqlx::query_as("UPDATE jobs SET cancel_requested = 1 WHERE id = ? RETURNING *")
-                    .bind(job_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let job: Job =
+                    sqlx::query_as("UPDATE jobs SET cancel_requested = 1 WHERE id = ? RETURNING *")
+                        .bind(job_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
                 audit::append(
                     &mut tx,
-                    &AuditRecord::new(actor, actions::JOB_CANCEL_REQUESTED, format!("job/{job_id}"))
-                        .environment(&env_path),
+                    &AuditRecord::new(
+                        actor,
+                        actions::JOB_CANCEL_REQUESTED,
+                        format!("job/{job_id}"),
+                    )
+                    .environment(&env_path),
                 )
                 .await?;
                 job
             }
-            JobState::Running => return Err(Error::Conflict(format!("job #{job_id} is already being cancelled"))),
+            JobState::Running => {
+                return Err(Error::Conflict(format!(
+                    "job #{job_id} is already being cancelled"
+                )))
+            }
             finished => {
                 return Err(Error::Conflict(format!(
                     "job #{job_id} has already finished ({})",
@@ -231,7 +267,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if held.is_none() {
-            return Err(Error::Conflict(format!("job #{} is no longer held by this runner", job.id)));
+            return Err(Error::Conflict(format!(
+                "job #{} is no longer held by this runner",
+                job.id
+            )));
         }
         let error = match outcome {
             JobOutcome::Failed(e) => Some(e.as_str()),
@@ -309,12 +348,16 @@ impl Store {
             let env_path = environment_path(&mut tx, job.environment_id).await?;
             audit::append(
                 &mut tx,
-                &AuditRecord::new("slipway", actions::JOB_INTERRUPTED, format!("job/{}", job.id))
-                    .environment(&env_path)
-                    .details(serde_json::json!({
-                        "kind": job.kind.as_str(),
-                        "requested_by": job.requested_by,
-                    })),
+                &AuditRecord::new(
+                    "slipway",
+                    actions::JOB_INTERRUPTED,
+                    format!("job/{}", job.id),
+                )
+                .environment(&env_path)
+                .details(serde_json::json!({
+                    "kind": job.kind.as_str(),
+                    "requested_by": job.requested_by,
+                })),
             )
             .await?;
             tx.commit().await?;

@@ -4,12 +4,18 @@ use super::Store;
 use crate::domain::Release;
 use crate::error::{Error, Result};
 
-const SELECT_RELEASE: &str = "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state
+const SELECT_RELEASE: &str =
+    "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state
      FROM releases r JOIN builds b ON b.id = r.build_id JOIN jobs j ON j.id = r.job_id";
 
 impl Store {
     /// Newest first; `before_id` is the keyset cursor.
-    pub async fn releases(&self, env_id: i64, before_id: Option<i64>, limit: i64) -> Result<Vec<Release>> {
+    pub async fn releases(
+        &self,
+        env_id: i64,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Release>> {
         Ok(sqlx::query_as(&format!(
             "{SELECT_RELEASE} WHERE r.environment_id = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?"
         ))

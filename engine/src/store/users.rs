@@ -16,9 +16,10 @@ impl Store {
     }
 
     pub async fn any_user_has_logged_in(&self) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE last_login_at IS NOT NULL")
-            .fetch_one(self.pool())
-            .await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE last_login_at IS NOT NULL")
+                .fetch_one(self.pool())
+                .await?;
         Ok(n > 0)
     }
 
@@ -36,7 +37,13 @@ impl Store {
             .await?)
     }
 
-    pub async fn create_user(&self, actor: &str, login: &str, display_name: &str, role: Role) -> Result<User> {
+    pub async fn create_user(
+        &self,
+        actor: &str,
+        login: &str,
+        display_name: &str,
+        role: Role,
+    ) -> Result<User> {
         let mut tx = self.write().await?;
         let created = sqlx::query_as::<_, User>(
             "INSERT INTO users (login, display_name, role, created_at) VALUES (?, ?, ?, ?) RETURNING *",
@@ -50,7 +57,9 @@ impl Store {
         let user = match created {
             Ok(user) => user,
             Err(e) if super::is_unique_violation(&e) => {
-                return Err(Error::Conflict(format!("a user named {login:?} already exists")))
+                return Err(Error::Conflict(format!(
+                    "a user named {login:?} already exists"
+                )))
             }
             Err(e) => return Err(e.into()),
         };
@@ -86,8 +95,12 @@ impl Store {
             .await?;
         audit::append(
             &mut tx,
-            &AuditRecord::new(actor, actions::LOGIN_LINK_CREATED, format!("user/{}", user.login))
-                .details(serde_json::json!({ "expires_at": time::to_rfc3339(expires_at) })),
+            &AuditRecord::new(
+                actor,
+                actions::LOGIN_LINK_CREATED,
+                format!("user/{}", user.login),
+            )
+            .details(serde_json::json!({ "expires_at": time::to_rfc3339(expires_at) })),
         )
         .await?;
         tx.commit().await?;
@@ -110,11 +123,12 @@ impl Store {
         let Some(user_id) = user_id else {
             return Err(Error::Unauthenticated);
         };
-        let user: User = sqlx::query_as("UPDATE users SET last_login_at = ? WHERE id = ? RETURNING *")
-            .bind(now)
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let user: User =
+            sqlx::query_as("UPDATE users SET last_login_at = ? WHERE id = ? RETURNING *")
+                .bind(now)
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?;
         audit::append(
             &mut tx,
             &AuditRecord::new(&user.login, actions::LOGIN, format!("user/{}", user.login))

@@ -44,7 +44,10 @@ pub async fn deploy(
     body: Result<Json<DeployRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
-    let job = state.engine.deploy(&actor, &app, &env, request.build_id).await?;
+    let job = state
+        .engine
+        .deploy(&actor, &app, &env, request.build_id)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
@@ -62,7 +65,10 @@ pub async fn rollback(
     body: Result<Json<RollbackRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
-    let job = state.engine.rollback(&actor, &app, &env, request.release_id).await?;
+    let job = state
+        .engine
+        .rollback(&actor, &app, &env, request.release_id)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 

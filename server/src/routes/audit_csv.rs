@@ -27,8 +27,15 @@ pub async fn export(
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
     actor.require(Permission::Read)?;
-    let mut filter = AuditFilter::from_query(&q.actor, &q.action, &q.environment, &q.since, &q.until, None)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut filter = AuditFilter::from_query(
+        &q.actor,
+        &q.action,
+        &q.environment,
+        &q.since,
+        &q.until,
+        None,
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut csv = String::from("seq,time,actor,action,target,environment,details,hash\n");
     loop {
         let rows = state.engine.store().audit_page(&filter, 1000).await?;
@@ -53,7 +60,10 @@ pub async fn export(
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"slipway-audit.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"slipway-audit.csv\"",
+            ),
         ],
         csv,
     )
@@ -62,7 +72,11 @@ pub async fn export(
 
 /// Quotes a CSV field, and defuses spreadsheet formulas.
 fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_owned() };
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
     format!("\"{}\"", value.replace('"', "\"\""))
 }
 

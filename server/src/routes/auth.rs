@@ -18,7 +18,8 @@ const SESSION_USER_ID: &str = "user_id";
 
 /// Paths anyone may load: the login page, login links and static assets.
 pub fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/login/link" | "/favicon.ico" | "/healthz") || path.starts_with("/pkg/")
+    matches!(path, "/login" | "/login/link" | "/favicon.ico" | "/healthz")
+        || path.starts_with("/pkg/")
 }
 
 /// Requests answered with 401 rather than a redirect to the login page.
@@ -36,9 +37,20 @@ pub async fn require_actor(
 ) -> Response {
     let path = request.uri().path().to_owned();
     let actor = match bearer_token(&request) {
-        Some(token) => match state.engine.store().user_for_api_token(&token_hash(&token)).await {
+        Some(token) => match state
+            .engine
+            .store()
+            .user_for_api_token(&token_hash(&token))
+            .await
+        {
             Ok(Some(user)) => Some(Actor::from(&user)),
-            Ok(None) => return ApiError::new(StatusCode::UNAUTHORIZED, "invalid, expired or revoked token").into_response(),
+            Ok(None) => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid, expired or revoked token",
+                )
+                .into_response()
+            }
             Err(e) => return ApiError::from(e).into_response(),
         },
         None => session_actor(&state, &session).await,
@@ -49,7 +61,10 @@ pub async fn require_actor(
             next.run(request).await
         }
         None if is_public(&path) => next.run(request).await,
-        None if is_machine_path(&path) => ApiError::new(StatusCode::UNAUTHORIZED, "sign in or send a bearer token").into_response(),
+        None if is_machine_path(&path) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "sign in or send a bearer token")
+                .into_response()
+        }
         None => Redirect::to("/login").into_response(),
     }
 }
@@ -63,7 +78,11 @@ async fn session_actor(state: &AppState, session: &Session) -> Option<Actor> {
 }
 
 pub fn bearer_token(request: &Request) -> Option<String> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let token = value.strip_prefix("Bearer ")?.trim();
     (!token.is_empty()).then(|| token.to_owned())
 }
@@ -71,21 +90,32 @@ pub fn bearer_token(request: &Request) -> Option<String> {
 /// Refuses state-changing requests made with cookies from another site.
 /// Bearer-token requests carry no ambient credentials and are exempt.
 pub async fn same_origin_only(request: Request, next: Next) -> Response {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if safe || bearer_token(&request).is_some() {
         return next.run(request).await;
     }
     let headers = request.headers();
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if !matches!(site, "same-origin" | "none") {
-            return ApiError::new(StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+            return ApiError::new(StatusCode::FORBIDDEN, "cross-site request refused")
+                .into_response();
         }
     }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or(origin);
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let origin_host = origin
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or(origin);
         if origin_host != host {
-            return ApiError::new(StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
+            return ApiError::new(StatusCode::FORBIDDEN, "cross-origin request refused")
+                .into_response();
         }
     }
     next.run(request).await
@@ -102,7 +132,12 @@ pub async fn redeem_login_link(
     session: Session,
     Query(query): Query<LinkQuery>,
 ) -> Response {
-    match state.engine.store().redeem_login_link(&token_hash(&query.token), "login link").await {
+    match state
+        .engine
+        .store()
+        .redeem_login_link(&token_hash(&query.token), "login link")
+        .await
+    {
         Ok(user) => {
             // A fresh session id at every login: no fixation.
             if let Err(e) = session.cycle_id().await {
@@ -136,7 +171,11 @@ pub async fn logout(
     actor: Option<Extension<Actor>>,
 ) -> Response {
     if let Some(Extension(actor)) = actor {
-        let record = AuditRecord::new(&actor.login, actions::LOGOUT, format!("user/{}", actor.login));
+        let record = AuditRecord::new(
+            &actor.login,
+            actions::LOGOUT,
+            format!("user/{}", actor.login),
+        );
         if let Err(e) = state.engine.store().audit_only(&record).await {
             return ApiError::from(e).into_response();
         }

@@ -54,8 +54,16 @@ pub async fn job_events(
         // Nothing more will come: 204 tells EventSource not to reconnect.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let stream = follow(state.engine.store().clone(), job_id, after, live, state.shutdown.clone());
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT)).into_response())
+    let stream = follow(
+        state.engine.store().clone(),
+        job_id,
+        after,
+        live,
+        state.shutdown.clone(),
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT))
+        .into_response())
 }
 
 enum Phase {
@@ -81,7 +89,15 @@ fn follow(
     live: broadcast::Receiver<JobEvent>,
     shutdown: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let cursor = Cursor { store, job_id, last: after, live, shutdown, pending: VecDeque::new(), phase: Phase::Replay };
+    let cursor = Cursor {
+        store,
+        job_id,
+        last: after,
+        live,
+        shutdown,
+        pending: VecDeque::new(),
+        phase: Phase::Replay,
+    };
     stream::unfold(cursor, |mut c| async move {
         loop {
             if let Some(event) = c.pending.pop_front() {
@@ -96,7 +112,11 @@ fn follow(
             }
             match c.phase {
                 Phase::Done => return None,
-                Phase::Replay => match c.store.job_events_after(c.job_id, c.last, REPLAY_PAGE).await {
+                Phase::Replay => match c
+                    .store
+                    .job_events_after(c.job_id, c.last, REPLAY_PAGE)
+                    .await
+                {
                     Ok(page) if page.is_empty() => c.phase = Phase::Follow,
                     Ok(page) => c.pending.extend(page),
                     Err(e) => {
@@ -126,5 +146,8 @@ fn follow(
 fn to_sse(event: &JobEvent) -> Event {
     let line = app::functions::convert::event(event);
     let data = serde_json::to_string(&line).unwrap_or_default();
-    Event::default().id(event.seq.to_string()).data(data).retry(Duration::from_secs(1))
+    Event::default()
+        .id(event.seq.to_string())
+        .data(data)
+        .retry(Duration::from_secs(1))
 }

@@ -27,7 +27,9 @@ pub fn router(state: AppState, sessions: SqliteStore, secure_cookies: bool) -> R
         // Lax, not Strict: an identity provider's redirect back must carry it.
         .with_same_site(SameSite::Lax)
         .with_secure(secure_cookies)
-        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(7)));
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::days(7),
+        ));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -44,8 +46,13 @@ pub fn router(state: AppState, sessions: SqliteStore, secure_cookies: bool) -> R
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_actor))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_actor,
+        ))
         .layer(middleware::from_fn(auth::same_origin_only))
         .layer(session_layer)
         .with_state(state)

@@ -47,7 +47,9 @@ pub enum HealthCheck {
 impl HealthCheck {
     pub fn timeout_secs(&self) -> u64 {
         match self {
-            HealthCheck::Command { timeout_secs, .. } | HealthCheck::Http { timeout_secs, .. } => *timeout_secs,
+            HealthCheck::Command { timeout_secs, .. } | HealthCheck::Http { timeout_secs, .. } => {
+                *timeout_secs
+            }
         }
     }
 }
@@ -74,24 +76,45 @@ impl LocalConfig {
     pub fn validate(&self) -> Result<(), InvalidInput> {
         let dir = &self.target_dir;
         if !dir.is_absolute() {
-            return Err(InvalidInput::new("target_dir", "the target directory must be an absolute path"));
+            return Err(InvalidInput::new(
+                "target_dir",
+                "the target directory must be an absolute path",
+            ));
         }
         if dir.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(InvalidInput::new("target_dir", "the target directory must not contain '..'"));
+            return Err(InvalidInput::new(
+                "target_dir",
+                "the target directory must not contain '..'",
+            ));
         }
         if dir.parent().is_none() {
-            return Err(InvalidInput::new("target_dir", "the target directory cannot be '/'"));
+            return Err(InvalidInput::new(
+                "target_dir",
+                "the target directory cannot be '/'",
+            ));
         }
         if dir.to_str().is_none_or(|s| s.chars().any(char::is_control)) {
-            return Err(InvalidInput::new("target_dir", "the target directory must be plain text"));
+            return Err(InvalidInput::new(
+                "target_dir",
+                "the target directory must be plain text",
+            ));
         }
         if !(1..=100).contains(&self.keep_releases) {
-            return Err(InvalidInput::new("keep_releases", "keep between 1 and 100 releases"));
+            return Err(InvalidInput::new(
+                "keep_releases",
+                "keep between 1 and 100 releases",
+            ));
         }
-        for (field, hook) in [("before_switch", &self.before_switch), ("after_switch", &self.after_switch)] {
+        for (field, hook) in [
+            ("before_switch", &self.before_switch),
+            ("after_switch", &self.after_switch),
+        ] {
             if let Some(cmd) = hook {
                 if cmd.trim().is_empty() || cmd.len() > 4000 {
-                    return Err(InvalidInput::new(field, "a hook command must be 1-4000 characters"));
+                    return Err(InvalidInput::new(
+                        field,
+                        "a hook command must be 1-4000 characters",
+                    ));
                 }
             }
         }
@@ -99,18 +122,30 @@ impl LocalConfig {
             None => {}
             Some(check) => {
                 if !(1..=600).contains(&check.timeout_secs()) {
-                    return Err(InvalidInput::new("health_check", "the timeout must be 1-600 seconds"));
+                    return Err(InvalidInput::new(
+                        "health_check",
+                        "the timeout must be 1-600 seconds",
+                    ));
                 }
                 match check {
                     HealthCheck::Command { command, .. } if command.trim().is_empty() => {
-                        return Err(InvalidInput::new("health_check", "the health-check command is empty"))
+                        return Err(InvalidInput::new(
+                            "health_check",
+                            "the health-check command is empty",
+                        ))
                     }
                     HealthCheck::Http { url, .. } => {
                         let parsed = url::Url::parse(url).map_err(|e| {
-                            InvalidInput::new("health_check", format!("the health-check URL is not valid: {e}"))
+                            InvalidInput::new(
+                                "health_check",
+                                format!("the health-check URL is not valid: {e}"),
+                            )
                         })?;
                         if !matches!(parsed.scheme(), "http" | "https") {
-                            return Err(InvalidInput::new("health_check", "the health-check URL must be http(s)"));
+                            return Err(InvalidInput::new(
+                                "health_check",
+                                "the health-check URL must be http(s)",
+                            ));
                         }
                     }
                     HealthCheck::Command { .. } => {}
@@ -136,9 +171,15 @@ mod tests {
     #[test]
     fn health_check_urls_must_be_http() {
         let mut config = LocalConfig::new("/srv/app");
-        config.health_check = Some(HealthCheck::Http { url: "file:///etc/passwd".into(), timeout_secs: 5 });
+        config.health_check = Some(HealthCheck::Http {
+            url: "file:///etc/passwd".into(),
+            timeout_secs: 5,
+        });
         assert!(config.validate().is_err());
-        config.health_check = Some(HealthCheck::Http { url: "http://127.0.0.1:8080/up".into(), timeout_secs: 5 });
+        config.health_check = Some(HealthCheck::Http {
+            url: "http://127.0.0.1:8080/up".into(),
+            timeout_secs: 5,
+        });
         assert!(config.validate().is_ok());
     }
 

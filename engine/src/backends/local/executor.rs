@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use futures::future::{FusedFuture, FutureExt};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tracing::{info_span, Instrument};
@@ -20,6 +21,8 @@ use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
 use crate::store::jobs::HostProgress;
 
 const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long to keep reading a command's output after it exited.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 const ENV_FILE_NAME: &str = ".env";
 
 /// Everything a run needs besides the plan.
@@ -48,36 +51,112 @@ impl std::fmt::Display for RunFailure {
     }
 }
 
+/// What a run has changed so far, so a failure can undo it.
+#[derive(Default)]
+struct Undo {
+    /// Set once `current` was switched: where it pointed before (if anywhere).
+    switched_from: Option<Option<PathBuf>>,
+    /// A release directory this run created (not one it reused).
+    staged_here: Option<PathBuf>,
+}
+
 pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> {
     let total = plan.steps.len() as i64;
-    let mut switched_from: Option<Option<PathBuf>> = None;
+    let mut undo = Undo::default();
     for (index, step) in plan.steps.iter().enumerate() {
         let phase = step.phase().as_str();
         let label = step.describe();
-        if switched_from.is_none() {
+        if undo.switched_from.is_none() {
             if let Some(reason) = run.cancel.reason() {
-                journal(&run, phase, &label, index as i64, total, "cancelled", Some(&reason)).await;
+                journal(
+                    &run,
+                    phase,
+                    &label,
+                    index as i64,
+                    total,
+                    "cancelled",
+                    Some(&reason),
+                )
+                .await;
                 return Err(RunFailure::Cancelled(reason));
             }
         }
         journal(&run, phase, &label, index as i64, total, "running", None).await;
         log(&run, EventLevel::Info, &format!("[{phase}] {label}")).await;
         let started = std::time::Instant::now();
-        let result = run_step(step, &run, &mut switched_from)
-            .instrument(info_span!("host_step", host = HOST_NAME, phase, step = index))
+        let result = run_step(step, &run, &mut undo)
+            .instrument(info_span!(
+                "host_step",
+                host = HOST_NAME,
+                phase,
+                step = index
+            ))
             .await;
         match result {
             Ok(()) => {
-                log(&run, EventLevel::Info, &format!("[{phase}] done in {:.1}s", started.elapsed().as_secs_f64())).await;
+                log(
+                    &run,
+                    EventLevel::Info,
+                    &format!("[{phase}] done in {:.1}s", started.elapsed().as_secs_f64()),
+                )
+                .await;
             }
             Err(failure) => {
                 let message = failure.to_string();
-                log(&run, EventLevel::Error, &format!("[{phase}] failed: {message}")).await;
-                if let Some(previous) = switched_from.take() {
+                log(
+                    &run,
+                    EventLevel::Error,
+                    &format!("[{phase}] failed: {message}"),
+                )
+                .await;
+                if let Some(previous) = undo.switched_from.take() {
                     restore_current(plan, &run, previous).await;
                 }
-                let state = if matches!(failure, RunFailure::Cancelled(_)) { "cancelled" } else { "failed" };
-                journal(&run, phase, &label, index as i64, total, state, Some(&message)).await;
+                // A release that never went live is not kept: it would only
+                // take a place from a release that can be rolled back to.
+                let live_target = plan.steps.iter().find_map(|s| match s {
+                    Step::Switch { current_link, .. } => std::fs::read_link(current_link).ok(),
+                    _ => None,
+                });
+                if let Some(dir) = undo
+                    .staged_here
+                    .take()
+                    .filter(|d| live_target.as_ref() != Some(d))
+                {
+                    match tokio::fs::remove_dir_all(&dir).await {
+                        Ok(()) => {
+                            log(
+                                &run,
+                                EventLevel::Info,
+                                &format!("removed {}", dir.display()),
+                            )
+                            .await
+                        }
+                        Err(e) => {
+                            log(
+                                &run,
+                                EventLevel::Warn,
+                                &format!("could not remove {}: {e}", dir.display()),
+                            )
+                            .await
+                        }
+                    }
+                }
+                let state = if matches!(failure, RunFailure::Cancelled(_)) {
+                    "cancelled"
+                } else {
+                    "failed"
+                };
+                journal(
+                    &run,
+                    phase,
+                    &label,
+                    index as i64,
+                    total,
+                    state,
+                    Some(&message),
+                )
+                .await;
                 return Err(failure);
             }
         }
@@ -86,35 +165,57 @@ pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> 
     Ok(())
 }
 
-async fn run_step(
-    step: &Step,
-    run: &LocalRun<'_>,
-    switched_from: &mut Option<Option<PathBuf>>,
-) -> Result<(), RunFailure> {
+async fn run_step(step: &Step, run: &LocalRun<'_>, undo: &mut Undo) -> Result<(), RunFailure> {
     match step {
         Step::EnsureLayout { releases_dir } => tokio::fs::create_dir_all(releases_dir)
             .await
             .map_err(|e| failed(format!("cannot create {}: {e}", releases_dir.display()))),
-        Step::Stage { artifact, release_dir, reuse_existing } => {
-            stage(run, artifact, release_dir, *reuse_existing).await
+        Step::Stage {
+            artifact,
+            release_dir,
+            reuse_existing,
+        } => {
+            let created = stage(run, artifact, release_dir, *reuse_existing).await?;
+            if created {
+                undo.staged_here = Some(release_dir.clone());
+            }
+            Ok(())
         }
-        Step::Hook { point, command, release_dir } => {
-            let cancel = if *point == HookPoint::BeforeSwitch { Some(run.cancel.clone()) } else { None };
+        Step::Hook {
+            point,
+            command,
+            release_dir,
+        } => {
+            let cancel = if *point == HookPoint::BeforeSwitch {
+                Some(run.cancel.clone())
+            } else {
+                None
+            };
             run_command(run, command, release_dir, HOOK_TIMEOUT, cancel)
                 .await
                 .map_err(|e| match e {
-                    RunFailure::Failed(why) => failed(format!("{} hook failed: {why}", point.as_str())),
+                    RunFailure::Failed(why) => {
+                        failed(format!("{} hook failed: {why}", point.as_str()))
+                    }
                     other => other,
                 })
         }
-        Step::Switch { current_link, release_dir } => {
+        Step::Switch {
+            current_link,
+            release_dir,
+        } => {
             let previous = std::fs::read_link(current_link).ok();
-            switch_symlink(current_link, release_dir).map_err(|e| failed(format!("switch failed: {e}")))?;
-            *switched_from = Some(previous);
+            switch_symlink(current_link, release_dir)
+                .map_err(|e| failed(format!("switch failed: {e}")))?;
+            undo.switched_from = Some(previous);
             Ok(())
         }
         Step::HealthCheck { check, release_dir } => health_check(run, check, release_dir).await,
-        Step::Prune { releases_dir, keep, protect } => {
+        Step::Prune {
+            releases_dir,
+            keep,
+            protect,
+        } => {
             match prune(releases_dir, *keep, protect) {
                 Ok(removed) => {
                     for name in removed {
@@ -122,7 +223,14 @@ async fn run_step(
                     }
                 }
                 // The release is live; a failed clean-up is a warning, not a failed deploy.
-                Err(e) => log(run, EventLevel::Warn, &format!("could not prune old releases: {e}")).await,
+                Err(e) => {
+                    log(
+                        run,
+                        EventLevel::Warn,
+                        &format!("could not prune old releases: {e}"),
+                    )
+                    .await
+                }
             }
             Ok(())
         }
@@ -133,11 +241,16 @@ fn failed(message: impl Into<String>) -> RunFailure {
     RunFailure::Failed(message.into())
 }
 
-async fn stage(run: &LocalRun<'_>, artifact: &str, release_dir: &Path, reuse_existing: bool) -> Result<(), RunFailure> {
+async fn stage(
+    run: &LocalRun<'_>,
+    artifact: &str,
+    release_dir: &Path,
+    reuse_existing: bool,
+) -> Result<bool, RunFailure> {
     if release_dir.exists() {
         if reuse_existing {
             log(run, EventLevel::Info, "release is still staged; reusing it").await;
-            return Ok(());
+            return Ok(false);
         }
         return Err(failed(format!("{} already exists", release_dir.display())));
     }
@@ -154,7 +267,9 @@ async fn stage(run: &LocalRun<'_>, artifact: &str, release_dir: &Path, reuse_exi
         .await
         .map_err(|e| failed(format!("cannot create {}: {e}", partial.display())))?;
     let result = async {
-        artifact::unpack_into(&source, &partial).await.map_err(|e| failed(e.to_string()))?;
+        artifact::unpack_into(&source, &partial)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
         write_env_file(&partial.join(ENV_FILE_NAME), &run.env_file)
             .map_err(|e| failed(format!("cannot write the env file: {e}")))?;
         tokio::fs::rename(&partial, release_dir)
@@ -165,13 +280,17 @@ async fn stage(run: &LocalRun<'_>, artifact: &str, release_dir: &Path, reuse_exi
     if result.is_err() {
         let _ = tokio::fs::remove_dir_all(&partial).await;
     }
-    result
+    result.map(|()| true)
 }
 
 fn write_env_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(contents.as_bytes())
 }
 
@@ -179,7 +298,9 @@ fn write_env_file(path: &Path, contents: &str) -> std::io::Result<()> {
 /// in one step, so readers see the old release or the new, never neither.
 pub fn switch_symlink(current: &Path, release_dir: &Path) -> std::io::Result<()> {
     let Some(parent) = current.parent() else {
-        return Err(std::io::Error::other("current link has no parent directory"));
+        return Err(std::io::Error::other(
+            "current link has no parent directory",
+        ));
     };
     if let Ok(meta) = std::fs::symlink_metadata(current) {
         if !meta.file_type().is_symlink() {
@@ -207,22 +328,42 @@ async fn restore_current(plan: &Plan, run: &LocalRun<'_>, previous: Option<PathB
         return;
     };
     let result = match &previous {
-        Some(target) => switch_symlink(&current, target).map(|_| format!("switched current back to {}", target.display())),
-        None => std::fs::remove_file(&current).map(|_| "removed current (there was no earlier release)".to_owned()),
+        Some(target) => switch_symlink(&current, target)
+            .map(|_| format!("switched current back to {}", target.display())),
+        None => std::fs::remove_file(&current)
+            .map(|_| "removed current (there was no earlier release)".to_owned()),
     };
     match result {
         Ok(message) => log(run, EventLevel::Warn, &message).await,
-        Err(e) => log(run, EventLevel::Error, &format!("could not restore current: {e}")).await,
+        Err(e) => {
+            log(
+                run,
+                EventLevel::Error,
+                &format!("could not restore current: {e}"),
+            )
+            .await
+        }
     }
 }
 
-async fn health_check(run: &LocalRun<'_>, check: &HealthCheck, release_dir: &Path) -> Result<(), RunFailure> {
+async fn health_check(
+    run: &LocalRun<'_>,
+    check: &HealthCheck,
+    release_dir: &Path,
+) -> Result<(), RunFailure> {
     match check {
-        HealthCheck::Command { command, timeout_secs } => {
-            run_command(run, command, release_dir, Duration::from_secs(*timeout_secs), None)
-                .await
-                .map_err(|e| failed(format!("health check failed: {e}")))
-        }
+        HealthCheck::Command {
+            command,
+            timeout_secs,
+        } => run_command(
+            run,
+            command,
+            release_dir,
+            Duration::from_secs(*timeout_secs),
+            None,
+        )
+        .await
+        .map_err(|e| failed(format!("health check failed: {e}"))),
         HealthCheck::Http { url, timeout_secs } => {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(*timeout_secs);
             let client = reqwest::Client::builder()
@@ -233,7 +374,12 @@ async fn health_check(run: &LocalRun<'_>, check: &HealthCheck, release_dir: &Pat
             while tokio::time::Instant::now() < deadline {
                 match client.get(url).send().await {
                     Ok(resp) if resp.status().is_success() => {
-                        log(run, EventLevel::Info, &format!("GET {url} answered {}", resp.status())).await;
+                        log(
+                            run,
+                            EventLevel::Info,
+                            &format!("GET {url} answered {}", resp.status()),
+                        )
+                        .await;
                         return Ok(());
                     }
                     Ok(resp) => last_problem = format!("answered {}", resp.status()),
@@ -241,7 +387,9 @@ async fn health_check(run: &LocalRun<'_>, check: &HealthCheck, release_dir: &Pat
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(failed(format!("health check failed: GET {url} {last_problem} (gave up after {timeout_secs}s)")))
+            Err(failed(format!(
+                "health check failed: GET {url} {last_problem} (gave up after {timeout_secs}s)"
+            )))
         }
     }
 }
@@ -260,7 +408,10 @@ async fn run_command(
         .arg(command)
         .current_dir(dir)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
         .env("HOME", dir)
         .env("LANG", "C.UTF-8")
         .envs(run.hook_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -268,33 +419,74 @@ async fn run_command(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
+        // Its own process group, so a cancel or timeout can stop its children too.
+        .process_group(0)
         .spawn()
         .map_err(|e| failed(format!("cannot start sh: {e}")))?;
+    let process_group = child.id();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    let pump_out = pump_lines(run.emitter, stdout, EventLevel::Out);
-    let pump_err = pump_lines(run.emitter, stderr, EventLevel::Err);
-    let wait = async {
-        let (status, _, _) = tokio::join!(child.wait(), pump_out, pump_err);
-        status
-    };
-    let cancelled = async {
-        match cancel {
-            Some(mut signal) => signal.fired().await,
-            None => std::future::pending().await,
+    let outcome = {
+        let finished = async {
+            let mut pumps = Box::pin(
+                async {
+                    tokio::join!(
+                        pump_lines(run.emitter, stdout, EventLevel::Out),
+                        pump_lines(run.emitter, stderr, EventLevel::Err)
+                    );
+                }
+                .fuse(),
+            );
+            let status = tokio::select! {
+                status = child.wait() => status,
+                () = &mut pumps => child.wait().await,
+            };
+            // A process the command left running in the background may hold the
+            // pipes open: take what is buffered, then stop reading.
+            if !pumps.is_terminated() {
+                let _ = tokio::time::timeout(OUTPUT_GRACE, &mut pumps).await;
+            }
+            status
+        };
+        let cancelled = async {
+            match cancel {
+                Some(mut signal) => signal.fired().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            status = tokio::time::timeout(timeout, finished) => match status {
+                Err(_) => Err(failed(format!("timed out after {}s", timeout.as_secs()))),
+                Ok(Err(e)) => Err(failed(format!("could not wait for the command: {e}"))),
+                Ok(Ok(status)) if status.success() => return Ok(()),
+                Ok(Ok(status)) => {
+                    return Err(failed(match status.code() {
+                        Some(code) => format!("exited with status {code}"),
+                        None => "killed by a signal".to_owned(),
+                    }))
+                }
+            },
+            reason = cancelled => Err(RunFailure::Cancelled(reason)),
         }
     };
-    tokio::select! {
-        status = tokio::time::timeout(timeout, wait) => match status {
-            Err(_) => Err(failed(format!("timed out after {}s", timeout.as_secs()))),
-            Ok(Err(e)) => Err(failed(format!("could not wait for the command: {e}"))),
-            Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(failed(match status.code() {
-                Some(code) => format!("exited with status {code}"),
-                None => "killed by a signal".to_owned(),
-            })),
-        },
-        reason = cancelled => Err(RunFailure::Cancelled(reason)),
+    // Timed out or cancelled: stop the command and everything it started.
+    if let Some(pgid) = process_group {
+        kill_process_group(pgid);
+    }
+    let _ = child.wait().await;
+    outcome
+}
+
+/// SIGKILL to every process in the group the hook's shell leads.
+fn kill_process_group(pgid: u32) {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return;
+    };
+    if let Err(e) = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::SIGKILL,
+    ) {
+        tracing::warn!(error = %e, pgid, "could not kill the command's process group");
     }
 }
 
@@ -324,9 +516,10 @@ pub fn prune(releases_dir: &Path, keep: usize, protect: &[String]) -> std::io::R
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-        .filter(|n| is_release_key(n))
+        .filter(|n| release_order(n).is_some())
         .collect();
-    names.sort_by(|a, b| b.cmp(a));
+    // Newest first, by (time, job id) as numbers: "…-10" is newer than "…-9".
+    names.sort_by_key(|n| std::cmp::Reverse(release_order(n)));
     let mut removed = Vec::new();
     for name in names.into_iter().skip(keep) {
         if protect.contains(&name) || live.as_deref() == Some(name.as_str()) {
@@ -338,17 +531,15 @@ pub fn prune(releases_dir: &Path, keep: usize, protect: &[String]) -> std::io::R
     Ok(removed)
 }
 
-/// `YYYYmmddHHMMSS-<job id>`
-fn is_release_key(name: &str) -> bool {
-    match name.split_once('-') {
-        Some((stamp, job)) => {
-            stamp.len() == 14
-                && stamp.chars().all(|c| c.is_ascii_digit())
-                && !job.is_empty()
-                && job.chars().all(|c| c.is_ascii_digit())
-        }
-        None => false,
+/// The order of a Slipway release directory named `YYYYmmddHHMMSS-<job id>`;
+/// `None` for anything else, which is never pruned.
+fn release_order(name: &str) -> Option<(u64, u64)> {
+    let (stamp, job) = name.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if stamp.len() != 14 || !digits(stamp) || !digits(job) {
+        return None;
     }
+    Some((stamp.parse().ok()?, job.parse().ok()?))
 }
 
 async fn journal(
@@ -402,7 +593,17 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(left, vec![keys[0].clone(), keys[1].clone(), keys[5].clone(), keys[6].clone(), keys[7].clone(), "not-a-release".into()]);
+        assert_eq!(
+            left,
+            vec![
+                keys[0].clone(),
+                keys[1].clone(),
+                keys[5].clone(),
+                keys[6].clone(),
+                keys[7].clone(),
+                "not-a-release".into()
+            ]
+        );
         assert_eq!(removed.len(), 3);
     }
 

@@ -26,5 +26,11 @@ pub fn executor_run<'a>(
     hook_env: Vec<(String, String)>,
     env_file: String,
 ) -> LocalRun<'a> {
-    LocalRun { emitter, cancel, artifacts, hook_env, env_file }
+    LocalRun {
+        emitter,
+        cancel,
+        artifacts,
+        hook_env,
+        env_file,
+    }
 }

@@ -59,8 +59,14 @@ pub enum Step {
         release_dir: PathBuf,
     },
     /// Point `current` at `release_dir` atomically (symlink + rename).
-    Switch { current_link: PathBuf, release_dir: PathBuf },
-    HealthCheck { check: HealthCheck, release_dir: PathBuf },
+    Switch {
+        current_link: PathBuf,
+        release_dir: PathBuf,
+    },
+    HealthCheck {
+        check: HealthCheck,
+        release_dir: PathBuf,
+    },
     /// Remove old release directories beyond `keep`, never those in `protect`.
     Prune {
         releases_dir: PathBuf,
@@ -73,8 +79,15 @@ impl Step {
     pub fn phase(&self) -> Phase {
         match self {
             Step::EnsureLayout { .. } | Step::Stage { .. } => Phase::Stage,
-            Step::Hook { point: HookPoint::BeforeSwitch, .. } => Phase::Stage,
-            Step::Switch { .. } | Step::Hook { point: HookPoint::AfterSwitch, .. } => Phase::Switch,
+            Step::Hook {
+                point: HookPoint::BeforeSwitch,
+                ..
+            } => Phase::Stage,
+            Step::Switch { .. }
+            | Step::Hook {
+                point: HookPoint::AfterSwitch,
+                ..
+            } => Phase::Switch,
             Step::HealthCheck { .. } => Phase::Verify,
             Step::Prune { .. } => Phase::Cleanup,
         }
@@ -84,19 +97,39 @@ impl Step {
     pub fn describe(&self) -> String {
         match self {
             Step::EnsureLayout { releases_dir } => format!("ensure {}", releases_dir.display()),
-            Step::Stage { artifact, release_dir, reuse_existing } => {
-                let mode = if *reuse_existing { " (re-stage if pruned)" } else { "" };
+            Step::Stage {
+                artifact,
+                release_dir,
+                reuse_existing,
+            } => {
+                let mode = if *reuse_existing {
+                    " (re-stage if pruned)"
+                } else {
+                    ""
+                };
                 format!("stage {artifact} into {}{mode}", release_dir.display())
             }
             Step::Hook { point, command, .. } => format!("{} hook: {command}", point.as_str()),
-            Step::Switch { current_link, release_dir } => {
-                format!("switch {} -> {}", current_link.display(), release_dir.display())
+            Step::Switch {
+                current_link,
+                release_dir,
+            } => {
+                format!(
+                    "switch {} -> {}",
+                    current_link.display(),
+                    release_dir.display()
+                )
             }
             Step::HealthCheck { check, .. } => match check {
-                HealthCheck::Command { command, timeout_secs } => {
+                HealthCheck::Command {
+                    command,
+                    timeout_secs,
+                } => {
                     format!("health check: {command} (timeout {timeout_secs}s)")
                 }
-                HealthCheck::Http { url, timeout_secs } => format!("health check: GET {url} (timeout {timeout_secs}s)"),
+                HealthCheck::Http { url, timeout_secs } => {
+                    format!("health check: GET {url} (timeout {timeout_secs}s)")
+                }
             },
             Step::Prune { keep, .. } => format!("keep the last {keep} releases"),
         }
@@ -137,7 +170,9 @@ pub fn plan(req: &PlanRequest<'_>) -> Plan {
     let releases = releases_dir(target);
     let release_dir = releases.join(req.release_key);
     let mut steps = vec![
-        Step::EnsureLayout { releases_dir: releases.clone() },
+        Step::EnsureLayout {
+            releases_dir: releases.clone(),
+        },
         Step::Stage {
             artifact: req.artifact.to_owned(),
             release_dir: release_dir.clone(),
@@ -151,7 +186,10 @@ pub fn plan(req: &PlanRequest<'_>) -> Plan {
             release_dir: release_dir.clone(),
         });
     }
-    steps.push(Step::Switch { current_link: current_link(target), release_dir: release_dir.clone() });
+    steps.push(Step::Switch {
+        current_link: current_link(target),
+        release_dir: release_dir.clone(),
+    });
     if let Some(command) = &req.config.after_switch {
         steps.push(Step::Hook {
             point: HookPoint::AfterSwitch,
@@ -160,7 +198,10 @@ pub fn plan(req: &PlanRequest<'_>) -> Plan {
         });
     }
     if let Some(check) = &req.config.health_check {
-        steps.push(Step::HealthCheck { check: check.clone(), release_dir: release_dir.clone() });
+        steps.push(Step::HealthCheck {
+            check: check.clone(),
+            release_dir: release_dir.clone(),
+        });
     }
     let mut protect = req.protect.clone();
     protect.push(req.release_key.to_owned());
@@ -180,7 +221,10 @@ mod tests {
         let mut c = LocalConfig::new("/srv/shop");
         c.before_switch = Some("make migrate".into());
         c.after_switch = Some("touch restart.txt".into());
-        c.health_check = Some(HealthCheck::Command { command: "true".into(), timeout_secs: 5 });
+        c.health_check = Some(HealthCheck::Command {
+            command: "true".into(),
+            timeout_secs: 5,
+        });
         c
     }
 
@@ -195,11 +239,18 @@ mod tests {
             protect: vec!["20261121120000-6".into()],
         });
         let phases: Vec<_> = plan.steps.iter().map(|s| s.phase().as_str()).collect();
-        assert_eq!(phases, ["stage", "stage", "stage", "switch", "switch", "verify", "cleanup"]);
-        assert!(matches!(&plan.steps[1], Step::Stage { reuse_existing: false, release_dir, .. }
-            if release_dir == Path::new("/srv/shop/releases/20261122120000-7")));
-        assert!(matches!(&plan.steps[6], Step::Prune { keep: 5, protect, .. }
-            if protect == &vec!["20261121120000-6".to_string(), "20261122120000-7".to_string()]));
+        assert_eq!(
+            phases,
+            ["stage", "stage", "stage", "switch", "switch", "verify", "cleanup"]
+        );
+        assert!(
+            matches!(&plan.steps[1], Step::Stage { reuse_existing: false, release_dir, .. }
+            if release_dir == Path::new("/srv/shop/releases/20261122120000-7"))
+        );
+        assert!(
+            matches!(&plan.steps[6], Step::Prune { keep: 5, protect, .. }
+            if protect == &vec!["20261121120000-6".to_string(), "20261122120000-7".to_string()])
+        );
     }
 
     #[test]
@@ -213,14 +264,28 @@ mod tests {
             protect: vec![],
         });
         let switch_at = plan.steps.iter().position(Step::switches).unwrap();
-        assert!(plan.steps[..switch_at].iter().all(|s| s.phase() == Phase::Stage));
-        assert!(matches!(&plan.steps[1], Step::Stage { reuse_existing: true, .. }));
+        assert!(plan.steps[..switch_at]
+            .iter()
+            .all(|s| s.phase() == Phase::Stage));
+        assert!(matches!(
+            &plan.steps[1],
+            Step::Stage {
+                reuse_existing: true,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn optional_steps_are_left_out_when_not_configured() {
         let config = LocalConfig::new("/srv/shop");
-        let plan = plan(&PlanRequest { config: &config, release_key: "k", artifact: "a", is_rollback: false, protect: vec![] });
+        let plan = plan(&PlanRequest {
+            config: &config,
+            release_key: "k",
+            artifact: "a",
+            is_rollback: false,
+            protect: vec![],
+        });
         assert_eq!(plan.steps.len(), 4);
     }
 }
