@@ -1,3 +1,7 @@
+// The environment form posts one field per argument; the server-function
+// macro generates the client side, where the attribute on the fn does not reach.
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 
 use crate::model::{EnvDetail, LocalSettings};
@@ -57,7 +61,6 @@ pub async fn default_settings(app: String) -> Result<LocalSettings, ServerFnErro
 
 /// Creates (when `original` is empty) or updates an environment.
 #[server]
-#[allow(clippy::too_many_arguments)]
 pub async fn save_environment(
     app: String,
     original: String,
