@@ -146,7 +146,8 @@ impl Browser {
         );
         let started = Instant::now();
         let client = loop {
-            match fantoccini::ClientBuilder::rustls()?
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match fantoccini::ClientBuilder::new(connector)
                 .capabilities(caps.clone())
                 .connect(&format!("http://127.0.0.1:{port}"))
                 .await

@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use tracing::{info_span, Instrument};
 
 use super::cancel::CancelTrigger;
-use super::{CancelSignal, EventEmitter, EventHub, EventLevel, SecretMasker};
+use super::{CancelSignal, EventEmitter, EventHub, SecretMasker};
 use crate::artifact::ArtifactPolicy;
 use crate::backends::{local, BackendConfig};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
@@ -113,22 +113,12 @@ impl JobRunner {
 
     async fn sweep_expired(&self) {
         match self.store.interrupt_expired_jobs().await {
-            Ok(ids) => {
-                for id in ids {
-                    tracing::warn!(job_id = id, "job interrupted: its runner's lease expired");
-                    if let Ok(emitter) = EventEmitter::new(
-                        id,
-                        self.store.clone(),
-                        self.hub.clone(),
-                        SecretMasker::default(),
-                    )
-                    .await
-                    {
-                        let _ = emitter
-                            .emit(None, EventLevel::Error, "interrupted: the server running this job stopped; it was not retried")
-                            .await;
-                        let _ = emitter.emit(None, EventLevel::End, "interrupted").await;
-                    }
+            Ok(interrupted) => {
+                for (job_id, closing) in interrupted {
+                    tracing::warn!(job_id, "job interrupted: its runner's lease expired");
+                    closing
+                        .into_iter()
+                        .for_each(|event| self.hub.publish(event));
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not sweep expired job leases"),
@@ -145,37 +135,39 @@ impl JobRunner {
         async move {
             let (trigger, cancel) = CancelSignal::new();
             // Stops renewing the lease however this future ends, even if it is dropped.
-            let _keeper = AbortOnDrop(tokio::spawn(
+            let keeper = AbortOnDrop(tokio::spawn(
                 self.clone().keep_lease(job.id, trigger).in_current_span(),
             ));
-            let (outcome, emitter) = match self.execute(&job, cancel).await {
+            let (outcome, masker) = match self.execute(&job, cancel).await {
                 Ok(pair) => pair,
                 Err(e) => {
                     tracing::error!(error = %e, "job could not run");
-                    (JobOutcome::Failed(format!("internal error: {e}")), None)
+                    let failure = JobOutcome::Failed(format!("internal error: {e}"));
+                    (failure, SecretMasker::default())
                 }
             };
-            drop(_keeper);
-            match self.store.finish_job(&job, &self.owner, &outcome).await {
-                Ok(finished) => {
+            drop(keeper);
+            let outcome = match outcome {
+                JobOutcome::Failed(why) => JobOutcome::Failed(masker.mask(&why)),
+                other => other,
+            };
+            let summary = match &outcome {
+                JobOutcome::Succeeded => "job succeeded".to_owned(),
+                JobOutcome::Failed(why) => format!("job failed: {why}"),
+                JobOutcome::Cancelled => "job cancelled".to_owned(),
+            };
+            match self
+                .store
+                .finish_job(&job, &self.owner, &outcome, &summary)
+                .await
+            {
+                Ok((finished, closing)) => {
                     tracing::info!(state = finished.state.as_str(), "job finished");
-                    if let Some(emitter) = emitter {
-                        let summary = match &outcome {
-                            JobOutcome::Succeeded => "succeeded".to_owned(),
-                            JobOutcome::Failed(why) => format!("failed: {why}"),
-                            JobOutcome::Cancelled => "cancelled".to_owned(),
-                        };
-                        let level = if matches!(outcome, JobOutcome::Succeeded) {
-                            EventLevel::Info
-                        } else {
-                            EventLevel::Error
-                        };
-                        let _ = emitter.emit(None, level, &format!("job {summary}")).await;
-                        let _ = emitter
-                            .emit(None, EventLevel::End, finished.state.as_str())
-                            .await;
-                    }
+                    closing
+                        .into_iter()
+                        .for_each(|event| self.hub.publish(event));
                 }
+                // The lease lapses and the sweep marks the job interrupted.
                 Err(e) => tracing::error!(error = %e, "could not record the end of the job"),
             }
         }
@@ -206,22 +198,25 @@ impl JobRunner {
         }
     }
 
-    async fn execute(
-        &self,
-        job: &Job,
-        cancel: CancelSignal,
-    ) -> Result<(JobOutcome, Option<EventEmitter>)> {
+    /// Runs the job on its backend. Returns how it ended and the masker for
+    /// the secrets it saw.
+    async fn execute(&self, job: &Job, cancel: CancelSignal) -> Result<(JobOutcome, SecretMasker)> {
         let env = self.store.environment_by_id(job.environment_id).await?;
         let build = self.store.build(job.build_id).await?;
         let release = match job.release_id {
             Some(id) => self.store.release(id).await?,
-            None => return Ok((JobOutcome::Failed("job has no release".into()), None)),
+            None => {
+                return Ok((
+                    JobOutcome::Failed("job has no release".into()),
+                    SecretMasker::default(),
+                ))
+            }
         };
         let live = self.store.live_release(env.id).await?;
         let vars = self.store.env_vars(env.id).await?;
         let masker = SecretMasker::new(vars.iter().filter(|v| v.secret).map(|v| v.value.clone()));
         let emitter =
-            EventEmitter::new(job.id, self.store.clone(), self.hub.clone(), masker).await?;
+            EventEmitter::new(job.id, self.store.clone(), self.hub.clone(), masker.clone()).await?;
         emitter
             .info(
                 None,
@@ -274,7 +269,7 @@ impl JobRunner {
                 }
             }
         };
-        Ok((outcome, Some(emitter)))
+        Ok((outcome, masker))
     }
 }
 

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{audit, is_unique_violation, Store};
+use super::{audit, events, is_unique_violation, Store};
 use crate::audit::{actions, AuditRecord};
-use crate::domain::{Build, Environment, Job, JobHost, JobKind, JobState, Release};
+use crate::domain::{Build, Environment, Job, JobEvent, JobHost, JobKind, JobState, Release};
 use crate::error::{Error, Result};
 use crate::time;
 
@@ -257,7 +257,15 @@ impl Store {
     }
 
     /// Records how a job we hold the lease for ended, with its release and audit row.
-    pub async fn finish_job(&self, job: &Job, owner: &str, outcome: &JobOutcome) -> Result<Job> {
+    /// The closing events (`summary`, then `end` with the final state) are
+    /// stored in the same transaction, so a finished job always has its end.
+    pub async fn finish_job(
+        &self,
+        job: &Job,
+        owner: &str,
+        outcome: &JobOutcome,
+        summary: &str,
+    ) -> Result<(Job, Vec<JobEvent>)> {
         let mut tx = self.write().await?;
         let held: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM jobs WHERE id = ? AND state = 'running' AND lease_owner = ?",
@@ -309,13 +317,28 @@ impl Store {
                 })),
         )
         .await?;
+        let summary_level = if matches!(outcome, JobOutcome::Succeeded) {
+            "info"
+        } else {
+            "error"
+        };
+        let events = events::append_in_tx(
+            &mut tx,
+            job.id,
+            &[
+                (summary_level, summary.to_owned()),
+                ("end", finished.state.as_str().to_owned()),
+            ],
+        )
+        .await?;
         tx.commit().await?;
-        Ok(finished)
+        Ok((finished, events))
     }
 
     /// Running jobs whose lease ran out (their runner died) become `interrupted`.
     /// They are never retried: a person decides what happens next.
-    pub async fn interrupt_expired_jobs(&self) -> Result<Vec<i64>> {
+    /// Returns each interrupted job with its closing events, stored with it.
+    pub async fn interrupt_expired_jobs(&self) -> Result<Vec<(i64, Vec<JobEvent>)>> {
         let now = time::now();
         let expired: Vec<Job> =
             sqlx::query_as("SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ?")
@@ -360,8 +383,17 @@ impl Store {
                 })),
             )
             .await?;
+            let events = events::append_in_tx(
+                &mut tx,
+                job.id,
+                &[
+                    ("error", format!("interrupted: {reason}")),
+                    ("end", JobState::Interrupted.as_str().to_owned()),
+                ],
+            )
+            .await?;
             tx.commit().await?;
-            interrupted.push(job.id);
+            interrupted.push((job.id, events));
         }
         Ok(interrupted)
     }

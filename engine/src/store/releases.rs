@@ -42,16 +42,4 @@ impl Store {
             .await?
             .ok_or_else(|| Error::not_found(format!("release #{id}")))
     }
-
-    /// Release directories that successfully went live on an environment:
-    /// the candidates to keep on disk, newest first.
-    pub async fn released_keys(&self, env_id: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT release_key FROM releases WHERE environment_id = ? AND state IN ('live', 'superseded')
-             GROUP BY release_key ORDER BY MAX(id) DESC",
-        )
-        .bind(env_id)
-        .fetch_all(self.pool())
-        .await?)
-    }
 }

@@ -50,9 +50,14 @@ pub async fn job_events(
         .or(query.after)
         .unwrap_or(0)
         .max(0);
-    if job.state.is_finished() && after >= state.engine.store().last_job_event_seq(job_id).await? {
-        // Nothing more will come: 204 tells EventSource not to reconnect.
-        return Ok(StatusCode::NO_CONTENT.into_response());
+    // A finished job's `end` event is stored with its final state: once the
+    // client has it, nothing more will come, and 204 stops EventSource from
+    // reconnecting.
+    if job.state.is_finished() {
+        let last = state.engine.store().last_job_event(job_id).await?;
+        if last.is_some_and(|e| e.level == "end" && after >= e.seq) {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
     }
     let stream = follow(
         state.engine.store().clone(),

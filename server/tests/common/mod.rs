@@ -1,0 +1,796 @@
+//! Shared helpers for the integration tests: each test spawns the real
+//! `slipway` binary on its own data directory and a free loopback port,
+//! talks to it over HTTP on 127.0.0.1 only, and kills it when done.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use tempfile::TempDir;
+
+/// Safety net for waits on the server; never a performance assertion.
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(180);
+/// Safety net for waits on a job.
+pub const JOB_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Environment variables of the test process that would change how the
+/// spawned binary behaves; the helpers set what they need explicitly.
+const SCRUBBED_ENV: &[&str] = &[
+    "DATABASE_URL",
+    "SLIPWAY_ARTIFACT_ROOTS",
+    "SLIPWAY_PUBLIC_URL",
+    "SLIPWAY_DEMO",
+    "SLIPWAY_DATA_DIR",
+    "LEPTOS_SITE_ROOT",
+    "LEPTOS_SITE_ADDR",
+    "RUST_LOG",
+];
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("server/ has a parent")
+        .to_path_buf()
+}
+
+/// The binary under test: `SLIPWAY_BIN` if set (relative paths are taken
+/// from the workspace root), else the one Cargo built for this package.
+pub fn binary() -> PathBuf {
+    match std::env::var_os("SLIPWAY_BIN") {
+        Some(p) if !p.is_empty() => {
+            let p = PathBuf::from(p);
+            if p.is_absolute() {
+                p
+            } else {
+                workspace_root().join(p)
+            }
+        }
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_slipway")),
+    }
+}
+
+/// The built site (`pkg/…`): `SLIPWAY_SITE_ROOT` or `<workspace>/target/site`.
+pub fn site_root() -> PathBuf {
+    match std::env::var_os("SLIPWAY_SITE_ROOT") {
+        Some(p) if !p.is_empty() => {
+            let p = PathBuf::from(p);
+            if p.is_absolute() {
+                p
+            } else {
+                workspace_root().join(p)
+            }
+        }
+        _ => workspace_root().join("target").join("site"),
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Runs an admin command of the binary against `data_dir`.
+pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(binary());
+    for var in SCRUBBED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {} {args:?}: {e}", binary().display()))
+}
+
+/// How a request proves who sends it.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    None,
+    /// A `Cookie` header value (`slipway_session=…`).
+    Cookie(String),
+    /// A bearer token.
+    Bearer(String),
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| {
+            panic!(
+                "expected JSON ({e}), got {} with body {:?}",
+                self.status, self.text
+            )
+        })
+    }
+
+    /// The `error` message of an error response; panics if there is none.
+    pub fn error(&self) -> String {
+        let json = self.json();
+        match json.get("error").and_then(Value::as_str) {
+            Some(message) if !message.trim().is_empty() => message.to_owned(),
+            _ => panic!(
+                "expected {{\"error\": \"…\"}}, got {} with body {:?}",
+                self.status, self.text
+            ),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One running `slipway serve --demo` on its own data directory and port.
+pub struct TestServer {
+    child: Child,
+    data: Option<TempDir>,
+    data_dir: PathBuf,
+    pub addr: SocketAddr,
+    pub base_url: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    client: reqwest::Client,
+}
+
+impl TestServer {
+    /// A fresh data directory, a free port, the demo seeded; returns once
+    /// `/healthz` answers.
+    pub async fn start() -> Self {
+        let data = tempfile::Builder::new()
+            .prefix("slipway-it-")
+            .tempdir()
+            .expect("creating a temporary data directory");
+        Self::start_in(data).await
+    }
+
+    /// Serves from an existing data directory (e.g. after a crash).
+    pub async fn start_in(data: TempDir) -> Self {
+        let data_dir = data.path().to_path_buf();
+        let mut last_failure = String::new();
+        // Another process may take the free port between our probe and the
+        // server's bind: try a few ports before giving up.
+        for _ in 0..3 {
+            let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+            let mut cmd = Command::new(binary());
+            for var in SCRUBBED_ENV {
+                cmd.env_remove(var);
+            }
+            cmd.env("SLIPWAY_DATA_DIR", &data_dir)
+                .env("LEPTOS_SITE_ADDR", addr.to_string())
+                .args(["serve", "--demo", "--site-root"])
+                .arg(site_root())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawning {}: {e}", binary().display()));
+            let stdout = collect_lines(child.stdout.take().expect("piped stdout"));
+            let stderr = collect_lines(child.stderr.take().expect("piped stderr"));
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("building the HTTP client");
+            let mut server = TestServer {
+                child,
+                data: None,
+                data_dir: data_dir.clone(),
+                addr,
+                base_url: format!("http://{addr}"),
+                stdout,
+                stderr,
+                client,
+            };
+            match server.wait_healthy().await {
+                Ok(()) => {
+                    server.data = Some(data);
+                    return server;
+                }
+                Err(failure) => {
+                    last_failure = failure;
+                    // Dropping `server` kills whatever is left of the child.
+                    let port_taken = last_failure.contains("binding")
+                        || last_failure.contains("Address already in use");
+                    drop(server);
+                    if !port_taken {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("slipway did not start: {last_failure}");
+    }
+
+    async fn wait_healthy(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        let url = format!("{}/healthz", self.base_url);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader threads take the last lines.
+                std::thread::sleep(Duration::from_millis(200));
+                return Err(format!(
+                    "exited with {status}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    self.stdout_text(),
+                    self.stderr_text()
+                ));
+            }
+            if let Ok(resp) = self
+                .client
+                .get(&url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+            {
+                if resp.status() == StatusCode::OK {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "/healthz did not answer within {STARTUP_DEADLINE:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    self.stdout_text(),
+                    self.stderr_text()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn stdout_text(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// The one-time login link the server printed at start-up, if any.
+    pub async fn login_link(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = self.stdout.lock().unwrap().iter().find_map(|line| {
+                let at = line.find("http://")?;
+                let link = line[at..].split_whitespace().next()?;
+                link.contains("/login/link?token=").then(|| link.to_owned())
+            });
+            if let Some(link) = found {
+                return link;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no login link on stdout:\n{}",
+                self.stdout_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Signs in by following the printed login link by hand; returns the
+    /// session cookie to send back as a `Cookie` header.
+    pub async fn login(&self) -> Auth {
+        let link = self.login_link().await;
+        let (_, query) = link.split_once("/login/link?").expect("link has a query");
+        // Only ever talk to our own loopback address.
+        let resp = self
+            .client
+            .get(self.url(&format!("/login/link?{query}")))
+            .send()
+            .await
+            .expect("GET login link");
+        assert!(
+            resp.status().is_redirection(),
+            "login link answered {} (expected a redirect)",
+            resp.status()
+        );
+        let cookie = resp
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("slipway_session="))
+            .expect("login sets the session cookie");
+        let pair = cookie.split(';').next().unwrap().trim().to_owned();
+        Auth::Cookie(pair)
+    }
+
+    /// A bearer token for the first admin, made with the `create-token` CLI.
+    pub fn bearer_token(&self, name: &str) -> Auth {
+        let out = cli(&self.data_dir, &["create-token", "admin", "--name", name]);
+        assert!(
+            out.status.success(),
+            "create-token failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Logs go to stdout too: the token is the last non-empty line.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let token = stdout
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .expect("create-token printed a token")
+            .to_owned();
+        assert!(
+            !token.contains(' '),
+            "unexpected create-token output: {stdout:?}"
+        );
+        Auth::Bearer(token)
+    }
+
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: &Auth,
+    ) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match auth {
+            Auth::None => builder,
+            Auth::Cookie(cookie) => builder.header(reqwest::header::COOKIE, cookie),
+            Auth::Bearer(token) => builder.bearer_auth(token),
+        }
+    }
+
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
+        let resp = builder.send().await.expect("sending a request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("reading a response body");
+        Reply {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, auth: &Auth) -> Reply {
+        self.send(self.request(reqwest::Method::GET, path, auth))
+            .await
+    }
+
+    pub async fn post_json(&self, path: &str, auth: &Auth, body: &Value) -> Reply {
+        self.send(self.request(reqwest::Method::POST, path, auth).json(body))
+            .await
+    }
+
+    /// POST with extra headers and a raw JSON body.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        auth: &Auth,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        let mut builder = self
+            .request(reqwest::Method::POST, path, auth)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            builder = builder.header(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        self.send(builder).await
+    }
+
+    /// Starts a deploy and returns its job id (asserting 202).
+    pub async fn deploy(&self, auth: &Auth, build_id: i64) -> i64 {
+        let reply = self
+            .post_json(
+                "/api/apps/demo/envs/demo/deploy",
+                auth,
+                &serde_json::json!({ "build_id": build_id }),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::ACCEPTED,
+            "deploy answered {}: {}",
+            reply.status,
+            reply.text
+        );
+        reply.json()["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("deploy reply has no job id: {}", reply.text))
+    }
+
+    /// `GET /api/jobs/{id}` as JSON.
+    pub async fn job(&self, auth: &Auth, job_id: i64) -> Value {
+        let reply = self.get(&format!("/api/jobs/{job_id}"), auth).await;
+        assert_eq!(reply.status, StatusCode::OK, "job view: {}", reply.text);
+        reply.json()
+    }
+
+    /// Polls the job until it is in a final state; returns the job view.
+    pub async fn wait_job_finished(&self, auth: &Auth, job_id: i64) -> Value {
+        let deadline = Instant::now() + JOB_DEADLINE;
+        loop {
+            let view = self.job(auth, job_id).await;
+            let state = view["job"]["state"].as_str().unwrap_or_default().to_owned();
+            if !matches!(state.as_str(), "queued" | "running") {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job #{job_id} still {state} after {JOB_DEADLINE:?}: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Opens the server's SQLite database directly (WAL: safe beside it).
+    pub async fn db(&self) -> SqlitePool {
+        open_db(&self.data_dir).await
+    }
+
+    /// SIGKILL (`Child::kill` on Unix), then reap. Returns the data
+    /// directory so a new server can start on it.
+    pub fn kill(mut self) -> TempDir {
+        self.kill_child();
+        self.data.take().expect("data directory")
+    }
+
+    /// SIGTERM and wait for a graceful exit (SIGKILL as a safety net).
+    pub fn stop(mut self) -> TempDir {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    self.kill_child();
+                    break;
+                }
+            }
+        }
+        self.data.take().expect("data directory")
+    }
+
+    fn kill_child(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill_child();
+        // Hooks run in their own process group and outlive a killed server:
+        // stop what is still running inside this test's data directory.
+        kill_processes_in(&self.data_dir);
+    }
+}
+
+fn collect_lines(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            match line {
+                Ok(line) => sink.lock().unwrap().push(line),
+                Err(_) => break,
+            }
+        }
+    });
+    lines
+}
+
+/// SIGKILLs, by PID, every process whose working directory is inside `dir`
+/// (hooks the server started there). `dir` is a unique temporary directory
+/// of this test, so nothing else can match.
+pub fn kill_processes_in(dir: &Path) {
+    let mut roots = vec![dir.to_path_buf()];
+    if let Ok(canonical) = dir.canonicalize() {
+        roots.push(canonical);
+    }
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
+            continue;
+        };
+        if roots.iter().any(|root| cwd.starts_with(root)) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+pub async fn open_db(data_dir: &Path) -> SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(data_dir.join("slipway.db"))
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30));
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("opening slipway.db")
+}
+
+pub async fn count(db: &SqlitePool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(db)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Row counts of everything a refused request must not touch.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub builds: i64,
+    pub jobs: i64,
+    pub releases: i64,
+    pub audit_rows: i64,
+}
+
+pub async fn snapshot(db: &SqlitePool) -> Snapshot {
+    Snapshot {
+        builds: count(db, "SELECT COUNT(*) FROM builds").await,
+        jobs: count(db, "SELECT COUNT(*) FROM jobs").await,
+        releases: count(db, "SELECT COUNT(*) FROM releases").await,
+        audit_rows: count(db, "SELECT COUNT(*) FROM audit_log").await,
+    }
+}
+
+/// Replaces the demo environment's `before_switch` hook (there is no API
+/// for it; the UI's server functions are the only other way).
+pub async fn set_before_switch(db: &SqlitePool, command: &str) {
+    let changed = sqlx::query(
+        "UPDATE environments SET config = json_set(config, '$.before_switch', ?) WHERE name = 'demo'",
+    )
+    .bind(command)
+    .execute(db)
+    .await
+    .expect("updating the demo hook")
+    .rows_affected();
+    assert_eq!(changed, 1, "the demo environment exists");
+}
+
+/// A hook that prints `before`, then waits until the test calls
+/// [`open_gate`], then runs `after`: a job that lasts exactly as long as the
+/// test needs, without timing assumptions.
+pub fn gated_hook(data_dir: &Path, before: &str, after: &str) -> String {
+    let gate = data_dir.join("gate");
+    format!(
+        "{before}; while [ ! -e '{}' ]; do sleep 0.05; done; {after}",
+        gate.display()
+    )
+}
+
+pub fn open_gate(data_dir: &Path) {
+    std::fs::write(data_dir.join("gate"), b"go").expect("opening the gate");
+}
+
+/// A 40-hex commit sha derived from a label.
+pub fn sha(label: &str) -> String {
+    let mut out = String::new();
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in label.bytes() {
+        x ^= u64::from(b);
+        x = x.wrapping_mul(0x0100_0000_01b3);
+    }
+    while out.len() < 40 {
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        out.push_str(&format!("{x:016x}"));
+    }
+    out.truncate(40);
+    out
+}
+
+/// Copies the demo's 1.0.0 tarball to `<data>/artifacts/<name>` (inside
+/// the allowed root) and returns the new absolute path.
+pub fn copy_demo_artifact(data_dir: &Path, name: &str) -> String {
+    let from = data_dir.join("artifacts/demo/demo-1.0.0.tar.gz");
+    let to = data_dir.join("artifacts").join(name);
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::copy(&from, &to)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
+    to.display().to_string()
+}
+
+pub fn build_request(application: &str, commit_sha: &str, artifact: &str) -> Value {
+    serde_json::json!({
+        "application": application,
+        "commit_sha": commit_sha,
+        "branch": "main",
+        "message": "integration test build",
+        "author": "Integration Test <it@example.invalid>",
+        "artifact": artifact,
+    })
+}
+
+// ---- server-sent events ----
+
+/// One event of an SSE stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<i64>,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {:?}", self.data))
+    }
+
+    pub fn level(&self) -> String {
+        self.json()["level"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn text(&self) -> String {
+        self.json()["text"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Vec<u8>>> + Send>>;
+
+/// A minimal reader of the `text/event-stream` format.
+pub struct SseReader {
+    body: ByteStream,
+    buf: Vec<u8>,
+}
+
+impl SseReader {
+    pub fn new(resp: reqwest::Response) -> Self {
+        let body = resp.bytes_stream().map(|chunk| chunk.map(|b| b.to_vec()));
+        Self {
+            body: Box::pin(body),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next event, skipping comments (heartbeats) and `retry:`;
+    /// `None` when the server ends the stream.
+    pub async fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            while let Some(end) = find_blank_line(&self.buf) {
+                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+                if let Some(event) = parse_block(&String::from_utf8_lossy(&block)) {
+                    return Some(event);
+                }
+            }
+            match tokio::time::timeout(Duration::from_secs(90), self.body.next()).await {
+                Ok(Some(Ok(bytes))) => self.buf.extend(bytes.into_iter().filter(|&b| b != b'\r')),
+                Ok(Some(Err(e))) => panic!("reading the event stream: {e}"),
+                Ok(None) => return None,
+                Err(_) => panic!("no event-stream data for 90 s (safety net)"),
+            }
+        }
+    }
+
+    /// Reads until the `end` event (inclusive) or the end of the stream.
+    pub async fn until_end(&mut self) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next_event().await {
+            let end = event.level() == "end";
+            events.push(event);
+            if end {
+                break;
+            }
+        }
+        events
+    }
+}
+
+fn find_blank_line(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\n\n")
+}
+
+fn parse_block(block: &str) -> Option<SseEvent> {
+    let mut id = None;
+    let mut data: Vec<&str> = Vec::new();
+    for line in block.lines() {
+        if line.is_empty() || line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "id" => {
+                id = Some(
+                    value
+                        .trim()
+                        .parse::<i64>()
+                        .unwrap_or_else(|_| panic!("event id is not a number: {value:?}")),
+                )
+            }
+            "data" => data.push(value),
+            _ => {} // retry, event
+        }
+    }
+    if id.is_none() && data.is_empty() {
+        return None;
+    }
+    Some(SseEvent {
+        id,
+        data: data.join("\n"),
+    })
+}
+
+/// Opens `/events/jobs/{id}` (plus `query`), optionally with `Last-Event-ID`.
+pub async fn open_events(
+    server: &TestServer,
+    auth: &Auth,
+    job_id: i64,
+    query: &str,
+    last_event_id: Option<i64>,
+) -> reqwest::Response {
+    let mut builder = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/events/jobs/{job_id}{query}"),
+            auth,
+        )
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        // The whole stream may outlast the client's default request timeout.
+        .timeout(Duration::from_secs(600));
+    if let Some(id) = last_event_id {
+        builder = builder.header("Last-Event-ID", id.to_string());
+    }
+    builder
+        .send()
+        .await
+        .expect("connecting to the event stream")
+}
