@@ -72,7 +72,7 @@ fn EnvForm(
                     "Name"
                     <input name="name" value=original.clone() required readonly=!is_new placeholder="staging" />
                 </label>
-                <label>"Backend" <select name="backend"><option value="local">"local (this machine)"</option></select></label>
+                <label>"Backend" <select disabled><option value="local">"local (this machine)"</option></select></label>
                 <label>
                     "Target directory (absolute; holds releases/ and current)"
                     <input name="target_dir" value=s.target_dir.clone() required />
