@@ -80,9 +80,14 @@ pub struct VarInfo {
     pub secret: bool,
 }
 
-/// The editable settings of a local environment, as the form shows them.
+/// An environment's settings as the page and the form show them.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct LocalSettings {
+    /// "local" or "ssh".
+    pub backend: String,
+    /// SSH: the hosts and the remote user.
+    pub hosts: Vec<String>,
+    pub user: String,
     pub target_dir: String,
     pub keep_releases: u32,
     pub before_switch: String,

@@ -73,27 +73,54 @@ pub fn env_summary(
 }
 
 pub fn settings(env: &Environment) -> LocalSettings {
-    let BackendConfig::Local(c) = &env.config;
-    let (health_kind, health_command, health_url, health_timeout_secs) = match &c.health_check {
-        None => ("none", String::new(), String::new(), 30),
-        Some(HealthCheck::Command {
-            command,
-            timeout_secs,
-        }) => ("command", command.clone(), String::new(), *timeout_secs),
-        Some(HealthCheck::Http { url, timeout_secs }) => {
-            ("http", String::new(), url.clone(), *timeout_secs)
+    let protected = env.protected;
+    match &env.config {
+        BackendConfig::Local(c) => {
+            let (health_kind, health_command, health_url, health_timeout_secs) =
+                match &c.health_check {
+                    None => ("none", String::new(), String::new(), 30),
+                    Some(HealthCheck::Command {
+                        command,
+                        timeout_secs,
+                    }) => ("command", command.clone(), String::new(), *timeout_secs),
+                    Some(HealthCheck::Http { url, timeout_secs }) => {
+                        ("http", String::new(), url.clone(), *timeout_secs)
+                    }
+                };
+            LocalSettings {
+                backend: "local".into(),
+                target_dir: c.target_dir.display().to_string(),
+                keep_releases: c.keep_releases,
+                before_switch: c.before_switch.clone().unwrap_or_default(),
+                after_switch: c.after_switch.clone().unwrap_or_default(),
+                health_kind: health_kind.to_owned(),
+                health_command,
+                health_url,
+                health_timeout_secs,
+                protected,
+                hosts: vec![],
+                user: String::new(),
+            }
         }
-    };
-    LocalSettings {
-        target_dir: c.target_dir.display().to_string(),
-        keep_releases: c.keep_releases,
-        before_switch: c.before_switch.clone().unwrap_or_default(),
-        after_switch: c.after_switch.clone().unwrap_or_default(),
-        health_kind: health_kind.to_owned(),
-        health_command,
-        health_url,
-        health_timeout_secs,
-        protected: env.protected,
+        BackendConfig::Ssh(c) => LocalSettings {
+            backend: "ssh".into(),
+            target_dir: c.deploy_path.display().to_string(),
+            keep_releases: c.keep_releases,
+            before_switch: c.before_switch.clone().unwrap_or_default(),
+            after_switch: c.after_switch.clone().unwrap_or_default(),
+            health_kind: if c.health_check.is_some() {
+                "command"
+            } else {
+                "none"
+            }
+            .to_owned(),
+            health_command: c.health_check.clone().unwrap_or_default(),
+            health_url: String::new(),
+            health_timeout_secs: c.health_timeout_secs,
+            protected,
+            hosts: c.hosts.clone(),
+            user: c.user.clone(),
+        },
     }
 }
 

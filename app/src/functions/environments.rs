@@ -51,6 +51,7 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
 pub async fn default_settings(app: String) -> Result<LocalSettings, ServerFnError> {
     let _ = super::context::actor().await?;
     Ok(LocalSettings {
+        backend: "local".into(),
         target_dir: format!("/srv/{app}/"),
         keep_releases: 5,
         health_kind: "none".into(),

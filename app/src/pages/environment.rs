@@ -287,6 +287,9 @@ fn SettingsCard(backend: String, settings: LocalSettings) -> impl IntoView {
             <h2>"Settings"</h2>
             <dl class="settings">
                 <dt>"Backend"</dt><dd>{backend}</dd>
+                {(!settings.hosts.is_empty()).then(|| view! {
+                    <dt>"Hosts"</dt><dd><code>{settings.hosts.join(", ")}</code>" as "<code>{settings.user.clone()}</code></dd>
+                })}
                 <dt>"Target directory"</dt><dd><code>{settings.target_dir}</code></dd>
                 <dt>"Keep releases"</dt><dd>{settings.keep_releases}</dd>
                 <dt>"Before switch"</dt><dd><code>{settings.before_switch}</code></dd>

@@ -1,10 +1,11 @@
 //! Backends turn a job into a plan of steps and run it against targets.
 //!
 //! A backend's settings are typed (`BackendConfig`), validated when an
-//! environment is saved, and stored as JSON. Today: `local`. SSH, yum/dnf and
-//! docker slot in as further variants with their own plan and executor.
+//! environment is saved, and stored as JSON. Today: `local` and `ssh`;
+//! yum/dnf and docker slot in as further variants with their own plan and executor.
 
 pub mod local;
+pub mod ssh;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,18 +15,21 @@ use crate::error::InvalidInput;
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum BackendConfig {
     Local(local::LocalConfig),
+    Ssh(ssh::SshConfig),
 }
 
 impl BackendConfig {
     pub fn backend_name(&self) -> &'static str {
         match self {
             BackendConfig::Local(_) => "local",
+            BackendConfig::Ssh(_) => "ssh",
         }
     }
 
     pub fn validate(&self) -> Result<(), InvalidInput> {
         match self {
             BackendConfig::Local(config) => config.validate(),
+            BackendConfig::Ssh(config) => config.validate(),
         }
     }
 
@@ -33,6 +37,7 @@ impl BackendConfig {
     pub fn hosts(&self) -> Vec<String> {
         match self {
             BackendConfig::Local(_) => vec![local::HOST_NAME.to_owned()],
+            BackendConfig::Ssh(config) => config.hosts.clone(),
         }
     }
 }

@@ -11,7 +11,7 @@ use tracing::{info_span, Instrument};
 use super::cancel::CancelTrigger;
 use super::{CancelSignal, EventEmitter, EventHub, SecretMasker};
 use crate::artifact::ArtifactPolicy;
-use crate::backends::{local, BackendConfig};
+use crate::backends::{local, ssh, BackendConfig};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
 use crate::shell;
@@ -232,9 +232,13 @@ impl JobRunner {
                 ),
             )
             .await?;
-        let outcome = match &env.config {
+        let protect: Vec<String> = live.iter().map(|r| r.release_key.clone()).collect();
+        let env_file: String = vars
+            .iter()
+            .map(|v| format!("{}={}\n", v.name, shell::quote(&v.value)))
+            .collect();
+        let result = match &env.config {
             BackendConfig::Local(config) => {
-                let protect: Vec<String> = live.iter().map(|r| r.release_key.clone()).collect();
                 let plan = local::plan(&local::PlanRequest {
                     config,
                     release_key: &release.release_key,
@@ -256,18 +260,53 @@ impl JobRunner {
                     &config.target_dir,
                     &vars,
                 );
-                let env_file: String = vars
-                    .iter()
-                    .map(|v| format!("{}={}\n", v.name, shell::quote(&v.value)))
-                    .collect();
                 let run =
                     local::executor_run(&emitter, cancel, &self.artifacts, hook_env, env_file);
-                match local::run_plan(&plan, run).await {
-                    Ok(()) => JobOutcome::Succeeded,
-                    Err(local::RunFailure::Cancelled(_)) => JobOutcome::Cancelled,
-                    Err(local::RunFailure::Failed(why)) => JobOutcome::Failed(why),
-                }
+                local::run_plan(&plan, run).await
             }
+            BackendConfig::Ssh(config) => {
+                let layout = ssh::plan::ReleaseLayout {
+                    deploy_path: config.deploy_path.clone(),
+                    release_key: release.release_key.clone(),
+                    job_id: job.id,
+                };
+                let vars = hook_env(
+                    job,
+                    &env,
+                    &build,
+                    &release,
+                    live.as_ref(),
+                    &layout.release_dir(),
+                    &config.deploy_path,
+                    &vars,
+                );
+                let lock_holder = format!(
+                    "job {} by {} from slipway {} since {}",
+                    job.id,
+                    job.requested_by,
+                    self.owner,
+                    crate::time::to_rfc3339(crate::time::now())
+                );
+                ssh::executor::run(ssh::executor::SshRun {
+                    config,
+                    layout,
+                    artifact: &build.artifact,
+                    is_rollback: job.kind == JobKind::Rollback,
+                    emitter: &emitter,
+                    cancel,
+                    artifacts: &self.artifacts,
+                    vars,
+                    env_file,
+                    protect,
+                    lock_holder,
+                })
+                .await
+            }
+        };
+        let outcome = match result {
+            Ok(()) => JobOutcome::Succeeded,
+            Err(local::RunFailure::Cancelled(_)) => JobOutcome::Cancelled,
+            Err(local::RunFailure::Failed(why)) => JobOutcome::Failed(why),
         };
         Ok((outcome, masker))
     }

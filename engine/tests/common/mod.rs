@@ -312,3 +312,23 @@ pub fn outcome_action(job: &Job) -> &'static str {
 pub fn sha(version: &str) -> String {
     fake_commit_sha(version)
 }
+
+pub mod sshd;
+
+impl TestEngine {
+    /// The application and an SSH `production` environment.
+    pub async fn setup_ssh(&self, config: engine::backends::ssh::SshConfig) -> Environment {
+        self.create_app().await;
+        self.engine
+            .create_environment(&self.actor, APP, ENV, BackendConfig::Ssh(config), false)
+            .await
+            .expect("create ssh environment")
+    }
+
+    pub async fn update_ssh(&self, config: engine::backends::ssh::SshConfig) -> Environment {
+        self.engine
+            .update_environment(&self.actor, APP, ENV, BackendConfig::Ssh(config), false)
+            .await
+            .expect("update environment")
+    }
+}

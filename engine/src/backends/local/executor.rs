@@ -512,23 +512,38 @@ pub fn prune(releases_dir: &Path, keep: usize, protect: &[String]) -> std::io::R
         .parent()
         .and_then(|target| std::fs::read_link(current_link(target)).ok())
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let mut names: Vec<String> = std::fs::read_dir(releases_dir)?
+    let names = std::fs::read_dir(releases_dir)?
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-        .filter(|n| release_order(n).is_some())
-        .collect();
-    // Newest first, by (time, job id) as numbers: "…-10" is newer than "…-9".
-    names.sort_by_key(|n| std::cmp::Reverse(release_order(n)));
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned));
+    let mut protect = protect.to_vec();
+    protect.extend(live);
     let mut removed = Vec::new();
-    for name in names.into_iter().skip(keep) {
-        if protect.contains(&name) || live.as_deref() == Some(name.as_str()) {
-            continue;
-        }
+    for name in releases_to_prune(names, keep, &protect) {
         std::fs::remove_dir_all(releases_dir.join(&name))?;
         removed.push(name);
     }
     Ok(removed)
+}
+
+/// Which of `names` to remove to keep the newest `keep` releases: never a
+/// protected one, never anything not named like a Slipway release.
+pub fn releases_to_prune(
+    names: impl IntoIterator<Item = String>,
+    keep: usize,
+    protect: &[String],
+) -> Vec<String> {
+    let mut names: Vec<String> = names
+        .into_iter()
+        .filter(|n| release_order(n).is_some())
+        .collect();
+    // Newest first, by (time, job id) as numbers: "…-10" is newer than "…-9".
+    names.sort_by_key(|n| std::cmp::Reverse(release_order(n)));
+    names
+        .into_iter()
+        .skip(keep)
+        .filter(|n| !protect.contains(n))
+        .collect()
 }
 
 /// The order of a Slipway release directory named `YYYYmmddHHMMSS-<job id>`;

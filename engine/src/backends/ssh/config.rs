@@ -1,0 +1,237 @@
+//! Settings of an `ssh` environment, validated before they are saved.
+
+use std::fmt;
+use std::path::{Component, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::InvalidInput;
+
+fn default_port() -> u16 {
+    22
+}
+fn default_parallelism() -> u32 {
+    10
+}
+fn default_keep() -> u32 {
+    5
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_health_timeout() -> u64 {
+    30
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SshConfig {
+    /// `host` or `host:port`, one per target.
+    pub hosts: Vec<String>,
+    pub user: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Private key to authenticate with; the agent is used when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
+    /// Pinned host keys, in `known_hosts` format. Hosts whose key is not
+    /// here (or differs) are refused.
+    pub known_hosts: String,
+    /// Absolute directory on every host holding `releases/` and `current`.
+    pub deploy_path: PathBuf,
+    /// How many hosts stage at once. The switch runs on all hosts together.
+    #[serde(default = "default_parallelism")]
+    pub parallelism: u32,
+    #[serde(default = "default_keep")]
+    pub keep_releases: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_switch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_switch: Option<String>,
+    /// A command run in `current` on every host after the switch; exit 0 = healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
+    #[serde(default = "default_health_timeout")]
+    pub health_timeout_secs: u64,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+}
+
+/// A validated host and port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HostAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for HostAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.port == 22 {
+            f.write_str(&self.host)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl HostAddr {
+    /// `host` or `host:port`: letters, digits, '.', '-' (no leading '-').
+    pub fn parse(raw: &str, default_port: u16) -> Result<Self, InvalidInput> {
+        let raw = raw.trim();
+        let (host, port) = match raw.rsplit_once(':') {
+            Some((host, port)) => {
+                let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    InvalidInput::new(
+                        "hosts",
+                        format!("{raw:?}: the port is not a number 1-65535"),
+                    )
+                })?;
+                (host, port)
+            }
+            None => (raw, default_port),
+        };
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && !host.starts_with('-')
+            && !host.starts_with('.')
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !valid {
+            return Err(InvalidInput::new(
+                "hosts",
+                format!("{raw:?} is not a host name: use letters, digits, '.' and '-', optionally ':port'"),
+            ));
+        }
+        Ok(Self {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+impl SshConfig {
+    pub fn host_addrs(&self) -> Result<Vec<HostAddr>, InvalidInput> {
+        let mut addrs = Vec::with_capacity(self.hosts.len());
+        for raw in &self.hosts {
+            let addr = HostAddr::parse(raw, self.port)?;
+            if addrs.contains(&addr) {
+                return Err(InvalidInput::new(
+                    "hosts",
+                    format!("{addr} is listed twice"),
+                ));
+            }
+            addrs.push(addr);
+        }
+        Ok(addrs)
+    }
+
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        if self.hosts.is_empty() || self.hosts.len() > 1000 {
+            return Err(InvalidInput::new("hosts", "list 1-1000 hosts"));
+        }
+        self.host_addrs()?;
+        let user_ok = !self.user.is_empty()
+            && self.user.len() <= 32
+            && !self.user.starts_with('-')
+            && self
+                .user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !user_ok {
+            return Err(InvalidInput::new(
+                "user",
+                "a user name is letters, digits, '_', '-' and '.'",
+            ));
+        }
+        let path = &self.deploy_path;
+        let path_ok = path.is_absolute()
+            && path.parent().is_some()
+            && !path.components().any(|c| matches!(c, Component::ParentDir))
+            && path
+                .to_str()
+                .is_some_and(|s| !s.chars().any(char::is_control));
+        if !path_ok {
+            return Err(InvalidInput::new(
+                "deploy_path",
+                "the deploy path must be an absolute path, not '/', without '..'",
+            ));
+        }
+        if let Some(key) = &self.identity_file {
+            if !key.is_absolute() {
+                return Err(InvalidInput::new(
+                    "identity_file",
+                    "the key file must be an absolute path",
+                ));
+            }
+        }
+        if self.known_hosts.trim().is_empty() {
+            return Err(InvalidInput::new(
+                "known_hosts",
+                "pin the hosts' keys (known_hosts lines, e.g. from ssh-keyscan): unknown keys are refused",
+            ));
+        }
+        if !(1..=200).contains(&self.parallelism) {
+            return Err(InvalidInput::new(
+                "parallelism",
+                "stage on 1-200 hosts at once",
+            ));
+        }
+        if !(1..=100).contains(&self.keep_releases) {
+            return Err(InvalidInput::new(
+                "keep_releases",
+                "keep between 1 and 100 releases",
+            ));
+        }
+        if !(1..=120).contains(&self.connect_timeout_secs)
+            || !(1..=600).contains(&self.health_timeout_secs)
+        {
+            return Err(InvalidInput::new(
+                "timeouts",
+                "connect timeout 1-120 s, health timeout 1-600 s",
+            ));
+        }
+        for (field, cmd) in [
+            ("before_switch", &self.before_switch),
+            ("after_switch", &self.after_switch),
+            ("health_check", &self.health_check),
+        ] {
+            if let Some(cmd) = cmd {
+                if cmd.trim().is_empty() || cmd.len() > 4000 {
+                    return Err(InvalidInput::new(
+                        field,
+                        "a command must be 1-4000 characters",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_host_names_are_refused() {
+        for bad in [
+            "-oProxyCommand=id",
+            "a;b",
+            "$(id)",
+            "`id`",
+            "a b",
+            "a\nb",
+            "host:0",
+            "host:99999",
+            ".x",
+            "",
+        ] {
+            assert!(HostAddr::parse(bad, 22).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            HostAddr::parse("Web-1.example.com", 22).unwrap().host,
+            "web-1.example.com"
+        );
+        assert_eq!(HostAddr::parse("127.0.0.1:2201", 22).unwrap().port, 2201);
+    }
+}

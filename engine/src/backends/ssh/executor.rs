@@ -1,0 +1,774 @@
+//! Runs an SSH release in two phases across the fleet.
+//!
+//! 1. **Stage** on every host (at most `parallelism` at once): take the host's
+//!    deploy lock, upload and unpack the release, run `before_switch`.
+//! 2. Only if every host staged: **switch** `current` on all hosts together,
+//!    then `after_switch` and the health check on each.
+//!
+//! A stage failure anywhere removes what this job staged and leaves every
+//! `current` untouched. A switch, hook or health failure switches every host
+//! back to what it served before. Every host step is journaled.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use tokio::sync::{Mutex, Semaphore};
+use tracing::{info_span, Instrument};
+
+use super::plan::{self, ReleaseLayout, LOCKED_EXIT};
+use super::transport::{Connection, RemoteOutput, SshWorkspace, TransportError};
+use super::{HostAddr, SshConfig};
+use crate::artifact::{ArtifactPolicy, ArtifactSource};
+use crate::backends::local::RunFailure;
+use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
+use crate::store::jobs::HostProgress;
+
+const STEP_TIMEOUT: Duration = Duration::from_secs(600);
+const QUICK_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct SshRun<'a> {
+    pub config: &'a SshConfig,
+    pub layout: ReleaseLayout,
+    pub artifact: &'a str,
+    pub is_rollback: bool,
+    pub emitter: &'a EventEmitter,
+    pub cancel: CancelSignal,
+    pub artifacts: &'a ArtifactPolicy,
+    /// Exported to hooks and health checks (SLIPWAY_* and the environment's own).
+    pub vars: Vec<(String, String)>,
+    pub env_file: String,
+    /// Release keys that must survive pruning (the rollback target).
+    pub protect: Vec<String>,
+    /// Who holds the lock, written on each host.
+    pub lock_holder: String,
+}
+
+/// What the job knows about one host as it goes.
+struct Host {
+    conn: Connection,
+    name: String,
+    done: i64,
+    locked: bool,
+    previous: Option<PathBuf>,
+    staged_here: bool,
+    switched: bool,
+}
+
+type Shared = Arc<Mutex<Host>>;
+
+pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
+    let addrs = run
+        .config
+        .host_addrs()
+        .map_err(|e| RunFailure::Failed(e.message))?;
+    let total = steps_per_host(run.config);
+    for addr in &addrs {
+        journal(
+            &run,
+            &addr.to_string(),
+            "connect",
+            "connecting",
+            0,
+            total,
+            "running",
+            None,
+        )
+        .await;
+    }
+    let (archive, gzip) = load_archive(&run).await?;
+    let workspace = SshWorkspace::create(run.config, run.layout.job_id)
+        .map_err(|e| RunFailure::Failed(format!("cannot prepare the ssh client: {e}")))?;
+
+    let hosts = connect_all(&run, &workspace, &addrs, total).await?;
+    let result = two_phases(&run, &hosts, &archive, gzip, total).await;
+    // Whatever happened, release the locks we hold and close the connections.
+    join_all(hosts.iter().map(|h| release_lock(&run, h))).await;
+    for host in hosts {
+        if let Ok(host) = Arc::try_unwrap(host) {
+            host.into_inner().conn.close().await;
+        }
+    }
+    result
+}
+
+async fn two_phases(
+    run: &SshRun<'_>,
+    hosts: &[Shared],
+    archive: &[u8],
+    gzip: bool,
+    total: i64,
+) -> Result<(), RunFailure> {
+    // ---- phase 1: stage everywhere ----
+    let limit = Arc::new(Semaphore::new(run.config.parallelism as usize));
+    let staged = join_all(hosts.iter().map(|host| {
+        let limit = limit.clone();
+        async move {
+            let _permit = limit.acquire().await;
+            stage_host(run, host, archive, gzip, total).await
+        }
+    }))
+    .await;
+    let failures: Vec<String> = staged.into_iter().filter_map(Result::err).collect();
+    let cancelled = run.cancel.reason();
+    if !failures.is_empty() || cancelled.is_some() {
+        join_all(hosts.iter().map(|h| discard_staged(run, h))).await;
+        if let Some(reason) = cancelled.filter(|_| failures.is_empty()) {
+            for host in hosts {
+                let h = host.lock().await;
+                journal(
+                    run,
+                    &h.name,
+                    "stage",
+                    "cancelled",
+                    h.done,
+                    total,
+                    "cancelled",
+                    Some(&reason),
+                )
+                .await;
+            }
+            return Err(RunFailure::Cancelled(reason));
+        }
+        return Err(RunFailure::Failed(format!(
+            "staging failed on {} of {} hosts, nothing was switched: {}",
+            failures.len(),
+            hosts.len(),
+            failures.join("; ")
+        )));
+    }
+    info(
+        run,
+        None,
+        &format!("all {} hosts staged; switching", hosts.len()),
+    )
+    .await;
+
+    // ---- phase 2: switch everywhere at once ----
+    let started = Instant::now();
+    let switched = join_all(hosts.iter().map(|host| switch_host(run, host, total))).await;
+    let mut times: Vec<Duration> = switched
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    times.sort();
+    if let (Some(first), Some(last)) = (times.first(), times.last()) {
+        info(
+            run,
+            None,
+            &format!(
+                "switched {} hosts in {:.0} ms (skew {:.1} ms)",
+                times.len(),
+                started.elapsed().as_secs_f64() * 1000.0,
+                (*last - *first).as_secs_f64() * 1000.0
+            ),
+        )
+        .await;
+    }
+    let mut failures: Vec<String> = switched.into_iter().filter_map(Result::err).collect();
+    if failures.is_empty() {
+        let limit = Arc::new(Semaphore::new(run.config.parallelism as usize));
+        let verified = join_all(hosts.iter().map(|host| {
+            let limit = limit.clone();
+            async move {
+                let _permit = limit.acquire().await;
+                after_switch_host(run, host, total).await
+            }
+        }))
+        .await;
+        failures = verified.into_iter().filter_map(Result::err).collect();
+    }
+    if !failures.is_empty() {
+        info(
+            run,
+            None,
+            "switching every host back to its previous release",
+        )
+        .await;
+        join_all(hosts.iter().map(|h| switch_back_host(run, h))).await;
+        join_all(hosts.iter().map(|h| discard_staged(run, h))).await;
+        return Err(RunFailure::Failed(format!(
+            "release failed on {} of {} hosts, all switched back: {}",
+            failures.len(),
+            hosts.len(),
+            failures.join("; ")
+        )));
+    }
+
+    // ---- clean-up: keep N ----
+    join_all(hosts.iter().map(|h| prune_host(run, h, total))).await;
+    Ok(())
+}
+
+fn steps_per_host(config: &SshConfig) -> i64 {
+    // connect, lock, prepare, stage, switch, cleanup + optional steps
+    6 + [
+        &config.before_switch,
+        &config.after_switch,
+        &config.health_check,
+    ]
+    .iter()
+    .filter(|c| c.is_some())
+    .count() as i64
+}
+
+async fn load_archive(run: &SshRun<'_>) -> Result<(Vec<u8>, bool), RunFailure> {
+    let source = run
+        .artifacts
+        .resolve(run.artifact)
+        .map_err(|e| RunFailure::Failed(format!("artifact refused: {}", e.message)))?;
+    let path = match source {
+        ArtifactSource::Archive(path) => path,
+        ArtifactSource::Directory(_) => {
+            return Err(RunFailure::Failed(
+                "the ssh backend ships archives (.tar.gz or .tar), not directories".into(),
+            ))
+        }
+        ArtifactSource::Url(url) => {
+            return Err(RunFailure::Failed(format!(
+                "the ssh backend does not fetch URLs yet ({url})"
+            )))
+        }
+    };
+    let gzip = path.extension().is_none_or(|e| e != "tar");
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| RunFailure::Failed(format!("cannot read {}: {e}", path.display())))?;
+    Ok((bytes, gzip))
+}
+
+async fn connect_all(
+    run: &SshRun<'_>,
+    workspace: &SshWorkspace,
+    addrs: &[HostAddr],
+    total: i64,
+) -> Result<Vec<Shared>, RunFailure> {
+    let limit = Arc::new(Semaphore::new(run.config.parallelism as usize));
+    let results = join_all(addrs.iter().map(|addr| {
+        let limit = limit.clone();
+        async move {
+            let _permit = limit.acquire().await;
+            let name = addr.to_string();
+            let result = Connection::open(workspace, run.config, addr)
+                .instrument(info_span!("host_step", host = %name, step = "connect"))
+                .await;
+            match result {
+                Ok(conn) => {
+                    journal(
+                        run,
+                        &name,
+                        "connect",
+                        "connected",
+                        1,
+                        total,
+                        "running",
+                        None,
+                    )
+                    .await;
+                    Ok(conn)
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    host_log(run, &name, EventLevel::Error, &message).await;
+                    journal(
+                        run,
+                        &name,
+                        "connect",
+                        "connect",
+                        0,
+                        total,
+                        "failed",
+                        Some(&message),
+                    )
+                    .await;
+                    Err(format!("{name}: {message}"))
+                }
+            }
+        }
+    }))
+    .await;
+    let mut hosts = Vec::new();
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(conn) => hosts.push(conn),
+            Err(e) => failures.push(e),
+        }
+    }
+    if !failures.is_empty() {
+        for conn in hosts {
+            conn.close().await;
+        }
+        return Err(RunFailure::Failed(format!(
+            "could not reach {} of {} hosts, nothing was changed: {}",
+            failures.len(),
+            addrs.len(),
+            failures.join("; ")
+        )));
+    }
+    Ok(hosts
+        .into_iter()
+        .map(|conn| {
+            let name = conn.addr.to_string();
+            Arc::new(Mutex::new(Host {
+                conn,
+                name,
+                done: 1,
+                locked: false,
+                previous: None,
+                staged_here: false,
+                switched: false,
+            }))
+        })
+        .collect())
+}
+
+/// One remote command as a journaled step.
+struct RemoteStep<'s> {
+    phase: &'s str,
+    label: &'s str,
+    script: String,
+    input: Option<&'s [u8]>,
+    timeout: Duration,
+    /// Stream the command's output into the job log.
+    echo: bool,
+}
+
+/// Runs one journaled step on a host: progress before and after, output streamed.
+async fn step(
+    run: &SshRun<'_>,
+    host: &mut Host,
+    remote: RemoteStep<'_>,
+    total: i64,
+) -> Result<RemoteOutput, String> {
+    let RemoteStep {
+        phase,
+        label,
+        script,
+        input,
+        timeout,
+        echo,
+    } = remote;
+    journal(
+        run, &host.name, phase, label, host.done, total, "running", None,
+    )
+    .await;
+    let name = host.name.clone();
+    let emitter = run.emitter;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
+    let on_line = move |is_err: bool, line: &str| {
+        if echo {
+            let _ = tx.send((is_err, line.to_owned()));
+        }
+    };
+    let forward = async {
+        while let Some((is_err, line)) = rx.recv().await {
+            let level = if is_err {
+                EventLevel::Err
+            } else {
+                EventLevel::Out
+            };
+            let _ = emitter.emit(Some(&name), level, &line).await;
+        }
+    };
+    let started = Instant::now();
+    let result = async {
+        let output = host.conn.run(&script, input, timeout, &on_line).await;
+        drop(on_line);
+        output
+    };
+    let (result, ()) = tokio::join!(
+        result.instrument(info_span!("host_step", host = %host.name, phase, step = label)),
+        forward
+    );
+    let outcome = match result {
+        Ok(output) if output.success => Ok(output),
+        Ok(output) if output.code == Some(LOCKED_EXIT) && phase == "lock" => Err(output.reason()),
+        Ok(output) => Err(format!("{label} {}", output.reason())),
+        Err(TransportError::Timeout(secs)) => Err(format!("{label} timed out after {secs}s")),
+        Err(e) => Err(format!("{label}: {e}")),
+    };
+    match &outcome {
+        Ok(_) => {
+            host.done += 1;
+            let text = format!(
+                "[{phase}] {label} done in {:.2}s",
+                started.elapsed().as_secs_f64()
+            );
+            host_log(run, &host.name, EventLevel::Info, &text).await;
+            journal(
+                run, &host.name, phase, label, host.done, total, "running", None,
+            )
+            .await;
+        }
+        Err(message) => {
+            host_log(
+                run,
+                &host.name,
+                EventLevel::Error,
+                &format!("[{phase}] {message}"),
+            )
+            .await;
+            journal(
+                run,
+                &host.name,
+                phase,
+                label,
+                host.done,
+                total,
+                "failed",
+                Some(message),
+            )
+            .await;
+        }
+    }
+    outcome.map_err(|m| format!("{}: {m}", host.name))
+}
+
+async fn stage_host(
+    run: &SshRun<'_>,
+    host: &Shared,
+    archive: &[u8],
+    gzip: bool,
+    total: i64,
+) -> Result<(), String> {
+    let mut h = host.lock().await;
+    let layout = &run.layout;
+    step(
+        run,
+        &mut h,
+        RemoteStep {
+            phase: "lock",
+            label: "lock",
+            script: plan::lock(layout, &run.lock_holder),
+            input: None,
+            timeout: QUICK_TIMEOUT,
+            echo: false,
+        },
+        total,
+    )
+    .await?;
+    h.locked = true;
+    let prepared = step(
+        run,
+        &mut h,
+        RemoteStep {
+            phase: "stage",
+            label: "prepare",
+            script: plan::prepare(layout),
+            input: None,
+            timeout: QUICK_TIMEOUT,
+            echo: false,
+        },
+        total,
+    )
+    .await?;
+    h.previous = prepared
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("current="))
+        .filter(|t| !t.trim().is_empty())
+        .map(PathBuf::from);
+    let already_staged = prepared.stdout.iter().any(|l| l == "staged");
+    if run.cancel.reason().is_some() {
+        return Err(format!("{}: cancelled", h.name));
+    }
+    if already_staged && run.is_rollback {
+        host_log(
+            run,
+            &h.name,
+            EventLevel::Info,
+            "release is still staged; reusing it",
+        )
+        .await;
+        h.done += 1;
+    } else if already_staged {
+        return Err(format!(
+            "{}: {} already exists",
+            h.name,
+            layout.release_dir().display()
+        ));
+    } else {
+        let script = plan::stage(layout, gzip, &run.env_file);
+        let label = format!("upload {} KiB and unpack", archive.len() / 1024);
+        h.staged_here = true;
+        step(
+            run,
+            &mut h,
+            RemoteStep {
+                phase: "stage",
+                label: &label,
+                script,
+                input: Some(archive),
+                timeout: STEP_TIMEOUT,
+                echo: true,
+            },
+            total,
+        )
+        .await?;
+    }
+    if let Some(command) = &run.config.before_switch {
+        let script = plan::hook(layout, &run.vars, command);
+        step(
+            run,
+            &mut h,
+            RemoteStep {
+                phase: "stage",
+                label: "before_switch hook",
+                script,
+                input: None,
+                timeout: STEP_TIMEOUT,
+                echo: true,
+            },
+            total,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Duration, String> {
+    let mut h = host.lock().await;
+    let script = plan::switch_to(&run.layout, &run.layout.release_dir());
+    let started = Instant::now();
+    step(
+        run,
+        &mut h,
+        RemoteStep {
+            phase: "switch",
+            label: "switch current",
+            script,
+            input: None,
+            timeout: QUICK_TIMEOUT,
+            echo: false,
+        },
+        total,
+    )
+    .await?;
+    h.switched = true;
+    Ok(started.elapsed())
+}
+
+async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<(), String> {
+    let mut h = host.lock().await;
+    if let Some(command) = &run.config.after_switch {
+        let script = plan::hook(&run.layout, &run.vars, command);
+        step(
+            run,
+            &mut h,
+            RemoteStep {
+                phase: "switch",
+                label: "after_switch hook",
+                script,
+                input: None,
+                timeout: STEP_TIMEOUT,
+                echo: true,
+            },
+            total,
+        )
+        .await?;
+    }
+    if let Some(command) = &run.config.health_check {
+        let script = plan::health_check(&run.layout, &run.vars, command);
+        let timeout = Duration::from_secs(run.config.health_timeout_secs);
+        step(
+            run,
+            &mut h,
+            RemoteStep {
+                phase: "verify",
+                label: "health check",
+                script,
+                input: None,
+                timeout,
+                echo: true,
+            },
+            total,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn switch_back_host(run: &SshRun<'_>, host: &Shared) {
+    let mut h = host.lock().await;
+    if !h.switched {
+        return;
+    }
+    let script = plan::switch_back(&run.layout, h.previous.as_deref());
+    match h.conn.run(&script, None, QUICK_TIMEOUT, &|_, _| {}).await {
+        Ok(out) if out.success => {
+            h.switched = false;
+            let target = h
+                .previous
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "nothing".into());
+            host_log(
+                run,
+                &h.name.clone(),
+                EventLevel::Warn,
+                &format!("switched back to {target}"),
+            )
+            .await;
+        }
+        Ok(out) => {
+            host_log(
+                run,
+                &h.name.clone(),
+                EventLevel::Error,
+                &format!("could not switch back: {}", out.reason()),
+            )
+            .await
+        }
+        Err(e) => {
+            host_log(
+                run,
+                &h.name.clone(),
+                EventLevel::Error,
+                &format!("could not switch back: {e}"),
+            )
+            .await
+        }
+    }
+}
+
+async fn discard_staged(run: &SshRun<'_>, host: &Shared) {
+    let mut h = host.lock().await;
+    if !h.staged_here || h.switched {
+        return;
+    }
+    match h
+        .conn
+        .run(&plan::discard(&run.layout), None, QUICK_TIMEOUT, &|_, _| {})
+        .await
+    {
+        Ok(out) if out.success => {
+            h.staged_here = false;
+            host_log(
+                run,
+                &h.name.clone(),
+                EventLevel::Info,
+                "removed the staged release",
+            )
+            .await;
+        }
+        _ => {
+            host_log(
+                run,
+                &h.name.clone(),
+                EventLevel::Warn,
+                "could not remove the staged release",
+            )
+            .await
+        }
+    }
+}
+
+async fn release_lock(run: &SshRun<'_>, host: &Shared) {
+    let mut h = host.lock().await;
+    if !h.locked {
+        return;
+    }
+    if let Ok(out) = h
+        .conn
+        .run(&plan::unlock(&run.layout), None, QUICK_TIMEOUT, &|_, _| {})
+        .await
+    {
+        if out.success {
+            h.locked = false;
+        }
+    }
+}
+
+async fn prune_host(run: &SshRun<'_>, host: &Shared, total: i64) {
+    let mut h = host.lock().await;
+    let listed = step(
+        run,
+        &mut h,
+        RemoteStep {
+            phase: "cleanup",
+            label: "list releases",
+            script: plan::list_releases(&run.layout),
+            input: None,
+            timeout: QUICK_TIMEOUT,
+            echo: false,
+        },
+        total,
+    )
+    .await;
+    let Ok(listed) = listed else { return };
+    let live = run.layout.release_key.clone();
+    let mut protect = run.protect.clone();
+    protect.push(live);
+    let doomed = crate::backends::local::releases_to_prune(
+        listed.stdout,
+        run.config.keep_releases as usize,
+        &protect,
+    );
+    if !doomed.is_empty() {
+        let script = plan::remove_releases(&run.layout, &doomed);
+        if h.conn
+            .run(&script, None, QUICK_TIMEOUT, &|_, _| {})
+            .await
+            .is_ok_and(|o| o.success)
+        {
+            host_log(
+                run,
+                &h.name.clone(),
+                EventLevel::Info,
+                &format!("pruned {}", doomed.join(", ")),
+            )
+            .await;
+        }
+    }
+    let name = h.name.clone();
+    journal(
+        run,
+        &name,
+        "done",
+        "released",
+        total,
+        total,
+        "succeeded",
+        None,
+    )
+    .await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn journal(
+    run: &SshRun<'_>,
+    host: &str,
+    phase: &str,
+    step: &str,
+    done: i64,
+    total: i64,
+    state: &str,
+    error: Option<&str>,
+) {
+    let progress = HostProgress {
+        host,
+        phase,
+        step,
+        steps_done: done,
+        steps_total: total,
+        state,
+        error,
+    };
+    if let Err(e) = run.emitter.progress(&progress).await {
+        tracing::warn!(error = %e, "could not journal host progress");
+    }
+}
+
+async fn host_log(run: &SshRun<'_>, host: &str, level: EventLevel, text: &str) {
+    if let Err(e) = run.emitter.emit(Some(host), level, text).await {
+        tracing::warn!(error = %e, "could not store a job event");
+    }
+}
+
+async fn info(run: &SshRun<'_>, host: Option<&str>, text: &str) {
+    if let Err(e) = run.emitter.emit(host, EventLevel::Info, text).await {
+        tracing::warn!(error = %e, "could not store a job event");
+    }
+}

@@ -1,0 +1,15 @@
+//! The `ssh` backend: capistrano-style releases on a fleet of hosts, in two
+//! phases. Every host stages the release (`releases/<id>`, hooks); only when
+//! all of them have, every host switches `current` at once.
+//!
+//! The plan ([`plan`]) is pure: remote scripts built from escaped values.
+//! The transport ([`transport`]) holds one multiplexed connection per host.
+//! The executor ([`executor`]) runs the phases with a concurrency limit and
+//! journals every host step.
+
+mod config;
+pub mod executor;
+pub mod plan;
+pub mod transport;
+
+pub use config::{HostAddr, SshConfig};

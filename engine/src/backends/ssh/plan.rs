@@ -1,0 +1,187 @@
+//! The remote scripts of an SSH release, built from escaped values only.
+//!
+//! Every value that reaches a remote shell (paths, release ids, environment
+//! variables, the lock note) goes through [`crate::shell::quote`]. Hook and
+//! health-check commands are the environment's own settings, run with
+//! `sh -c`, and receive job data through exported variables.
+
+use std::path::{Path, PathBuf};
+
+use crate::shell::quote;
+
+/// The per-release values the scripts need.
+#[derive(Clone, Debug)]
+pub struct ReleaseLayout {
+    pub deploy_path: PathBuf,
+    pub release_key: String,
+    pub job_id: i64,
+}
+
+impl ReleaseLayout {
+    pub fn releases_dir(&self) -> PathBuf {
+        self.deploy_path.join("releases")
+    }
+    pub fn release_dir(&self) -> PathBuf {
+        self.releases_dir().join(&self.release_key)
+    }
+    fn partial_dir(&self) -> PathBuf {
+        self.releases_dir()
+            .join(format!(".{}.partial", self.release_key))
+    }
+    fn lock_dir(&self) -> PathBuf {
+        self.deploy_path.join(".slipway-lock")
+    }
+    fn current(&self) -> PathBuf {
+        self.deploy_path.join("current")
+    }
+    fn current_tmp(&self) -> PathBuf {
+        self.deploy_path
+            .join(format!(".current.{}.tmp", self.job_id))
+    }
+}
+
+fn q(path: &Path) -> String {
+    quote(&path.to_string_lossy())
+}
+
+/// Exit status of the lock script when another deploy holds the lock.
+pub const LOCKED_EXIT: i32 = 75;
+
+/// Takes the host's deploy lock (an atomic `mkdir`) and records who holds it.
+pub fn lock(layout: &ReleaseLayout, holder: &str) -> String {
+    let lock = q(&layout.lock_dir());
+    format!(
+        "mkdir -p {root} && if mkdir {lock} 2>/dev/null; then printf '%s\\n' {holder} > {lock}/owner; \
+         else echo \"deploy lock held: $(cat {lock}/owner 2>/dev/null)\" >&2; exit {LOCKED_EXIT}; fi",
+        root = q(&layout.deploy_path),
+        holder = quote(holder),
+    )
+}
+
+/// Releases the lock if this job holds it.
+pub fn unlock(layout: &ReleaseLayout) -> String {
+    let lock = q(&layout.lock_dir());
+    format!(
+        "if grep -q {tag} {lock}/owner 2>/dev/null; then rm -rf {lock}; fi",
+        tag = quote(&format!("job {} ", layout.job_id)),
+    )
+}
+
+/// Creates `releases/`, prints where `current` points now (empty if nowhere)
+/// and whether the release is already staged (`staged` / `missing`).
+pub fn prepare(layout: &ReleaseLayout) -> String {
+    format!(
+        "mkdir -p {releases} && echo \"current=$(readlink {current} || true)\" && \
+         if [ -d {release} ]; then echo staged; else echo missing; fi",
+        releases = q(&layout.releases_dir()),
+        current = q(&layout.current()),
+        release = q(&layout.release_dir()),
+    )
+}
+
+/// Unpacks the archive arriving on stdin into a temporary directory, writes
+/// the env file, and renames it into place.
+pub fn stage(layout: &ReleaseLayout, gzip: bool, env_file: &str) -> String {
+    let partial = q(&layout.partial_dir());
+    format!(
+        "set -e; rm -rf {partial}; mkdir -p {partial}; tar -x{z}f - -C {partial}; \
+         (umask 077; printf '%s' {env} > {partial}/.env); mv -T {partial} {release}",
+        z = if gzip { "z" } else { "" },
+        env = quote(env_file),
+        release = q(&layout.release_dir()),
+    )
+}
+
+/// Removes a release this job staged (after a failure elsewhere).
+pub fn discard(layout: &ReleaseLayout) -> String {
+    format!(
+        "rm -rf {release} {partial}",
+        release = q(&layout.release_dir()),
+        partial = q(&layout.partial_dir()),
+    )
+}
+
+/// Runs `command` with `sh -c` in `dir` with the variables exported.
+pub fn run_in(dir: &Path, vars: &[(String, String)], command: &str) -> String {
+    let mut script = format!("cd {} && ", q(dir));
+    for (name, value) in vars {
+        // Names are validated identifiers; values are quoted.
+        script.push_str(&format!("export {name}={}; ", quote(value)));
+    }
+    script.push_str(&format!("exec sh -c {}", quote(command)));
+    script
+}
+
+pub fn hook(layout: &ReleaseLayout, vars: &[(String, String)], command: &str) -> String {
+    run_in(&layout.release_dir(), vars, command)
+}
+
+pub fn health_check(layout: &ReleaseLayout, vars: &[(String, String)], command: &str) -> String {
+    run_in(&layout.current(), vars, command)
+}
+
+/// Points `current` at `target` atomically (symlink to a temp name, rename over).
+pub fn switch_to(layout: &ReleaseLayout, target: &Path) -> String {
+    let tmp = q(&layout.current_tmp());
+    format!(
+        "ln -sfn {target} {tmp} && mv -T {tmp} {current}",
+        target = q(target),
+        current = q(&layout.current()),
+    )
+}
+
+/// Undoes a switch: back to `previous`, or no `current` if there was none.
+pub fn switch_back(layout: &ReleaseLayout, previous: Option<&Path>) -> String {
+    match previous {
+        Some(target) => switch_to(layout, target),
+        None => format!("rm -f {}", q(&layout.current())),
+    }
+}
+
+/// Lists release directories, one per line.
+pub fn list_releases(layout: &ReleaseLayout) -> String {
+    format!("ls -1 {}", q(&layout.releases_dir()))
+}
+
+pub fn remove_releases(layout: &ReleaseLayout, names: &[String]) -> String {
+    let dirs: Vec<String> = names
+        .iter()
+        .map(|n| q(&layout.releases_dir().join(n)))
+        .collect();
+    format!("rm -rf -- {}", dirs.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> ReleaseLayout {
+        ReleaseLayout {
+            deploy_path: "/srv/shop".into(),
+            release_key: "20261122120000-7".into(),
+            job_id: 7,
+        }
+    }
+
+    #[test]
+    fn the_switch_is_a_symlink_then_a_rename() {
+        assert_eq!(
+            switch_to(&layout(), &layout().release_dir()),
+            "ln -sfn '/srv/shop/releases/20261122120000-7' '/srv/shop/.current.7.tmp' && \
+             mv -T '/srv/shop/.current.7.tmp' '/srv/shop/current'"
+        );
+        assert_eq!(switch_back(&layout(), None), "rm -f '/srv/shop/current'");
+    }
+
+    #[test]
+    fn hostile_values_reach_the_shell_quoted() {
+        let vars = vec![(
+            "NOTE".to_owned(),
+            "$(touch /tmp/x); `id` 'q' \n -rf".to_owned(),
+        )];
+        let script = hook(&layout(), &vars, "echo ok");
+        assert!(script.contains("export NOTE='$(touch /tmp/x); `id` '\\''q'\\'' \n -rf'; "));
+        let stage = stage(&layout(), true, "A='$(id)'\n");
+        assert!(stage.contains("printf '%s' 'A='\\''$(id)'\\''\n'"));
+    }
+}

@@ -1,0 +1,318 @@
+//! The SSH backend against real sshd processes: two-phase releases on a
+//! fleet, rollback, keep-N, failures that leave every host untouched or
+//! switched back, refused host keys, and hostile values that never execute.
+
+mod common;
+
+use common::sshd::{Fleet, DEPLOY_PATH};
+use common::TestEngine;
+use engine::domain::{JobState, ReleaseState};
+
+const HOSTS: usize = 5;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_release_reaches_every_host_and_rolls_back_everywhere() {
+    let fleet = Fleet::start(HOSTS);
+    let mut t = TestEngine::new().await;
+    let mut config = fleet.config();
+    config.before_switch =
+        Some("echo staged $SLIPWAY_RELEASE_ID on $(hostname 2>/dev/null || echo host)".into());
+    config.after_switch = Some("cat VERSION".into());
+    config.health_check = Some("grep -q 'Slipway demo' index.html".into());
+    t.setup_ssh(config).await;
+    t.start_runner();
+
+    let v1 = t.register_version("1.0.0").await;
+    let v2 = t.register_version("2.0.0").await;
+    let job1 = t.deploy_and_wait(&v1).await;
+    assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
+    for host in &fleet.hosts {
+        assert_eq!(
+            host.current_version().as_deref(),
+            Some("1.0.0"),
+            "{}",
+            host.name()
+        );
+    }
+    let job2 = t.deploy_and_wait(&v2).await;
+    assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    for host in &fleet.hosts {
+        assert_eq!(host.current_version().as_deref(), Some("2.0.0"));
+        assert!(
+            !host.path(&format!("{DEPLOY_PATH}/.slipway-lock")).exists(),
+            "lock left on {}",
+            host.name()
+        );
+    }
+    // Every host has its own progress, and it ended well.
+    let hosts = t.engine.store().job_hosts(job2.id).await.unwrap();
+    assert_eq!(hosts.len(), HOSTS);
+    assert!(hosts.iter().all(|h| h.state == "succeeded"), "{hosts:?}");
+    let events = t.events(job2.id).await;
+    assert!(
+        events.iter().any(|e| e.text.contains("switched 5 hosts")),
+        "no switch summary"
+    );
+
+    let env = t
+        .engine
+        .environment(&t.actor, common::APP, common::ENV)
+        .await
+        .unwrap();
+    let releases = t.engine.releases(&t.actor, &env, None, 10).await.unwrap();
+    let first = releases.iter().find(|r| r.job_id == job1.id).unwrap();
+    assert_eq!(first.state, ReleaseState::Superseded);
+    let rollback = t
+        .engine
+        .rollback(&t.actor, common::APP, common::ENV, first.id)
+        .await
+        .unwrap();
+    let rollback = t.wait_finished(rollback.id).await;
+    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
+    for host in &fleet.hosts {
+        assert_eq!(
+            host.current_version().as_deref(),
+            Some("1.0.0"),
+            "{}",
+            host.name()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keep_n_prunes_on_every_host_and_a_pruned_release_is_restaged() {
+    let fleet = Fleet::start(2);
+    let mut t = TestEngine::new().await;
+    let mut config = fleet.config();
+    config.keep_releases = 2;
+    t.setup_ssh(config).await;
+    t.start_runner();
+    let mut jobs = Vec::new();
+    for v in ["1.0.0", "2.0.0", "3.0.0", "4.0.0"] {
+        let build = t.register_version(v).await;
+        let job = t.deploy_and_wait(&build).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        jobs.push(job);
+    }
+    for host in &fleet.hosts {
+        assert_eq!(host.release_names().len(), 2, "{:?}", host.release_names());
+    }
+    let env = t
+        .engine
+        .environment(&t.actor, common::APP, common::ENV)
+        .await
+        .unwrap();
+    let releases = t.engine.releases(&t.actor, &env, None, 10).await.unwrap();
+    let oldest = releases.iter().find(|r| r.job_id == jobs[0].id).unwrap();
+    let job = t
+        .engine
+        .rollback(&t.actor, common::APP, common::ENV, oldest.id)
+        .await
+        .unwrap();
+    let job = t.wait_finished(job.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    for host in &fleet.hosts {
+        assert_eq!(host.current_version().as_deref(), Some("1.0.0"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hook_failing_on_one_host_switches_no_host() {
+    let fleet = Fleet::start(HOSTS);
+    let mut t = TestEngine::new().await;
+    t.setup_ssh(fleet.config()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+
+    // The hook fails on the third host only.
+    let marker = fleet.hosts[2].path("/fail-here");
+    std::fs::write(&marker, "").unwrap();
+    let mut config = fleet.config();
+    config.before_switch = Some("if [ -f /fail-here ]; then echo broken >&2; exit 3; fi".into());
+    t.update_ssh(config).await;
+    let v2 = t.register_version("2.0.0").await;
+    let job = t.deploy_and_wait(&v2).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("nothing was switched") && error.contains(&fleet.hosts[2].name()),
+        "{error}"
+    );
+    for host in &fleet.hosts {
+        assert_eq!(
+            host.current_version().as_deref(),
+            Some("1.0.0"),
+            "{} was switched",
+            host.name()
+        );
+        assert_eq!(
+            host.release_names().len(),
+            1,
+            "staged release left on {}",
+            host.name()
+        );
+        assert!(!host.path(&format!("{DEPLOY_PATH}/.slipway-lock")).exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_health_check_switches_every_host_back() {
+    let fleet = Fleet::start(3);
+    let mut t = TestEngine::new().await;
+    t.setup_ssh(fleet.config()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+
+    std::fs::write(fleet.hosts[1].path("/unhealthy"), "").unwrap();
+    let mut config = fleet.config();
+    config.health_check = Some("test ! -f /unhealthy".into());
+    t.update_ssh(config).await;
+    let v2 = t.register_version("2.0.0").await;
+    let job = t.deploy_and_wait(&v2).await;
+    assert_eq!(job.state, JobState::Failed);
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("switched back"),
+        "{:?}",
+        job.error
+    );
+    for host in &fleet.hosts {
+        assert_eq!(
+            host.current_version().as_deref(),
+            Some("1.0.0"),
+            "{} not switched back",
+            host.name()
+        );
+    }
+    let hosts = t.engine.store().job_hosts(job.id).await.unwrap();
+    let failed: Vec<_> = hosts
+        .iter()
+        .filter(|h| h.state == "failed")
+        .map(|h| h.host.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        vec![fleet.hosts[1].name()],
+        "the report names the unhealthy host"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_that_dies_mid_stage_leaves_every_host_unswitched() {
+    let mut fleet = Fleet::start(HOSTS);
+    let mut t = TestEngine::new().await;
+    t.setup_ssh(fleet.config()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+
+    // On the fourth host the hook waits; the test then kills that host's sshd
+    // and its session (the host "dies") while the others have staged.
+    let mut config = fleet.config();
+    config.before_switch = Some("if [ -f /slow ]; then echo waiting; sleep 30; fi".into());
+    t.update_ssh(config).await;
+    std::fs::write(fleet.hosts[3].path("/slow"), "").unwrap();
+    let v2 = t.register_version("2.0.0").await;
+    let job = t.deploy(&v2).await;
+    t.wait_for_event(job.id, "waiting").await;
+    fleet.hosts[3].stop_sshd();
+    kill_sessions_in(&fleet.hosts[3].root);
+    let job = t.wait_finished(job.id).await;
+    assert_eq!(job.state, JobState::Failed, "{:?}", job.error);
+    for host in &fleet.hosts {
+        assert_eq!(
+            host.current_version().as_deref(),
+            Some("1.0.0"),
+            "{} was switched",
+            host.name()
+        );
+    }
+}
+
+/// Kills the sshd session processes chrooted into `root` (a host going down).
+fn kill_sessions_in(root: &std::path::Path) {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(proc_root) = std::fs::read_link(format!("/proc/{pid}/root")) else {
+            continue;
+        };
+        if proc_root == root {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_changed_host_key_is_refused_before_anything_changes() {
+    let mut fleet = Fleet::start(3);
+    let mut t = TestEngine::new().await;
+    t.setup_ssh(fleet.config()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+
+    // Host 0 comes back with another key; the environment still pins the old one.
+    fleet.hosts[0].stop_sshd();
+    fleet.hosts[0].new_host_key();
+    fleet.hosts[0].start_sshd();
+    fleet.hosts[0].wait_listening();
+    let v2 = t.register_version("2.0.0").await;
+    let job = t.deploy_and_wait(&v2).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains(&fleet.hosts[0].name()) && error.contains("nothing was changed"),
+        "{error}"
+    );
+    for host in &fleet.hosts {
+        assert_eq!(host.current_version().as_deref(), Some("1.0.0"));
+        assert_eq!(host.release_names().len(), 1, "{} was staged", host.name());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_values_never_execute_on_a_host() {
+    let fleet = Fleet::start(1);
+    let mut t = TestEngine::new().await;
+    let mut config = fleet.config();
+    config.before_switch = Some("printf '%s|' \"$EVIL\" \"$SLIPWAY_BRANCH\" > /hook-saw".into());
+    t.setup_ssh(config).await;
+    t.start_runner();
+    let canary = "/canary";
+    let hostile = format!("$(touch {canary}); `touch {canary}`; touch {canary} \n -rf '\"");
+    t.engine
+        .set_env_var(
+            &t.actor,
+            common::APP,
+            common::ENV,
+            engine::EnvVarRequest {
+                name: "EVIL".into(),
+                value: hostile.clone(),
+                secret: false,
+            },
+        )
+        .await
+        .unwrap();
+    let v1 = t.register_version("1.0.0").await;
+    let job = t.deploy_and_wait(&v1).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let host = &fleet.hosts[0];
+    assert!(!host.path(canary).exists(), "a hostile value was executed");
+    let seen = std::fs::read_to_string(host.path("/hook-saw")).unwrap();
+    assert_eq!(seen, format!("{hostile}|main|"));
+    let env_file = std::fs::read_to_string(host.path(&format!("{DEPLOY_PATH}/current/.env")))
+        .unwrap_or_else(|_| {
+            let target = host.current().unwrap();
+            std::fs::read_to_string(host.path(&target.to_string_lossy()).join(".env")).unwrap()
+        });
+    assert!(env_file.starts_with("EVIL='$(touch"), "{env_file}");
+}
