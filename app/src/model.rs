@@ -85,9 +85,13 @@ pub struct VarInfo {
 pub struct LocalSettings {
     /// "local" or "ssh".
     pub backend: String,
-    /// SSH: the hosts and the remote user.
+    /// SSH: the hosts, the remote user and how to reach them.
     pub hosts: Vec<String>,
     pub user: String,
+    pub port: u16,
+    pub identity_file: String,
+    pub known_hosts: String,
+    pub parallelism: u32,
     pub target_dir: String,
     pub keep_releases: u32,
     pub before_switch: String,

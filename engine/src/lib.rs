@@ -17,6 +17,8 @@ pub mod error;
 pub mod jobs;
 pub mod shell;
 pub mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod time;
 
 pub use engine::{

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::sshd::{Fleet, DEPLOY_PATH};
 use common::TestEngine;
 use engine::domain::{JobState, ReleaseState};
+use engine::testing::sshd::{Fleet, DEPLOY_PATH};
 
 const HOSTS: usize = 5;
 

@@ -98,8 +98,9 @@ pub fn settings(env: &Environment) -> LocalSettings {
                 health_url,
                 health_timeout_secs,
                 protected,
-                hosts: vec![],
-                user: String::new(),
+                port: 22,
+                parallelism: 10,
+                ..Default::default()
             }
         }
         BackendConfig::Ssh(c) => LocalSettings {
@@ -120,6 +121,14 @@ pub fn settings(env: &Environment) -> LocalSettings {
             protected,
             hosts: c.hosts.clone(),
             user: c.user.clone(),
+            port: c.port,
+            identity_file: c
+                .identity_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            known_hosts: c.known_hosts.clone(),
+            parallelism: c.parallelism,
         },
     }
 }

@@ -54,6 +54,9 @@ pub async fn default_settings(app: String) -> Result<LocalSettings, ServerFnErro
         backend: "local".into(),
         target_dir: format!("/srv/{app}/"),
         keep_releases: 5,
+        user: "deploy".into(),
+        port: 22,
+        parallelism: 10,
         health_kind: "none".into(),
         health_timeout_secs: 30,
         ..Default::default()
@@ -75,9 +78,16 @@ pub async fn save_environment(
     health_url: String,
     health_timeout_secs: String,
     protected: Option<String>,
+    backend: String,
+    hosts: String,
+    user: String,
+    port: String,
+    identity_file: String,
+    known_hosts: String,
+    parallelism: String,
 ) -> Result<String, ServerFnError> {
     use super::context::{actor, engine, invalid, to_server_error};
-    use engine::backends::{local::HealthCheck, local::LocalConfig, BackendConfig};
+    use engine::backends::{local::HealthCheck, local::LocalConfig, ssh::SshConfig, BackendConfig};
     let (engine, actor) = (engine()?, actor().await?);
     let keep_releases: u32 = keep_releases
         .trim()
@@ -88,25 +98,68 @@ pub async fn save_environment(
         .parse()
         .map_err(|_| invalid("health_check: the timeout must be a whole number of seconds"))?;
     let optional = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    let health_check = match health_kind.as_str() {
-        "none" | "" => None,
-        "command" => Some(HealthCheck::Command {
-            command: health_command.trim().to_owned(),
-            timeout_secs,
-        }),
-        "http" => Some(HealthCheck::Http {
-            url: health_url.trim().to_owned(),
-            timeout_secs,
-        }),
-        other => return Err(invalid(format!("health_check: unknown kind {other:?}"))),
+    let config = match backend.as_str() {
+        "local" | "" => {
+            let health_check = match health_kind.as_str() {
+                "none" | "" => None,
+                "command" => Some(HealthCheck::Command {
+                    command: health_command.trim().to_owned(),
+                    timeout_secs,
+                }),
+                "http" => Some(HealthCheck::Http {
+                    url: health_url.trim().to_owned(),
+                    timeout_secs,
+                }),
+                other => return Err(invalid(format!("health_check: unknown kind {other:?}"))),
+            };
+            BackendConfig::Local(LocalConfig {
+                target_dir: target_dir.trim().into(),
+                keep_releases,
+                before_switch: optional(before_switch),
+                after_switch: optional(after_switch),
+                health_check,
+            })
+        }
+        "ssh" => {
+            let health_check =
+                match health_kind.as_str() {
+                    "none" | "" => None,
+                    "command" => optional(health_command),
+                    _ => return Err(invalid(
+                        "health_check: on ssh hosts the health check is a command run on each host",
+                    )),
+                };
+            let port: u16 = port
+                .trim()
+                .parse()
+                .map_err(|_| invalid("port: enter a port number 1-65535"))?;
+            let parallelism: u32 = parallelism
+                .trim()
+                .parse()
+                .map_err(|_| invalid("parallelism: enter how many hosts stage at once"))?;
+            BackendConfig::Ssh(SshConfig {
+                hosts: hosts
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                user: user.trim().to_owned(),
+                port,
+                identity_file: optional(identity_file).map(Into::into),
+                known_hosts: known_hosts.trim().to_owned(),
+                deploy_path: target_dir.trim().into(),
+                parallelism,
+                keep_releases,
+                before_switch: optional(before_switch),
+                after_switch: optional(after_switch),
+                health_check,
+                health_timeout_secs: timeout_secs,
+                connect_timeout_secs: 10,
+            })
+        }
+        other => return Err(invalid(format!("backend: unknown backend {other:?}"))),
     };
-    let config = BackendConfig::Local(LocalConfig {
-        target_dir: target_dir.trim().into(),
-        keep_releases,
-        before_switch: optional(before_switch),
-        after_switch: optional(after_switch),
-        health_check,
-    });
     let protected = protected.is_some();
     let env = if original.is_empty() {
         engine

@@ -62,6 +62,9 @@ fn EnvForm(
     let health_kind = s.health_kind.clone();
     let selected = move |kind: &str| health_kind == kind;
     let (delete_app, delete_env) = (app.clone(), original.clone());
+    let backend = RwSignal::new(s.backend.clone());
+    let is_ssh = move || backend.get() == "ssh";
+    let initial_backend = s.backend.clone();
     view! {
         <h1>{title}</h1>
         <section class="card">
@@ -72,9 +75,27 @@ fn EnvForm(
                     "Name"
                     <input name="name" value=original.clone() required readonly=!is_new placeholder="staging" />
                 </label>
-                <label>"Backend" <select disabled><option value="local">"local (this machine)"</option></select></label>
                 <label>
-                    "Target directory (absolute; holds releases/ and current)"
+                    "Backend"
+                    <select name="backend" id="backend-select" on:change=move |ev| backend.set(event_target_value(&ev))>
+                        <option value="local" selected=initial_backend == "local">"local (this machine)"</option>
+                        <option value="ssh" selected=initial_backend == "ssh">"ssh (a fleet of hosts)"</option>
+                    </select>
+                </label>
+                <fieldset class="ssh-settings" class:hidden=move || !is_ssh()>
+                    <legend>"SSH hosts"</legend>
+                    <label>"Hosts (one per line, host or host:port)" <textarea name="hosts" rows="4">{s.hosts.join("\n")}</textarea></label>
+                    <label>"User" <input name="user" value=s.user.clone() /></label>
+                    <label>"Port" <input name="port" value=s.port.to_string() inputmode="numeric" /></label>
+                    <label>"Private key file on the Slipway server (empty: the ssh agent)" <input name="identity_file" value=s.identity_file.clone() /></label>
+                    <label>
+                        "Pinned host keys (known_hosts lines, e.g. from ssh-keyscan; unknown or changed keys are refused)"
+                        <textarea name="known_hosts" rows="4">{s.known_hosts.clone()}</textarea>
+                    </label>
+                    <label>"Hosts staged at once" <input name="parallelism" value=s.parallelism.to_string() inputmode="numeric" /></label>
+                </fieldset>
+                <label>
+                    {move || if is_ssh() { "Deploy path on every host (absolute; holds releases/ and current)" } else { "Target directory (absolute; holds releases/ and current)" }}
                     <input name="target_dir" value=s.target_dir.clone() required />
                 </label>
                 <label>"Keep releases" <input name="keep_releases" value=s.keep_releases.to_string() inputmode="numeric" /></label>

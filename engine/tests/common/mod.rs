@@ -313,8 +313,6 @@ pub fn sha(version: &str) -> String {
     fake_commit_sha(version)
 }
 
-pub mod sshd;
-
 impl TestEngine {
     /// The application and an SSH `production` environment.
     pub async fn setup_ssh(&self, config: engine::backends::ssh::SshConfig) -> Environment {

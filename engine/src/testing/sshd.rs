@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use engine::backends::ssh::SshConfig;
+use crate::backends::ssh::SshConfig;
 
 /// The deploy path on every fake host (inside its chroot).
 pub const DEPLOY_PATH: &str = "/srv/shop";

@@ -1,0 +1,171 @@
+//! An SSH environment from the browser: configure three real sshd hosts,
+//! deploy and watch three progress bars reach success, then roll back.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use end2end::{Browser, Slipway};
+use engine::testing::sshd::{Fleet, DEPLOY_PATH};
+use fantoccini::{Client, Locator};
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+async fn wait_for_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            if let Ok(text) = element.text().await {
+                if ok(&text) {
+                    return Ok(text);
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    bail!("timed out waiting for {css}; last text was {last:?}")
+}
+
+async fn fill(client: &Client, name: &str, value: &str) -> Result<()> {
+    let input = client
+        .find(Locator::Css(&format!(".env-form [name='{name}']")))
+        .await?;
+    input.clear().await?;
+    input.send_keys(value).await?;
+    Ok(())
+}
+
+async fn hydrated(client: &Client) -> Result<()> {
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("body[data-hydrated='true']"))
+        .await?;
+    Ok(())
+}
+
+/// Deploys (or rolls back, via `button`) and waits until all three hosts succeeded.
+async fn run_job_from(client: &Client, button: &str) -> Result<()> {
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(button))
+        .await?
+        .click()
+        .await?;
+    let deadline = Instant::now() + PATIENCE;
+    while !client.current_url().await?.path().starts_with("/jobs/") {
+        if Instant::now() > deadline {
+            bail!("no job page");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for_text(client, "#job-state .badge", |s| {
+        s == "succeeded" || s == "failed"
+    })
+    .await?;
+    let state = client
+        .find(Locator::Css("#job-state .badge"))
+        .await?
+        .text()
+        .await?;
+    let log = client.find(Locator::Css("#job-log")).await?.text().await?;
+    assert_eq!(state, "succeeded", "job log:\n{log}");
+    let bars = client
+        .find_all(Locator::Css(".host-progress[data-state='succeeded']"))
+        .await?;
+    assert_eq!(bars.len(), 3, "three hosts, three bars at success");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> {
+    let fleet = Fleet::start(3);
+    let slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+    client.goto(&slipway.login_link).await?;
+    wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
+
+    client.goto(&slipway.url("/apps/demo/new-env")).await?;
+    hydrated(client).await?;
+    fill(client, "name", "fleet").await?;
+    client
+        .find(Locator::Css("#backend-select option[value='ssh']"))
+        .await?
+        .click()
+        .await?;
+    let config = fleet.config();
+    fill(client, "hosts", &config.hosts.join("\n")).await?;
+    fill(client, "user", "root").await?;
+    fill(
+        client,
+        "identity_file",
+        &fleet.client_key.display().to_string(),
+    )
+    .await?;
+    fill(client, "known_hosts", &fleet.known_hosts()).await?;
+    fill(client, "target_dir", DEPLOY_PATH).await?;
+    fill(
+        client,
+        "before_switch",
+        "echo staged on $SLIPWAY_ENVIRONMENT",
+    )
+    .await?;
+    client
+        .find(Locator::Css(".env-form button[type='submit']"))
+        .await?
+        .click()
+        .await?;
+    wait_for_text(client, "h1.env-title", |s| s.contains("fleet")).await?;
+    wait_for_text(client, "dl.settings", |s| s.contains("127.0.0.1:")).await?;
+
+    // Deploy build 1, then build 2.
+    for build in [1, 2] {
+        client.goto(&slipway.url("/apps/demo/envs/fleet")).await?;
+        hydrated(client).await?;
+        client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(&format!(
+                "#build-select option[value='{build}']"
+            )))
+            .await?
+            .click()
+            .await?;
+        run_job_from(client, "#deploy-button").await?;
+    }
+    for host in &fleet.hosts {
+        assert_eq!(
+            host.current_version().as_deref(),
+            Some("1.1.0"),
+            "{}",
+            host.name()
+        );
+    }
+
+    // Roll back to the first release everywhere.
+    client.goto(&slipway.url("/apps/demo/envs/fleet")).await?;
+    hydrated(client).await?;
+    run_job_from(
+        client,
+        "table.releases tr[data-state='superseded'] button.rollback",
+    )
+    .await?;
+    for host in &fleet.hosts {
+        assert_eq!(
+            host.current_version().as_deref(),
+            Some("1.0.0"),
+            "{}",
+            host.name()
+        );
+    }
+    let screenshot = client.screenshot().await?;
+    std::fs::write(
+        end2end::artifacts_dir()?.join("ssh-rollback-job-page.png"),
+        screenshot,
+    )?;
+    browser.client.clone().close().await?;
+    Ok(())
+}

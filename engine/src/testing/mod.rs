@@ -1,0 +1,4 @@
+//! Test support shared by the engine's tests and the browser tests (feature
+//! `test-support`): real components started and stopped by the harness.
+
+pub mod sshd;
