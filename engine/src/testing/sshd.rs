@@ -23,6 +23,7 @@ pub struct FakeHost {
 
 pub struct Fleet {
     base: PathBuf,
+    image: HostImage,
     pub hosts: Vec<FakeHost>,
     pub client_key: PathBuf,
 }
@@ -80,9 +81,69 @@ fn build_chroot(root: &Path) {
         .args(["c", "1", "3"]));
 }
 
+/// What each fake host's filesystem holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum HostImage {
+    /// busybox and bash: enough for Slipway (and for any shell-only tool).
+    Minimal,
+    /// The machine's own `/usr` and `/etc`, bind-mounted read-only: Python,
+    /// tar, coreutils, sftp. For benchmarks against tools that need them.
+    Full,
+}
+
+fn build_full_chroot(root: &Path) {
+    for dir in ["dev", "tmp", "root", "srv", "usr", "etc"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for link in ["bin", "lib", "lib64", "sbin"] {
+        std::os::unix::fs::symlink(format!("usr/{link}"), root.join(link)).unwrap();
+    }
+    for dir in ["usr", "etc"] {
+        let target = root.join(dir);
+        run(Command::new("mount")
+            .arg("--bind")
+            .arg(format!("/{dir}"))
+            .arg(&target));
+        run(Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(&target));
+    }
+    for (name, minor) in [("null", "3"), ("zero", "5"), ("urandom", "9")] {
+        run(Command::new("mknod")
+            .arg("-m")
+            .arg("666")
+            .arg(root.join("dev").join(name))
+            .args(["c", "1", minor]));
+    }
+}
+
+/// Unmounts what `build_full_chroot` mounted. `false` if anything stays mounted.
+fn unmount_full_chroot(root: &Path) -> bool {
+    let mut clean = true;
+    for dir in ["usr", "etc"] {
+        let target = root.join(dir);
+        let status = Command::new("umount")
+            .arg(&target)
+            .stderr(Stdio::null())
+            .status();
+        let still_mounted = std::fs::read_to_string("/proc/self/mounts")
+            .map(|m| m.contains(&format!(" {} ", target.display())))
+            .unwrap_or(true);
+        if still_mounted || status.is_err() {
+            clean = false;
+        }
+    }
+    clean
+}
+
 impl Fleet {
-    /// Starts `n` hosts. Needs root (chroot) and Debian's openssh-server and busybox-static.
+    /// Starts `n` minimal hosts. Needs root (chroot) and Debian's
+    /// openssh-server and busybox-static.
     pub fn start(n: usize) -> Fleet {
+        Self::start_with(n, HostImage::Minimal)
+    }
+
+    pub fn start_with(n: usize, image: HostImage) -> Fleet {
         // sshd insists that a chroot's every parent is root-owned and not
         // writable by others: /tmp is not, /run is.
         let base = PathBuf::from(format!(
@@ -102,7 +163,10 @@ impl Fleet {
             let dir = base.join(format!("host{i}"));
             let root = dir.join("root");
             std::fs::create_dir_all(&root).unwrap();
-            build_chroot(&root);
+            match image {
+                HostImage::Minimal => build_chroot(&root),
+                HostImage::Full => build_full_chroot(&root),
+            }
             std::fs::write(dir.join("authorized_keys"), &client_pub).unwrap();
             let mut host = FakeHost {
                 port: free_port(),
@@ -121,6 +185,7 @@ impl Fleet {
             base,
             hosts,
             client_key,
+            image,
         }
     }
 
@@ -160,6 +225,17 @@ impl Drop for Fleet {
     fn drop(&mut self) {
         for host in &mut self.hosts {
             host.stop_sshd();
+        }
+        if self.image == HostImage::Full {
+            // Never delete through a mount: leave everything if one remains.
+            let all_unmounted = self.hosts.iter().all(|h| unmount_full_chroot(&h.root));
+            if !all_unmounted {
+                eprintln!(
+                    "warning: bind mounts remain under {}; not deleting it",
+                    self.base.display()
+                );
+                return;
+            }
         }
         let _ = std::fs::remove_dir_all(&self.base);
     }
@@ -233,7 +309,7 @@ impl FakeHost {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/ssh_host_ed25519_key\nPidFile {dir}/sshd.pid\n\
              AuthorizedKeysFile {dir}/authorized_keys\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nMaxStartups 100:30:200\nMaxSessions 100\n\
-             ChrootDirectory {root}\nLogLevel ERROR\n",
+             ChrootDirectory {root}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
             port = self.port,
             dir = self.dir.display(),
             root = self.root.display(),
