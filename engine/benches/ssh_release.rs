@@ -251,10 +251,45 @@ async fn slipway_run(engine: &Engine, actor: &Actor, build_id: i64) -> f64 {
         let job = engine.store().job(job.id).await.unwrap();
         if job.state.is_finished() {
             assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-            return started.elapsed().as_secs_f64();
+            let seconds = started.elapsed().as_secs_f64();
+            print_steps(engine, job.id).await;
+            return seconds;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// When each step was last reached by any host, from the job's first event.
+async fn print_steps(engine: &Engine, job_id: i64) {
+    let events = engine
+        .store()
+        .job_events_after(job_id, 0, 100_000)
+        .await
+        .unwrap();
+    let Some(first) = events.first().map(|e| e.ts) else {
+        return;
+    };
+    let mut marks: Vec<(String, f64)> = Vec::new();
+    for e in events.iter().filter(|e| e.level == "progress") {
+        let value: serde_json::Value = serde_json::from_str(&e.text).unwrap_or_default();
+        let step = value["step"]
+            .as_str()
+            .unwrap_or("")
+            .split(' ')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let at = (e.ts - first).num_milliseconds() as f64 / 1000.0;
+        match marks.iter_mut().find(|(l, _)| *l == step) {
+            Some(mark) => mark.1 = at,
+            None => marks.push((step, at)),
+        }
+    }
+    let line: Vec<String> = marks.iter().map(|(l, t)| format!("{l} {t:.2}s")).collect();
+    println!(
+        "    slipway steps, last host reached at: {}",
+        line.join(" · ")
+    );
 }
 
 #[tokio::main]

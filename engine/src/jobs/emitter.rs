@@ -1,15 +1,25 @@
 //! Emits a job's events: masked, numbered, stored, then published.
+//!
+//! Hosts emit concurrently. Every `emit` waits until its event is stored,
+//! but events queued at the same moment share one transaction (group
+//! commit), so fifty hosts do not queue behind fifty separate commits.
+//! Numbering happens as events are queued and a single writer stores and
+//! publishes them in that order, so stored order = published order = seq.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{EventHub, SecretMasker};
 use crate::domain::JobEvent;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::store::events::ProgressRow;
 use crate::store::jobs::HostProgress;
 use crate::store::Store;
 use crate::time;
+
+/// Most events stored in one transaction.
+const MAX_BATCH: usize = 512;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventLevel {
@@ -40,13 +50,27 @@ impl EventLevel {
     }
 }
 
-#[derive(Clone, Debug)]
+struct Queued {
+    event: JobEvent,
+    progress: Option<ProgressRow>,
+    stored: oneshot::Sender<std::result::Result<(), String>>,
+}
+
+#[derive(Clone)]
 pub struct EventEmitter {
     job_id: i64,
-    store: Store,
-    hub: EventHub,
     masker: Arc<SecretMasker>,
-    next_seq: Arc<Mutex<i64>>,
+    /// The next sequence number and the queue, locked together so queue
+    /// order is sequence order.
+    queue: Arc<Mutex<(i64, mpsc::UnboundedSender<Queued>)>>,
+}
+
+impl std::fmt::Debug for EventEmitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventEmitter")
+            .field("job_id", &self.job_id)
+            .finish()
+    }
 }
 
 impl EventEmitter {
@@ -58,12 +82,12 @@ impl EventEmitter {
         masker: SecretMasker,
     ) -> Result<Self> {
         let last = store.last_job_event_seq(job_id).await?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(write_events(store, hub, receiver));
         Ok(Self {
             job_id,
-            store,
-            hub,
             masker: Arc::new(masker),
-            next_seq: Arc::new(Mutex::new(last + 1)),
+            queue: Arc::new(Mutex::new((last + 1, sender))),
         })
     }
 
@@ -71,23 +95,55 @@ impl EventEmitter {
         &self.masker
     }
 
-    /// Stores then publishes one event. The lock keeps stored order and
-    /// published order the same.
+    /// Stores then publishes one event; returns once it is stored.
     pub async fn emit(&self, host: Option<&str>, level: EventLevel, text: &str) -> Result<()> {
-        let mut next = self.next_seq.lock().await;
-        let event = JobEvent {
-            job_id: self.job_id,
-            seq: *next,
-            ts: time::now(),
-            host: host.map(str::to_owned),
-            level: level.as_str().to_owned(),
-            text: self.masker.mask(text),
-        };
-        self.store.insert_job_event(&event).await?;
-        *next += 1;
-        drop(next);
-        self.hub.publish(event);
-        Ok(())
+        self.enqueue(host, level, self.masker.mask(text), None)
+            .await
+    }
+
+    async fn enqueue(
+        &self,
+        host: Option<&str>,
+        level: EventLevel,
+        text: String,
+        progress: Option<ProgressRow>,
+    ) -> Result<()> {
+        let (stored, done) = oneshot::channel();
+        {
+            let mut queue = self
+                .queue
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let event = JobEvent {
+                job_id: self.job_id,
+                seq: queue.0,
+                ts: time::now(),
+                host: host.map(str::to_owned),
+                level: level.as_str().to_owned(),
+                text,
+            };
+            if queue
+                .1
+                .send(Queued {
+                    event,
+                    progress,
+                    stored,
+                })
+                .is_err()
+            {
+                return Err(Error::Io(std::io::Error::other(
+                    "the job's event writer stopped",
+                )));
+            }
+            queue.0 += 1;
+        }
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(Error::Io(std::io::Error::other(message))),
+            Err(_) => Err(Error::Io(std::io::Error::other(
+                "the job's event writer stopped",
+            ))),
+        }
     }
 
     pub async fn info(&self, host: Option<&str>, text: &str) -> Result<()> {
@@ -98,21 +154,60 @@ impl EventEmitter {
         self.emit(host, EventLevel::Error, text).await
     }
 
-    /// Journals a host's progress and streams it.
+    /// Journals a host's progress and streams it, in one write.
     pub async fn progress(&self, progress: &HostProgress<'_>) -> Result<()> {
-        self.store
-            .record_host_progress(self.job_id, progress)
-            .await?;
+        let error = progress.error.map(|e| self.masker.mask(e));
         let text = serde_json::json!({
             "phase": progress.phase,
             "step": progress.step,
             "done": progress.steps_done,
             "total": progress.steps_total,
             "state": progress.state,
-            "error": progress.error,
+            "error": error,
         })
         .to_string();
-        self.emit(Some(progress.host), EventLevel::Progress, &text)
+        let row = ProgressRow {
+            host: progress.host.to_owned(),
+            phase: progress.phase.to_owned(),
+            step: progress.step.to_owned(),
+            steps_done: progress.steps_done,
+            steps_total: progress.steps_total,
+            state: progress.state.to_owned(),
+            error,
+        };
+        self.enqueue(Some(progress.host), EventLevel::Progress, text, Some(row))
             .await
+    }
+}
+
+/// The single writer: takes whatever is queued, stores it in one
+/// transaction, publishes it in order, then tells each emitter.
+async fn write_events(store: Store, hub: EventHub, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let rows: Vec<(JobEvent, Option<ProgressRow>)> = batch
+            .iter()
+            .map(|q| (q.event.clone(), q.progress.clone()))
+            .collect();
+        let result = store
+            .append_job_events(&rows)
+            .await
+            .map_err(|e| e.to_string());
+        if result.is_ok() {
+            for (event, _) in rows {
+                hub.publish(event);
+            }
+        } else {
+            tracing::warn!(error = ?result, "could not store job events");
+        }
+        for queued in batch {
+            let _ = queued.stored.send(result.clone());
+        }
     }
 }

@@ -47,19 +47,47 @@ pub(crate) async fn append_in_tx(
     Ok(events)
 }
 
+/// Per-host progress to journal alongside an event, owned so it can queue.
+#[derive(Clone, Debug)]
+pub struct ProgressRow {
+    pub host: String,
+    pub phase: String,
+    pub step: String,
+    pub steps_done: i64,
+    pub steps_total: i64,
+    pub state: String,
+    pub error: Option<String>,
+}
+
 impl Store {
-    pub async fn insert_job_event(&self, event: &JobEvent) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO job_events (job_id, seq, ts, host, level, text) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(event.job_id)
-        .bind(event.seq)
-        .bind(event.ts)
-        .bind(&event.host)
-        .bind(&event.level)
-        .bind(&event.text)
-        .execute(self.pool())
-        .await?;
+    /// Stores several events (and the host progress some carry) in one
+    /// transaction: concurrent hosts share one commit.
+    pub async fn append_job_events(&self, batch: &[(JobEvent, Option<ProgressRow>)]) -> Result<()> {
+        let mut tx = self.write().await?;
+        for (event, progress) in batch {
+            if let Some(p) = progress {
+                let row = super::jobs::HostProgress {
+                    host: &p.host,
+                    phase: &p.phase,
+                    step: &p.step,
+                    steps_done: p.steps_done,
+                    steps_total: p.steps_total,
+                    state: &p.state,
+                    error: p.error.as_deref(),
+                };
+                super::jobs::upsert_host_progress(&mut tx, event.job_id, &row).await?;
+            }
+            sqlx::query("INSERT INTO job_events (job_id, seq, ts, host, level, text) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(event.job_id)
+                .bind(event.seq)
+                .bind(event.ts)
+                .bind(&event.host)
+                .bind(&event.level)
+                .bind(&event.text)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -416,30 +416,6 @@ impl Store {
         )
     }
 
-    pub async fn record_host_progress(&self, job_id: i64, p: &HostProgress<'_>) -> Result<()> {
-        let now = time::now();
-        sqlx::query(
-            "INSERT INTO job_hosts (job_id, host, phase, step, steps_done, steps_total, state, error, started_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (job_id, host) DO UPDATE SET phase = excluded.phase, step = excluded.step,
-                 steps_done = excluded.steps_done, steps_total = excluded.steps_total,
-                 state = excluded.state, error = excluded.error, updated_at = excluded.updated_at",
-        )
-        .bind(job_id)
-        .bind(p.host)
-        .bind(p.phase)
-        .bind(p.step)
-        .bind(p.steps_done)
-        .bind(p.steps_total)
-        .bind(p.state)
-        .bind(p.error)
-        .bind(now)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     pub async fn job_hosts(&self, job_id: i64) -> Result<Vec<JobHost>> {
         Ok(
             sqlx::query_as("SELECT host, phase, step, steps_done, steps_total, state, error, started_at, updated_at
@@ -485,4 +461,33 @@ async fn environment_path(tx: &mut sqlx::SqliteConnection, env_id: i64) -> Resul
     .bind(env_id)
     .fetch_one(&mut *tx)
     .await?)
+}
+
+/// Journals one host's progress (inside a caller's transaction or not).
+pub(crate) async fn upsert_host_progress(
+    conn: &mut sqlx::SqliteConnection,
+    job_id: i64,
+    p: &HostProgress<'_>,
+) -> Result<()> {
+    let now = time::now();
+    sqlx::query(
+        "INSERT INTO job_hosts (job_id, host, phase, step, steps_done, steps_total, state, error, started_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (job_id, host) DO UPDATE SET phase = excluded.phase, step = excluded.step,
+             steps_done = excluded.steps_done, steps_total = excluded.steps_total,
+             state = excluded.state, error = excluded.error, updated_at = excluded.updated_at",
+    )
+    .bind(job_id)
+    .bind(p.host)
+    .bind(p.phase)
+    .bind(p.step)
+    .bind(p.steps_done)
+    .bind(p.steps_total)
+    .bind(p.state)
+    .bind(p.error)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -9,7 +9,7 @@
 //! `current` untouched. A switch, hook or health failure switches every host
 //! back to what it served before. Every host step is journaled.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,12 +77,12 @@ pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
         )
         .await;
     }
-    let (archive, gzip) = load_archive(&run).await?;
+    let archive = load_archive(&run).await?;
     let workspace = SshWorkspace::create(run.config, run.layout.job_id)
         .map_err(|e| RunFailure::Failed(format!("cannot prepare the ssh client: {e}")))?;
 
     let hosts = connect_all(&run, &workspace, &addrs, total).await?;
-    let result = two_phases(&run, &hosts, &archive, gzip, total).await;
+    let result = two_phases(&run, &hosts, &archive, total).await;
     // Whatever happened, release the locks we hold and close the connections.
     join_all(hosts.iter().map(|h| release_lock(&run, h))).await;
     for host in hosts {
@@ -96,8 +96,7 @@ pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
 async fn two_phases(
     run: &SshRun<'_>,
     hosts: &[Shared],
-    archive: &[u8],
-    gzip: bool,
+    archive: &Archive,
     total: i64,
 ) -> Result<(), RunFailure> {
     // ---- phase 1: stage everywhere ----
@@ -106,7 +105,7 @@ async fn two_phases(
         let limit = limit.clone();
         async move {
             let _permit = limit.acquire().await;
-            stage_host(run, host, archive, gzip, total).await
+            stage_host(run, host, archive, total).await
         }
     }))
     .await;
@@ -202,8 +201,8 @@ async fn two_phases(
 }
 
 fn steps_per_host(config: &SshConfig) -> i64 {
-    // connect, lock, prepare, stage, switch, cleanup + optional steps
-    6 + [
+    // connect, lock and prepare, stage, switch, cleanup + optional steps
+    5 + [
         &config.before_switch,
         &config.after_switch,
         &config.health_check,
@@ -213,7 +212,7 @@ fn steps_per_host(config: &SshConfig) -> i64 {
     .count() as i64
 }
 
-async fn load_archive(run: &SshRun<'_>) -> Result<(Vec<u8>, bool), RunFailure> {
+async fn load_archive(run: &SshRun<'_>) -> Result<Archive, RunFailure> {
     let source = run
         .artifacts
         .resolve(run.artifact)
@@ -232,10 +231,18 @@ async fn load_archive(run: &SshRun<'_>) -> Result<(Vec<u8>, bool), RunFailure> {
         }
     };
     let gzip = path.extension().is_none_or(|e| e != "tar");
-    let bytes = tokio::fs::read(&path)
+    let size = tokio::fs::metadata(&path)
         .await
-        .map_err(|e| RunFailure::Failed(format!("cannot read {}: {e}", path.display())))?;
-    Ok((bytes, gzip))
+        .map_err(|e| RunFailure::Failed(format!("cannot read {}: {e}", path.display())))?
+        .len();
+    Ok(Archive { path, gzip, size })
+}
+
+/// The release archive, streamed from its file to every host.
+struct Archive {
+    path: PathBuf,
+    gzip: bool,
+    size: u64,
 }
 
 async fn connect_all(
@@ -329,7 +336,7 @@ struct RemoteStep<'s> {
     phase: &'s str,
     label: &'s str,
     script: String,
-    input: Option<&'s [u8]>,
+    input: Option<&'s Path>,
     timeout: Duration,
     /// Stream the command's output into the job log.
     echo: bool,
@@ -384,7 +391,7 @@ async fn step(
     );
     let outcome = match result {
         Ok(output) if output.success => Ok(output),
-        Ok(output) if output.code == Some(LOCKED_EXIT) && phase == "lock" => Err(output.reason()),
+        Ok(output) if output.code == Some(LOCKED_EXIT) => Err(output.reason()),
         Ok(output) => Err(format!("{label} {}", output.reason())),
         Err(TransportError::Timeout(secs)) => Err(format!("{label} timed out after {secs}s")),
         Err(e) => Err(format!("{label}: {e}")),
@@ -429,34 +436,21 @@ async fn step(
 async fn stage_host(
     run: &SshRun<'_>,
     host: &Shared,
-    archive: &[u8],
-    gzip: bool,
+    archive: &Archive,
     total: i64,
 ) -> Result<(), String> {
     let mut h = host.lock().await;
     let layout = &run.layout;
-    step(
-        run,
-        &mut h,
-        RemoteStep {
-            phase: "lock",
-            label: "lock",
-            script: plan::lock(layout, &run.lock_holder),
-            input: None,
-            timeout: QUICK_TIMEOUT,
-            echo: false,
-        },
-        total,
-    )
-    .await?;
+    // Unlocking checks the lock names this job, so it is safe to mark it
+    // held before knowing whether the `mkdir` won.
     h.locked = true;
     let prepared = step(
         run,
         &mut h,
         RemoteStep {
             phase: "stage",
-            label: "prepare",
-            script: plan::prepare(layout),
+            label: "lock and prepare",
+            script: plan::lock_and_prepare(layout, &run.lock_holder),
             input: None,
             timeout: QUICK_TIMEOUT,
             echo: false,
@@ -490,8 +484,8 @@ async fn stage_host(
             layout.release_dir().display()
         ));
     } else {
-        let script = plan::stage(layout, gzip, &run.env_file);
-        let label = format!("upload {} KiB and unpack", archive.len() / 1024);
+        let script = plan::stage(layout, archive.gzip, &run.env_file);
+        let label = format!("upload {} KiB and unpack", archive.size / 1024);
         h.staged_here = true;
         step(
             run,
@@ -500,7 +494,7 @@ async fn stage_host(
                 phase: "stage",
                 label: &label,
                 script,
-                input: Some(archive),
+                input: Some(&archive.path),
                 timeout: STEP_TIMEOUT,
                 echo: true,
             },

@@ -58,6 +58,11 @@ pub fn lock(layout: &ReleaseLayout, holder: &str) -> String {
     )
 }
 
+/// Takes the lock, then prepares (one round trip).
+pub fn lock_and_prepare(layout: &ReleaseLayout, holder: &str) -> String {
+    format!("{} && {}", lock(layout, holder), prepare(layout))
+}
+
 /// Releases the lock if this job holds it.
 pub fn unlock(layout: &ReleaseLayout) -> String {
     let lock = q(&layout.lock_dir());

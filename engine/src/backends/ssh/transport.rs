@@ -137,12 +137,13 @@ impl Connection {
         })
     }
 
-    /// Runs `script` with the remote user's shell, writing `input` to its
-    /// stdin. `on_line(is_stderr, line)` sees output as it arrives.
+    /// Runs `script` with the remote user's shell, streaming the file
+    /// `input` to its stdin (never held in memory whole).
+    /// `on_line(is_stderr, line)` sees output as it arrives.
     pub async fn run(
         &self,
         script: &str,
-        input: Option<&[u8]>,
+        input: Option<&Path>,
         timeout: Duration,
         on_line: &(dyn Fn(bool, &str) + Sync),
     ) -> Result<RemoteOutput, TransportError> {
@@ -164,9 +165,12 @@ impl Connection {
             let stdout = child.stdout().take();
             let stderr = child.stderr().take();
             let feed = async {
-                if let (Some(mut stdin), Some(bytes)) = (stdin, input) {
+                if let (Some(mut stdin), Some(path)) = (stdin, input) {
                     // The remote side may stop reading early (it failed): its status tells why.
-                    let _ = stdin.write_all(bytes).await;
+                    if let Ok(file) = tokio::fs::File::open(path).await {
+                        let mut file = tokio::io::BufReader::with_capacity(1 << 20, file);
+                        let _ = tokio::io::copy_buf(&mut file, &mut stdin).await;
+                    }
                     let _ = stdin.shutdown().await;
                 }
             };
