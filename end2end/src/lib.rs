@@ -181,3 +181,51 @@ pub fn artifacts_dir() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// How long a browser test waits for anything: a safety net, not a timing assertion.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Polls until `css` matches an element whose text satisfies `ok`; returns the text.
+pub async fn wait_for_text(
+    client: &fantoccini::Client,
+    css: &str,
+    ok: impl Fn(&str) -> bool,
+) -> Result<String> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(element) = client.find(fantoccini::Locator::Css(css)).await {
+            if let Ok(text) = element.text().await {
+                if ok(&text) {
+                    return Ok(text);
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    bail!("timed out waiting for {css}; last text was {last:?}")
+}
+
+/// Waits until the page is hydrated (interactive).
+pub async fn wait_hydrated(client: &fantoccini::Client) -> Result<()> {
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(fantoccini::Locator::Css("body[data-hydrated='true']"))
+        .await
+        .context("the page never hydrated (is target/site/pkg built?)")?;
+    Ok(())
+}
+
+/// Replaces the value of the environment form's field `name`.
+pub async fn fill(client: &fantoccini::Client, name: &str, value: &str) -> Result<()> {
+    let input = client
+        .find(fantoccini::Locator::Css(&format!(
+            ".env-form [name='{name}']"
+        )))
+        .await?;
+    input.clear().await?;
+    input.send_keys(value).await?;
+    Ok(())
+}

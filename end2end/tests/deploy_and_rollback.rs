@@ -5,38 +5,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use end2end::{artifacts_dir, Browser, Slipway};
+use end2end::{artifacts_dir, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
 use fantoccini::{Client, Locator};
-
-const PATIENCE: Duration = Duration::from_secs(90);
-
-/// Polls until `css` matches an element whose text satisfies `ok`.
-async fn wait_for_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
-    let deadline = Instant::now() + PATIENCE;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(element) = client.find(Locator::Css(css)).await {
-            if let Ok(text) = element.text().await {
-                if ok(&text) {
-                    return Ok(text);
-                }
-                last = text;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    bail!("timed out waiting for {css}; last text was {last:?}")
-}
-
-async fn wait_hydrated(client: &Client) -> Result<()> {
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("body[data-hydrated='true']"))
-        .await
-        .context("the page never hydrated (is target/site/pkg built?)")?;
-    Ok(())
-}
 
 /// Deploys build `build_id` from the environment page and follows the job
 /// page until it succeeds. Returns the job id.

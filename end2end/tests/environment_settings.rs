@@ -1,39 +1,9 @@
 //! Creating and editing an environment in the browser: settings are
 //! validated with clear messages, and a refused form changes nothing.
 
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Result};
-use end2end::{Browser, Slipway};
+use anyhow::Result;
+use end2end::{fill, wait_for_text, Browser, Slipway, PATIENCE};
 use fantoccini::{Client, Locator};
-
-const PATIENCE: Duration = Duration::from_secs(90);
-
-async fn wait_for_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
-    let deadline = Instant::now() + PATIENCE;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(element) = client.find(Locator::Css(css)).await {
-            if let Ok(text) = element.text().await {
-                if ok(&text) {
-                    return Ok(text);
-                }
-                last = text;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    bail!("timed out waiting for {css}; last text was {last:?}")
-}
-
-async fn fill(client: &Client, name: &str, value: &str) -> Result<()> {
-    let input = client
-        .find(Locator::Css(&format!(".env-form [name='{name}']")))
-        .await?;
-    input.clear().await?;
-    input.send_keys(value).await?;
-    Ok(())
-}
 
 async fn open_new_environment_form(client: &Client, slipway: &Slipway) -> Result<()> {
     client.goto(&slipway.url("/apps/demo/new-env")).await?;

@@ -4,46 +4,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use end2end::{Browser, Slipway};
+use end2end::{fill, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
 use engine::testing::sshd::{Fleet, DEPLOY_PATH};
 use fantoccini::{Client, Locator};
-
-const PATIENCE: Duration = Duration::from_secs(90);
-
-async fn wait_for_text(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
-    let deadline = Instant::now() + PATIENCE;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(element) = client.find(Locator::Css(css)).await {
-            if let Ok(text) = element.text().await {
-                if ok(&text) {
-                    return Ok(text);
-                }
-                last = text;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    bail!("timed out waiting for {css}; last text was {last:?}")
-}
-
-async fn fill(client: &Client, name: &str, value: &str) -> Result<()> {
-    let input = client
-        .find(Locator::Css(&format!(".env-form [name='{name}']")))
-        .await?;
-    input.clear().await?;
-    input.send_keys(value).await?;
-    Ok(())
-}
-
-async fn hydrated(client: &Client) -> Result<()> {
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("body[data-hydrated='true']"))
-        .await?;
-    Ok(())
-}
 
 /// Deploys (or rolls back, via `button`) and waits until all three hosts succeeded.
 async fn run_job_from(client: &Client, button: &str) -> Result<()> {
@@ -89,7 +52,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
     wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
 
     client.goto(&slipway.url("/apps/demo/new-env")).await?;
-    hydrated(client).await?;
+    wait_hydrated(client).await?;
     fill(client, "name", "fleet").await?;
     client
         .find(Locator::Css("#backend-select option[value='ssh']"))
@@ -124,7 +87,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
     // Deploy build 1, then build 2.
     for build in [1, 2] {
         client.goto(&slipway.url("/apps/demo/envs/fleet")).await?;
-        hydrated(client).await?;
+        wait_hydrated(client).await?;
         client
             .wait()
             .at_most(PATIENCE)
@@ -147,7 +110,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
 
     // Roll back to the first release everywhere.
     client.goto(&slipway.url("/apps/demo/envs/fleet")).await?;
-    hydrated(client).await?;
+    wait_hydrated(client).await?;
     run_job_from(
         client,
         "table.releases tr[data-state='superseded'] button.rollback",
