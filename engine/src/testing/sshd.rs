@@ -144,6 +144,10 @@ impl Fleet {
     }
 
     pub fn start_with(n: usize, image: HostImage) -> Fleet {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the sshd fleet needs root: each fake host is a chroot (CI runs as root)"
+        );
         // sshd insists that a chroot's every parent is root-owned and not
         // writable by others: /tmp is not, /run is.
         let base = PathBuf::from(format!(
