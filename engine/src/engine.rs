@@ -448,6 +448,58 @@ impl Engine {
         Ok(job)
     }
 
+    /// Removes the deploy lock on every host of an SSH environment (stale
+    /// locks of a job that died, or of a hand deploy). Admin-only, refused
+    /// while Slipway itself runs a job there, and audited with who held them.
+    pub async fn break_remote_locks(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+    ) -> Result<Vec<crate::backends::ssh::locks::LockReport>> {
+        actor.require(Permission::ManageEnvironments)?;
+        let env = self.environment(actor, app, env).await?;
+        let BackendConfig::Ssh(config) = &env.config else {
+            return Err(InvalidInput::new(
+                "backend",
+                "only ssh environments have remote deploy locks",
+            )
+            .into());
+        };
+        if let Some(job) = self
+            .store
+            .jobs_for_environment(env.id, 1)
+            .await?
+            .into_iter()
+            .find(|j| !j.state.is_finished())
+        {
+            return Err(Error::Busy {
+                job_id: job.id,
+                requested_by: job.requested_by,
+                since: job.created_at,
+            });
+        }
+        let reports = crate::backends::ssh::locks::break_locks(config)
+            .await
+            .map_err(|e| Error::Conflict(format!("could not reach the hosts: {e}")))?;
+        let details: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| serde_json::json!({ "host": r.host, "held_by": r.held_by, "error": r.error }))
+            .collect();
+        self.store
+            .audit_only(
+                &crate::audit::AuditRecord::new(
+                    &actor.login,
+                    crate::audit::actions::REMOTE_LOCKS_BROKEN,
+                    format!("env/{}", env.path()),
+                )
+                .environment(env.path())
+                .details(serde_json::json!({ "hosts": details })),
+            )
+            .await?;
+        Ok(reports)
+    }
+
     pub async fn cancel_job(&self, actor: &Actor, job_id: i64) -> Result<Job> {
         actor.require(Permission::CancelJob)?;
         self.store.request_cancel(&actor.login, job_id).await

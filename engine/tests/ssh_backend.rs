@@ -316,3 +316,53 @@ async fn hostile_values_never_execute_on_a_host() {
         });
     assert!(env_file.starts_with("EVIL='$(touch"), "{env_file}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_remote_lock_blocks_deploys_until_an_admin_breaks_it() {
+    let fleet = Fleet::start(3);
+    let mut t = TestEngine::new().await;
+    t.setup_ssh(fleet.config()).await;
+    t.start_runner();
+    // A Slipway that died mid-job (or a hand deploy) left its lock on two hosts.
+    for host in &fleet.hosts[..2] {
+        let lock = host.path(&format!("{DEPLOY_PATH}/.slipway-lock"));
+        std::fs::create_dir_all(&lock).unwrap();
+        std::fs::write(
+            lock.join("owner"),
+            "job 41 by carol from slipway old-host since 2026-11-01\n",
+        )
+        .unwrap();
+    }
+    let v1 = t.register_version("1.0.0").await;
+    let job = t.deploy_and_wait(&v1).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("deploy lock held: job 41 by carol"),
+        "{error}"
+    );
+    for host in &fleet.hosts {
+        assert_eq!(host.current(), None, "{} changed", host.name());
+    }
+    // The failed job did not remove someone else's lock.
+    assert!(fleet.hosts[0]
+        .path(&format!("{DEPLOY_PATH}/.slipway-lock"))
+        .exists());
+
+    let before = t.last_audit_seq().await;
+    let reports = t
+        .engine
+        .break_remote_locks(&t.actor, common::APP, common::ENV)
+        .await
+        .unwrap();
+    let held: Vec<_> = reports.iter().filter_map(|r| r.held_by.clone()).collect();
+    assert_eq!(held.len(), 2, "{reports:?}");
+    assert!(held[0].contains("carol"));
+    assert_eq!(
+        t.audit_actions_after(before).await,
+        vec!["environment.remote_locks_broken".to_owned()]
+    );
+
+    let job = t.deploy_and_wait(&v1).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+}

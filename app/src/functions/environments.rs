@@ -266,3 +266,22 @@ pub async fn rollback(app: String, env: String, release_id: i64) -> Result<i64, 
         .map_err(to_server_error)?;
     Ok(job.id)
 }
+
+/// Removes stale deploy locks on an SSH environment's hosts; one line per host.
+#[server]
+pub async fn break_remote_locks(app: String, env: String) -> Result<Vec<String>, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let reports = engine
+        .break_remote_locks(&actor, &app, &env)
+        .await
+        .map_err(to_server_error)?;
+    Ok(reports
+        .into_iter()
+        .map(|r| match (r.held_by, r.error) {
+            (_, Some(error)) => format!("{}: could not check: {error}", r.host),
+            (Some(holder), None) => format!("{}: removed the lock held by {holder}", r.host),
+            (None, None) => format!("{}: no lock", r.host),
+        })
+        .collect())
+}

@@ -5,7 +5,8 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::state::StateBadge;
 use crate::functions::environments::{
-    get_environment, DeleteEnvVar, Deploy, LockEnvironment, Rollback, SetEnvVar, UnlockEnvironment,
+    get_environment, BreakRemoteLocks, DeleteEnvVar, Deploy, LockEnvironment, Rollback, SetEnvVar,
+    UnlockEnvironment,
 };
 use crate::model::{
     short_sha, BuildInfo, EnvDetail, LocalSettings, LockInfo, ReleaseInfo, VarInfo,
@@ -117,6 +118,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         </div>
         <ReleasesCard app=app.clone() env=env.clone() releases rollback=actions.rollback />
         <VarsCard app=app.clone() env=env.clone() vars actions />
+        {(summary.backend == "ssh").then(|| view! { <RemoteLocksCard app=app.clone() env=env.clone() /> })}
         <SettingsCard backend=summary.backend.clone() settings />
     }
 }
@@ -265,6 +267,30 @@ fn VarsCard(app: String, env: String, vars: Vec<VarInfo>, actions: EnvActions) -
             </ActionForm>
             <ActionError value=actions.set_var.value() />
             <ActionError value=actions.delete_var.value() />
+        </section>
+    }
+}
+
+/// SSH hosts keep a deploy lock while a job runs; a job that died leaves it.
+#[component]
+fn RemoteLocksCard(app: String, env: String) -> impl IntoView {
+    let break_locks = ServerAction::<BreakRemoteLocks>::new();
+    view! {
+        <section class="card">
+            <h2>"Remote deploy locks"</h2>
+            <p class="muted">
+                "Each host holds a lock while a job runs on it. If a deploy died (or someone deployed by hand) "
+                "and left one behind, an admin can remove it here; who held it is recorded in the audit log."
+            </p>
+            <ActionForm action=break_locks>
+                <input type="hidden" name="app" value=app />
+                <input type="hidden" name="env" value=env />
+                <button type="submit">"Break stale locks"</button>
+            </ActionForm>
+            <ActionError value=break_locks.value() />
+            {move || break_locks.value().get().and_then(Result::ok).map(|lines| view! {
+                <ul class="lock-report">{lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
+            })}
         </section>
     }
 }

@@ -55,6 +55,7 @@ pub mod actions {
     pub const ENVIRONMENT_DELETED: &str = "environment.deleted";
     pub const ENVIRONMENT_LOCKED: &str = "environment.locked";
     pub const ENVIRONMENT_UNLOCKED: &str = "environment.unlocked";
+    pub const REMOTE_LOCKS_BROKEN: &str = "environment.remote_locks_broken";
     pub const ENV_VAR_SET: &str = "env_var.set";
     pub const ENV_VAR_DELETED: &str = "env_var.deleted";
     pub const BUILD_REGISTERED: &str = "build.registered";
@@ -78,6 +79,7 @@ pub mod actions {
         ENVIRONMENT_DELETED,
         ENVIRONMENT_LOCKED,
         ENVIRONMENT_UNLOCKED,
+        REMOTE_LOCKS_BROKEN,
         ENV_VAR_SET,
         ENV_VAR_DELETED,
         BUILD_REGISTERED,

@@ -58,6 +58,14 @@ pub fn lock(layout: &ReleaseLayout, holder: &str) -> String {
     )
 }
 
+/// Removes the lock whoever holds it, printing `held: <note>` if there was one.
+pub fn break_lock(layout: &ReleaseLayout) -> String {
+    let lock = q(&layout.lock_dir());
+    format!(
+        "if [ -d {lock} ]; then echo \"held: $(cat {lock}/owner 2>/dev/null)\"; rm -rf {lock}; fi"
+    )
+}
+
 /// Takes the lock, then prepares (one round trip).
 pub fn lock_and_prepare(layout: &ReleaseLayout, holder: &str) -> String {
     format!("{} && {}", lock(layout, holder), prepare(layout))
