@@ -35,9 +35,26 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child) -> Result<()> {
     bail!("{what} did not listen on 127.0.0.1:{port}")
 }
 
+/// A child process killed (and reaped) when dropped, also when a test
+/// fails half-way through starting things.
+pub struct ChildGuard(Child);
+
+impl ChildGuard {
+    fn get(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running `slipway serve --demo` with its own data directory.
 pub struct Slipway {
-    child: Child,
+    _child: ChildGuard,
     pub base_url: String,
     pub login_link: String,
     pub data_dir: tempfile::TempDir,
@@ -62,18 +79,20 @@ impl Slipway {
         let data_dir = tempfile::tempdir()?;
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let mut child = Command::new(&bin)
-            .args(["serve", "--demo", "--site-root"])
-            .arg(&site)
-            .env("SLIPWAY_DATA_DIR", data_dir.path())
-            .env("LEPTOS_SITE_ADDR", &addr)
-            .env_remove("DATABASE_URL")
-            .env_remove("SLIPWAY_PUBLIC_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let stdout = child.stdout.take().context("no stdout")?;
+        let mut child = ChildGuard(
+            Command::new(&bin)
+                .args(["serve", "--demo", "--site-root"])
+                .arg(&site)
+                .env("SLIPWAY_DATA_DIR", data_dir.path())
+                .env("LEPTOS_SITE_ADDR", &addr)
+                .env_remove("DATABASE_URL")
+                .env_remove("SLIPWAY_PUBLIC_URL")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .with_context(|| format!("starting {}", bin.display()))?,
+        );
+        let stdout = child.get().stdout.take().context("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -87,9 +106,9 @@ impl Slipway {
         let login_link = rx
             .recv_timeout(Duration::from_secs(60))
             .context("slipway did not print a first-login link")?;
-        wait_for_port(port, "slipway", &mut child)?;
+        wait_for_port(port, "slipway", child.get())?;
         Ok(Self {
-            child,
+            _child: child,
             base_url: format!("http://{addr}"),
             login_link,
             data_dir,
@@ -101,16 +120,9 @@ impl Slipway {
     }
 }
 
-impl Drop for Slipway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// ChromeDriver on a free loopback port, driving Debian's headless Chromium.
 pub struct Browser {
-    driver: Child,
+    _driver: ChildGuard,
     pub client: fantoccini::Client,
     _profile: tempfile::TempDir,
 }
@@ -118,13 +130,13 @@ pub struct Browser {
 impl Browser {
     pub async fn start() -> Result<Self> {
         let port = free_port()?;
-        let mut driver = Command::new("chromedriver")
+        let mut driver = ChildGuard(Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .context("starting chromedriver (apt-get install chromium-driver; scripts/setup --test does)")?;
-        wait_for_port(port, "chromedriver", &mut driver)?;
+            .context("starting chromedriver (apt-get install chromium-driver; scripts/setup --test does)")?);
+        wait_for_port(port, "chromedriver", driver.get())?;
         let profile = tempfile::tempdir()?;
         let args = vec![
             "--headless".to_owned(),
@@ -161,17 +173,10 @@ impl Browser {
             }
         };
         Ok(Self {
-            driver,
+            _driver: driver,
             client,
             _profile: profile,
         })
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
