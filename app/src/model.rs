@@ -82,7 +82,7 @@ pub struct VarInfo {
 
 /// An environment's settings as the page and the form show them.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
-pub struct LocalSettings {
+pub struct EnvSettings {
     /// "local" or "ssh".
     pub backend: String,
     /// SSH: the hosts, the remote user and how to reach them.
@@ -107,7 +107,7 @@ pub struct LocalSettings {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnvDetail {
     pub summary: EnvSummary,
-    pub settings: LocalSettings,
+    pub settings: EnvSettings,
     pub vars: Vec<VarInfo>,
     pub releases: Vec<ReleaseInfo>,
     pub builds: Vec<BuildInfo>,

@@ -51,10 +51,6 @@ impl ArtifactPolicy {
         Ok(Self { allowed_roots })
     }
 
-    pub fn allowed_roots(&self) -> &[PathBuf] {
-        &self.allowed_roots
-    }
-
     /// Parses an artifact reference. Local paths must exist inside an allowed root.
     pub fn resolve(&self, raw: &str) -> Result<ArtifactSource, InvalidInput> {
         let raw = raw.trim();

@@ -72,7 +72,7 @@ pub fn env_summary(
     }
 }
 
-pub fn settings(env: &Environment) -> LocalSettings {
+pub fn settings(env: &Environment) -> EnvSettings {
     let protected = env.protected;
     match &env.config {
         BackendConfig::Local(c) => {
@@ -87,7 +87,7 @@ pub fn settings(env: &Environment) -> LocalSettings {
                         ("http", String::new(), url.clone(), *timeout_secs)
                     }
                 };
-            LocalSettings {
+            EnvSettings {
                 backend: "local".into(),
                 target_dir: c.target_dir.display().to_string(),
                 keep_releases: c.keep_releases,
@@ -103,7 +103,7 @@ pub fn settings(env: &Environment) -> LocalSettings {
                 ..Default::default()
             }
         }
-        BackendConfig::Ssh(c) => LocalSettings {
+        BackendConfig::Ssh(c) => EnvSettings {
             backend: "ssh".into(),
             target_dir: c.deploy_path.display().to_string(),
             keep_releases: c.keep_releases,

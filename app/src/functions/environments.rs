@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{EnvDetail, LocalSettings};
+use crate::model::{EnvDetail, EnvSettings};
 
 #[server]
 pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, ServerFnError> {
@@ -48,9 +48,9 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
 
 /// Settings for the "new environment" form.
 #[server]
-pub async fn default_settings(app: String) -> Result<LocalSettings, ServerFnError> {
+pub async fn default_settings(app: String) -> Result<EnvSettings, ServerFnError> {
     let _ = super::context::actor().await?;
-    Ok(LocalSettings {
+    Ok(EnvSettings {
         backend: "local".into(),
         target_dir: format!("/srv/{app}/"),
         keep_releases: 5,

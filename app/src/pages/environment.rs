@@ -8,9 +8,7 @@ use crate::functions::environments::{
     get_environment, BreakRemoteLocks, DeleteEnvVar, Deploy, LockEnvironment, Rollback, SetEnvVar,
     UnlockEnvironment,
 };
-use crate::model::{
-    short_sha, BuildInfo, EnvDetail, LocalSettings, LockInfo, ReleaseInfo, VarInfo,
-};
+use crate::model::{short_sha, BuildInfo, EnvDetail, EnvSettings, LockInfo, ReleaseInfo, VarInfo};
 
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {
@@ -296,7 +294,7 @@ fn RemoteLocksCard(app: String, env: String) -> impl IntoView {
 }
 
 #[component]
-fn SettingsCard(backend: String, settings: LocalSettings) -> impl IntoView {
+fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
     let health = match settings.health_kind.as_str() {
         "command" => format!(
             "command: {} ({}s)",

@@ -5,7 +5,7 @@ use crate::components::errors::{ActionError, ErrorBox};
 use crate::functions::environments::{
     default_settings, get_environment, DeleteEnvironment, SaveEnvironment,
 };
-use crate::model::LocalSettings;
+use crate::model::EnvSettings;
 
 /// Creates an environment (`/apps/:app/new-env`) or edits one (`/apps/:app/envs/:env/edit`).
 #[component]
@@ -49,7 +49,7 @@ pub fn EnvironmentFormPage() -> impl IntoView {
 fn EnvForm(
     app: String,
     original: String,
-    s: LocalSettings,
+    s: EnvSettings,
     save: ServerAction<SaveEnvironment>,
     delete: ServerAction<DeleteEnvironment>,
 ) -> impl IntoView {

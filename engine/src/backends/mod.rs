@@ -11,6 +11,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InvalidInput;
 
+/// Release directories kept when an environment does not say.
+pub const DEFAULT_KEEP_RELEASES: u32 = 5;
+/// Health-check timeout when an environment does not say.
+pub const DEFAULT_HEALTH_TIMEOUT_SECS: u64 = 30;
+
+pub(crate) fn default_keep() -> u32 {
+    DEFAULT_KEEP_RELEASES
+}
+
+pub(crate) fn default_health_timeout() -> u64 {
+    DEFAULT_HEALTH_TIMEOUT_SECS
+}
+
+/// Checks the settings every release-directory backend shares: how many
+/// releases to keep, and the shell commands it runs (hooks, checks).
+pub(crate) fn validate_release_settings(
+    keep_releases: u32,
+    commands: &[(&'static str, &Option<String>)],
+) -> Result<(), InvalidInput> {
+    if !(1..=100).contains(&keep_releases) {
+        return Err(InvalidInput::new(
+            "keep_releases",
+            "keep between 1 and 100 releases",
+        ));
+    }
+    for (field, command) in commands {
+        if let Some(command) = command {
+            if command.trim().is_empty() || command.len() > 4000 {
+                return Err(InvalidInput::new(
+                    field,
+                    "a command must be 1-4000 characters",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "backend", rename_all = "lowercase")]
 pub enum BackendConfig {
@@ -30,14 +68,6 @@ impl BackendConfig {
         match self {
             BackendConfig::Local(config) => config.validate(),
             BackendConfig::Ssh(config) => config.validate(),
-        }
-    }
-
-    /// The hosts a job on this backend reports progress for.
-    pub fn hosts(&self) -> Vec<String> {
-        match self {
-            BackendConfig::Local(_) => vec![local::HOST_NAME.to_owned()],
-            BackendConfig::Ssh(config) => config.hosts.clone(),
         }
     }
 }

@@ -91,10 +91,6 @@ impl EventEmitter {
         })
     }
 
-    pub fn masker(&self) -> &SecretMasker {
-        &self.masker
-    }
-
     /// Stores then publishes one event; returns once it is stored.
     pub async fn emit(&self, host: Option<&str>, level: EventLevel, text: &str) -> Result<()> {
         self.enqueue(host, level, self.masker.mask(text), None)
@@ -150,8 +146,19 @@ impl EventEmitter {
         self.emit(host, EventLevel::Info, text).await
     }
 
-    pub async fn error(&self, host: Option<&str>, text: &str) -> Result<()> {
-        self.emit(host, EventLevel::Error, text).await
+    /// Best effort, for steps that carry on if their log line cannot be
+    /// stored: the failure is traced instead.
+    pub async fn note(&self, host: Option<&str>, level: EventLevel, text: &str) {
+        if let Err(e) = self.emit(host, level, text).await {
+            tracing::warn!(error = %e, "could not store a job event");
+        }
+    }
+
+    /// Best-effort [`progress`](Self::progress): the failure is traced.
+    pub async fn journal(&self, progress: &HostProgress<'_>) {
+        if let Err(e) = self.progress(progress).await {
+            tracing::warn!(error = %e, "could not journal host progress");
+        }
     }
 
     /// Journals a host's progress and streams it, in one write.

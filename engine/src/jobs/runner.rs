@@ -260,8 +260,13 @@ impl JobRunner {
                     &config.target_dir,
                     &vars,
                 );
-                let run =
-                    local::executor_run(&emitter, cancel, &self.artifacts, hook_env, env_file);
+                let run = local::LocalRun {
+                    emitter: &emitter,
+                    cancel,
+                    artifacts: &self.artifacts,
+                    hook_env,
+                    env_file,
+                };
                 local::run_plan(&plan, run).await
             }
             BackendConfig::Ssh(config) => {

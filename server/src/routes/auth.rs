@@ -18,8 +18,12 @@ const SESSION_USER_ID: &str = "user_id";
 
 /// Paths anyone may load: the login page, login links and static assets.
 pub fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/login/link" | "/favicon.ico" | "/healthz")
-        || path.starts_with("/pkg/")
+    matches!(path, "/login" | "/login/link") || is_asset(path)
+}
+
+/// Public paths that never depend on the actor.
+fn is_asset(path: &str) -> bool {
+    matches!(path, "/favicon.ico" | "/healthz") || path.starts_with("/pkg/")
 }
 
 /// Requests answered with 401 rather than a redirect to the login page.
@@ -36,6 +40,11 @@ pub async fn require_actor(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
+    // Assets and the liveness probe never need to know who asks: skip the
+    // session and user look-ups on the hottest paths.
+    if is_asset(&path) {
+        return next.run(request).await;
+    }
     let actor = match bearer_token(&request) {
         Some(token) => match state
             .engine

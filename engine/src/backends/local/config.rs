@@ -4,10 +4,8 @@ use std::path::{Component, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backends::DEFAULT_KEEP_RELEASES;
 use crate::error::InvalidInput;
-
-pub const DEFAULT_KEEP_RELEASES: u32 = 5;
-pub const DEFAULT_HEALTH_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LocalConfig {
@@ -15,7 +13,7 @@ pub struct LocalConfig {
     pub target_dir: PathBuf,
     /// How many release directories to keep (the live one and the rollback
     /// target are always kept).
-    #[serde(default = "default_keep")]
+    #[serde(default = "crate::backends::default_keep")]
     pub keep_releases: u32,
     /// Shell command run in the new release before the switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,13 +31,13 @@ pub enum HealthCheck {
     /// Passes when the command exits 0.
     Command {
         command: String,
-        #[serde(default = "default_timeout")]
+        #[serde(default = "crate::backends::default_health_timeout")]
         timeout_secs: u64,
     },
     /// Passes when a GET answers 2xx; retried until the timeout.
     Http {
         url: String,
-        #[serde(default = "default_timeout")]
+        #[serde(default = "crate::backends::default_health_timeout")]
         timeout_secs: u64,
     },
 }
@@ -52,14 +50,6 @@ impl HealthCheck {
             }
         }
     }
-}
-
-fn default_keep() -> u32 {
-    DEFAULT_KEEP_RELEASES
-}
-
-fn default_timeout() -> u64 {
-    DEFAULT_HEALTH_TIMEOUT_SECS
 }
 
 impl LocalConfig {
@@ -99,25 +89,13 @@ impl LocalConfig {
                 "the target directory must be plain text",
             ));
         }
-        if !(1..=100).contains(&self.keep_releases) {
-            return Err(InvalidInput::new(
-                "keep_releases",
-                "keep between 1 and 100 releases",
-            ));
-        }
-        for (field, hook) in [
-            ("before_switch", &self.before_switch),
-            ("after_switch", &self.after_switch),
-        ] {
-            if let Some(cmd) = hook {
-                if cmd.trim().is_empty() || cmd.len() > 4000 {
-                    return Err(InvalidInput::new(
-                        field,
-                        "a hook command must be 1-4000 characters",
-                    ));
-                }
-            }
-        }
+        super::super::validate_release_settings(
+            self.keep_releases,
+            &[
+                ("before_switch", &self.before_switch),
+                ("after_switch", &self.after_switch),
+            ],
+        )?;
         match &self.health_check {
             None => {}
             Some(check) => {

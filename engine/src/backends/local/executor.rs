@@ -498,9 +498,7 @@ async fn pump_lines(
     let Some(stream) = stream else { return };
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Err(e) = emitter.emit(Some(HOST_NAME), level, &line).await {
-            tracing::warn!(error = %e, "could not store a job output line");
-        }
+        emitter.note(Some(HOST_NAME), level, &line).await;
     }
 }
 
@@ -575,15 +573,11 @@ async fn journal(
         state,
         error,
     };
-    if let Err(e) = run.emitter.progress(&progress).await {
-        tracing::warn!(error = %e, "could not journal host progress");
-    }
+    run.emitter.journal(&progress).await;
 }
 
 async fn log(run: &LocalRun<'_>, level: EventLevel, text: &str) {
-    if let Err(e) = run.emitter.emit(Some(HOST_NAME), level, text).await {
-        tracing::warn!(error = %e, "could not store a job event");
-    }
+    run.emitter.note(Some(HOST_NAME), level, text).await;
 }
 
 #[cfg(test)]

@@ -17,20 +17,3 @@ pub use plan::{plan, Phase, Plan, PlanRequest, Step};
 
 /// The single host a local environment has, as progress bars name it.
 pub const HOST_NAME: &str = "local";
-
-/// Bundles what a local run needs besides its plan.
-pub fn executor_run<'a>(
-    emitter: &'a crate::jobs::EventEmitter,
-    cancel: crate::jobs::CancelSignal,
-    artifacts: &'a crate::artifact::ArtifactPolicy,
-    hook_env: Vec<(String, String)>,
-    env_file: String,
-) -> LocalRun<'a> {
-    LocalRun {
-        emitter,
-        cancel,
-        artifacts,
-        hook_env,
-        env_file,
-    }
-}

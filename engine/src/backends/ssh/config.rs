@@ -13,14 +13,8 @@ fn default_port() -> u16 {
 fn default_parallelism() -> u32 {
     10
 }
-fn default_keep() -> u32 {
-    5
-}
 fn default_connect_timeout() -> u64 {
     10
-}
-fn default_health_timeout() -> u64 {
-    30
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,7 +35,7 @@ pub struct SshConfig {
     /// How many hosts stage at once. The switch runs on all hosts together.
     #[serde(default = "default_parallelism")]
     pub parallelism: u32,
-    #[serde(default = "default_keep")]
+    #[serde(default = "crate::backends::default_keep")]
     pub keep_releases: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before_switch: Option<String>,
@@ -50,7 +44,7 @@ pub struct SshConfig {
     /// A command run in `current` on every host after the switch; exit 0 = healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<String>,
-    #[serde(default = "default_health_timeout")]
+    #[serde(default = "crate::backends::default_health_timeout")]
     pub health_timeout_secs: u64,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
@@ -176,12 +170,6 @@ impl SshConfig {
                 "stage on 1-200 hosts at once",
             ));
         }
-        if !(1..=100).contains(&self.keep_releases) {
-            return Err(InvalidInput::new(
-                "keep_releases",
-                "keep between 1 and 100 releases",
-            ));
-        }
         if !(1..=120).contains(&self.connect_timeout_secs)
             || !(1..=600).contains(&self.health_timeout_secs)
         {
@@ -190,21 +178,14 @@ impl SshConfig {
                 "connect timeout 1-120 s, health timeout 1-600 s",
             ));
         }
-        for (field, cmd) in [
-            ("before_switch", &self.before_switch),
-            ("after_switch", &self.after_switch),
-            ("health_check", &self.health_check),
-        ] {
-            if let Some(cmd) = cmd {
-                if cmd.trim().is_empty() || cmd.len() > 4000 {
-                    return Err(InvalidInput::new(
-                        field,
-                        "a command must be 1-4000 characters",
-                    ));
-                }
-            }
-        }
-        Ok(())
+        super::super::validate_release_settings(
+            self.keep_releases,
+            &[
+                ("before_switch", &self.before_switch),
+                ("after_switch", &self.after_switch),
+                ("health_check", &self.health_check),
+            ],
+        )
     }
 }
 

@@ -137,12 +137,7 @@ async fn two_phases(
             failures.join("; ")
         )));
     }
-    info(
-        run,
-        None,
-        &format!("all {} hosts staged; switching", hosts.len()),
-    )
-    .await;
+    info(run, &format!("all {} hosts staged; switching", hosts.len())).await;
 
     // ---- phase 2: switch everywhere at once ----
     let started = Instant::now();
@@ -155,7 +150,6 @@ async fn two_phases(
     if let (Some(first), Some(last)) = (times.first(), times.last()) {
         info(
             run,
-            None,
             &format!(
                 "switched {} hosts in {:.0} ms (skew {:.1} ms)",
                 times.len(),
@@ -179,12 +173,7 @@ async fn two_phases(
         failures = verified.into_iter().filter_map(Result::err).collect();
     }
     if !failures.is_empty() {
-        info(
-            run,
-            None,
-            "switching every host back to its previous release",
-        )
-        .await;
+        info(run, "switching every host back to its previous release").await;
         join_all(hosts.iter().map(|h| switch_back_host(run, h))).await;
         join_all(hosts.iter().map(|h| discard_staged(run, h))).await;
         return Err(RunFailure::Failed(format!(
@@ -376,7 +365,7 @@ async fn step(
             } else {
                 EventLevel::Out
             };
-            let _ = emitter.emit(Some(&name), level, &line).await;
+            emitter.note(Some(&name), level, &line).await;
         }
     };
     let started = Instant::now();
@@ -750,19 +739,13 @@ async fn journal(
         state,
         error,
     };
-    if let Err(e) = run.emitter.progress(&progress).await {
-        tracing::warn!(error = %e, "could not journal host progress");
-    }
+    run.emitter.journal(&progress).await;
 }
 
 async fn host_log(run: &SshRun<'_>, host: &str, level: EventLevel, text: &str) {
-    if let Err(e) = run.emitter.emit(Some(host), level, text).await {
-        tracing::warn!(error = %e, "could not store a job event");
-    }
+    run.emitter.note(Some(host), level, text).await;
 }
 
-async fn info(run: &SshRun<'_>, host: Option<&str>, text: &str) {
-    if let Err(e) = run.emitter.emit(host, EventLevel::Info, text).await {
-        tracing::warn!(error = %e, "could not store a job event");
-    }
+async fn info(run: &SshRun<'_>, text: &str) {
+    run.emitter.note(None, EventLevel::Info, text).await;
 }
