@@ -15,6 +15,7 @@ use components::layout::Header;
 use pages::{
     audit::AuditLogPage, builds::BuildsListPage, environment::EnvironmentPage,
     environment_form::EnvironmentFormPage, job::JobPage, login::LoginPage, overview::OverviewPage,
+    tokens::TokensPage, users::UsersPage,
 };
 
 /// The name of the wasm/JS/CSS bundle under `/pkg`.
@@ -59,6 +60,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage />
                     <Route path=path!("/builds") view=BuildsListPage />
                     <Route path=path!("/audit") view=AuditLogPage />
+                    <Route path=path!("/users") view=UsersPage />
+                    <Route path=path!("/tokens") view=TokensPage />
                     <Route path=path!("/jobs/:id") view=JobPage />
                     <Route path=path!("/apps/:app/new-env") view=EnvironmentFormPage />
                     <Route path=path!("/apps/:app/envs/:env/edit") view=EnvironmentFormPage />

@@ -102,6 +102,8 @@ pub struct EnvSettings {
     pub health_url: String,
     pub health_timeout_secs: u64,
     pub protected: bool,
+    /// Besides admins, who may deploy when protected: `user:<login>`, `group:<name>`.
+    pub deployers: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -187,4 +189,44 @@ pub struct ProgressPayload {
 
 pub fn short_sha(sha: &str) -> &str {
     sha.get(..8).unwrap_or(sha)
+}
+
+/// An identity provider on the login page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoginProvider {
+    pub id: String,
+    pub name: String,
+}
+
+/// The configured providers, provided by the server as context.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoginProviders(pub Vec<LoginProvider>);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub login: String,
+    pub display_name: String,
+    pub role: String,
+    pub groups: Vec<String>,
+    pub last_login_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub owner: String,
+    pub scopes: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    /// "active", "expired" or "revoked".
+    pub status: String,
+}
+
+/// A token just made: the secret is shown this once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub secret: String,
 }

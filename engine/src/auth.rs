@@ -2,8 +2,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{Role, User};
-use crate::error::{Error, Result};
+use crate::domain::{ApiToken, Environment, Role, User};
+use crate::error::{Error, InvalidInput, Result};
 
 /// The person (or token) behind a request, as the engine sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,15 +11,129 @@ pub struct Actor {
     pub user_id: i64,
     pub login: String,
     pub role: Role,
+    /// Groups from the identity provider (for protected environments).
+    pub groups: Vec<String>,
+    pub credential: Credential,
 }
 
-impl From<&User> for Actor {
-    fn from(user: &User) -> Self {
+/// How the actor proved who they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A browser session (or a command run on the server): the user's role decides.
+    Session,
+    /// An API token: its scopes narrow what the user's role allows.
+    Token { id: i64, scopes: Scopes },
+}
+
+impl Actor {
+    /// The actor of a signed-in browser session.
+    pub fn session(user: &User) -> Self {
         Self {
             user_id: user.id,
             login: user.login.clone(),
             role: user.role,
+            groups: user.groups.0.clone(),
+            credential: Credential::Session,
         }
+    }
+
+    /// The actor of a request carrying one of `user`'s API tokens.
+    pub fn token(user: &User, token: &ApiToken) -> Self {
+        Self {
+            credential: Credential::Token {
+                id: token.id,
+                scopes: Scopes::parse_lenient(&token.scopes),
+            },
+            ..Self::session(user)
+        }
+    }
+
+    pub fn token_id(&self) -> Option<i64> {
+        match self.credential {
+            Credential::Token { id, .. } => Some(id),
+            Credential::Session => None,
+        }
+    }
+}
+
+impl From<&User> for Actor {
+    fn from(user: &User) -> Self {
+        Actor::session(user)
+    }
+}
+
+/// What an API token may be used for. A token never does more than its
+/// user's role allows; admin work needs a browser session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Read environments, builds, jobs, releases, audit.
+    Read,
+    /// Register builds.
+    BuildsWrite,
+    /// Deploy, roll back, lock, cancel jobs.
+    Deploy,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::BuildsWrite, Scope::Deploy];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::BuildsWrite => "builds:write",
+            Scope::Deploy => "deploy",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// A set of scopes, written space-separated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scopes(Vec<Scope>);
+
+impl Scopes {
+    /// Parses what a person asked for: unknown or no scopes are an error.
+    pub fn parse(raw: &[String]) -> std::result::Result<Scopes, InvalidInput> {
+        let mut scopes = Vec::new();
+        for name in raw.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            let scope = Scope::parse(name).ok_or_else(|| {
+                InvalidInput::new(
+                    "scopes",
+                    format!("unknown scope {name:?} (read, builds:write, deploy)"),
+                )
+            })?;
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if scopes.is_empty() {
+            return Err(InvalidInput::new("scopes", "choose at least one scope"));
+        }
+        scopes.sort();
+        Ok(Scopes(scopes))
+    }
+
+    /// Parses what the database holds, ignoring names it does not know.
+    fn parse_lenient(raw: &str) -> Scopes {
+        let mut scopes: Vec<Scope> = raw.split_whitespace().filter_map(Scope::parse).collect();
+        scopes.sort();
+        scopes.dedup();
+        Scopes(scopes)
+    }
+
+    pub fn contains(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+
+    pub fn to_db(&self) -> String {
+        self.0
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -31,15 +145,18 @@ pub enum Permission {
     Deploy,
     Lock,
     CancelJob,
+    /// Create, edit and delete QA environments and other short-lived work.
     ManageEnvironments,
     ManageApplications,
     ManageUsers,
+    /// Create and revoke one's own API tokens.
+    ManageOwnTokens,
 }
 
 impl Permission {
     pub fn least_role(self) -> Role {
         match self {
-            Permission::Read => Role::Viewer,
+            Permission::Read | Permission::ManageOwnTokens => Role::Viewer,
             Permission::RegisterBuild
             | Permission::Deploy
             | Permission::Lock
@@ -49,19 +166,165 @@ impl Permission {
             | Permission::ManageUsers => Role::Admin,
         }
     }
+
+    /// The token scope that grants it; `None`: never with a token.
+    pub fn scope(self) -> Option<Scope> {
+        match self {
+            Permission::Read => Some(Scope::Read),
+            Permission::RegisterBuild => Some(Scope::BuildsWrite),
+            Permission::Deploy | Permission::Lock | Permission::CancelJob => Some(Scope::Deploy),
+            Permission::ManageEnvironments
+            | Permission::ManageApplications
+            | Permission::ManageUsers
+            | Permission::ManageOwnTokens => None,
+        }
+    }
 }
 
 impl Actor {
+    /// The one check every operation makes: the role must reach the
+    /// permission's least role and, for tokens, a scope must grant it.
     pub fn require(&self, permission: Permission) -> Result<()> {
-        if self.role >= permission.least_role() {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(format!(
+        if self.role < permission.least_role() {
+            return Err(Error::Forbidden(format!(
                 "{} is a {} and this needs {}",
                 self.login,
                 self.role.as_str(),
                 permission.least_role().as_str()
+            )));
+        }
+        if let Credential::Token { scopes, .. } = &self.credential {
+            match permission.scope() {
+                Some(scope) if scopes.contains(scope) => {}
+                Some(scope) => {
+                    return Err(Error::Forbidden(format!(
+                        "this token lacks the {:?} scope",
+                        scope.as_str()
+                    )))
+                }
+                None => {
+                    return Err(Error::Forbidden(
+                        "API tokens cannot do this; sign in to the dashboard".into(),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// May this actor deploy to (or roll back) an environment? Protected
+    /// environments accept only admins and the principals named on them.
+    pub fn require_deploy_to(
+        &self,
+        environment: &Environment,
+        deployers: &[Principal],
+    ) -> Result<()> {
+        self.require(Permission::Deploy)?;
+        if !environment.protected || self.role == Role::Admin {
+            return Ok(());
+        }
+        let named = deployers.iter().any(|p| match p {
+            Principal::User(login) => *login == self.login,
+            Principal::Group(group) => self.groups.iter().any(|g| g == group),
+        });
+        if named {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "{} is protected: only admins and its named deployers may deploy or roll back",
+                environment.path()
             )))
+        }
+    }
+}
+
+/// Who may deploy to an environment: anyone with the deploy permission, or,
+/// when protected, only admins and the named principals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Protection {
+    pub protected: bool,
+    pub deployers: Vec<Principal>,
+}
+
+impl Protection {
+    /// From a form or API: a flag and `user:<login>` / `group:<name>` entries
+    /// separated by commas, spaces or newlines.
+    pub fn parse(
+        protected: bool,
+        deployers: &str,
+    ) -> std::result::Result<Protection, InvalidInput> {
+        let mut parsed: Vec<Principal> = Vec::new();
+        for raw in deployers
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+        {
+            let principal = Principal::parse(raw)?;
+            if !parsed.contains(&principal) {
+                parsed.push(principal);
+            }
+        }
+        if parsed.len() > 200 {
+            return Err(InvalidInput::new("deployers", "name at most 200 deployers"));
+        }
+        Ok(Protection {
+            protected,
+            deployers: parsed,
+        })
+    }
+
+    pub fn deployer_names(&self) -> Vec<String> {
+        self.deployers.iter().map(|p| p.to_string()).collect()
+    }
+}
+
+impl From<bool> for Protection {
+    fn from(protected: bool) -> Self {
+        Protection {
+            protected,
+            deployers: Vec::new(),
+        }
+    }
+}
+
+/// Someone named as a deployer of a protected environment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Principal {
+    User(String),
+    Group(String),
+}
+
+impl Principal {
+    /// `user:<login>` or `group:<name>`.
+    pub fn parse(raw: &str) -> std::result::Result<Principal, InvalidInput> {
+        let raw = raw.trim();
+        let bad = || {
+            InvalidInput::new(
+                "deployers",
+                format!("{raw:?}: write user:<login> or group:<name>"),
+            )
+        };
+        let (kind, name) = raw.split_once(':').ok_or_else(bad)?;
+        let valid_name = !name.is_empty()
+            && name.len() <= 100
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '/'));
+        if !valid_name {
+            return Err(bad());
+        }
+        match kind {
+            "user" => Ok(Principal::User(name.to_owned())),
+            "group" => Ok(Principal::Group(name.to_owned())),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::User(login) => write!(f, "user:{login}"),
+            Principal::Group(group) => write!(f, "group:{group}"),
         }
     }
 }
@@ -86,6 +349,69 @@ mod tests {
             user_id: 1,
             login: "x".into(),
             role,
+            groups: vec!["ops".into()],
+            credential: Credential::Session,
+        }
+    }
+
+    fn token_actor(role: Role, scopes: &[&str]) -> Actor {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        Actor {
+            credential: Credential::Token {
+                id: 7,
+                scopes: Scopes::parse(&scopes).unwrap(),
+            },
+            ..actor(role)
+        }
+    }
+
+    #[test]
+    fn token_scopes_narrow_the_role() {
+        let ci = token_actor(Role::Deployer, &["builds:write"]);
+        assert!(ci.require(Permission::RegisterBuild).is_ok());
+        assert!(ci.require(Permission::Deploy).is_err());
+        assert!(ci.require(Permission::Read).is_err());
+        let reader = token_actor(Role::Viewer, &["deploy", "read"]);
+        assert!(reader.require(Permission::Read).is_ok());
+        assert!(
+            reader.require(Permission::Deploy).is_err(),
+            "scope never lifts the role"
+        );
+        let admin = token_actor(Role::Admin, &["read", "deploy", "builds:write"]);
+        assert!(
+            admin.require(Permission::ManageUsers).is_err(),
+            "admin work needs a session"
+        );
+        assert!(admin.require(Permission::ManageOwnTokens).is_err());
+    }
+
+    #[test]
+    fn scopes_reject_unknown_and_empty() {
+        assert!(Scopes::parse(&["admin".into()]).is_err());
+        assert!(Scopes::parse(&[]).is_err());
+        let s = Scopes::parse(&["deploy".into(), "read".into(), "read".into()]).unwrap();
+        assert_eq!(s.to_db(), "read deploy");
+    }
+
+    #[test]
+    fn principals_are_user_or_group() {
+        assert_eq!(
+            Principal::parse("user:alice").unwrap(),
+            Principal::User("alice".into())
+        );
+        assert_eq!(
+            Principal::parse(" group:ops ").unwrap(),
+            Principal::Group("ops".into())
+        );
+        for bad in [
+            "alice",
+            "role:admin",
+            "user:",
+            "user:a b",
+            "group:$(id)",
+            "user:x;y",
+        ] {
+            assert!(Principal::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -9,11 +9,11 @@ use tokio::sync::Notify;
 
 use crate::artifact::ArtifactPolicy;
 use crate::audit::{verify_chain, ChainBreak, GENESIS_HASH};
-use crate::auth::{Actor, Permission};
+use crate::auth::{Actor, Permission, Protection, Scopes};
 use crate::backends::BackendConfig;
 use crate::domain::{
-    AppName, Application, BranchName, Build, CommitSha, EnvName, EnvVar, Environment, Job,
-    JobEvent, JobHost, Release,
+    ApiToken, AppName, Application, BranchName, Build, CommitSha, EnvName, EnvVar, Environment,
+    Job, JobEvent, JobHost, Release, Role, User,
 };
 use crate::error::{Error, InvalidInput, Result};
 use crate::jobs::{EventHub, JobRunner, RunnerSettings};
@@ -36,7 +36,7 @@ pub struct Engine {
 }
 
 /// A build registration as it arrives (JSON or form), before parsing.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildRequest {
     pub application: String,
@@ -239,7 +239,7 @@ impl Engine {
         app: &str,
         name: &str,
         config: BackendConfig,
-        protected: bool,
+        protection: impl Into<Protection>,
     ) -> Result<Environment> {
         actor.require(Permission::ManageEnvironments)?;
         let app = self.store.application(&AppName::parse(app)?).await?;
@@ -252,7 +252,7 @@ impl Engine {
                 &EnvironmentSpec {
                     name,
                     config,
-                    protected,
+                    protection: protection.into(),
                 },
             )
             .await
@@ -264,13 +264,13 @@ impl Engine {
         app: &str,
         env: &str,
         config: BackendConfig,
-        protected: bool,
+        protection: impl Into<Protection>,
     ) -> Result<Environment> {
         actor.require(Permission::ManageEnvironments)?;
         config.validate()?;
         let env = self.environment(actor, app, env).await?;
         self.store
-            .update_environment(&actor.login, &env, &config, protected)
+            .update_environment(&actor.login, &env, &config, &protection.into())
             .await
     }
 
@@ -395,6 +395,7 @@ impl Engine {
     pub async fn deploy(&self, actor: &Actor, app: &str, env: &str, build_id: i64) -> Result<Job> {
         actor.require(Permission::Deploy)?;
         let env = self.environment(actor, app, env).await?;
+        self.require_deploy_to(actor, &env, "deploy").await?;
         let build = self.store.build(build_id).await?;
         if build.application_id != env.application_id {
             return Err(InvalidInput::new(
@@ -420,6 +421,7 @@ impl Engine {
     ) -> Result<Job> {
         actor.require(Permission::Deploy)?;
         let env = self.environment(actor, app, env).await?;
+        self.require_deploy_to(actor, &env, "rollback").await?;
         let target = self.store.release(release_id).await?;
         if target.environment_id != env.id {
             return Err(InvalidInput::new(
@@ -498,6 +500,132 @@ impl Engine {
             )
             .await?;
         Ok(reports)
+    }
+
+    /// Refuses (and audits the refusal) when `env` is protected and the actor
+    /// is neither an admin nor one of its named deployers.
+    async fn require_deploy_to(&self, actor: &Actor, env: &Environment, what: &str) -> Result<()> {
+        if !env.protected {
+            return Ok(());
+        }
+        let deployers = self.store.environment_deployers(env.id).await?;
+        let Err(denied) = actor.require_deploy_to(env, &deployers) else {
+            return Ok(());
+        };
+        self.store
+            .audit_only(
+                &crate::audit::AuditRecord::new(
+                    &actor.login,
+                    crate::audit::actions::ACCESS_DENIED,
+                    format!("env/{}", env.path()),
+                )
+                .environment(env.path())
+                .details(serde_json::json!({ "action": what, "reason": denied.public_message() })),
+            )
+            .await?;
+        Err(denied)
+    }
+
+    /// Who may deploy to a protected environment besides admins.
+    pub async fn protection(&self, actor: &Actor, env: &Environment) -> Result<Protection> {
+        actor.require(Permission::Read)?;
+        Ok(Protection {
+            protected: env.protected,
+            deployers: self.store.environment_deployers(env.id).await?,
+        })
+    }
+
+    // ---- users, tokens, sessions ----
+
+    pub async fn users(&self, actor: &Actor) -> Result<Vec<User>> {
+        actor.require(Permission::ManageUsers)?;
+        self.store.users().await
+    }
+
+    /// Changes a user's role. The last admin cannot step down.
+    pub async fn set_role(&self, actor: &Actor, login: &str, role: Role) -> Result<User> {
+        actor.require(Permission::ManageUsers)?;
+        let users = self.store.users().await?;
+        let target = users
+            .iter()
+            .find(|u| u.login == login)
+            .ok_or_else(|| Error::NotFound(format!("user {login:?}")))?;
+        let admins = users.iter().filter(|u| u.role == Role::Admin).count();
+        if target.role == Role::Admin && role != Role::Admin && admins <= 1 {
+            return Err(Error::Conflict(format!(
+                "{login} is the last admin; make someone else admin first"
+            )));
+        }
+        self.store.set_role(&actor.login, login, role).await
+    }
+
+    /// Makes an API token for the actor. Returns its id and the secret, which
+    /// is shown once and stored only as a hash.
+    pub async fn create_api_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+        scopes: &[String],
+        valid_for_days: Option<u32>,
+    ) -> Result<(i64, String)> {
+        actor.require(Permission::ManageOwnTokens)?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(InvalidInput::new("name", "name the token (1-100 characters)").into());
+        }
+        let scopes = Scopes::parse(scopes)?;
+        let expires_at = match valid_for_days {
+            None => None,
+            Some(days @ 1..=3650) => Some(crate::time::now() + chrono::Duration::days(days.into())),
+            Some(_) => {
+                return Err(InvalidInput::new("valid_for_days", "a token lasts 1-3650 days").into())
+            }
+        };
+        let user = self
+            .store
+            .user_by_id(actor.user_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let secret = crate::auth::new_secret_token();
+        let id = self
+            .store
+            .create_api_token(
+                &actor.login,
+                &user,
+                name,
+                &crate::auth::token_hash(&secret),
+                &scopes,
+                expires_at,
+            )
+            .await?;
+        Ok((id, secret))
+    }
+
+    /// The actor's tokens; an admin sees everyone's.
+    pub async fn api_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>> {
+        actor.require(Permission::ManageOwnTokens)?;
+        let owner = (actor.role != Role::Admin).then_some(actor.user_id);
+        self.store.api_tokens(owner).await
+    }
+
+    pub async fn revoke_api_token(&self, actor: &Actor, token_id: i64) -> Result<()> {
+        actor.require(Permission::ManageOwnTokens)?;
+        self.store.revoke_api_token(actor, token_id).await
+    }
+
+    /// "Log out everywhere" for oneself, or for anyone when an admin asks.
+    pub async fn revoke_sessions(&self, actor: &Actor, login: &str) -> Result<()> {
+        if login != actor.login {
+            actor.require(Permission::ManageUsers)?;
+        } else {
+            actor.require(Permission::ManageOwnTokens)?;
+        }
+        let user = self
+            .store
+            .user_by_login(login)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {login:?}")))?;
+        self.store.revoke_sessions(&actor.login, &user).await
     }
 
     pub async fn cancel_job(&self, actor: &Actor, job_id: i64) -> Result<Job> {

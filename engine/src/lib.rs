@@ -25,3 +25,4 @@ pub use engine::{
     BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView,
 };
 pub use error::{Error, InvalidInput, Result};
+pub use store::users::ExternalIdentity;

@@ -16,6 +16,8 @@ pub fn system_actor() -> Actor {
         user_id: 0,
         login: "slipway".to_owned(),
         role: Role::Admin,
+        groups: Vec::new(),
+        credential: engine::auth::Credential::Session,
     }
 }
 

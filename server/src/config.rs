@@ -16,6 +16,10 @@ pub struct ServeConfig {
     /// The URL people reach Slipway at (used in login links). Defaults to http://<addr>.
     #[arg(long, env = "SLIPWAY_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Identity providers (TOML). `SLIPWAY_OIDC_*`, `SLIPWAY_GITLAB_*` and
+    /// `SLIPWAY_GITHUB_*` variables add providers too (see the README).
+    #[arg(long, env = "SLIPWAY_AUTH_CONFIG")]
+    pub auth_config: Option<PathBuf>,
     /// Seed a demo application, environment and builds on first run.
     #[arg(long, env = "SLIPWAY_DEMO")]
     pub demo: bool,

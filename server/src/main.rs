@@ -1,8 +1,10 @@
 //! `slipway`: the server binary and its admin commands.
 
+mod access;
 mod bootstrap;
 mod config;
 mod error;
+mod identity;
 mod routes;
 mod state;
 mod telemetry;
@@ -59,7 +61,25 @@ enum Command {
         login: String,
         #[arg(long)]
         name: String,
+        /// Comma-separated: read, builds:write, deploy.
+        #[arg(
+            long,
+            default_value = "read,builds:write,deploy",
+            value_delimiter = ','
+        )]
+        scopes: Vec<String>,
+        /// Expire after this many days (default: never).
+        #[arg(long)]
+        valid_for_days: Option<u32>,
     },
+    /// Change a user's role (audited).
+    SetRole {
+        login: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// List every route with its access rule (JSON lines).
+    Routes,
 }
 
 /// `slipway` with no subcommand serves with flags from the environment.
@@ -76,12 +96,7 @@ enum AuditCommand {
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
-    match raw {
-        "viewer" => Ok(Role::Viewer),
-        "deployer" => Ok(Role::Deployer),
-        "admin" => Ok(Role::Admin),
-        other => Err(format!("unknown role {other:?} (viewer, deployer, admin)")),
-    }
+    Role::parse(raw).ok_or_else(|| format!("unknown role {raw:?} (viewer, deployer, admin)"))
 }
 
 #[tokio::main]
@@ -91,6 +106,12 @@ async fn main() -> anyhow::Result<()> {
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(DefaultServe::parse_from(["slipway"]).config));
+    if let Command::Routes = command {
+        for entry in routes::route_table() {
+            println!("{}", serde_json::to_string(&entry)?);
+        }
+        return Ok(());
+    }
     let engine = Engine::open(&cli.store.engine_settings())
         .await
         .with_context(|| format!("opening the database {}", cli.store.database_url()))?;
@@ -126,26 +147,34 @@ async fn main() -> anyhow::Result<()> {
             println!("created {} ({})", user.login, user.role.as_str());
             Ok(())
         }
-        Command::CreateToken { login, name } => {
+        Command::CreateToken {
+            login,
+            name,
+            scopes,
+            valid_for_days,
+        } => {
             let user = engine
                 .store()
                 .user_by_login(&login)
                 .await?
                 .with_context(|| format!("no user {login:?}"))?;
-            let token = engine::auth::new_secret_token();
-            engine
-                .store()
+            let (_, token) = engine
                 .create_api_token(
-                    "cli",
-                    &user,
-                    name.trim(),
-                    &engine::auth::token_hash(&token),
-                    None,
+                    &engine::auth::Actor::session(&user),
+                    &name,
+                    &scopes,
+                    valid_for_days,
                 )
                 .await?;
             println!("{token}");
             Ok(())
         }
+        Command::SetRole { login, role } => {
+            let user = engine.store().set_role("cli", &login, role).await?;
+            println!("{} is now {}", user.login, user.role.as_str());
+            Ok(())
+        }
+        Command::Routes => Ok(()),
     }
 }
 
@@ -174,13 +203,21 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
         .build();
+    let providers = identity::config::load(config.auth_config.as_deref(), |name| {
+        std::env::var(name).ok()
+    })
+    .context("loading identity providers")?;
+    for provider in &providers {
+        tracing::info!(id = %provider.config.id, kind = ?provider.config.kind, "identity provider configured");
+    }
     let state = state::AppState {
         engine,
         leptos_options,
+        providers: identity::Providers::new(providers, &config.public_url()),
+        secure_cookies: config.public_url().starts_with("https://"),
         shutdown: shutdown_rx,
     };
-    let secure_cookies = config.public_url().starts_with("https://");
-    let app = routes::router(state, sessions, secure_cookies);
+    let app = routes::router(state, sessions);
 
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

@@ -5,10 +5,16 @@ use engine::Engine;
 use leptos::config::LeptosOptions;
 use tokio::sync::watch;
 
+use crate::identity::Providers;
+
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
     pub leptos_options: LeptosOptions,
+    /// The identity providers people may sign in with.
+    pub providers: Providers,
+    /// Served over https: cookies are Secure and `__Host-` named.
+    pub secure_cookies: bool,
     /// Turns true when the server is shutting down; long-lived streams end.
     pub shutdown: watch::Receiver<bool>,
 }

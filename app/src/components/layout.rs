@@ -19,6 +19,8 @@ pub fn Header() -> impl IntoView {
                     match me.await {
                         Ok(me) => view! {
                             <div class="me">
+                                {(me.role == "admin").then(|| view! { <A href="/users">"Users"</A> })}
+                                <A href="/tokens">"Tokens"</A>
                                 <span class="who">{me.login}" ("{me.role}")"</span>
                                 <form method="post" action="/logout">
                                     <button type="submit" class="link">"Log out"</button>

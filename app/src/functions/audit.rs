@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use crate::model::AuditPage;
 
 /// Audit rows, newest first, filtered; `before` is the keyset cursor.
-#[server]
+#[server(prefix = "/fn", endpoint = "get_audit")]
 pub async fn get_audit(
     actor_filter: String,
     action: String,

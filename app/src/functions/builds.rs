@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use crate::model::{BuildInfo, BuildsPage};
 
-#[server]
+#[server(prefix = "/fn", endpoint = "get_builds")]
 pub async fn get_builds(app: String) -> Result<BuildsPage, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     use super::convert;
@@ -37,7 +37,7 @@ pub async fn get_builds(app: String) -> Result<BuildsPage, ServerFnError> {
     })
 }
 
-#[server]
+#[server(prefix = "/fn", endpoint = "register_build")]
 pub async fn register_build(
     application: String,
     commit_sha: String,

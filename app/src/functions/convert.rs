@@ -128,6 +128,7 @@ pub fn settings(env: &Environment) -> EnvSettings {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             known_hosts: c.known_hosts.clone(),
+            deployers: String::new(),
             parallelism: c.parallelism,
         },
     }

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::model::{EnvDetail, EnvSettings};
 
-#[server]
+#[server(prefix = "/fn", endpoint = "get_environment")]
 pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     use super::convert;
@@ -36,9 +36,15 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
         .env_vars_masked(&actor, &environment)
         .await
         .map_err(to_server_error)?;
+    let protection = engine
+        .protection(&actor, &environment)
+        .await
+        .map_err(to_server_error)?;
+    let mut settings = convert::settings(&environment);
+    settings.deployers = protection.deployer_names().join(", ");
     Ok(EnvDetail {
         summary: convert::env_summary(&environment, live.as_ref(), recent_jobs.first()),
-        settings: convert::settings(&environment),
+        settings,
         vars: vars.iter().map(convert::var).collect(),
         releases: releases.iter().map(convert::release).collect(),
         builds: builds.iter().map(convert::build).collect(),
@@ -47,7 +53,7 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
 }
 
 /// Settings for the "new environment" form.
-#[server]
+#[server(prefix = "/fn", endpoint = "default_settings")]
 pub async fn default_settings(app: String) -> Result<EnvSettings, ServerFnError> {
     let _ = super::context::actor().await?;
     Ok(EnvSettings {
@@ -64,7 +70,7 @@ pub async fn default_settings(app: String) -> Result<EnvSettings, ServerFnError>
 }
 
 /// Creates (when `original` is empty) or updates an environment.
-#[server]
+#[server(prefix = "/fn", endpoint = "save_environment")]
 pub async fn save_environment(
     app: String,
     original: String,
@@ -78,6 +84,7 @@ pub async fn save_environment(
     health_url: String,
     health_timeout_secs: String,
     protected: Option<String>,
+    deployers: String,
     backend: String,
     hosts: String,
     user: String,
@@ -160,21 +167,22 @@ pub async fn save_environment(
         }
         other => return Err(invalid(format!("backend: unknown backend {other:?}"))),
     };
-    let protected = protected.is_some();
+    let protection = engine::auth::Protection::parse(protected.is_some(), &deployers)
+        .map_err(|e| to_server_error(e.into()))?;
     let env = if original.is_empty() {
         engine
-            .create_environment(&actor, &app, &name, config, protected)
+            .create_environment(&actor, &app, &name, config, protection)
             .await
     } else {
         engine
-            .update_environment(&actor, &app, &original, config, protected)
+            .update_environment(&actor, &app, &original, config, protection)
             .await
     }
     .map_err(to_server_error)?;
     Ok(env.name)
 }
 
-#[server]
+#[server(prefix = "/fn", endpoint = "delete_environment")]
 pub async fn delete_environment(app: String, env: String) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
@@ -184,7 +192,7 @@ pub async fn delete_environment(app: String, env: String) -> Result<(), ServerFn
         .map_err(to_server_error)
 }
 
-#[server]
+#[server(prefix = "/fn", endpoint = "lock_environment")]
 pub async fn lock_environment(
     app: String,
     env: String,
@@ -198,7 +206,7 @@ pub async fn lock_environment(
         .map_err(to_server_error)
 }
 
-#[server]
+#[server(prefix = "/fn", endpoint = "unlock_environment")]
 pub async fn unlock_environment(app: String, env: String) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
@@ -208,7 +216,7 @@ pub async fn unlock_environment(app: String, env: String) -> Result<(), ServerFn
         .map_err(to_server_error)
 }
 
-#[server]
+#[server(prefix = "/fn", endpoint = "set_env_var")]
 pub async fn set_env_var(
     app: String,
     env: String,
@@ -229,7 +237,7 @@ pub async fn set_env_var(
         .map_err(to_server_error)
 }
 
-#[server]
+#[server(prefix = "/fn", endpoint = "delete_env_var")]
 pub async fn delete_env_var(app: String, env: String, name: String) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
@@ -240,7 +248,7 @@ pub async fn delete_env_var(app: String, env: String, name: String) -> Result<()
 }
 
 /// Queues a deploy; returns the job id.
-#[server]
+#[server(prefix = "/fn", endpoint = "deploy")]
 pub async fn deploy(app: String, env: String, build_id: String) -> Result<i64, ServerFnError> {
     use super::context::{actor, engine, invalid, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
@@ -256,7 +264,7 @@ pub async fn deploy(app: String, env: String, build_id: String) -> Result<i64, S
 }
 
 /// Queues a rollback to an earlier release; returns the job id.
-#[server]
+#[server(prefix = "/fn", endpoint = "rollback")]
 pub async fn rollback(app: String, env: String, release_id: i64) -> Result<i64, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);
@@ -268,7 +276,7 @@ pub async fn rollback(app: String, env: String, release_id: i64) -> Result<i64, 
 }
 
 /// Removes stale deploy locks on an SSH environment's hosts; one line per host.
-#[server]
+#[server(prefix = "/fn", endpoint = "break_remote_locks")]
 pub async fn break_remote_locks(app: String, env: String) -> Result<Vec<String>, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use crate::model::JobDetail;
 
-#[server]
+#[server(prefix = "/fn", endpoint = "get_job")]
 pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     use super::convert;
@@ -29,7 +29,7 @@ pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
     })
 }
 
-#[server]
+#[server(prefix = "/fn", endpoint = "cancel_job")]
 pub async fn cancel_job(id: i64) -> Result<(), ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     let (engine, actor) = (engine()?, actor().await?);

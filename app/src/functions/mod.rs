@@ -7,6 +7,7 @@ pub mod context;
 #[cfg(feature = "ssr")]
 pub mod convert;
 
+pub mod access;
 pub mod audit;
 pub mod builds;
 pub mod environments;

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use crate::model::AppOverview;
 
-#[server]
+#[server(prefix = "/fn", endpoint = "get_overview")]
 pub async fn get_overview() -> Result<Vec<AppOverview>, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     use super::convert;
@@ -21,7 +21,7 @@ pub async fn get_overview() -> Result<Vec<AppOverview>, ServerFnError> {
         .collect())
 }
 
-#[server]
+#[server(prefix = "/fn", endpoint = "create_application")]
 pub async fn create_application(
     name: String,
     repository_url: String,

@@ -113,6 +113,11 @@ fn EnvForm(
                     <label>"Timeout (s)" <input name="health_timeout_secs" value=s.health_timeout_secs.to_string() inputmode="numeric" /></label>
                 </fieldset>
                 <label><input type="checkbox" name="protected" value="on" checked=s.protected />" protected environment"</label>
+                <label>
+                    "Who may deploy when protected (besides admins)"
+                    <input name="deployers" value=s.deployers.clone() placeholder="user:alice, group:release-managers" />
+                    <small>"Comma-separated user:<login> and group:<name> (groups come from the identity provider)."</small>
+                </label>
                 <button type="submit" class="primary">{if is_new { "Create environment" } else { "Save settings" }}</button>
             </ActionForm>
             <ActionError value=save.value() />

@@ -5,3 +5,5 @@ pub mod environment_form;
 pub mod job;
 pub mod login;
 pub mod overview;
+pub mod tokens;
+pub mod users;

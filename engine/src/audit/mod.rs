@@ -46,6 +46,12 @@ impl AuditRecord {
 pub mod actions {
     pub const LOGIN: &str = "login";
     pub const LOGOUT: &str = "logout";
+    pub const LOGIN_FAILED: &str = "login.failed";
+    pub const SESSIONS_REVOKED: &str = "user.sessions_revoked";
+    pub const USER_ROLE_CHANGED: &str = "user.role_changed";
+    pub const API_TOKEN_REVOKED: &str = "api_token.revoked";
+    pub const API_TOKEN_USED: &str = "api_token.used";
+    pub const ACCESS_DENIED: &str = "access.denied";
     pub const LOGIN_LINK_CREATED: &str = "login_link.created";
     pub const USER_CREATED: &str = "user.created";
     pub const API_TOKEN_CREATED: &str = "api_token.created";
@@ -70,9 +76,15 @@ pub mod actions {
     pub const ALL: &[&str] = &[
         LOGIN,
         LOGOUT,
+        LOGIN_FAILED,
+        SESSIONS_REVOKED,
         LOGIN_LINK_CREATED,
         USER_CREATED,
+        USER_ROLE_CHANGED,
         API_TOKEN_CREATED,
+        API_TOKEN_REVOKED,
+        API_TOKEN_USED,
+        ACCESS_DENIED,
         APPLICATION_CREATED,
         ENVIRONMENT_CREATED,
         ENVIRONMENT_UPDATED,

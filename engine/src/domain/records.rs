@@ -17,6 +17,12 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Deployer, Role::Admin];
+
+    pub fn parse(raw: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
@@ -34,6 +40,24 @@ pub struct User {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Groups from the identity provider at the last sign-in.
+    pub groups: sqlx::types::Json<Vec<String>>,
+    /// Sessions started before this are refused ("log out everywhere").
+    pub sessions_valid_after: Option<DateTime<Utc>>,
+}
+
+/// An API token as listed: never the secret, which only its owner saw once.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub user_id: i64,
+    /// Space-separated scopes.
+    pub scopes: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -87,7 +111,7 @@ pub struct EnvVar {
     pub secret: bool,
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Build {
     pub id: i64,
     pub application_id: i64,
@@ -100,7 +124,9 @@ pub struct Build {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
@@ -117,7 +143,9 @@ impl JobKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
@@ -146,7 +174,7 @@ impl JobState {
     }
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Job {
     pub id: i64,
     pub kind: JobKind,
@@ -163,7 +191,7 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct JobHost {
     pub host: String,
     pub phase: String,
@@ -186,7 +214,9 @@ pub struct JobEvent {
     pub text: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum ReleaseState {
@@ -197,7 +227,7 @@ pub enum ReleaseState {
 }
 
 /// A release: one build switched live (or attempted) on an environment.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Release {
     pub id: i64,
     pub environment_id: i64,

@@ -5,6 +5,7 @@ use sqlx::types::Json;
 
 use super::{audit, is_unique_violation, Store};
 use crate::audit::{actions, AuditRecord};
+use crate::auth::{Principal, Protection};
 use crate::backends::BackendConfig;
 use crate::domain::{
     AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, EnvironmentLock,
@@ -63,7 +64,7 @@ const SELECT_ENVIRONMENT: &str =
 pub struct EnvironmentSpec {
     pub name: EnvName,
     pub config: BackendConfig,
-    pub protected: bool,
+    pub protection: Protection,
 }
 
 impl Store {
@@ -97,6 +98,20 @@ impl Store {
             .ok_or_else(|| Error::not_found(format!("environment #{id}")))
     }
 
+    /// Who besides admins may deploy to the environment when it is protected.
+    pub async fn environment_deployers(&self, env_id: i64) -> Result<Vec<Principal>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT principal FROM environment_deployers WHERE environment_id = ? ORDER BY principal",
+        )
+        .bind(env_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|raw| Principal::parse(raw).ok())
+            .collect())
+    }
+
     pub async fn create_environment(
         &self,
         actor: &str,
@@ -113,7 +128,7 @@ impl Store {
         .bind(spec.name.as_str())
         .bind(spec.config.backend_name())
         .bind(Json(&spec.config))
-        .bind(spec.protected)
+        .bind(spec.protection.protected)
         .bind(now)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -128,12 +143,17 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
+        replace_deployers(&mut tx, id, &spec.protection.deployers).await?;
         let path = format!("{}/{}", app.name, spec.name);
         audit::append(
             &mut tx,
             &AuditRecord::new(actor, actions::ENVIRONMENT_CREATED, format!("env/{path}"))
                 .environment(&path)
-                .details(serde_json::json!({ "config": spec.config, "protected": spec.protected })),
+                .details(serde_json::json!({
+                    "config": spec.config,
+                    "protected": spec.protection.protected,
+                    "deployers": spec.protection.deployer_names(),
+                })),
         )
         .await?;
         tx.commit().await?;
@@ -145,13 +165,14 @@ impl Store {
         actor: &str,
         env: &Environment,
         config: &BackendConfig,
-        protected: bool,
+        protection: &Protection,
     ) -> Result<Environment> {
+        let before = self.environment_deployers(env.id).await?;
         let mut tx = self.write().await?;
         sqlx::query("UPDATE environments SET backend = ?, config = ?, protected = ?, updated_at = ? WHERE id = ?")
             .bind(config.backend_name())
             .bind(Json(config))
-            .bind(protected)
+            .bind(protection.protected)
             .bind(time::now())
             .bind(env.id)
             .execute(&mut *tx)
@@ -165,11 +186,20 @@ impl Store {
             )
             .environment(env.path())
             .details(serde_json::json!({
-                "before": { "config": env.config, "protected": env.protected },
-                "after": { "config": config, "protected": protected },
+                "before": {
+                    "config": env.config,
+                    "protected": env.protected,
+                    "deployers": before.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                },
+                "after": {
+                    "config": config,
+                    "protected": protection.protected,
+                    "deployers": protection.deployer_names(),
+                },
             })),
         )
         .await?;
+        replace_deployers(&mut tx, env.id, &protection.deployers).await?;
         tx.commit().await?;
         self.environment_by_id(env.id).await
     }
@@ -350,4 +380,19 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn replace_deployers(tx: &mut super::Tx, env_id: i64, deployers: &[Principal]) -> Result<()> {
+    sqlx::query("DELETE FROM environment_deployers WHERE environment_id = ?")
+        .bind(env_id)
+        .execute(&mut **tx)
+        .await?;
+    for principal in deployers {
+        sqlx::query("INSERT INTO environment_deployers (environment_id, principal) VALUES (?, ?)")
+            .bind(env_id)
+            .bind(principal.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

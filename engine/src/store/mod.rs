@@ -10,6 +10,7 @@ pub mod builds;
 pub mod environments;
 pub mod events;
 pub mod jobs;
+pub mod login_flows;
 pub mod releases;
 pub mod users;
 

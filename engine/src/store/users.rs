@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::{audit, Store};
 use crate::audit::{actions, AuditRecord};
-use crate::domain::{Role, User};
+use crate::auth::{Actor, Scopes};
+use crate::domain::{ApiToken, Role, User};
 use crate::error::{Error, Result};
 use crate::time;
 
@@ -139,17 +140,153 @@ impl Store {
         Ok(user)
     }
 
+    pub async fn users(&self) -> Result<Vec<User>> {
+        Ok(sqlx::query_as("SELECT * FROM users ORDER BY login")
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Changes a user's role; audited with the old and new role.
+    pub async fn set_role(&self, actor: &str, login: &str, role: Role) -> Result<User> {
+        let mut tx = self.write().await?;
+        let before: Option<User> = sqlx::query_as("SELECT * FROM users WHERE login = ?")
+            .bind(login)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let before = before.ok_or_else(|| Error::NotFound(format!("user {login:?}")))?;
+        if before.role == role {
+            return Ok(before);
+        }
+        let user: User = sqlx::query_as("UPDATE users SET role = ? WHERE id = ? RETURNING *")
+            .bind(role)
+            .bind(before.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::USER_ROLE_CHANGED, format!("user/{login}"))
+                .details(serde_json::json!({ "from": before.role.as_str(), "to": role.as_str() })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// "Log out everywhere": every session of this user started before now stops working.
+    pub async fn revoke_sessions(&self, actor: &str, user: &User) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE users SET sessions_valid_after = ? WHERE id = ?")
+            .bind(time::now())
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(
+                actor,
+                actions::SESSIONS_REVOKED,
+                format!("user/{}", user.login),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Signs in with an identity provider's account: finds the user it is
+    /// linked to, or creates one (with `new_user.role`) and links it. Records
+    /// the login in the same transaction.
+    pub async fn sign_in_with_identity(&self, identity: &ExternalIdentity) -> Result<User> {
+        let mut tx = self.write().await?;
+        let now = time::now();
+        let linked: Option<i64> =
+            sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
+                .bind(&identity.provider)
+                .bind(&identity.subject)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let groups = sqlx::types::Json(identity.groups.clone());
+        let user: User = match linked {
+            Some(user_id) => {
+                sqlx::query("UPDATE identities SET last_login_at = ?, email = ? WHERE provider = ? AND subject = ?")
+                    .bind(now)
+                    .bind(&identity.email)
+                    .bind(&identity.provider)
+                    .bind(&identity.subject)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query_as(
+                    "UPDATE users SET last_login_at = ?, groups = ? WHERE id = ? RETURNING *",
+                )
+                .bind(now)
+                .bind(&groups)
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+            None => {
+                let login =
+                    free_login(&mut tx, &identity.preferred_login, &identity.provider).await?;
+                let user: User = sqlx::query_as(
+                    "INSERT INTO users (login, display_name, role, created_at, last_login_at, groups)
+                     VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                )
+                .bind(&login)
+                .bind(&identity.display_name)
+                .bind(identity.role)
+                .bind(now)
+                .bind(now)
+                .bind(&groups)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO identities (provider, subject, user_id, email, created_at, last_login_at)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&identity.provider)
+                .bind(&identity.subject)
+                .bind(user.id)
+                .bind(&identity.email)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                audit::append(
+                    &mut tx,
+                    &AuditRecord::new(&login, actions::USER_CREATED, format!("user/{login}"))
+                        .details(serde_json::json!({
+                            "role": identity.role.as_str(),
+                            "provider": identity.provider,
+                        })),
+                )
+                .await?;
+                user
+            }
+        };
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(&user.login, actions::LOGIN, format!("user/{}", user.login)).details(
+                serde_json::json!({ "via": identity.provider, "groups": identity.groups }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Stores a new API token (by hash) for `user`. Returns its id.
     pub async fn create_api_token(
         &self,
         actor: &str,
         user: &User,
         name: &str,
         token_hash: &str,
+        scopes: &Scopes,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<i64> {
         let mut tx = self.write().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (name, token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO api_tokens (name, token_hash, user_id, created_at, expires_at, scopes) VALUES (?, ?, ?, ?, ?, ?)
              RETURNING id",
         )
         .bind(name)
@@ -157,34 +294,119 @@ impl Store {
         .bind(user.id)
         .bind(time::now())
         .bind(expires_at)
+        .bind(scopes.to_db())
         .fetch_one(&mut *tx)
         .await?;
         audit::append(
             &mut tx,
             &AuditRecord::new(actor, actions::API_TOKEN_CREATED, format!("api_token/{id}"))
-                .details(serde_json::json!({ "name": name, "user": user.login })),
+                .details(serde_json::json!({
+                    "name": name,
+                    "user": user.login,
+                    "scopes": scopes.to_db(),
+                    "expires_at": expires_at.map(time::to_rfc3339),
+                })),
         )
         .await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    /// The user behind a live (not revoked, not expired) token; marks it used.
-    pub async fn user_for_api_token(&self, token_hash: &str) -> Result<Option<User>> {
+    /// Tokens, newest first: all of them, or one user's.
+    pub async fn api_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, user_id, scopes, created_at, expires_at, revoked_at, last_used_at
+             FROM api_tokens WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Revokes a token (its owner's own, or any for admins); audited.
+    pub async fn revoke_api_token(&self, actor: &Actor, token_id: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE id = ?")
+            .bind(token_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match owner {
+            None => return Err(Error::NotFound(format!("token #{token_id}"))),
+            Some(owner) if owner != actor.user_id && actor.role != Role::Admin => {
+                return Err(Error::Forbidden(
+                    "only admins may revoke other people's tokens".into(),
+                ))
+            }
+            Some(_) => {}
+        }
+        sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(time::now())
+            .bind(token_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(
+                &actor.login,
+                actions::API_TOKEN_REVOKED,
+                format!("api_token/{token_id}"),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user and token behind a live (not revoked, not expired) token; marks it used.
+    pub async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<(User, ApiToken)>> {
         let now = time::now();
-        let user_id: Option<i64> = sqlx::query_scalar(
+        let token: Option<ApiToken> = sqlx::query_as(
             "UPDATE api_tokens SET last_used_at = ?
              WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-             RETURNING user_id",
+             RETURNING id, name, user_id, scopes, created_at, expires_at, revoked_at, last_used_at",
         )
         .bind(now)
         .bind(token_hash)
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        match user_id {
-            Some(id) => self.user_by_id(id).await,
-            None => Ok(None),
+        let Some(token) = token else { return Ok(None) };
+        Ok(self
+            .user_by_id(token.user_id)
+            .await?
+            .map(|user| (user, token)))
+    }
+}
+
+/// An account at an identity provider, as a sign-in presents it.
+#[derive(Clone, Debug)]
+pub struct ExternalIdentity {
+    /// The provider's id in Slipway's configuration.
+    pub provider: String,
+    /// The provider's stable id for the account (`sub`, GitHub's numeric id).
+    pub subject: String,
+    /// A login to give a new user (made unique if taken).
+    pub preferred_login: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    /// The role a new user gets.
+    pub role: Role,
+}
+
+/// `preferred`, or `preferred-<provider>`, or with a number: the first not taken.
+async fn free_login(tx: &mut super::Tx, preferred: &str, provider: &str) -> Result<String> {
+    let candidates = std::iter::once(preferred.to_owned())
+        .chain(std::iter::once(format!("{preferred}-{provider}")))
+        .chain((2..100).map(|n| format!("{preferred}-{provider}-{n}")));
+    for candidate in candidates {
+        let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE login = ?")
+            .bind(&candidate)
+            .fetch_one(&mut **tx)
+            .await?;
+        if taken == 0 {
+            return Ok(candidate);
         }
     }
+    Err(Error::Conflict(format!("no free login near {preferred:?}")))
 }

@@ -6,10 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use engine::auth::Actor;
+use engine::domain::{Build, Job, JobHost, Release};
 use engine::store::builds::Registered;
 use engine::BuildRequest;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,6 +19,17 @@ use crate::state::AppState;
 /// `POST /api/builds`: 201 with the new build, 200 with the existing one
 /// when the same commit and artifact are registered again, 409 when the
 /// commit is already a build with another artifact.
+#[utoipa::path(
+    post, path = "/api/builds", tag = "builds",
+    request_body = BuildRequest,
+    responses(
+        (status = 201, description = "Registered", body = Build),
+        (status = 200, description = "The same commit and artifact were already registered", body = Build),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 409, description = "The commit is already a build with another artifact", body = ErrorBody),
+    ),
+    security(("bearer" = ["builds:write"]))
+)]
 pub async fn register_build(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -30,13 +43,24 @@ pub async fn register_build(
     Ok((status, Json(build)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     build_id: i64,
 }
 
 /// `POST /api/apps/{app}/envs/{env}/deploy` → 202 with the job.
+#[utoipa::path(
+    post, path = "/api/apps/{app}/envs/{env}/deploy", tag = "jobs",
+    params(("app" = String, Path), ("env" = String, Path)),
+    request_body = DeployRequest,
+    responses(
+        (status = 202, description = "Queued", body = Job),
+        (status = 403, description = "Not allowed (role, scope, or a protected environment)", body = ErrorBody),
+        (status = 409, description = "Environment busy or locked", body = ErrorBody),
+    ),
+    security(("bearer" = ["deploy"]))
+)]
 pub async fn deploy(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -51,13 +75,24 @@ pub async fn deploy(
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     release_id: i64,
 }
 
 /// `POST /api/apps/{app}/envs/{env}/rollback` → 202 with the job.
+#[utoipa::path(
+    post, path = "/api/apps/{app}/envs/{env}/rollback", tag = "jobs",
+    params(("app" = String, Path), ("env" = String, Path)),
+    request_body = RollbackRequest,
+    responses(
+        (status = 202, description = "Queued", body = Job),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 409, description = "Busy, locked, or not a release to roll back to", body = ErrorBody),
+    ),
+    security(("bearer" = ["deploy"]))
+)]
 pub async fn rollback(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -73,6 +108,15 @@ pub async fn rollback(
 }
 
 /// `GET /api/jobs/{id}`: the job with its per-host state.
+#[utoipa::path(
+    get, path = "/api/jobs/{id}", tag = "jobs",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "The job, its environment, build, release and hosts", body = JobDocument),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ),
+    security(("bearer" = ["read"]))
+)]
 pub async fn job(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -90,6 +134,12 @@ pub async fn job(
 }
 
 /// `GET /api/apps/{app}/envs/{env}/releases`: the release history, newest first.
+#[utoipa::path(
+    get, path = "/api/apps/{app}/envs/{env}/releases", tag = "releases",
+    params(("app" = String, Path), ("env" = String, Path)),
+    responses((status = 200, description = "Releases, newest first", body = Vec<Release>)),
+    security(("bearer" = ["read"]))
+)]
 pub async fn releases(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -98,4 +148,42 @@ pub async fn releases(
     let env = state.engine.environment(&actor, &app, &env).await?;
     let releases = state.engine.releases(&actor, &env, None, 200).await?;
     Ok(Json(releases).into_response())
+}
+
+/// `POST /api/jobs/{id}/cancel` → 202 with the job (cancellation is asynchronous).
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 202, description = "Cancellation requested", body = Job),
+        (status = 409, description = "The job has already finished", body = ErrorBody),
+    ),
+    security(("bearer" = ["deploy"]))
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let job = state.engine.cancel_job(&actor, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
+/// What `GET /api/jobs/{id}` answers.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON for the OpenAPI document.
+pub struct JobDocument {
+    job: Job,
+    /// `<application>/<environment>`
+    environment: String,
+    build: Build,
+    release: Option<Release>,
+    hosts: Vec<JobHost>,
+}
+
+/// Every error: a status and a message for people.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON for the OpenAPI document.
+pub struct ErrorBody {
+    error: String,
 }

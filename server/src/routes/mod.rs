@@ -1,13 +1,15 @@
 //! The HTTP surface: Leptos pages and server functions, the JSON API,
-//! server-sent events, login, and the layers every request passes.
+//! server-sent events, sign-in, and the layers every request passes.
 
 mod api;
 mod audit_csv;
-pub mod auth;
 mod events;
+mod login;
+pub mod openapi;
 
+use axum::http::Method;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use engine::Engine;
 use leptos::prelude::provide_context;
@@ -16,44 +18,119 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
+use crate::access::policy::RouteEntry;
+use crate::access::{middleware as access, session};
 use crate::state::AppState;
 
-pub fn router(state: AppState, sessions: SqliteStore, secure_cookies: bool) -> Router {
+/// Every route that is not a Leptos page or server function. Each one needs
+/// a rule in `access::policy`, or every request to it is refused.
+fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+    vec![
+        (Method::GET, "/healthz", get(|| async { "ok" })),
+        (Method::GET, "/login/link", get(login::redeem_login_link)),
+        (Method::GET, "/auth/{provider}/start", get(login::start)),
+        (
+            Method::GET,
+            "/auth/{provider}/callback",
+            get(login::callback),
+        ),
+        (Method::POST, "/logout", post(login::logout)),
+        (
+            Method::POST,
+            "/logout/everywhere",
+            post(login::logout_everywhere),
+        ),
+        (Method::GET, "/api/openapi.json", get(openapi::document)),
+        (Method::POST, "/api/builds", post(api::register_build)),
+        (
+            Method::POST,
+            "/api/apps/{app}/envs/{env}/deploy",
+            post(api::deploy),
+        ),
+        (
+            Method::POST,
+            "/api/apps/{app}/envs/{env}/rollback",
+            post(api::rollback),
+        ),
+        (
+            Method::GET,
+            "/api/apps/{app}/envs/{env}/releases",
+            get(api::releases),
+        ),
+        (Method::GET, "/api/jobs/{id}", get(api::job)),
+        (Method::POST, "/api/jobs/{id}/cancel", post(api::cancel)),
+        (Method::GET, "/events/jobs/{id}", get(events::job_events)),
+        (Method::GET, "/audit.csv", get(audit_csv::export)),
+    ]
+}
+
+/// Every route the router serves, with its access rule: HTTP routes, pages
+/// and server functions. `slipway routes` prints it; the access tests walk it.
+pub fn route_table() -> Vec<RouteEntry> {
+    let mut entries: Vec<RouteEntry> = http_routes()
+        .iter()
+        .map(|(method, path, _)| RouteEntry::new(method, path))
+        .collect();
+    for page in generate_route_list(app::App) {
+        entries.push(RouteEntry::new(&Method::GET, page.path()));
+    }
+    let mut server_fns: Vec<(&str, Method)> = leptos::server_fn::axum::server_fn_paths().collect();
+    server_fns.sort_by_key(|(path, _)| *path);
+    for (path, method) in server_fns {
+        entries.push(RouteEntry::new(&method, path));
+    }
+    entries
+}
+
+pub fn router(state: AppState, sessions: SqliteStore) -> Router {
     let routes = generate_route_list(app::App);
     let engine: Engine = state.engine.clone();
+    let login_providers = app::model::LoginProviders(
+        state
+            .providers
+            .list()
+            .iter()
+            .map(|p| app::model::LoginProvider {
+                id: p.config.id.clone(),
+                name: p.display_name(),
+            })
+            .collect(),
+    );
     let session_layer = SessionManagerLayer::new(sessions)
-        .with_name("slipway_session")
+        .with_name(session::cookie_name(state.secure_cookies))
         .with_http_only(true)
         // Lax, not Strict: an identity provider's redirect back must carry it.
         .with_same_site(SameSite::Lax)
-        .with_secure(secure_cookies)
+        .with_secure(state.secure_cookies)
         .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(7),
+            tower_sessions::cookie::time::Duration::hours(session::IDLE_TIMEOUT_HOURS),
         ));
 
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/login/link", get(auth::redeem_login_link))
-        .route("/logout", post(auth::logout))
-        .route("/api/builds", post(api::register_build))
-        .route("/api/apps/{app}/envs/{env}/deploy", post(api::deploy))
-        .route("/api/apps/{app}/envs/{env}/rollback", post(api::rollback))
-        .route("/api/apps/{app}/envs/{env}/releases", get(api::releases))
-        .route("/api/jobs/{id}", get(api::job))
-        .route("/events/jobs/{id}", get(events::job_events))
-        .route("/audit.csv", get(audit_csv::export))
-        .leptos_routes_with_context(&state, routes, move || provide_context(engine.clone()), {
-            let options = state.leptos_options.clone();
-            move || app::shell(options.clone())
-        })
+    let mut router = Router::new();
+    for (_, path, handler) in http_routes() {
+        router = router.route(path, handler);
+    }
+    router
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || {
+                provide_context(engine.clone());
+                provide_context(login_providers.clone());
+            },
+            {
+                let options = state.leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_actor,
+            access::authorize,
         ))
-        .layer(middleware::from_fn(auth::same_origin_only))
+        .layer(middleware::from_fn(access::same_origin_only))
         .layer(session_layer)
         .with_state(state)
 }

@@ -359,7 +359,10 @@ impl TestServer {
         let builder = self.client.request(method, self.url(path));
         match auth {
             Auth::None => builder,
-            Auth::Cookie(cookie) => builder.header(reqwest::header::COOKIE, cookie),
+            // As a browser page of ours would: a session cookie and our own Origin.
+            Auth::Cookie(cookie) => builder
+                .header(reqwest::header::COOKIE, cookie)
+                .header(reqwest::header::ORIGIN, self.url("")),
             Auth::Bearer(token) => builder.bearer_auth(token),
         }
     }
@@ -398,12 +401,15 @@ impl TestServer {
             .request(reqwest::Method::POST, path, auth)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_owned());
+        // Replaces what `request` set (e.g. our own Origin) with the test's values.
+        let mut extra = reqwest::header::HeaderMap::new();
         for (name, value) in headers {
-            builder = builder.header(
+            extra.append(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_str(value).unwrap(),
             );
         }
+        builder = builder.headers(extra);
         self.send(builder).await
     }
 

@@ -1,0 +1,109 @@
+//! Sign-in providers, users and roles, API tokens.
+
+use leptos::prelude::*;
+
+use crate::model::{CreatedToken, LoginProvider, TokenRow, UserRow};
+
+/// The identity providers the login page offers.
+#[server(prefix = "/fn", endpoint = "login_providers")]
+pub async fn login_providers() -> Result<Vec<LoginProvider>, ServerFnError> {
+    Ok(use_context::<crate::model::LoginProviders>()
+        .map(|p| p.0)
+        .unwrap_or_default())
+}
+
+#[server(prefix = "/fn", endpoint = "get_users")]
+pub async fn get_users() -> Result<Vec<UserRow>, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let users = engine.users(&actor).await.map_err(to_server_error)?;
+    Ok(users
+        .into_iter()
+        .map(|u| UserRow {
+            login: u.login,
+            display_name: u.display_name,
+            role: u.role.as_str().to_owned(),
+            groups: u.groups.0,
+            last_login_at: u.last_login_at.map(super::convert::when),
+        })
+        .collect())
+}
+
+#[server(prefix = "/fn", endpoint = "set_role")]
+pub async fn set_role(login: String, role: String) -> Result<(), ServerFnError> {
+    use super::context::{actor, engine, invalid, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let role = engine::domain::Role::parse(&role)
+        .ok_or_else(|| invalid(format!("role: {role:?} is not viewer, deployer or admin")))?;
+    engine
+        .set_role(&actor, &login, role)
+        .await
+        .map_err(to_server_error)?;
+    Ok(())
+}
+
+#[server(prefix = "/fn", endpoint = "get_tokens")]
+pub async fn get_tokens() -> Result<Vec<TokenRow>, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    use super::convert::when;
+    let (engine, actor) = (engine()?, actor().await?);
+    let tokens = engine.api_tokens(&actor).await.map_err(to_server_error)?;
+    let users = engine.store().users().await.map_err(to_server_error)?;
+    let now = engine::time::now();
+    Ok(tokens
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.id,
+            owner: users
+                .iter()
+                .find(|u| u.id == t.user_id)
+                .map(|u| u.login.clone())
+                .unwrap_or_default(),
+            status: if t.revoked_at.is_some() {
+                "revoked"
+            } else if t.expires_at.is_some_and(|e| e <= now) {
+                "expired"
+            } else {
+                "active"
+            }
+            .to_owned(),
+            name: t.name,
+            scopes: t.scopes,
+            created_at: when(t.created_at),
+            expires_at: t.expires_at.map(when),
+            last_used_at: t.last_used_at.map(when),
+        })
+        .collect())
+}
+
+/// Makes a token for the signed-in user; the secret is returned this once.
+#[server(prefix = "/fn", endpoint = "create_token")]
+pub async fn create_token(
+    name: String,
+    scopes: Option<Vec<String>>,
+    valid_for_days: String,
+) -> Result<CreatedToken, ServerFnError> {
+    use super::context::{actor, engine, invalid, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let valid_for_days = match valid_for_days.trim() {
+        "" | "never" => None,
+        days => Some(days.parse::<u32>().map_err(|_| {
+            invalid("valid_for_days: a whole number of days, or empty for no expiry")
+        })?),
+    };
+    let (id, secret) = engine
+        .create_api_token(&actor, &name, &scopes.unwrap_or_default(), valid_for_days)
+        .await
+        .map_err(to_server_error)?;
+    Ok(CreatedToken { id, secret })
+}
+
+#[server(prefix = "/fn", endpoint = "revoke_token")]
+pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    engine
+        .revoke_api_token(&actor, id)
+        .await
+        .map_err(to_server_error)
+}

@@ -1,0 +1,90 @@
+use leptos::prelude::*;
+
+use crate::components::errors::{ActionError, ErrorBox};
+use crate::functions::access::{get_tokens, CreateToken, RevokeToken};
+use crate::model::TokenRow;
+
+/// API tokens for CI (shown once, stored hashed) and "log out everywhere".
+#[component]
+pub fn TokensPage() -> impl IntoView {
+    let create = ServerAction::<CreateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| get_tokens(),
+    );
+    view! {
+        <h1>"API tokens"</h1>
+        <section class="card">
+            <h2>"New token"</h2>
+            <ActionForm action=create attr:class="env-form">
+                <label>"Name" <input name="name" placeholder="ci-main" required /></label>
+                <fieldset>
+                    <legend>"Scopes"</legend>
+                    <label><input type="checkbox" name="scopes[]" value="read" />" read (environments, jobs, releases, audit)"</label>
+                    <label><input type="checkbox" name="scopes[]" value="builds:write" />" builds:write (register builds)"</label>
+                    <label><input type="checkbox" name="scopes[]" value="deploy" />" deploy (deploy, roll back, cancel)"</label>
+                </fieldset>
+                <label>"Expires after (days; empty: never)" <input name="valid_for_days" value="90" inputmode="numeric" /></label>
+                <button type="submit" class="primary">"Create token"</button>
+            </ActionForm>
+            <ActionError value=create.value() />
+            {move || create.value().get().and_then(Result::ok).map(|t| view! {
+                <div class="notice" id="new-token">
+                    <p>"Token #"{t.id}" — copy it now, it is shown only once:"</p>
+                    <code class="secret">{t.secret}</code>
+                </div>
+            })}
+        </section>
+        <ActionError value=revoke.value() />
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match tokens.await {
+                    Ok(tokens) => view! { <TokensTable tokens revoke /> }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <section class="card danger">
+            <h2>"Sessions"</h2>
+            <p class="muted">"Sign out of Slipway in every browser, this one included."</p>
+            <form method="post" action="/logout/everywhere">
+                <button type="submit">"Log out everywhere"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn TokensTable(tokens: Vec<TokenRow>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+    view! {
+        <table class="tokens">
+            <thead><tr><th>"#"</th><th>"Name"</th><th>"Owner"</th><th>"Scopes"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
+            <tbody>
+                {tokens.into_iter().map(|t| {
+                    let active = t.status == "active";
+                    view! {
+                        <tr data-token=t.id>
+                            <td>{t.id}</td>
+                            <td>{t.name.clone()}</td>
+                            <td>{t.owner.clone()}</td>
+                            <td><code>{t.scopes.clone()}</code></td>
+                            <td>{t.created_at.clone()}</td>
+                            <td>{t.expires_at.clone().unwrap_or_else(|| "never".into())}</td>
+                            <td>{t.last_used_at.clone().unwrap_or_else(|| "never".into())}</td>
+                            <td class=format!("state {}", t.status)>{t.status.clone()}</td>
+                            <td>
+                                {active.then(|| view! {
+                                    <ActionForm action=revoke attr:class="inline">
+                                        <input type="hidden" name="id" value=t.id />
+                                        <button type="submit">"Revoke"</button>
+                                    </ActionForm>
+                                })}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}

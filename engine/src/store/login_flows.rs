@@ -1,0 +1,56 @@
+//! Sign-ins in progress at an identity provider: created when the browser is
+//! sent there, spent once when it comes back.
+
+use chrono::{DateTime, Utc};
+
+use super::Store;
+use crate::error::Result;
+use crate::time;
+
+/// What the server remembers between sending a browser to the provider and its return.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LoginFlow {
+    pub provider: String,
+    pub state: String,
+    pub pkce_verifier: String,
+    pub nonce: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn create_login_flow(&self, handle_hash: &str, flow: &LoginFlow) -> Result<()> {
+        let mut tx = self.write().await?;
+        // Old, unfinished sign-ins are dropped on the way.
+        sqlx::query("DELETE FROM login_flows WHERE expires_at <= ?")
+            .bind(time::now())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO login_flows (handle_hash, provider, state, pkce_verifier, nonce, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(handle_hash)
+        .bind(&flow.provider)
+        .bind(&flow.state)
+        .bind(&flow.pkce_verifier)
+        .bind(&flow.nonce)
+        .bind(time::now())
+        .bind(flow.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes the flow for this handle out of the store (once), if it has not expired.
+    pub async fn take_login_flow(&self, handle_hash: &str) -> Result<Option<LoginFlow>> {
+        let flow: Option<LoginFlow> = sqlx::query_as(
+            "DELETE FROM login_flows WHERE handle_hash = ?
+             RETURNING provider, state, pkce_verifier, nonce, expires_at",
+        )
+        .bind(handle_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(flow.filter(|f| f.expires_at > time::now()))
+    }
+}

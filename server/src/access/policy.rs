@@ -1,0 +1,181 @@
+//! The access policy: one table that says, for every route and every server
+//! function, who may call it. A route without a rule is refused (deny by
+//! default), and the route × role test walks this table and the router.
+
+use axum::http::Method;
+use engine::auth::Permission;
+use serde::Serialize;
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Anyone, signed in or not (login, assets, health).
+    Public,
+    /// Any signed-in person or token (e.g. sign out).
+    SignedIn,
+    /// Signed in, with a role (and for tokens a scope) that grants this.
+    Require(Permission),
+}
+
+impl Rule {
+    pub fn describe(self) -> String {
+        match self {
+            Rule::Public => "public".to_owned(),
+            Rule::SignedIn => "signed-in".to_owned(),
+            Rule::Require(permission) => format!("{permission:?}"),
+        }
+    }
+}
+
+/// Where server functions are mounted (`#[server(prefix = "/fn", …)]`).
+pub const SERVER_FN_PREFIX: &str = "/fn/";
+
+/// The rule for a request to `route` (the router's matched path pattern,
+/// e.g. `/apps/{app}/envs/{env}`; `None` when no route matched).
+pub fn rule_for(method: &Method, route: Option<&str>, path: &str) -> Option<Rule> {
+    let Some(route) = route else {
+        // Unmatched: static files are public; anything else is a 404 page
+        // for people who are signed in.
+        return Some(if is_asset(path) {
+            Rule::Public
+        } else {
+            Rule::SignedIn
+        });
+    };
+    if let Some(name) = route.strip_prefix(SERVER_FN_PREFIX) {
+        return (*method == Method::POST || *method == Method::GET)
+            .then(|| server_fn_rule(name))
+            .flatten();
+    }
+    http_rule(method, route)
+        .or_else(|| (*method == Method::GET).then(|| page_rule(route)).flatten())
+}
+
+/// Paths that never depend on who asks.
+pub fn is_asset(path: &str) -> bool {
+    matches!(path, "/favicon.ico" | "/healthz") || path.starts_with("/pkg/")
+}
+
+/// The JSON API, SSE, login and export routes (see `routes::http_routes`).
+fn http_rule(method: &Method, route: &str) -> Option<Rule> {
+    use Permission::*;
+    let rule = match (method.as_str(), route) {
+        ("GET", "/healthz") => Rule::Public,
+        ("GET", "/login/link") => Rule::Public,
+        ("GET", "/auth/{provider}/start") => Rule::Public,
+        ("GET", "/auth/{provider}/callback") => Rule::Public,
+        ("GET", "/api/openapi.json") => Rule::Public,
+        ("POST", "/logout") => Rule::SignedIn,
+        ("POST", "/logout/everywhere") => Rule::SignedIn,
+        ("POST", "/api/builds") => Rule::Require(RegisterBuild),
+        ("POST", "/api/apps/{app}/envs/{env}/deploy") => Rule::Require(Deploy),
+        ("POST", "/api/apps/{app}/envs/{env}/rollback") => Rule::Require(Deploy),
+        ("GET", "/api/apps/{app}/envs/{env}/releases") => Rule::Require(Read),
+        ("GET", "/api/jobs/{id}") => Rule::Require(Read),
+        ("POST", "/api/jobs/{id}/cancel") => Rule::Require(CancelJob),
+        ("GET", "/events/jobs/{id}") => Rule::Require(Read),
+        ("GET", "/audit.csv") => Rule::Require(Read),
+        _ => return None,
+    };
+    Some(rule)
+}
+
+/// Pages: reading, except the login page (public) and the admin pages.
+fn page_rule(route: &str) -> Option<Rule> {
+    use Permission::*;
+    let rule = match route {
+        "/login" => Rule::Public,
+        "/users" => Rule::Require(ManageUsers),
+        "/tokens" => Rule::Require(ManageOwnTokens),
+        "/" | "/builds" | "/audit" | "/jobs/{id}" | "/apps/{app}/envs/{env}" => Rule::Require(Read),
+        "/apps/{app}/new-env" | "/apps/{app}/envs/{env}/edit" => Rule::Require(ManageEnvironments),
+        _ => return None,
+    };
+    Some(rule)
+}
+
+/// Server functions, by endpoint name.
+fn server_fn_rule(name: &str) -> Option<Rule> {
+    use Permission::*;
+    let rule = match name {
+        "login_providers" => Rule::Public,
+        "get_me" => Rule::SignedIn,
+        "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
+        | "get_builds" => Rule::Require(Read),
+        "deploy" | "rollback" => Rule::Require(Deploy),
+        "lock_environment" | "unlock_environment" => Rule::Require(Lock),
+        "cancel_job" => Rule::Require(CancelJob),
+        "register_build" => Rule::Require(RegisterBuild),
+        "save_environment" | "delete_environment" | "set_env_var" | "delete_env_var"
+        | "break_remote_locks" => Rule::Require(ManageEnvironments),
+        "create_application" => Rule::Require(ManageApplications),
+        "get_users" | "set_role" => Rule::Require(ManageUsers),
+        "get_tokens" | "create_token" | "revoke_token" => Rule::Require(ManageOwnTokens),
+        _ => return None,
+    };
+    Some(rule)
+}
+
+/// One route as `slipway routes` lists it, for people and for the access tests.
+#[derive(Clone, Debug, Serialize)]
+pub struct RouteEntry {
+    pub method: String,
+    pub path: String,
+    /// `None`: no rule, so every request is refused.
+    pub rule: Option<String>,
+    /// The least role that may call it (`None` for public and signed-in routes).
+    pub least_role: Option<&'static str>,
+    /// The token scope that grants it (`None`: tokens cannot).
+    pub scope: Option<&'static str>,
+}
+
+impl RouteEntry {
+    pub fn new(method: &Method, path: &str) -> Self {
+        let rule = rule_for(method, Some(path), path);
+        let permission = match rule {
+            Some(Rule::Require(p)) => Some(p),
+            _ => None,
+        };
+        Self {
+            method: method.to_string(),
+            path: path.to_owned(),
+            rule: rule.map(Rule::describe),
+            least_role: permission.map(|p| p.least_role().as_str()),
+            scope: permission.and_then(|p| p.scope()).map(|s| s.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_routes_and_server_functions_have_no_rule() {
+        assert_eq!(
+            rule_for(&Method::POST, Some("/api/new-thing"), "/api/new-thing"),
+            None
+        );
+        assert_eq!(
+            rule_for(&Method::POST, Some("/fn/new_thing"), "/fn/new_thing"),
+            None
+        );
+        assert_eq!(
+            rule_for(&Method::DELETE, Some("/api/builds"), "/api/builds"),
+            None
+        );
+        assert_eq!(
+            rule_for(&Method::GET, Some("/secret-page"), "/secret-page"),
+            None
+        );
+    }
+
+    #[test]
+    fn assets_are_public_and_unmatched_paths_need_a_session() {
+        assert_eq!(
+            rule_for(&Method::GET, None, "/pkg/slipway.wasm"),
+            Some(Rule::Public)
+        );
+        assert_eq!(rule_for(&Method::GET, None, "/nope"), Some(Rule::SignedIn));
+    }
+}

@@ -1,0 +1,46 @@
+//! The OpenAPI document of the JSON API, generated from the handlers'
+//! annotations and the types they take and return.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Slipway API",
+        description = "Register builds, deploy and roll back, read jobs and releases. \
+                       Authenticate with `Authorization: Bearer <token>` (tokens carry scopes: \
+                       read, builds:write, deploy). Job events stream as server-sent events \
+                       from `GET /events/jobs/{id}` (resume with `Last-Event-ID`)."
+    ),
+    paths(
+        api::register_build,
+        api::deploy,
+        api::rollback,
+        api::job,
+        api::cancel,
+        api::releases,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /api/openapi.json`
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
