@@ -62,6 +62,11 @@ pub struct Slipway {
 
 impl Slipway {
     pub fn start() -> Result<Self> {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts with extra environment variables (e.g. identity providers).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Result<Self> {
         let root = workspace_root();
         let bin = std::env::var_os("SLIPWAY_BIN")
             .map(PathBuf::from)
@@ -87,6 +92,7 @@ impl Slipway {
                 .env("LEPTOS_SITE_ADDR", &addr)
                 .env_remove("DATABASE_URL")
                 .env_remove("SLIPWAY_PUBLIC_URL")
+                .envs(env.iter().copied())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -117,6 +123,77 @@ impl Slipway {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+}
+
+/// A real OpenID Connect provider (`end2end/oidc-provider`, oauth2-mock-server
+/// on Node.js) on a free loopback port. The account it signs in is fixed at start.
+pub struct OidcProvider {
+    _child: ChildGuard,
+    pub issuer: String,
+}
+
+/// The account the test provider vouches for.
+pub struct OidcAccount<'a> {
+    pub subject: &'a str,
+    pub login: &'a str,
+    pub groups: &'a [&'a str],
+}
+
+impl OidcProvider {
+    pub fn start(account: &OidcAccount<'_>) -> Result<Self> {
+        let dir = workspace_root().join("end2end/oidc-provider");
+        if !dir.join("node_modules/oauth2-mock-server").exists() {
+            bail!(
+                "{}/node_modules is missing: run scripts/setup --test (scripts/test does)",
+                dir.display()
+            );
+        }
+        let port = free_port()?;
+        let mut child = ChildGuard(
+            Command::new("node")
+                .arg("provider.mjs")
+                .current_dir(&dir)
+                .env("OIDC_PORT", port.to_string())
+                .env("OIDC_SUB", account.subject)
+                .env("OIDC_LOGIN", account.login)
+                .env("OIDC_NAME", format!("{} (test)", account.login))
+                .env("OIDC_EMAIL", format!("{}@example.invalid", account.login))
+                .env("OIDC_GROUPS", account.groups.join(","))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .context("starting the test OIDC provider (node)")?,
+        );
+        let stdout = child.get().stdout.take().context("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(issuer) = line.strip_prefix("ready ") {
+                    let _ = tx.send(issuer.trim().to_owned());
+                }
+            }
+        });
+        let issuer = rx
+            .recv_timeout(Duration::from_secs(30))
+            .context("the OIDC provider did not start")?;
+        Ok(Self {
+            _child: child,
+            issuer,
+        })
+    }
+
+    /// What Slipway needs to use this provider (client secret included: a test value).
+    pub fn slipway_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("SLIPWAY_OIDC_ISSUER", self.issuer.clone()),
+            ("SLIPWAY_OIDC_CLIENT_ID", "slipway-test".to_owned()),
+            (
+                "SLIPWAY_OIDC_CLIENT_SECRET",
+                "test-client-secret".to_owned(),
+            ),
+            ("SLIPWAY_OIDC_NAME", "Test SSO".to_owned()),
+        ]
     }
 }
 

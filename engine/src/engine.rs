@@ -150,6 +150,11 @@ impl Engine {
 
     pub async fn environment(&self, actor: &Actor, app: &str, env: &str) -> Result<Environment> {
         actor.require(Permission::Read)?;
+        self.find_environment(app, env).await
+    }
+
+    /// Looks an environment up for an operation that has checked its own permission.
+    async fn find_environment(&self, app: &str, env: &str) -> Result<Environment> {
         let (app, env) = parse_env_path(app, env)?;
         self.store.environment(&app, &env).await
     }
@@ -268,7 +273,7 @@ impl Engine {
     ) -> Result<Environment> {
         actor.require(Permission::ManageEnvironments)?;
         config.validate()?;
-        let env = self.environment(actor, app, env).await?;
+        let env = self.find_environment(app, env).await?;
         self.store
             .update_environment(&actor.login, &env, &config, &protection.into())
             .await
@@ -276,7 +281,7 @@ impl Engine {
 
     pub async fn delete_environment(&self, actor: &Actor, app: &str, env: &str) -> Result<()> {
         actor.require(Permission::ManageEnvironments)?;
-        let env = self.environment(actor, app, env).await?;
+        let env = self.find_environment(app, env).await?;
         self.store.delete_environment(&actor.login, &env).await
     }
 
@@ -290,7 +295,7 @@ impl Engine {
             )
             .into());
         }
-        let env = self.environment(actor, app, env).await?;
+        let env = self.find_environment(app, env).await?;
         self.store
             .lock_environment(&actor.login, &env, reason)
             .await
@@ -298,7 +303,7 @@ impl Engine {
 
     pub async fn unlock(&self, actor: &Actor, app: &str, env: &str) -> Result<()> {
         actor.require(Permission::Lock)?;
-        let env = self.environment(actor, app, env).await?;
+        let env = self.find_environment(app, env).await?;
         self.store.unlock_environment(&actor.login, &env).await
     }
 
@@ -333,7 +338,7 @@ impl Engine {
         if var.value.len() > 64 * 1024 || var.value.contains('\0') {
             return Err(InvalidInput::new("value", "a value is at most 64 KiB of text").into());
         }
-        let env = self.environment(actor, app, env).await?;
+        let env = self.find_environment(app, env).await?;
         self.store
             .set_env_var(
                 &actor.login,
@@ -355,7 +360,7 @@ impl Engine {
         name: &str,
     ) -> Result<()> {
         actor.require(Permission::ManageEnvironments)?;
-        let env = self.environment(actor, app, env).await?;
+        let env = self.find_environment(app, env).await?;
         self.store.delete_env_var(&actor.login, &env, name).await
     }
 
@@ -394,7 +399,7 @@ impl Engine {
 
     pub async fn deploy(&self, actor: &Actor, app: &str, env: &str, build_id: i64) -> Result<Job> {
         actor.require(Permission::Deploy)?;
-        let env = self.environment(actor, app, env).await?;
+        let env = self.find_environment(app, env).await?;
         self.require_deploy_to(actor, &env, "deploy").await?;
         let build = self.store.build(build_id).await?;
         if build.application_id != env.application_id {
@@ -420,7 +425,7 @@ impl Engine {
         release_id: i64,
     ) -> Result<Job> {
         actor.require(Permission::Deploy)?;
-        let env = self.environment(actor, app, env).await?;
+        let env = self.find_environment(app, env).await?;
         self.require_deploy_to(actor, &env, "rollback").await?;
         let target = self.store.release(release_id).await?;
         if target.environment_id != env.id {
@@ -460,7 +465,7 @@ impl Engine {
         env: &str,
     ) -> Result<Vec<crate::backends::ssh::locks::LockReport>> {
         actor.require(Permission::ManageEnvironments)?;
-        let env = self.environment(actor, app, env).await?;
+        let env = self.find_environment(app, env).await?;
         let BackendConfig::Ssh(config) = &env.config else {
             return Err(InvalidInput::new(
                 "backend",

@@ -17,7 +17,7 @@ pub fn Header() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match me.await {
-                        Ok(me) => view! {
+                        Ok(Some(me)) => view! {
                             <div class="me">
                                 {(me.role == "admin").then(|| view! { <A href="/users">"Users"</A> })}
                                 <A href="/tokens">"Tokens"</A>
@@ -27,7 +27,7 @@ pub fn Header() -> impl IntoView {
                                 </form>
                             </div>
                         }.into_any(),
-                        Err(_) => view! { <div class="me"><a href="/login">"Log in"</a></div> }.into_any(),
+                        _ => view! { <div class="me"><a href="/login">"Log in"</a></div> }.into_any(),
                     }
                 })}
             </Suspense>

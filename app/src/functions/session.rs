@@ -2,12 +2,17 @@ use leptos::prelude::*;
 
 use crate::model::Me;
 
-/// The signed-in user, for the header.
+/// The signed-in user, for the header; `None` when nobody is (the login
+/// page renders the header too, and must not turn into an error page).
 #[server(prefix = "/fn", endpoint = "get_me")]
-pub async fn get_me() -> Result<Me, ServerFnError> {
-    let actor = super::context::actor().await?;
-    Ok(Me {
-        login: actor.login,
-        role: actor.role.as_str().to_owned(),
-    })
+pub async fn get_me() -> Result<Option<Me>, ServerFnError> {
+    use axum::Extension;
+    use engine::auth::Actor;
+    Ok(leptos_axum::extract::<Extension<Actor>>()
+        .await
+        .ok()
+        .map(|Extension(actor)| Me {
+            login: actor.login,
+            role: actor.role.as_str().to_owned(),
+        }))
 }

@@ -98,8 +98,7 @@ fn page_rule(route: &str) -> Option<Rule> {
 fn server_fn_rule(name: &str) -> Option<Rule> {
     use Permission::*;
     let rule = match name {
-        "login_providers" => Rule::Public,
-        "get_me" => Rule::SignedIn,
+        "login_providers" | "get_me" => Rule::Public,
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
         | "get_builds" => Rule::Require(Read),
         "deploy" | "rollback" => Rule::Require(Deploy),

@@ -326,6 +326,75 @@ impl TestServer {
         Auth::Cookie(pair)
     }
 
+    /// A session for `login` (created with `role` if new), through a
+    /// break-glass login link made with the CLI.
+    pub async fn login_as(&self, login: &str, role: &str) -> Auth {
+        let _ = cli(&self.data_dir, &["create-user", login, "--role", role]);
+        let out = cli(
+            &self.data_dir,
+            &["login-link", login, "--public-url", &self.url("")],
+        );
+        assert!(
+            out.status.success(),
+            "login-link: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let link = stdout
+            .lines()
+            .rfind(|l| l.contains("/login/link?token="))
+            .expect("login-link printed a link")
+            .trim()
+            .to_owned();
+        self.session_from_link(&link).await
+    }
+
+    /// Follows a login link; returns the session cookie it sets.
+    pub async fn session_from_link(&self, link: &str) -> Auth {
+        let (_, query) = link.split_once("/login/link?").expect("link has a query");
+        let resp = self
+            .client
+            .get(self.url(&format!("/login/link?{query}")))
+            .send()
+            .await
+            .expect("GET login link");
+        assert!(
+            resp.status().is_redirection(),
+            "login link answered {}",
+            resp.status()
+        );
+        let cookie = resp
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("slipway_session="))
+            .expect("login sets the session cookie");
+        Auth::Cookie(cookie.split(';').next().unwrap().trim().to_owned())
+    }
+
+    /// A token for `login` with these scopes, made with the `create-token` CLI.
+    pub fn token_for(&self, login: &str, scopes: &str) -> Auth {
+        let out = cli(
+            &self.data_dir,
+            &["create-token", login, "--name", "test", "--scopes", scopes],
+        );
+        assert!(
+            out.status.success(),
+            "create-token: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        Auth::Bearer(
+            stdout
+                .lines()
+                .map(str::trim)
+                .rfind(|l| !l.is_empty())
+                .unwrap()
+                .to_owned(),
+        )
+    }
+
     /// A bearer token for the first admin, made with the `create-token` CLI.
     pub fn bearer_token(&self, name: &str) -> Auth {
         let out = cli(&self.data_dir, &["create-token", "admin", "--name", name]);

@@ -1,0 +1,449 @@
+//! Access control against the real server: every route and server function
+//! (listed by the binary from its own router) × every role and token scope,
+//! protected environments, cross-site refusals, and token storage.
+
+mod common;
+
+use common::{cli, count, snapshot, Auth, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// One route as `slipway routes` prints it.
+#[derive(Debug)]
+struct Route {
+    method: Method,
+    path: String,
+    rule: Option<String>,
+    least_role: Option<String>,
+    scope: Option<String>,
+}
+
+fn routes(server: &TestServer) -> Vec<Route> {
+    let out = cli(server.data_dir(), &["routes"]);
+    assert!(out.status.success(), "slipway routes failed");
+    let routes: Vec<Route> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).expect("a JSON route line");
+            let text = |k: &str| v[k].as_str().map(str::to_owned);
+            Route {
+                method: Method::from_bytes(v["method"].as_str().unwrap().as_bytes()).unwrap(),
+                path: text("path").unwrap(),
+                rule: text("rule"),
+                least_role: text("least_role"),
+                scope: text("scope"),
+            }
+        })
+        .collect();
+    assert!(routes.len() > 40, "the router lists its routes: {routes:?}");
+    routes
+}
+
+/// A concrete URL for a route pattern.
+fn concrete(path: &str) -> String {
+    path.replace("{app}", "demo")
+        .replace("{env}", "demo")
+        .replace("{id}", "1")
+        .replace("{provider}", "none")
+}
+
+fn role_rank(role: &str) -> u8 {
+    match role {
+        "viewer" => 1,
+        "deployer" => 2,
+        "admin" => 3,
+        other => panic!("unknown role {other}"),
+    }
+}
+
+async fn call(server: &TestServer, route: &Route, auth: &Auth) -> (StatusCode, String) {
+    let url = concrete(&route.path);
+    let mut builder = server.request(route.method.clone(), &url, auth);
+    if route.method == Method::POST {
+        builder = if route.path.starts_with("/fn/") {
+            // A server function with no arguments: access is decided before its body is read.
+            builder
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("")
+        } else {
+            builder
+                .header("content-type", "application/json")
+                .body("{}")
+        };
+    }
+    let reply = server.send(builder).await;
+    let location = reply.header("location").unwrap_or_default().to_owned();
+    (reply.status, location)
+}
+
+fn is_refused(status: StatusCode) -> bool {
+    status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_has_a_rule_and_every_role_gets_exactly_what_it_allows() {
+    let server = TestServer::start().await;
+    let routes = routes(&server);
+    for route in &routes {
+        assert!(
+            route.rule.is_some(),
+            "{} {} has no access rule in server/src/access/policy.rs",
+            route.method,
+            route.path
+        );
+    }
+    let people = [("viewer", "vera"), ("deployer", "dan"), ("admin", "ada")];
+    let mut sessions = Vec::new();
+    for (role, login) in people {
+        sessions.push((role, login, server.login_as(login, role).await));
+    }
+    let mut checked = 0;
+    for route in &routes {
+        let rule = route.rule.as_deref().unwrap();
+        // Anonymous: public routes answer; everything else is 401 or a redirect to sign in.
+        let (status, location) = call(&server, route, &Auth::None).await;
+        if rule == "public" {
+            assert!(
+                !is_refused(status),
+                "anonymous {} {}: {status}",
+                route.method,
+                route.path
+            );
+        } else {
+            let to_login = status.is_redirection() && location.ends_with("/login");
+            assert!(
+                status == StatusCode::UNAUTHORIZED || to_login,
+                "anonymous {} {} must be refused, got {status} {location}",
+                route.method,
+                route.path
+            );
+        }
+        for (role, login, auth) in &sessions {
+            let allowed = match route.least_role.as_deref() {
+                Some(least) => role_rank(role) >= role_rank(least),
+                None => true,
+            };
+            // Signing out ends sessions: use someone else's, with the same role.
+            let fresh;
+            let auth = if route.path.starts_with("/logout") {
+                fresh = server.login_as(&format!("{login}-out"), role).await;
+                &fresh
+            } else {
+                auth
+            };
+            let (status, _) = call(&server, route, auth).await;
+            if allowed {
+                assert!(
+                    !is_refused(status),
+                    "{role} {} {}: {status}",
+                    route.method,
+                    route.path
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {} {}",
+                    route.method,
+                    route.path
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 3 * routes.len(),
+        "checked {checked} route × role pairs"
+    );
+
+    // Tokens: an admin's token with one scope reaches exactly the routes of
+    // that scope; admin-only work is never open to tokens.
+    for scope in ["read", "builds:write", "deploy"] {
+        let token = server.token_for("ada", scope);
+        for route in routes
+            .iter()
+            .filter(|r| r.rule.as_deref() != Some("public"))
+        {
+            if route.path.starts_with("/logout") {
+                continue;
+            }
+            let (status, _) = call(&server, route, &token).await;
+            let rule = route.rule.as_deref().unwrap();
+            if rule == "signed-in" || route.scope.as_deref() == Some(scope) {
+                assert!(
+                    !is_refused(status),
+                    "token[{scope}] {} {}: {status}",
+                    route.method,
+                    route.path
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "token[{scope}] {} {}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_environment_takes_deploys_only_from_admins_and_named_deployers() {
+    let server = TestServer::start().await;
+    let db = server.db().await;
+    sqlx::query("UPDATE environments SET protected = 1")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO environment_deployers (environment_id, principal) SELECT id, 'user:dana' FROM environments")
+        .execute(&db)
+        .await
+        .unwrap();
+    let erin = server.login_as("erin", "deployer").await;
+    let dana = server.login_as("dana", "deployer").await;
+    let path = "/api/apps/demo/envs/demo/deploy";
+
+    let before = snapshot(&db).await;
+    let denied_before = count(
+        &db,
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'access.denied'",
+    )
+    .await;
+    let reply = server.post_json(path, &erin, &json!({"build_id": 1})).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+    assert!(reply.error().contains("protected"), "{}", reply.text);
+    let after = snapshot(&db).await;
+    assert_eq!(
+        (after.jobs, after.releases),
+        (before.jobs, before.releases),
+        "nothing queued"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'access.denied'"
+        )
+        .await,
+        denied_before + 1,
+        "the refusal is audited"
+    );
+
+    let reply = server.post_json(path, &dana, &json!({"build_id": 1})).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "a named deployer may: {}",
+        reply.text
+    );
+    let job_id = reply.json()["id"].as_i64().unwrap();
+    server.wait_job_finished(&dana, job_id).await;
+
+    let admin = server.login().await;
+    let reply = server
+        .post_json(path, &admin, &json!({"build_id": 2}))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "an admin may: {}",
+        reply.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mutation_from_another_site_is_refused_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let db = server.db().await;
+    let admin = server.login().await;
+    let mutations: Vec<Route> = routes(&server)
+        .into_iter()
+        .filter(|r| r.method != Method::GET)
+        .collect();
+    assert!(mutations.len() > 20);
+    let tables = [
+        "builds",
+        "jobs",
+        "releases",
+        "audit_log",
+        "users",
+        "api_tokens",
+        "environments",
+        "env_vars",
+        "tower_sessions",
+    ];
+    let counts = |db| async move {
+        let mut out = Vec::new();
+        for t in tables {
+            out.push(count(db, &format!("SELECT COUNT(*) FROM {t}")).await);
+        }
+        out
+    };
+    let before = counts(&db).await;
+    for route in &mutations {
+        for header in [
+            ("origin", "http://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ] {
+            let body = if route.path.starts_with("/fn/") {
+                ""
+            } else {
+                "{}"
+            };
+            let reply = server
+                .post_raw(&concrete(&route.path), &admin, &[header], body)
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::FORBIDDEN,
+                "{} {} with {header:?}: {}",
+                route.method,
+                route.path,
+                reply.text
+            );
+        }
+    }
+    assert_eq!(counts(&db).await, before, "nothing changed");
+    // The session survived (even the cross-site logout was refused).
+    let reply = server.get("/api/jobs/1", &admin).await;
+    assert_ne!(reply.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_stored_hashed_scoped_revocable_and_expire() {
+    let server = TestServer::start().await;
+    let db = server.db().await;
+    let Auth::Bearer(secret) = server.token_for("admin", "read,builds:write") else {
+        unreachable!()
+    };
+    let token = Auth::Bearer(secret.clone());
+
+    // Only a hash is stored: no column of any token row holds the secret.
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT token_hash, name, scopes FROM api_tokens")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (hash, _, scopes) = &rows[0];
+    assert_ne!(hash, &secret);
+    assert_eq!(hash, &engine::auth::token_hash(&secret));
+    assert_eq!(scopes, "read builds:write");
+    let dump: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE details LIKE '%' || ? || '%'")
+            .bind(&secret)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(dump, 0, "the secret is in no audit row");
+
+    // Without the deploy scope it cannot deploy, and nothing is queued.
+    let reply = server
+        .post_json(
+            "/api/apps/demo/envs/demo/deploy",
+            &token,
+            &json!({"build_id": 1}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+    assert!(reply.error().contains("deploy"), "{}", reply.text);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM jobs").await, 0);
+    assert_eq!(
+        server.get("/api/jobs/1", &token).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Revoked through the UI's server function → 401.
+    let admin = server.login().await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let reply = server
+        .send(
+            server
+                .request(Method::POST, "/fn/revoke_token", &admin)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("id={id}")),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{} {}", reply.status, reply.text);
+    assert_eq!(
+        server.get("/api/jobs/1", &token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'api_token.revoked'"
+        )
+        .await,
+        1
+    );
+
+    // Expired → 401.
+    let expiring = server.token_for("admin", "read");
+    assert_eq!(
+        server.get("/api/jobs/1", &expiring).await.status,
+        StatusCode::NOT_FOUND
+    );
+    sqlx::query(
+        "UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE revoked_at IS NULL",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        server.get("/api/jobs/1", &expiring).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A mutation made with a token is on the record, naming the token.
+    let ci = server.token_for("admin", "deploy");
+    let reply = server
+        .post_json(
+            "/api/apps/demo/envs/demo/deploy",
+            &ci,
+            &json!({"build_id": 1}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'api_token.used'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_out_everywhere_ends_every_session_of_that_user() {
+    let server = TestServer::start().await;
+    let one = server.login_as("pat", "viewer").await;
+    let two = server.login_as("pat", "viewer").await;
+    assert_eq!(
+        server.get("/api/jobs/1", &two).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let reply = server
+        .send(server.request(Method::POST, "/logout/everywhere", &one))
+        .await;
+    assert!(reply.status.is_redirection(), "{}", reply.status);
+    assert_eq!(
+        server.get("/api/jobs/1", &one).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.get("/api/jobs/1", &two).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let three = server.login_as("pat", "viewer").await;
+    assert_eq!(
+        server.get("/api/jobs/1", &three).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
