@@ -253,3 +253,54 @@ async fn sign_in_refuses_a_wrong_state_or_a_missing_verifier_and_rotates_the_ses
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_members_of_an_allowed_group_may_sign_in() -> Result<()> {
+    let provider = OidcProvider::start(&OidcAccount {
+        subject: "mallory-subject",
+        login: "mallory",
+        groups: &["contractors"],
+    })?;
+    let mut env = provider.slipway_env();
+    env.push(("SLIPWAY_OIDC_ALLOWED_GROUPS", "engineering,ops".to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let slipway = Slipway::start_with_env(&env)?;
+    let http = http()?;
+    let (login_cookie, callback) = begin(&http, &slipway, None).await?;
+    let resp = finish(&http, &callback, &[format!("slipway_login={login_cookie}")]).await?;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(cookie_value(&resp, "slipway_session").is_none());
+    assert!(resp.text().await?.contains("not in a group allowed"));
+    let db = open_db(&slipway).await?;
+    assert_eq!(failed_logins(&db).await?.len(), 1);
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE login = 'mallory'")
+        .fetch_one(&db)
+        .await?;
+    assert_eq!(users, 0, "no account is made for someone refused");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_with_configured_endpoints_works_without_discovery() -> Result<()> {
+    let provider = OidcProvider::start(&OidcAccount {
+        subject: "erin-subject",
+        login: "erin",
+        groups: &[],
+    })?;
+    let mut env = provider.slipway_env();
+    let issuer = provider.issuer.clone();
+    env.push((
+        "SLIPWAY_OIDC_AUTHORIZATION_URL",
+        format!("{issuer}/authorize"),
+    ));
+    env.push(("SLIPWAY_OIDC_TOKEN_URL", format!("{issuer}/token")));
+    env.push(("SLIPWAY_OIDC_JWKS_URL", format!("{issuer}/jwks")));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let slipway = Slipway::start_with_env(&env)?;
+    let http = http()?;
+    let (login_cookie, callback) = begin(&http, &slipway, None).await?;
+    let resp = finish(&http, &callback, &[format!("slipway_login={login_cookie}")]).await?;
+    assert!(resp.status().is_redirection(), "{}", resp.status());
+    assert!(cookie_value(&resp, "slipway_session").is_some());
+    Ok(())
+}

@@ -80,7 +80,9 @@ pub async fn get_tokens() -> Result<Vec<TokenRow>, ServerFnError> {
 #[server(prefix = "/fn", endpoint = "create_token")]
 pub async fn create_token(
     name: String,
-    scopes: Option<Vec<String>>,
+    scope_read: Option<String>,
+    scope_builds_write: Option<String>,
+    scope_deploy: Option<String>,
     valid_for_days: String,
 ) -> Result<CreatedToken, ServerFnError> {
     use super::context::{actor, engine, invalid, to_server_error};
@@ -91,8 +93,13 @@ pub async fn create_token(
             invalid("valid_for_days: a whole number of days, or empty for no expiry")
         })?),
     };
+    // One checkbox per scope: a ticked box sends its scope's name.
+    let scopes: Vec<String> = [scope_read, scope_builds_write, scope_deploy]
+        .into_iter()
+        .flatten()
+        .collect();
     let (id, secret) = engine
-        .create_api_token(&actor, &name, &scopes.unwrap_or_default(), valid_for_days)
+        .create_api_token(&actor, &name, &scopes, valid_for_days)
         .await
         .map_err(to_server_error)?;
     Ok(CreatedToken { id, secret })

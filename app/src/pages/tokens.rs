@@ -21,9 +21,9 @@ pub fn TokensPage() -> impl IntoView {
                 <label>"Name" <input name="name" placeholder="ci-main" required /></label>
                 <fieldset>
                     <legend>"Scopes"</legend>
-                    <label><input type="checkbox" name="scopes[]" value="read" />" read (environments, jobs, releases, audit)"</label>
-                    <label><input type="checkbox" name="scopes[]" value="builds:write" />" builds:write (register builds)"</label>
-                    <label><input type="checkbox" name="scopes[]" value="deploy" />" deploy (deploy, roll back, cancel)"</label>
+                    <label><input type="checkbox" name="scope_read" value="read" />" read (environments, jobs, releases, audit)"</label>
+                    <label><input type="checkbox" name="scope_builds_write" value="builds:write" />" builds:write (register builds)"</label>
+                    <label><input type="checkbox" name="scope_deploy" value="deploy" />" deploy (deploy, roll back, cancel)"</label>
                 </fieldset>
                 <label>"Expires after (days; empty: never)" <input name="valid_for_days" value="90" inputmode="numeric" /></label>
                 <button type="submit" class="primary">"Create token"</button>

@@ -57,6 +57,14 @@ pub struct ProviderConfig {
     /// OIDC/GitLab issuer URL (GitLab defaults to https://gitlab.com).
     #[serde(default)]
     pub issuer: Option<String>,
+    /// OIDC without discovery: the provider's endpoints, given by hand
+    /// (all three, with `issuer`). Discovery is used when they are absent.
+    #[serde(default)]
+    pub authorization_url: Option<String>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub jwks_url: Option<String>,
     /// Extra scopes to ask for (OIDC always asks for `openid email profile`).
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -207,6 +215,9 @@ fn from_env(env: &impl Fn(&str) -> Option<String>) -> Vec<ProviderConfig> {
             client_secret: None,
             client_secret_env: Some(format!("{prefix}_CLIENT_SECRET")),
             issuer: env(&format!("{prefix}_ISSUER")),
+            authorization_url: env(&format!("{prefix}_AUTHORIZATION_URL")),
+            token_url: env(&format!("{prefix}_TOKEN_URL")),
+            jwks_url: env(&format!("{prefix}_JWKS_URL")),
             scopes: list("SCOPES"),
             groups_claim: env(&format!("{prefix}_GROUPS_CLAIM")),
             allowed_groups: list("ALLOWED_GROUPS"),

@@ -3,10 +3,14 @@
 //! ID token.
 
 use base64::Engine as _;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreResponseType, CoreSubjectIdentifierType,
+};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EmptyAdditionalProviderMetadata,
+    IssuerUrl, JsonWebKeySet, JsonWebKeySetUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, ResponseTypes, Scope, TokenResponse, TokenUrl,
 };
 
 use super::config::Provider;
@@ -28,10 +32,36 @@ async fn metadata(
     let issuer = provider
         .issuer()
         .ok_or_else(|| IdentityError::Provider("no issuer configured".into()))?;
-    let issuer = IssuerUrl::new(issuer).map_err(|e| IdentityError::Provider(e.to_string()))?;
-    CoreProviderMetadata::discover_async(issuer, http)
+    let bad = |e: &dyn std::fmt::Display| IdentityError::Provider(e.to_string());
+    let issuer = IssuerUrl::new(issuer).map_err(|e| bad(&e))?;
+    let config = &provider.config;
+    let (Some(auth), Some(token), Some(jwks)) = (
+        &config.authorization_url,
+        &config.token_url,
+        &config.jwks_url,
+    ) else {
+        return CoreProviderMetadata::discover_async(issuer, http)
+            .await
+            .map_err(|e| IdentityError::Provider(format!("discovery failed: {e}")));
+    };
+    // Configured endpoints: the same checks, without a discovery document.
+    let jwks_url = JsonWebKeySetUrl::new(jwks.clone()).map_err(|e| bad(&e))?;
+    let keys = JsonWebKeySet::fetch_async(&jwks_url, http)
         .await
-        .map_err(|e| IdentityError::Provider(format!("discovery failed: {e}")))
+        .map_err(|e| {
+            IdentityError::Provider(format!("fetching the provider's keys failed: {e}"))
+        })?;
+    Ok(CoreProviderMetadata::new(
+        issuer,
+        AuthUrl::new(auth.clone()).map_err(|e| bad(&e))?,
+        jwks_url,
+        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+        vec![CoreSubjectIdentifierType::Public],
+        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        EmptyAdditionalProviderMetadata {},
+    )
+    .set_token_endpoint(Some(TokenUrl::new(token.clone()).map_err(|e| bad(&e))?))
+    .set_jwks(keys))
 }
 
 pub async fn authorize(

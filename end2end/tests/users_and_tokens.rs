@@ -1,0 +1,152 @@
+//! Admin work in the browser: give someone who signed in with the identity
+//! provider a role, make an API token (shown once), use it, revoke it.
+
+use anyhow::Result;
+use end2end::{
+    wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway, PATIENCE,
+};
+use fantoccini::Locator;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_gives_a_role_and_a_person_makes_uses_and_revokes_a_token() -> Result<()> {
+    let provider = OidcProvider::start(&OidcAccount {
+        subject: "carol-subject",
+        login: "carol",
+        groups: &["ops"],
+    })?;
+    let env = provider.slipway_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let slipway = Slipway::start_with_env(&env)?;
+
+    // Carol signs in once through the provider: a viewer.
+    let carol = Browser::start().await?;
+    carol.client.goto(&slipway.url("/auth/oidc/start")).await?;
+    wait_for_text(&carol.client, "header .who", |t| {
+        t.contains("carol (viewer)")
+    })
+    .await?;
+
+    // The admin makes her a deployer on the Users page.
+    let admin = Browser::start().await?;
+    let client = &admin.client;
+    client.goto(&slipway.login_link).await?;
+    wait_for_text(client, "header .who", |t| t.contains("admin (admin)")).await?;
+    client.goto(&slipway.url("/users")).await?;
+    wait_hydrated(client).await?;
+    wait_for_text(client, "tr[data-user='carol']", |t| t.contains("ops")).await?;
+    client
+        .find(Locator::Css(
+            "tr[data-user='carol'] select[name='role'] option[value='deployer']",
+        ))
+        .await?
+        .click()
+        .await?;
+    client
+        .find(Locator::Css("tr[data-user='carol'] button[type='submit']"))
+        .await?
+        .click()
+        .await?;
+    // The table reloads with the new role selected.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let selected = client
+            .find(Locator::Css("tr[data-user='carol'] select[name='role']"))
+            .await?
+            .prop("value")
+            .await?;
+        if selected.as_deref() == Some("deployer") {
+            break;
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "role not changed");
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+
+    // Carol makes a token with the deploy scope on the Tokens page.
+    let client = &carol.client;
+    client.goto(&slipway.url("/tokens")).await?;
+    wait_hydrated(client).await?;
+    client
+        .find(Locator::Css("[name='name']"))
+        .await?
+        .send_keys("ci-main")
+        .await?;
+    client
+        .find(Locator::Css("input[name='scope_deploy']"))
+        .await?
+        .click()
+        .await?;
+    client
+        .find(Locator::Css("input[name='scope_read']"))
+        .await?
+        .click()
+        .await?;
+    client
+        .find(Locator::Css(".env-form button[type='submit']"))
+        .await?
+        .click()
+        .await?;
+    let secret = wait_for_text(client, "#new-token code.secret", |t| t.len() == 64).await?;
+    wait_for_text(client, "table.tokens", |t| {
+        t.contains("ci-main") && t.contains("read deploy")
+    })
+    .await?;
+
+    // The token works for what it grants, as carol.
+    let http = reqwest::Client::new();
+    let deploy = http
+        .post(slipway.url("/api/apps/demo/envs/demo/deploy"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({ "build_id": 1 }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        deploy.status() == 202,
+        "deploy with the token: {}",
+        deploy.status()
+    );
+    let register = http
+        .post(slipway.url("/api/builds"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        register.status() == 403,
+        "no builds:write scope: {}",
+        register.status()
+    );
+
+    // After a reload the secret is gone from the page; revoke the token.
+    client.refresh().await?;
+    wait_hydrated(client).await?;
+    wait_for_text(client, "table.tokens", |t| {
+        t.contains("ci-main") && !t.contains(&secret)
+    })
+    .await?;
+    client
+        .find(Locator::Css("table.tokens button[type='submit']"))
+        .await?
+        .click()
+        .await?;
+    wait_for_text(client, "table.tokens", |t| t.contains("revoked")).await?;
+    let after = http
+        .get(slipway.url("/api/jobs/1"))
+        .bearer_auth(&secret)
+        .send()
+        .await?;
+    anyhow::ensure!(after.status() == 401, "revoked token: {}", after.status());
+
+    // The admin finds all of it in the audit log.
+    let client = &admin.client;
+    client.goto(&slipway.url("/audit")).await?;
+    wait_hydrated(client).await?;
+    for action in [
+        "user.role_changed",
+        "api_token.created",
+        "api_token.used",
+        "api_token.revoked",
+    ] {
+        wait_for_text(client, "main", |t| t.contains(action)).await?;
+    }
+    Ok(())
+}
