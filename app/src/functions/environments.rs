@@ -151,6 +151,8 @@ pub async fn save_environment(
                     .filter(|l| !l.is_empty())
                     .map(str::to_owned)
                     .collect(),
+                hosts_command: None,
+                hosts_file: None,
                 user: user.trim().to_owned(),
                 port,
                 identity_file: optional(identity_file).map(Into::into),

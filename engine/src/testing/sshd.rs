@@ -209,6 +209,8 @@ impl Fleet {
                 .iter()
                 .map(|h| format!("127.0.0.1:{}", h.port))
                 .collect(),
+            hosts_command: None,
+            hosts_file: None,
             user: "root".into(),
             port: 22,
             identity_file: Some(self.client_key.clone()),

@@ -19,8 +19,16 @@ fn default_connect_timeout() -> u64 {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SshConfig {
-    /// `host` or `host:port`, one per target.
+    /// `host` or `host:port`, one per target (empty when discovered).
+    #[serde(default)]
     pub hosts: Vec<String>,
+    /// Discover the hosts at job start from this command's output (run with
+    /// `sh -c` on the Slipway server), one host per line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_command: Option<String>,
+    /// Discover the hosts at job start from this file, one host per line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_file: Option<PathBuf>,
     pub user: String,
     #[serde(default = "default_port")]
     pub port: u16,
@@ -120,10 +128,37 @@ impl SshConfig {
     }
 
     pub fn validate(&self) -> Result<(), InvalidInput> {
-        if self.hosts.is_empty() || self.hosts.len() > 1000 {
+        let sources = [
+            !self.hosts.is_empty(),
+            self.hosts_command.is_some(),
+            self.hosts_file.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            return Err(InvalidInput::new(
+                "hosts",
+                "list the hosts, or discover them with a command or from a file (one of the three)",
+            ));
+        }
+        if self.hosts.len() > super::hosts::MAX_HOSTS {
             return Err(InvalidInput::new("hosts", "list 1-1000 hosts"));
         }
         self.host_addrs()?;
+        if let Some(command) = &self.hosts_command {
+            if command.trim().is_empty() || command.len() > 4000 {
+                return Err(InvalidInput::new(
+                    "hosts_command",
+                    "a command must be 1-4000 characters",
+                ));
+            }
+        }
+        if let Some(file) = &self.hosts_file {
+            if !file.is_absolute() {
+                return Err(InvalidInput::new(
+                    "hosts_file",
+                    "the hosts file must be an absolute path",
+                ));
+            }
+        }
         let user_ok = !self.user.is_empty()
             && self.user.len() <= 32
             && !self.user.starts_with('-')

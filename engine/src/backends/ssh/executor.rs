@@ -59,10 +59,27 @@ struct Host {
 type Shared = Arc<Mutex<Host>>;
 
 pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
-    let addrs = run
-        .config
-        .host_addrs()
-        .map_err(|e| RunFailure::Failed(e.message))?;
+    let addrs = super::hosts::resolve(run.config).await.map_err(|e| {
+        RunFailure::Failed(format!(
+            "hosts from {}: {e}",
+            super::hosts::describe(run.config)
+        ))
+    })?;
+    if run.config.hosts.is_empty() {
+        let names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        run.emitter
+            .info(
+                None,
+                &format!(
+                    "{} hosts from {}: {}",
+                    addrs.len(),
+                    super::hosts::describe(run.config),
+                    names.join(", ")
+                ),
+            )
+            .await
+            .map_err(|e| RunFailure::Failed(e.to_string()))?;
+    }
     let total = steps_per_host(run.config);
     for addr in &addrs {
         journal(

@@ -16,7 +16,9 @@ pub struct LockReport {
 
 /// Removes the deploy lock on every host and reports who held it.
 pub async fn break_locks(config: &SshConfig) -> Result<Vec<LockReport>, String> {
-    let addrs = config.host_addrs().map_err(|e| e.message)?;
+    let addrs = super::hosts::resolve(config)
+        .await
+        .map_err(|e| format!("hosts from {}: {e}", super::hosts::describe(config)))?;
     let workspace = SshWorkspace::create(config, 0)
         .map_err(|e| format!("cannot prepare the ssh client: {e}"))?;
     let layout = ReleaseLayout {

@@ -9,6 +9,7 @@
 
 mod config;
 pub mod executor;
+pub mod hosts;
 pub mod locks;
 pub mod plan;
 pub mod transport;
