@@ -23,5 +23,6 @@ pub mod time;
 
 pub use engine::{
     BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView,
+    PackageUpload,
 };
 pub use error::{Error, InvalidInput, Result};
