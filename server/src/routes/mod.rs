@@ -5,6 +5,7 @@ mod api;
 mod audit_csv;
 pub mod auth;
 mod events;
+mod packages;
 
 use axum::middleware;
 use axum::routing::{get, post};
@@ -39,6 +40,7 @@ pub fn router(state: AppState, sessions: SqliteStore, secure_cookies: bool) -> R
         .route("/api/apps/{app}/envs/{env}/deploy", post(api::deploy))
         .route("/api/apps/{app}/envs/{env}/rollback", post(api::rollback))
         .route("/api/apps/{app}/envs/{env}/releases", get(api::releases))
+        .route("/api/apps/{app}/packages", post(packages::upload))
         .route("/api/jobs/{id}", get(api::job))
         .route("/events/jobs/{id}", get(events::job_events))
         .route("/audit.csv", get(audit_csv::export))
@@ -55,5 +57,8 @@ pub fn router(state: AppState, sessions: SqliteStore, secure_cookies: bool) -> R
         ))
         .layer(middleware::from_fn(auth::same_origin_only))
         .layer(session_layer)
+        // Added after the layers on purpose: dnf on the hosts reads the
+        // package repository without Slipway credentials (public, read-only).
+        .route("/repo/{app}/{*path}", get(packages::serve))
         .with_state(state)
 }

@@ -213,19 +213,6 @@ impl PackageRepository {
     }
 }
 
-/// The content type a repository file is served with.
-pub fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("rpm") => "application/x-rpm",
-        Some("xml") => "application/xml",
-        Some("gz") => "application/gzip",
-        Some("zst") => "application/zstd",
-        Some("bz2") => "application/x-bzip2",
-        Some("xz") => "application/x-xz",
-        _ => "application/octet-stream",
-    }
-}
-
 async fn rpm(args: &[&str], path: &Path) -> Result<(bool, String), RepositoryError> {
     let output = tokio::process::Command::new("rpm")
         .args(args)
