@@ -201,7 +201,8 @@ pub async fn save_environment(
                 repo_url: repo_url.trim().to_owned(),
                 target,
                 sudo: sudo.is_some(),
-                package_manager: PackageManager::parse(&package_manager).map_err(|e| invalid(e.to_string()))?,
+                package_manager: PackageManager::parse(&package_manager)
+                    .map_err(|e| invalid(e.to_string()))?,
                 extra_options: extra_options
                     .lines()
                     .map(str::trim)

@@ -8,8 +8,8 @@ use crate::functions::environments::{
     get_environment, BreakRemoteLocks, DeleteEnvVar, Deploy, LockEnvironment, Rollback, SetEnvVar,
     UnlockEnvironment,
 };
-use crate::pages::installed_versions::InstalledVersionsCard;
 use crate::model::{short_sha, BuildInfo, EnvDetail, EnvSettings, LockInfo, ReleaseInfo, VarInfo};
+use crate::pages::installed_versions::InstalledVersionsCard;
 
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {

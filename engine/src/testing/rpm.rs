@@ -23,7 +23,7 @@ A Slipway test application.
 
 %install
 mkdir -p %{buildroot}/opt/%{name}/releases/%{version}-%{release}
-echo %{version}-%{release} > %{buildroot}/opt/%{name}/releases/%{version}-%{release}/VERSION
+echo %{version}-%{release} %{?variant} > %{buildroot}/opt/%{name}/releases/%{version}-%{release}/VERSION
 
 %pre -p <lua>
 if posix.stat("/etc/%{name}-refuse") then
@@ -55,6 +55,19 @@ impl RpmBuilder {
 
     /// Builds `name-version-release.noarch.rpm` and returns its path.
     pub fn build(&self, name: &str, version: &str, release: &str) -> PathBuf {
+        self.build_variant(name, version, release, "")
+    }
+
+    /// The same, with `variant` written into its VERSION file: another
+    /// package under the same name (what a rebuild without a new release
+    /// number would be).
+    pub fn build_variant(
+        &self,
+        name: &str,
+        version: &str,
+        release: &str,
+        variant: &str,
+    ) -> PathBuf {
         let define = |k: &str, v: &str| format!("{k} {v}");
         let output = Command::new("rpmbuild")
             .arg("-bb")
@@ -67,6 +80,15 @@ impl RpmBuilder {
             .arg(define("pkgversion", version))
             .arg("--define")
             .arg(define("pkgrelease", release))
+            .arg("--define")
+            .arg(define(
+                "variant",
+                if variant.is_empty() {
+                    "%{nil}"
+                } else {
+                    variant
+                },
+            ))
             .arg(self.topdir.join("SPECS/app.spec"))
             .stdin(Stdio::null())
             .output()
