@@ -234,7 +234,7 @@ impl DnfConfig {
 mod tests {
     use super::*;
 
-    pub(crate) fn sample() -> DnfConfig {
+    fn sample() -> DnfConfig {
         DnfConfig {
             package: "shop".into(),
             repo_id: "slipway-shop".into(),
@@ -261,7 +261,8 @@ mod tests {
 
     #[test]
     fn hostile_settings_are_refused() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut DnfConfig)>)> = vec![
+        type Change = Box<dyn Fn(&mut DnfConfig)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("package", Box::new(|c| c.package = "shop;id".into())),
             ("package", Box::new(|c| c.package = "-shop".into())),
             ("repo_id", Box::new(|c| c.repo_id = "a b".into())),

@@ -132,7 +132,7 @@ pub fn change(config: &DnfConfig, change: Change, target: &PackageVersion) -> Op
 }
 
 /// The values after `prefix` on the lines of a command's output.
-pub fn values<'a>(lines: &'a [String], prefix: &str) -> Vec<String> {
+pub fn values(lines: &[String], prefix: &str) -> Vec<String> {
     lines
         .iter()
         .filter_map(|l| l.trim().strip_prefix(prefix))
