@@ -117,8 +117,11 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         </div>
         <ReleasesCard app=app.clone() env=env.clone() releases rollback=actions.rollback />
         <VarsCard app=app.clone() env=env.clone() vars actions />
-        {(summary.backend == "ssh").then(|| view! { <RemoteLocksCard app=app.clone() env=env.clone() /> })}
-        {(summary.backend == "dnf").then(|| view! { <InstalledVersionsCard app=app.clone() env=env.clone() /> })}
+        {match summary.backend.as_str() {
+            "ssh" => view! { <RemoteLocksCard app=app.clone() env=env.clone() /> }.into_any(),
+            "dnf" => view! { <InstalledVersionsCard app=app.clone() env=env.clone() /> }.into_any(),
+            _ => ().into_any(),
+        }}
         <SettingsCard backend=summary.backend.clone() settings />
     }
 }
