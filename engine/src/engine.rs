@@ -391,7 +391,16 @@ impl Engine {
         // Refuse what no backend could ever fetch, before it is recorded:
         // a package version (dnf), or a file or URL (release directories).
         if packages::is_package_reference(&request.artifact) {
-            crate::backends::dnf::PackageVersion::parse(&request.artifact)?;
+            crate::backends::dnf::PackageVersion::parse(&request.artifact).map_err(|_| {
+                InvalidInput::new(
+                    "artifact",
+                    format!(
+                        "{:?} is not an http(s) URL, an absolute path on the Slipway server, \
+                         or a package version name-version-release (dnf)",
+                        request.artifact.trim()
+                    ),
+                )
+            })?;
         } else {
             self.artifacts.resolve(&request.artifact)?;
         }

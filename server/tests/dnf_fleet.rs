@@ -417,6 +417,19 @@ async fn uploads_are_checked_and_the_repository_serves_only_its_files() {
         reply.text
     );
 
+    // Bigger than axum's default body limit: streamed to disk, then checked.
+    let mut damaged = std::fs::read(&file).unwrap();
+    damaged.resize(3 << 20, 0xab);
+    let damaged_file = other_dir.path().join("damaged.rpm");
+    std::fs::write(&damaged_file, &damaged).unwrap();
+    let reply = d.upload(&damaged_file, "damaged").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert!(
+        reply.error().contains("digests do not match"),
+        "{}",
+        reply.text
+    );
+
     let billing = d.rpms.build("billing", "1.0", "1");
     let reply = d.upload(&billing, "billing").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
+use tracing::{info_span, Instrument};
 
 use super::{parse_env_path, BuildRequest, Engine};
 use crate::auth::{Actor, Permission};
@@ -103,7 +104,11 @@ impl Engine {
             )
             .into());
         }
-        let published = self.packages.publish(&app_name, file, &header).await?;
+        let published = self
+            .packages
+            .publish(&app_name, file, &header)
+            .instrument(info_span!("publish_package", app = %app_name, package = %header.version))
+            .await?;
         let registered = self
             .register_build(
                 actor,
@@ -156,6 +161,7 @@ impl Engine {
             .await?
             .and_then(|r| artifacts.get(&r.build_id).cloned());
         inventory::installed_versions(config, live.as_deref(), &released)
+            .instrument(info_span!("installed_versions", env = %env.path()))
             .await
             .map_err(|e| Error::Conflict(format!("could not ask the hosts: {e}")))
     }
