@@ -200,6 +200,20 @@ async fn a_version_missing_from_the_repository_changes_nothing() {
     );
     assert_eq!(d.installed(), ["shop-1.0-1"]);
     assert_eq!(d.current().as_deref(), Some("releases/1.0-1"));
+
+    // Listed in the metadata, but the file is gone: the download stage
+    // fails, still before anything is installed.
+    let v2 = d.publish("1.0", "2").await;
+    let repo = d.t.engine.package_repository().root().join(APP);
+    std::fs::remove_file(repo.join("shop-1.0-2.noarch.rpm")).unwrap();
+    let job = d.t.deploy_and_wait(&v2).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("no host was changed") && error.contains("download for upgrade"),
+        "{error}"
+    );
+    assert_eq!(d.installed(), ["shop-1.0-1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

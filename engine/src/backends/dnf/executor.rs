@@ -4,8 +4,10 @@
 //!    anything runs anywhere.
 //! 2. **Check** on every host, with fresh metadata and only the environment's
 //!    repository enabled, that exactly the build's `name-version-release` is
-//!    available, and read what is installed. If any host cannot see it, the
-//!    job fails before any host changes.
+//!    available, and read what is installed; then **stage** it: resolve the
+//!    install, upgrade or downgrade and download the packages
+//!    (`--downloadonly`). If any host cannot see it, resolve it or fetch it,
+//!    the job fails before any host changes.
 //! 3. **Install** on every host in parallel (at most `parallelism` at once):
 //!    install, upgrade or downgrade to exactly that version, then **verify**
 //!    with `rpm -q`. Each host reports for itself: a host that fails does
@@ -22,13 +24,18 @@ use super::config::DnfConfig;
 use super::hosts::{Host, Hosts};
 use super::package::PackageVersion;
 use super::plan::{self, Change};
+
+/// What the pre-flight learnt about a host.
+struct Staged {
+    change: Change,
+}
 use crate::backends::local::RunFailure;
 use crate::backends::ssh::transport::{RemoteOutput, TransportError};
 use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
 use crate::store::jobs::HostProgress;
 
-/// connect, check, install, verify
-const STEPS: i64 = 4;
+/// connect, check, download, install, verify
+const STEPS: i64 = 5;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(300);
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -146,7 +153,7 @@ async fn check_then_install(
         for (host, result) in hosts.iter().zip(&checked) {
             if result.is_ok() {
                 let why = "not changed: the pre-flight failed on other hosts";
-                journal(run, &host.name, "check", "checked", 2, "skipped", Some(why)).await;
+                journal(run, &host.name, "check", "checked", 3, "skipped", Some(why)).await;
             }
         }
         return Err(RunFailure::Failed(format!(
@@ -163,7 +170,7 @@ async fn check_then_install(
                 &host.name,
                 "check",
                 "cancelled",
-                2,
+                3,
                 "cancelled",
                 Some(&reason),
             )
@@ -175,16 +182,16 @@ async fn check_then_install(
     // ---- phase 2: install, upgrade or downgrade everywhere ----
     info(
         run,
-        &format!("all {} hosts see {target}; installing", hosts.len()),
+        &format!("all {} hosts have {target} staged; installing", hosts.len()),
     )
     .await;
     let started = Instant::now();
-    let installed = join_all(hosts.iter().zip(checked).map(|(host, checked)| {
+    let installed = join_all(hosts.iter().zip(checked).map(|(host, staged)| {
         let limit = limit.clone();
         async move {
             let _permit = limit.acquire().await;
-            let present = checked.unwrap_or_default();
-            install_host(run, host, target, &present).await
+            let change = staged.map_or(Change::Install, |s| s.change);
+            install_host(run, host, target, change).await
         }
     }))
     .await;
@@ -222,12 +229,13 @@ async fn check_then_install(
     )))
 }
 
-/// The pre-flight on one host: `Ok(installed versions)` when it sees `target`.
+/// The pre-flight on one host: it must see exactly `target`, and resolve
+/// and download what reaching it takes.
 async fn check_host(
     run: &DnfRun<'_>,
     host: &Host,
     target: &PackageVersion,
-) -> Result<Vec<String>, String> {
+) -> Result<Staged, String> {
     let output = step(
         run,
         host,
@@ -259,17 +267,13 @@ async fn check_host(
         &format!("[check] {target} is available; installed now: {now}"),
     )
     .await;
-    journal(
-        run,
-        &host.name,
-        "check",
-        "check repository",
-        2,
-        "running",
-        None,
-    )
-    .await;
-    Ok(installed)
+    let change = Change::needed(&installed, target);
+    if let Some(script) = plan::download(run.config, change, target) {
+        let label = format!("download for {}", change.verb().unwrap_or("install"));
+        step(run, host, "check", &label, 2, script, INSTALL_TIMEOUT).await?;
+    }
+    journal(run, &host.name, "check", "staged", 3, "running", None).await;
+    Ok(Staged { change })
 }
 
 /// Moves one host to exactly `target` and verifies it.
@@ -277,14 +281,13 @@ async fn install_host(
     run: &DnfRun<'_>,
     host: &Host,
     target: &PackageVersion,
-    installed: &[String],
+    change: Change,
 ) -> Result<(), String> {
-    let change = Change::needed(installed, target);
     match plan::change(run.config, change, target) {
         Some(script) => {
             let label = format!("{} {target}", change.verb().unwrap_or("install"));
-            step(run, host, "install", &label, 2, script, INSTALL_TIMEOUT).await?;
-            journal(run, &host.name, "install", &label, 3, "running", None).await;
+            step(run, host, "install", &label, 3, script, INSTALL_TIMEOUT).await?;
+            journal(run, &host.name, "install", &label, 4, "running", None).await;
         }
         None => {
             log(
@@ -299,7 +302,7 @@ async fn install_host(
                 &host.name,
                 "install",
                 "already installed",
-                3,
+                4,
                 "running",
                 None,
             )
@@ -311,7 +314,7 @@ async fn install_host(
         host,
         "verify",
         "rpm -q",
-        3,
+        4,
         plan::installed(run.config),
         VERIFY_TIMEOUT,
     )
@@ -324,7 +327,7 @@ async fn install_host(
             now.join(", ")
         };
         let why = format!("rpm -q reports {found} installed, not {target}");
-        return Err(fail(run, host, "verify", "rpm -q", 3, &why).await);
+        return Err(fail(run, host, "verify", "rpm -q", 4, &why).await);
     }
     log(
         run,

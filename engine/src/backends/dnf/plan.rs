@@ -131,6 +131,17 @@ pub fn change(config: &DnfConfig, change: Change, target: &PackageVersion) -> Op
     Some(script(&package_manager(config, &[verb, "--", &target])))
 }
 
+/// Resolves the change and downloads its packages without installing
+/// anything (the stage before every host installs).
+pub fn download(config: &DnfConfig, change: Change, target: &PackageVersion) -> Option<String> {
+    let verb = change.verb()?;
+    let target = target.to_string();
+    Some(script(&package_manager(
+        config,
+        &[verb, "--downloadonly", "--", &target],
+    )))
+}
+
 /// The values after `prefix` on the lines of a command's output.
 pub fn values(lines: &[String], prefix: &str) -> Vec<String> {
     lines
@@ -174,6 +185,8 @@ mod tests {
              'downgrade' '--' 'shop-1.0-1'"
         );
         assert_eq!(change(&config(), Change::Keep, &v("shop-1.0-1")), None);
+        let stage = download(&config(), Change::Upgrade, &v("shop-1.0-2")).unwrap();
+        assert!(stage.ends_with("'--refresh' 'upgrade' '--downloadonly' '--' 'shop-1.0-2'"));
     }
 
     #[test]
