@@ -1,5 +1,7 @@
 //! Slipway's user interface: Leptos pages rendered on the server and
 //! hydrated in the browser, and the server functions they call.
+// Leptos view types nest deeply; the environment page needs more than 128.
+#![recursion_limit = "256"]
 
 pub mod components;
 pub mod functions;

@@ -83,8 +83,17 @@ pub struct VarInfo {
 /// An environment's settings as the page and the form show them.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct EnvSettings {
-    /// "local" or "ssh".
+    /// "local", "ssh" or "dnf".
     pub backend: String,
+    /// dnf: the package, its repository, and how the package manager runs
+    /// (extra options one per line; no hosts = this machine).
+    pub package: String,
+    pub repo_id: String,
+    pub repo_url: String,
+    pub package_manager: String,
+    pub sudo: bool,
+    pub extra_options: String,
+    pub install_root: String,
     /// SSH: the hosts, the remote user and how to reach them.
     pub hosts: Vec<String>,
     pub user: String,
@@ -114,6 +123,17 @@ pub struct EnvDetail {
     pub releases: Vec<ReleaseInfo>,
     pub builds: Vec<BuildInfo>,
     pub recent_jobs: Vec<JobSummary>,
+}
+
+/// What one host of a dnf environment has installed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostVersionInfo {
+    pub host: String,
+    pub installed: Vec<String>,
+    /// "live", "released earlier", "drift", "not installed" or "unknown".
+    pub status: String,
+    pub drift: bool,
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use crate::artifact::ArtifactPolicy;
 use crate::audit::{verify_chain, ChainBreak, GENESIS_HASH};
 use crate::auth::{Actor, Permission, Protection, Scopes};
+use crate::backends::dnf::repository::PackageRepository;
 use crate::backends::BackendConfig;
 use crate::domain::{
     ApiToken, AppName, Application, BranchName, Build, CommitSha, EnvName, EnvVar, Environment,
@@ -25,6 +26,8 @@ use crate::store::Store;
 pub struct EngineSettings {
     pub database_url: String,
     pub artifact_roots: Vec<PathBuf>,
+    /// Where the hosted rpm repositories live (`<data dir>/repo`).
+    pub package_root: PathBuf,
 }
 
 #[derive(Clone)]
@@ -32,6 +35,7 @@ pub struct Engine {
     store: Store,
     hub: EventHub,
     artifacts: ArtifactPolicy,
+    packages: Arc<PackageRepository>,
     wake_runner: Arc<Notify>,
 }
 
@@ -78,14 +82,19 @@ pub struct JobView {
 
 const MAX_TEXT: usize = 10_000;
 
+mod packages;
+pub use packages::PackageUpload;
+
 impl Engine {
     pub async fn open(settings: &EngineSettings) -> Result<Self> {
         let store = Store::open(&settings.database_url).await?;
         let artifacts = ArtifactPolicy::new(settings.artifact_roots.iter().cloned())?;
+        let packages = Arc::new(PackageRepository::new(&settings.package_root)?);
         Ok(Self {
             store,
             hub: EventHub::default(),
             artifacts,
+            packages,
             wake_runner: Arc::new(Notify::new()),
         })
     }
@@ -384,8 +393,22 @@ impl Engine {
             )
             .into());
         }
-        // Refuse what no backend could ever fetch, before it is recorded.
-        self.artifacts.resolve(&request.artifact)?;
+        // Refuse what no backend could ever fetch, before it is recorded:
+        // a package version (dnf), or a file or URL (release directories).
+        if packages::is_package_reference(&request.artifact) {
+            crate::backends::dnf::PackageVersion::parse(&request.artifact).map_err(|_| {
+                InvalidInput::new(
+                    "artifact",
+                    format!(
+                        "{:?} is not an http(s) URL, an absolute path on the Slipway server, \
+                         or a package version name-version-release (dnf)",
+                        request.artifact.trim()
+                    ),
+                )
+            })?;
+        } else {
+            self.artifacts.resolve(&request.artifact)?;
+        }
         let app = self.store.application(&app).await?;
         let new = NewBuild {
             commit_sha,

@@ -67,6 +67,7 @@ impl StoreConfig {
         engine::EngineSettings {
             database_url: self.database_url(),
             artifact_roots: self.artifact_roots(),
+            package_root: self.data_dir.join("repo"),
         }
     }
 }

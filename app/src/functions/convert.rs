@@ -1,6 +1,8 @@
 //! Engine records → wire types.
 
 use chrono::{DateTime, Utc};
+use engine::backends::dnf::inventory::{HostVersion, VersionStatus};
+use engine::backends::dnf::{DnfConfig, DnfTarget};
 use engine::backends::{local::HealthCheck, BackendConfig};
 use engine::domain::{AuditEntry, Build, EnvVar, Environment, Job, JobEvent, JobHost, Release};
 
@@ -130,7 +132,54 @@ pub fn settings(env: &Environment) -> EnvSettings {
             known_hosts: c.known_hosts.clone(),
             deployers: String::new(),
             parallelism: c.parallelism,
+            ..Default::default()
         },
+        BackendConfig::Dnf(c) => dnf_settings(c, protected),
+    }
+}
+
+fn dnf_settings(c: &DnfConfig, protected: bool) -> EnvSettings {
+    let ssh = match &c.target {
+        DnfTarget::Ssh(ssh) => Some(ssh),
+        DnfTarget::Local => None,
+    };
+    EnvSettings {
+        backend: "dnf".into(),
+        package: c.package.clone(),
+        repo_id: c.repo_id.clone(),
+        repo_url: c.repo_url.clone(),
+        package_manager: c.package_manager.command().to_owned(),
+        sudo: c.sudo,
+        extra_options: c.extra_options.join("\n"),
+        install_root: c
+            .install_root
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        hosts: ssh.map(|s| s.hosts.clone()).unwrap_or_default(),
+        user: ssh.map_or_else(|| "deploy".to_owned(), |s| s.user.clone()),
+        port: ssh.map_or(22, |s| s.port),
+        identity_file: ssh
+            .and_then(|s| s.identity_file.as_ref())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        known_hosts: ssh.map(|s| s.known_hosts.clone()).unwrap_or_default(),
+        parallelism: c.parallelism,
+        keep_releases: engine::backends::DEFAULT_KEEP_RELEASES,
+        health_kind: "none".into(),
+        health_timeout_secs: 30,
+        protected,
+        ..Default::default()
+    }
+}
+
+pub fn host_version(h: &HostVersion) -> HostVersionInfo {
+    HostVersionInfo {
+        host: h.host.clone(),
+        installed: h.installed.clone(),
+        status: h.status.as_str().to_owned(),
+        drift: h.status == VersionStatus::Drift,
+        error: h.error.clone(),
     }
 }
 

@@ -65,6 +65,8 @@ pub async fn default_settings(app: String) -> Result<EnvSettings, ServerFnError>
         parallelism: 10,
         health_kind: "none".into(),
         health_timeout_secs: 30,
+        repo_id: format!("slipway-{app}"),
+        package_manager: "dnf".into(),
         ..Default::default()
     })
 }
@@ -92,8 +94,16 @@ pub async fn save_environment(
     identity_file: String,
     known_hosts: String,
     parallelism: String,
+    package: String,
+    repo_id: String,
+    repo_url: String,
+    package_manager: String,
+    sudo: Option<String>,
+    extra_options: String,
+    install_root: String,
 ) -> Result<String, ServerFnError> {
     use super::context::{actor, engine, invalid, to_server_error};
+    use engine::backends::dnf::{DnfConfig, DnfTarget, PackageManager, SshHosts};
     use engine::backends::{local::HealthCheck, local::LocalConfig, ssh::SshConfig, BackendConfig};
     let (engine, actor) = (engine()?, actor().await?);
     let keep_releases: u32 = keep_releases
@@ -165,6 +175,51 @@ pub async fn save_environment(
                 health_check,
                 health_timeout_secs: timeout_secs,
                 connect_timeout_secs: 10,
+            })
+        }
+        "dnf" => {
+            let port: u16 = port
+                .trim()
+                .parse()
+                .map_err(|_| invalid("port: enter a port number 1-65535"))?;
+            let parallelism: u32 = parallelism
+                .trim()
+                .parse()
+                .map_err(|_| invalid("parallelism: enter how many hosts install at once"))?;
+            let hosts: Vec<String> = hosts
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let target = if hosts.is_empty() {
+                DnfTarget::Local
+            } else {
+                DnfTarget::Ssh(SshHosts {
+                    hosts,
+                    user: user.trim().to_owned(),
+                    port,
+                    identity_file: optional(identity_file).map(Into::into),
+                    known_hosts: known_hosts.trim().to_owned(),
+                    connect_timeout_secs: 10,
+                })
+            };
+            BackendConfig::Dnf(DnfConfig {
+                package: package.trim().to_owned(),
+                repo_id: repo_id.trim().to_owned(),
+                repo_url: repo_url.trim().to_owned(),
+                target,
+                sudo: sudo.is_some(),
+                package_manager: PackageManager::parse(&package_manager)
+                    .map_err(|e| invalid(e.to_string()))?,
+                extra_options: extra_options
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                install_root: optional(install_root).map(Into::into),
+                parallelism,
             })
         }
         other => return Err(invalid(format!("backend: unknown backend {other:?}"))),

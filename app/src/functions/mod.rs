@@ -13,4 +13,5 @@ pub mod builds;
 pub mod environments;
 pub mod jobs;
 pub mod overview;
+pub mod packages;
 pub mod session;

@@ -9,6 +9,7 @@ use crate::functions::environments::{
     UnlockEnvironment,
 };
 use crate::model::{short_sha, BuildInfo, EnvDetail, EnvSettings, LockInfo, ReleaseInfo, VarInfo};
+use crate::pages::installed_versions::InstalledVersionsCard;
 
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {
@@ -116,7 +117,11 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         </div>
         <ReleasesCard app=app.clone() env=env.clone() releases rollback=actions.rollback />
         <VarsCard app=app.clone() env=env.clone() vars actions />
-        {(summary.backend == "ssh").then(|| view! { <RemoteLocksCard app=app.clone() env=env.clone() /> })}
+        {match summary.backend.as_str() {
+            "ssh" => view! { <RemoteLocksCard app=app.clone() env=env.clone() /> }.into_any(),
+            "dnf" => view! { <InstalledVersionsCard app=app.clone() env=env.clone() /> }.into_any(),
+            _ => ().into_any(),
+        }}
         <SettingsCard backend=summary.backend.clone() settings />
     }
 }
@@ -314,11 +319,25 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
                 {(!settings.hosts.is_empty()).then(|| view! {
                     <dt>"Hosts"</dt><dd><code>{settings.hosts.join(", ")}</code>" as "<code>{settings.user.clone()}</code></dd>
                 })}
-                <dt>"Target directory"</dt><dd><code>{settings.target_dir}</code></dd>
-                <dt>"Keep releases"</dt><dd>{settings.keep_releases}</dd>
-                <dt>"Before switch"</dt><dd><code>{settings.before_switch}</code></dd>
-                <dt>"After switch"</dt><dd><code>{settings.after_switch}</code></dd>
-                <dt>"Health check"</dt><dd>{health}</dd>
+                {if settings.backend == "dnf" {
+                    let hosts = if settings.hosts.is_empty() { "this machine".to_owned() } else { settings.hosts.join(", ") };
+                    view! {
+                        <dt>"Package"</dt><dd><code>{settings.package}</code></dd>
+                        <dt>"Repository"</dt><dd><code>{settings.repo_id}</code>" at "<code>{settings.repo_url}</code></dd>
+                        <dt>"Installs on"</dt><dd>{hosts}</dd>
+                        <dt>"Package manager"</dt><dd><code>{settings.package_manager}</code>{settings.sudo.then_some(" (with sudo)")}</dd>
+                        <dt>"Extra options"</dt><dd><code>{settings.extra_options.replace('\n', " ")}</code></dd>
+                        <dt>"Install root"</dt><dd><code>{settings.install_root}</code></dd>
+                    }.into_any()
+                } else {
+                    view! {
+                        <dt>"Target directory"</dt><dd><code>{settings.target_dir}</code></dd>
+                        <dt>"Keep releases"</dt><dd>{settings.keep_releases}</dd>
+                        <dt>"Before switch"</dt><dd><code>{settings.before_switch}</code></dd>
+                        <dt>"After switch"</dt><dd><code>{settings.after_switch}</code></dd>
+                        <dt>"Health check"</dt><dd>{health}</dd>
+                    }.into_any()
+                }}
             </dl>
         </section>
     }

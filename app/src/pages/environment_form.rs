@@ -64,6 +64,7 @@ fn EnvForm(
     let (delete_app, delete_env) = (app.clone(), original.clone());
     let backend = RwSignal::new(s.backend.clone());
     let is_ssh = move || backend.get() == "ssh";
+    let is_dnf = move || backend.get() == "dnf";
     let initial_backend = s.backend.clone();
     view! {
         <h1>{title}</h1>
@@ -80,10 +81,27 @@ fn EnvForm(
                     <select name="backend" id="backend-select" on:change=move |ev| backend.set(event_target_value(&ev))>
                         <option value="local" selected=initial_backend == "local">"local (this machine)"</option>
                         <option value="ssh" selected=initial_backend == "ssh">"ssh (a fleet of hosts)"</option>
+                        <option value="dnf" selected=initial_backend == "dnf">"dnf (rpm packages, yum/dnf)"</option>
                     </select>
                 </label>
-                <fieldset class="ssh-settings" class:hidden=move || !is_ssh()>
-                    <legend>"SSH hosts"</legend>
+                <fieldset class="dnf-settings" class:hidden=move || !is_dnf()>
+                    <legend>"Package"</legend>
+                    <label>"Package name (builds are its versions, name-version-release)" <input name="package" value=s.package.clone() placeholder="shop" /></label>
+                    <label>"Repository id" <input name="repo_id" value=s.repo_id.clone() /></label>
+                    <label>"Repository URL (e.g. this Slipway's /repo/<app>/)" <input name="repo_url" value=s.repo_url.clone() placeholder="https://slipway.example.com/repo/shop/" /></label>
+                    <label>
+                        "Package manager"
+                        <select name="package_manager">
+                            <option value="dnf" selected=s.package_manager != "yum">"dnf"</option>
+                            <option value="yum" selected=s.package_manager == "yum">"yum"</option>
+                        </select>
+                    </label>
+                    <label><input type="checkbox" name="sudo" value="on" checked=s.sudo />" run dnf and rpm with sudo"</label>
+                    <label>"Extra options (one per line, e.g. --nogpgcheck or --setopt=name=value)" <textarea name="extra_options" rows="3">{s.extra_options.clone()}</textarea></label>
+                    <label>"Install root (empty: /)" <input name="install_root" value=s.install_root.clone() /></label>
+                </fieldset>
+                <fieldset class="ssh-settings" class:hidden=move || !is_ssh() && !is_dnf()>
+                    <legend>{move || if is_dnf() { "Hosts (none: this machine)" } else { "SSH hosts" }}</legend>
                     <label>"Hosts (one per line, host or host:port)" <textarea name="hosts" rows="4">{s.hosts.join("\n")}</textarea></label>
                     <label>"User" <input name="user" value=s.user.clone() /></label>
                     <label>"Port" <input name="port" value=s.port.to_string() inputmode="numeric" /></label>
@@ -94,9 +112,10 @@ fn EnvForm(
                     </label>
                     <label>"Hosts staged at once" <input name="parallelism" value=s.parallelism.to_string() inputmode="numeric" /></label>
                 </fieldset>
+                <div class="release-dir-settings" class:hidden=is_dnf>
                 <label>
                     {move || if is_ssh() { "Deploy path on every host (absolute; holds releases/ and current)" } else { "Target directory (absolute; holds releases/ and current)" }}
-                    <input name="target_dir" value=s.target_dir.clone() required />
+                    <input name="target_dir" value=s.target_dir.clone() required=move || !is_dnf() />
                 </label>
                 <label>"Keep releases" <input name="keep_releases" value=s.keep_releases.to_string() inputmode="numeric" /></label>
                 <label>"Before-switch hook (shell, runs in the new release)" <input name="before_switch" value=s.before_switch.clone() /></label>
@@ -112,6 +131,7 @@ fn EnvForm(
                     <input name="health_url" value=s.health_url.clone() placeholder="http://127.0.0.1:8080/health" />
                     <label>"Timeout (s)" <input name="health_timeout_secs" value=s.health_timeout_secs.to_string() inputmode="numeric" /></label>
                 </fieldset>
+                </div>
                 <label><input type="checkbox" name="protected" value="on" checked=s.protected />" protected environment"</label>
                 <label>
                     "Who may deploy when protected (besides admins)"

@@ -11,7 +11,7 @@ use tracing::{info_span, Instrument};
 use super::cancel::CancelTrigger;
 use super::{CancelSignal, EventEmitter, EventHub, SecretMasker};
 use crate::artifact::ArtifactPolicy;
-use crate::backends::{local, ssh, BackendConfig};
+use crate::backends::{dnf, local, ssh, BackendConfig};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
 use crate::shell;
@@ -304,6 +304,16 @@ impl JobRunner {
                     env_file,
                     protect,
                     lock_holder,
+                })
+                .await
+            }
+            BackendConfig::Dnf(config) => {
+                dnf::executor::run(dnf::executor::DnfRun {
+                    config,
+                    artifact: &build.artifact,
+                    job_id: job.id,
+                    emitter: &emitter,
+                    cancel,
                 })
                 .await
             }

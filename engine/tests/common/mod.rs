@@ -51,6 +51,7 @@ impl TestEngine {
         let settings = EngineSettings {
             database_url: format!("sqlite://{}/slipway.db", dir.path().display()),
             artifact_roots: vec![dir.path().join("artifacts")],
+            package_root: dir.path().join("repo"),
         };
         let engine = Engine::open(&settings).await.expect("open engine");
         let user = engine

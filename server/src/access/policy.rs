@@ -51,9 +51,12 @@ pub fn rule_for(method: &Method, route: Option<&str>, path: &str) -> Option<Rule
         .or_else(|| (*method == Method::GET).then(|| page_rule(route)).flatten())
 }
 
-/// Paths that never depend on who asks.
+/// Paths that never depend on who asks: static files, the liveness probe,
+/// and the package repository hosts read without credentials.
 pub fn is_asset(path: &str) -> bool {
-    matches!(path, "/favicon.ico" | "/healthz") || path.starts_with("/pkg/")
+    matches!(path, "/favicon.ico" | "/healthz")
+        || path.starts_with("/pkg/")
+        || path.starts_with("/repo/")
 }
 
 /// The JSON API, SSE, login and export routes (see `routes::http_routes`).
@@ -68,6 +71,8 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("POST", "/logout") => Rule::SignedIn,
         ("POST", "/logout/everywhere") => Rule::SignedIn,
         ("POST", "/api/builds") => Rule::Require(RegisterBuild),
+        ("POST", "/api/apps/{app}/packages") => Rule::Require(RegisterBuild),
+        ("GET", "/repo/{app}/{*path}") => Rule::Public,
         ("POST", "/api/apps/{app}/envs/{env}/deploy") => Rule::Require(Deploy),
         ("POST", "/api/apps/{app}/envs/{env}/rollback") => Rule::Require(Deploy),
         ("GET", "/api/apps/{app}/envs/{env}/releases") => Rule::Require(Read),

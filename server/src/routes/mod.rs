@@ -6,6 +6,7 @@ mod audit_csv;
 mod events;
 mod login;
 pub mod openapi;
+mod packages;
 
 use axum::http::Method;
 use axum::middleware;
@@ -57,6 +58,14 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/apps/{app}/envs/{env}/releases",
             get(api::releases),
         ),
+        (
+            Method::POST,
+            "/api/apps/{app}/packages",
+            post(packages::upload),
+        ),
+        // dnf on the hosts reads the package repository without Slipway
+        // credentials: public and read-only.
+        (Method::GET, "/repo/{app}/{*path}", get(packages::serve)),
         (Method::GET, "/api/jobs/{id}", get(api::job)),
         (Method::POST, "/api/jobs/{id}/cancel", post(api::cancel)),
         (Method::GET, "/events/jobs/{id}", get(events::job_events)),

@@ -1,0 +1,20 @@
+//! The dnf backend's page actions: what each host has installed.
+
+use leptos::prelude::*;
+
+use crate::model::HostVersionInfo;
+
+/// Asks every host of a dnf environment which version it has installed.
+#[server]
+pub async fn installed_versions(
+    app: String,
+    env: String,
+) -> Result<Vec<HostVersionInfo>, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let versions = engine
+        .installed_versions(&actor, &app, &env)
+        .await
+        .map_err(to_server_error)?;
+    Ok(versions.iter().map(super::convert::host_version).collect())
+}
