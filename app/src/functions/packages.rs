@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use crate::model::HostVersionInfo;
 
 /// Asks every host of a dnf environment which version it has installed.
-#[server]
+#[server(prefix = "/fn", endpoint = "installed_versions")]
 pub async fn installed_versions(
     app: String,
     env: String,
