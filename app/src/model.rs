@@ -96,6 +96,9 @@ pub struct EnvSettings {
     pub install_root: String,
     /// SSH: the hosts, the remote user and how to reach them.
     pub hosts: Vec<String>,
+    /// SSH: or discover the hosts at job start from a command or a file.
+    pub hosts_command: String,
+    pub hosts_file: String,
     pub user: String,
     pub port: u16,
     pub identity_file: String,

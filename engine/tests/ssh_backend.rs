@@ -366,3 +366,64 @@ async fn a_stale_remote_lock_blocks_deploys_until_an_admin_breaks_it() {
     let job = t.deploy_and_wait(&v1).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosts_discovered_at_job_start_from_a_file_or_a_command() {
+    let fleet = Fleet::start(3);
+    let mut t = TestEngine::new().await;
+    let listed = fleet.config().hosts;
+    let dir = tempfile::tempdir().unwrap();
+    let hosts_file = dir.path().join("fleet.txt");
+
+    // A file: two of the three hosts today.
+    std::fs::write(
+        &hosts_file,
+        format!("# web tier\n{}\n{}\n", listed[0], listed[1]),
+    )
+    .unwrap();
+    let mut config = fleet.config();
+    config.hosts = Vec::new();
+    config.hosts_file = Some(hosts_file.clone());
+    t.setup_ssh(config.clone()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    let job = t.deploy_and_wait(&v1).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let versions: Vec<Option<String>> = fleet.hosts.iter().map(|h| h.current_version()).collect();
+    assert_eq!(versions, [Some("1.0.0".into()), Some("1.0.0".into()), None]);
+    let events = t.events(job.id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.text.starts_with("2 hosts from the file")),
+        "{events:?}"
+    );
+
+    // The fleet grew: a command lists all three at the next job's start.
+    config.hosts_file = None;
+    config.hosts_command = Some(format!("cat {}; echo {}", hosts_file.display(), listed[2]));
+    t.update_ssh(config.clone()).await;
+    let v2 = t.register_version("2.0.0").await;
+    let job = t.deploy_and_wait(&v2).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert!(fleet
+        .hosts
+        .iter()
+        .all(|h| h.current_version().as_deref() == Some("2.0.0")));
+
+    // A source that names something that is not a host fails the job before
+    // any host is touched, and says why.
+    let canary = dir.path().join("canary");
+    config.hosts_command = Some(format!("echo '{}; touch {}'", listed[0], canary.display()));
+    t.update_ssh(config).await;
+    let v3 = t.register_version("3.0.0").await;
+    let job = t.deploy_and_wait(&v3).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains("hosts from the command"), "{error}");
+    assert!(!canary.exists(), "the listed text never ran");
+    assert!(fleet
+        .hosts
+        .iter()
+        .all(|h| h.current_version().as_deref() == Some("2.0.0")));
+}

@@ -122,6 +122,12 @@ pub fn settings(env: &Environment) -> EnvSettings {
             health_timeout_secs: c.health_timeout_secs,
             protected,
             hosts: c.hosts.clone(),
+            hosts_command: c.hosts_command.clone().unwrap_or_default(),
+            hosts_file: c
+                .hosts_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             user: c.user.clone(),
             port: c.port,
             identity_file: c

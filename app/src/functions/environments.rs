@@ -89,6 +89,8 @@ pub async fn save_environment(
     deployers: String,
     backend: String,
     hosts: String,
+    hosts_command: String,
+    hosts_file: String,
     user: String,
     port: String,
     identity_file: String,
@@ -161,8 +163,8 @@ pub async fn save_environment(
                     .filter(|l| !l.is_empty())
                     .map(str::to_owned)
                     .collect(),
-                hosts_command: None,
-                hosts_file: None,
+                hosts_command: optional(hosts_command),
+                hosts_file: optional(hosts_file).map(Into::into),
                 user: user.trim().to_owned(),
                 port,
                 identity_file: optional(identity_file).map(Into::into),

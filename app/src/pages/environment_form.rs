@@ -103,6 +103,11 @@ fn EnvForm(
                 <fieldset class="ssh-settings" class:hidden=move || !is_ssh() && !is_dnf()>
                     <legend>{move || if is_dnf() { "Hosts (none: this machine)" } else { "SSH hosts" }}</legend>
                     <label>"Hosts (one per line, host or host:port)" <textarea name="hosts" rows="4">{s.hosts.join("\n")}</textarea></label>
+                    <div class:hidden=move || !is_ssh()>
+                        <p class="muted">"Or, for fleets that scale, discover the hosts when each job starts (one host per line; leave the list above empty):"</p>
+                        <label>"Hosts command (runs on the Slipway server)" <input name="hosts_command" value=s.hosts_command.clone() placeholder="aws ec2 describe-instances … | jq -r …" /></label>
+                        <label>"Hosts file (absolute path on the Slipway server)" <input name="hosts_file" value=s.hosts_file.clone() placeholder="/etc/slipway/web-fleet.txt" /></label>
+                    </div>
                     <label>"User" <input name="user" value=s.user.clone() /></label>
                     <label>"Port" <input name="port" value=s.port.to_string() inputmode="numeric" /></label>
                     <label>"Private key file on the Slipway server (empty: the ssh agent)" <input name="identity_file" value=s.identity_file.clone() /></label>
