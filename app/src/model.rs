@@ -253,3 +253,11 @@ pub struct CreatedToken {
     pub id: i64,
     pub secret: String,
 }
+
+/// One step of "what will run".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanStep {
+    pub phase: String,
+    pub target: String,
+    pub action: String,
+}

@@ -85,7 +85,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
     wait_for_text(client, "dl.settings", |s| s.contains("127.0.0.1:")).await?;
 
     // Deploy build 1, then build 2.
-    for build in [1, 2] {
+    for (build, version) in [(1, "1.0.0"), (2, "1.1.0")] {
         client.goto(&slipway.url("/apps/demo/envs/fleet")).await?;
         wait_hydrated(client).await?;
         client
@@ -97,6 +97,17 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
             .await?
             .click()
             .await?;
+        // Before pressing Deploy: what will run, for the picked build.
+        client
+            .find(Locator::Css("#deploy-plan summary"))
+            .await?
+            .click()
+            .await?;
+        let plan = wait_for_text(client, "#deploy-plan ol", |t| {
+            t.contains("all hosts together") && t.contains(&format!("demo-{version}.tar.gz"))
+        })
+        .await?;
+        assert!(plan.contains(DEPLOY_PATH), "{plan}");
         run_job_from(client, "#deploy-button").await?;
     }
     for host in &fleet.hosts {

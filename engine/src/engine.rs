@@ -530,6 +530,38 @@ impl Engine {
         Ok(reports)
     }
 
+    /// "What will run" if `build_id` is deployed to the environment now:
+    /// the backend's plan, secret values masked.
+    pub async fn deploy_plan(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        build_id: i64,
+    ) -> Result<Vec<crate::backends::preview::PlanLine>> {
+        actor.require(Permission::Read)?;
+        let env = self.find_environment(app, env).await?;
+        let build = self.store.build(build_id).await?;
+        if build.application_id != env.application_id {
+            return Err(InvalidInput::new(
+                "build_id",
+                format!("build #{build_id} belongs to another application"),
+            )
+            .into());
+        }
+        let vars: Vec<(String, String)> = self
+            .env_vars_masked(actor, &env)
+            .await?
+            .into_iter()
+            .map(|v| (v.name, v.value))
+            .collect();
+        Ok(crate::backends::preview::deploy_plan(
+            &env.config,
+            &build.artifact,
+            &vars,
+        ))
+    }
+
     /// Refuses (and audits the refusal) when `env` is protected and the actor
     /// is neither an admin nor one of its named deployers.
     async fn require_deploy_to(&self, actor: &Actor, env: &Environment, what: &str) -> Result<()> {

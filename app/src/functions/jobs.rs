@@ -39,3 +39,26 @@ pub async fn cancel_job(id: i64) -> Result<(), ServerFnError> {
         .map_err(to_server_error)?;
     Ok(())
 }
+
+/// "What will run" if this build is deployed to the environment now.
+#[server(prefix = "/fn", endpoint = "deploy_plan")]
+pub async fn deploy_plan(
+    app: String,
+    env: String,
+    build_id: i64,
+) -> Result<Vec<crate::model::PlanStep>, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let plan = engine
+        .deploy_plan(&actor, &app, &env, build_id)
+        .await
+        .map_err(to_server_error)?;
+    Ok(plan
+        .into_iter()
+        .map(|l| crate::model::PlanStep {
+            phase: l.phase,
+            target: l.target,
+            action: l.action,
+        })
+        .collect())
+}

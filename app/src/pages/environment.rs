@@ -8,6 +8,7 @@ use crate::functions::environments::{
     get_environment, BreakRemoteLocks, DeleteEnvVar, Deploy, LockEnvironment, Rollback, SetEnvVar,
     UnlockEnvironment,
 };
+use crate::functions::jobs::deploy_plan;
 use crate::model::{short_sha, BuildInfo, EnvDetail, EnvSettings, LockInfo, ReleaseInfo, VarInfo};
 use crate::pages::installed_versions::InstalledVersionsCard;
 
@@ -134,13 +135,28 @@ fn DeployCard(
     deploy: ServerAction<Deploy>,
 ) -> impl IntoView {
     let no_builds = builds.is_empty();
+    // The plan follows the build picked in the list.
+    let selected = RwSignal::new(builds.first().map(|b| b.id));
+    let plan = Resource::new(move || selected.get(), {
+        let (app, env) = (app.clone(), env.clone());
+        move |build| {
+            let (app, env) = (app.clone(), env.clone());
+            async move {
+                match build {
+                    Some(build_id) => deploy_plan(app, env, build_id).await.map(Some),
+                    None => Ok(None),
+                }
+            }
+        }
+    });
     view! {
         <section class="card">
             <h2>"Deploy"</h2>
             <ActionForm action=deploy attr:class="deploy-form">
                 <input type="hidden" name="app" value=app />
                 <input type="hidden" name="env" value=env />
-                <select name="build_id" id="build-select" required>
+                <select name="build_id" id="build-select" required
+                    on:change=move |ev| selected.set(event_target_value(&ev).parse().ok())>
                     {builds.into_iter().map(|b| {
                         let label = format!("#{} · {} · {} · {}", b.id, short_sha(&b.commit_sha), b.branch, b.message);
                         view! { <option value=b.id.to_string()>{label}</option> }
@@ -150,6 +166,30 @@ fn DeployCard(
             </ActionForm>
             <ActionError value=deploy.value() />
             {no_builds.then(|| view! { <p class="muted">"No builds registered for this application yet."</p> })}
+            <details class="plan" id="deploy-plan">
+                <summary>"What will run"</summary>
+                <Suspense fallback=|| view! { <p class="muted">"Planning…"</p> }>
+                    {move || Suspend::new(async move {
+                        match plan.await {
+                            Ok(Some(steps)) => view! {
+                                <ol class="plan-steps">
+                                    {steps.into_iter().map(|s| {
+                                        let phase = s.phase.clone();
+                                        view! {
+                                            <li data-phase=phase>
+                                                <span class="badge">{s.phase}</span>" "<span class="muted">{s.target}</span>
+                                                <pre>{s.action}</pre>
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ol>
+                            }.into_any(),
+                            Ok(None) => ().into_any(),
+                            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </details>
         </section>
     }
 }

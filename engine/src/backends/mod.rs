@@ -6,6 +6,7 @@
 
 pub mod dnf;
 pub mod local;
+pub mod preview;
 pub mod ssh;
 
 use serde::{Deserialize, Serialize};

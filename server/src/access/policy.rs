@@ -105,7 +105,7 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
     let rule = match name {
         "login_providers" | "get_me" => Rule::Public,
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
-        | "get_builds" | "installed_versions" => Rule::Require(Read),
+        | "get_builds" | "installed_versions" | "deploy_plan" => Rule::Require(Read),
         "deploy" | "rollback" => Rule::Require(Deploy),
         "lock_environment" | "unlock_environment" => Rule::Require(Lock),
         "cancel_job" => Rule::Require(CancelJob),
