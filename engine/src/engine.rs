@@ -424,14 +424,7 @@ impl Engine {
         actor.require(Permission::Deploy)?;
         let env = self.find_environment(app, env).await?;
         self.require_deploy_to(actor, &env, "deploy").await?;
-        let build = self.store.build(build_id).await?;
-        if build.application_id != env.application_id {
-            return Err(InvalidInput::new(
-                "build_id",
-                format!("build #{build_id} belongs to another application"),
-            )
-            .into());
-        }
+        let build = self.build_of(&env, build_id).await?;
         let job = self
             .store
             .enqueue_job(&actor.login, &env, &build, None)
@@ -530,6 +523,19 @@ impl Engine {
         Ok(reports)
     }
 
+    /// The build, if it belongs to the environment's application.
+    async fn build_of(&self, env: &Environment, build_id: i64) -> Result<Build> {
+        let build = self.store.build(build_id).await?;
+        if build.application_id != env.application_id {
+            return Err(InvalidInput::new(
+                "build_id",
+                format!("build #{build_id} belongs to another application"),
+            )
+            .into());
+        }
+        Ok(build)
+    }
+
     /// "What will run" if `build_id` is deployed to the environment now:
     /// the backend's plan, secret values masked.
     pub async fn deploy_plan(
@@ -541,14 +547,7 @@ impl Engine {
     ) -> Result<Vec<crate::backends::preview::PlanLine>> {
         actor.require(Permission::Read)?;
         let env = self.find_environment(app, env).await?;
-        let build = self.store.build(build_id).await?;
-        if build.application_id != env.application_id {
-            return Err(InvalidInput::new(
-                "build_id",
-                format!("build #{build_id} belongs to another application"),
-            )
-            .into());
-        }
+        let build = self.build_of(&env, build_id).await?;
         let vars: Vec<(String, String)> = self
             .env_vars_masked(actor, &env)
             .await?

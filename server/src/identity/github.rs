@@ -118,25 +118,11 @@ pub async fn finish(
             .bearer_auth(&access)
             .header("accept", "application/vnd.github+json")
     };
-    let user: GithubUser = get("/user")
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(bad)?
-        .json()
-        .await
-        .map_err(bad)?;
+    let user: GithubUser = fetch_json(get("/user")).await?;
     let groups = if provider.config.allowed_groups.is_empty() {
         Vec::new()
     } else {
-        let orgs: Vec<GithubOrg> = get("/user/orgs")
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(bad)?
-            .json()
-            .await
-            .map_err(bad)?;
+        let orgs: Vec<GithubOrg> = fetch_json(get("/user/orgs")).await?;
         orgs.into_iter().map(|o| o.login).collect()
     };
     Ok(Account {
@@ -146,4 +132,17 @@ pub async fn finish(
         email: user.email,
         groups,
     })
+}
+
+async fn fetch_json<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<T, IdentityError> {
+    request
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(bad)?
+        .json()
+        .await
+        .map_err(bad)
 }

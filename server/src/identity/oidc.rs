@@ -64,23 +64,42 @@ async fn metadata(
     .set_jwks(keys))
 }
 
-pub async fn authorize(
+/// A client for the provider's current metadata (discovered or configured).
+async fn client(
     provider: &Provider,
+    http: &openidconnect::reqwest::Client,
     redirect_url: &str,
-) -> Result<Authorization, IdentityError> {
-    let http = http_client()?;
-    let client = CoreClient::from_provider_metadata(
-        metadata(provider, &http).await?,
+) -> Result<OidcClient, IdentityError> {
+    let redirect = RedirectUrl::new(redirect_url.to_owned())
+        .map_err(|e| IdentityError::Provider(e.to_string()))?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata(provider, http).await?,
         ClientId::new(provider.config.client_id.clone()),
         provider
             .client_secret
             .as_ref()
             .map(|s| ClientSecret::new(s.expose().to_owned())),
     )
-    .set_redirect_uri(
-        RedirectUrl::new(redirect_url.to_owned())
-            .map_err(|e| IdentityError::Provider(e.to_string()))?,
-    );
+    .set_redirect_uri(redirect))
+}
+
+/// A client made from provider metadata: authorization URL set, token and
+/// user-info endpoints as the metadata says.
+type OidcClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+pub async fn authorize(
+    provider: &Provider,
+    redirect_url: &str,
+) -> Result<Authorization, IdentityError> {
+    let http = http_client()?;
+    let client = client(provider, &http, redirect_url).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
         .authorize_url(
@@ -111,18 +130,7 @@ pub async fn finish(
     nonce: &str,
 ) -> Result<Account, IdentityError> {
     let http = http_client()?;
-    let client = CoreClient::from_provider_metadata(
-        metadata(provider, &http).await?,
-        ClientId::new(provider.config.client_id.clone()),
-        provider
-            .client_secret
-            .as_ref()
-            .map(|s| ClientSecret::new(s.expose().to_owned())),
-    )
-    .set_redirect_uri(
-        RedirectUrl::new(redirect_url.to_owned())
-            .map_err(|e| IdentityError::Provider(e.to_string()))?,
-    );
+    let client = client(provider, &http, redirect_url).await?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|e| IdentityError::Provider(e.to_string()))?

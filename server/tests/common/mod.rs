@@ -302,28 +302,7 @@ impl TestServer {
     /// session cookie to send back as a `Cookie` header.
     pub async fn login(&self) -> Auth {
         let link = self.login_link().await;
-        let (_, query) = link.split_once("/login/link?").expect("link has a query");
-        // Only ever talk to our own loopback address.
-        let resp = self
-            .client
-            .get(self.url(&format!("/login/link?{query}")))
-            .send()
-            .await
-            .expect("GET login link");
-        assert!(
-            resp.status().is_redirection(),
-            "login link answered {} (expected a redirect)",
-            resp.status()
-        );
-        let cookie = resp
-            .headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("slipway_session="))
-            .expect("login sets the session cookie");
-        let pair = cookie.split(';').next().unwrap().trim().to_owned();
-        Auth::Cookie(pair)
+        self.session_from_link(&link).await
     }
 
     /// A session for `login` (created with `role` if new), through a
