@@ -316,6 +316,7 @@ async fn main() {
     let settings = EngineSettings {
         database_url: format!("sqlite://{}/bench.db", work.path().display()),
         artifact_roots: vec![work.path().join("artifacts")],
+        state_dir: work.path().join("state"),
     };
     let engine = Engine::open(&settings).await.unwrap();
     let user = engine

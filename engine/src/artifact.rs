@@ -103,6 +103,21 @@ impl ArtifactPolicy {
     }
 }
 
+/// Whether a build's artifact is one some backend can use: an archive path
+/// or URL for release-directory backends, or an image reference for docker.
+/// Something that looks like a path or URL is held to the archive rules.
+pub fn check_build_artifact(policy: &ArtifactPolicy, raw: &str) -> Result<(), InvalidInput> {
+    let trimmed = raw.trim();
+    let looks_like_file = trimmed.starts_with('/')
+        || trimmed.starts_with('.')
+        || trimmed.contains("://")
+        || is_archive_name(Path::new(trimmed));
+    if looks_like_file {
+        return policy.resolve(trimmed).map(|_| ());
+    }
+    crate::backends::docker::ImageRef::parse(trimmed).map(|_| ())
+}
+
 fn is_archive_name(path: &Path) -> bool {
     let name = path
         .file_name()

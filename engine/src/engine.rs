@@ -25,6 +25,8 @@ use crate::store::Store;
 pub struct EngineSettings {
     pub database_url: String,
     pub artifact_roots: Vec<PathBuf>,
+    /// Where backends keep state on this machine (docker: each environment's proxy).
+    pub state_dir: PathBuf,
 }
 
 #[derive(Clone)]
@@ -32,6 +34,7 @@ pub struct Engine {
     store: Store,
     hub: EventHub,
     artifacts: ArtifactPolicy,
+    state_dir: PathBuf,
     wake_runner: Arc<Notify>,
 }
 
@@ -86,6 +89,7 @@ impl Engine {
             store,
             hub: EventHub::default(),
             artifacts,
+            state_dir: settings.state_dir.clone(),
             wake_runner: Arc::new(Notify::new()),
         })
     }
@@ -107,6 +111,7 @@ impl Engine {
             self.store.clone(),
             self.hub.clone(),
             self.artifacts.clone(),
+            &self.state_dir,
             settings,
             self.wake_runner.clone(),
         )
@@ -379,8 +384,9 @@ impl Engine {
             )
             .into());
         }
-        // Refuse what no backend could ever fetch, before it is recorded.
-        self.artifacts.resolve(&request.artifact)?;
+        // Refuse what no backend could ever fetch, before it is recorded:
+        // a path or URL of an archive, or an image reference (docker).
+        crate::artifact::check_build_artifact(&self.artifacts, &request.artifact)?;
         let app = self.store.application(&app).await?;
         let new = NewBuild {
             commit_sha,

@@ -63,6 +63,7 @@ impl StoreConfig {
         engine::EngineSettings {
             database_url: self.database_url(),
             artifact_roots: self.artifact_roots(),
+            state_dir: self.data_dir.clone(),
         }
     }
 }

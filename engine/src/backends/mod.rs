@@ -1,9 +1,10 @@
 //! Backends turn a job into a plan of steps and run it against targets.
 //!
 //! A backend's settings are typed (`BackendConfig`), validated when an
-//! environment is saved, and stored as JSON. Today: `local` and `ssh`;
-//! yum/dnf and docker slot in as further variants with their own plan and executor.
+//! environment is saved, and stored as JSON. Today: `local`, `ssh` and
+//! `docker`; yum/dnf slots in as further variants with their own plan and executor.
 
+pub mod docker;
 pub mod local;
 pub mod ssh;
 
@@ -54,6 +55,7 @@ pub(crate) fn validate_release_settings(
 pub enum BackendConfig {
     Local(local::LocalConfig),
     Ssh(ssh::SshConfig),
+    Docker(docker::DockerConfig),
 }
 
 impl BackendConfig {
@@ -61,6 +63,7 @@ impl BackendConfig {
         match self {
             BackendConfig::Local(_) => "local",
             BackendConfig::Ssh(_) => "ssh",
+            BackendConfig::Docker(_) => "docker",
         }
     }
 
@@ -68,6 +71,7 @@ impl BackendConfig {
         match self {
             BackendConfig::Local(config) => config.validate(),
             BackendConfig::Ssh(config) => config.validate(),
+            BackendConfig::Docker(config) => config.validate(),
         }
     }
 }

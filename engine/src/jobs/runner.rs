@@ -11,7 +11,7 @@ use tracing::{info_span, Instrument};
 use super::cancel::CancelTrigger;
 use super::{CancelSignal, EventEmitter, EventHub, SecretMasker};
 use crate::artifact::ArtifactPolicy;
-use crate::backends::{local, ssh, BackendConfig};
+use crate::backends::{docker, local, ssh, BackendConfig};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
 use crate::shell;
@@ -44,6 +44,8 @@ pub struct JobRunner {
     store: Store,
     hub: EventHub,
     artifacts: ArtifactPolicy,
+    /// Where backends keep state on this machine (docker: proxy files).
+    state_dir: Arc<std::path::Path>,
     settings: RunnerSettings,
     owner: Arc<str>,
     wake: Arc<Notify>,
@@ -54,6 +56,7 @@ impl JobRunner {
         store: Store,
         hub: EventHub,
         artifacts: ArtifactPolicy,
+        state_dir: &std::path::Path,
         settings: RunnerSettings,
         wake: Arc<Notify>,
     ) -> Self {
@@ -67,6 +70,7 @@ impl JobRunner {
             store,
             hub,
             artifacts,
+            state_dir: state_dir.into(),
             settings,
             owner: owner.into(),
             wake,
@@ -304,6 +308,36 @@ impl JobRunner {
                     env_file,
                     protect,
                     lock_holder,
+                })
+                .await
+            }
+            BackendConfig::Docker(config) => {
+                let env_vars = hook_env(
+                    job,
+                    &env,
+                    &build,
+                    &release,
+                    live.as_ref(),
+                    std::path::Path::new("/"),
+                    std::path::Path::new("/"),
+                    &vars,
+                )
+                .into_iter()
+                .filter(|(name, _)| !name.ends_with("_PATH"))
+                .collect();
+                docker::release(docker::DockerRelease {
+                    config,
+                    identity: docker::EnvIdentity::new(&env.application, &env.name),
+                    image: &build.artifact,
+                    release_key: release.release_key.clone(),
+                    build_id: build.id,
+                    job_id: job.id,
+                    is_rollback: job.kind == JobKind::Rollback,
+                    protect,
+                    env: env_vars,
+                    emitter: &emitter,
+                    cancel,
+                    state_dir: &self.state_dir,
                 })
                 .await
             }

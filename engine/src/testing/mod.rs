@@ -1,4 +1,5 @@
 //! Test support shared by the engine's tests and the browser tests (feature
 //! `test-support`): real components started and stopped by the harness.
 
+pub mod docker;
 pub mod sshd;

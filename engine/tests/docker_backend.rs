@@ -1,0 +1,212 @@
+//! The docker backend against a real Docker engine (started by the harness
+//! when none answers) with images built FROM scratch from busybox-static:
+//! blue-green releases through Slipway's nginx with zero failed requests
+//! under load, a release that fails its health check and changes nothing,
+//! rollback to a kept container, and QA environments that leave nothing.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{free_port, TestEngine, APP};
+use engine::backends::docker::{DockerConfig, EnvIdentity};
+use engine::domain::{JobState, ReleaseState};
+use engine::testing::docker::{DockerEngine, EnvironmentCleanup};
+
+/// Bounds of the load loop (it stops by itself).
+const LOAD_MAX_REQUESTS: u64 = 200_000;
+const LOAD_MAX_TIME: Duration = Duration::from_secs(90);
+
+fn image(version: &str) -> String {
+    format!("slipway-test-shop:{version}-{}", std::process::id())
+}
+
+fn docker_config(publish_port: u16) -> DockerConfig {
+    let mut config = DockerConfig::new(80, publish_port);
+    config.health_path = Some("/health".into());
+    config.health_interval_ms = 100;
+    config.health_timeout_secs = 6;
+    config.drain_timeout_secs = 2;
+    config.keep_containers = 2;
+    config
+}
+
+async fn page(client: &reqwest::Client, port: u16) -> Result<String, String> {
+    let response = client
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
+    }
+    response.text().await.map_err(|e| e.to_string())
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+#[derive(Debug, Default)]
+struct LoadReport {
+    ok: u64,
+    failed: u64,
+    v1: u64,
+    v2: u64,
+    errors: Vec<String>,
+}
+
+/// Requests the page back to back until `stop`, counting what answered.
+async fn load_loop(port: u16, stop: Arc<AtomicBool>) -> LoadReport {
+    let client = client();
+    let mut report = LoadReport::default();
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed)
+        && report.ok + report.failed < LOAD_MAX_REQUESTS
+        && started.elapsed() < LOAD_MAX_TIME
+    {
+        match page(&client, port).await {
+            Ok(body) => {
+                report.ok += 1;
+                if body.contains("version 1") {
+                    report.v1 += 1;
+                } else if body.contains("version 2") {
+                    report.v2 += 1;
+                }
+            }
+            Err(e) => {
+                report.failed += 1;
+                if report.errors.len() < 10 {
+                    report.errors.push(e);
+                }
+            }
+        }
+    }
+    report
+}
+
+fn switch_ms(events: &[engine::domain::JobEvent]) -> Option<String> {
+    events
+        .iter()
+        .find(|e| e.text.starts_with("traffic switched"))
+        .map(|e| e.text.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blue_green_releases_switch_without_a_failed_request_and_roll_back() {
+    let docker = DockerEngine::ensure();
+    for (version, healthy) in [("1", true), ("2", true), ("3", false)] {
+        docker.build_app_image(&image(version), version, healthy);
+    }
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "production"));
+    let port = free_port();
+    t.setup_docker("production", docker_config(port)).await;
+    t.start_runner();
+    let v1 = t.register_image("1", &image("1"), "main").await;
+    let v2 = t.register_image("2", &image("2"), "main").await;
+    let v3 = t.register_image("3", &image("3"), "main").await;
+    let http = client();
+
+    // v1: the first release starts the proxy.
+    let job1 = t.deploy_to("production", &v1).await;
+    assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 1\n");
+    let hosts = t.engine.store().job_hosts(job1.id).await.unwrap();
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    assert!(hosts.iter().all(|h| h.state == "succeeded"), "{hosts:?}");
+
+    // v2 while a load loop hits the published address the whole time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(load_loop(port, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deploy_started = Instant::now();
+    let job2 = t.deploy_to("production", &v2).await;
+    let deploy_time = deploy_started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let report = load.await.unwrap();
+    assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    let switched = switch_ms(&t.events(job2.id).await);
+    println!(
+        "load loop during the v1→v2 release: {} requests, {} failed ({} answered v1, {} answered v2); \
+         deploy job took {} ms; {}",
+        report.ok + report.failed,
+        report.failed,
+        report.v1,
+        report.v2,
+        deploy_time.as_millis(),
+        switched.as_deref().unwrap_or("no switch event")
+    );
+    assert_eq!(report.failed, 0, "failed requests: {:?}", report.errors);
+    assert!(report.v1 > 0 && report.v2 > 0, "{report:?}");
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 2\n");
+    // The old container is stopped, kept for rollback.
+    assert_eq!(cleanup.containers().len(), 2);
+
+    // v3 never becomes healthy: it is removed and v2 keeps serving.
+    let job3 = t.deploy_to("production", &v3).await;
+    assert_eq!(job3.state, JobState::Failed);
+    let error = job3.error.clone().unwrap_or_default();
+    assert!(error.contains("not healthy"), "{error}");
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 2\n");
+    assert_eq!(
+        cleanup.containers().len(),
+        2,
+        "the v3 container was not removed"
+    );
+
+    // Rollback to v1: its kept container is started again and takes the traffic.
+    let env = t
+        .engine
+        .environment(&t.actor, APP, "production")
+        .await
+        .unwrap();
+    let releases = t.engine.releases(&t.actor, &env, None, 10).await.unwrap();
+    let first = releases.iter().find(|r| r.job_id == job1.id).unwrap();
+    assert_eq!(first.state, ReleaseState::Superseded);
+    let rollback = t
+        .engine
+        .rollback(&t.actor, APP, "production", first.id)
+        .await
+        .unwrap();
+    let rollback = t.wait_finished(rollback.id).await;
+    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 1\n");
+    let events = t.events(rollback.id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.text.contains("restarting the kept container")),
+        "the rollback did not reuse the kept container"
+    );
+    println!("rollback: {}", switch_ms(&events).unwrap_or_default());
+
+    drop(cleanup);
+    for version in ["1", "2", "3"] {
+        docker.remove_image(&image(version));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_missing_from_the_engine_fails_clearly_and_changes_nothing() {
+    let _docker = DockerEngine::ensure();
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "missing"));
+    t.setup_docker("missing", docker_config(free_port())).await;
+    t.start_runner();
+    let build = t
+        .register_image("9", "slipway-test-never-built:v9", "main")
+        .await;
+    let job = t.deploy_to("missing", &build).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains("is not on the Docker engine"), "{error}");
+    assert!(cleanup.containers().is_empty());
+}
