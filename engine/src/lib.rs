@@ -22,6 +22,6 @@ pub mod testing;
 pub mod time;
 
 pub use engine::{
-    BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView,
+    BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView, QaRequest,
 };
 pub use error::{Error, InvalidInput, Result};

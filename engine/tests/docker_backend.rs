@@ -210,3 +210,125 @@ async fn an_image_missing_from_the_engine_fails_clearly_and_changes_nothing() {
     assert!(error.contains("is not on the Docker engine"), "{error}");
     assert!(cleanup.containers().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind() {
+    use engine::backends::docker::plan::ProxyLayout;
+    use engine::backends::BackendConfig;
+    use engine::domain::EnvironmentKind;
+    use engine::QaRequest;
+
+    let docker = DockerEngine::ensure();
+    docker.build_app_image(&image("qa"), "qa-1", true);
+    let mut t = TestEngine::new().await;
+    let name = "qa-feature-login-page";
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, name));
+    t.setup_docker("staging", docker_config(free_port())).await;
+    t.start_runner();
+    let build = t
+        .register_image("qa-1", &image("qa"), "feature/Login_Page")
+        .await;
+    let before = t.last_audit_seq().await;
+    let request = QaRequest {
+        based_on: "staging".into(),
+        name: None,
+        build_id: build.id,
+        ttl_hours: 4,
+    };
+
+    // Create: named after the branch, its own port, its first release.
+    let (env, job) = t
+        .engine
+        .create_qa_environment(&t.actor, APP, request.clone())
+        .await
+        .unwrap();
+    assert_eq!(env.name, name);
+    assert_eq!(env.kind, EnvironmentKind::Qa);
+    assert!(env.expires_at.is_some());
+    let job = t.wait_finished(job.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let BackendConfig::Docker(config) = &env.config else {
+        panic!("not docker")
+    };
+    let url = engine::backends::docker::public_url(config);
+    let body = client()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "shop version qa-1\n");
+    assert_eq!(cleanup.containers().len(), 1);
+    assert_eq!(cleanup.networks().len(), 1);
+    // The same name again is refused while it exists.
+    assert!(t
+        .engine
+        .create_qa_environment(&t.actor, APP, request.clone())
+        .await
+        .is_err());
+
+    // Destroy: containers, network, proxy and the environment are gone.
+    let destroy = t
+        .engine
+        .destroy_environment(&t.actor, APP, name)
+        .await
+        .unwrap();
+    let destroy = t.wait_finished(destroy.id).await;
+    assert_eq!(destroy.state, JobState::Succeeded, "{:?}", destroy.error);
+    assert!(cleanup.containers().is_empty(), "containers left");
+    assert!(cleanup.networks().is_empty(), "networks left");
+    let layout = ProxyLayout::new(&t.state_dir(), &EnvIdentity::new(APP, name));
+    assert!(!layout.dir.exists(), "proxy files left");
+    assert!(
+        client().get(&url).send().await.is_err(),
+        "{url} still answers"
+    );
+    assert!(t.engine.environment(&t.actor, APP, name).await.is_err());
+    let actions = t.audit_actions_after(before).await;
+    for expected in [
+        "environment.created",
+        "qa.create_requested",
+        "environment.destroy_requested",
+        "environment.destroyed",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} not in {actions:?}"
+        );
+    }
+
+    // The name is free again; once expired, the sweeper destroys it (audited).
+    let (env, job) = t
+        .engine
+        .create_qa_environment(&t.actor, APP, request)
+        .await
+        .unwrap();
+    let job = t.wait_finished(job.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let before = t.last_audit_seq().await;
+    // Time passes (only the expiry moves; the sweeper runs as in production).
+    sqlx::query("UPDATE environments SET expires_at = ? WHERE id = ?")
+        .bind(chrono::Utc::now() - chrono::Duration::minutes(1))
+        .bind(env.id)
+        .execute(t.engine.store().pool())
+        .await
+        .unwrap();
+    t.poll("the expired QA environment to be destroyed", || async {
+        t.engine
+            .environment(&t.actor, APP, name)
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    let rows = t.audit_after(before).await;
+    assert!(
+        rows.iter()
+            .any(|r| r.action == "environment.expired" && r.actor == "slipway"),
+        "{rows:?}"
+    );
+    assert!(cleanup.containers().is_empty() && cleanup.networks().is_empty());
+    docker.remove_image(&image("qa"));
+}

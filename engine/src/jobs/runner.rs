@@ -16,6 +16,7 @@ use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
 use crate::shell;
 use crate::store::jobs::JobOutcome;
+use crate::store::qa::DestroyReason;
 use crate::store::Store;
 use crate::time;
 
@@ -83,6 +84,7 @@ impl JobRunner {
         tracing::info!(owner = %self.owner, "job runner started");
         loop {
             self.sweep_expired().await;
+            self.destroy_expired_qa_environments().await;
             loop {
                 let lease_until = time::now() + self.lease_ttl();
                 match self.store.claim_next_job(&self.owner, lease_until).await {
@@ -126,6 +128,32 @@ impl JobRunner {
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not sweep expired job leases"),
+        }
+    }
+
+    /// Queues a destroy job (audited as `environment.expired`) for every QA
+    /// environment past its time.
+    async fn destroy_expired_qa_environments(&self) {
+        let expired = match self.store.expired_qa_environments(time::now()).await {
+            Ok(expired) => expired,
+            Err(e) => {
+                tracing::error!(error = %e, "could not look for expired QA environments");
+                return;
+            }
+        };
+        for env in expired {
+            match self
+                .store
+                .enqueue_destroy("slipway", &env, DestroyReason::Expired)
+                .await
+            {
+                Ok(job) => {
+                    tracing::info!(env = %env.path(), job_id = job.id, "QA environment expired; destroying it")
+                }
+                Err(e) => {
+                    tracing::warn!(env = %env.path(), error = %e, "could not queue the destroy of an expired QA environment")
+                }
+            }
         }
     }
 
@@ -206,6 +234,9 @@ impl JobRunner {
     /// the secrets it saw.
     async fn execute(&self, job: &Job, cancel: CancelSignal) -> Result<(JobOutcome, SecretMasker)> {
         let env = self.store.environment_by_id(job.environment_id).await?;
+        if job.kind == JobKind::Destroy {
+            return self.destroy(job, &env).await;
+        }
         let build = self.store.build(job.build_id).await?;
         let release = match job.release_id {
             Some(id) => self.store.release(id).await?,
@@ -341,6 +372,43 @@ impl JobRunner {
                 })
                 .await
             }
+        };
+        let outcome = match result {
+            Ok(()) => JobOutcome::Succeeded,
+            Err(local::RunFailure::Cancelled(_)) => JobOutcome::Cancelled,
+            Err(local::RunFailure::Failed(why)) => JobOutcome::Failed(why),
+        };
+        Ok((outcome, masker))
+    }
+}
+
+impl JobRunner {
+    /// Removes what the environment's backend created; the store marks the
+    /// environment destroyed when the job succeeds.
+    async fn destroy(&self, job: &Job, env: &Environment) -> Result<(JobOutcome, SecretMasker)> {
+        let masker = SecretMasker::default();
+        let emitter =
+            EventEmitter::new(job.id, self.store.clone(), self.hub.clone(), masker.clone()).await?;
+        emitter
+            .info(
+                None,
+                &format!("destroy {} requested by {}", env.path(), job.requested_by),
+            )
+            .await?;
+        let result = match &env.config {
+            BackendConfig::Docker(config) => {
+                docker::destroy(docker::DockerDestroy {
+                    config,
+                    identity: docker::EnvIdentity::new(&env.application, &env.name),
+                    emitter: &emitter,
+                    state_dir: &self.state_dir,
+                })
+                .await
+            }
+            other => Err(local::RunFailure::Failed(format!(
+                "{} environments cannot be destroyed by Slipway",
+                other.backend_name()
+            ))),
         };
         let outcome = match result {
             Ok(()) => JobOutcome::Succeeded,

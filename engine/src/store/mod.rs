@@ -10,6 +10,7 @@ pub mod builds;
 pub mod environments;
 pub mod events;
 pub mod jobs;
+pub mod qa;
 pub mod releases;
 pub mod users;
 
