@@ -12,4 +12,5 @@ pub mod builds;
 pub mod environments;
 pub mod jobs;
 pub mod overview;
+pub mod qa;
 pub mod session;

@@ -9,6 +9,7 @@ use crate::functions::environments::{
     UnlockEnvironment,
 };
 use crate::model::{short_sha, BuildInfo, EnvDetail, EnvSettings, LockInfo, ReleaseInfo, VarInfo};
+use crate::pages::qa::{EnvAddress, QaCreateCard, QaDestroyCard};
 
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {
@@ -110,7 +111,11 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
                 </p>
             }
         })}
+        <EnvAddress summary=summary.clone() />
         <div class="grid">
+            {(summary.backend == "docker" && summary.kind == "permanent").then(|| view! {
+                <QaCreateCard app=app.clone() based_on=env.clone() builds=builds.clone() />
+            })}
             <DeployCard app=app.clone() env=env.clone() builds deploy=actions.deploy />
             <LockCard app=app.clone() env=env.clone() lock=summary.lock.clone() actions />
         </div>
@@ -118,6 +123,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         <VarsCard app=app.clone() env=env.clone() vars actions />
         {(summary.backend == "ssh").then(|| view! { <RemoteLocksCard app=app.clone() env=env.clone() /> })}
         <SettingsCard backend=summary.backend.clone() settings />
+        {(summary.kind == "qa").then(|| view! { <QaDestroyCard app=app.clone() env=env.clone() /> })}
     }
 }
 
@@ -295,7 +301,12 @@ fn RemoteLocksCard(app: String, env: String) -> impl IntoView {
 
 #[component]
 fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
+    let backend_is_docker = backend == "docker";
     let health = match settings.health_kind.as_str() {
+        _ if backend_is_docker && settings.health_kind != "command" => format!(
+            "GET {} ({}s)",
+            settings.docker.health_path, settings.health_timeout_secs
+        ),
         "command" => format!(
             "command: {} ({}s)",
             settings.health_command, settings.health_timeout_secs
@@ -313,6 +324,14 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
                 <dt>"Backend"</dt><dd>{backend}</dd>
                 {(!settings.hosts.is_empty()).then(|| view! {
                     <dt>"Hosts"</dt><dd><code>{settings.hosts.join(", ")}</code>" as "<code>{settings.user.clone()}</code></dd>
+                })}
+                {(backend_is_docker).then(|| view! {
+                    <dt>"Docker"</dt>
+                    <dd>
+                        "container port "<code>{settings.docker.container_port}</code>
+                        " · published on "<code>{format!("{}:{}", settings.docker.publish_address, settings.docker.publish_port)}</code>
+                        " · engine "<code>{settings.docker.endpoint.clone()}</code>
+                    </dd>
                 })}
                 <dt>"Target directory"</dt><dd><code>{settings.target_dir}</code></dd>
                 <dt>"Keep releases"</dt><dd>{settings.keep_releases}</dd>

@@ -5,3 +5,4 @@ pub mod environment_form;
 pub mod job;
 pub mod login;
 pub mod overview;
+pub mod qa;

@@ -225,7 +225,7 @@ mod qa_name_tests {
         for (branch, expected) in [
             ("feature/Login_Page", "qa-feature-login-page"),
             ("main", "qa-main"),
-            ("fix--double..x", "qa-fix-double-x"),
+            ("fix--double__x", "qa-fix-double-x"),
             ("___", "qa-branch"),
         ] {
             let branch = BranchName::parse(branch).unwrap();

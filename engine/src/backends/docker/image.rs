@@ -182,7 +182,7 @@ mod tests {
             "shop:.x",
             "shop;rm -rf /",
             "shop $(id)",
-            "shop\n",
+            "sh\nop",
             "shop//x",
             "/abs/path.tar.gz",
             "https://example.com/x.tar.gz",
