@@ -104,6 +104,10 @@ async fn create_a_qa_environment_open_its_url_and_destroy_it_in_the_browser() ->
         .at_most(PATIENCE)
         .for_element(Locator::Css("a.env-url"))
         .await?;
+    std::fs::write(
+        end2end::artifacts_dir()?.join("qa-environment-page.png"),
+        client.screenshot().await?,
+    )?;
     let url = link.attr("href").await?.context("no href")?;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let env_page = client.current_url().await?;

@@ -18,6 +18,7 @@ use engine::testing::docker::{DockerEngine, EnvironmentCleanup};
 /// Bounds of the load loop (it stops by itself).
 const LOAD_MAX_REQUESTS: u64 = 200_000;
 const LOAD_MAX_TIME: Duration = Duration::from_secs(90);
+const LOAD_WORKERS: usize = 4;
 
 fn image(version: &str) -> String {
     format!("slipway-test-shop:{version}-{}", std::process::id())
@@ -122,20 +123,31 @@ async fn blue_green_releases_switch_without_a_failed_request_and_roll_back() {
     assert_eq!(hosts.len(), 2, "{hosts:?}");
     assert!(hosts.iter().all(|h| h.state == "succeeded"), "{hosts:?}");
 
-    // v2 while a load loop hits the published address the whole time.
+    // v2 while a load loop (LOAD_WORKERS clients back to back) hits the
+    // published address the whole time.
     let stop = Arc::new(AtomicBool::new(false));
-    let load = tokio::spawn(load_loop(port, stop.clone()));
+    let workers: Vec<_> = (0..LOAD_WORKERS)
+        .map(|_| tokio::spawn(load_loop(port, stop.clone())))
+        .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let deploy_started = Instant::now();
     let job2 = t.deploy_to("production", &v2).await;
     let deploy_time = deploy_started.elapsed();
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
-    let report = load.await.unwrap();
+    let mut report = LoadReport::default();
+    for worker in workers {
+        let one = worker.await.unwrap();
+        report.ok += one.ok;
+        report.failed += one.failed;
+        report.v1 += one.v1;
+        report.v2 += one.v2;
+        report.errors.extend(one.errors);
+    }
     assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
     let switched = switch_ms(&t.events(job2.id).await);
     println!(
-        "load loop during the v1→v2 release: {} requests, {} failed ({} answered v1, {} answered v2); \
+        "load loop ({LOAD_WORKERS} clients) during the v1→v2 release: {} requests, {} failed ({} answered v1, {} answered v2); \
          deploy job took {} ms; {}",
         report.ok + report.failed,
         report.failed,

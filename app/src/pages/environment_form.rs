@@ -66,6 +66,12 @@ fn EnvForm(
     let is_ssh = move || backend.get() == "ssh";
     let is_docker = move || backend.get() == "docker";
     let d = s.docker.clone();
+    // Empty for a new environment: there is no sensible default port.
+    let publish_port = if d.publish_port > 0 {
+        d.publish_port.to_string()
+    } else {
+        String::new()
+    };
     let initial_backend = s.backend.clone();
     view! {
         <h1>{title}</h1>
@@ -91,7 +97,7 @@ fn EnvForm(
                     <label>"Docker engine" <input name="docker_endpoint" value=d.endpoint.clone() placeholder="unix:///var/run/docker.sock" /></label>
                     <label>"Container port (the app listens on it inside the container)" <input name="container_port" value=d.container_port.to_string() inputmode="numeric" /></label>
                     <label>"Published address" <input name="publish_address" value=d.publish_address.clone() /></label>
-                    <label>"Published port" <input name="publish_port" value=(d.publish_port > 0).then(|| d.publish_port.to_string()).unwrap_or_default() inputmode="numeric" /></label>
+                    <label>"Published port" <input name="publish_port" value=publish_port inputmode="numeric" /></label>
                     <label>"Network (empty: slipway-<app>-<env>, created)" <input name="network" value=d.network.clone() /></label>
                     <label>"Health check path (HTTP GET, 2xx = healthy)" <input name="health_path" value=d.health_path.clone() placeholder="/health" /></label>
                     <label>"Drain time for the old container (s)" <input name="drain_timeout_secs" value=d.drain_timeout_secs.to_string() inputmode="numeric" /></label>

@@ -233,7 +233,7 @@ mod qa_name_tests {
             assert_eq!(name.as_str(), expected);
             assert!(EnvName::parse(name.as_str()).is_ok());
         }
-        let long = BranchName::parse(&"a/".repeat(90).trim_end_matches('/').to_owned()).unwrap();
+        let long = BranchName::parse("a/".repeat(90).trim_end_matches('/')).unwrap();
         assert!(EnvName::parse(EnvName::for_branch(&long).as_str()).is_ok());
     }
 }
