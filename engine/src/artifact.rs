@@ -226,6 +226,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_build_artifact_is_an_archive_under_a_root_or_an_image_with_a_tag_or_digest() {
+        let root = tempfile::tempdir().unwrap();
+        let policy = ArtifactPolicy::new([root.path().to_owned()]).unwrap();
+        for good in [
+            "shop:1.4.2",
+            "registry.example.com/team/shop:v2",
+            "https://ci.example/app.tar.gz",
+        ] {
+            assert!(check_build_artifact(&policy, good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "shop",
+            "etc/passwd",
+            "rel/app.tar.gz",
+            "shop:1;id",
+            "/etc/passwd",
+            "./shop:1",
+        ] {
+            assert!(check_build_artifact(&policy, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn paths_outside_the_roots_are_refused() {
         let root = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();

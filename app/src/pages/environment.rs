@@ -333,10 +333,12 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
                         " · engine "<code>{settings.docker.endpoint.clone()}</code>
                     </dd>
                 })}
-                <dt>"Target directory"</dt><dd><code>{settings.target_dir}</code></dd>
-                <dt>"Keep releases"</dt><dd>{settings.keep_releases}</dd>
-                <dt>"Before switch"</dt><dd><code>{settings.before_switch}</code></dd>
-                <dt>"After switch"</dt><dd><code>{settings.after_switch}</code></dd>
+                {(!backend_is_docker).then(|| view! {
+                    <dt>"Target directory"</dt><dd><code>{settings.target_dir.clone()}</code></dd>
+                    <dt>"Before switch"</dt><dd><code>{settings.before_switch.clone()}</code></dd>
+                    <dt>"After switch"</dt><dd><code>{settings.after_switch.clone()}</code></dd>
+                })}
+                <dt>{if backend_is_docker { "Keep stopped containers" } else { "Keep releases" }}</dt><dd>{settings.keep_releases}</dd>
                 <dt>"Health check"</dt><dd>{health}</dd>
             </dl>
         </section>

@@ -2,7 +2,10 @@
 //!
 //! Parsed strictly after the distribution reference grammar:
 //! `[registry[:port]/]path[:tag][@sha256:<64 hex>]`, or a bare image id
-//! `sha256:<64 hex>`. Anything else is refused before it reaches the engine.
+//! `sha256:<64 hex>`. A build names exactly one image, so a tag or a digest
+//! is required (no implicit `latest`; this also keeps a relative path such
+//! as `etc/passwd` from passing for an image). Anything else is refused
+//! before it reaches the engine.
 
 use std::fmt;
 
@@ -67,6 +70,11 @@ impl ImageRef {
             if !is_tag(tag) {
                 return Err(refuse("a tag is letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-'"));
             }
+        }
+        if tag.is_none() && digest.is_none() {
+            return Err(refuse(
+                "name a tag or a digest: a build is one image, never an implicit :latest",
+            ));
         }
         if name.len() > 255 {
             return Err(refuse("the name is longer than 255 characters"));
@@ -156,13 +164,12 @@ mod tests {
     #[test]
     fn references_docker_accepts_parse() {
         for good in [
-            "shop",
             "shop:1.4.2",
             "library/shop:v1",
             "registry.example.com/team/shop:1.0",
-            "localhost:5000/shop",
+            "localhost:5000/shop:v2",
             "localhost/shop:latest",
-            "my-app__x.y/z",
+            "my-app__x.y/z:1",
             "shop@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
             "shop:v2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
             "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -175,7 +182,10 @@ mod tests {
     fn hostile_or_malformed_references_are_refused() {
         for bad in [
             "",
-            "Shop",
+            "shop",
+            "etc/passwd",
+            "localhost:5000/shop",
+            "Shop:1",
             "-shop",
             "shop:",
             "shop:-x",
@@ -183,15 +193,15 @@ mod tests {
             "shop;rm -rf /",
             "shop $(id)",
             "sh\nop",
-            "shop//x",
+            "shop//x:1",
             "/abs/path.tar.gz",
             "https://example.com/x.tar.gz",
             "shop@sha256:short",
             "shop@md5:0123456789abcdef0123456789abcdef",
             "sha256:XYZ",
-            "shop..x",
-            "shop___x",
-            "registry:99999/shop",
+            "shop..x:1",
+            "shop___x:1",
+            "registry:99999/shop:1",
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
         }
