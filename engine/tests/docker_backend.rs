@@ -42,6 +42,14 @@ enum Failure {
     Other(String),
 }
 
+impl Failure {
+    fn message(&self) -> &str {
+        match self {
+            Failure::Closed(m) | Failure::Other(m) => m,
+        }
+    }
+}
+
 async fn page(client: &reqwest::Client, port: u16) -> Result<String, Failure> {
     let response = client
         .get(format!("http://127.0.0.1:{port}/"))
@@ -142,7 +150,7 @@ async fn load_loop(port: u16, stop: Arc<AtomicBool>, keep_alive: bool) -> LoadRe
             Err(e) => {
                 report.failed += 1;
                 if report.errors.len() < 10 {
-                    report.errors.push(format!("{e:?}"));
+                    report.errors.push(e.message().to_owned());
                 }
             }
         }
