@@ -264,6 +264,39 @@ async fn blue_green_releases_switch_without_a_failed_request_and_roll_back() {
     );
     println!("rollback: {}", switch_ms(&events).unwrap_or_default());
 
+    // After a reboot: the proxy is gone and the live container stopped.
+    // Starting Slipway's runner puts both back, from the labels and the
+    // release history, and the environment serves v1 again.
+    let layout = engine::backends::docker::plan::ProxyLayout::new(
+        &t.state_dir(),
+        &EnvIdentity::new(APP, "production"),
+    );
+    let nginx: i32 = std::fs::read_to_string(layout.pid_file())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kill_process(nginx);
+    let live = engine::backends::docker::daemon::Daemon::connect(&docker_config(port))
+        .await
+        .unwrap();
+    let containers = live
+        .containers(&EnvIdentity::new(APP, "production"))
+        .await
+        .unwrap();
+    for c in containers.iter().filter(|c| c.running) {
+        live.stop(&c.id, 1).await.unwrap();
+    }
+    t.poll("the proxy to stop", || async {
+        page(&http, port).await.is_err().then_some(())
+    })
+    .await;
+    t.engine
+        .job_runner(common::runner_settings())
+        .reconcile_docker()
+        .await;
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 1\n");
+
     drop(cleanup);
     for version in ["1", "2", "3"] {
         docker.remove_image(&image(version));
@@ -407,4 +440,12 @@ async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind
     );
     assert!(cleanup.containers().is_empty() && cleanup.networks().is_empty());
     docker.remove_image(&image("qa"));
+}
+
+fn kill_process(pid: i32) {
+    let status = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {pid}");
 }

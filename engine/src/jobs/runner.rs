@@ -20,6 +20,9 @@ use crate::store::qa::DestroyReason;
 use crate::store::Store;
 use crate::time;
 
+/// How long start-up waits for docker environments to be reconciled.
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[derive(Clone, Debug)]
 pub struct RunnerSettings {
     /// How long a lease lasts without renewal. A job whose runner died is
@@ -82,6 +85,14 @@ impl JobRunner {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut running = JoinSet::new();
         tracing::info!(owner = %self.owner, "job runner started");
+        // Traffic switches and live containers come back after a restart,
+        // before any job may touch them.
+        if tokio::time::timeout(RECONCILE_TIMEOUT, self.clone().reconcile_docker())
+            .await
+            .is_err()
+        {
+            tracing::warn!("reconciling docker environments took too long; going on");
+        }
         loop {
             self.sweep_expired().await;
             self.destroy_expired_qa_environments().await;
@@ -128,6 +139,38 @@ impl JobRunner {
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not sweep expired job leases"),
+        }
+    }
+
+    /// Brings every docker environment's live container and proxy back
+    /// (see [`docker::reconcile`]); logs what it did.
+    pub async fn reconcile_docker(self) {
+        let envs = match self.store.environments().await {
+            Ok(envs) => envs,
+            Err(e) => {
+                return tracing::error!(error = %e, "could not list environments to reconcile")
+            }
+        };
+        for env in envs {
+            let BackendConfig::Docker(config) = &env.config else {
+                continue;
+            };
+            let live = match self.store.live_release(env.id).await {
+                Ok(Some(live)) => live,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(env = %env.path(), error = %e, "could not read the live release");
+                    continue;
+                }
+            };
+            let identity = docker::EnvIdentity::new(&env.application, &env.name);
+            match docker::reconcile(config, &identity, &live.release_key, &self.state_dir).await {
+                Ok(docker::Reconciled::InPlace) => {}
+                Ok(docker::Reconciled::Repaired(what)) => {
+                    tracing::info!(env = %env.path(), "reconciled: {what}")
+                }
+                Err(why) => tracing::warn!(env = %env.path(), "could not reconcile: {why}"),
+            }
         }
     }
 

@@ -496,6 +496,64 @@ async fn confirm_switch(
     }
 }
 
+/// What reconciling found and did for one environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reconciled {
+    /// The live container runs and the proxy sends traffic to it.
+    InPlace,
+    /// Something had stopped (after a reboot, or by hand) and was set right.
+    Repaired(String),
+}
+
+/// Puts a docker environment back the way its release history says it is:
+/// the live release's container running, and the proxy running and pointed
+/// at its (possibly new) published port. Finds the container by its labels;
+/// touches nothing else. Run when Slipway starts.
+pub async fn reconcile(
+    config: &DockerConfig,
+    identity: &EnvIdentity,
+    live_release: &str,
+    state_dir: &Path,
+) -> Result<Reconciled, String> {
+    let daemon = Daemon::connect(config).await.map_err(|e| e.to_string())?;
+    let containers = daemon
+        .containers(identity)
+        .await
+        .map_err(|e| e.to_string())?;
+    let live = containers
+        .iter()
+        .find(|c| c.release_key == live_release)
+        .ok_or_else(|| format!("the live release {live_release} has no container: deploy or roll back to restore it"))?;
+    let mut repaired = Vec::new();
+    if !live.running {
+        daemon.start(&live.id).await.map_err(|e| e.to_string())?;
+        repaired.push(format!("started the container of {live_release}"));
+    }
+    let port = daemon
+        .state(&live.id, config.container_port)
+        .await
+        .map_err(|e| e.to_string())?
+        .host_port
+        .ok_or("the live container publishes no port")?;
+    let backend = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let proxy = Proxy::new(ProxyLayout::new(state_dir, identity));
+    let wanted = plan::upstream_conf(backend, live_release);
+    let current = std::fs::read_to_string(proxy.layout.upstream()).unwrap_or_default();
+    if proxy.running_pid().is_none() || current != wanted {
+        let listen = listen_addr(config).map_err(|e| e.to_string())?;
+        proxy
+            .switch(listen, config.drain_timeout_secs, backend, live_release)
+            .await
+            .map_err(|e| e.to_string())?;
+        repaired.push(format!("pointed the proxy on {listen} at 127.0.0.1:{port}"));
+    }
+    Ok(if repaired.is_empty() {
+        Reconciled::InPlace
+    } else {
+        Reconciled::Repaired(repaired.join("; "))
+    })
+}
+
 /// What a destroy job needs.
 pub struct DockerDestroy<'a> {
     pub config: &'a DockerConfig,

@@ -15,7 +15,7 @@ pub mod plan;
 pub mod proxy;
 
 pub use config::{DockerConfig, Endpoint, DEFAULT_ENDPOINT};
-pub use executor::{destroy, release, DockerDestroy, DockerRelease};
+pub use executor::{destroy, reconcile, release, DockerDestroy, DockerRelease, Reconciled};
 pub use image::ImageRef;
 pub use plan::EnvIdentity;
 
