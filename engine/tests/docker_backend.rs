@@ -449,3 +449,48 @@ fn kill_process(pid: i32) {
         .expect("run kill");
     assert!(status.success(), "kill {pid}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_get_the_environment_variables_and_secrets_stay_out_of_the_log() {
+    let docker = DockerEngine::ensure();
+    docker.build_app_image(&image("vars"), "vars", true);
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "vars"));
+    // The health check is a command run inside the container: it passes
+    // only if the container received both variables (the secret checked by
+    // its length, so that the settings never hold it).
+    let mut config = docker_config(free_port());
+    config.health_path = None;
+    config.health_command =
+        Some(r#"test "$GREETING" = 'hello world' && test "${#API_KEY}" = 12"#.into());
+    t.setup_docker("vars", config).await;
+    for (name, value, secret) in [
+        ("GREETING", "hello world", false),
+        ("API_KEY", "s3cr3t-value", true),
+    ] {
+        t.engine
+            .set_env_var(
+                &t.actor,
+                APP,
+                "vars",
+                engine::EnvVarRequest {
+                    name: name.into(),
+                    value: value.into(),
+                    secret,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    t.start_runner();
+    let build = t.register_image("vars", &image("vars"), "main").await;
+    let job = t.deploy_to("vars", &build).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert_eq!(cleanup.containers().len(), 1);
+    let events = t.events(job.id).await;
+    assert!(events.iter().all(|e| !e.text.contains("s3cr3t-value")));
+    let audit = t.audit_after(0).await;
+    assert!(audit.iter().all(|r| !r.details.contains("s3cr3t-value")));
+    drop(cleanup);
+    docker.remove_image(&image("vars"));
+}
