@@ -93,6 +93,15 @@ async fn create_a_qa_environment_open_its_url_and_destroy_it_in_the_browser() ->
     assert!(chosen, "the image build is offered");
     click(client, "#qa-create-button").await?;
     job_succeeds(client).await?;
+    // Two progress bars: the release's container and the traffic switch.
+    let bars = client
+        .find_all(Locator::Css(".host-progress[data-state='succeeded']"))
+        .await?;
+    assert_eq!(bars.len(), 2, "container and proxy bars at success");
+    std::fs::write(
+        end2end::artifacts_dir()?.join("qa-create-job.png"),
+        client.screenshot().await?,
+    )?;
 
     // Its page shows its address; open it.
     client
