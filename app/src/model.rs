@@ -28,6 +28,12 @@ pub struct EnvSummary {
     pub app: String,
     pub name: String,
     pub backend: String,
+    /// "permanent" or "qa".
+    pub kind: String,
+    /// QA environments: when they are destroyed automatically.
+    pub expires_at: Option<String>,
+    /// Docker environments: the address the environment serves on.
+    pub url: Option<String>,
     pub protected: bool,
     pub lock: Option<LockInfo>,
     pub live: Option<ReleaseInfo>,
@@ -116,6 +122,22 @@ pub struct EnvSettings {
     pub protected: bool,
     /// Besides admins, who may deploy when protected: `user:<login>`, `group:<name>`.
     pub deployers: String,
+    /// Docker: the engine, ports, network, limits.
+    pub docker: DockerSettings,
+}
+
+/// A docker environment's own settings, as the form shows them.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct DockerSettings {
+    pub endpoint: String,
+    pub container_port: u16,
+    pub publish_address: String,
+    pub publish_port: u16,
+    pub network: String,
+    pub health_path: String,
+    pub drain_timeout_secs: u64,
+    pub memory_mb: String,
+    pub cpus: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

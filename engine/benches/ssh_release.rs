@@ -317,6 +317,7 @@ async fn main() {
         database_url: format!("sqlite://{}/bench.db", work.path().display()),
         artifact_roots: vec![work.path().join("artifacts")],
         package_root: work.path().join("repo"),
+        state_dir: work.path().join("state"),
     };
     let engine = Engine::open(&settings).await.unwrap();
     let user = engine

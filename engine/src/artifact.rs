@@ -103,6 +103,21 @@ impl ArtifactPolicy {
     }
 }
 
+/// Whether a build's artifact is one some backend can use: an archive path
+/// or URL for release-directory backends, or an image reference for docker.
+/// Something that looks like a path or URL is held to the archive rules.
+pub fn check_build_artifact(policy: &ArtifactPolicy, raw: &str) -> Result<(), InvalidInput> {
+    let trimmed = raw.trim();
+    let looks_like_file = trimmed.starts_with('/')
+        || trimmed.starts_with('.')
+        || trimmed.contains("://")
+        || is_archive_name(Path::new(trimmed));
+    if looks_like_file {
+        return policy.resolve(trimmed).map(|_| ());
+    }
+    crate::backends::docker::ImageRef::parse(trimmed).map(|_| ())
+}
+
 fn is_archive_name(path: &Path) -> bool {
     let name = path
         .file_name()
@@ -209,6 +224,29 @@ async fn download_to(url: &url::Url, path: &Path) -> Result<(), StageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_build_artifact_is_an_archive_under_a_root_or_an_image_with_a_tag_or_digest() {
+        let root = tempfile::tempdir().unwrap();
+        let policy = ArtifactPolicy::new([root.path().to_owned()]).unwrap();
+        for good in [
+            "shop:1.4.2",
+            "registry.example.com/team/shop:v2",
+            "https://ci.example/app.tar.gz",
+        ] {
+            assert!(check_build_artifact(&policy, good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "shop",
+            "etc/passwd",
+            "rel/app.tar.gz",
+            "shop:1;id",
+            "/etc/passwd",
+            "./shop:1",
+        ] {
+            assert!(check_build_artifact(&policy, bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn paths_outside_the_roots_are_refused() {

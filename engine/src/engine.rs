@@ -28,6 +28,8 @@ pub struct EngineSettings {
     pub artifact_roots: Vec<PathBuf>,
     /// Where the hosted rpm repositories live (`<data dir>/repo`).
     pub package_root: PathBuf,
+    /// Where backends keep state on this machine (docker: each environment's proxy).
+    pub state_dir: PathBuf,
 }
 
 #[derive(Clone)]
@@ -36,6 +38,7 @@ pub struct Engine {
     hub: EventHub,
     artifacts: ArtifactPolicy,
     packages: Arc<PackageRepository>,
+    state_dir: PathBuf,
     wake_runner: Arc<Notify>,
 }
 
@@ -59,6 +62,20 @@ pub struct EnvVarRequest {
     pub value: String,
     #[serde(default)]
     pub secret: bool,
+}
+
+/// A QA environment to create, as it arrives from the form or the API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QaRequest {
+    /// The docker environment whose settings the QA environment copies.
+    pub based_on: String,
+    /// Its name; derived from the build's branch when empty.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub build_id: i64,
+    /// Hours until it is destroyed automatically (1-720).
+    pub ttl_hours: u32,
 }
 
 /// One environment with what is live on it and its latest job.
@@ -95,6 +112,7 @@ impl Engine {
             hub: EventHub::default(),
             artifacts,
             packages,
+            state_dir: settings.state_dir.clone(),
             wake_runner: Arc::new(Notify::new()),
         })
     }
@@ -116,6 +134,7 @@ impl Engine {
             self.store.clone(),
             self.hub.clone(),
             self.artifacts.clone(),
+            &self.state_dir,
             settings,
             self.wake_runner.clone(),
         )
@@ -394,20 +413,26 @@ impl Engine {
             .into());
         }
         // Refuse what no backend could ever fetch, before it is recorded:
-        // a package version (dnf), or a file or URL (release directories).
-        if packages::is_package_reference(&request.artifact) {
-            crate::backends::dnf::PackageVersion::parse(&request.artifact).map_err(|_| {
-                InvalidInput::new(
-                    "artifact",
-                    format!(
-                        "{:?} is not an http(s) URL, an absolute path on the Slipway server, \
-                         or a package version name-version-release (dnf)",
-                        request.artifact.trim()
-                    ),
-                )
+        // a package version (dnf), an image reference (docker), or a path or
+        // URL of an archive (release directories).
+        let artifact = request.artifact.trim();
+        let is_package = packages::is_package_reference(artifact)
+            && !artifact.contains([':', '@'])
+            && crate::backends::dnf::PackageVersion::parse(artifact).is_ok();
+        if !is_package {
+            crate::artifact::check_build_artifact(&self.artifacts, artifact).map_err(|e| {
+                if artifact.starts_with('/') || artifact.contains("://") {
+                    e
+                } else {
+                    InvalidInput::new(
+                        "artifact",
+                        format!(
+                            "{}; nor is it a package version name-version-release (dnf)",
+                            e.message
+                        ),
+                    )
+                }
             })?;
-        } else {
-            self.artifacts.resolve(&request.artifact)?;
         }
         let app = self.store.application(&app).await?;
         let new = NewBuild {
@@ -466,6 +491,84 @@ impl Engine {
         let job = self
             .store
             .enqueue_job(&actor.login, &env, &build, Some(&target))
+            .await?;
+        self.wake_runner.notify_one();
+        Ok(job)
+    }
+
+    /// Creates a QA environment from a docker environment's settings, with
+    /// its own published port, and queues the job that starts `build` there.
+    pub async fn create_qa_environment(
+        &self,
+        actor: &Actor,
+        app: &str,
+        request: QaRequest,
+    ) -> Result<(Environment, Job)> {
+        actor.require(Permission::Deploy)?;
+        let base = self.find_environment(app, &request.based_on).await?;
+        let BackendConfig::Docker(base_config) = &base.config else {
+            return Err(InvalidInput::new(
+                "based_on",
+                format!(
+                    "{} is not a docker environment: QA environments copy a docker environment",
+                    base.path()
+                ),
+            )
+            .into());
+        };
+        let build = self.store.build(request.build_id).await?;
+        if build.application_id != base.application_id {
+            return Err(InvalidInput::new(
+                "build_id",
+                format!("build #{} belongs to another application", build.id),
+            )
+            .into());
+        }
+        let name = match request
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            Some(name) => EnvName::parse(name)?,
+            None => EnvName::for_branch(&BranchName::parse(&build.branch)?),
+        };
+        if !(1..=720).contains(&request.ttl_hours) {
+            return Err(
+                InvalidInput::new("ttl_hours", "a QA environment lives 1-720 hours").into(),
+            );
+        }
+        let mut config = base_config.clone();
+        config.network = None;
+        config.keep_containers = 1;
+        config.publish_port = crate::backends::docker::free_port(&config)?;
+        config.validate()?;
+        let app = self.store.application(&AppName::parse(app)?).await?;
+        let new = crate::store::qa::NewQaEnvironment {
+            name,
+            config: BackendConfig::Docker(config),
+            expires_at: crate::time::now() + chrono::Duration::hours(i64::from(request.ttl_hours)),
+            based_on: base.path(),
+        };
+        let created = self
+            .store
+            .create_qa_environment(&actor.login, &app, &new, &build)
+            .await?;
+        self.wake_runner.notify_one();
+        Ok(created)
+    }
+
+    /// Queues the job that removes a QA environment and everything it runs.
+    pub async fn destroy_environment(&self, actor: &Actor, app: &str, env: &str) -> Result<Job> {
+        actor.require(Permission::Deploy)?;
+        let env = self.find_environment(app, env).await?;
+        let job = self
+            .store
+            .enqueue_destroy(
+                &actor.login,
+                &env,
+                crate::store::qa::DestroyReason::Requested,
+            )
             .await?;
         self.wake_runner.notify_one();
         Ok(job)

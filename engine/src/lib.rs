@@ -23,7 +23,7 @@ pub mod time;
 
 pub use engine::{
     BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView,
-    PackageUpload,
+    PackageUpload, QaRequest,
 };
 pub use error::{Error, InvalidInput, Result};
 pub use store::users::ExternalIdentity;

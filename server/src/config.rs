@@ -68,6 +68,7 @@ impl StoreConfig {
             database_url: self.database_url(),
             artifact_roots: self.artifact_roots(),
             package_root: self.data_dir.join("repo"),
+            state_dir: self.data_dir.clone(),
         }
     }
 }

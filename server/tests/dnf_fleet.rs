@@ -45,6 +45,7 @@ impl DnfFleet {
             database_url: format!("sqlite://{}/slipway.db", data.display()),
             artifact_roots: vec![data.join("artifacts")],
             package_root: data.join("repo"),
+            state_dir: data.clone(),
         })
         .await
         .expect("open the server's database");

@@ -63,6 +63,16 @@ pub fn env_summary(
         app: env.application.clone(),
         name: env.name.clone(),
         backend: env.config.backend_name().to_owned(),
+        kind: match env.kind {
+            engine::domain::EnvironmentKind::Permanent => "permanent",
+            engine::domain::EnvironmentKind::Qa => "qa",
+        }
+        .to_owned(),
+        expires_at: env.expires_at.map(when),
+        url: match &env.config {
+            BackendConfig::Docker(c) => Some(engine::backends::docker::public_url(c)),
+            _ => None,
+        },
         protected: env.protected,
         lock: env.lock.as_ref().map(|l| LockInfo {
             reason: l.reason.clone(),
@@ -138,6 +148,33 @@ pub fn settings(env: &Environment) -> EnvSettings {
             known_hosts: c.known_hosts.clone(),
             deployers: String::new(),
             parallelism: c.parallelism,
+            ..Default::default()
+        },
+        BackendConfig::Docker(c) => EnvSettings {
+            backend: "docker".into(),
+            keep_releases: c.keep_containers,
+            health_kind: if c.health_command.is_some() {
+                "command"
+            } else {
+                "http"
+            }
+            .to_owned(),
+            health_command: c.health_command.clone().unwrap_or_default(),
+            health_timeout_secs: c.health_timeout_secs,
+            protected,
+            port: 22,
+            parallelism: 10,
+            docker: DockerSettings {
+                endpoint: c.endpoint.clone(),
+                container_port: c.container_port,
+                publish_address: c.publish_address.clone(),
+                publish_port: c.publish_port,
+                network: c.network.clone().unwrap_or_default(),
+                health_path: c.health_path.clone().unwrap_or_default(),
+                drain_timeout_secs: c.drain_timeout_secs,
+                memory_mb: c.memory_mb.map(|m| m.to_string()).unwrap_or_default(),
+                cpus: c.cpus.map(|c| c.to_string()).unwrap_or_default(),
+            },
             ..Default::default()
         },
         BackendConfig::Dnf(c) => dnf_settings(c, protected),

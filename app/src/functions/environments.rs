@@ -67,6 +67,14 @@ pub async fn default_settings(app: String) -> Result<EnvSettings, ServerFnError>
         health_timeout_secs: 30,
         repo_id: format!("slipway-{app}"),
         package_manager: "dnf".into(),
+        docker: crate::model::DockerSettings {
+            endpoint: engine::backends::docker::DEFAULT_ENDPOINT.into(),
+            container_port: 80,
+            publish_address: "127.0.0.1".into(),
+            health_path: "/".into(),
+            drain_timeout_secs: 10,
+            ..Default::default()
+        },
         ..Default::default()
     })
 }
@@ -103,6 +111,15 @@ pub async fn save_environment(
     sudo: Option<String>,
     extra_options: String,
     install_root: String,
+    docker_endpoint: String,
+    container_port: String,
+    publish_address: String,
+    publish_port: String,
+    network: String,
+    health_path: String,
+    drain_timeout_secs: String,
+    memory_mb: String,
+    cpus: String,
 ) -> Result<String, ServerFnError> {
     use super::context::{actor, engine, invalid, to_server_error};
     use engine::backends::dnf::{DnfConfig, DnfTarget, PackageManager, SshHosts};
@@ -223,6 +240,46 @@ pub async fn save_environment(
                 install_root: optional(install_root).map(Into::into),
                 parallelism,
             })
+        }
+        "docker" => {
+            let number = |field: &str, raw: &str| -> Result<u64, ServerFnError> {
+                raw.trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("{field}: enter a whole number")))
+            };
+            let port = |field: &str, raw: &str| -> Result<u16, ServerFnError> {
+                raw.trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("{field}: enter a port number 1-65535")))
+            };
+            let mut config = engine::backends::docker::DockerConfig::new(
+                port("container_port", &container_port)?,
+                port("publish_port", &publish_port)?,
+            );
+            if let Some(endpoint) = optional(docker_endpoint) {
+                config.endpoint = endpoint;
+            }
+            if let Some(address) = optional(publish_address) {
+                config.publish_address = address;
+            }
+            config.network = optional(network);
+            (config.health_path, config.health_command) = match health_kind.as_str() {
+                "command" => (None, optional(health_command)),
+                _ => (optional(health_path), None),
+            };
+            config.health_timeout_secs = timeout_secs;
+            config.keep_containers = keep_releases;
+            config.drain_timeout_secs = number("drain_timeout_secs", &drain_timeout_secs)?;
+            config.memory_mb = optional(memory_mb)
+                .map(|m| number("memory_mb", &m))
+                .transpose()?;
+            config.cpus = optional(cpus)
+                .map(|c| {
+                    c.parse::<f64>()
+                        .map_err(|_| invalid("cpus: enter a number of CPUs, e.g. 0.5"))
+                })
+                .transpose()?;
+            BackendConfig::Docker(config)
         }
         other => return Err(invalid(format!("backend: unknown backend {other:?}"))),
     };

@@ -14,4 +14,5 @@ pub mod environments;
 pub mod jobs;
 pub mod overview;
 pub mod packages;
+pub mod qa;
 pub mod session;

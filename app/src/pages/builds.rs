@@ -51,7 +51,7 @@ fn BuildsView(page: BuildsPage, register: ServerAction<RegisterBuild>) -> impl I
                 <label>"Branch" <input name="branch" value="main" required /></label>
                 <label>"Message" <input name="message" /></label>
                 <label>"Author" <input name="author" /></label>
-                <label>"Artifact (.tar.gz path under an allowed root, a directory, or an http(s) URL)" <input name="artifact" required /></label>
+                <label>"Artifact (.tar.gz path under an allowed root, a directory, an http(s) URL, or for docker an image reference name:tag)" <input name="artifact" required /></label>
                 <button type="submit">"Register build"</button>
             </ActionForm>
             <ActionError value=register.value() />

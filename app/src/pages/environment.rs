@@ -11,6 +11,7 @@ use crate::functions::environments::{
 use crate::functions::jobs::deploy_plan;
 use crate::model::{short_sha, BuildInfo, EnvDetail, EnvSettings, LockInfo, ReleaseInfo, VarInfo};
 use crate::pages::installed_versions::InstalledVersionsCard;
+use crate::pages::qa::{EnvAddress, QaCreateCard, QaDestroyCard};
 
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {
@@ -112,7 +113,11 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
                 </p>
             }
         })}
+        <EnvAddress summary=summary.clone() />
         <div class="grid">
+            {(summary.backend == "docker" && summary.kind == "permanent").then(|| view! {
+                <QaCreateCard app=app.clone() based_on=env.clone() builds=builds.clone() />
+            })}
             <DeployCard app=app.clone() env=env.clone() builds deploy=actions.deploy />
             <LockCard app=app.clone() env=env.clone() lock=summary.lock.clone() actions />
         </div>
@@ -124,6 +129,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             _ => ().into_any(),
         }}
         <SettingsCard backend=summary.backend.clone() settings />
+        {(summary.kind == "qa").then(|| view! { <QaDestroyCard app=app.clone() env=env.clone() /> })}
     }
 }
 
@@ -340,7 +346,12 @@ fn RemoteLocksCard(app: String, env: String) -> impl IntoView {
 
 #[component]
 fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
+    let backend_is_docker = backend == "docker";
     let health = match settings.health_kind.as_str() {
+        _ if backend_is_docker && settings.health_kind != "command" => format!(
+            "GET {} ({}s)",
+            settings.docker.health_path, settings.health_timeout_secs
+        ),
         "command" => format!(
             "command: {} ({}s)",
             settings.health_command, settings.health_timeout_secs
@@ -368,6 +379,17 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
                         <dt>"Package manager"</dt><dd><code>{settings.package_manager}</code>{settings.sudo.then_some(" (with sudo)")}</dd>
                         <dt>"Extra options"</dt><dd><code>{settings.extra_options.replace('\n', " ")}</code></dd>
                         <dt>"Install root"</dt><dd><code>{settings.install_root}</code></dd>
+                    }.into_any()
+                } else if backend_is_docker {
+                    view! {
+                        <dt>"Docker"</dt>
+                        <dd>
+                            "container port "<code>{settings.docker.container_port}</code>
+                            " · published on "<code>{format!("{}:{}", settings.docker.publish_address, settings.docker.publish_port)}</code>
+                            " · engine "<code>{settings.docker.endpoint.clone()}</code>
+                        </dd>
+                        <dt>"Keep stopped containers"</dt><dd>{settings.keep_releases}</dd>
+                        <dt>"Health check"</dt><dd>{health}</dd>
                     }.into_any()
                 } else {
                     view! {

@@ -65,6 +65,14 @@ fn EnvForm(
     let backend = RwSignal::new(s.backend.clone());
     let is_ssh = move || backend.get() == "ssh";
     let is_dnf = move || backend.get() == "dnf";
+    let is_docker = move || backend.get() == "docker";
+    let d = s.docker.clone();
+    // Empty for a new environment: there is no sensible default port.
+    let publish_port = if d.publish_port > 0 {
+        d.publish_port.to_string()
+    } else {
+        String::new()
+    };
     let initial_backend = s.backend.clone();
     view! {
         <h1>{title}</h1>
@@ -82,6 +90,7 @@ fn EnvForm(
                         <option value="local" selected=initial_backend == "local">"local (this machine)"</option>
                         <option value="ssh" selected=initial_backend == "ssh">"ssh (a fleet of hosts)"</option>
                         <option value="dnf" selected=initial_backend == "dnf">"dnf (rpm packages, yum/dnf)"</option>
+                        <option value="docker" selected=initial_backend == "docker">"docker (blue-green containers)"</option>
                     </select>
                 </label>
                 <fieldset class="dnf-settings" class:hidden=move || !is_dnf()>
@@ -99,6 +108,19 @@ fn EnvForm(
                     <label><input type="checkbox" name="sudo" value="on" checked=s.sudo />" run dnf and rpm with sudo"</label>
                     <label>"Extra options (one per line, e.g. --nogpgcheck or --setopt=name=value)" <textarea name="extra_options" rows="3">{s.extra_options.clone()}</textarea></label>
                     <label>"Install root (empty: /)" <input name="install_root" value=s.install_root.clone() /></label>
+                </fieldset>
+                <fieldset class="docker-settings" class:hidden=move || !is_docker()>
+                    <legend>"Docker"</legend>
+                    <p class="muted">"Builds are image references (name:tag or @sha256:digest) present on the engine. Slipway runs an nginx per environment on the published address and switches it to each new container once it is healthy."</p>
+                    <label>"Docker engine" <input name="docker_endpoint" value=d.endpoint.clone() placeholder="unix:///var/run/docker.sock" /></label>
+                    <label>"Container port (the app listens on it inside the container)" <input name="container_port" value=d.container_port.to_string() inputmode="numeric" /></label>
+                    <label>"Published address" <input name="publish_address" value=d.publish_address.clone() /></label>
+                    <label>"Published port" <input name="publish_port" value=publish_port inputmode="numeric" /></label>
+                    <label>"Network (empty: slipway-<app>-<env>, created)" <input name="network" value=d.network.clone() /></label>
+                    <label>"Health check path (HTTP GET, 2xx = healthy)" <input name="health_path" value=d.health_path.clone() placeholder="/health" /></label>
+                    <label>"Drain time for the old container (s)" <input name="drain_timeout_secs" value=d.drain_timeout_secs.to_string() inputmode="numeric" /></label>
+                    <label>"Memory limit (MB, optional)" <input name="memory_mb" value=d.memory_mb.clone() inputmode="numeric" /></label>
+                    <label>"CPU limit (optional, e.g. 0.5)" <input name="cpus" value=d.cpus.clone() /></label>
                 </fieldset>
                 <fieldset class="ssh-settings" class:hidden=move || !is_ssh() && !is_dnf()>
                     <legend>{move || if is_dnf() { "Hosts (none: this machine)" } else { "SSH hosts" }}</legend>
@@ -118,13 +140,13 @@ fn EnvForm(
                     <label>"Hosts staged at once" <input name="parallelism" value=s.parallelism.to_string() inputmode="numeric" /></label>
                 </fieldset>
                 <div class="release-dir-settings" class:hidden=is_dnf>
-                <label>
+                <label class:hidden=is_docker>
                     {move || if is_ssh() { "Deploy path on every host (absolute; holds releases/ and current)" } else { "Target directory (absolute; holds releases/ and current)" }}
-                    <input name="target_dir" value=s.target_dir.clone() required=move || !is_dnf() />
+                    <input name="target_dir" value=s.target_dir.clone() required=move || !is_dnf() && !is_docker() />
                 </label>
-                <label>"Keep releases" <input name="keep_releases" value=s.keep_releases.to_string() inputmode="numeric" /></label>
-                <label>"Before-switch hook (shell, runs in the new release)" <input name="before_switch" value=s.before_switch.clone() /></label>
-                <label>"After-switch hook" <input name="after_switch" value=s.after_switch.clone() /></label>
+                <label>{move || if is_docker() { "Keep stopped containers (for rollback)" } else { "Keep releases" }} <input name="keep_releases" value=s.keep_releases.to_string() inputmode="numeric" /></label>
+                <label class:hidden=is_docker>"Before-switch hook (shell, runs in the new release)" <input name="before_switch" value=s.before_switch.clone() /></label>
+                <label class:hidden=is_docker>"After-switch hook" <input name="after_switch" value=s.after_switch.clone() /></label>
                 <fieldset>
                     <legend>"Health check"</legend>
                     <select name="health_kind">

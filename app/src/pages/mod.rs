@@ -6,5 +6,6 @@ pub mod installed_versions;
 pub mod job;
 pub mod login;
 pub mod overview;
+pub mod qa;
 pub mod tokens;
 pub mod users;

@@ -72,6 +72,10 @@ pub mod actions {
     pub const JOB_FAILED: &str = "job.failed";
     pub const JOB_CANCELLED: &str = "job.cancelled";
     pub const JOB_INTERRUPTED: &str = "job.interrupted";
+    pub const QA_CREATE_REQUESTED: &str = "qa.create_requested";
+    pub const ENVIRONMENT_DESTROY_REQUESTED: &str = "environment.destroy_requested";
+    pub const ENVIRONMENT_EXPIRED: &str = "environment.expired";
+    pub const ENVIRONMENT_DESTROYED: &str = "environment.destroyed";
 
     pub const ALL: &[&str] = &[
         LOGIN,
@@ -102,5 +106,9 @@ pub mod actions {
         JOB_FAILED,
         JOB_CANCELLED,
         JOB_INTERRUPTED,
+        QA_CREATE_REQUESTED,
+        ENVIRONMENT_DESTROY_REQUESTED,
+        ENVIRONMENT_EXPIRED,
+        ENVIRONMENT_DESTROYED,
     ];
 }

@@ -1,10 +1,11 @@
 //! Backends turn a job into a plan of steps and run it against targets.
 //!
 //! A backend's settings are typed (`BackendConfig`), validated when an
-//! environment is saved, and stored as JSON. Today: `local`, `ssh` and
-//! `dnf`; docker slots in as a further variant with its own plan and executor.
+//! environment is saved, and stored as JSON. Today: `local`, `ssh`,
+//! `dnf` and `docker`, each with its own plan and executor.
 
 pub mod dnf;
+pub mod docker;
 pub mod local;
 pub mod preview;
 pub mod ssh;
@@ -57,6 +58,7 @@ pub enum BackendConfig {
     Local(local::LocalConfig),
     Ssh(ssh::SshConfig),
     Dnf(dnf::DnfConfig),
+    Docker(docker::DockerConfig),
 }
 
 impl BackendConfig {
@@ -65,6 +67,7 @@ impl BackendConfig {
             BackendConfig::Local(_) => "local",
             BackendConfig::Ssh(_) => "ssh",
             BackendConfig::Dnf(_) => "dnf",
+            BackendConfig::Docker(_) => "docker",
         }
     }
 
@@ -73,6 +76,7 @@ impl BackendConfig {
             BackendConfig::Local(config) => config.validate(),
             BackendConfig::Ssh(config) => config.validate(),
             BackendConfig::Dnf(config) => config.validate(),
+            BackendConfig::Docker(config) => config.validate(),
         }
     }
 }

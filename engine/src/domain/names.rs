@@ -71,6 +71,29 @@ string_newtype!(
     parse_login
 );
 
+impl EnvName {
+    /// A QA environment's name derived from a branch: `qa-` and the branch
+    /// in lower case, every run of other characters turned into one '-',
+    /// cut to fit. `feature/Login_Page` → `qa-feature-login-page`.
+    pub fn for_branch(branch: &BranchName) -> Self {
+        let mut name = String::from("qa-");
+        for c in branch.as_str().chars() {
+            if c.is_ascii_alphanumeric() {
+                name.push(c.to_ascii_lowercase());
+            } else if !name.ends_with('-') {
+                name.push('-');
+            }
+        }
+        name.truncate(63);
+        let name = name.trim_end_matches('-');
+        Self(if name == "qa" {
+            "qa-branch".to_owned()
+        } else {
+            name.to_owned()
+        })
+    }
+}
+
 fn parse_slug(field: &'static str, raw: &str) -> Result<String, InvalidInput> {
     let ok_len = (1..=63).contains(&raw.len());
     let mut chars = raw.chars();
@@ -190,5 +213,27 @@ mod tests {
         ] {
             assert!(BranchName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod qa_name_tests {
+    use super::*;
+
+    #[test]
+    fn qa_names_from_branches_are_valid_slugs() {
+        for (branch, expected) in [
+            ("feature/Login_Page", "qa-feature-login-page"),
+            ("main", "qa-main"),
+            ("fix--double__x", "qa-fix-double-x"),
+            ("___", "qa-branch"),
+        ] {
+            let branch = BranchName::parse(branch).unwrap();
+            let name = EnvName::for_branch(&branch);
+            assert_eq!(name.as_str(), expected);
+            assert!(EnvName::parse(name.as_str()).is_ok());
+        }
+        let long = BranchName::parse("a/".repeat(90).trim_end_matches('/')).unwrap();
+        assert!(EnvName::parse(EnvName::for_branch(&long).as_str()).is_ok());
     }
 }

@@ -93,6 +93,10 @@ pub struct Environment {
     pub config: BackendConfig,
     pub protected: bool,
     pub lock: Option<EnvironmentLock>,
+    /// When a QA environment is destroyed automatically.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Set once a destroy job removed it; its history stays.
+    pub destroyed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -132,6 +136,10 @@ pub struct Build {
 pub enum JobKind {
     Deploy,
     Rollback,
+    /// Creates an environment (a QA environment) and releases its first build.
+    Create,
+    /// Removes everything an environment's backend created, then the environment.
+    Destroy,
 }
 
 impl JobKind {
@@ -139,6 +147,8 @@ impl JobKind {
         match self {
             JobKind::Deploy => "deploy",
             JobKind::Rollback => "rollback",
+            JobKind::Create => "create",
+            JobKind::Destroy => "destroy",
         }
     }
 }

@@ -11,13 +11,17 @@ use tracing::{info_span, Instrument};
 use super::cancel::CancelTrigger;
 use super::{CancelSignal, EventEmitter, EventHub, SecretMasker};
 use crate::artifact::ArtifactPolicy;
-use crate::backends::{dnf, local, ssh, BackendConfig};
+use crate::backends::{dnf, docker, local, ssh, BackendConfig};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
 use crate::shell;
 use crate::store::jobs::JobOutcome;
+use crate::store::qa::DestroyReason;
 use crate::store::Store;
 use crate::time;
+
+/// How long start-up waits for docker environments to be reconciled.
+const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct RunnerSettings {
@@ -44,6 +48,8 @@ pub struct JobRunner {
     store: Store,
     hub: EventHub,
     artifacts: ArtifactPolicy,
+    /// Where backends keep state on this machine (docker: proxy files).
+    state_dir: Arc<std::path::Path>,
     settings: RunnerSettings,
     owner: Arc<str>,
     wake: Arc<Notify>,
@@ -54,6 +60,7 @@ impl JobRunner {
         store: Store,
         hub: EventHub,
         artifacts: ArtifactPolicy,
+        state_dir: &std::path::Path,
         settings: RunnerSettings,
         wake: Arc<Notify>,
     ) -> Self {
@@ -67,6 +74,7 @@ impl JobRunner {
             store,
             hub,
             artifacts,
+            state_dir: state_dir.into(),
             settings,
             owner: owner.into(),
             wake,
@@ -77,8 +85,17 @@ impl JobRunner {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut running = JoinSet::new();
         tracing::info!(owner = %self.owner, "job runner started");
+        // Traffic switches and live containers come back after a restart,
+        // before any job may touch them.
+        if tokio::time::timeout(RECONCILE_TIMEOUT, self.clone().reconcile_docker())
+            .await
+            .is_err()
+        {
+            tracing::warn!("reconciling docker environments took too long; going on");
+        }
         loop {
             self.sweep_expired().await;
+            self.destroy_expired_qa_environments().await;
             loop {
                 let lease_until = time::now() + self.lease_ttl();
                 match self.store.claim_next_job(&self.owner, lease_until).await {
@@ -122,6 +139,64 @@ impl JobRunner {
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not sweep expired job leases"),
+        }
+    }
+
+    /// Brings every docker environment's live container and proxy back
+    /// (see [`docker::reconcile`]); logs what it did.
+    pub async fn reconcile_docker(self) {
+        let envs = match self.store.environments().await {
+            Ok(envs) => envs,
+            Err(e) => {
+                return tracing::error!(error = %e, "could not list environments to reconcile")
+            }
+        };
+        for env in envs {
+            let BackendConfig::Docker(config) = &env.config else {
+                continue;
+            };
+            let live = match self.store.live_release(env.id).await {
+                Ok(Some(live)) => live,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(env = %env.path(), error = %e, "could not read the live release");
+                    continue;
+                }
+            };
+            let identity = docker::EnvIdentity::new(&env.application, &env.name);
+            match docker::reconcile(config, &identity, &live.release_key, &self.state_dir).await {
+                Ok(docker::Reconciled::InPlace) => {}
+                Ok(docker::Reconciled::Repaired(what)) => {
+                    tracing::info!(env = %env.path(), "reconciled: {what}")
+                }
+                Err(why) => tracing::warn!(env = %env.path(), "could not reconcile: {why}"),
+            }
+        }
+    }
+
+    /// Queues a destroy job (audited as `environment.expired`) for every QA
+    /// environment past its time.
+    async fn destroy_expired_qa_environments(&self) {
+        let expired = match self.store.expired_qa_environments(time::now()).await {
+            Ok(expired) => expired,
+            Err(e) => {
+                tracing::error!(error = %e, "could not look for expired QA environments");
+                return;
+            }
+        };
+        for env in expired {
+            match self
+                .store
+                .enqueue_destroy("slipway", &env, DestroyReason::Expired)
+                .await
+            {
+                Ok(job) => {
+                    tracing::info!(env = %env.path(), job_id = job.id, "QA environment expired; destroying it")
+                }
+                Err(e) => {
+                    tracing::warn!(env = %env.path(), error = %e, "could not queue the destroy of an expired QA environment")
+                }
+            }
         }
     }
 
@@ -202,6 +277,9 @@ impl JobRunner {
     /// the secrets it saw.
     async fn execute(&self, job: &Job, cancel: CancelSignal) -> Result<(JobOutcome, SecretMasker)> {
         let env = self.store.environment_by_id(job.environment_id).await?;
+        if job.kind == JobKind::Destroy {
+            return self.destroy(job, &env).await;
+        }
         let build = self.store.build(job.build_id).await?;
         let release = match job.release_id {
             Some(id) => self.store.release(id).await?,
@@ -317,6 +395,73 @@ impl JobRunner {
                 })
                 .await
             }
+            BackendConfig::Docker(config) => {
+                let env_vars = hook_env(
+                    job,
+                    &env,
+                    &build,
+                    &release,
+                    live.as_ref(),
+                    std::path::Path::new("/"),
+                    std::path::Path::new("/"),
+                    &vars,
+                )
+                .into_iter()
+                .filter(|(name, _)| !name.ends_with("_PATH"))
+                .collect();
+                docker::release(docker::DockerRelease {
+                    config,
+                    identity: docker::EnvIdentity::new(&env.application, &env.name),
+                    image: &build.artifact,
+                    release_key: release.release_key.clone(),
+                    build_id: build.id,
+                    job_id: job.id,
+                    is_rollback: job.kind == JobKind::Rollback,
+                    protect,
+                    env: env_vars,
+                    emitter: &emitter,
+                    cancel,
+                    state_dir: &self.state_dir,
+                })
+                .await
+            }
+        };
+        let outcome = match result {
+            Ok(()) => JobOutcome::Succeeded,
+            Err(local::RunFailure::Cancelled(_)) => JobOutcome::Cancelled,
+            Err(local::RunFailure::Failed(why)) => JobOutcome::Failed(why),
+        };
+        Ok((outcome, masker))
+    }
+}
+
+impl JobRunner {
+    /// Removes what the environment's backend created; the store marks the
+    /// environment destroyed when the job succeeds.
+    async fn destroy(&self, job: &Job, env: &Environment) -> Result<(JobOutcome, SecretMasker)> {
+        let masker = SecretMasker::default();
+        let emitter =
+            EventEmitter::new(job.id, self.store.clone(), self.hub.clone(), masker.clone()).await?;
+        emitter
+            .info(
+                None,
+                &format!("destroy {} requested by {}", env.path(), job.requested_by),
+            )
+            .await?;
+        let result = match &env.config {
+            BackendConfig::Docker(config) => {
+                docker::destroy(docker::DockerDestroy {
+                    config,
+                    identity: docker::EnvIdentity::new(&env.application, &env.name),
+                    emitter: &emitter,
+                    state_dir: &self.state_dir,
+                })
+                .await
+            }
+            other => Err(local::RunFailure::Failed(format!(
+                "{} environments cannot be destroyed by Slipway",
+                other.backend_name()
+            ))),
         };
         let outcome = match result {
             Ok(()) => JobOutcome::Succeeded,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::time;
 
 #[derive(sqlx::FromRow)]
-struct EnvironmentRow {
+pub(super) struct EnvironmentRow {
     id: i64,
     application_id: i64,
     application: String,
@@ -25,6 +25,8 @@ struct EnvironmentRow {
     lock_reason: Option<String>,
     locked_by: Option<String>,
     locked_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    destroyed_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -48,15 +50,18 @@ impl From<EnvironmentRow> for Environment {
             config: row.config.0,
             protected: row.protected,
             lock,
+            expires_at: row.expires_at,
+            destroyed_at: row.destroyed_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
     }
 }
 
-const SELECT_ENVIRONMENT: &str =
+pub(super) const SELECT_ENVIRONMENT: &str =
     "SELECT e.id, e.application_id, a.name AS application, e.name, e.kind,
-        e.config, e.protected, e.lock_reason, e.locked_by, e.locked_at, e.created_at, e.updated_at
+        e.config, e.protected, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
+        e.created_at, e.updated_at
      FROM environments e JOIN applications a ON a.id = e.application_id";
 
 /// What a user sets when creating or editing an environment.
@@ -69,16 +74,17 @@ pub struct EnvironmentSpec {
 
 impl Store {
     pub async fn environments(&self) -> Result<Vec<Environment>> {
-        let rows: Vec<EnvironmentRow> =
-            sqlx::query_as(&format!("{SELECT_ENVIRONMENT} ORDER BY a.name, e.name"))
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<EnvironmentRow> = sqlx::query_as(&format!(
+            "{SELECT_ENVIRONMENT} WHERE e.destroyed_at IS NULL ORDER BY a.name, e.name"
+        ))
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.into_iter().map(Environment::from).collect())
     }
 
     pub async fn environment(&self, app: &AppName, env: &EnvName) -> Result<Environment> {
         let row: Option<EnvironmentRow> = sqlx::query_as(&format!(
-            "{SELECT_ENVIRONMENT} WHERE a.name = ? AND e.name = ?"
+            "{SELECT_ENVIRONMENT} WHERE a.name = ? AND e.name = ? AND e.destroyed_at IS NULL"
         ))
         .bind(app.as_str())
         .bind(env.as_str())

@@ -61,79 +61,11 @@ impl Store {
             JobKind::Deploy
         };
         let mut tx = self.write().await?;
-        let lock: Option<LockColumns> = sqlx::query_as(
-            "SELECT lock_reason, locked_by, locked_at FROM environments WHERE id = ?",
-        )
-        .bind(env.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match lock {
-            None => return Err(Error::not_found(format!("environment {}", env.path()))),
-            Some((Some(reason), Some(locked_by), Some(since))) => {
-                return Err(Error::Locked {
-                    reason,
-                    locked_by,
-                    since,
-                })
-            }
-            Some(_) => {}
-        }
-        let now = time::now();
-        let inserted = sqlx::query_as::<_, Job>(
-            "INSERT INTO jobs (kind, environment_id, build_id, rollback_of, requested_by, state, created_at)
-             VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING *",
-        )
-        .bind(kind)
-        .bind(env.id)
-        .bind(build.id)
-        .bind(rollback_to.map(|r| r.id))
-        .bind(actor)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await;
-        let job = match inserted {
-            Ok(job) => job,
-            Err(e) if is_unique_violation(&e) => {
-                let (job_id, requested_by, since): (i64, String, DateTime<Utc>) = sqlx::query_as(
-                    "SELECT id, requested_by, created_at FROM jobs
-                     WHERE environment_id = ? AND state IN ('queued', 'running')",
-                )
-                .bind(env.id)
-                .fetch_one(&mut *tx)
-                .await?;
-                return Err(Error::Busy {
-                    job_id,
-                    requested_by,
-                    since,
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let release_key = match rollback_to {
-            Some(target) => target.release_key.clone(),
-            None => release_key_for(job.id, now),
-        };
-        let release_id: i64 = sqlx::query_scalar(
-            "INSERT INTO releases (environment_id, build_id, job_id, release_key, kind, state, released_by, created_at)
-             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
-        )
-        .bind(env.id)
-        .bind(build.id)
-        .bind(job.id)
-        .bind(&release_key)
-        .bind(kind)
-        .bind(actor)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let job: Job = sqlx::query_as("UPDATE jobs SET release_id = ? WHERE id = ? RETURNING *")
-            .bind(release_id)
-            .bind(job.id)
-            .fetch_one(&mut *tx)
-            .await?;
+        check_unlocked(&mut tx, env).await?;
+        let (job, release_key) = insert_job(&mut tx, actor, env, build, kind, rollback_to).await?;
         let action = match kind {
-            JobKind::Deploy => actions::DEPLOY_REQUESTED,
             JobKind::Rollback => actions::ROLLBACK_REQUESTED,
+            _ => actions::DEPLOY_REQUESTED,
         };
         audit::append(
             &mut tx,
@@ -300,6 +232,9 @@ impl Store {
             }
         }
         let env_path = environment_path(&mut tx, job.environment_id).await?;
+        if job.kind == JobKind::Destroy && matches!(outcome, JobOutcome::Succeeded) {
+            super::qa::mark_destroyed(&mut tx, job.environment_id, &env_path, job).await?;
+        }
         let action = match outcome {
             JobOutcome::Succeeded => actions::JOB_SUCCEEDED,
             JobOutcome::Failed(_) => actions::JOB_FAILED,
@@ -425,6 +360,104 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// Refuses while the environment is locked (or gone).
+pub(crate) async fn check_unlocked(
+    tx: &mut sqlx::SqliteConnection,
+    env: &Environment,
+) -> Result<()> {
+    let lock: Option<LockColumns> = sqlx::query_as(
+        "SELECT lock_reason, locked_by, locked_at FROM environments WHERE id = ? AND destroyed_at IS NULL",
+    )
+    .bind(env.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match lock {
+        None => Err(Error::not_found(format!("environment {}", env.path()))),
+        Some((Some(reason), Some(locked_by), Some(since))) => Err(Error::Locked {
+            reason,
+            locked_by,
+            since,
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Queues a job (refused while another is active on the environment) and,
+/// for every kind but `destroy`, the pending release it will make live
+/// (returned with its key).
+pub(crate) async fn insert_job(
+    tx: &mut sqlx::SqliteConnection,
+    actor: &str,
+    env: &Environment,
+    build: &Build,
+    kind: JobKind,
+    rollback_to: Option<&Release>,
+) -> Result<(Job, Option<String>)> {
+    let now = time::now();
+    let inserted = sqlx::query_as::<_, Job>(
+        "INSERT INTO jobs (kind, environment_id, build_id, rollback_of, requested_by, state, created_at)
+         VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING *",
+    )
+    .bind(kind)
+    .bind(env.id)
+    .bind(build.id)
+    .bind(rollback_to.map(|r| r.id))
+    .bind(actor)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await;
+    let job = match inserted {
+        Ok(job) => job,
+        Err(e) if is_unique_violation(&e) => {
+            let (job_id, requested_by, since): (i64, String, DateTime<Utc>) = sqlx::query_as(
+                "SELECT id, requested_by, created_at FROM jobs
+                 WHERE environment_id = ? AND state IN ('queued', 'running')",
+            )
+            .bind(env.id)
+            .fetch_one(&mut *tx)
+            .await?;
+            return Err(Error::Busy {
+                job_id,
+                requested_by,
+                since,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if kind == JobKind::Destroy {
+        return Ok((job, None));
+    }
+    let release_key = match rollback_to {
+        Some(target) => target.release_key.clone(),
+        None => release_key_for(job.id, now),
+    };
+    // A release records how a build went live: by a deploy (also the
+    // first one of a new environment) or a rollback.
+    let release_kind = match kind {
+        JobKind::Rollback => JobKind::Rollback,
+        _ => JobKind::Deploy,
+    };
+    let release_id: i64 = sqlx::query_scalar(
+        "INSERT INTO releases (environment_id, build_id, job_id, release_key, kind, state, released_by, created_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+    )
+    .bind(env.id)
+    .bind(build.id)
+    .bind(job.id)
+    .bind(&release_key)
+    .bind(release_kind)
+    .bind(actor)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let job = sqlx::query_as("UPDATE jobs SET release_id = ? WHERE id = ? RETURNING *")
+        .bind(release_id)
+        .bind(job.id)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok((job, Some(release_key)))
 }
 
 async fn set_final_state(

@@ -11,6 +11,7 @@ pub mod environments;
 pub mod events;
 pub mod jobs;
 pub mod login_flows;
+pub mod qa;
 pub mod releases;
 pub mod users;
 

@@ -1,5 +1,6 @@
 //! Test support shared by the engine's tests and the browser tests (feature
 //! `test-support`): real components started and stopped by the harness.
 
+pub mod docker;
 pub mod rpm;
 pub mod sshd;

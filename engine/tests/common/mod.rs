@@ -52,6 +52,7 @@ impl TestEngine {
             database_url: format!("sqlite://{}/slipway.db", dir.path().display()),
             artifact_roots: vec![dir.path().join("artifacts")],
             package_root: dir.path().join("repo"),
+            state_dir: dir.path().join("state"),
         };
         let engine = Engine::open(&settings).await.expect("open engine");
         let user = engine
@@ -330,4 +331,61 @@ impl TestEngine {
             .await
             .expect("update environment")
     }
+}
+
+impl TestEngine {
+    /// The application and a docker environment named `env`.
+    pub async fn setup_docker(
+        &self,
+        env: &str,
+        config: engine::backends::docker::DockerConfig,
+    ) -> Environment {
+        self.create_app().await;
+        self.engine
+            .create_environment(&self.actor, APP, env, BackendConfig::Docker(config), false)
+            .await
+            .expect("create docker environment")
+    }
+
+    /// Registers a build whose artifact is an image reference.
+    pub async fn register_image(&self, version: &str, image: &str, branch: &str) -> Build {
+        let request = BuildRequest {
+            application: APP.to_owned(),
+            commit_sha: fake_commit_sha(version),
+            branch: branch.to_owned(),
+            message: format!("version {version}"),
+            author: "Test <test@example.invalid>".to_owned(),
+            artifact: image.to_owned(),
+        };
+        match self
+            .engine
+            .register_build(&self.actor, request)
+            .await
+            .expect("register build")
+        {
+            Registered::Created(build) => build,
+            Registered::Existing(build) => panic!("build {} already existed", build.id),
+        }
+    }
+
+    pub async fn deploy_to(&self, env: &str, build: &Build) -> Job {
+        let job = self
+            .engine
+            .deploy(&self.actor, APP, env, build.id)
+            .await
+            .expect("deploy");
+        self.wait_finished(job.id).await
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.settings.state_dir.clone()
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("local addr")
+        .port()
 }

@@ -106,7 +106,9 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         "login_providers" | "get_me" => Rule::Public,
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
         | "get_builds" | "installed_versions" | "deploy_plan" => Rule::Require(Read),
-        "deploy" | "rollback" => Rule::Require(Deploy),
+        "deploy" | "rollback" | "create_qa_environment" | "destroy_environment" => {
+            Rule::Require(Deploy)
+        }
         "lock_environment" | "unlock_environment" => Rule::Require(Lock),
         "cancel_job" => Rule::Require(CancelJob),
         "register_build" => Rule::Require(RegisterBuild),

@@ -1,0 +1,40 @@
+//! The `docker` backend: blue-green releases of container images behind a
+//! per-environment nginx, with instant rollback to kept containers.
+//!
+//! ```text
+//! 127.0.0.1:<publish_port>  nginx (Slipway's, per environment)
+//!                             └─ upstream → 127.0.0.1:<ephemeral> → container :<container_port>
+//! containers: slipway-<app>-<env>-<release-key>, labelled slipway.*
+//! ```
+
+mod config;
+pub mod daemon;
+pub mod executor;
+mod image;
+pub mod plan;
+pub mod proxy;
+
+pub use config::{DockerConfig, Endpoint, DEFAULT_ENDPOINT};
+pub use executor::{destroy, reconcile, release, DockerDestroy, DockerRelease, Reconciled};
+pub use image::ImageRef;
+pub use plan::EnvIdentity;
+
+/// A free port on the environment's published address, for a new QA
+/// environment's traffic switch.
+pub fn free_port(config: &DockerConfig) -> Result<u16, crate::error::Error> {
+    let ip = config.publish_ip()?;
+    let listener = std::net::TcpListener::bind((ip, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The address people open to reach the environment.
+pub fn public_url(config: &DockerConfig) -> String {
+    match config.publish_ip() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("http://[{ip}]:{}/", config.publish_port),
+        _ => format!(
+            "http://{}:{}/",
+            config.publish_address.trim(),
+            config.publish_port
+        ),
+    }
+}

@@ -1,0 +1,203 @@
+//! QA environments: created with their first release in one step, destroyed
+//! by a job (on request or when they expire), each step audited in the same
+//! transaction as the change it records.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+
+use super::environments::{EnvironmentRow, SELECT_ENVIRONMENT};
+use super::jobs::{check_unlocked, insert_job};
+use super::{audit, is_unique_violation, Store};
+use crate::audit::{actions, AuditRecord};
+use crate::backends::BackendConfig;
+use crate::domain::{Application, Build, EnvName, Environment, EnvironmentKind, Job, JobKind};
+use crate::error::{Error, Result};
+use crate::time;
+
+/// A QA environment to create, already validated.
+#[derive(Clone, Debug)]
+pub struct NewQaEnvironment {
+    pub name: EnvName,
+    pub config: BackendConfig,
+    pub expires_at: DateTime<Utc>,
+    /// `app/env` it was derived from.
+    pub based_on: String,
+}
+
+/// Why an environment is being destroyed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DestroyReason {
+    Requested,
+    Expired,
+}
+
+impl Store {
+    /// Inserts the environment and queues the job that creates it (and
+    /// releases `build` on it), with both audit rows, in one transaction.
+    pub async fn create_qa_environment(
+        &self,
+        actor: &str,
+        app: &Application,
+        new: &NewQaEnvironment,
+        build: &Build,
+    ) -> Result<(Environment, Job)> {
+        let mut tx = self.write().await?;
+        let now = time::now();
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO environments (application_id, name, kind, backend, config, protected, expires_at, created_at, updated_at)
+             VALUES (?, ?, 'qa', ?, ?, 0, ?, ?, ?) RETURNING id",
+        )
+        .bind(app.id)
+        .bind(new.name.as_str())
+        .bind(new.config.backend_name())
+        .bind(Json(&new.config))
+        .bind(new.expires_at)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(id) => id,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::Conflict(format!(
+                    "application {} already has an environment named {}",
+                    app.name, new.name
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let row: EnvironmentRow = sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let env = Environment::from(row);
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(
+                actor,
+                actions::ENVIRONMENT_CREATED,
+                format!("env/{}", env.path()),
+            )
+            .environment(env.path())
+            .details(serde_json::json!({
+                "kind": "qa",
+                "based_on": new.based_on,
+                "expires_at": crate::time::to_rfc3339(new.expires_at),
+                "config": new.config,
+            })),
+        )
+        .await?;
+        let (job, release_key) =
+            insert_job(&mut tx, actor, &env, build, JobKind::Create, None).await?;
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(
+                actor,
+                actions::QA_CREATE_REQUESTED,
+                format!("job/{}", job.id),
+            )
+            .environment(env.path())
+            .details(serde_json::json!({
+                "build_id": build.id,
+                "commit_sha": build.commit_sha,
+                "branch": build.branch,
+                "release": release_key,
+            })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((env, job))
+    }
+
+    /// Queues the job that destroys a QA environment, audited with why.
+    pub async fn enqueue_destroy(
+        &self,
+        actor: &str,
+        env: &Environment,
+        reason: DestroyReason,
+    ) -> Result<Job> {
+        if env.kind != EnvironmentKind::Qa {
+            return Err(Error::Conflict(format!(
+                "{} is a permanent environment; only QA environments are destroyed",
+                env.path()
+            )));
+        }
+        let mut tx = self.write().await?;
+        if reason == DestroyReason::Requested {
+            check_unlocked(&mut tx, env).await?;
+        }
+        // A job names a build: the last one this environment ran.
+        let build: Option<Build> = sqlx::query_as(
+            "SELECT b.* FROM builds b JOIN jobs j ON j.build_id = b.id
+             WHERE j.environment_id = ? ORDER BY j.id DESC LIMIT 1",
+        )
+        .bind(env.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let build = build.ok_or_else(|| {
+            Error::Conflict(format!(
+                "{} has never run a job: delete it instead",
+                env.path()
+            ))
+        })?;
+        let (job, _) = insert_job(&mut tx, actor, env, &build, JobKind::Destroy, None).await?;
+        let action = match reason {
+            DestroyReason::Requested => actions::ENVIRONMENT_DESTROY_REQUESTED,
+            DestroyReason::Expired => actions::ENVIRONMENT_EXPIRED,
+        };
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, action, format!("job/{}", job.id))
+                .environment(env.path())
+                .details(serde_json::json!({
+                    "expires_at": env.expires_at.map(crate::time::to_rfc3339),
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// QA environments past their time, with no job running on them.
+    pub async fn expired_qa_environments(&self, now: DateTime<Utc>) -> Result<Vec<Environment>> {
+        let rows: Vec<EnvironmentRow> = sqlx::query_as(&format!(
+            "{SELECT_ENVIRONMENT} WHERE e.kind = 'qa' AND e.destroyed_at IS NULL AND e.expires_at < ?
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.environment_id = e.id AND j.state IN ('queued', 'running'))
+             ORDER BY e.id"
+        ))
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(Environment::from).collect())
+    }
+}
+
+/// Marks the environment destroyed (inside `finish_job`'s transaction) and
+/// frees its name: it becomes `name~id`, which no URL can address.
+pub(crate) async fn mark_destroyed(
+    tx: &mut sqlx::SqliteConnection,
+    env_id: i64,
+    env_path: &str,
+    job: &Job,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE environments SET destroyed_at = ?, name = name || '~' || id, updated_at = ? WHERE id = ?",
+    )
+    .bind(time::now())
+    .bind(time::now())
+    .bind(env_id)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut *tx,
+        &AuditRecord::new(
+            "slipway",
+            actions::ENVIRONMENT_DESTROYED,
+            format!("env/{env_path}"),
+        )
+        .environment(env_path)
+        .details(serde_json::json!({ "job_id": job.id, "requested_by": job.requested_by })),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,496 @@
+//! The docker backend against a real Docker engine (started by the harness
+//! when none answers) with images built FROM scratch from busybox-static:
+//! blue-green releases through Slipway's nginx with zero failed requests
+//! under load, a release that fails its health check and changes nothing,
+//! rollback to a kept container, and QA environments that leave nothing.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{free_port, TestEngine, APP};
+use engine::backends::docker::{DockerConfig, EnvIdentity};
+use engine::domain::{JobState, ReleaseState};
+use engine::testing::docker::{DockerEngine, EnvironmentCleanup};
+
+/// Bounds of the load loop (it stops by itself).
+const LOAD_MAX_REQUESTS: u64 = 200_000;
+const LOAD_MAX_TIME: Duration = Duration::from_secs(90);
+const LOAD_WORKERS: usize = 4;
+
+fn image(version: &str) -> String {
+    format!("slipway-test-shop:{version}-{}", std::process::id())
+}
+
+fn docker_config(publish_port: u16) -> DockerConfig {
+    let mut config = DockerConfig::new(80, publish_port);
+    config.health_path = Some("/health".into());
+    config.health_interval_ms = 100;
+    config.health_timeout_secs = 6;
+    config.drain_timeout_secs = 2;
+    config.keep_containers = 2;
+    config
+}
+
+/// How a request failed: the connection it was sent on closed before any
+/// answer (the only failure a client may retry), or anything else.
+#[derive(Debug)]
+enum Failure {
+    Closed(String),
+    Other(String),
+}
+
+impl Failure {
+    fn message(&self) -> &str {
+        match self {
+            Failure::Closed(m) | Failure::Other(m) => m,
+        }
+    }
+}
+
+async fn page(client: &reqwest::Client, port: u16) -> Result<String, Failure> {
+    let response = client
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .map_err(|e| {
+            // Refused or timed out is a real failure; an established
+            // connection closed under the request is the keep-alive race.
+            if e.is_connect() || e.is_timeout() {
+                Failure::Other(format!("{e:?}"))
+            } else {
+                Failure::Closed(format!("{e:?}"))
+            }
+        })?;
+    if !response.status().is_success() {
+        return Err(Failure::Other(format!("status {}", response.status())));
+    }
+    response
+        .text()
+        .await
+        .map_err(|e| Failure::Other(e.to_string()))
+}
+
+/// A client that keeps connections alive (like a browser), or one that
+/// opens a fresh connection for every request.
+fn client_with(keep_alive: bool) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5));
+    let builder = if keep_alive {
+        builder
+    } else {
+        builder.pool_max_idle_per_host(0)
+    };
+    builder.build().unwrap()
+}
+
+fn client() -> reqwest::Client {
+    client_with(true)
+}
+
+#[derive(Debug, Default)]
+struct LoadReport {
+    ok: u64,
+    failed: u64,
+    /// Keep-alive requests retried once on a new connection because the
+    /// server had closed the idle connection they were sent on.
+    retried: u64,
+    v1: u64,
+    v2: u64,
+    errors: Vec<String>,
+}
+
+impl LoadReport {
+    fn add(&mut self, other: LoadReport) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.retried += other.retried;
+        self.v1 += other.v1;
+        self.v2 += other.v2;
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Requests the page back to back until `stop`, counting what answered.
+///
+/// Fresh-connection clients get no second chance: any error is a failed
+/// request. Keep-alive clients behave as HTTP/1.1 requires of them (RFC 9112
+/// §9.3.1) and browsers do: a GET whose persistent connection the server
+/// closed before answering is sent once more on a new connection; it counts
+/// as failed only if that fails too. (nginx's old workers close their idle
+/// keep-alive connections when a reload retires them.)
+async fn load_loop(port: u16, stop: Arc<AtomicBool>, keep_alive: bool) -> LoadReport {
+    let client = client_with(keep_alive);
+    let fresh = client_with(false);
+    let mut report = LoadReport::default();
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed)
+        && report.ok + report.failed < LOAD_MAX_REQUESTS
+        && started.elapsed() < LOAD_MAX_TIME
+    {
+        let answer = match page(&client, port).await {
+            Err(Failure::Closed(_)) if keep_alive => {
+                report.retried += 1;
+                page(&fresh, port).await
+            }
+            other => other,
+        };
+        match answer {
+            Ok(body) => {
+                report.ok += 1;
+                if body.contains("version 1") {
+                    report.v1 += 1;
+                } else if body.contains("version 2") {
+                    report.v2 += 1;
+                }
+            }
+            Err(e) => {
+                report.failed += 1;
+                if report.errors.len() < 10 {
+                    report.errors.push(e.message().to_owned());
+                }
+            }
+        }
+    }
+    report
+}
+
+fn switch_ms(events: &[engine::domain::JobEvent]) -> Option<String> {
+    events
+        .iter()
+        .find(|e| e.text.starts_with("traffic switched"))
+        .map(|e| e.text.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blue_green_releases_switch_without_a_failed_request_and_roll_back() {
+    let docker = DockerEngine::ensure();
+    for (version, healthy) in [("1", true), ("2", true), ("3", false)] {
+        docker.build_app_image(&image(version), version, healthy);
+    }
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "production"));
+    let port = free_port();
+    t.setup_docker("production", docker_config(port)).await;
+    t.start_runner();
+    let v1 = t.register_image("1", &image("1"), "main").await;
+    let v2 = t.register_image("2", &image("2"), "main").await;
+    let v3 = t.register_image("3", &image("3"), "main").await;
+    let http = client();
+
+    // v1: the first release starts the proxy.
+    let job1 = t.deploy_to("production", &v1).await;
+    assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 1\n");
+    let hosts = t.engine.store().job_hosts(job1.id).await.unwrap();
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    assert!(hosts.iter().all(|h| h.state == "succeeded"), "{hosts:?}");
+
+    // v2 while a load loop hits the published address the whole time:
+    // LOAD_WORKERS clients back to back, half of them opening a fresh
+    // connection per request, half keeping connections alive.
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..LOAD_WORKERS)
+        .map(|i| tokio::spawn(load_loop(port, stop.clone(), i % 2 == 1)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deploy_started = Instant::now();
+    let job2 = t.deploy_to("production", &v2).await;
+    let deploy_time = deploy_started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut report = LoadReport::default();
+    for worker in workers {
+        report.add(worker.await.unwrap());
+    }
+    assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    let switched = switch_ms(&t.events(job2.id).await);
+    println!(
+        "load loop ({LOAD_WORKERS} clients) during the v1→v2 release: {} requests, {} failed, \
+         {} keep-alive requests retried on a new connection ({} answered v1, {} answered v2); \
+         deploy job took {} ms; {}",
+        report.ok + report.failed,
+        report.failed,
+        report.retried,
+        report.v1,
+        report.v2,
+        deploy_time.as_millis(),
+        switched.as_deref().unwrap_or("no switch event")
+    );
+    assert_eq!(report.failed, 0, "failed requests: {:?}", report.errors);
+    assert!(report.v1 > 0 && report.v2 > 0, "{report:?}");
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 2\n");
+    // The old container is stopped, kept for rollback.
+    assert_eq!(cleanup.containers().len(), 2);
+
+    // v3 never becomes healthy: it is removed and v2 keeps serving.
+    let job3 = t.deploy_to("production", &v3).await;
+    assert_eq!(job3.state, JobState::Failed);
+    let error = job3.error.clone().unwrap_or_default();
+    assert!(error.contains("not healthy"), "{error}");
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 2\n");
+    assert_eq!(
+        cleanup.containers().len(),
+        2,
+        "the v3 container was not removed"
+    );
+
+    // Rollback to v1: its kept container is started again and takes the traffic.
+    let env = t
+        .engine
+        .environment(&t.actor, APP, "production")
+        .await
+        .unwrap();
+    let releases = t.engine.releases(&t.actor, &env, None, 10).await.unwrap();
+    let first = releases.iter().find(|r| r.job_id == job1.id).unwrap();
+    assert_eq!(first.state, ReleaseState::Superseded);
+    let rollback = t
+        .engine
+        .rollback(&t.actor, APP, "production", first.id)
+        .await
+        .unwrap();
+    let rollback = t.wait_finished(rollback.id).await;
+    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 1\n");
+    let events = t.events(rollback.id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.text.contains("restarting the kept container")),
+        "the rollback did not reuse the kept container"
+    );
+    println!("rollback: {}", switch_ms(&events).unwrap_or_default());
+
+    // After a reboot: the proxy is gone and the live container stopped.
+    // Starting Slipway's runner puts both back, from the labels and the
+    // release history, and the environment serves v1 again.
+    let layout = engine::backends::docker::plan::ProxyLayout::new(
+        &t.state_dir(),
+        &EnvIdentity::new(APP, "production"),
+    );
+    let nginx: i32 = std::fs::read_to_string(layout.pid_file())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kill_process(nginx);
+    let live = engine::backends::docker::daemon::Daemon::connect(&docker_config(port))
+        .await
+        .unwrap();
+    let containers = live
+        .containers(&EnvIdentity::new(APP, "production"))
+        .await
+        .unwrap();
+    for c in containers.iter().filter(|c| c.running) {
+        live.stop(&c.id, 1).await.unwrap();
+    }
+    t.poll("the proxy to stop", || async {
+        page(&http, port).await.is_err().then_some(())
+    })
+    .await;
+    t.engine
+        .job_runner(common::runner_settings())
+        .reconcile_docker()
+        .await;
+    assert_eq!(page(&http, port).await.unwrap(), "shop version 1\n");
+
+    drop(cleanup);
+    for version in ["1", "2", "3"] {
+        docker.remove_image(&image(version));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_missing_from_the_engine_fails_clearly_and_changes_nothing() {
+    let _docker = DockerEngine::ensure();
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "missing"));
+    t.setup_docker("missing", docker_config(free_port())).await;
+    t.start_runner();
+    let build = t
+        .register_image("9", "slipway-test-never-built:v9", "main")
+        .await;
+    let job = t.deploy_to("missing", &build).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains("is not on the Docker engine"), "{error}");
+    assert!(cleanup.containers().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind() {
+    use engine::backends::docker::plan::ProxyLayout;
+    use engine::backends::BackendConfig;
+    use engine::domain::EnvironmentKind;
+    use engine::QaRequest;
+
+    let docker = DockerEngine::ensure();
+    docker.build_app_image(&image("qa"), "qa-1", true);
+    let mut t = TestEngine::new().await;
+    let name = "qa-feature-login-page";
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, name));
+    t.setup_docker("staging", docker_config(free_port())).await;
+    t.start_runner();
+    let build = t
+        .register_image("qa-1", &image("qa"), "feature/Login_Page")
+        .await;
+    let before = t.last_audit_seq().await;
+    let request = QaRequest {
+        based_on: "staging".into(),
+        name: None,
+        build_id: build.id,
+        ttl_hours: 4,
+    };
+
+    // Create: named after the branch, its own port, its first release.
+    let (env, job) = t
+        .engine
+        .create_qa_environment(&t.actor, APP, request.clone())
+        .await
+        .unwrap();
+    assert_eq!(env.name, name);
+    assert_eq!(env.kind, EnvironmentKind::Qa);
+    assert!(env.expires_at.is_some());
+    let job = t.wait_finished(job.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let BackendConfig::Docker(config) = &env.config else {
+        panic!("not docker")
+    };
+    let url = engine::backends::docker::public_url(config);
+    let body = client()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "shop version qa-1\n");
+    assert_eq!(cleanup.containers().len(), 1);
+    assert_eq!(cleanup.networks().len(), 1);
+    // The same name again is refused while it exists.
+    assert!(t
+        .engine
+        .create_qa_environment(&t.actor, APP, request.clone())
+        .await
+        .is_err());
+
+    // Destroy: containers, network, proxy and the environment are gone.
+    let destroy = t
+        .engine
+        .destroy_environment(&t.actor, APP, name)
+        .await
+        .unwrap();
+    let destroy = t.wait_finished(destroy.id).await;
+    assert_eq!(destroy.state, JobState::Succeeded, "{:?}", destroy.error);
+    assert!(cleanup.containers().is_empty(), "containers left");
+    assert!(cleanup.networks().is_empty(), "networks left");
+    let layout = ProxyLayout::new(&t.state_dir(), &EnvIdentity::new(APP, name));
+    assert!(!layout.dir.exists(), "proxy files left");
+    assert!(
+        client().get(&url).send().await.is_err(),
+        "{url} still answers"
+    );
+    assert!(t.engine.environment(&t.actor, APP, name).await.is_err());
+    let actions = t.audit_actions_after(before).await;
+    for expected in [
+        "environment.created",
+        "qa.create_requested",
+        "environment.destroy_requested",
+        "environment.destroyed",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} not in {actions:?}"
+        );
+    }
+
+    // The name is free again; once expired, the sweeper destroys it (audited).
+    let (env, job) = t
+        .engine
+        .create_qa_environment(&t.actor, APP, request)
+        .await
+        .unwrap();
+    let job = t.wait_finished(job.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let before = t.last_audit_seq().await;
+    // Time passes (only the expiry moves; the sweeper runs as in production).
+    sqlx::query("UPDATE environments SET expires_at = ? WHERE id = ?")
+        .bind(chrono::Utc::now() - chrono::Duration::minutes(1))
+        .bind(env.id)
+        .execute(t.engine.store().pool())
+        .await
+        .unwrap();
+    t.poll("the expired QA environment to be destroyed", || async {
+        t.engine
+            .environment(&t.actor, APP, name)
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    let rows = t.audit_after(before).await;
+    assert!(
+        rows.iter()
+            .any(|r| r.action == "environment.expired" && r.actor == "slipway"),
+        "{rows:?}"
+    );
+    assert!(cleanup.containers().is_empty() && cleanup.networks().is_empty());
+    docker.remove_image(&image("qa"));
+}
+
+fn kill_process(pid: i32) {
+    let status = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_get_the_environment_variables_and_secrets_stay_out_of_the_log() {
+    let docker = DockerEngine::ensure();
+    docker.build_app_image(&image("vars"), "vars", true);
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "vars"));
+    // The health check is a command run inside the container: it passes
+    // only if the container received both variables (the secret checked by
+    // its length, so that the settings never hold it).
+    let mut config = docker_config(free_port());
+    config.health_path = None;
+    config.health_command =
+        Some(r#"test "$GREETING" = 'hello world' && test "${#API_KEY}" = 12"#.into());
+    t.setup_docker("vars", config).await;
+    for (name, value, secret) in [
+        ("GREETING", "hello world", false),
+        ("API_KEY", "s3cr3t-value", true),
+    ] {
+        t.engine
+            .set_env_var(
+                &t.actor,
+                APP,
+                "vars",
+                engine::EnvVarRequest {
+                    name: name.into(),
+                    value: value.into(),
+                    secret,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    t.start_runner();
+    let build = t.register_image("vars", &image("vars"), "main").await;
+    let job = t.deploy_to("vars", &build).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert_eq!(cleanup.containers().len(), 1);
+    let events = t.events(job.id).await;
+    assert!(events.iter().all(|e| !e.text.contains("s3cr3t-value")));
+    let audit = t.audit_after(0).await;
+    assert!(audit.iter().all(|r| !r.details.contains("s3cr3t-value")));
+    drop(cleanup);
+    docker.remove_image(&image("vars"));
+}
