@@ -77,6 +77,24 @@ async fn call(server: &TestServer, route: &Route, auth: &Auth) -> (StatusCode, S
     (reply.status, location)
 }
 
+/// POSTs a viewer may make: reading server functions, and managing their
+/// own sign-in and tokens. Every other non-GET route changes something and
+/// must refuse a viewer, whatever the policy table says.
+fn viewer_may_post(path: &str) -> bool {
+    path.starts_with("/fn/get_")
+        || matches!(
+            path,
+            "/fn/default_settings"
+                | "/fn/deploy_plan"
+                | "/fn/installed_versions"
+                | "/fn/login_providers"
+                | "/fn/create_token"
+                | "/fn/revoke_token"
+                | "/logout"
+                | "/logout/everywhere"
+        )
+}
+
 fn is_refused(status: StatusCode) -> bool {
     status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
 }
@@ -133,6 +151,16 @@ async fn every_route_has_a_rule_and_every_role_gets_exactly_what_it_allows() {
                 auth
             };
             let (status, _) = call(&server, route, auth).await;
+            // Independent of the table: a viewer never changes anything.
+            if *role == "viewer" && route.method != Method::GET && !viewer_may_post(&route.path) {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "a viewer may not {} {}",
+                    route.method,
+                    route.path
+                );
+            }
             if allowed {
                 assert!(
                     !is_refused(status),
