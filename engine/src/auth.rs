@@ -149,14 +149,14 @@ pub enum Permission {
     ManageEnvironments,
     ManageApplications,
     ManageUsers,
-    /// Create and revoke one's own API tokens.
-    ManageOwnTokens,
+    /// One's own account: API tokens, signing out everywhere.
+    ManageOwnAccount,
 }
 
 impl Permission {
     pub fn least_role(self) -> Role {
         match self {
-            Permission::Read | Permission::ManageOwnTokens => Role::Viewer,
+            Permission::Read | Permission::ManageOwnAccount => Role::Viewer,
             Permission::RegisterBuild
             | Permission::Deploy
             | Permission::Lock
@@ -176,7 +176,7 @@ impl Permission {
             Permission::ManageEnvironments
             | Permission::ManageApplications
             | Permission::ManageUsers
-            | Permission::ManageOwnTokens => None,
+            | Permission::ManageOwnAccount => None,
         }
     }
 }
@@ -382,7 +382,7 @@ mod tests {
             admin.require(Permission::ManageUsers).is_err(),
             "admin work needs a session"
         );
-        assert!(admin.require(Permission::ManageOwnTokens).is_err());
+        assert!(admin.require(Permission::ManageOwnAccount).is_err());
     }
 
     #[test]

@@ -730,7 +730,7 @@ impl Engine {
         scopes: &[String],
         valid_for_days: Option<u32>,
     ) -> Result<(i64, String)> {
-        actor.require(Permission::ManageOwnTokens)?;
+        actor.require(Permission::ManageOwnAccount)?;
         let name = name.trim();
         if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
             return Err(InvalidInput::new("name", "name the token (1-100 characters)").into());
@@ -765,13 +765,13 @@ impl Engine {
 
     /// The actor's tokens; an admin sees everyone's.
     pub async fn api_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>> {
-        actor.require(Permission::ManageOwnTokens)?;
+        actor.require(Permission::ManageOwnAccount)?;
         let owner = (actor.role != Role::Admin).then_some(actor.user_id);
         self.store.api_tokens(owner).await
     }
 
     pub async fn revoke_api_token(&self, actor: &Actor, token_id: i64) -> Result<()> {
-        actor.require(Permission::ManageOwnTokens)?;
+        actor.require(Permission::ManageOwnAccount)?;
         self.store.revoke_api_token(actor, token_id).await
     }
 
@@ -780,7 +780,7 @@ impl Engine {
         if login != actor.login {
             actor.require(Permission::ManageUsers)?;
         } else {
-            actor.require(Permission::ManageOwnTokens)?;
+            actor.require(Permission::ManageOwnAccount)?;
         }
         let user = self
             .store

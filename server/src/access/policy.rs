@@ -91,7 +91,7 @@ fn page_rule(route: &str) -> Option<Rule> {
     let rule = match route {
         "/login" => Rule::Public,
         "/users" => Rule::Require(ManageUsers),
-        "/tokens" => Rule::Require(ManageOwnTokens),
+        "/tokens" => Rule::Require(ManageOwnAccount),
         "/" | "/builds" | "/audit" | "/jobs/{id}" | "/apps/{app}/envs/{env}" => Rule::Require(Read),
         "/apps/{app}/new-env" | "/apps/{app}/envs/{env}/edit" => Rule::Require(ManageEnvironments),
         _ => return None,
@@ -116,7 +116,7 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         | "break_remote_locks" => Rule::Require(ManageEnvironments),
         "create_application" => Rule::Require(ManageApplications),
         "get_users" | "set_role" => Rule::Require(ManageUsers),
-        "get_tokens" | "create_token" | "revoke_token" => Rule::Require(ManageOwnTokens),
+        "get_tokens" | "create_token" | "revoke_token" => Rule::Require(ManageOwnAccount),
         _ => return None,
     };
     Some(rule)
