@@ -36,8 +36,17 @@ fn wait_for_port(port: u16, what: &str, child: &mut Child) -> Result<()> {
 }
 
 /// A child process killed (and reaped) when dropped, also when a test
-/// fails half-way through starting things.
+/// fails half-way through starting things. Started in its own process
+/// group (see [`own_group`]), the whole group goes: chromedriver's Chromium
+/// processes do not outlive the test.
 pub struct ChildGuard(Child);
+
+/// Puts the command's process in a new process group, so that dropping its
+/// [`ChildGuard`] also ends whatever it started.
+fn own_group(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0)
+}
 
 impl ChildGuard {
     fn get(&mut self) -> &mut Child {
@@ -47,6 +56,13 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        // The group exists only if the child leads one; `kill` covers the rest.
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -85,7 +101,7 @@ impl Slipway {
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
         let mut child = ChildGuard(
-            Command::new(&bin)
+            own_group(&mut Command::new(&bin))
                 .args(["serve", "--demo", "--site-root"])
                 .arg(&site)
                 .env("SLIPWAY_DATA_DIR", data_dir.path())
@@ -151,7 +167,7 @@ impl OidcProvider {
         }
         let port = free_port()?;
         let mut child = ChildGuard(
-            Command::new("node")
+            own_group(&mut Command::new("node"))
                 .arg("provider.mjs")
                 .current_dir(&dir)
                 .env("OIDC_PORT", port.to_string())
@@ -207,7 +223,7 @@ pub struct Browser {
 impl Browser {
     pub async fn start() -> Result<Self> {
         let port = free_port()?;
-        let mut driver = ChildGuard(Command::new("chromedriver")
+        let mut driver = ChildGuard(own_group(&mut Command::new("chromedriver"))
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
