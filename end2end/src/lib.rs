@@ -327,3 +327,59 @@ pub async fn fill(client: &fantoccini::Client, name: &str, value: &str) -> Resul
     input.send_keys(value).await?;
     Ok(())
 }
+
+/// Waits for the job page the last click led to and for its job to end.
+/// Fails with the job's log unless it succeeded; returns the job id.
+pub async fn job_succeeds(client: &fantoccini::Client) -> Result<i64> {
+    // The server function answers with the job id and the app navigates to its page.
+    let deadline = Instant::now() + PATIENCE;
+    let job_id = loop {
+        let url = client.current_url().await?;
+        if let Some(id) = url.path().strip_prefix("/jobs/") {
+            break id.parse::<i64>().context("job id in the URL")?;
+        }
+        if Instant::now() > deadline {
+            bail!("did not reach a job page; still at {url}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The live stream, not a reload, brings the page to its final state.
+    let state = wait_for_text(client, "#job-state .badge", |s| {
+        s == "succeeded" || s == "failed"
+    })
+    .await?;
+    if state != "succeeded" {
+        let log = client
+            .find(fantoccini::Locator::Css("#job-log"))
+            .await?
+            .text()
+            .await?;
+        bail!("job #{job_id} {state}; its log:\n{log}");
+    }
+    Ok(job_id)
+}
+
+/// Clicks `button` (Deploy, Rollback…), waits for the job to succeed and for
+/// `hosts` progress bars, one per host, to show success. Returns the job id.
+pub async fn run_job_from(client: &fantoccini::Client, button: &str, hosts: usize) -> Result<i64> {
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(fantoccini::Locator::Css(button))
+        .await?
+        .click()
+        .await?;
+    let job_id = job_succeeds(client).await?;
+    let bars = client
+        .find_all(fantoccini::Locator::Css(
+            ".host-progress[data-state='succeeded']",
+        ))
+        .await?;
+    if bars.len() != hosts {
+        bail!(
+            "job #{job_id}: {} of {hosts} host bars at success",
+            bars.len()
+        );
+    }
+    Ok(job_id)
+}

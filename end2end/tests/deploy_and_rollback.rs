@@ -2,10 +2,10 @@
 //! with the first-admin link, deploy the demo build and watch it go live,
 //! find it in the history, roll back, and find both in the audit log.
 
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Context, Result};
-use end2end::{artifacts_dir, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
+use anyhow::Result;
+use end2end::{
+    artifacts_dir, job_succeeds, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
+};
 use fantoccini::{Client, Locator};
 
 /// Deploys build `build_id` from the environment page and follows the job
@@ -31,20 +31,7 @@ async fn deploy_from_env_page(client: &Client, slipway: &Slipway, build_id: i64)
 }
 
 async fn follow_job_page(client: &Client) -> Result<i64> {
-    // The server function answers with the job id and the app navigates to its page.
-    let deadline = Instant::now() + PATIENCE;
-    let job_id = loop {
-        let url = client.current_url().await?;
-        if let Some(id) = url.path().strip_prefix("/jobs/") {
-            break id.parse::<i64>().context("job id in the URL")?;
-        }
-        if Instant::now() > deadline {
-            bail!("did not reach a job page; still at {url}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    // The live stream, not a reload, brings the page to its final state.
-    wait_for_text(client, "#job-state .badge", |s| s == "succeeded").await?;
+    let job_id = job_succeeds(client).await?;
     wait_for_text(client, ".host-progress[data-host='local'] .badge", |s| {
         s == "succeeded"
     })

@@ -5,10 +5,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
-use end2end::{fill, wait_for_text, wait_hydrated, workspace_root, Browser, Slipway, PATIENCE};
+use anyhow::{ensure, Context, Result};
+use end2end::{
+    fill, run_job_from, wait_for_text, wait_hydrated, workspace_root, Browser, Slipway, PATIENCE,
+};
 use engine::testing::rpm::{self, RpmBuilder};
 use engine::testing::sshd::{Fleet, HostImage};
 use fantoccini::{Client, Locator};
@@ -58,40 +59,6 @@ fn publish(slipway: &Slipway, token: &str, rpm: &Path, commit: char) -> Result<S
     ensure!(out.status.success(), "upload failed: {body}");
     let json: serde_json::Value = serde_json::from_str(&body)?;
     Ok(json["build"]["id"].to_string())
-}
-
-/// Runs a deploy or rollback from `button` and waits for every host's bar.
-async fn run_job_from(client: &Client, button: &str) -> Result<()> {
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(button))
-        .await?
-        .click()
-        .await?;
-    let deadline = Instant::now() + PATIENCE;
-    while !client.current_url().await?.path().starts_with("/jobs/") {
-        if Instant::now() > deadline {
-            bail!("no job page");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    wait_for_text(client, "#job-state .badge", |s| {
-        s == "succeeded" || s == "failed"
-    })
-    .await?;
-    let state = client
-        .find(Locator::Css("#job-state .badge"))
-        .await?
-        .text()
-        .await?;
-    let log = client.find(Locator::Css("#job-log")).await?.text().await?;
-    assert_eq!(state, "succeeded", "job log:\n{log}");
-    let bars = client
-        .find_all(Locator::Css(".host-progress[data-state='succeeded']"))
-        .await?;
-    assert_eq!(bars.len(), HOSTS, "one bar per host, all at success");
-    Ok(())
 }
 
 /// Presses "Refresh installed versions" and returns (host, installed, status) rows.
@@ -211,7 +178,7 @@ async fn deploy_rpms_see_host_versions_and_roll_back_in_the_browser() -> Result<
             .await?
             .click()
             .await?;
-        run_job_from(client, "#deploy-button").await?;
+        run_job_from(client, "#deploy-button", HOSTS).await?;
     }
     let rows = installed_versions(client, &slipway).await?;
     assert_eq!(rows.len(), HOSTS, "{rows:?}");
@@ -231,6 +198,7 @@ async fn deploy_rpms_see_host_versions_and_roll_back_in_the_browser() -> Result<
     run_job_from(
         client,
         "table.releases tr[data-state='superseded'] button.rollback",
+        HOSTS,
     )
     .await?;
     let rows = installed_versions(client, &slipway).await?;

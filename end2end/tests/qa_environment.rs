@@ -2,33 +2,15 @@
 //! an image, "Create QA environment" from the build's branch, open the URL
 //! it shows, then destroy it and find nothing of it left on the engine.
 
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Context, Result};
-use end2end::{fill, free_port, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
+use anyhow::{Context, Result};
+use end2end::{
+    fill, free_port, job_succeeds, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
+};
 use engine::backends::docker::EnvIdentity;
 use engine::testing::docker::{DockerEngine, EnvironmentCleanup};
 use fantoccini::{Client, Locator};
 
 const QA_NAME: &str = "qa-feature-checkout";
-
-/// Waits for the job page the last click led to, and for the job to succeed.
-async fn job_succeeds(client: &Client) -> Result<()> {
-    let deadline = Instant::now() + PATIENCE;
-    while !client.current_url().await?.path().starts_with("/jobs/") {
-        if Instant::now() > deadline {
-            bail!("no job page");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let state = wait_for_text(client, "#job-state .badge", |s| {
-        s == "succeeded" || s == "failed"
-    })
-    .await?;
-    let log = client.find(Locator::Css("#job-log")).await?.text().await?;
-    assert_eq!(state, "succeeded", "job log:\n{log}");
-    Ok(())
-}
 
 async fn click(client: &Client, css: &str) -> Result<()> {
     client

@@ -1,46 +1,10 @@
 //! An SSH environment from the browser: configure three real sshd hosts,
 //! deploy and watch three progress bars reach success, then roll back.
 
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Result};
-use end2end::{fill, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
+use anyhow::Result;
+use end2end::{fill, run_job_from, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
 use engine::testing::sshd::{Fleet, DEPLOY_PATH};
-use fantoccini::{Client, Locator};
-
-/// Deploys (or rolls back, via `button`) and waits until all three hosts succeeded.
-async fn run_job_from(client: &Client, button: &str) -> Result<()> {
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(button))
-        .await?
-        .click()
-        .await?;
-    let deadline = Instant::now() + PATIENCE;
-    while !client.current_url().await?.path().starts_with("/jobs/") {
-        if Instant::now() > deadline {
-            bail!("no job page");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    wait_for_text(client, "#job-state .badge", |s| {
-        s == "succeeded" || s == "failed"
-    })
-    .await?;
-    let state = client
-        .find(Locator::Css("#job-state .badge"))
-        .await?
-        .text()
-        .await?;
-    let log = client.find(Locator::Css("#job-log")).await?.text().await?;
-    assert_eq!(state, "succeeded", "job log:\n{log}");
-    let bars = client
-        .find_all(Locator::Css(".host-progress[data-state='succeeded']"))
-        .await?;
-    assert_eq!(bars.len(), 3, "three hosts, three bars at success");
-    Ok(())
-}
+use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> {
@@ -108,7 +72,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
         })
         .await?;
         assert!(plan.contains(DEPLOY_PATH), "{plan}");
-        run_job_from(client, "#deploy-button").await?;
+        run_job_from(client, "#deploy-button", 3).await?;
     }
     for host in &fleet.hosts {
         assert_eq!(
@@ -125,6 +89,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
     run_job_from(
         client,
         "table.releases tr[data-state='superseded'] button.rollback",
+        3,
     )
     .await?;
     for host in &fleet.hosts {
