@@ -6,7 +6,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use futures::future::join_all;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Semaphore;
 
 use super::config::{DnfConfig, DnfTarget};
@@ -150,28 +149,8 @@ async fn run_local(
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {
-        let read_out = async {
-            let mut lines = Vec::new();
-            if let Some(out) = stdout {
-                let mut reader = BufReader::new(out).lines();
-                while let Ok(Some(line)) = reader.next_line().await {
-                    on_line(false, &line);
-                    lines.push(line);
-                }
-            }
-            lines
-        };
-        let read_err = async {
-            let mut lines = Vec::new();
-            if let Some(err) = stderr {
-                let mut reader = BufReader::new(err).lines();
-                while let Ok(Some(line)) = reader.next_line().await {
-                    on_line(true, &line);
-                    lines.push(line);
-                }
-            }
-            lines
-        };
+        let read_out = crate::backends::ssh::transport::read_lines(stdout, false, on_line);
+        let read_err = crate::backends::ssh::transport::read_lines(stderr, true, on_line);
         let (stdout, stderr) = tokio::join!(read_out, read_err);
         let status = child.wait().await?;
         Ok(RemoteOutput {

@@ -174,28 +174,8 @@ impl Connection {
                     let _ = stdin.shutdown().await;
                 }
             };
-            let read_out = async {
-                let mut lines = Vec::new();
-                if let Some(out) = stdout {
-                    let mut reader = BufReader::new(out).lines();
-                    while let Ok(Some(line)) = reader.next_line().await {
-                        on_line(false, &line);
-                        lines.push(line);
-                    }
-                }
-                lines
-            };
-            let read_err = async {
-                let mut lines = Vec::new();
-                if let Some(err) = stderr {
-                    let mut reader = BufReader::new(err).lines();
-                    while let Ok(Some(line)) = reader.next_line().await {
-                        on_line(true, &line);
-                        lines.push(line);
-                    }
-                }
-                lines
-            };
+            let read_out = read_lines(stdout, false, on_line);
+            let read_err = read_lines(stderr, true, on_line);
             let ((), stdout, stderr) = tokio::join!(feed, read_out, read_err);
             let status = child
                 .wait()
@@ -234,4 +214,22 @@ fn describe(err: &openssh::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+/// Reads a child's output line by line, showing each to `on_line` as it
+/// arrives (`is_stderr` says which stream), and keeps them all.
+pub(crate) async fn read_lines(
+    stream: Option<impl tokio::io::AsyncRead + Unpin>,
+    is_stderr: bool,
+    on_line: &(dyn Fn(bool, &str) + Sync),
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(stream) = stream {
+        let mut reader = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            on_line(is_stderr, &line);
+            lines.push(line);
+        }
+    }
+    lines
 }
