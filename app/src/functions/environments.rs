@@ -125,15 +125,29 @@ pub async fn save_environment(
     use engine::backends::dnf::{DnfConfig, DnfTarget, PackageManager, SshHosts};
     use engine::backends::{local::HealthCheck, local::LocalConfig, ssh::SshConfig, BackendConfig};
     let (engine, actor) = (engine()?, actor().await?);
-    let keep_releases: u32 = keep_releases
-        .trim()
-        .parse()
-        .map_err(|_| invalid("keep_releases: enter a whole number of releases to keep"))?;
-    let timeout_secs: u64 = health_timeout_secs
-        .trim()
-        .parse()
-        .map_err(|_| invalid("health_check: the timeout must be a whole number of seconds"))?;
+    let keep_releases: u32 = field(
+        &keep_releases,
+        "keep_releases: enter a whole number of releases to keep",
+    )?;
+    let timeout_secs: u64 = field(
+        &health_timeout_secs,
+        "health_check: the timeout must be a whole number of seconds",
+    )?;
     let optional = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    // A form field parsed as a number, or the message saying what to enter.
+    fn field<T: std::str::FromStr>(raw: &str, message: &str) -> Result<T, ServerFnError> {
+        raw.trim()
+            .parse()
+            .map_err(|_| super::context::invalid(message))
+    }
+    // A textarea: its non-empty lines, trimmed.
+    fn lines(raw: &str) -> Vec<String> {
+        raw.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
     let config = match backend.as_str() {
         "local" | "" => {
             let health_check = match health_kind.as_str() {
@@ -165,21 +179,13 @@ pub async fn save_environment(
                         "health_check: on ssh hosts the health check is a command run on each host",
                     )),
                 };
-            let port: u16 = port
-                .trim()
-                .parse()
-                .map_err(|_| invalid("port: enter a port number 1-65535"))?;
-            let parallelism: u32 = parallelism
-                .trim()
-                .parse()
-                .map_err(|_| invalid("parallelism: enter how many hosts stage at once"))?;
+            let port: u16 = field(&port, "port: enter a port number 1-65535")?;
+            let parallelism: u32 = field(
+                &parallelism,
+                "parallelism: enter how many hosts stage at once",
+            )?;
             BackendConfig::Ssh(SshConfig {
-                hosts: hosts
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                hosts: lines(&hosts),
                 hosts_command: optional(hosts_command),
                 hosts_file: optional(hosts_file).map(Into::into),
                 user: user.trim().to_owned(),
@@ -197,20 +203,12 @@ pub async fn save_environment(
             })
         }
         "dnf" => {
-            let port: u16 = port
-                .trim()
-                .parse()
-                .map_err(|_| invalid("port: enter a port number 1-65535"))?;
-            let parallelism: u32 = parallelism
-                .trim()
-                .parse()
-                .map_err(|_| invalid("parallelism: enter how many hosts install at once"))?;
-            let hosts: Vec<String> = hosts
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let port: u16 = field(&port, "port: enter a port number 1-65535")?;
+            let parallelism: u32 = field(
+                &parallelism,
+                "parallelism: enter how many hosts install at once",
+            )?;
+            let hosts: Vec<String> = lines(&hosts);
             let target = if hosts.is_empty() {
                 DnfTarget::Local
             } else {
@@ -231,30 +229,18 @@ pub async fn save_environment(
                 sudo: sudo.is_some(),
                 package_manager: PackageManager::parse(&package_manager)
                     .map_err(|e| invalid(e.to_string()))?,
-                extra_options: extra_options
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                extra_options: lines(&extra_options),
                 install_root: optional(install_root).map(Into::into),
                 parallelism,
             })
         }
         "docker" => {
-            let number = |field: &str, raw: &str| -> Result<u64, ServerFnError> {
-                raw.trim()
-                    .parse()
-                    .map_err(|_| invalid(format!("{field}: enter a whole number")))
-            };
-            let port = |field: &str, raw: &str| -> Result<u16, ServerFnError> {
-                raw.trim()
-                    .parse()
-                    .map_err(|_| invalid(format!("{field}: enter a port number 1-65535")))
-            };
             let mut config = engine::backends::docker::DockerConfig::new(
-                port("container_port", &container_port)?,
-                port("publish_port", &publish_port)?,
+                field::<u16>(
+                    &container_port,
+                    "container_port: enter a port number 1-65535",
+                )?,
+                field::<u16>(&publish_port, "publish_port: enter a port number 1-65535")?,
             );
             if let Some(endpoint) = optional(docker_endpoint) {
                 config.endpoint = endpoint;
@@ -269,9 +255,12 @@ pub async fn save_environment(
             };
             config.health_timeout_secs = timeout_secs;
             config.keep_containers = keep_releases;
-            config.drain_timeout_secs = number("drain_timeout_secs", &drain_timeout_secs)?;
+            config.drain_timeout_secs = field::<u64>(
+                &drain_timeout_secs,
+                "drain_timeout_secs: enter a whole number",
+            )?;
             config.memory_mb = optional(memory_mb)
-                .map(|m| number("memory_mb", &m))
+                .map(|m| field::<u64>(&m, "memory_mb: enter a whole number"))
                 .transpose()?;
             config.cpus = optional(cpus)
                 .map(|c| {
