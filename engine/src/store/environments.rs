@@ -125,30 +125,18 @@ impl Store {
         spec: &EnvironmentSpec,
     ) -> Result<Environment> {
         let mut tx = self.write().await?;
-        let now = time::now();
-        let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO environments (application_id, name, backend, config, protected, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        let id = insert_environment(
+            &mut tx,
+            app,
+            &NewEnvironmentRow {
+                name: &spec.name,
+                kind: EnvironmentKind::Permanent,
+                config: &spec.config,
+                protected: spec.protection.protected,
+                expires_at: None,
+            },
         )
-        .bind(app.id)
-        .bind(spec.name.as_str())
-        .bind(spec.config.backend_name())
-        .bind(Json(&spec.config))
-        .bind(spec.protection.protected)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await;
-        let id = match inserted {
-            Ok(id) => id,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::Conflict(format!(
-                    "application {} already has an environment named {}",
-                    app.name, spec.name
-                )))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        .await?;
         replace_deployers(&mut tx, id, &spec.protection.deployers).await?;
         let path = format!("{}/{}", app.name, spec.name);
         audit::append(
@@ -401,4 +389,45 @@ async fn replace_deployers(tx: &mut super::Tx, env_id: i64, deployers: &[Princip
             .await?;
     }
     Ok(())
+}
+
+/// The columns a new environment row starts with.
+pub(super) struct NewEnvironmentRow<'a> {
+    pub name: &'a EnvName,
+    pub kind: EnvironmentKind,
+    pub config: &'a BackendConfig,
+    pub protected: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts an environment; a taken name is a clear conflict. Returns its id.
+pub(super) async fn insert_environment(
+    tx: &mut super::Tx,
+    app: &Application,
+    new: &NewEnvironmentRow<'_>,
+) -> Result<i64> {
+    let now = time::now();
+    let inserted = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO environments (application_id, name, kind, backend, config, protected, expires_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(app.id)
+    .bind(new.name.as_str())
+    .bind(new.kind)
+    .bind(new.config.backend_name())
+    .bind(Json(new.config))
+    .bind(new.protected)
+    .bind(new.expires_at)
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await;
+    match inserted {
+        Ok(id) => Ok(id),
+        Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
+            "application {} already has an environment named {}",
+            app.name, new.name
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -3,11 +3,12 @@
 //! transaction as the change it records.
 
 use chrono::{DateTime, Utc};
-use sqlx::types::Json;
 
-use super::environments::{EnvironmentRow, SELECT_ENVIRONMENT};
+use super::environments::{
+    insert_environment, EnvironmentRow, NewEnvironmentRow, SELECT_ENVIRONMENT,
+};
 use super::jobs::{check_unlocked, insert_job};
-use super::{audit, is_unique_violation, Store};
+use super::{audit, Store};
 use crate::audit::{actions, AuditRecord};
 use crate::backends::BackendConfig;
 use crate::domain::{Application, Build, EnvName, Environment, EnvironmentKind, Job, JobKind};
@@ -42,30 +43,18 @@ impl Store {
         build: &Build,
     ) -> Result<(Environment, Job)> {
         let mut tx = self.write().await?;
-        let now = time::now();
-        let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO environments (application_id, name, kind, backend, config, protected, expires_at, created_at, updated_at)
-             VALUES (?, ?, 'qa', ?, ?, 0, ?, ?, ?) RETURNING id",
+        let id = insert_environment(
+            &mut tx,
+            app,
+            &NewEnvironmentRow {
+                name: &new.name,
+                kind: EnvironmentKind::Qa,
+                config: &new.config,
+                protected: false,
+                expires_at: Some(new.expires_at),
+            },
         )
-        .bind(app.id)
-        .bind(new.name.as_str())
-        .bind(new.config.backend_name())
-        .bind(Json(&new.config))
-        .bind(new.expires_at)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await;
-        let id = match inserted {
-            Ok(id) => id,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::Conflict(format!(
-                    "application {} already has an environment named {}",
-                    app.name, new.name
-                )))
-            }
-            Err(e) => return Err(e.into()),
-        };
+        .await?;
         let row: EnvironmentRow = sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
             .bind(id)
             .fetch_one(&mut *tx)
