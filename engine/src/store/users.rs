@@ -357,20 +357,33 @@ impl Store {
         Ok(())
     }
 
-    /// The user and token behind a live (not revoked, not expired) token; marks it used.
+    /// The user and token behind a live (not revoked, not expired) token.
+    /// Its last-used time is kept to the minute: most requests only read.
     pub async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<(User, ApiToken)>> {
         let now = time::now();
         let token: Option<ApiToken> = sqlx::query_as(
-            "UPDATE api_tokens SET last_used_at = ?
-             WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-             RETURNING id, name, user_id, scopes, created_at, expires_at, revoked_at, last_used_at",
+            "SELECT id, name, user_id, scopes, created_at, expires_at, revoked_at, last_used_at
+             FROM api_tokens
+             WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
         )
-        .bind(now)
         .bind(token_hash)
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
-        let Some(token) = token else { return Ok(None) };
+        let Some(mut token) = token else {
+            return Ok(None);
+        };
+        let stale = token
+            .last_used_at
+            .is_none_or(|used| now - used >= chrono::Duration::minutes(1));
+        if stale {
+            sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(token.id)
+                .execute(self.pool())
+                .await?;
+            token.last_used_at = Some(now);
+        }
         Ok(self
             .user_by_id(token.user_id)
             .await?
