@@ -290,6 +290,31 @@ async fn print_steps(engine: &Engine, job_id: i64) {
         "    slipway steps, last host reached at: {}",
         line.join(" · ")
     );
+    // Each step's own duration across hosts, from the "done in" lines.
+    let mut durations: Vec<(String, Vec<f64>)> = Vec::new();
+    for e in &events {
+        let Some((label, secs)) = e.text.rsplit_once(" done in ") else {
+            continue;
+        };
+        let Ok(secs) = secs.trim_end_matches('s').parse::<f64>() else {
+            continue;
+        };
+        let label = label.split(']').nth(1).unwrap_or(label).trim().to_owned();
+        match durations.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, all)) => all.push(secs),
+            None => durations.push((label, vec![secs])),
+        }
+    }
+    for (label, mut all) in durations {
+        all.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "    {label}: min {:.2}s median {:.2}s max {:.2}s over {} hosts",
+            all[0],
+            all[all.len() / 2],
+            all[all.len() - 1],
+            all.len()
+        );
+    }
 }
 
 #[tokio::main]
@@ -340,7 +365,21 @@ async fn main() {
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(engine.job_runner(RunnerSettings::default()).run(stop_rx));
 
-    let tools_order = ["slipway", "ansible", "fabric", "naive ssh+tar"];
+    // SLIPWAY_BENCH_TOOLS=slipway,naive picks tools (default: all four).
+    let picked = std::env::var("SLIPWAY_BENCH_TOOLS").unwrap_or_default();
+    let tools_order: Vec<&str> = ["slipway", "ansible", "fabric", "naive ssh+tar"]
+        .into_iter()
+        .filter(|t| {
+            picked.is_empty()
+                || picked
+                    .split(',')
+                    .any(|p| t.starts_with(p.trim()) && !p.trim().is_empty())
+        })
+        .collect();
+    assert!(
+        tools_order.first() == Some(&"slipway"),
+        "SLIPWAY_BENCH_TOOLS must include slipway (the ratios are to it)"
+    );
     let mut samples: Vec<Vec<Sample>> = tools_order.iter().map(|_| Vec::new()).collect();
     for run in 0..runs {
         for (i, tool) in tools_order.iter().enumerate() {

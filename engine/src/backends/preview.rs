@@ -93,14 +93,9 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
         line(
             "stage",
             &each,
-            plan::lock_and_prepare(&layout, "<job, user, time>"),
-        ),
-        line(
-            "stage",
-            &each,
             format!(
                 "stream {artifact} over the connection into:\n{}",
-                plan::stage(&layout, true, &env_file)
+                plan::lock_and_stage(&layout, "<job, user, time>", true, &env_file)
             ),
         ),
     ];
@@ -110,7 +105,7 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
     lines.push(line(
         "switch",
         "all hosts together, once every host staged",
-        plan::switch_to(&layout, &layout.release_dir()),
+        plan::switch_and_list(&layout),
     ));
     if let Some(command) = &config.after_switch {
         lines.push(line(
@@ -130,9 +125,9 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
         "cleanup",
         "each host",
         format!(
-            "keep the last {} releases (never the live one or the rollback target), then:\n{}",
+            "keep the last {} releases (never the live one or the rollback target):\n{}",
             config.keep_releases,
-            plan::unlock(&layout)
+            plan::prune_and_unlock(&layout, &["<older release>".to_owned()])
         ),
     ));
     lines.push(line(

@@ -54,6 +54,8 @@ struct Host {
     previous: Option<PathBuf>,
     staged_here: bool,
     switched: bool,
+    /// The release directories listed right after the switch, for pruning.
+    releases: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Host>>;
@@ -80,7 +82,7 @@ pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
             .await
             .map_err(|e| RunFailure::Failed(e.to_string()))?;
     }
-    let total = steps_per_host(run.config);
+    let total = steps_per_host(run.config, run.is_rollback);
     for addr in &addrs {
         journal(
             &run,
@@ -206,16 +208,18 @@ async fn two_phases(
     Ok(())
 }
 
-fn steps_per_host(config: &SshConfig) -> i64 {
-    // connect, lock and prepare, stage, switch, cleanup + optional steps
-    5 + [
-        &config.before_switch,
-        &config.after_switch,
-        &config.health_check,
-    ]
-    .iter()
-    .filter(|c| c.is_some())
-    .count() as i64
+fn steps_per_host(config: &SshConfig, is_rollback: bool) -> i64 {
+    // connect, stage (a rollback first checks what is still staged), switch,
+    // cleanup, + optional steps
+    4 + i64::from(is_rollback)
+        + [
+            &config.before_switch,
+            &config.after_switch,
+            &config.health_check,
+        ]
+        .iter()
+        .filter(|c| c.is_some())
+        .count() as i64
 }
 
 async fn load_archive(run: &SshRun<'_>) -> Result<Archive, RunFailure> {
@@ -332,6 +336,7 @@ async fn connect_all(
                 previous: None,
                 staged_here: false,
                 switched: false,
+                releases: Vec::new(),
             }))
         })
         .collect())
@@ -348,13 +353,26 @@ struct RemoteStep<'s> {
     echo: bool,
 }
 
+/// A step that failed: the message for people, and the remote exit status
+/// when the command ran to an end.
+struct StepError {
+    message: String,
+    code: Option<i32>,
+}
+
+impl From<StepError> for String {
+    fn from(e: StepError) -> Self {
+        e.message
+    }
+}
+
 /// Runs one journaled step on a host: progress before and after, output streamed.
 async fn step(
     run: &SshRun<'_>,
     host: &mut Host,
     remote: RemoteStep<'_>,
     total: i64,
-) -> Result<RemoteOutput, String> {
+) -> Result<RemoteOutput, StepError> {
     let RemoteStep {
         phase,
         label,
@@ -395,6 +413,7 @@ async fn step(
         result.instrument(info_span!("host_step", host = %host.name, phase, step = label)),
         forward
     );
+    let code = result.as_ref().ok().and_then(|o| o.code);
     let outcome = match result {
         Ok(output) if output.success => Ok(output),
         Ok(output) if output.code == Some(LOCKED_EXIT) => Err(output.reason()),
@@ -436,7 +455,10 @@ async fn step(
             .await;
         }
     }
-    outcome.map_err(|m| format!("{}: {m}", host.name))
+    outcome.map_err(|m| StepError {
+        message: format!("{}: {m}", host.name),
+        code,
+    })
 }
 
 async fn stage_host(
@@ -450,64 +472,82 @@ async fn stage_host(
     // Unlocking checks the lock names this job, so it is safe to mark it
     // held before knowing whether the `mkdir` won.
     h.locked = true;
-    let prepared = step(
-        run,
-        &mut h,
-        RemoteStep {
-            phase: "stage",
-            label: "lock and prepare",
-            script: plan::lock_and_prepare(layout, &run.lock_holder),
-            input: None,
-            timeout: QUICK_TIMEOUT,
-            echo: false,
-        },
-        total,
-    )
-    .await?;
-    h.previous = prepared
-        .stdout
-        .iter()
-        .find_map(|l| l.strip_prefix("current="))
-        .filter(|t| !t.trim().is_empty())
-        .map(PathBuf::from);
-    let already_staged = prepared.stdout.iter().any(|l| l == "staged");
-    if run.cancel.reason().is_some() {
-        return Err(format!("{}: cancelled", h.name));
-    }
-    if already_staged && run.is_rollback {
-        host_log(
-            run,
-            &h.name,
-            EventLevel::Info,
-            "release is still staged; reusing it",
-        )
-        .await;
-        h.done += 1;
-    } else if already_staged {
-        return Err(format!(
-            "{}: {} already exists",
-            h.name,
-            layout.release_dir().display()
-        ));
-    } else {
-        let script = plan::stage(layout, archive.gzip, &run.env_file);
-        let label = format!("upload {} KiB and unpack", archive.size / 1024);
-        h.staged_here = true;
-        step(
+    let upload = format!("upload {} KiB and unpack", archive.size / 1024);
+    let locked = if run.is_rollback {
+        // The release may still be staged: look before uploading anything.
+        let prepared = step(
             run,
             &mut h,
             RemoteStep {
                 phase: "stage",
-                label: &label,
-                script,
+                label: "lock and prepare",
+                script: plan::lock_and_prepare(layout, &run.lock_holder),
+                input: None,
+                timeout: QUICK_TIMEOUT,
+                echo: false,
+            },
+            total,
+        )
+        .await?;
+        if run.cancel.reason().is_some() {
+            return Err(format!("{}: cancelled", h.name));
+        }
+        if prepared.stdout.iter().any(|l| l == "staged") {
+            host_log(
+                run,
+                &h.name,
+                EventLevel::Info,
+                "release is still staged; reusing it",
+            )
+            .await;
+            h.done += 1;
+        } else {
+            h.staged_here = true;
+            step(
+                run,
+                &mut h,
+                RemoteStep {
+                    phase: "stage",
+                    label: &upload,
+                    script: plan::stage(layout, archive.gzip, &run.env_file),
+                    input: Some(&archive.path),
+                    timeout: STEP_TIMEOUT,
+                    echo: true,
+                },
+                total,
+            )
+            .await?;
+        }
+        prepared
+    } else {
+        // A new release directory: lock, check and upload in one round trip.
+        let staged = step(
+            run,
+            &mut h,
+            RemoteStep {
+                phase: "stage",
+                label: &format!("lock, {upload}"),
+                script: plan::lock_and_stage(layout, &run.lock_holder, archive.gzip, &run.env_file),
                 input: Some(&archive.path),
                 timeout: STEP_TIMEOUT,
                 echo: true,
             },
             total,
         )
-        .await?;
-    }
+        .await;
+        // Past the lock and the existence check, whatever is there is this job's.
+        h.staged_here = match &staged {
+            Ok(_) => true,
+            Err(e) => !matches!(e.code, Some(LOCKED_EXIT) | Some(plan::EXISTS_EXIT)),
+        };
+        staged?
+    };
+    h.previous = locked
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("current="))
+        .filter(|t| !t.trim().is_empty())
+        .map(PathBuf::from);
     if let Some(command) = &run.config.before_switch {
         let script = plan::hook(layout, &run.vars, command);
         step(
@@ -530,15 +570,14 @@ async fn stage_host(
 
 async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Duration, String> {
     let mut h = host.lock().await;
-    let script = plan::switch_to(&run.layout, &run.layout.release_dir());
     let started = Instant::now();
-    step(
+    let switched = step(
         run,
         &mut h,
         RemoteStep {
             phase: "switch",
             label: "switch current",
-            script,
+            script: plan::switch_and_list(&run.layout),
             input: None,
             timeout: QUICK_TIMEOUT,
             echo: false,
@@ -547,6 +586,7 @@ async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Dura
     )
     .await?;
     h.switched = true;
+    h.releases = switched.stdout;
     Ok(started.elapsed())
 }
 
@@ -681,48 +721,45 @@ async fn release_lock(run: &SshRun<'_>, host: &Shared) {
     }
 }
 
+/// Keep-N from the listing taken at the switch, and the lock released, in one round trip.
 async fn prune_host(run: &SshRun<'_>, host: &Shared, total: i64) {
     let mut h = host.lock().await;
-    let listed = step(
+    let mut protect = run.protect.clone();
+    protect.push(run.layout.release_key.clone());
+    let doomed = crate::backends::local::releases_to_prune(
+        std::mem::take(&mut h.releases),
+        run.config.keep_releases as usize,
+        &protect,
+    );
+    let cleaned = step(
         run,
         &mut h,
         RemoteStep {
             phase: "cleanup",
-            label: "list releases",
-            script: plan::list_releases(&run.layout),
+            label: "prune and unlock",
+            script: plan::prune_and_unlock(&run.layout, &doomed),
             input: None,
             timeout: QUICK_TIMEOUT,
-            echo: false,
+            echo: true,
         },
         total,
     )
     .await;
-    let Ok(listed) = listed else { return };
-    let live = run.layout.release_key.clone();
-    let mut protect = run.protect.clone();
-    protect.push(live);
-    let doomed = crate::backends::local::releases_to_prune(
-        listed.stdout,
-        run.config.keep_releases as usize,
-        &protect,
-    );
-    if !doomed.is_empty() {
-        let script = plan::remove_releases(&run.layout, &doomed);
-        if h.conn
-            .run(&script, None, QUICK_TIMEOUT, &|_, _| {})
-            .await
-            .is_ok_and(|o| o.success)
-        {
-            host_log(
-                run,
-                &h.name.clone(),
-                EventLevel::Info,
-                &format!("pruned {}", doomed.join(", ")),
-            )
-            .await;
-        }
+    if cleaned.is_err() {
+        // Still locked: the job's final unlock tries once more.
+        return;
     }
+    h.locked = false;
     let name = h.name.clone();
+    if !doomed.is_empty() {
+        host_log(
+            run,
+            &name,
+            EventLevel::Info,
+            &format!("pruned {}", doomed.join(", ")),
+        )
+        .await;
+    }
     journal(
         run,
         &name,

@@ -47,6 +47,9 @@ fn q(path: &Path) -> String {
 /// Exit status of the lock script when another deploy holds the lock.
 pub const LOCKED_EXIT: i32 = 75;
 
+/// Exit status of the new-release script when the release directory exists.
+pub const EXISTS_EXIT: i32 = 73;
+
 /// Takes the host's deploy lock (an atomic `mkdir`) and records who holds it.
 pub fn lock(layout: &ReleaseLayout, holder: &str) -> String {
     let lock = q(&layout.lock_dir());
@@ -93,15 +96,35 @@ pub fn prepare(layout: &ReleaseLayout) -> String {
 }
 
 /// Unpacks the archive arriving on stdin into a temporary directory, writes
-/// the env file, and renames it into place.
+/// the env file, and renames it into place. Each command runs only if the
+/// one before it succeeded, so the script can end an `&&` chain.
 pub fn stage(layout: &ReleaseLayout, gzip: bool, env_file: &str) -> String {
     let partial = q(&layout.partial_dir());
     format!(
-        "set -e; rm -rf {partial}; mkdir -p {partial}; tar -x{z}f - -C {partial}; \
-         (umask 077; printf '%s' {env} > {partial}/.env); mv -T {partial} {release}",
+        "rm -rf {partial} && mkdir -p {partial} && tar -x{z}f - -C {partial} && \
+         (umask 077; printf '%s' {env} > {partial}/.env) && mv -T {partial} {release}",
         z = if gzip { "z" } else { "" },
         env = quote(env_file),
         release = q(&layout.release_dir()),
+    )
+}
+
+/// A new release in one round trip: takes the lock, prints where `current`
+/// points now, refuses a release directory that already exists, and stages
+/// the archive arriving on stdin.
+pub fn lock_and_stage(layout: &ReleaseLayout, holder: &str, gzip: bool, env_file: &str) -> String {
+    format!(
+        "{lock} && mkdir -p {releases} && echo \"current=$(readlink {current} || true)\" && \
+         if [ -e {release} ]; then echo {exists} >&2; exit {EXISTS_EXIT}; fi && {stage}",
+        lock = lock(layout, holder),
+        releases = q(&layout.releases_dir()),
+        current = q(&layout.current()),
+        release = q(&layout.release_dir()),
+        exists = quote(&format!(
+            "{} already exists",
+            layout.release_dir().display()
+        )),
+        stage = stage(layout, gzip, env_file),
     )
 }
 
@@ -143,6 +166,16 @@ pub fn switch_to(layout: &ReleaseLayout, target: &Path) -> String {
     )
 }
 
+/// Switches `current` to this release, then lists the release directories
+/// (one per line) for pruning, saving a round trip after the switch.
+pub fn switch_and_list(layout: &ReleaseLayout) -> String {
+    format!(
+        "{} && {}",
+        switch_to(layout, &layout.release_dir()),
+        list_releases(layout)
+    )
+}
+
 /// Undoes a switch: back to `previous`, or no `current` if there was none.
 pub fn switch_back(layout: &ReleaseLayout, previous: Option<&Path>) -> String {
     match previous {
@@ -156,12 +189,16 @@ pub fn list_releases(layout: &ReleaseLayout) -> String {
     format!("ls -1 {}", q(&layout.releases_dir()))
 }
 
-pub fn remove_releases(layout: &ReleaseLayout, names: &[String]) -> String {
+/// Removes the named releases (if any), then releases this job's lock.
+pub fn prune_and_unlock(layout: &ReleaseLayout, names: &[String]) -> String {
+    if names.is_empty() {
+        return unlock(layout);
+    }
     let dirs: Vec<String> = names
         .iter()
         .map(|n| q(&layout.releases_dir().join(n)))
         .collect();
-    format!("rm -rf -- {}", dirs.join(" "))
+    format!("rm -rf -- {}; {}", dirs.join(" "), unlock(layout))
 }
 
 #[cfg(test)]
@@ -196,5 +233,27 @@ mod tests {
         assert!(script.contains("export NOTE='$(touch /tmp/x); `id` '\\''q'\\'' \n -rf'; "));
         let stage = stage(&layout(), true, "A='$(id)'\n");
         assert!(stage.contains("printf '%s' 'A='\\''$(id)'\\''\n'"));
+    }
+
+    #[test]
+    fn a_new_release_stages_only_after_the_lock_and_the_existence_check() {
+        let script = lock_and_stage(&layout(), "job 7 by ann", true, "");
+        let lock = script.find("mkdir '/srv/shop/.slipway-lock'").unwrap();
+        let check = script
+            .find("if [ -e '/srv/shop/releases/20261122120000-7' ]")
+            .unwrap();
+        let unpack = script.find("tar -xzf -").unwrap();
+        assert!(lock < check && check < unpack);
+        // No `;` at the top level between the check and the unpack: a failed step stops the chain.
+        assert!(!script[check..].contains("fi;"));
+        assert!(!script.contains("set -e"));
+    }
+
+    #[test]
+    fn pruning_names_each_release_quoted_and_always_unlocks() {
+        assert_eq!(prune_and_unlock(&layout(), &[]), unlock(&layout()));
+        let script = prune_and_unlock(&layout(), &["a b".into(), "-rf".into()]);
+        assert!(script.starts_with("rm -rf -- '/srv/shop/releases/a b' '/srv/shop/releases/-rf'; "));
+        assert!(script.ends_with(&unlock(&layout())));
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{HostAddr, SshConfig};
 
@@ -137,9 +137,10 @@ impl Connection {
         })
     }
 
-    /// Runs `script` with the remote user's shell, streaming the file
-    /// `input` to its stdin (never held in memory whole).
-    /// `on_line(is_stderr, line)` sees output as it arrives.
+    /// Runs `script` with the remote user's shell, with the file `input` (if
+    /// any) as its stdin. The file's descriptor is handed to the multiplexing
+    /// ssh master, which reads it directly: the archive never passes through
+    /// this process. `on_line(is_stderr, line)` sees output as it arrives.
     pub async fn run(
         &self,
         script: &str,
@@ -147,36 +148,25 @@ impl Connection {
         timeout: Duration,
         on_line: &(dyn Fn(bool, &str) + Sync),
     ) -> Result<RemoteOutput, TransportError> {
+        let stdin = match input {
+            Some(path) => Stdio::from(std::fs::File::open(path)?),
+            None => Stdio::null(),
+        };
         let work = async {
             let mut child = self
                 .session
                 .raw_command(script)
-                .stdin(if input.is_some() {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                })
+                .stdin(stdin)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .await
                 .map_err(|e| TransportError::Ssh(describe(&e)))?;
-            let stdin = child.stdin().take();
             let stdout = child.stdout().take();
             let stderr = child.stderr().take();
-            let feed = async {
-                if let (Some(mut stdin), Some(path)) = (stdin, input) {
-                    // The remote side may stop reading early (it failed): its status tells why.
-                    if let Ok(file) = tokio::fs::File::open(path).await {
-                        let mut file = tokio::io::BufReader::with_capacity(1 << 20, file);
-                        let _ = tokio::io::copy_buf(&mut file, &mut stdin).await;
-                    }
-                    let _ = stdin.shutdown().await;
-                }
-            };
             let read_out = read_lines(stdout, false, on_line);
             let read_err = read_lines(stderr, true, on_line);
-            let ((), stdout, stderr) = tokio::join!(feed, read_out, read_err);
+            let (stdout, stderr) = tokio::join!(read_out, read_err);
             let status = child
                 .wait()
                 .await
