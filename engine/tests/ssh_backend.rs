@@ -6,7 +6,7 @@ mod common;
 
 use common::TestEngine;
 use engine::domain::{JobState, ReleaseState};
-use engine::testing::sshd::{Fleet, DEPLOY_PATH};
+use engine::testing::sshd::{Fleet, HostImage, DEPLOY_PATH};
 
 const HOSTS: usize = 5;
 
@@ -426,4 +426,77 @@ async fn hosts_discovered_at_job_start_from_a_file_or_a_command() {
         .hosts
         .iter()
         .all(|h| h.current_version().as_deref() == Some("2.0.0")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_sudo_the_release_steps_run_through_sudo_and_values_stay_quoted() {
+    // Hosts with sudo (the machine's /usr and /etc): deploy, deploy, roll back.
+    let fleet = Fleet::start_with(2, HostImage::Full);
+    let mut t = TestEngine::new().await;
+    let mut config = fleet.config();
+    config.sudo = true;
+    t.setup_ssh(config).await;
+    t.start_runner();
+    let canary = "/canary";
+    let hostile = format!("$(touch {canary}); `touch {canary}` '\"\n -rf");
+    t.engine
+        .set_env_var(
+            &t.actor,
+            common::APP,
+            common::ENV,
+            engine::EnvVarRequest {
+                name: "EVIL".into(),
+                value: hostile.clone(),
+                secret: false,
+            },
+        )
+        .await
+        .unwrap();
+    let v1 = t.register_version("1.0.0").await;
+    let v2 = t.register_version("2.0.0").await;
+    let job1 = t.deploy_and_wait(&v1).await;
+    assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
+    let job2 = t.deploy_and_wait(&v2).await;
+    assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    for host in &fleet.hosts {
+        assert_eq!(host.current_version().as_deref(), Some("2.0.0"));
+        assert!(!host.path(canary).exists(), "a hostile value was executed");
+        assert!(!host.path(&format!("{DEPLOY_PATH}/.slipway-lock")).exists());
+        let target = host.current().unwrap();
+        let env_file =
+            std::fs::read_to_string(host.path(&target.to_string_lossy()).join(".env")).unwrap();
+        assert!(env_file.starts_with("EVIL='$(touch"), "{env_file}");
+    }
+    let env = t
+        .engine
+        .environment(&t.actor, common::APP, common::ENV)
+        .await
+        .unwrap();
+    let releases = t.engine.releases(&t.actor, &env, None, 10).await.unwrap();
+    let first = releases.iter().find(|r| r.job_id == job1.id).unwrap();
+    let rollback = t
+        .engine
+        .rollback(&t.actor, common::APP, common::ENV, first.id)
+        .await
+        .unwrap();
+    let rollback = t.wait_finished(rollback.id).await;
+    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
+    for host in &fleet.hosts {
+        assert_eq!(host.current_version().as_deref(), Some("1.0.0"));
+    }
+
+    // A host without sudo: the setting is really used, the job fails
+    // clearly and nothing is switched.
+    let bare = Fleet::start(1);
+    let mut t = TestEngine::new().await;
+    let mut config = bare.config();
+    config.sudo = true;
+    t.setup_ssh(config).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    let job = t.deploy_and_wait(&v1).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains("sudo"), "{error}");
+    assert_eq!(bare.hosts[0].current(), None);
 }

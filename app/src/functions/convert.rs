@@ -148,6 +148,7 @@ pub fn settings(env: &Environment) -> EnvSettings {
             known_hosts: c.known_hosts.clone(),
             deployers: String::new(),
             parallelism: c.parallelism,
+            sudo: c.sudo,
             ..Default::default()
         },
         BackendConfig::Docker(c) => EnvSettings {

@@ -109,6 +109,8 @@ pub async fn save_environment(
     repo_url: String,
     package_manager: String,
     sudo: Option<String>,
+    // ssh: run the release's own steps with `sudo -n`.
+    ssh_sudo: Option<String>,
     extra_options: String,
     install_root: String,
     docker_endpoint: String,
@@ -200,6 +202,7 @@ pub async fn save_environment(
                 health_check,
                 health_timeout_secs: timeout_secs,
                 connect_timeout_secs: 10,
+                sudo: ssh_sudo.is_some(),
             })
         }
         "dnf" => {

@@ -138,6 +138,7 @@ fn EnvForm(
                         <textarea name="known_hosts" rows="4">{s.known_hosts.clone()}</textarea>
                     </label>
                     <label>"Hosts staged at once" <input name="parallelism" value=s.parallelism.to_string() inputmode="numeric" /></label>
+                    <label class:hidden=move || !is_ssh()><input type="checkbox" name="ssh_sudo" value="on" checked=s.sudo /> " unpack, switch and prune with sudo (hooks run as the user)"</label>
                 </fieldset>
                 <div class="release-dir-settings" class:hidden=is_dnf>
                 <label class:hidden=is_docker>

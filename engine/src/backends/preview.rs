@@ -95,7 +95,10 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
             &each,
             format!(
                 "stream {artifact} over the connection into:\n{}",
-                plan::lock_and_stage(&layout, "<job, user, time>", true, &env_file)
+                plan::release_step(
+                    config.sudo,
+                    plan::lock_and_stage(&layout, "<job, user, time>", true, &env_file)
+                )
             ),
         ),
     ];
@@ -105,7 +108,7 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
     lines.push(line(
         "switch",
         "all hosts together, once every host staged",
-        plan::switch_and_list(&layout),
+        plan::release_step(config.sudo, plan::switch_and_list(&layout)),
     ));
     if let Some(command) = &config.after_switch {
         lines.push(line(
@@ -127,7 +130,10 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
         format!(
             "keep the last {} releases (never the live one or the rollback target):\n{}",
             config.keep_releases,
-            plan::prune_and_unlock(&layout, &["<older release>".to_owned()])
+            plan::release_step(
+                config.sudo,
+                plan::prune_and_unlock(&layout, &["<older release>".to_owned()])
+            )
         ),
     ));
     lines.push(line(

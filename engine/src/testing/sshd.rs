@@ -223,6 +223,7 @@ impl Fleet {
             health_check: None,
             health_timeout_secs: 10,
             connect_timeout_secs: 10,
+            sudo: false,
         }
     }
 }

@@ -93,6 +93,8 @@ impl SshHosts {
             health_check: None,
             health_timeout_secs: crate::backends::DEFAULT_HEALTH_TIMEOUT_SECS,
             connect_timeout_secs: self.connect_timeout_secs,
+            // dnf and rpm get `sudo -n` from the dnf plan itself.
+            sudo: false,
         }
     }
 }

@@ -56,6 +56,12 @@ pub struct SshConfig {
     pub health_timeout_secs: u64,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// Run the release's own steps (lock, unpack, switch, prune) as root
+    /// through `sudo -n`, for a deploy path the remote user cannot write.
+    /// Hooks and the health check run as the remote user (they can use
+    /// `sudo` themselves, e.g. `sudo service php-fpm reload`).
+    #[serde(default)]
+    pub sudo: bool,
 }
 
 /// A validated host and port.

@@ -45,6 +45,12 @@ pub struct SshRun<'a> {
     pub lock_holder: String,
 }
 
+impl SshRun<'_> {
+    fn release_step(&self, script: String) -> String {
+        plan::release_step(self.config.sudo, script)
+    }
+}
+
 /// What the job knows about one host as it goes.
 struct Host {
     conn: Connection,
@@ -481,7 +487,7 @@ async fn stage_host(
             RemoteStep {
                 phase: "stage",
                 label: "lock and prepare",
-                script: plan::lock_and_prepare(layout, &run.lock_holder),
+                script: run.release_step(plan::lock_and_prepare(layout, &run.lock_holder)),
                 input: None,
                 timeout: QUICK_TIMEOUT,
                 echo: false,
@@ -509,7 +515,7 @@ async fn stage_host(
                 RemoteStep {
                     phase: "stage",
                     label: &upload,
-                    script: plan::stage(layout, archive.gzip, &run.env_file),
+                    script: run.release_step(plan::stage(layout, archive.gzip, &run.env_file)),
                     input: Some(&archive.path),
                     timeout: STEP_TIMEOUT,
                     echo: true,
@@ -527,7 +533,12 @@ async fn stage_host(
             RemoteStep {
                 phase: "stage",
                 label: &format!("lock, {upload}"),
-                script: plan::lock_and_stage(layout, &run.lock_holder, archive.gzip, &run.env_file),
+                script: run.release_step(plan::lock_and_stage(
+                    layout,
+                    &run.lock_holder,
+                    archive.gzip,
+                    &run.env_file,
+                )),
                 input: Some(&archive.path),
                 timeout: STEP_TIMEOUT,
                 echo: true,
@@ -577,7 +588,7 @@ async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Dura
         RemoteStep {
             phase: "switch",
             label: "switch current",
-            script: plan::switch_and_list(&run.layout),
+            script: run.release_step(plan::switch_and_list(&run.layout)),
             input: None,
             timeout: QUICK_TIMEOUT,
             echo: false,
@@ -635,7 +646,7 @@ async fn switch_back_host(run: &SshRun<'_>, host: &Shared) {
     if !h.switched {
         return;
     }
-    let script = plan::switch_back(&run.layout, h.previous.as_deref());
+    let script = run.release_step(plan::switch_back(&run.layout, h.previous.as_deref()));
     match h.conn.run(&script, None, QUICK_TIMEOUT, &|_, _| {}).await {
         Ok(out) if out.success => {
             h.switched = false;
@@ -680,7 +691,12 @@ async fn discard_staged(run: &SshRun<'_>, host: &Shared) {
     }
     match h
         .conn
-        .run(&plan::discard(&run.layout), None, QUICK_TIMEOUT, &|_, _| {})
+        .run(
+            &run.release_step(plan::discard(&run.layout)),
+            None,
+            QUICK_TIMEOUT,
+            &|_, _| {},
+        )
         .await
     {
         Ok(out) if out.success => {
@@ -712,7 +728,12 @@ async fn release_lock(run: &SshRun<'_>, host: &Shared) {
     }
     if let Ok(out) = h
         .conn
-        .run(&plan::unlock(&run.layout), None, QUICK_TIMEOUT, &|_, _| {})
+        .run(
+            &run.release_step(plan::unlock(&run.layout)),
+            None,
+            QUICK_TIMEOUT,
+            &|_, _| {},
+        )
         .await
     {
         if out.success {
@@ -737,7 +758,7 @@ async fn prune_host(run: &SshRun<'_>, host: &Shared, total: i64) {
         RemoteStep {
             phase: "cleanup",
             label: "prune and unlock",
-            script: plan::prune_and_unlock(&run.layout, &doomed),
+            script: run.release_step(plan::prune_and_unlock(&run.layout, &doomed)),
             input: None,
             timeout: QUICK_TIMEOUT,
             echo: true,

@@ -26,7 +26,7 @@ pub async fn break_locks(config: &SshConfig) -> Result<Vec<LockReport>, String> 
         release_key: String::new(),
         job_id: 0,
     };
-    let script = plan::break_lock(&layout);
+    let script = plan::release_step(config.sudo, plan::break_lock(&layout));
     let reports = futures::future::join_all(addrs.iter().map(|addr| {
         let (workspace, script) = (&workspace, &script);
         async move {

@@ -44,6 +44,22 @@ fn q(path: &Path) -> String {
     quote(&path.to_string_lossy())
 }
 
+/// Runs `script` as root through `sudo -n` (never prompting), stdin included.
+pub fn as_root(script: &str) -> String {
+    format!("sudo -n sh -c {}", quote(script))
+}
+
+/// A step of the release itself (lock, unpack, switch, prune), as root when
+/// the environment's `sudo` setting says so. Hooks and health checks never
+/// go through here: they run as the remote user.
+pub fn release_step(sudo: bool, script: String) -> String {
+    if sudo {
+        as_root(&script)
+    } else {
+        script
+    }
+}
+
 /// Exit status of the lock script when another deploy holds the lock.
 pub const LOCKED_EXIT: i32 = 75;
 
@@ -247,6 +263,14 @@ mod tests {
         // No `;` at the top level between the check and the unpack: a failed step stops the chain.
         assert!(!script[check..].contains("fi;"));
         assert!(!script.contains("set -e"));
+    }
+
+    #[test]
+    fn sudo_wraps_the_whole_script_as_one_quoted_argument() {
+        assert_eq!(
+            as_root("rm -f '/srv/a b'"),
+            r"sudo -n sh -c 'rm -f '\''/srv/a b'\'''"
+        );
     }
 
     #[test]

@@ -167,13 +167,18 @@ impl Connection {
             let read_out = read_lines(stdout, false, on_line);
             let read_err = read_lines(stderr, true, on_line);
             let (stdout, stderr) = tokio::join!(read_out, read_err);
-            let status = child
-                .wait()
-                .await
-                .map_err(|e| TransportError::Ssh(describe(&e)))?;
+            let (success, code) = match child.wait().await {
+                Ok(status) => (status.success(), status.code()),
+                // The crate reports exit status 127 as an error of its own;
+                // the remote shell's stderr ("sudo: not found") says more.
+                Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    (false, Some(127))
+                }
+                Err(e) => return Err(TransportError::Ssh(describe(&e))),
+            };
             Ok(RemoteOutput {
-                success: status.success(),
-                code: status.code(),
+                success,
+                code,
                 stdout,
                 stderr,
             })
