@@ -49,11 +49,14 @@ async fn an_admin_gives_a_role_and_a_person_makes_uses_and_revokes_a_token() -> 
     // The table reloads with the new role selected.
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
-        let selected = client
+        // While the table re-renders the row can be missing or stale: not yet.
+        let selected = match client
             .find(Locator::Css("tr[data-user='carol'] select[name='role']"))
-            .await?
-            .prop("value")
-            .await?;
+            .await
+        {
+            Ok(select) => select.prop("value").await.ok().flatten(),
+            Err(_) => None,
+        };
         if selected.as_deref() == Some("deployer") {
             break;
         }
