@@ -1,14 +1,16 @@
-//! An SSH environment from the browser: configure three real sshd hosts,
-//! deploy and watch three progress bars reach success, then roll back.
+//! An SSH environment from the browser: configure three real sshd hosts
+//! (release steps through sudo), deploy and watch three progress bars reach
+//! success, then roll back.
 
 use anyhow::Result;
 use end2end::{fill, run_job_from, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
-use engine::testing::sshd::{Fleet, DEPLOY_PATH};
+use engine::testing::sshd::{Fleet, HostImage, DEPLOY_PATH};
 use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> {
-    let fleet = Fleet::start(3);
+    // Hosts with the machine's /usr and /etc, so sudo is there.
+    let fleet = Fleet::start_with(3, HostImage::Full);
     let slipway = Slipway::start()?;
     let browser = Browser::start().await?;
     let client = &browser.client;
@@ -34,6 +36,11 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
     .await?;
     fill(client, "known_hosts", &fleet.known_hosts()).await?;
     fill(client, "target_dir", DEPLOY_PATH).await?;
+    client
+        .find(Locator::Css("input[name='ssh_sudo']"))
+        .await?
+        .click()
+        .await?;
     fill(
         client,
         "before_switch",
@@ -46,7 +53,10 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
         .click()
         .await?;
     wait_for_text(client, "h1.env-title", |s| s.contains("fleet")).await?;
-    wait_for_text(client, "dl.settings", |s| s.contains("127.0.0.1:")).await?;
+    wait_for_text(client, "dl.settings", |s| {
+        s.contains("127.0.0.1:") && s.contains("release steps with sudo")
+    })
+    .await?;
 
     // Deploy build 1, then build 2.
     for (build, version) in [(1, "1.0.0"), (2, "1.1.0")] {
@@ -72,6 +82,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
         })
         .await?;
         assert!(plan.contains(DEPLOY_PATH), "{plan}");
+        assert!(plan.contains("sudo -n sh -c"), "{plan}");
         run_job_from(client, "#deploy-button", 3).await?;
     }
     for host in &fleet.hosts {

@@ -362,13 +362,14 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
         ),
         _ => "none".to_owned(),
     };
+    let ssh_sudo = settings.backend == "ssh" && settings.sudo;
     view! {
         <section class="card">
             <h2>"Settings"</h2>
             <dl class="settings">
                 <dt>"Backend"</dt><dd>{backend}</dd>
                 {(!settings.hosts.is_empty()).then(|| view! {
-                    <dt>"Hosts"</dt><dd><code>{settings.hosts.join(", ")}</code>" as "<code>{settings.user.clone()}</code></dd>
+                    <dt>"Hosts"</dt><dd><code>{settings.hosts.join(", ")}</code>" as "<code>{settings.user.clone()}</code>{ssh_sudo.then_some(", release steps with sudo")}</dd>
                 })}
                 {if settings.backend == "dnf" {
                     let hosts = if settings.hosts.is_empty() { "this machine".to_owned() } else { settings.hosts.join(", ") };
