@@ -54,20 +54,9 @@ async fn a_release_reaches_every_host_and_rolls_back_everywhere() {
         "no switch summary"
     );
 
-    let env = t
-        .engine
-        .environment(&t.actor, common::APP, common::ENV)
-        .await
-        .unwrap();
-    let releases = t.engine.releases(&t.actor, &env, None, 10).await.unwrap();
-    let first = releases.iter().find(|r| r.job_id == job1.id).unwrap();
+    let first = t.release_of_job(job1.id).await;
     assert_eq!(first.state, ReleaseState::Superseded);
-    let rollback = t
-        .engine
-        .rollback(&t.actor, common::APP, common::ENV, first.id)
-        .await
-        .unwrap();
-    let rollback = t.wait_finished(rollback.id).await;
+    let rollback = t.roll_back_and_wait(first.id).await;
     assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
     for host in &fleet.hosts {
         assert_eq!(
@@ -289,19 +278,7 @@ async fn hostile_values_never_execute_on_a_host() {
     t.start_runner();
     let canary = "/canary";
     let hostile = format!("$(touch {canary}); `touch {canary}`; touch {canary} \n -rf '\"");
-    t.engine
-        .set_env_var(
-            &t.actor,
-            common::APP,
-            common::ENV,
-            engine::EnvVarRequest {
-                name: "EVIL".into(),
-                value: hostile.clone(),
-                secret: false,
-            },
-        )
-        .await
-        .unwrap();
+    t.set_plain_var("EVIL", &hostile).await;
     let v1 = t.register_version("1.0.0").await;
     let job = t.deploy_and_wait(&v1).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
@@ -439,19 +416,7 @@ async fn with_sudo_the_release_steps_run_through_sudo_and_values_stay_quoted() {
     t.start_runner();
     let canary = "/canary";
     let hostile = format!("$(touch {canary}); `touch {canary}` '\"\n -rf");
-    t.engine
-        .set_env_var(
-            &t.actor,
-            common::APP,
-            common::ENV,
-            engine::EnvVarRequest {
-                name: "EVIL".into(),
-                value: hostile.clone(),
-                secret: false,
-            },
-        )
-        .await
-        .unwrap();
+    t.set_plain_var("EVIL", &hostile).await;
     let v1 = t.register_version("1.0.0").await;
     let v2 = t.register_version("2.0.0").await;
     let job1 = t.deploy_and_wait(&v1).await;
@@ -467,19 +432,8 @@ async fn with_sudo_the_release_steps_run_through_sudo_and_values_stay_quoted() {
             std::fs::read_to_string(host.path(&target.to_string_lossy()).join(".env")).unwrap();
         assert!(env_file.starts_with("EVIL='$(touch"), "{env_file}");
     }
-    let env = t
-        .engine
-        .environment(&t.actor, common::APP, common::ENV)
-        .await
-        .unwrap();
-    let releases = t.engine.releases(&t.actor, &env, None, 10).await.unwrap();
-    let first = releases.iter().find(|r| r.job_id == job1.id).unwrap();
-    let rollback = t
-        .engine
-        .rollback(&t.actor, common::APP, common::ENV, first.id)
-        .await
-        .unwrap();
-    let rollback = t.wait_finished(rollback.id).await;
+    let first = t.release_of_job(job1.id).await;
+    let rollback = t.roll_back_and_wait(first.id).await;
     assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
     for host in &fleet.hosts {
         assert_eq!(host.current_version().as_deref(), Some("1.0.0"));

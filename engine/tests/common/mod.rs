@@ -12,7 +12,7 @@ use engine::auth::Actor;
 use engine::backends::local::LocalConfig;
 use engine::backends::BackendConfig;
 use engine::demo::{fake_commit_sha, write_demo_tarball};
-use engine::domain::{AuditEntry, Build, Environment, Job, JobEvent, Role};
+use engine::domain::{AuditEntry, Build, Environment, Job, JobEvent, Release, Role};
 use engine::jobs::RunnerSettings;
 use engine::store::audit::AuditFilter;
 use engine::store::builds::Registered;
@@ -199,6 +199,51 @@ impl TestEngine {
     pub async fn deploy_and_wait(&self, build: &Build) -> Job {
         let job = self.deploy(build).await;
         self.wait_finished(job.id).await
+    }
+
+    /// The release the job `job_id` made in the test environment.
+    pub async fn release_of_job(&self, job_id: i64) -> Release {
+        let env = self
+            .engine
+            .environment(&self.actor, APP, ENV)
+            .await
+            .expect("environment");
+        let releases = self
+            .engine
+            .releases(&self.actor, &env, None, 100)
+            .await
+            .expect("releases");
+        releases
+            .into_iter()
+            .find(|r| r.job_id == job_id)
+            .unwrap_or_else(|| panic!("no release of job #{job_id}"))
+    }
+
+    /// Rolls the test environment back to `release_id` and waits for the job.
+    pub async fn roll_back_and_wait(&self, release_id: i64) -> Job {
+        let job = self
+            .engine
+            .rollback(&self.actor, APP, ENV, release_id)
+            .await
+            .expect("rollback");
+        self.wait_finished(job.id).await
+    }
+
+    /// Sets a plain (not secret) variable on the test environment.
+    pub async fn set_plain_var(&self, name: &str, value: &str) {
+        self.engine
+            .set_env_var(
+                &self.actor,
+                APP,
+                ENV,
+                engine::EnvVarRequest {
+                    name: name.into(),
+                    value: value.into(),
+                    secret: false,
+                },
+            )
+            .await
+            .expect("set the variable");
     }
 
     // ---- observing ----

@@ -99,14 +99,21 @@ pub fn unlock(layout: &ReleaseLayout) -> String {
     )
 }
 
-/// Creates `releases/`, prints where `current` points now (empty if nowhere)
-/// and whether the release is already staged (`staged` / `missing`).
-pub fn prepare(layout: &ReleaseLayout) -> String {
+/// Creates `releases/` and prints where `current` points now
+/// (`current=<target>`, empty if nowhere).
+fn note_current(layout: &ReleaseLayout) -> String {
     format!(
-        "mkdir -p {releases} && echo \"current=$(readlink {current} || true)\" && \
-         if [ -d {release} ]; then echo staged; else echo missing; fi",
+        "mkdir -p {releases} && echo \"current=$(readlink {current} || true)\"",
         releases = q(&layout.releases_dir()),
         current = q(&layout.current()),
+    )
+}
+
+/// [`note_current`], then whether the release is already staged (`staged` / `missing`).
+pub fn prepare(layout: &ReleaseLayout) -> String {
+    format!(
+        "{} && if [ -d {release} ]; then echo staged; else echo missing; fi",
+        note_current(layout),
         release = q(&layout.release_dir()),
     )
 }
@@ -130,11 +137,10 @@ pub fn stage(layout: &ReleaseLayout, gzip: bool, env_file: &str) -> String {
 /// the archive arriving on stdin.
 pub fn lock_and_stage(layout: &ReleaseLayout, holder: &str, gzip: bool, env_file: &str) -> String {
     format!(
-        "{lock} && mkdir -p {releases} && echo \"current=$(readlink {current} || true)\" && \
+        "{lock} && {note} && \
          if [ -e {release} ]; then echo {exists} >&2; exit {EXISTS_EXIT}; fi && {stage}",
         lock = lock(layout, holder),
-        releases = q(&layout.releases_dir()),
-        current = q(&layout.current()),
+        note = note_current(layout),
         release = q(&layout.release_dir()),
         exists = quote(&format!(
             "{} already exists",

@@ -149,7 +149,7 @@ impl Connection {
         on_line: &(dyn Fn(bool, &str) + Sync),
     ) -> Result<RemoteOutput, TransportError> {
         let stdin = match input {
-            Some(path) => Stdio::from(std::fs::File::open(path)?),
+            Some(path) => Stdio::from(tokio::fs::File::open(path).await?.into_std().await),
             None => Stdio::null(),
         };
         let work = async {
