@@ -110,6 +110,8 @@ pub struct EnvSettings {
     pub identity_file: String,
     pub known_hosts: String,
     pub parallelism: u32,
+    /// SSH: the Slipway URL hosts fetch the release from (empty: upload over SSH).
+    pub fetch_from: String,
     pub target_dir: String,
     pub keep_releases: u32,
     pub before_switch: String,

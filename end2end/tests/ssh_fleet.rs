@@ -1,6 +1,7 @@
 //! An SSH environment from the browser: configure three real sshd hosts
-//! (release steps through sudo), deploy and watch three progress bars reach
-//! success, then roll back.
+//! (release steps through sudo, each host fetching the release archive from
+//! this Slipway and checking its sha256), deploy and watch three progress
+//! bars reach success, then roll back.
 
 use anyhow::Result;
 use end2end::{fill, run_job_from, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
@@ -36,6 +37,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
     .await?;
     fill(client, "known_hosts", &fleet.known_hosts()).await?;
     fill(client, "target_dir", DEPLOY_PATH).await?;
+    fill(client, "fetch_from", &slipway.base_url).await?;
     client
         .find(Locator::Css("input[name='ssh_sudo']"))
         .await?
@@ -54,7 +56,9 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
         .await?;
     wait_for_text(client, "h1.env-title", |s| s.contains("fleet")).await?;
     wait_for_text(client, "dl.settings", |s| {
-        s.contains("127.0.0.1:") && s.contains("release steps with sudo")
+        s.contains("127.0.0.1:")
+            && s.contains("release steps with sudo")
+            && s.contains(&format!("fetched by each host from {}", slipway.base_url))
     })
     .await?;
 
@@ -83,7 +87,15 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
         .await?;
         assert!(plan.contains(DEPLOY_PATH), "{plan}");
         assert!(plan.contains("sudo -n sh -c"), "{plan}");
+        assert!(
+            plan.contains("/artifacts/<job token>") && plan.contains("sha256sum"),
+            "{plan}"
+        );
         run_job_from(client, "#deploy-button", 3).await?;
+        wait_for_text(client, "#job-log", |log| {
+            log.contains("fetch ") && log.contains("KiB and unpack done in")
+        })
+        .await?;
     }
     for host in &fleet.hosts {
         assert_eq!(

@@ -1,11 +1,13 @@
-//! Build artifacts for the local backend: where they may come from and how
-//! they are unpacked into a release directory.
+//! Build artifacts for the release-directory backends: where they may come
+//! from, how they are fetched and checked, and how they are unpacked into a
+//! release directory.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::InvalidInput;
 
@@ -193,22 +195,82 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The lower-case hex sha256 of a file.
+pub async fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A downloaded artifact on this machine, removed when dropped.
+#[derive(Debug)]
+pub struct Downloaded {
+    pub path: PathBuf,
+}
+
+impl Drop for Downloaded {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Downloads `url` into the temporary directory, keeping its file name's
+/// archive extension (so `.tar` stays uncompressed).
+pub async fn download(url: &url::Url) -> Result<Downloaded, StageError> {
+    let extension = if url.path().ends_with(".tar") {
+        "tar"
+    } else {
+        "tar.gz"
+    };
+    let downloaded = Downloaded {
+        path: std::env::temp_dir().join(format!(
+            "slipway-artifact-{:016x}.{extension}",
+            rand::random::<u64>()
+        )),
+    };
+    download_to(url, &downloaded.path).await?;
+    Ok(downloaded)
+}
+
+/// A download failure without its URL, whose query may hold a signature.
+fn download_error(e: reqwest::Error) -> StageError {
+    StageError::Download(e.without_url().to_string())
+}
+
+/// A URL as logs may show it: no credentials, query or fragment.
+pub fn loggable_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
 async fn download_to(url: &url::Url, path: &Path) -> Result<(), StageError> {
     let client = reqwest::Client::builder()
         .timeout(DOWNLOAD_TIMEOUT)
         .build()
-        .map_err(|e| StageError::Download(e.to_string()))?;
+        .map_err(download_error)?;
     let response = client
         .get(url.clone())
         .send()
         .await
         .and_then(|r| r.error_for_status())
-        .map_err(|e| StageError::Download(e.to_string()))?;
+        .map_err(download_error)?;
     let mut file = tokio::fs::File::create(path).await?;
     let mut written: u64 = 0;
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| StageError::Download(e.to_string()))?;
+        let chunk = chunk.map_err(download_error)?;
         written += chunk.len() as u64;
         if written > MAX_DOWNLOAD_BYTES {
             return Err(StageError::Download(
@@ -246,6 +308,12 @@ mod tests {
         ] {
             assert!(check_build_artifact(&policy, bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_logged_url_loses_its_credentials_and_query() {
+        let url = url::Url::parse("https://ci:pw@store.example/a.tar.gz?X-Sig=abc#f").unwrap();
+        assert_eq!(loggable_url(&url), "https://store.example/a.tar.gz");
     }
 
     #[test]

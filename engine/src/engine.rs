@@ -18,6 +18,7 @@ use crate::domain::{
 };
 use crate::error::{Error, InvalidInput, Result};
 use crate::jobs::{EventHub, JobRunner, RunnerSettings};
+use crate::shares::ArtifactShares;
 use crate::store::builds::{NewBuild, Registered};
 use crate::store::environments::EnvironmentSpec;
 use crate::store::Store;
@@ -38,6 +39,7 @@ pub struct Engine {
     hub: EventHub,
     artifacts: ArtifactPolicy,
     packages: Arc<PackageRepository>,
+    shares: ArtifactShares,
     state_dir: PathBuf,
     wake_runner: Arc<Notify>,
 }
@@ -112,6 +114,7 @@ impl Engine {
             hub: EventHub::default(),
             artifacts,
             packages,
+            shares: ArtifactShares::default(),
             state_dir: settings.state_dir.clone(),
             wake_runner: Arc::new(Notify::new()),
         })
@@ -129,11 +132,17 @@ impl Engine {
         &self.artifacts
     }
 
+    /// Archives lent to hosts that fetch their release (served at `/artifacts/<token>`).
+    pub fn artifact_shares(&self) -> &ArtifactShares {
+        &self.shares
+    }
+
     pub fn job_runner(&self, settings: RunnerSettings) -> JobRunner {
         JobRunner::new(
             self.store.clone(),
             self.hub.clone(),
             self.artifacts.clone(),
+            self.shares.clone(),
             &self.state_dir,
             settings,
             self.wake_runner.clone(),

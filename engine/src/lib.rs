@@ -4,6 +4,7 @@
 //! - [`jobs`]: the queue runner, leases, live events.
 //! - [`backends`]: how a job becomes steps on targets.
 //! - [`audit`]: the hash-chained record of every action.
+//! - [`shares`]: release archives lent to hosts over HTTP during a job.
 //! - [`Engine`]: the operations the UI and API call, with access checks.
 
 pub mod artifact;
@@ -15,6 +16,7 @@ pub mod domain;
 mod engine;
 pub mod error;
 pub mod jobs;
+pub mod shares;
 pub mod shell;
 pub mod store;
 #[cfg(feature = "test-support")]

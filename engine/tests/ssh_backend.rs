@@ -6,6 +6,7 @@ mod common;
 
 use common::TestEngine;
 use engine::domain::{JobState, ReleaseState};
+use engine::testing::share_server::{Serve, ShareServer};
 use engine::testing::sshd::{Fleet, HostImage, DEPLOY_PATH};
 
 const HOSTS: usize = 5;
@@ -453,4 +454,100 @@ async fn with_sudo_the_release_steps_run_through_sudo_and_values_stay_quoted() {
     let error = job.error.unwrap_or_default();
     assert!(error.contains("sudo"), "{error}");
     assert_eq!(bare.hosts[0].current(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
+    let fleet = Fleet::start(HOSTS);
+    let mut t = TestEngine::new().await;
+    let server = ShareServer::start(t.engine.artifact_shares().clone(), Serve::Faithfully).await;
+    let mut config = fleet.config();
+    config.fetch_from = Some(format!("{}/", server.base_url));
+    t.setup_ssh(config).await;
+    t.start_runner();
+
+    let v1 = t.register_version("1.0.0").await;
+    let v2 = t.register_version("2.0.0").await;
+    let job1 = t.deploy_and_wait(&v1).await;
+    assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
+    let job2 = t.deploy_and_wait(&v2).await;
+    assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    let events = t.events(job2.id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.text.contains("fetch ") && e.text.contains("done in")),
+        "no fetch step in the log"
+    );
+    assert!(
+        !events.iter().any(|e| e.text.contains("/artifacts/")),
+        "the lent URL reached the log"
+    );
+    for host in &fleet.hosts {
+        assert_eq!(
+            host.current_version().as_deref(),
+            Some("2.0.0"),
+            "{}",
+            host.name()
+        );
+        // Only the releases: no download or partial directory left behind.
+        assert_eq!(host.release_names().len(), 2, "{:?}", host.release_names());
+    }
+    let rollback = t
+        .roll_back_and_wait(t.release_of_job(job1.id).await.id)
+        .await;
+    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
+    assert!(fleet
+        .hosts
+        .iter()
+        .all(|h| h.current_version().as_deref() == Some("1.0.0")));
+
+    // A build whose artifact is a URL: Slipway downloads it once, then lends
+    // its own copy to the hosts.
+    engine::demo::write_demo_tarball(&t.tarball_path("3.0.0"), "3.0.0").unwrap();
+    let elsewhere = t.engine.artifact_shares().lend(t.tarball_path("3.0.0"));
+    let mut request = t.build_request("3.0.0");
+    request.artifact = engine::shares::share_url(&server.base_url, elsewhere.token());
+    let v3 = match t.engine.register_build(&t.actor, request).await.unwrap() {
+        engine::store::builds::Registered::Created(build) => build,
+        other => panic!("{other:?}"),
+    };
+    let job3 = t.deploy_and_wait(&v3).await;
+    assert_eq!(job3.state, JobState::Succeeded, "{:?}", job3.error);
+    assert!(fleet
+        .hosts
+        .iter()
+        .all(|h| h.current_version().as_deref() == Some("3.0.0")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_download_that_fails_its_checksum_is_refused_and_no_host_switches() {
+    let fleet = Fleet::start(3);
+    let mut t = TestEngine::new().await;
+    let corrupting = ShareServer::start(t.engine.artifact_shares().clone(), Serve::Corrupted).await;
+    t.setup_ssh(fleet.config()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+
+    let mut config = fleet.config();
+    config.fetch_from = Some(corrupting.base_url.clone());
+    t.update_ssh(config).await;
+    let v2 = t.register_version("2.0.0").await;
+    let job = t.deploy_and_wait(&v2).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("nothing was switched") && error.contains("does not match its sha256"),
+        "{error}"
+    );
+    for host in &fleet.hosts {
+        assert_eq!(
+            host.current_version().as_deref(),
+            Some("1.0.0"),
+            "{}",
+            host.name()
+        );
+        assert_eq!(host.release_names().len(), 1, "{:?}", host.release_names());
+    }
 }

@@ -322,6 +322,22 @@ async fn anonymous_requests_are_refused() {
     let healthz = server.get("/healthz", &Auth::None).await;
     assert_eq!(healthz.status, StatusCode::OK);
 
+    // Lent release archives exist only while a job stages them; a guessed
+    // or finished token, or a path around the route, finds nothing.
+    for path in [
+        &format!("/artifacts/{}", "0".repeat(64)),
+        "/artifacts/..%2Fslipway.db",
+        "/artifacts/",
+    ] {
+        let reply = server.get(path, &Auth::None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{path}: {}",
+            reply.text
+        );
+    }
+
     assert_eq!(snapshot(&db).await, before);
 }
 

@@ -149,6 +149,7 @@ pub fn settings(env: &Environment) -> EnvSettings {
             deployers: String::new(),
             parallelism: c.parallelism,
             sudo: c.sudo,
+            fetch_from: c.fetch_from.clone().unwrap_or_default(),
             ..Default::default()
         },
         BackendConfig::Docker(c) => EnvSettings {

@@ -111,6 +111,8 @@ pub async fn save_environment(
     sudo: Option<String>,
     // ssh: run the release's own steps with `sudo -n`.
     ssh_sudo: Option<String>,
+    // ssh: the Slipway URL hosts fetch the release from (absent or empty: upload).
+    fetch_from: Option<String>,
     extra_options: String,
     install_root: String,
     docker_endpoint: String,
@@ -203,6 +205,7 @@ pub async fn save_environment(
                 health_timeout_secs: timeout_secs,
                 connect_timeout_secs: 10,
                 sudo: ssh_sudo.is_some(),
+                fetch_from: fetch_from.and_then(optional),
             })
         }
         "dnf" => {

@@ -395,6 +395,14 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
                 } else {
                     view! {
                         <dt>"Target directory"</dt><dd><code>{settings.target_dir}</code></dd>
+                        {(settings.backend == "ssh").then(|| {
+                            let transfer = if settings.fetch_from.is_empty() {
+                                "uploaded by Slipway over SSH".to_owned()
+                            } else {
+                                format!("fetched by each host from {} (sha256 checked)", settings.fetch_from)
+                            };
+                            view! { <dt>"Release archive"</dt><dd>{transfer}</dd> }
+                        })}
                         <dt>"Keep releases"</dt><dd>{settings.keep_releases}</dd>
                         <dt>"Before switch"</dt><dd><code>{settings.before_switch}</code></dd>
                         <dt>"After switch"</dt><dd><code>{settings.after_switch}</code></dd>

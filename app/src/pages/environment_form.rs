@@ -139,6 +139,10 @@ fn EnvForm(
                     </label>
                     <label>"Hosts staged at once" <input name="parallelism" value=s.parallelism.to_string() inputmode="numeric" /></label>
                     <label class:hidden=move || !is_ssh()><input type="checkbox" name="ssh_sudo" value="on" checked=s.sudo /> " unpack, switch and prune with sudo (hooks run as the user)"</label>
+                    <label class:hidden=move || !is_ssh()>
+                        "Hosts fetch the release from (this Slipway's URL as the hosts reach it; they check its sha256. Empty: Slipway uploads it over SSH)"
+                        <input name="fetch_from" value=s.fetch_from.clone() placeholder="http://10.0.0.5:3000" />
+                    </label>
                 </fieldset>
                 <div class="release-dir-settings" class:hidden=is_dnf>
                 <label class:hidden=is_docker>

@@ -64,6 +64,35 @@ fn local_plan(config: &local::LocalConfig, artifact: &str) -> Vec<PlanLine> {
         .collect()
 }
 
+/// How the archive reaches each host, and the staging script.
+fn stage_line(
+    config: &ssh::SshConfig,
+    artifact: &str,
+    layout: &ssh::plan::ReleaseLayout,
+    env_file: &str,
+) -> String {
+    use ssh::plan::{self, Fetch, Incoming};
+    let url = config
+        .fetch_from
+        .as_deref()
+        .map(|base| crate::shares::share_url(base, "<job token>"));
+    let incoming = Incoming {
+        gzip: true,
+        fetch: url.as_deref().map(|url| Fetch {
+            url,
+            sha256: "<sha256 of the archive>",
+        }),
+    };
+    let how = match &url {
+        Some(url) => format!(
+            "each host fetches {artifact} from {url} (lent for this job only), checks its sha256 and unpacks it:"
+        ),
+        None => format!("stream {artifact} over the connection into:"),
+    };
+    let script = plan::lock_and_stage(layout, "<job, user, time>", incoming, env_file);
+    format!("{how}\n{}", plan::release_step(config.sudo, script))
+}
+
 fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) -> Vec<PlanLine> {
     use ssh::plan;
     let layout = plan::ReleaseLayout {
@@ -93,13 +122,7 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
         line(
             "stage",
             &each,
-            format!(
-                "stream {artifact} over the connection into:\n{}",
-                plan::release_step(
-                    config.sudo,
-                    plan::lock_and_stage(&layout, "<job, user, time>", true, &env_file)
-                )
-            ),
+            stage_line(config, artifact, &layout, &env_file),
         ),
     ];
     if let Some(command) = &config.before_switch {
@@ -171,6 +194,25 @@ mod tests {
         let phases: Vec<&str> = plan.iter().map(|l| l.phase.as_str()).collect();
         let switch = phases.iter().position(|p| *p == "switch").unwrap();
         assert!(phases[..switch].iter().all(|p| *p == "stage"), "{phases:?}");
+    }
+
+    #[test]
+    fn a_fetching_fleet_previews_the_lent_url_without_a_real_token() {
+        let mut config = ssh_config();
+        config.fetch_from = Some("http://10.0.0.5:3000/".into());
+        let plan = deploy_plan(&BackendConfig::Ssh(config), "/art/app.tar.gz", &[]);
+        let stage = &plan[1].action;
+        assert!(
+            stage.contains(
+                "fetches /art/app.tar.gz from http://10.0.0.5:3000/artifacts/<job token>"
+            ),
+            "{stage}"
+        );
+        assert!(
+            stage.contains("curl -fsS") && stage.contains("sha256sum"),
+            "{stage}"
+        );
+        assert!(!stage.contains("tar -xzf - "), "{stage}");
     }
 
     fn ssh_config() -> ssh::SshConfig {

@@ -14,6 +14,7 @@ use crate::artifact::ArtifactPolicy;
 use crate::backends::{dnf, docker, local, ssh, BackendConfig};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
+use crate::shares::ArtifactShares;
 use crate::shell;
 use crate::store::jobs::JobOutcome;
 use crate::store::qa::DestroyReason;
@@ -48,6 +49,7 @@ pub struct JobRunner {
     store: Store,
     hub: EventHub,
     artifacts: ArtifactPolicy,
+    shares: ArtifactShares,
     /// Where backends keep state on this machine (docker: proxy files).
     state_dir: Arc<std::path::Path>,
     settings: RunnerSettings,
@@ -60,6 +62,7 @@ impl JobRunner {
         store: Store,
         hub: EventHub,
         artifacts: ArtifactPolicy,
+        shares: ArtifactShares,
         state_dir: &std::path::Path,
         settings: RunnerSettings,
         wake: Arc<Notify>,
@@ -74,6 +77,7 @@ impl JobRunner {
             store,
             hub,
             artifacts,
+            shares,
             state_dir: state_dir.into(),
             settings,
             owner: owner.into(),
@@ -378,6 +382,7 @@ impl JobRunner {
                     emitter: &emitter,
                     cancel,
                     artifacts: &self.artifacts,
+                    shares: &self.shares,
                     vars,
                     env_file,
                     protect,

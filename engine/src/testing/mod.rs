@@ -3,4 +3,5 @@
 
 pub mod docker;
 pub mod rpm;
+pub mod share_server;
 pub mod sshd;

@@ -224,6 +224,7 @@ impl Fleet {
             health_timeout_secs: 10,
             connect_timeout_secs: 10,
             sudo: false,
+            fetch_from: None,
         }
     }
 }

@@ -52,11 +52,13 @@ pub fn rule_for(method: &Method, route: Option<&str>, path: &str) -> Option<Rule
 }
 
 /// Paths that never depend on who asks: static files, the liveness probe,
-/// and the package repository hosts read without credentials.
+/// the package repository hosts read without credentials, and the release
+/// archives lent to hosts under a job's token.
 pub fn is_asset(path: &str) -> bool {
     matches!(path, "/favicon.ico" | "/healthz")
         || path.starts_with("/pkg/")
         || path.starts_with("/repo/")
+        || path.starts_with("/artifacts/")
 }
 
 /// The JSON API, SSE, login and export routes (see `routes::http_routes`).
@@ -73,6 +75,8 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("POST", "/api/builds") => Rule::Require(RegisterBuild),
         ("POST", "/api/apps/{app}/packages") => Rule::Require(RegisterBuild),
         ("GET", "/repo/{app}/{*path}") => Rule::Public,
+        // The unguessable token is the credential, valid while its job stages.
+        ("GET", "/artifacts/{token}") => Rule::Public,
         ("POST", "/api/apps/{app}/envs/{env}/deploy") => Rule::Require(Deploy),
         ("POST", "/api/apps/{app}/envs/{env}/rollback") => Rule::Require(Deploy),
         ("GET", "/api/apps/{app}/envs/{env}/releases") => Rule::Require(Read),

@@ -2,6 +2,7 @@
 //! server-sent events, sign-in, and the layers every request passes.
 
 mod api;
+mod artifacts;
 mod audit_csv;
 mod events;
 mod login;
@@ -66,6 +67,8 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         // dnf on the hosts reads the package repository without Slipway
         // credentials: public and read-only.
         (Method::GET, "/repo/{app}/{*path}", get(packages::serve)),
+        // ssh hosts that fetch their release: the token a job lent it under.
+        (Method::GET, "/artifacts/{token}", get(artifacts::lent)),
         (Method::GET, "/api/jobs/{id}", get(api::job)),
         (Method::POST, "/api/jobs/{id}/cancel", post(api::cancel)),
         (Method::GET, "/events/jobs/{id}", get(events::job_events)),

@@ -95,6 +95,7 @@ impl SshHosts {
             connect_timeout_secs: self.connect_timeout_secs,
             // dnf and rpm get `sudo -n` from the dnf plan itself.
             sudo: false,
+            fetch_from: None,
         }
     }
 }

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
 use super::package::PackageVersion;
+use crate::artifact::sha256_file;
 use crate::domain::AppName;
 
 /// Largest package accepted (1 GiB).
@@ -161,7 +161,7 @@ impl PackageRepository {
         let dest = dir.join(header.file_name());
         let _guard = self.metadata.lock().await;
         if tokio::fs::try_exists(&dest).await? {
-            if sha256(&dest).await? != sha256(upload).await? {
+            if sha256_file(&dest).await? != sha256_file(upload).await? {
                 return Err(RepositoryError::Conflict(header.file_name()));
             }
             if tokio::fs::try_exists(dir.join("repodata/repomd.xml")).await? {
@@ -241,20 +241,6 @@ async fn createrepo(dir: &Path) -> Result<(), RepositoryError> {
         ));
     }
     Ok(())
-}
-
-async fn sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -62,6 +62,12 @@ pub struct SshConfig {
     /// `sudo` themselves, e.g. `sudo service php-fpm reload`).
     #[serde(default)]
     pub sudo: bool,
+    /// The URL the hosts reach this Slipway at (e.g. `http://10.0.0.5:3000`).
+    /// When set, each host fetches the release archive from Slipway over
+    /// HTTP and checks its sha256 before unpacking, instead of Slipway
+    /// uploading it over every SSH connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_from: Option<String>,
 }
 
 /// A validated host and port.
@@ -219,6 +225,9 @@ impl SshConfig {
                 "connect timeout 1-120 s, health timeout 1-600 s",
             ));
         }
+        if let Some(base) = &self.fetch_from {
+            check_fetch_base(base)?;
+        }
         super::super::validate_release_settings(
             self.keep_releases,
             &[
@@ -228,6 +237,29 @@ impl SshConfig {
             ],
         )
     }
+}
+
+/// `fetch_from` is a plain http(s) base URL: no credentials, query or fragment.
+fn check_fetch_base(raw: &str) -> Result<(), InvalidInput> {
+    let refuse = |why: &str| {
+        InvalidInput::new(
+            "fetch_from",
+            format!(
+                "{raw:?} {why}: give the URL the hosts reach Slipway at, e.g. http://10.0.0.5:3000"
+            ),
+        )
+    };
+    let url = url::Url::parse(raw).map_err(|_| refuse("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(refuse("is not an http(s) URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("holds credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || raw.chars().any(char::is_whitespace) {
+        return Err(refuse("has a query, a fragment or spaces"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -255,5 +287,27 @@ mod tests {
             "web-1.example.com"
         );
         assert_eq!(HostAddr::parse("127.0.0.1:2201", 22).unwrap().port, 2201);
+    }
+
+    #[test]
+    fn fetch_from_is_a_plain_http_base_url() {
+        for good in [
+            "http://10.0.0.5:3000",
+            "https://deploy.example.com/slipway/",
+        ] {
+            assert!(check_fetch_base(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "10.0.0.5:3000",
+            "file:///etc/passwd",
+            "ftp://host/",
+            "http://user:pw@host/",
+            "http://host/?a=1",
+            "http://host/#x",
+            "http://host/$(id)/ x",
+            "http://",
+        ] {
+            assert!(check_fetch_base(bad).is_err(), "{bad:?}");
+        }
     }
 }

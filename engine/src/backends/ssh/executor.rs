@@ -1,7 +1,8 @@
 //! Runs an SSH release in two phases across the fleet.
 //!
 //! 1. **Stage** on every host (at most `parallelism` at once): take the host's
-//!    deploy lock, upload and unpack the release, run `before_switch`.
+//!    deploy lock, upload the release (or let the host fetch it from Slipway
+//!    and check its sha256) and unpack it, run `before_switch`.
 //! 2. Only if every host staged: **switch** `current` on all hosts together,
 //!    then `after_switch` and the health check on each.
 //!
@@ -17,12 +18,13 @@ use futures::future::join_all;
 use tokio::sync::{Mutex, Semaphore};
 use tracing::{info_span, Instrument};
 
-use super::plan::{self, ReleaseLayout, LOCKED_EXIT};
+use super::plan::{self, Incoming, ReleaseLayout, LOCKED_EXIT};
 use super::transport::{Connection, RemoteOutput, SshWorkspace, TransportError};
 use super::{HostAddr, SshConfig};
-use crate::artifact::{ArtifactPolicy, ArtifactSource};
+use crate::artifact::{ArtifactPolicy, ArtifactSource, Downloaded};
 use crate::backends::local::RunFailure;
 use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
+use crate::shares::{ArtifactShares, Share};
 use crate::store::jobs::HostProgress;
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(600);
@@ -36,6 +38,8 @@ pub struct SshRun<'a> {
     pub emitter: &'a EventEmitter,
     pub cancel: CancelSignal,
     pub artifacts: &'a ArtifactPolicy,
+    /// Where the archive is lent when the hosts fetch it.
+    pub shares: &'a ArtifactShares,
     /// Exported to hooks and health checks (SLIPWAY_* and the environment's own).
     pub vars: Vec<(String, String)>,
     pub env_file: String,
@@ -228,37 +232,100 @@ fn steps_per_host(config: &SshConfig, is_rollback: bool) -> i64 {
         .count() as i64
 }
 
+/// The archive on this machine (downloading a URL artifact once), and,
+/// when the hosts fetch it, its checksum and the share they fetch it from.
 async fn load_archive(run: &SshRun<'_>) -> Result<Archive, RunFailure> {
+    let failed = |what: String| RunFailure::Failed(what);
     let source = run
         .artifacts
         .resolve(run.artifact)
-        .map_err(|e| RunFailure::Failed(format!("artifact refused: {}", e.message)))?;
-    let path = match source {
-        ArtifactSource::Archive(path) => path,
+        .map_err(|e| failed(format!("artifact refused: {}", e.message)))?;
+    let (path, downloaded) = match source {
+        ArtifactSource::Archive(path) => (path, None),
         ArtifactSource::Directory(_) => {
-            return Err(RunFailure::Failed(
+            return Err(failed(
                 "the ssh backend ships archives (.tar.gz or .tar), not directories".into(),
             ))
         }
         ArtifactSource::Url(url) => {
-            return Err(RunFailure::Failed(format!(
-                "the ssh backend does not fetch URLs yet ({url})"
-            )))
+            let shown = crate::artifact::loggable_url(&url);
+            info(run, &format!("downloading {shown}")).await;
+            let downloaded = crate::artifact::download(&url)
+                .await
+                .map_err(|e| failed(format!("{shown}: {e}")))?;
+            (downloaded.path.clone(), Some(downloaded))
         }
     };
     let gzip = path.extension().is_none_or(|e| e != "tar");
     let size = tokio::fs::metadata(&path)
         .await
-        .map_err(|e| RunFailure::Failed(format!("cannot read {}: {e}", path.display())))?
+        .map_err(|e| failed(format!("cannot read {}: {e}", path.display())))?
         .len();
-    Ok(Archive { path, gzip, size })
+    let fetched = match &run.config.fetch_from {
+        None => None,
+        Some(base) => {
+            let sha256 = crate::artifact::sha256_file(&path)
+                .await
+                .map_err(|e| failed(format!("cannot read {}: {e}", path.display())))?;
+            let share = run.shares.lend(path.clone());
+            let url = crate::shares::share_url(base, share.token());
+            Some(Fetched {
+                url,
+                sha256,
+                _share: share,
+            })
+        }
+    };
+    Ok(Archive {
+        path,
+        gzip,
+        size,
+        fetched,
+        _downloaded: downloaded,
+    })
 }
 
-/// The release archive, streamed from its file to every host.
+/// The release archive: streamed from its file to every host, or lent for
+/// the hosts to fetch. Dropping it withdraws the share and removes a download.
 struct Archive {
     path: PathBuf,
     gzip: bool,
     size: u64,
+    fetched: Option<Fetched>,
+    _downloaded: Option<Downloaded>,
+}
+
+struct Fetched {
+    url: String,
+    sha256: String,
+    _share: Share,
+}
+
+impl Archive {
+    fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            gzip: self.gzip,
+            fetch: self.fetched.as_ref().map(|f| plan::Fetch {
+                url: &f.url,
+                sha256: &f.sha256,
+            }),
+        }
+    }
+
+    /// The file the command's stdin reads, when the archive is uploaded.
+    fn upload(&self) -> Option<&Path> {
+        self.fetched.is_none().then_some(self.path.as_path())
+    }
+
+    /// What staging does with it, for the step's label.
+    fn transfer(&self) -> String {
+        let verb = if self.fetched.is_some() {
+            "fetch"
+        } else {
+            "upload"
+        };
+        format!("{verb} {} KiB and unpack", self.size / 1024)
+    }
 }
 
 async fn connect_all(
@@ -478,7 +545,7 @@ async fn stage_host(
     // Unlocking checks the lock names this job, so it is safe to mark it
     // held before knowing whether the `mkdir` won.
     h.locked = true;
-    let upload = format!("upload {} KiB and unpack", archive.size / 1024);
+    let upload = archive.transfer();
     let locked = if run.is_rollback {
         // The release may still be staged: look before uploading anything.
         let prepared = step(
@@ -515,8 +582,12 @@ async fn stage_host(
                 RemoteStep {
                     phase: "stage",
                     label: &upload,
-                    script: run.release_step(plan::stage(layout, archive.gzip, &run.env_file)),
-                    input: Some(&archive.path),
+                    script: run.release_step(plan::stage(
+                        layout,
+                        archive.incoming(),
+                        &run.env_file,
+                    )),
+                    input: archive.upload(),
                     timeout: STEP_TIMEOUT,
                     echo: true,
                 },
@@ -536,10 +607,10 @@ async fn stage_host(
                 script: run.release_step(plan::lock_and_stage(
                     layout,
                     &run.lock_holder,
-                    archive.gzip,
+                    archive.incoming(),
                     &run.env_file,
                 )),
-                input: Some(&archive.path),
+                input: archive.upload(),
                 timeout: STEP_TIMEOUT,
                 echo: true,
             },

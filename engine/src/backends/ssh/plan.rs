@@ -28,6 +28,10 @@ impl ReleaseLayout {
         self.releases_dir()
             .join(format!(".{}.partial", self.release_key))
     }
+    fn download_path(&self) -> PathBuf {
+        self.releases_dir()
+            .join(format!(".{}.download", self.release_key))
+    }
     fn lock_dir(&self) -> PathBuf {
         self.deploy_path.join(".slipway-lock")
     }
@@ -65,6 +69,26 @@ pub const LOCKED_EXIT: i32 = 75;
 
 /// Exit status of the new-release script when the release directory exists.
 pub const EXISTS_EXIT: i32 = 73;
+
+/// Exit status of a fetch whose archive does not match its sha256.
+pub const CHECKSUM_EXIT: i32 = 74;
+
+/// How the release archive reaches a host.
+#[derive(Clone, Copy, Debug)]
+pub struct Incoming<'a> {
+    /// A `.tar.gz` (or a plain `.tar`).
+    pub gzip: bool,
+    /// `None`: it arrives on the command's stdin.
+    pub fetch: Option<Fetch<'a>>,
+}
+
+/// The host downloads the archive itself and checks it before unpacking.
+#[derive(Clone, Copy, Debug)]
+pub struct Fetch<'a> {
+    pub url: &'a str,
+    /// Lower-case hex.
+    pub sha256: &'a str,
+}
 
 /// Takes the host's deploy lock (an atomic `mkdir`) and records who holds it.
 pub fn lock(layout: &ReleaseLayout, holder: &str) -> String {
@@ -118,24 +142,61 @@ pub fn prepare(layout: &ReleaseLayout) -> String {
     )
 }
 
-/// Unpacks the archive arriving on stdin into a temporary directory, writes
-/// the env file, and renames it into place. Each command runs only if the
-/// one before it succeeded, so the script can end an `&&` chain.
-pub fn stage(layout: &ReleaseLayout, gzip: bool, env_file: &str) -> String {
+/// Unpacks the archive (from stdin, or fetched and checked) into a
+/// temporary directory, writes the env file, and renames it into place.
+/// Each command runs only if the one before it succeeded, so the script can
+/// end an `&&` chain.
+pub fn stage(layout: &ReleaseLayout, incoming: Incoming<'_>, env_file: &str) -> String {
     let partial = q(&layout.partial_dir());
+    let z = if incoming.gzip { "z" } else { "" };
+    let unpack = match incoming.fetch {
+        None => format!("tar -x{z}f - -C {partial}"),
+        Some(fetch) => {
+            let download = q(&layout.download_path());
+            format!(
+                "{get} && {check} && tar -x{z}f {download} -C {partial} && rm -f {download}",
+                get = download_to(&download, fetch.url),
+                check = check_sha256(&download, fetch.sha256),
+            )
+        }
+    };
     format!(
-        "rm -rf {partial} && mkdir -p {partial} && tar -x{z}f - -C {partial} && \
+        "rm -rf {partial} && mkdir -p {partial} && {unpack} && \
          (umask 077; printf '%s' {env} > {partial}/.env) && mv -T {partial} {release}",
-        z = if gzip { "z" } else { "" },
         env = quote(env_file),
         release = q(&layout.release_dir()),
     )
 }
 
+/// Downloads `url` to the (quoted) `file` with curl, or wget where there is no curl.
+fn download_to(file: &str, url: &str) -> String {
+    let url = quote(url);
+    format!(
+        "if command -v curl >/dev/null 2>&1; then curl -fsS --max-time 600 -o {file} {url}; \
+         elif command -v wget >/dev/null 2>&1; then wget -q -O {file} {url}; \
+         else echo 'neither curl nor wget is installed on this host' >&2; exit 127; fi"
+    )
+}
+
+/// Fails with [`CHECKSUM_EXIT`] (removing the file) unless the (quoted)
+/// `file`'s sha256 is `sha256`.
+fn check_sha256(file: &str, sha256: &str) -> String {
+    format!(
+        "if [ \"$(sha256sum < {file} | cut -d ' ' -f 1)\" != {sha} ]; then \
+         echo 'the fetched archive does not match its sha256' >&2; rm -f {file}; exit {CHECKSUM_EXIT}; fi",
+        sha = quote(sha256),
+    )
+}
+
 /// A new release in one round trip: takes the lock, prints where `current`
 /// points now, refuses a release directory that already exists, and stages
-/// the archive arriving on stdin.
-pub fn lock_and_stage(layout: &ReleaseLayout, holder: &str, gzip: bool, env_file: &str) -> String {
+/// the archive (arriving on stdin, or fetched and checked).
+pub fn lock_and_stage(
+    layout: &ReleaseLayout,
+    holder: &str,
+    incoming: Incoming<'_>,
+    env_file: &str,
+) -> String {
     format!(
         "{lock} && {note} && \
          if [ -e {release} ]; then echo {exists} >&2; exit {EXISTS_EXIT}; fi && {stage}",
@@ -146,16 +207,17 @@ pub fn lock_and_stage(layout: &ReleaseLayout, holder: &str, gzip: bool, env_file
             "{} already exists",
             layout.release_dir().display()
         )),
-        stage = stage(layout, gzip, env_file),
+        stage = stage(layout, incoming, env_file),
     )
 }
 
 /// Removes a release this job staged (after a failure elsewhere).
 pub fn discard(layout: &ReleaseLayout) -> String {
     format!(
-        "rm -rf {release} {partial}",
+        "rm -rf {release} {partial} {download}",
         release = q(&layout.release_dir()),
         partial = q(&layout.partial_dir()),
+        download = q(&layout.download_path()),
     )
 }
 
@@ -227,6 +289,32 @@ pub fn prune_and_unlock(layout: &ReleaseLayout, names: &[String]) -> String {
 mod tests {
     use super::*;
 
+    const STDIN_GZ: Incoming<'static> = Incoming {
+        gzip: true,
+        fetch: None,
+    };
+
+    #[test]
+    fn a_fetched_archive_is_checked_before_it_is_unpacked() {
+        let incoming = Incoming {
+            gzip: true,
+            fetch: Some(Fetch {
+                url: "http://10.0.0.5:3000/artifacts/t'$(id)",
+                sha256: "ab12",
+            }),
+        };
+        let script = stage(&layout(), incoming, "");
+        let fetch = script.find("curl -fsS").unwrap();
+        let check = script.find("sha256sum <").unwrap();
+        let unpack = script
+            .find("tar -xzf '/srv/shop/releases/.20261122120000-7.download'")
+            .unwrap();
+        assert!(fetch < check && check < unpack);
+        assert!(script.contains("'http://10.0.0.5:3000/artifacts/t'\\''$(id)'"));
+        assert!(script.contains("!= 'ab12' ]"));
+        assert!(discard(&layout()).contains(".download"));
+    }
+
     fn layout() -> ReleaseLayout {
         ReleaseLayout {
             deploy_path: "/srv/shop".into(),
@@ -253,13 +341,13 @@ mod tests {
         )];
         let script = hook(&layout(), &vars, "echo ok");
         assert!(script.contains("export NOTE='$(touch /tmp/x); `id` '\\''q'\\'' \n -rf'; "));
-        let stage = stage(&layout(), true, "A='$(id)'\n");
+        let stage = stage(&layout(), STDIN_GZ, "A='$(id)'\n");
         assert!(stage.contains("printf '%s' 'A='\\''$(id)'\\''\n'"));
     }
 
     #[test]
     fn a_new_release_stages_only_after_the_lock_and_the_existence_check() {
-        let script = lock_and_stage(&layout(), "job 7 by ann", true, "");
+        let script = lock_and_stage(&layout(), "job 7 by ann", STDIN_GZ, "");
         let lock = script.find("mkdir '/srv/shop/.slipway-lock'").unwrap();
         let check = script
             .find("if [ -e '/srv/shop/releases/20261122120000-7' ]")
