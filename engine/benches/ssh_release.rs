@@ -1,6 +1,10 @@
 //! Benchmark: a staged release of a ~5 MB tarball to N loopback sshd hosts,
 //! Slipway against Ansible, Fabric and a naive ssh+tar floor, all doing the
 //! same work (transfer, unpack into releases/<id>, switch the symlink).
+//! Slipway runs twice per round: uploading over SSH (`slipway upload`), and
+//! with the hosts fetching the archive from it over HTTP and checking its
+//! sha256 (`slipway fetch`, the `fetch_from` setting; served here by the
+//! test share server, which does what the server's `/artifacts/{token}` does).
 //!
 //! Run on demand (needs root, Debian's openssh-server, and Python with
 //! ansible-core and fabric, e.g. `python3 -m venv /tmp/bench-venv &&
@@ -24,6 +28,7 @@ use engine::auth::Actor;
 use engine::backends::BackendConfig;
 use engine::domain::{JobState, Role};
 use engine::jobs::RunnerSettings;
+use engine::testing::share_server::{Serve, ShareServer};
 use engine::testing::sshd::{Fleet, HostImage, DEPLOY_PATH};
 use engine::{BuildRequest, Engine, EngineSettings};
 
@@ -241,12 +246,9 @@ g.run(f"ln -sfn {rel} {root}/.current.tmp && mv -T {root}/.current.tmp {root}/cu
     }
 }
 
-async fn slipway_run(engine: &Engine, actor: &Actor, build_id: i64) -> f64 {
+async fn slipway_run(engine: &Engine, actor: &Actor, env: &str, build_id: i64) -> f64 {
     let started = Instant::now();
-    let job = engine
-        .deploy(actor, "bench", "fleet", build_id)
-        .await
-        .unwrap();
+    let job = engine.deploy(actor, "bench", env, build_id).await.unwrap();
     loop {
         let job = engine.store().job(job.id).await.unwrap();
         if job.state.is_finished() {
@@ -358,34 +360,47 @@ async fn main() {
     let mut config = fleet.config();
     config.parallelism = hosts as u32;
     config.keep_releases = 2;
-    engine
-        .create_environment(&actor, "bench", "fleet", BackendConfig::Ssh(config), false)
-        .await
-        .unwrap();
+    let lending = ShareServer::start(engine.artifact_shares().clone(), Serve::Faithfully).await;
+    let mut fetching = config.clone();
+    fetching.fetch_from = Some(lending.base_url.clone());
+    for (name, config) in [("upload", config), ("fetch", fetching)] {
+        engine
+            .create_environment(&actor, "bench", name, BackendConfig::Ssh(config), false)
+            .await
+            .unwrap();
+    }
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(engine.job_runner(RunnerSettings::default()).run(stop_rx));
 
-    // SLIPWAY_BENCH_TOOLS=slipway,naive picks tools (default: all four).
+    // SLIPWAY_BENCH_TOOLS=slipway,naive picks tools (default: all).
     let picked = std::env::var("SLIPWAY_BENCH_TOOLS").unwrap_or_default();
-    let tools_order: Vec<&str> = ["slipway", "ansible", "fabric", "naive ssh+tar"]
-        .into_iter()
-        .filter(|t| {
-            picked.is_empty()
-                || picked
-                    .split(',')
-                    .any(|p| t.starts_with(p.trim()) && !p.trim().is_empty())
-        })
-        .collect();
+    let tools_order: Vec<&str> = [
+        "slipway fetch",
+        "slipway upload",
+        "ansible",
+        "fabric",
+        "naive ssh+tar",
+    ]
+    .into_iter()
+    .filter(|t| {
+        picked.is_empty()
+            || picked
+                .split(',')
+                .any(|p| t.starts_with(p.trim()) && !p.trim().is_empty())
+    })
+    .collect();
     assert!(
-        tools_order.first() == Some(&"slipway"),
+        tools_order
+            .first()
+            .is_some_and(|t| t.starts_with("slipway")),
         "SLIPWAY_BENCH_TOOLS must include slipway (the ratios are to it)"
     );
     let mut samples: Vec<Vec<Sample>> = tools_order.iter().map(|_| Vec::new()).collect();
     for run in 0..runs {
         for (i, tool) in tools_order.iter().enumerate() {
             let release = format!("bench-{}-{run}", tool.split(' ').next().unwrap_or("x"));
-            let seconds = match *tool {
-                "slipway" => {
+            let seconds = match tool.strip_prefix("slipway ") {
+                Some(env) => {
                     let sha = format!("{:040x}", run + 1);
                     let build = match engine
                         .register_build(
@@ -405,11 +420,11 @@ async fn main() {
                         engine::store::builds::Registered::Created(b)
                         | engine::store::builds::Registered::Existing(b) => b,
                     };
-                    slipway_run(&engine, &actor, build.id).await
+                    slipway_run(&engine, &actor, env, build.id).await
                 }
-                "ansible" => timed(tools.ansible(&release)),
-                "fabric" => timed(tools.fabric(&release)),
-                _ => timed(tools.naive(&release)),
+                None if *tool == "ansible" => timed(tools.ansible(&release)),
+                None if *tool == "fabric" => timed(tools.fabric(&release)),
+                None => timed(tools.naive(&release)),
             };
             let skew_ms = switch_skew_ms(&fleet);
             println!(
@@ -417,7 +432,7 @@ async fn main() {
                 run + 1
             );
             samples[i].push(Sample { seconds, skew_ms });
-            if *tool != "slipway" {
+            if !tool.starts_with("slipway") {
                 remove_releases(&fleet, &release);
             }
         }
@@ -440,7 +455,10 @@ async fn main() {
     let slipway = median(samples[0].iter().map(|s| s.seconds).collect());
     println!(
         "{:>14} {:>10} {:>16} {:>14}",
-        "tool", "median s", "time ÷ slipway", "median skew ms"
+        "tool",
+        "median s",
+        format!("÷ {}", tools_order[0]),
+        "median skew ms"
     );
     for (i, tool) in tools_order.iter().enumerate() {
         let secs = median(samples[i].iter().map(|s| s.seconds).collect());
