@@ -463,6 +463,8 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
     let server = ShareServer::start(t.engine.artifact_shares().clone(), Serve::Faithfully).await;
     let mut config = fleet.config();
     config.fetch_from = Some(format!("{}/", server.base_url));
+    // The live release and the rollback target only: older ones are pruned.
+    config.keep_releases = 1;
     t.setup_ssh(config).await;
     t.start_runner();
 
@@ -493,14 +495,6 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
         // Only the releases: no download or partial directory left behind.
         assert_eq!(host.release_names().len(), 2, "{:?}", host.release_names());
     }
-    let rollback = t
-        .roll_back_and_wait(t.release_of_job(job1.id).await.id)
-        .await;
-    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
-    assert!(fleet
-        .hosts
-        .iter()
-        .all(|h| h.current_version().as_deref() == Some("1.0.0")));
 
     // A build whose artifact is a URL: Slipway downloads it once, then lends
     // its own copy to the hosts.
@@ -514,10 +508,29 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
     };
     let job3 = t.deploy_and_wait(&v3).await;
     assert_eq!(job3.state, JobState::Succeeded, "{:?}", job3.error);
+    for host in &fleet.hosts {
+        assert_eq!(host.current_version().as_deref(), Some("3.0.0"));
+        assert_eq!(host.release_names().len(), 2, "{:?}", host.release_names());
+    }
+
+    // Release 1 was pruned everywhere: rolling back fetches it again.
+    let rollback = t
+        .roll_back_and_wait(t.release_of_job(job1.id).await.id)
+        .await;
+    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
+    let events = t.events(rollback.id).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.text.contains("fetch ") && e.text.contains("done in"))
+            .count(),
+        HOSTS,
+        "every host fetches the pruned release"
+    );
     assert!(fleet
         .hosts
         .iter()
-        .all(|h| h.current_version().as_deref() == Some("3.0.0")));
+        .all(|h| h.current_version().as_deref() == Some("1.0.0")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
