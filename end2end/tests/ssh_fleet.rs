@@ -1,16 +1,18 @@
 //! An SSH environment from the browser: configure three real sshd hosts
-//! (release steps through sudo, each host fetching the release archive from
+//! (a non-root user, release steps through sudo, each host fetching the release archive from
 //! this Slipway and checking its sha256), deploy and watch three progress
 //! bars reach success, then roll back.
 
 use anyhow::Result;
 use end2end::{fill, run_job_from, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
-use engine::testing::sshd::{Fleet, HostImage, DEPLOY_PATH};
+use engine::testing::sshd::{require_deploy_user, Fleet, HostImage, DEPLOY_PATH, DEPLOY_USER};
 use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> {
-    // Hosts with the machine's /usr and /etc, so sudo is there.
+    // Hosts with the machine's /usr and /etc, so sudo is there, reached as
+    // a user who needs it to write the deploy path.
+    require_deploy_user();
     let fleet = Fleet::start_with(3, HostImage::Full);
     let slipway = Slipway::start()?;
     let browser = Browser::start().await?;
@@ -28,7 +30,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
         .await?;
     let config = fleet.config();
     fill(client, "hosts", &config.hosts.join("\n")).await?;
-    fill(client, "user", "root").await?;
+    fill(client, "user", DEPLOY_USER).await?;
     fill(
         client,
         "identity_file",

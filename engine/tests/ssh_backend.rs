@@ -7,7 +7,8 @@ mod common;
 use common::TestEngine;
 use engine::domain::{JobState, ReleaseState};
 use engine::testing::share_server::{Serve, ShareServer};
-use engine::testing::sshd::{Fleet, HostImage, DEPLOY_PATH};
+use engine::testing::sshd::{require_deploy_user, Fleet, HostImage, DEPLOY_PATH, DEPLOY_USER};
+use std::os::unix::fs::MetadataExt;
 
 const HOSTS: usize = 5;
 
@@ -408,27 +409,52 @@ async fn hosts_discovered_at_job_start_from_a_file_or_a_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_sudo_the_release_steps_run_through_sudo_and_values_stay_quoted() {
-    // Hosts with sudo (the machine's /usr and /etc): deploy, deploy, roll back.
+    // Hosts with sudo (the machine's /usr and /etc), reached as a non-root
+    // user who cannot write the deploy path itself.
+    require_deploy_user();
     let fleet = Fleet::start_with(2, HostImage::Full);
     let mut t = TestEngine::new().await;
     let mut config = fleet.config();
-    config.sudo = true;
-    t.setup_ssh(config).await;
+    config.user = DEPLOY_USER.into();
+    config.before_switch = Some("echo hook runs as $(id -un)".into());
+    t.setup_ssh(config.clone()).await;
     t.start_runner();
     let canary = "/canary";
     let hostile = format!("$(touch {canary}); `touch {canary}` '\"\n -rf");
     t.set_plain_var("EVIL", &hostile).await;
     let v1 = t.register_version("1.0.0").await;
     let v2 = t.register_version("2.0.0").await;
+
+    // Without sudo the user cannot write there: a clear failure, nothing switched.
+    let refused = t.deploy_and_wait(&v1).await;
+    assert_eq!(refused.state, JobState::Failed);
+    let error = refused.error.unwrap_or_default();
+    assert!(error.contains("Permission denied"), "{error}");
+    assert!(fleet.hosts.iter().all(|h| h.current().is_none()));
+
+    config.sudo = true;
+    t.update_ssh(config).await;
     let job1 = t.deploy_and_wait(&v1).await;
     assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
     let job2 = t.deploy_and_wait(&v2).await;
     assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    let events = t.events(job2.id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.text.contains(&format!("hook runs as {DEPLOY_USER}"))),
+        "the hook did not run as the remote user"
+    );
     for host in &fleet.hosts {
         assert_eq!(host.current_version().as_deref(), Some("2.0.0"));
         assert!(!host.path(canary).exists(), "a hostile value was executed");
         assert!(!host.path(&format!("{DEPLOY_PATH}/.slipway-lock")).exists());
         let target = host.current().unwrap();
+        // Unpacked by root, through sudo.
+        let owner = std::fs::metadata(host.path(&target.to_string_lossy()))
+            .unwrap()
+            .uid();
+        assert_eq!(owner, 0, "the release was not unpacked as root");
         let env_file =
             std::fs::read_to_string(host.path(&target.to_string_lossy()).join(".env")).unwrap();
         assert!(env_file.starts_with("EVIL='$(touch"), "{env_file}");

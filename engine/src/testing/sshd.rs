@@ -13,6 +13,24 @@ use crate::backends::ssh::SshConfig;
 /// The deploy path on every fake host (inside its chroot).
 pub const DEPLOY_PATH: &str = "/srv/shop";
 
+/// A non-root user with passwordless sudo (added by `scripts/setup --test`),
+/// for logging in to [`HostImage::Full`] hosts, whose `/srv` only root may write.
+pub const DEPLOY_USER: &str = "slipway-deploy";
+
+/// Panics with what to run when [`DEPLOY_USER`] does not exist on this machine.
+pub fn require_deploy_user() {
+    let known = Command::new("id")
+        .arg(DEPLOY_USER)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        known,
+        "the test deploy user {DEPLOY_USER} is missing: run scripts/setup --test as root"
+    );
+}
+
 pub struct FakeHost {
     pub port: u16,
     /// The host's filesystem root, seen from this machine.
