@@ -26,8 +26,7 @@ async fn a_release_reaches_every_host_and_rolls_back_everywhere() {
 
     let v1 = t.register_version("1.0.0").await;
     let v2 = t.register_version("2.0.0").await;
-    let job1 = t.deploy_and_wait(&v1).await;
-    assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
+    let job1 = t.deploy_ok(&v1).await;
     for host in &fleet.hosts {
         assert_eq!(
             host.current_version().as_deref(),
@@ -36,8 +35,7 @@ async fn a_release_reaches_every_host_and_rolls_back_everywhere() {
             host.name()
         );
     }
-    let job2 = t.deploy_and_wait(&v2).await;
-    assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    let job2 = t.deploy_ok(&v2).await;
     for host in &fleet.hosts {
         assert_eq!(host.current_version().as_deref(), Some("2.0.0"));
         assert!(
@@ -282,8 +280,7 @@ async fn hostile_values_never_execute_on_a_host() {
     let hostile = format!("$(touch {canary}); `touch {canary}`; touch {canary} \n -rf '\"");
     t.set_plain_var("EVIL", &hostile).await;
     let v1 = t.register_version("1.0.0").await;
-    let job = t.deploy_and_wait(&v1).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    t.deploy_ok(&v1).await;
     let host = &fleet.hosts[0];
     assert!(!host.path(canary).exists(), "a hostile value was executed");
     let seen = std::fs::read_to_string(host.path("/hook-saw")).unwrap();
@@ -342,8 +339,7 @@ async fn a_stale_remote_lock_blocks_deploys_until_an_admin_breaks_it() {
         vec!["environment.remote_locks_broken".to_owned()]
     );
 
-    let job = t.deploy_and_wait(&v1).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    t.deploy_ok(&v1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -366,8 +362,7 @@ async fn hosts_discovered_at_job_start_from_a_file_or_a_command() {
     t.setup_ssh(config.clone()).await;
     t.start_runner();
     let v1 = t.register_version("1.0.0").await;
-    let job = t.deploy_and_wait(&v1).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let job = t.deploy_ok(&v1).await;
     let versions: Vec<Option<String>> = fleet.hosts.iter().map(|h| h.current_version()).collect();
     assert_eq!(versions, [Some("1.0.0".into()), Some("1.0.0".into()), None]);
     let events = t.events(job.id).await;
@@ -383,8 +378,7 @@ async fn hosts_discovered_at_job_start_from_a_file_or_a_command() {
     config.hosts_command = Some(format!("cat {}; echo {}", hosts_file.display(), listed[2]));
     t.update_ssh(config.clone()).await;
     let v2 = t.register_version("2.0.0").await;
-    let job = t.deploy_and_wait(&v2).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    t.deploy_ok(&v2).await;
     assert!(fleet
         .hosts
         .iter()
@@ -434,10 +428,8 @@ async fn with_sudo_the_release_steps_run_through_sudo_and_values_stay_quoted() {
 
     config.sudo = true;
     t.update_ssh(config).await;
-    let job1 = t.deploy_and_wait(&v1).await;
-    assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
-    let job2 = t.deploy_and_wait(&v2).await;
-    assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    let job1 = t.deploy_ok(&v1).await;
+    let job2 = t.deploy_ok(&v2).await;
     let events = t.events(job2.id).await;
     assert!(
         events
@@ -496,10 +488,8 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
 
     let v1 = t.register_version("1.0.0").await;
     let v2 = t.register_version("2.0.0").await;
-    let job1 = t.deploy_and_wait(&v1).await;
-    assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
-    let job2 = t.deploy_and_wait(&v2).await;
-    assert_eq!(job2.state, JobState::Succeeded, "{:?}", job2.error);
+    let job1 = t.deploy_ok(&v1).await;
+    let job2 = t.deploy_ok(&v2).await;
     let events = t.events(job2.id).await;
     assert!(
         events
@@ -511,16 +501,8 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
         !events.iter().any(|e| e.text.contains("/artifacts/")),
         "the lent URL reached the log"
     );
-    for host in &fleet.hosts {
-        assert_eq!(
-            host.current_version().as_deref(),
-            Some("2.0.0"),
-            "{}",
-            host.name()
-        );
-        // Only the releases: no download or partial directory left behind.
-        assert_eq!(host.release_names().len(), 2, "{:?}", host.release_names());
-    }
+    // Only the releases: no download or partial directory left behind.
+    assert_every_host_on(&fleet, "2.0.0", 2);
 
     // A build whose artifact is a URL: Slipway downloads it once, then lends
     // its own copy to the hosts.
@@ -532,12 +514,8 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
         engine::store::builds::Registered::Created(build) => build,
         other => panic!("{other:?}"),
     };
-    let job3 = t.deploy_and_wait(&v3).await;
-    assert_eq!(job3.state, JobState::Succeeded, "{:?}", job3.error);
-    for host in &fleet.hosts {
-        assert_eq!(host.current_version().as_deref(), Some("3.0.0"));
-        assert_eq!(host.release_names().len(), 2, "{:?}", host.release_names());
-    }
+    t.deploy_ok(&v3).await;
+    assert_every_host_on(&fleet, "3.0.0", 2);
 
     // Release 1 was pruned everywhere: rolling back fetches it again.
     let rollback = t
@@ -580,13 +558,20 @@ async fn a_download_that_fails_its_checksum_is_refused_and_no_host_switches() {
         error.contains("nothing was switched") && error.contains("does not match its sha256"),
         "{error}"
     );
+    assert_every_host_on(&fleet, "1.0.0", 1);
+}
+
+/// Every host serves `version` and holds exactly `entries` entries in
+/// `releases/` (so nothing half-staged is left beside the releases).
+fn assert_every_host_on(fleet: &Fleet, version: &str, entries: usize) {
     for host in &fleet.hosts {
         assert_eq!(
             host.current_version().as_deref(),
-            Some("1.0.0"),
+            Some(version),
             "{}",
             host.name()
         );
-        assert_eq!(host.release_names().len(), 1, "{:?}", host.release_names());
+        let names = host.release_names();
+        assert_eq!(names.len(), entries, "{}: {names:?}", host.name());
     }
 }

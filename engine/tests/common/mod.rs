@@ -12,7 +12,7 @@ use engine::auth::Actor;
 use engine::backends::local::LocalConfig;
 use engine::backends::BackendConfig;
 use engine::demo::{fake_commit_sha, write_demo_tarball};
-use engine::domain::{AuditEntry, Build, Environment, Job, JobEvent, Release, Role};
+use engine::domain::{AuditEntry, Build, Environment, Job, JobEvent, JobState, Release, Role};
 use engine::jobs::RunnerSettings;
 use engine::store::audit::AuditFilter;
 use engine::store::builds::Registered;
@@ -201,6 +201,13 @@ impl TestEngine {
         self.wait_finished(job.id).await
     }
 
+    /// Deploys, waits, and fails the test unless the job succeeded.
+    pub async fn deploy_ok(&self, build: &Build) -> Job {
+        let job = self.deploy_and_wait(build).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        job
+    }
+
     /// The release the job `job_id` made in the test environment.
     pub async fn release_of_job(&self, job_id: i64) -> Release {
         let env = self
@@ -346,7 +353,6 @@ impl Drop for TestEngine {
 
 /// The audit actions a finished job adds after its request.
 pub fn outcome_action(job: &Job) -> &'static str {
-    use engine::domain::JobState;
     match job.state {
         JobState::Succeeded => actions::JOB_SUCCEEDED,
         JobState::Failed => actions::JOB_FAILED,
