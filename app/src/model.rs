@@ -86,6 +86,15 @@ pub struct VarInfo {
     pub secret: bool,
 }
 
+/// The keys one host offered to a key scan, for an admin to compare and pin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScannedKeys {
+    pub host: String,
+    pub known_hosts: Vec<String>,
+    pub fingerprints: Vec<String>,
+    pub error: Option<String>,
+}
+
 /// An environment's settings as the page and the form show them.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct EnvSettings {

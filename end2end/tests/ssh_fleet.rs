@@ -37,7 +37,34 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
         &fleet.client_key.display().to_string(),
     )
     .await?;
-    fill(client, "known_hosts", &fleet.known_hosts()).await?;
+    // Pin the keys the hosts offer: Slipway reads them, the admin compares
+    // the fingerprints shown beside the field, then saves.
+    client
+        .find(Locator::Css("#scan-keys"))
+        .await?
+        .click()
+        .await?;
+    let listed = wait_for_text(client, "ul.scanned-keys", |t| {
+        t.matches("SHA256:").count() >= 3
+    })
+    .await?;
+    assert!(listed.contains("ED25519"), "{listed}");
+    let pinned = client
+        .find(Locator::Css("textarea[name='known_hosts']"))
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    for line in fleet.known_hosts().lines() {
+        assert!(
+            pinned.lines().any(|l| l == line),
+            "{line} not pinned: {pinned}"
+        );
+    }
+    std::fs::write(
+        end2end::artifacts_dir()?.join("ssh-scanned-keys.png"),
+        client.screenshot().await?,
+    )?;
     fill(client, "target_dir", DEPLOY_PATH).await?;
     fill(client, "fetch_from", &slipway.base_url).await?;
     client

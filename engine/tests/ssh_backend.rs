@@ -575,3 +575,49 @@ fn assert_every_host_on(fleet: &Fleet, version: &str, entries: usize) {
         assert_eq!(names.len(), entries, "{}: {names:?}", host.name());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scanning_reads_each_hosts_key_for_pinning_and_names_the_unreachable() {
+    let fleet = Fleet::start(2);
+    let t = TestEngine::new().await;
+    let silent = common::free_port();
+    let listed = format!(
+        "127.0.0.1:{}\n\n127.0.0.1:{}\n127.0.0.1:{silent}\n",
+        fleet.hosts[0].port, fleet.hosts[1].port
+    );
+    let scanned = t
+        .engine
+        .scan_host_keys(&t.actor, &listed, 22)
+        .await
+        .unwrap();
+    assert_eq!(scanned.len(), 3);
+    let pinned: Vec<String> = scanned
+        .iter()
+        .flat_map(|s| s.known_hosts.clone())
+        .filter(|l| l.contains(" ssh-ed25519 "))
+        .collect();
+    assert_eq!(
+        pinned.join("\n"),
+        fleet.known_hosts(),
+        "the scanned keys are the hosts' own"
+    );
+    assert!(scanned[0]
+        .fingerprints
+        .iter()
+        .any(|f| f.contains("SHA256:") && f.contains("ED25519")));
+    assert!(
+        scanned[2].known_hosts.is_empty() && scanned[2].error.is_some(),
+        "{:?}",
+        scanned[2]
+    );
+
+    for hostile in ["-oProxyCommand=touch /tmp/x", "a;b", ""] {
+        assert!(
+            t.engine
+                .scan_host_keys(&t.actor, hostile, 22)
+                .await
+                .is_err(),
+            "{hostile:?}"
+        );
+    }
+}

@@ -404,3 +404,31 @@ pub async fn break_remote_locks(app: String, env: String) -> Result<Vec<String>,
         })
         .collect())
 }
+
+/// Reads the listed hosts' public keys (`ssh-keyscan`), for the form's
+/// pinned keys. Pins nothing: the admin compares and saves.
+#[server(prefix = "/fn", endpoint = "scan_host_keys")]
+pub async fn scan_host_keys(
+    hosts: String,
+    port: String,
+) -> Result<Vec<crate::model::ScannedKeys>, ServerFnError> {
+    use super::context::{actor, engine, invalid, to_server_error};
+    let (engine, actor) = (engine()?, actor().await?);
+    let port: u16 = port
+        .trim()
+        .parse()
+        .map_err(|_| invalid("port: enter a port number 1-65535"))?;
+    let scanned = engine
+        .scan_host_keys(&actor, &hosts, port)
+        .await
+        .map_err(to_server_error)?;
+    Ok(scanned
+        .into_iter()
+        .map(|s| crate::model::ScannedKeys {
+            host: s.host,
+            known_hosts: s.known_hosts,
+            fingerprints: s.fingerprints,
+            error: s.error,
+        })
+        .collect())
+}

@@ -3,9 +3,9 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::functions::environments::{
-    default_settings, get_environment, DeleteEnvironment, SaveEnvironment,
+    default_settings, get_environment, DeleteEnvironment, SaveEnvironment, ScanHostKeys,
 };
-use crate::model::EnvSettings;
+use crate::model::{EnvSettings, ScannedKeys};
 
 /// Creates an environment (`/apps/:app/new-env`) or edits one (`/apps/:app/envs/:env/edit`).
 #[component]
@@ -74,6 +74,7 @@ fn EnvForm(
         String::new()
     };
     let initial_backend = s.backend.clone();
+    let (hosts_ref, port_ref, known_hosts_ref) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
     view! {
         <h1>{title}</h1>
         <section class="card">
@@ -124,19 +125,20 @@ fn EnvForm(
                 </fieldset>
                 <fieldset class="ssh-settings" class:hidden=move || !is_ssh() && !is_dnf()>
                     <legend>{move || if is_dnf() { "Hosts (none: this machine)" } else { "SSH hosts" }}</legend>
-                    <label>"Hosts (one per line, host or host:port)" <textarea name="hosts" rows="4">{s.hosts.join("\n")}</textarea></label>
+                    <label>"Hosts (one per line, host or host:port)" <textarea name="hosts" rows="4" node_ref=hosts_ref>{s.hosts.join("\n")}</textarea></label>
                     <div class:hidden=move || !is_ssh()>
                         <p class="muted">"Or, for fleets that scale, discover the hosts when each job starts (one host per line; leave the list above empty):"</p>
                         <label>"Hosts command (runs on the Slipway server)" <input name="hosts_command" value=s.hosts_command.clone() placeholder="aws ec2 describe-instances … | jq -r …" /></label>
                         <label>"Hosts file (absolute path on the Slipway server)" <input name="hosts_file" value=s.hosts_file.clone() placeholder="/etc/slipway/web-fleet.txt" /></label>
                     </div>
                     <label>"User" <input name="user" value=s.user.clone() /></label>
-                    <label>"Port" <input name="port" value=s.port.to_string() inputmode="numeric" /></label>
+                    <label>"Port" <input name="port" value=s.port.to_string() inputmode="numeric" node_ref=port_ref /></label>
                     <label>"Private key file on the Slipway server (empty: the ssh agent)" <input name="identity_file" value=s.identity_file.clone() /></label>
                     <label>
                         "Pinned host keys (known_hosts lines, e.g. from ssh-keyscan; unknown or changed keys are refused)"
-                        <textarea name="known_hosts" rows="4">{s.known_hosts.clone()}</textarea>
+                        <textarea name="known_hosts" rows="4" node_ref=known_hosts_ref>{s.known_hosts.clone()}</textarea>
                     </label>
+                    <ScanKeys hosts_ref port_ref known_hosts_ref />
                     <label>"Hosts staged at once" <input name="parallelism" value=s.parallelism.to_string() inputmode="numeric" /></label>
                     <label class:hidden=move || !is_ssh()><input type="checkbox" name="ssh_sudo" value="on" checked=s.sudo /> " unpack, switch and prune with sudo (hooks run as the user)"</label>
                     <label class:hidden=move || !is_ssh()>
@@ -186,5 +188,55 @@ fn EnvForm(
                 <ActionError value=delete.value() />
             </section>
         })}
+    }
+}
+
+/// "Read the hosts' keys": fills the pinned keys from `ssh-keyscan` and lists
+/// each host's fingerprints, for the admin to compare before saving.
+#[component]
+fn ScanKeys(
+    hosts_ref: NodeRef<leptos::html::Textarea>,
+    port_ref: NodeRef<leptos::html::Input>,
+    known_hosts_ref: NodeRef<leptos::html::Textarea>,
+) -> impl IntoView {
+    let scan = ServerAction::<ScanHostKeys>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(scanned)) = scan.value().get() {
+            let lines: Vec<String> = scanned.iter().flat_map(|s| s.known_hosts.clone()).collect();
+            if let (Some(field), false) = (known_hosts_ref.get(), lines.is_empty()) {
+                field.set_value(&lines.join("\n"));
+            }
+        }
+    });
+    let start_scan = move |_| {
+        let hosts = hosts_ref.get().map(|f| f.value()).unwrap_or_default();
+        let port = port_ref.get().map(|f| f.value()).unwrap_or_default();
+        scan.dispatch(ScanHostKeys { hosts, port });
+    };
+    view! {
+        <div class="scan-keys">
+            <button type="button" id="scan-keys" disabled=move || scan.pending().get() on:click=start_scan>
+                {move || if scan.pending().get() { "Reading keys…" } else { "Read the hosts' keys" }}
+            </button>
+            {move || scan.value().get().map(|result| match result {
+                Ok(scanned) => view! { <ScannedList scanned /> }.into_any(),
+                Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn ScannedList(scanned: Vec<ScannedKeys>) -> impl IntoView {
+    view! {
+        <p class="muted">"Compare each fingerprint with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on it) before saving: only the keys above are trusted."</p>
+        <ul class="scanned-keys">
+            {scanned.into_iter().map(|s| {
+                let ok = s.error.is_none();
+                let detail = s.error.unwrap_or_else(|| s.fingerprints.join(" · "));
+                let (host, label) = (s.host.clone(), s.host);
+                view! { <li data-host=host class:error=!ok><code>{label}</code>" "{detail}</li> }
+            }).collect_view()}
+        </ul>
     }
 }

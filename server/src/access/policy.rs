@@ -117,7 +117,7 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         "cancel_job" => Rule::Require(CancelJob),
         "register_build" => Rule::Require(RegisterBuild),
         "save_environment" | "delete_environment" | "set_env_var" | "delete_env_var"
-        | "break_remote_locks" => Rule::Require(ManageEnvironments),
+        | "break_remote_locks" | "scan_host_keys" => Rule::Require(ManageEnvironments),
         "create_application" => Rule::Require(ManageApplications),
         "get_users" | "set_role" => Rule::Require(ManageUsers),
         "get_tokens" | "create_token" | "revoke_token" => Rule::Require(ManageOwnAccount),

@@ -10,6 +10,7 @@
 mod config;
 pub mod executor;
 pub mod hosts;
+pub mod keyscan;
 pub mod locks;
 pub mod plan;
 pub mod transport;
