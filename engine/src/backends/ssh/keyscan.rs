@@ -67,8 +67,7 @@ async fn scan_one(addr: &HostAddr) -> Result<ScannedHost, String> {
         let why = String::from_utf8_lossy(&output.stderr)
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .last()
+            .rfind(|l| !l.is_empty() && !l.starts_with('#'))
             .unwrap_or("the host offered no key")
             .to_owned();
         return Err(why);
