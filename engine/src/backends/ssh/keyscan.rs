@@ -64,12 +64,19 @@ async fn scan_one(addr: &HostAddr) -> Result<ScannedHost, String> {
         .map(str::to_owned)
         .collect();
     if known_hosts.is_empty() {
-        let why = String::from_utf8_lossy(&output.stderr)
+        // ssh-keyscan is silent about a refused connection.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let why = stderr
             .lines()
             .map(str::trim)
             .rfind(|l| !l.is_empty() && !l.starts_with('#'))
-            .unwrap_or("the host offered no key")
-            .to_owned();
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                format!(
+                    "no key read: nothing answered SSH on port {} within {SCAN_TIMEOUT_SECS}s",
+                    addr.port
+                )
+            });
         return Err(why);
     }
     let fingerprints = fingerprints(&known_hosts).await?;
