@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use tokio::process::Command;
 use tokio::sync::Semaphore;
+use tracing::{info_span, Instrument};
 
 use super::HostAddr;
 
@@ -31,10 +32,13 @@ pub struct ScannedHost {
 /// Scans every host (host names were validated by [`HostAddr::parse`], and
 /// go to `ssh-keyscan` as arguments, never through a shell).
 pub async fn scan(addrs: &[HostAddr]) -> Vec<ScannedHost> {
-    let limit = Semaphore::new(SCAN_PARALLELISM);
-    join_all(addrs.iter().map(|addr| async {
+    let limit = &Semaphore::new(SCAN_PARALLELISM);
+    join_all(addrs.iter().map(|addr| async move {
         let _permit = limit.acquire().await;
-        scan_one(addr).await.unwrap_or_else(|error| ScannedHost {
+        let scanned = scan_one(addr)
+            .instrument(info_span!("host_step", host = %addr, step = "keyscan"))
+            .await;
+        scanned.unwrap_or_else(|error| ScannedHost {
             host: addr.to_string(),
             known_hosts: Vec::new(),
             fingerprints: Vec::new(),
