@@ -501,6 +501,10 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
         !events.iter().any(|e| e.text.contains("/artifacts/")),
         "the lent URL reached the log"
     );
+    assert!(
+        !events.iter().any(|e| e.text.starts_with("current=")),
+        "Slipway's own notes reached the log"
+    );
     // Only the releases: no download or partial directory left behind.
     assert_every_host_on(&fleet, "2.0.0", 2);
 

@@ -462,7 +462,8 @@ async fn step(
     let emitter = run.emitter;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
     let on_line = move |is_err: bool, line: &str| {
-        if echo {
+        // The note on where `current` pointed is for Slipway, not the log.
+        if echo && (is_err || !line.starts_with(plan::CURRENT_NOTE)) {
             let _ = tx.send((is_err, line.to_owned()));
         }
     };
@@ -627,7 +628,7 @@ async fn stage_host(
     h.previous = locked
         .stdout
         .iter()
-        .find_map(|l| l.strip_prefix("current="))
+        .find_map(|l| l.strip_prefix(plan::CURRENT_NOTE))
         .filter(|t| !t.trim().is_empty())
         .map(PathBuf::from);
     if let Some(command) = &run.config.before_switch {

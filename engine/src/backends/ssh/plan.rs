@@ -123,11 +123,14 @@ pub fn unlock(layout: &ReleaseLayout) -> String {
     )
 }
 
+/// Starts the line on which a script tells Slipway where `current` pointed.
+pub const CURRENT_NOTE: &str = "current=";
+
 /// Creates `releases/` and prints where `current` points now
-/// (`current=<target>`, empty if nowhere).
+/// ([`CURRENT_NOTE`]`<target>`, empty if nowhere).
 fn note_current(layout: &ReleaseLayout) -> String {
     format!(
-        "mkdir -p {releases} && echo \"current=$(readlink {current} || true)\"",
+        "mkdir -p {releases} && echo \"{CURRENT_NOTE}$(readlink {current} || true)\"",
         releases = q(&layout.releases_dir()),
         current = q(&layout.current()),
     )
