@@ -583,9 +583,6 @@ impl Engine {
         Ok(job)
     }
 
-    /// Removes the deploy lock on every host of an SSH environment (stale
-    /// locks of a job that died, or of a hand deploy). Admin-only, refused
-    /// while Slipway itself runs a job there, and audited with who held them.
     /// The public keys the listed hosts (one `host[:port]` per line) offer,
     /// for an admin to compare and pin. Reads only; pins nothing.
     pub async fn scan_host_keys(
@@ -594,26 +591,22 @@ impl Engine {
         hosts: &str,
         default_port: u16,
     ) -> Result<Vec<crate::backends::ssh::keyscan::ScannedHost>> {
-        use crate::backends::ssh::HostAddr;
         const MAX_SCANNED: usize = 100;
         actor.require(Permission::ManageEnvironments)?;
-        let mut addrs: Vec<HostAddr> = Vec::new();
-        for line in hosts.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let addr = HostAddr::parse(line, default_port)?;
-            if !addrs.contains(&addr) {
-                addrs.push(addr);
-            }
-        }
-        if addrs.is_empty() || addrs.len() > MAX_SCANNED {
+        let addrs = crate::backends::ssh::hosts::parse_listing(hosts, default_port)?;
+        if addrs.len() > MAX_SCANNED {
             return Err(InvalidInput::new(
                 "hosts",
-                format!("list 1-{MAX_SCANNED} hosts to scan, one per line"),
+                format!("scan at most {MAX_SCANNED} hosts at once"),
             )
             .into());
         }
         Ok(crate::backends::ssh::keyscan::scan(&addrs).await)
     }
 
+    /// Removes the deploy lock on every host of an SSH environment (stale
+    /// locks of a job that died, or of a hand deploy). Admin-only, refused
+    /// while Slipway itself runs a job there, and audited with who held them.
     pub async fn break_remote_locks(
         &self,
         actor: &Actor,
