@@ -140,17 +140,11 @@ pub async fn unpack_into(source: &ArtifactSource, dest: &Path) -> Result<(), Sta
             blocking(move || copy_tree(&dir, &dest)).await
         }
         ArtifactSource::Url(url) => {
-            let download = dest.with_extension("download");
-            let result = download_to(url, &download).await;
-            let result = match result {
-                Ok(()) => {
-                    let (path, dest2) = (download.clone(), dest.to_owned());
-                    blocking(move || unpack_archive(&path, &dest2)).await
-                }
-                Err(e) => Err(e),
-            };
-            let _ = tokio::fs::remove_file(&download).await;
-            result
+            // Beside the release directory: the same filesystem, and gone when unpacked.
+            let beside = dest.parent().unwrap_or(dest);
+            let downloaded = download(url, beside).await?;
+            let (path, dest) = (downloaded.path.clone(), dest.to_owned());
+            blocking(move || unpack_archive(&path, &dest)).await
         }
     }
 }
@@ -222,16 +216,16 @@ impl Drop for Downloaded {
     }
 }
 
-/// Downloads `url` into the temporary directory, keeping its file name's
-/// archive extension (so `.tar` stays uncompressed).
-pub async fn download(url: &url::Url) -> Result<Downloaded, StageError> {
+/// Downloads `url` into `dir`, keeping its file name's archive extension
+/// (so `.tar` stays uncompressed).
+pub async fn download(url: &url::Url, dir: &Path) -> Result<Downloaded, StageError> {
     let extension = if url.path().ends_with(".tar") {
         "tar"
     } else {
         "tar.gz"
     };
     let downloaded = Downloaded {
-        path: std::env::temp_dir().join(format!(
+        path: dir.join(format!(
             "slipway-artifact-{:016x}.{extension}",
             rand::random::<u64>()
         )),

@@ -362,3 +362,29 @@ async fn stage_failure_on_a_truncated_tarball_leaves_no_partial_dir() {
     assert_no_partial(&t);
     assert_eq!(t.release_dir_names(), vec![r1.release_key.clone()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_url_is_downloaded_and_unpacked_leaving_nothing_beside_the_releases() {
+    use engine::testing::share_server::{Serve, ShareServer};
+    let mut t = TestEngine::new().await;
+    let server = ShareServer::start(t.engine.artifact_shares().clone(), Serve::Faithfully).await;
+    t.setup(t.config()).await;
+    t.start_runner();
+    engine::demo::write_demo_tarball(&t.tarball_path("3.0.0"), "3.0.0").unwrap();
+    let lent = t.engine.artifact_shares().lend(t.tarball_path("3.0.0"));
+    let mut request = t.build_request("3.0.0");
+    request.artifact = engine::shares::share_url(&server.base_url, lent.token());
+    let build = match t.engine.register_build(&t.actor, request).await.unwrap() {
+        engine::store::builds::Registered::Created(build) => build,
+        other => panic!("{other:?}"),
+    };
+    t.deploy_ok(&build).await;
+    assert!(t.current_index().contains("version 3.0.0"));
+    assert_eq!(
+        t.release_dir_names().len(),
+        1,
+        "{:?}",
+        t.release_dir_names()
+    );
+    assert_no_partial(&t);
+}

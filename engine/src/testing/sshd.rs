@@ -19,12 +19,7 @@ pub const DEPLOY_USER: &str = "slipway-deploy";
 
 /// Panics with what to run when [`DEPLOY_USER`] does not exist on this machine.
 pub fn require_deploy_user() {
-    let known = Command::new("id")
-        .arg(DEPLOY_USER)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let known = nix::unistd::User::from_name(DEPLOY_USER).is_ok_and(|user| user.is_some());
     assert!(
         known,
         "the test deploy user {DEPLOY_USER} is missing: run scripts/setup --test as root"

@@ -3,8 +3,6 @@
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 use crate::state::AppState;
 
@@ -22,8 +20,5 @@ pub async fn lent(
         )
             .into_response();
     };
-    match ServeFile::new(file).oneshot(request).await {
-        Ok(response) => response.into_response(),
-        Err(never) => match never {},
-    }
+    super::serve_file(&file, request).await
 }

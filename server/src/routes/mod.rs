@@ -24,6 +24,23 @@ use crate::access::policy::RouteEntry;
 use crate::access::{middleware as access, session};
 use crate::state::AppState;
 
+/// Serves one file from disk (with tower-http's content type, ranges and
+/// conditional requests).
+async fn serve_file(
+    file: &std::path::Path,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    match tower_http::services::ServeFile::new(file)
+        .oneshot(request)
+        .await
+    {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
+    }
+}
+
 /// Every route that is not a Leptos page or server function. Each one needs
 /// a rule in `access::policy`, or every request to it is refused.
 fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {

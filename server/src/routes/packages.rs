@@ -15,8 +15,6 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -155,8 +153,5 @@ pub async fn serve(
     let Some(file) = state.engine.package_repository().resolve(&app, &path) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
-    match ServeFile::new(&file).oneshot(request).await {
-        Ok(response) => response.into_response(),
-        Err(never) => match never {},
-    }
+    super::serve_file(&file, request).await
 }

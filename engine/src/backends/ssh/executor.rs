@@ -235,38 +235,37 @@ fn steps_per_host(config: &SshConfig, is_rollback: bool) -> i64 {
 /// The archive on this machine (downloading a URL artifact once), and,
 /// when the hosts fetch it, its checksum and the share they fetch it from.
 async fn load_archive(run: &SshRun<'_>) -> Result<Archive, RunFailure> {
-    let failed = |what: String| RunFailure::Failed(what);
     let source = run
         .artifacts
         .resolve(run.artifact)
-        .map_err(|e| failed(format!("artifact refused: {}", e.message)))?;
+        .map_err(|e| RunFailure::Failed(format!("artifact refused: {}", e.message)))?;
     let (path, downloaded) = match source {
         ArtifactSource::Archive(path) => (path, None),
         ArtifactSource::Directory(_) => {
-            return Err(failed(
+            return Err(RunFailure::Failed(
                 "the ssh backend ships archives (.tar.gz or .tar), not directories".into(),
             ))
         }
         ArtifactSource::Url(url) => {
             let shown = crate::artifact::loggable_url(&url);
             info(run, &format!("downloading {shown}")).await;
-            let downloaded = crate::artifact::download(&url)
+            let downloaded = crate::artifact::download(&url, &std::env::temp_dir())
                 .await
-                .map_err(|e| failed(format!("{shown}: {e}")))?;
+                .map_err(|e| RunFailure::Failed(format!("{shown}: {e}")))?;
             (downloaded.path.clone(), Some(downloaded))
         }
     };
     let gzip = path.extension().is_none_or(|e| e != "tar");
     let size = tokio::fs::metadata(&path)
         .await
-        .map_err(|e| failed(format!("cannot read {}: {e}", path.display())))?
+        .map_err(|e| RunFailure::Failed(format!("cannot read {}: {e}", path.display())))?
         .len();
     let fetched = match &run.config.fetch_from {
         None => None,
         Some(base) => {
             let sha256 = crate::artifact::sha256_file(&path)
                 .await
-                .map_err(|e| failed(format!("cannot read {}: {e}", path.display())))?;
+                .map_err(|e| RunFailure::Failed(format!("cannot read {}: {e}", path.display())))?;
             let share = run.shares.lend(path.clone());
             let url = crate::shares::share_url(base, share.token());
             Some(Fetched {
