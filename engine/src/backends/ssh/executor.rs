@@ -421,8 +421,18 @@ struct RemoteStep<'s> {
     script: String,
     input: Option<&'s Path>,
     timeout: Duration,
-    /// Stream the command's output into the job log.
-    echo: bool,
+    /// Which of the command's output the job log shows.
+    echo: Echo,
+}
+
+/// Which of a step's output lines reach the job log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    Nothing,
+    /// Only stderr: the step's stdout is for Slipway (e.g. where `current`
+    /// pointed), and its tools report trouble on stderr.
+    Errors,
+    Everything,
 }
 
 /// A step that failed: the message for people, and the remote exit status
@@ -461,8 +471,12 @@ async fn step(
     let emitter = run.emitter;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
     let on_line = move |is_err: bool, line: &str| {
-        // The note on where `current` pointed is for Slipway, not the log.
-        if echo && (is_err || !line.starts_with(plan::CURRENT_NOTE)) {
+        let shown = match echo {
+            Echo::Nothing => false,
+            Echo::Errors => is_err,
+            Echo::Everything => true,
+        };
+        if shown {
             let _ = tx.send((is_err, line.to_owned()));
         }
     };
@@ -557,7 +571,7 @@ async fn stage_host(
                 script: run.release_step(plan::lock_and_prepare(layout, &run.lock_holder)),
                 input: None,
                 timeout: QUICK_TIMEOUT,
-                echo: false,
+                echo: Echo::Nothing,
             },
             total,
         )
@@ -589,7 +603,7 @@ async fn stage_host(
                     )),
                     input: archive.upload(),
                     timeout: STEP_TIMEOUT,
-                    echo: true,
+                    echo: Echo::Errors,
                 },
                 total,
             )
@@ -612,7 +626,7 @@ async fn stage_host(
                 )),
                 input: archive.upload(),
                 timeout: STEP_TIMEOUT,
-                echo: true,
+                echo: Echo::Errors,
             },
             total,
         )
@@ -641,7 +655,7 @@ async fn stage_host(
                 script,
                 input: None,
                 timeout: STEP_TIMEOUT,
-                echo: true,
+                echo: Echo::Everything,
             },
             total,
         )
@@ -662,7 +676,7 @@ async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Dura
             script: run.release_step(plan::switch_and_list(&run.layout)),
             input: None,
             timeout: QUICK_TIMEOUT,
-            echo: false,
+            echo: Echo::Nothing,
         },
         total,
     )
@@ -685,7 +699,7 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
                 script,
                 input: None,
                 timeout: STEP_TIMEOUT,
-                echo: true,
+                echo: Echo::Everything,
             },
             total,
         )
@@ -703,7 +717,7 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
                 script,
                 input: None,
                 timeout,
-                echo: true,
+                echo: Echo::Everything,
             },
             total,
         )
@@ -832,7 +846,7 @@ async fn prune_host(run: &SshRun<'_>, host: &Shared, total: i64) {
             script: run.release_step(plan::prune_and_unlock(&run.layout, &doomed)),
             input: None,
             timeout: QUICK_TIMEOUT,
-            echo: true,
+            echo: Echo::Everything,
         },
         total,
     )
