@@ -370,14 +370,7 @@ async fn an_artifact_url_is_downloaded_and_unpacked_leaving_nothing_beside_the_r
     let server = ShareServer::start(t.engine.artifact_shares().clone(), Serve::Faithfully).await;
     t.setup(t.config()).await;
     t.start_runner();
-    engine::demo::write_demo_tarball(&t.tarball_path("3.0.0"), "3.0.0").unwrap();
-    let lent = t.engine.artifact_shares().lend(t.tarball_path("3.0.0"));
-    let mut request = t.build_request("3.0.0");
-    request.artifact = engine::shares::share_url(&server.base_url, lent.token());
-    let build = match t.engine.register_build(&t.actor, request).await.unwrap() {
-        engine::store::builds::Registered::Created(build) => build,
-        other => panic!("{other:?}"),
-    };
+    let (build, _lent) = t.register_version_at_url("3.0.0", &server.base_url).await;
     t.deploy_ok(&build).await;
     assert!(t.current_index().contains("version 3.0.0"));
     assert_eq!(

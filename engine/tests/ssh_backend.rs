@@ -27,14 +27,7 @@ async fn a_release_reaches_every_host_and_rolls_back_everywhere() {
     let v1 = t.register_version("1.0.0").await;
     let v2 = t.register_version("2.0.0").await;
     let job1 = t.deploy_ok(&v1).await;
-    for host in &fleet.hosts {
-        assert_eq!(
-            host.current_version().as_deref(),
-            Some("1.0.0"),
-            "{}",
-            host.name()
-        );
-    }
+    assert_every_host_serves(&fleet, "1.0.0");
     let job2 = t.deploy_ok(&v2).await;
     for host in &fleet.hosts {
         assert_eq!(host.current_version().as_deref(), Some("2.0.0"));
@@ -58,14 +51,7 @@ async fn a_release_reaches_every_host_and_rolls_back_everywhere() {
     assert_eq!(first.state, ReleaseState::Superseded);
     let rollback = t.roll_back_and_wait(first.id).await;
     assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
-    for host in &fleet.hosts {
-        assert_eq!(
-            host.current_version().as_deref(),
-            Some("1.0.0"),
-            "{}",
-            host.name()
-        );
-    }
+    assert_every_host_serves(&fleet, "1.0.0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -100,9 +86,7 @@ async fn keep_n_prunes_on_every_host_and_a_pruned_release_is_restaged() {
         .unwrap();
     let job = t.wait_finished(job.id).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    for host in &fleet.hosts {
-        assert_eq!(host.current_version().as_deref(), Some("1.0.0"));
-    }
+    assert_every_host_serves(&fleet, "1.0.0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -169,14 +153,7 @@ async fn a_failing_health_check_switches_every_host_back() {
         "{:?}",
         job.error
     );
-    for host in &fleet.hosts {
-        assert_eq!(
-            host.current_version().as_deref(),
-            Some("1.0.0"),
-            "{} not switched back",
-            host.name()
-        );
-    }
+    assert_every_host_serves(&fleet, "1.0.0");
     let hosts = t.engine.store().job_hosts(job.id).await.unwrap();
     let failed: Vec<_> = hosts
         .iter()
@@ -212,14 +189,7 @@ async fn a_host_that_dies_mid_stage_leaves_every_host_unswitched() {
     kill_sessions_in(&fleet.hosts[3].root);
     let job = t.wait_finished(job.id).await;
     assert_eq!(job.state, JobState::Failed, "{:?}", job.error);
-    for host in &fleet.hosts {
-        assert_eq!(
-            host.current_version().as_deref(),
-            Some("1.0.0"),
-            "{} was switched",
-            host.name()
-        );
-    }
+    assert_every_host_serves(&fleet, "1.0.0");
 }
 
 /// Kills the sshd session processes chrooted into `root` (a host going down).
@@ -379,10 +349,7 @@ async fn hosts_discovered_at_job_start_from_a_file_or_a_command() {
     t.update_ssh(config.clone()).await;
     let v2 = t.register_version("2.0.0").await;
     t.deploy_ok(&v2).await;
-    assert!(fleet
-        .hosts
-        .iter()
-        .all(|h| h.current_version().as_deref() == Some("2.0.0")));
+    assert_every_host_serves(&fleet, "2.0.0");
 
     // A source that names something that is not a host fails the job before
     // any host is touched, and says why.
@@ -395,10 +362,7 @@ async fn hosts_discovered_at_job_start_from_a_file_or_a_command() {
     let error = job.error.unwrap_or_default();
     assert!(error.contains("hosts from the command"), "{error}");
     assert!(!canary.exists(), "the listed text never ran");
-    assert!(fleet
-        .hosts
-        .iter()
-        .all(|h| h.current_version().as_deref() == Some("2.0.0")));
+    assert_every_host_serves(&fleet, "2.0.0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -454,9 +418,7 @@ async fn with_sudo_the_release_steps_run_through_sudo_and_values_stay_quoted() {
     let first = t.release_of_job(job1.id).await;
     let rollback = t.roll_back_and_wait(first.id).await;
     assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
-    for host in &fleet.hosts {
-        assert_eq!(host.current_version().as_deref(), Some("1.0.0"));
-    }
+    assert_every_host_serves(&fleet, "1.0.0");
 
     // A host without sudo: the setting is really used, the job fails
     // clearly and nothing is switched.
@@ -510,14 +472,7 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
 
     // A build whose artifact is a URL: Slipway downloads it once, then lends
     // its own copy to the hosts.
-    engine::demo::write_demo_tarball(&t.tarball_path("3.0.0"), "3.0.0").unwrap();
-    let elsewhere = t.engine.artifact_shares().lend(t.tarball_path("3.0.0"));
-    let mut request = t.build_request("3.0.0");
-    request.artifact = engine::shares::share_url(&server.base_url, elsewhere.token());
-    let v3 = match t.engine.register_build(&t.actor, request).await.unwrap() {
-        engine::store::builds::Registered::Created(build) => build,
-        other => panic!("{other:?}"),
-    };
+    let (v3, _lent) = t.register_version_at_url("3.0.0", &server.base_url).await;
     t.deploy_ok(&v3).await;
     assert_every_host_on(&fleet, "3.0.0", 2);
 
@@ -535,10 +490,7 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
         HOSTS,
         "every host fetches the pruned release"
     );
-    assert!(fleet
-        .hosts
-        .iter()
-        .all(|h| h.current_version().as_deref() == Some("1.0.0")));
+    assert_every_host_serves(&fleet, "1.0.0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -568,15 +520,22 @@ async fn a_download_that_fails_its_checksum_is_refused_and_no_host_switches() {
 /// Every host serves `version` and holds exactly `entries` entries in
 /// `releases/` (so nothing half-staged is left beside the releases).
 fn assert_every_host_on(fleet: &Fleet, version: &str, entries: usize) {
+    assert_every_host_serves(fleet, version);
+    for host in &fleet.hosts {
+        let names = host.release_names();
+        assert_eq!(names.len(), entries, "{}: {names:?}", host.name());
+    }
+}
+
+/// `current` points at `version` on every host of the fleet.
+fn assert_every_host_serves(fleet: &Fleet, version: &str) {
     for host in &fleet.hosts {
         assert_eq!(
             host.current_version().as_deref(),
             Some(version),
-            "{}",
+            "{} does not serve {version}",
             host.name()
         );
-        let names = host.release_names();
-        assert_eq!(names.len(), entries, "{}: {names:?}", host.name());
     }
 }
 

@@ -188,6 +188,27 @@ impl TestEngine {
         }
     }
 
+    /// Registers `version` as a build whose artifact is a URL: its tarball,
+    /// lent under a token and served at `base_url` (a share server). The URL
+    /// works while the returned share lives.
+    pub async fn register_version_at_url(
+        &self,
+        version: &str,
+        base_url: &str,
+    ) -> (Build, engine::shares::Share) {
+        write_demo_tarball(&self.tarball_path(version), version).expect("write tarball");
+        let share = self
+            .engine
+            .artifact_shares()
+            .lend(self.tarball_path(version));
+        let mut request = self.build_request(version);
+        request.artifact = engine::shares::share_url(base_url, share.token());
+        match self.engine.register_build(&self.actor, request).await {
+            Ok(Registered::Created(build)) => (build, share),
+            other => panic!("registering {version} at a URL: {other:?}"),
+        }
+    }
+
     pub async fn deploy(&self, build: &Build) -> Job {
         self.engine
             .deploy(&self.actor, APP, ENV, build.id)
