@@ -472,8 +472,24 @@ async fn hosts_fetch_the_release_from_slipway_and_check_its_sha256() {
 
     // A build whose artifact is a URL: Slipway downloads it once, then lends
     // its own copy to the hosts.
-    let (v3, _lent) = t.register_version_at_url("3.0.0", &server.base_url).await;
-    t.deploy_ok(&v3).await;
+    let (v3, lent) = t.register_version_at_url("3.0.0", &server.base_url).await;
+    let job3 = t.deploy_ok(&v3).await;
+    assert_every_host_on(&fleet, "3.0.0", 2);
+
+    // Rolling back to a release still staged everywhere needs no artifact:
+    // it works with its URL gone.
+    let v4 = t.register_version("4.0.0").await;
+    t.deploy_ok(&v4).await;
+    drop(lent);
+    let rollback = t
+        .roll_back_and_wait(t.release_of_job(job3.id).await.id)
+        .await;
+    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
+    let events = t.events(rollback.id).await;
+    assert!(
+        !events.iter().any(|e| e.text.starts_with("downloading")),
+        "a staged release was downloaded again"
+    );
     assert_every_host_on(&fleet, "3.0.0", 2);
 
     // Release 1 was pruned everywhere: rolling back fetches it again.

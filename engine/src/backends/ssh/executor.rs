@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, OnceCell, Semaphore};
 use tracing::{info_span, Instrument};
 
 use super::plan::{self, Incoming, ReleaseLayout, LOCKED_EXIT};
@@ -106,7 +106,11 @@ pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
         )
         .await;
     }
-    let archive = load_archive(&run).await?;
+    let archive = ArchiveOnce::default();
+    if !run.is_rollback {
+        // A deploy ships the archive to every host: load it before connecting.
+        archive.get(&run).await.map_err(RunFailure::Failed)?;
+    }
     let workspace = SshWorkspace::create(run.config, run.layout.job_id)
         .map_err(|e| RunFailure::Failed(format!("cannot prepare the ssh client: {e}")))?;
 
@@ -125,7 +129,7 @@ pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
 async fn two_phases(
     run: &SshRun<'_>,
     hosts: &[Shared],
-    archive: &Archive,
+    archive: &ArchiveOnce,
     total: i64,
 ) -> Result<(), RunFailure> {
     // ---- phase 1: stage everywhere ----
@@ -232,40 +236,55 @@ fn steps_per_host(config: &SshConfig, is_rollback: bool) -> i64 {
         .count() as i64
 }
 
+/// The release archive, loaded at most once per job. A deploy loads it
+/// before connecting; a rollback only when some host no longer has the
+/// release staged, so rolling back to a staged release needs neither the
+/// artifact file nor a download.
+#[derive(Default)]
+struct ArchiveOnce(OnceCell<Result<Archive, String>>);
+
+impl ArchiveOnce {
+    async fn get(&self, run: &SshRun<'_>) -> Result<&Archive, String> {
+        self.0
+            .get_or_init(|| load_archive(run))
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
 /// The archive on this machine (downloading a URL artifact once), and,
 /// when the hosts fetch it, its checksum and the share they fetch it from.
-async fn load_archive(run: &SshRun<'_>) -> Result<Archive, RunFailure> {
+async fn load_archive(run: &SshRun<'_>) -> Result<Archive, String> {
     let source = run
         .artifacts
         .resolve(run.artifact)
-        .map_err(|e| RunFailure::Failed(format!("artifact refused: {}", e.message)))?;
+        .map_err(|e| format!("artifact refused: {}", e.message))?;
     let (path, downloaded) = match source {
         ArtifactSource::Archive(path) => (path, None),
         ArtifactSource::Directory(_) => {
-            return Err(RunFailure::Failed(
-                "the ssh backend ships archives (.tar.gz or .tar), not directories".into(),
-            ))
+            return Err("the ssh backend ships archives (.tar.gz or .tar), not directories".into())
         }
         ArtifactSource::Url(url) => {
             let shown = crate::artifact::loggable_url(&url);
             info(run, &format!("downloading {shown}")).await;
             let downloaded = crate::artifact::download(&url, &std::env::temp_dir())
                 .await
-                .map_err(|e| RunFailure::Failed(format!("{shown}: {e}")))?;
+                .map_err(|e| format!("{shown}: {e}"))?;
             (downloaded.path.clone(), Some(downloaded))
         }
     };
     let gzip = path.extension().is_none_or(|e| e != "tar");
     let size = tokio::fs::metadata(&path)
         .await
-        .map_err(|e| RunFailure::Failed(format!("cannot read {}: {e}", path.display())))?
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
         .len();
     let fetched = match &run.config.fetch_from {
         None => None,
         Some(base) => {
             let sha256 = crate::artifact::sha256_file(&path)
                 .await
-                .map_err(|e| RunFailure::Failed(format!("cannot read {}: {e}", path.display())))?;
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let share = run.shares.lend(path.clone());
             let url = crate::shares::share_url(base, share.token());
             Some(Fetched {
@@ -551,7 +570,7 @@ async fn step(
 async fn stage_host(
     run: &SshRun<'_>,
     host: &Shared,
-    archive: &Archive,
+    archive: &ArchiveOnce,
     total: i64,
 ) -> Result<(), String> {
     let mut h = host.lock().await;
@@ -559,7 +578,6 @@ async fn stage_host(
     // Unlocking checks the lock names this job, so it is safe to mark it
     // held before knowing whether the `mkdir` won.
     h.locked = true;
-    let upload = archive.transfer();
     let locked = if run.is_rollback {
         // The release may still be staged: look before uploading anything.
         let prepared = step(
@@ -589,13 +607,31 @@ async fn stage_host(
             .await;
             h.done += 1;
         } else {
+            let archive = match archive.get(run).await {
+                Ok(archive) => archive,
+                Err(e) => {
+                    let message = format!("cannot re-stage the release: {e}");
+                    journal(
+                        run,
+                        &h.name,
+                        "stage",
+                        "re-stage",
+                        h.done,
+                        total,
+                        "failed",
+                        Some(&message),
+                    )
+                    .await;
+                    return Err(format!("{}: {message}", h.name));
+                }
+            };
             h.staged_here = true;
             step(
                 run,
                 &mut h,
                 RemoteStep {
                     phase: "stage",
-                    label: &upload,
+                    label: &archive.transfer(),
                     script: run.release_step(plan::stage(
                         layout,
                         archive.incoming(),
@@ -612,6 +648,8 @@ async fn stage_host(
         prepared
     } else {
         // A new release directory: lock, check and upload in one round trip.
+        let archive = archive.get(run).await?;
+        let upload = archive.transfer();
         let staged = step(
             run,
             &mut h,
