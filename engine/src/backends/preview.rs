@@ -155,7 +155,7 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
             config.keep_releases,
             plan::release_step(
                 config.sudo,
-                plan::prune_and_unlock(&layout, &["<older release>".to_owned()])
+                plan::prune_and_unlock(&layout, "<this job>", &["<older release>".to_owned()])
             )
         ),
     ));

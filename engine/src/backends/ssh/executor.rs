@@ -852,7 +852,7 @@ async fn release_lock(run: &SshRun<'_>, host: &Shared) {
     if let Ok(out) = h
         .conn
         .run(
-            &run.release_step(plan::unlock(&run.layout)),
+            &run.release_step(plan::unlock(&run.layout, &run.lock_holder)),
             None,
             QUICK_TIMEOUT,
             &|_, _| {},
@@ -881,7 +881,11 @@ async fn prune_host(run: &SshRun<'_>, host: &Shared, total: i64) {
         RemoteStep {
             phase: "cleanup",
             label: "prune and unlock",
-            script: run.release_step(plan::prune_and_unlock(&run.layout, &doomed)),
+            script: run.release_step(plan::prune_and_unlock(
+                &run.layout,
+                &run.lock_holder,
+                &doomed,
+            )),
             input: None,
             timeout: QUICK_TIMEOUT,
             echo: Echo::Everything,

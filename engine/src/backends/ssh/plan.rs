@@ -114,12 +114,14 @@ pub fn lock_and_prepare(layout: &ReleaseLayout, holder: &str) -> String {
     format!("{} && {}", lock(layout, holder), prepare(layout))
 }
 
-/// Releases the lock if this job holds it.
-pub fn unlock(layout: &ReleaseLayout) -> String {
+/// Releases the lock if `holder` (this job, as [`lock`] wrote it) holds it.
+/// The whole note is compared, not just the job id: another Slipway's job
+/// with the same number must keep its lock.
+pub fn unlock(layout: &ReleaseLayout, holder: &str) -> String {
     let lock = q(&layout.lock_dir());
     format!(
-        "if grep -q {tag} {lock}/owner 2>/dev/null; then rm -rf {lock}; fi",
-        tag = quote(&format!("job {} ", layout.job_id)),
+        "if [ \"$(cat {lock}/owner 2>/dev/null)\" = {holder} ]; then rm -rf {lock}; fi",
+        holder = quote(holder),
     )
 }
 
@@ -277,15 +279,15 @@ pub fn list_releases(layout: &ReleaseLayout) -> String {
 }
 
 /// Removes the named releases (if any), then releases this job's lock.
-pub fn prune_and_unlock(layout: &ReleaseLayout, names: &[String]) -> String {
+pub fn prune_and_unlock(layout: &ReleaseLayout, holder: &str, names: &[String]) -> String {
     if names.is_empty() {
-        return unlock(layout);
+        return unlock(layout, holder);
     }
     let dirs: Vec<String> = names
         .iter()
         .map(|n| q(&layout.releases_dir().join(n)))
         .collect();
-    format!("rm -rf -- {}; {}", dirs.join(" "), unlock(layout))
+    format!("rm -rf -- {}; {}", dirs.join(" "), unlock(layout, holder))
 }
 
 #[cfg(test)]
@@ -318,12 +320,41 @@ mod tests {
         assert!(discard(&layout()).contains(".download"));
     }
 
+    const HOLDER: &str = "job 7 by ada from slipway a1 since 2026-11-22T12:00:00Z";
+
     fn layout() -> ReleaseLayout {
         ReleaseLayout {
             deploy_path: "/srv/shop".into(),
             release_key: "20261122120000-7".into(),
             job_id: 7,
         }
+    }
+
+    /// Runs a plan script in a real `sh`, as a host would.
+    fn sh(script: &str) -> std::process::Output {
+        std::process::Command::new("sh")
+            .args(["-c", script])
+            .output()
+            .expect("run sh")
+    }
+
+    #[test]
+    fn unlocking_leaves_a_lock_that_another_slipways_job_of_the_same_number_holds() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let layout = ReleaseLayout {
+            deploy_path: root.path().to_path_buf(),
+            ..layout()
+        };
+        let theirs = "job 7 by bob from slipway b2 since 2026-11-22T11:59:00Z";
+        assert!(sh(&lock(&layout, theirs)).status.success());
+        let refused = sh(&lock(&layout, HOLDER));
+        assert_eq!(refused.status.code(), Some(LOCKED_EXIT));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains(theirs));
+
+        assert!(sh(&unlock(&layout, HOLDER)).status.success());
+        assert!(layout.lock_dir().exists(), "our unlock removed their lock");
+        assert!(sh(&unlock(&layout, theirs)).status.success());
+        assert!(!layout.lock_dir().exists());
     }
 
     #[test]
@@ -372,9 +403,12 @@ mod tests {
 
     #[test]
     fn pruning_names_each_release_quoted_and_always_unlocks() {
-        assert_eq!(prune_and_unlock(&layout(), &[]), unlock(&layout()));
-        let script = prune_and_unlock(&layout(), &["a b".into(), "-rf".into()]);
+        assert_eq!(
+            prune_and_unlock(&layout(), HOLDER, &[]),
+            unlock(&layout(), HOLDER)
+        );
+        let script = prune_and_unlock(&layout(), HOLDER, &["a b".into(), "-rf".into()]);
         assert!(script.starts_with("rm -rf -- '/srv/shop/releases/a b' '/srv/shop/releases/-rf'; "));
-        assert!(script.ends_with(&unlock(&layout())));
+        assert!(script.ends_with(&unlock(&layout(), HOLDER)));
     }
 }
