@@ -212,14 +212,17 @@ impl Actor {
         Ok(())
     }
 
-    /// May this actor deploy to (or roll back) an environment? Protected
-    /// environments accept only admins and the principals named on them.
-    pub fn require_deploy_to(
+    /// May this actor do `permission` (deploy, roll back, lock, cancel) on
+    /// an environment? Protected environments accept only admins and the
+    /// principals named on them, for all of these: a deployer who may not
+    /// deploy to production may not freeze, unfreeze or cancel it either.
+    pub fn require_on(
         &self,
+        permission: Permission,
         environment: &Environment,
         deployers: &[Principal],
     ) -> Result<()> {
-        self.require(Permission::Deploy)?;
+        self.require(permission)?;
         if !environment.protected || self.role == Role::Admin {
             return Ok(());
         }
@@ -231,7 +234,7 @@ impl Actor {
             Ok(())
         } else {
             Err(Error::Forbidden(format!(
-                "{} is protected: only admins and its named deployers may deploy or roll back",
+                "{} is protected: only admins and its named deployers may deploy, roll back, lock or cancel jobs there",
                 environment.path()
             )))
         }

@@ -333,6 +333,8 @@ impl Engine {
             .into());
         }
         let env = self.find_environment(app, env).await?;
+        self.require_on(actor, Permission::Lock, &env, "lock")
+            .await?;
         self.store
             .lock_environment(&actor.login, &env, reason)
             .await
@@ -341,6 +343,8 @@ impl Engine {
     pub async fn unlock(&self, actor: &Actor, app: &str, env: &str) -> Result<()> {
         actor.require(Permission::Lock)?;
         let env = self.find_environment(app, env).await?;
+        self.require_on(actor, Permission::Lock, &env, "unlock")
+            .await?;
         self.store.unlock_environment(&actor.login, &env).await
     }
 
@@ -457,7 +461,8 @@ impl Engine {
     pub async fn deploy(&self, actor: &Actor, app: &str, env: &str, build_id: i64) -> Result<Job> {
         actor.require(Permission::Deploy)?;
         let env = self.find_environment(app, env).await?;
-        self.require_deploy_to(actor, &env, "deploy").await?;
+        self.require_on(actor, Permission::Deploy, &env, "deploy")
+            .await?;
         let build = self.build_of(&env, build_id).await?;
         let job = self
             .store
@@ -476,7 +481,8 @@ impl Engine {
     ) -> Result<Job> {
         actor.require(Permission::Deploy)?;
         let env = self.find_environment(app, env).await?;
-        self.require_deploy_to(actor, &env, "rollback").await?;
+        self.require_on(actor, Permission::Deploy, &env, "rollback")
+            .await?;
         let target = self.store.release(release_id).await?;
         if target.environment_id != env.id {
             return Err(InvalidInput::new(
@@ -696,12 +702,19 @@ impl Engine {
 
     /// Refuses (and audits the refusal) when `env` is protected and the actor
     /// is neither an admin nor one of its named deployers.
-    async fn require_deploy_to(&self, actor: &Actor, env: &Environment, what: &str) -> Result<()> {
+    /// [`Actor::require_on`], with the refusal audited.
+    async fn require_on(
+        &self,
+        actor: &Actor,
+        permission: Permission,
+        env: &Environment,
+        what: &str,
+    ) -> Result<()> {
         if !env.protected {
             return Ok(());
         }
         let deployers = self.store.environment_deployers(env.id).await?;
-        let Err(denied) = actor.require_deploy_to(env, &deployers) else {
+        let Err(denied) = actor.require_on(permission, env, &deployers) else {
             return Ok(());
         };
         self.store
@@ -822,6 +835,10 @@ impl Engine {
 
     pub async fn cancel_job(&self, actor: &Actor, job_id: i64) -> Result<Job> {
         actor.require(Permission::CancelJob)?;
+        let job = self.store.job(job_id).await?;
+        let env = self.store.environment_by_id(job.environment_id).await?;
+        self.require_on(actor, Permission::CancelJob, &env, "cancel")
+            .await?;
         self.store.request_cancel(&actor.login, job_id).await
     }
 

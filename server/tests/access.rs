@@ -267,7 +267,40 @@ async fn a_protected_environment_takes_deploys_only_from_admins_and_named_deploy
         reply.text
     );
     let job_id = reply.json()["id"].as_i64().unwrap();
+
+    // Nor may erin freeze, unfreeze or cancel what she may not deploy.
+    let env = [("app", "demo"), ("env", "demo")];
+    let lock = [("app", "demo"), ("env", "demo"), ("reason", "mine now")];
+    let cancel_path = format!("/api/jobs/{job_id}/cancel");
+    let untouched = "SELECT COUNT(*) FROM environments WHERE lock_reason IS NULL \
+                     UNION ALL SELECT COUNT(*) FROM jobs WHERE cancel_requested = 0";
+    for reply in [
+        server.call_fn("lock_environment", &erin, &lock).await,
+        server.call_fn("unlock_environment", &erin, &env).await,
+        server.post_json(&cancel_path, &erin, &json!({})).await,
+    ] {
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+        assert!(reply.text.contains("protected"), "{}", reply.text);
+    }
+    let still: Vec<i64> = sqlx::query_scalar(untouched).fetch_all(&db).await.unwrap();
+    assert_eq!(still, [1, 1], "no lock taken, no cancel requested");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'access.denied'"
+        )
+        .await,
+        denied_before + 4,
+        "each refusal is audited"
+    );
     server.wait_job_finished(&dana, job_id).await;
+    for (name, form) in [
+        ("lock_environment", &lock[..]),
+        ("unlock_environment", &env[..]),
+    ] {
+        let reply = server.call_fn(name, &dana, form).await;
+        assert!(reply.status.is_success(), "dana may {name}: {}", reply.text);
+    }
 
     let admin = server.login().await;
     let reply = server

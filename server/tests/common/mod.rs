@@ -461,6 +461,15 @@ impl TestServer {
         self.send(builder).await
     }
 
+    /// Calls a server function (`/fn/<name>`) as the browser's form post does.
+    pub async fn call_fn(&self, name: &str, auth: &Auth, form: &[(&str, &str)]) -> Reply {
+        self.send(
+            self.request(reqwest::Method::POST, &format!("/fn/{name}"), auth)
+                .form(form),
+        )
+        .await
+    }
+
     /// Starts a deploy and returns its job id (asserting 202).
     pub async fn deploy(&self, auth: &Auth, build_id: i64) -> i64 {
         let reply = self
