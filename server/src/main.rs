@@ -16,6 +16,7 @@ use engine::jobs::RunnerSettings;
 use engine::Engine;
 use leptos::config::LeptosOptions;
 use tokio::sync::watch;
+use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions_sqlx_store::SqliteStore;
 
 use config::{ServeConfig, StoreConfig};
@@ -184,6 +185,12 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         .migrate()
         .await
         .context("creating the session table")?;
+    // Sessions past their expiry are refused by the store; this removes their rows.
+    let sweeper = tokio::spawn(
+        sessions
+            .clone()
+            .continuously_delete_expired(std::time::Duration::from_secs(3600)),
+    );
 
     if let Some(link) = bootstrap::first_admin_link(&engine, &config.public_url()).await? {
         // Printed, never logged: it is a secret meant for the person at the terminal.
@@ -232,6 +239,7 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         .await
         .context("serving HTTP")?;
     runner_task.await.context("job runner")?;
+    sweeper.abort();
     Ok(())
 }
 

@@ -508,3 +508,30 @@ async fn log_out_everywhere_ends_every_session_of_that_user() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_in_use_moves_its_idle_expiry_forward() {
+    let server = TestServer::start().await;
+    let db = server.db().await;
+    let admin = server.login().await;
+    let expiry = || async {
+        // RFC 3339 in UTC with nanoseconds: ordered as text.
+        sqlx::query_scalar::<_, String>("SELECT expiry_date FROM tower_sessions")
+            .fetch_one(&db)
+            .await
+            .unwrap()
+    };
+    let at_sign_in = expiry().await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let reply = server.get("/api/jobs/1", &admin).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(expiry().await > at_sign_in, "the idle expiry did not move");
+    let cookie = reply
+        .headers
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("the renewed cookie is sent back");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Max-Age=86400"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+}

@@ -8,11 +8,16 @@ use tower_sessions::Session;
 
 const USER_ID: &str = "user_id";
 const SIGNED_IN_AT: &str = "signed_in_at";
+const SEEN_AT: &str = "seen_at";
 
 /// A session unused this long ends (the cookie store's expiry).
 pub const IDLE_TIMEOUT_HOURS: i64 = 24;
 /// However busy, a session ends this long after sign-in.
 pub const ABSOLUTE_LIFETIME_DAYS: i64 = 7;
+/// How often a session in use is written back, which moves its idle expiry
+/// (stored and in the cookie) forward. The store only saves a session that
+/// changed, so without this touch the idle expiry would run from sign-in.
+const TOUCH_EVERY_MINUTES: i64 = 5;
 
 /// The cookie's name: `__Host-` when served over https, so it is bound to
 /// this host, path `/` and Secure.
@@ -53,5 +58,32 @@ pub async fn actor(engine: &Engine, session: &Session) -> Option<Actor> {
         let _ = session.flush().await;
         return None;
     }
+    let seen_at: Option<DateTime<Utc>> = session.get(SEEN_AT).await.ok().flatten();
+    let now = engine::time::now();
+    if touch_due(seen_at, now) {
+        // A failed touch only means the expiry moves on a later request.
+        let _ = session.insert(SEEN_AT, now).await;
+    }
     Some(Actor::session(&user))
+}
+
+/// Whether a session last seen at `seen_at` should be written back now.
+fn touch_due(seen_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    seen_at.is_none_or(|seen| seen + Duration::minutes(TOUCH_EVERY_MINUTES) <= now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_in_use_is_written_back_every_few_minutes_not_on_every_request() {
+        let now = engine::time::now();
+        assert!(touch_due(None, now), "first use after sign-in");
+        assert!(!touch_due(Some(now - Duration::minutes(1)), now));
+        assert!(touch_due(
+            Some(now - Duration::minutes(TOUCH_EVERY_MINUTES)),
+            now
+        ));
+    }
 }
