@@ -239,6 +239,16 @@ fn download_error(e: reqwest::Error) -> StageError {
     StageError::Download(e.without_url().to_string())
 }
 
+/// An artifact as people may see it (pages, logs, audit): a URL without
+/// its credentials, query or fragment (a signed URL's signature is a
+/// secret); anything else as it is. The build keeps the full value.
+pub fn shown(artifact: &str) -> String {
+    match url::Url::parse(artifact) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => loggable_url(&url),
+        _ => artifact.to_owned(),
+    }
+}
+
 /// A URL as logs may show it: no credentials, query or fragment.
 pub fn loggable_url(url: &url::Url) -> String {
     let mut shown = url.clone();
@@ -308,6 +318,14 @@ mod tests {
     fn a_logged_url_loses_its_credentials_and_query() {
         let url = url::Url::parse("https://ci:pw@store.example/a.tar.gz?X-Sig=abc#f").unwrap();
         assert_eq!(loggable_url(&url), "https://store.example/a.tar.gz");
+        assert_eq!(shown(url.as_str()), "https://store.example/a.tar.gz");
+        for other in [
+            "/srv/builds/shop-1.tar.gz",
+            "shop-1.0-2",
+            "registry/shop@sha256:ab",
+        ] {
+            assert_eq!(shown(other), other);
+        }
     }
 
     #[test]

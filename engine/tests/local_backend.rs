@@ -371,8 +371,26 @@ async fn an_artifact_url_is_downloaded_and_unpacked_leaving_nothing_beside_the_r
     t.setup(t.config()).await;
     t.start_runner();
     let (build, _lent) = t.register_version_at_url("3.0.0", &server.base_url).await;
-    t.deploy_ok(&build).await;
+    let job = t.deploy_ok(&build).await;
     assert!(t.current_index().contains("version 3.0.0"));
+    let shown: Vec<String> = (t.events(job.id).await.into_iter().map(|e| e.text))
+        .chain(
+            t.audit_after(0)
+                .await
+                .into_iter()
+                .map(|a| a.details.to_string()),
+        )
+        .collect();
+    assert!(
+        shown.iter().any(|text| text.contains("/artifacts/")),
+        "the URL is shown, without its signature"
+    );
+    assert!(
+        !shown
+            .iter()
+            .any(|text| text.contains(common::URL_SIGNATURE)),
+        "the URL's signature was shown: {shown:#?}"
+    );
     assert_eq!(
         t.release_dir_names().len(),
         1,

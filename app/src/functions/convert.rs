@@ -48,7 +48,7 @@ pub fn build(b: &Build) -> BuildInfo {
         branch: b.branch.clone(),
         message: b.message.clone(),
         author: b.author.clone(),
-        artifact: b.artifact.clone(),
+        artifact: engine::artifact::shown(&b.artifact),
         registered_by: b.registered_by.clone(),
         created_at: when(b.created_at),
     }

@@ -36,6 +36,7 @@ pub fn deploy_plan(
     artifact: &str,
     vars: &[(String, String)],
 ) -> Vec<PlanLine> {
+    let artifact = &crate::artifact::shown(artifact);
     match config {
         BackendConfig::Local(config) => local_plan(config, artifact),
         BackendConfig::Ssh(config) => ssh_plan(config, artifact, vars),

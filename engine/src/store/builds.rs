@@ -46,7 +46,10 @@ impl Store {
                 Err(Error::Conflict(format!(
                     "commit {} of {} is already build #{} with a different artifact ({}); \
                      one commit is exactly one build",
-                    new.commit_sha, app.name, build.id, build.artifact
+                    new.commit_sha,
+                    app.name,
+                    build.id,
+                    crate::artifact::shown(&build.artifact)
                 )))
             };
         }
@@ -75,7 +78,7 @@ impl Store {
                 "application": app.name,
                 "commit_sha": build.commit_sha,
                 "branch": build.branch,
-                "artifact": build.artifact,
+                "artifact": crate::artifact::shown(&build.artifact),
             })),
         )
         .await?;

@@ -189,8 +189,8 @@ impl TestEngine {
     }
 
     /// Registers `version` as a build whose artifact is a URL: its tarball,
-    /// lent under a token and served at `base_url` (a share server). The URL
-    /// works while the returned share lives.
+    /// lent under a token and served at `base_url` (a share server), signed
+    /// with [`URL_SIGNATURE`]. The URL works while the returned share lives.
     pub async fn register_version_at_url(
         &self,
         version: &str,
@@ -202,7 +202,11 @@ impl TestEngine {
             .artifact_shares()
             .lend(self.tarball_path(version));
         let mut request = self.build_request(version);
-        request.artifact = engine::shares::share_url(base_url, share.token());
+        // Signed like a store's presigned URL: the signature must never be shown.
+        request.artifact = format!(
+            "{}?X-Signature={URL_SIGNATURE}",
+            engine::shares::share_url(base_url, share.token())
+        );
         match self.engine.register_build(&self.actor, request).await {
             Ok(Registered::Created(build)) => (build, share),
             other => panic!("registering {version} at a URL: {other:?}"),
@@ -453,6 +457,9 @@ impl TestEngine {
         self.settings.state_dir.clone()
     }
 }
+
+/// The query secret of [`TestEngine::register_version_at_url`]'s URLs.
+pub const URL_SIGNATURE: &str = "sig-not-for-anyones-eyes";
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

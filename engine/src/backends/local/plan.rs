@@ -107,7 +107,11 @@ impl Step {
                 } else {
                     ""
                 };
-                format!("stage {artifact} into {}{mode}", release_dir.display())
+                format!(
+                    "stage {} into {}{mode}",
+                    crate::artifact::shown(artifact),
+                    release_dir.display()
+                )
             }
             Step::Hook { point, command, .. } => format!("{} hook: {command}", point.as_str()),
             Step::Switch {
