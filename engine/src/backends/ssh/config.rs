@@ -1,7 +1,7 @@
 //! Settings of an `ssh` environment, validated before they are saved.
 
 use std::fmt;
-use std::path::{Component, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -198,12 +198,7 @@ impl SshConfig {
             ));
         }
         if let Some(key) = &self.identity_file {
-            if !key.is_absolute() {
-                return Err(InvalidInput::new(
-                    "identity_file",
-                    "the key file must be an absolute path",
-                ));
-            }
+            check_identity_file(key)?;
         }
         if self.known_hosts.trim().is_empty() {
             return Err(InvalidInput::new(
@@ -262,9 +257,39 @@ fn check_fetch_base(raw: &str) -> Result<(), InvalidInput> {
     Ok(())
 }
 
+/// The key file goes into the generated `ssh_config` as a quoted value:
+/// an absolute path with no quote, `%` token or control character, so it
+/// cannot end the value or add a directive (`ProxyCommand`, say).
+fn check_identity_file(key: &Path) -> Result<(), InvalidInput> {
+    let plain = key
+        .to_str()
+        .is_some_and(|s| !s.chars().any(|c| c.is_control() || c == '"' || c == '%'));
+    if key.is_absolute() && plain {
+        Ok(())
+    } else {
+        Err(InvalidInput::new(
+            "identity_file",
+            "the key file must be an absolute path without quotes, '%' or control characters",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_cannot_smuggle_ssh_config_directives() {
+        assert!(check_identity_file(Path::new("/etc/slipway/deploy key")).is_ok());
+        for bad in [
+            "keys/deploy",
+            "/k\"\n  ProxyCommand touch /tmp/owned",
+            "/k\nProxyCommand id",
+            "/home/%u/key",
+        ] {
+            assert!(check_identity_file(Path::new(bad)).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn hostile_host_names_are_refused() {
