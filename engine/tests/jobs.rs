@@ -497,3 +497,46 @@ async fn an_aborted_runner_tasks_job_becomes_interrupted() {
     t.start_runner();
     assert_interrupted(&t, job.id).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_qa_environment_whose_destroy_fails_is_not_retried_on_every_sweep() {
+    let mut t = TestEngine::new().await;
+    let env = t.setup(t.config()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    t.deploy_ok(&v1).await;
+    // A QA environment past its time, on a backend whose destroy fails.
+    sqlx::query("UPDATE environments SET kind = 'qa', expires_at = ? WHERE id = ?")
+        .bind(chrono::Utc::now() - chrono::Duration::minutes(1))
+        .bind(env.id)
+        .execute(t.engine.store().pool())
+        .await
+        .unwrap();
+    let destroys = "SELECT COUNT(*) FROM jobs WHERE kind = 'destroy'";
+    let failed = t
+        .poll("the automatic destroy to fail", || async {
+            let failed: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs WHERE kind = 'destroy' AND state = 'failed'",
+            )
+            .fetch_one(t.engine.store().pool())
+            .await
+            .unwrap();
+            (failed > 0).then_some(failed)
+        })
+        .await;
+    assert_eq!(failed, 1);
+    // Many sweeps later (one every 200 ms) it has not been queued again.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let queued: i64 = sqlx::query_scalar(destroys)
+        .fetch_one(t.engine.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(queued, 1, "the failed destroy was retried at once");
+    let expired_rows = t
+        .audit_actions_after(0)
+        .await
+        .into_iter()
+        .filter(|a| a == actions::ENVIRONMENT_EXPIRED)
+        .count();
+    assert_eq!(expired_rows, 1);
+}

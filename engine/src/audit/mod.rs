@@ -42,6 +42,10 @@ impl AuditRecord {
     }
 }
 
+/// The actor of what Slipway does on its own: expiring QA environments,
+/// interrupting jobs whose lease lapsed, finishing jobs.
+pub const SYSTEM_ACTOR: &str = "slipway";
+
 /// The actions Slipway records. One place, so the audit page can offer them.
 pub mod actions {
     pub const LOGIN: &str = "login";

@@ -191,7 +191,7 @@ impl JobRunner {
         for env in expired {
             match self
                 .store
-                .enqueue_destroy("slipway", &env, DestroyReason::Expired)
+                .enqueue_destroy(crate::audit::SYSTEM_ACTOR, &env, DestroyReason::Expired)
                 .await
             {
                 Ok(job) => {

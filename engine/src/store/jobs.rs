@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{audit, events, is_unique_violation, Store};
-use crate::audit::{actions, AuditRecord};
+use crate::audit::{actions, AuditRecord, SYSTEM_ACTOR};
 use crate::domain::{Build, Environment, Job, JobEvent, JobHost, JobKind, JobState, Release};
 use crate::error::{Error, Result};
 use crate::time;
@@ -242,7 +242,7 @@ impl Store {
         };
         audit::append(
             &mut tx,
-            &AuditRecord::new("slipway", action, format!("job/{}", job.id))
+            &AuditRecord::new(SYSTEM_ACTOR, action, format!("job/{}", job.id))
                 .environment(&env_path)
                 .details(serde_json::json!({
                     "kind": job.kind.as_str(),
@@ -307,7 +307,7 @@ impl Store {
             audit::append(
                 &mut tx,
                 &AuditRecord::new(
-                    "slipway",
+                    SYSTEM_ACTOR,
                     actions::JOB_INTERRUPTED,
                     format!("job/{}", job.id),
                 )

@@ -9,11 +9,14 @@ use super::environments::{
 };
 use super::jobs::{check_unlocked, insert_job};
 use super::{audit, Store};
-use crate::audit::{actions, AuditRecord};
+use crate::audit::{actions, AuditRecord, SYSTEM_ACTOR};
 use crate::backends::BackendConfig;
 use crate::domain::{Application, Build, EnvName, Environment, EnvironmentKind, Job, JobKind};
 use crate::error::{Error, Result};
 use crate::time;
+
+/// How long after an automatic destroy failed it is tried again.
+const EXPIRED_DESTROY_RETRY: chrono::Duration = chrono::Duration::hours(1);
 
 /// A QA environment to create, already validated.
 #[derive(Clone, Debug)]
@@ -147,14 +150,21 @@ impl Store {
         Ok(job)
     }
 
-    /// QA environments past their time, with no job running on them.
+    /// QA environments past their time, with no job running on them and no
+    /// automatic destroy that ended unsuccessfully in the last
+    /// [`EXPIRED_DESTROY_RETRY`]: a destroy that keeps failing (the engine
+    /// down, say) is retried hourly, not on every sweep.
     pub async fn expired_qa_environments(&self, now: DateTime<Utc>) -> Result<Vec<Environment>> {
         let rows: Vec<EnvironmentRow> = sqlx::query_as(&format!(
             "{SELECT_ENVIRONMENT} WHERE e.kind = 'qa' AND e.destroyed_at IS NULL AND e.expires_at < ?
              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.environment_id = e.id AND j.state IN ('queued', 'running'))
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.environment_id = e.id AND j.kind = 'destroy'
+                             AND j.requested_by = ? AND j.state <> 'succeeded' AND j.finished_at > ?)
              ORDER BY e.id"
         ))
         .bind(now)
+        .bind(SYSTEM_ACTOR)
+        .bind(now - EXPIRED_DESTROY_RETRY)
         .fetch_all(self.pool())
         .await?;
         Ok(rows.into_iter().map(Environment::from).collect())
@@ -180,7 +190,7 @@ pub(crate) async fn mark_destroyed(
     audit::append(
         &mut *tx,
         &AuditRecord::new(
-            "slipway",
+            SYSTEM_ACTOR,
             actions::ENVIRONMENT_DESTROYED,
             format!("env/{env_path}"),
         )
