@@ -127,6 +127,9 @@ async fn a_hook_failing_on_one_host_switches_no_host() {
         );
         assert!(!host.path(&format!("{DEPLOY_PATH}/.slipway-lock")).exists());
     }
+    // The report: the failing host failed, every other one had its staged
+    // release removed (none is left looking "running").
+    assert_host_states(&t, job.id, &fleet, 2, "reverted").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -154,17 +157,34 @@ async fn a_failing_health_check_switches_every_host_back() {
         job.error
     );
     assert_every_host_serves(&fleet, "1.0.0");
-    let hosts = t.engine.store().job_hosts(job.id).await.unwrap();
-    let failed: Vec<_> = hosts
-        .iter()
-        .filter(|h| h.state == "failed")
-        .map(|h| h.host.clone())
-        .collect();
-    assert_eq!(
-        failed,
-        vec![fleet.hosts[1].name()],
-        "the report names the unhealthy host"
+    assert!(
+        job.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("all switched back"),
+        "{:?}",
+        job.error
     );
+    assert_host_states(&t, job.id, &fleet, 1, "reverted").await;
+}
+
+/// The job's report per host: `failing` failed, every other host `others`.
+async fn assert_host_states(
+    t: &TestEngine,
+    job_id: i64,
+    fleet: &Fleet,
+    failing: usize,
+    others: &str,
+) {
+    let rows = t.engine.store().job_hosts(job_id).await.unwrap();
+    for (i, host) in fleet.hosts.iter().enumerate() {
+        let row = rows
+            .iter()
+            .find(|r| r.host == host.name())
+            .unwrap_or_else(|| panic!("no row for {}", host.name()));
+        let expected = if i == failing { "failed" } else { others };
+        assert_eq!(row.state, expected, "{}: {row:?}", host.name());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -236,6 +256,8 @@ async fn a_changed_host_key_is_refused_before_anything_changes() {
         assert_eq!(host.current_version().as_deref(), Some("1.0.0"));
         assert_eq!(host.release_names().len(), 1, "{} was staged", host.name());
     }
+    // The others connected and went no further: the job's end says so.
+    assert_host_states(&t, job.id, &fleet, 0, "stopped").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

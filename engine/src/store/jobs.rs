@@ -217,6 +217,14 @@ impl Store {
             _ => None,
         };
         let finished = set_final_state(&mut tx, job, outcome.state(), error).await?;
+        // A host the backend left mid-step did not finish it: say so, never "running".
+        sqlx::query(
+            "UPDATE job_hosts SET state = 'stopped', updated_at = ? WHERE job_id = ? AND state = 'running'",
+        )
+        .bind(time::now())
+        .bind(job.id)
+        .execute(&mut *tx)
+        .await?;
         if matches!(outcome, JobOutcome::Succeeded) {
             if let Some(release_id) = job.release_id {
                 let now = time::now();

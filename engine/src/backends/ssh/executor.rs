@@ -64,6 +64,8 @@ struct Host {
     previous: Option<PathBuf>,
     staged_here: bool,
     switched: bool,
+    /// A step failed here: its row keeps that failure, whatever is undone later.
+    failed: bool,
     /// The release directories listed right after the switch, for pruning.
     releases: Vec<String>,
 }
@@ -145,7 +147,7 @@ async fn two_phases(
     let failures: Vec<String> = staged.into_iter().filter_map(Result::err).collect();
     let cancelled = run.cancel.reason();
     if !failures.is_empty() || cancelled.is_some() {
-        join_all(hosts.iter().map(|h| discard_staged(run, h))).await;
+        join_all(hosts.iter().map(|h| discard_staged(run, h, total))).await;
         if let Some(reason) = cancelled.filter(|_| failures.is_empty()) {
             for host in hosts {
                 let h = host.lock().await;
@@ -207,10 +209,23 @@ async fn two_phases(
     }
     if !failures.is_empty() {
         info(run, "switching every host back to its previous release").await;
-        join_all(hosts.iter().map(|h| switch_back_host(run, h))).await;
-        join_all(hosts.iter().map(|h| discard_staged(run, h))).await;
+        let stuck: Vec<String> = join_all(hosts.iter().map(|h| switch_back_host(run, h, total)))
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        join_all(hosts.iter().map(|h| discard_staged(run, h, total))).await;
+        let undone = if stuck.is_empty() {
+            "all switched back".to_owned()
+        } else {
+            format!(
+                "NOT switched back on {} (roll back or fix by hand): {}",
+                stuck.len(),
+                stuck.join("; ")
+            )
+        };
         return Err(RunFailure::Failed(format!(
-            "release failed on {} of {} hosts, all switched back: {}",
+            "release failed on {} of {} hosts, {undone}: {}",
             failures.len(),
             hosts.len(),
             failures.join("; ")
@@ -427,6 +442,7 @@ async fn connect_all(
                 previous: None,
                 staged_here: false,
                 switched: false,
+                failed: false,
                 releases: Vec::new(),
             }))
         })
@@ -541,6 +557,7 @@ async fn step(
             .await;
         }
         Err(message) => {
+            host.failed = true;
             host_log(
                 run,
                 &host.name,
@@ -764,55 +781,63 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
     Ok(())
 }
 
-async fn switch_back_host(run: &SshRun<'_>, host: &Shared) {
+/// Points `current` back where it was before this job, if this job moved
+/// it. `Err` names a host left on the new release.
+async fn switch_back_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<(), String> {
     let mut h = host.lock().await;
     if !h.switched {
-        return;
+        return Ok(());
     }
     let script = run.release_step(plan::switch_back(&run.layout, h.previous.as_deref()));
-    match h.conn.run(&script, None, QUICK_TIMEOUT, &|_, _| {}).await {
-        Ok(out) if out.success => {
+    let outcome = match h
+        .conn
+        .run(&script, None, QUICK_TIMEOUT, &|_, _| {})
+        .instrument(info_span!("host_step", host = %h.name, phase = "undo", step = "switch back"))
+        .await
+    {
+        Ok(out) if out.success => Ok(()),
+        Ok(out) => Err(out.reason()),
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok(()) => {
             h.switched = false;
             let target = h
                 .previous
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "nothing".into());
-            host_log(
+            let text = format!("switched back to {target}");
+            host_log(run, &h.name, EventLevel::Warn, &text).await;
+            undone(run, &h, &text, total).await;
+            Ok(())
+        }
+        Err(why) => {
+            let text = format!("could not switch back: {why}");
+            host_log(run, &h.name, EventLevel::Error, &text).await;
+            journal(
                 run,
-                &h.name.clone(),
-                EventLevel::Warn,
-                &format!("switched back to {target}"),
+                &h.name,
+                "undo",
+                "switch back",
+                h.done,
+                total,
+                "failed",
+                Some(&text),
             )
             .await;
-        }
-        Ok(out) => {
-            host_log(
-                run,
-                &h.name.clone(),
-                EventLevel::Error,
-                &format!("could not switch back: {}", out.reason()),
-            )
-            .await
-        }
-        Err(e) => {
-            host_log(
-                run,
-                &h.name.clone(),
-                EventLevel::Error,
-                &format!("could not switch back: {e}"),
-            )
-            .await
+            Err(format!("{}: {why}", h.name))
         }
     }
 }
 
-async fn discard_staged(run: &SshRun<'_>, host: &Shared) {
+/// Removes what this job staged on a host it did not leave switched.
+async fn discard_staged(run: &SshRun<'_>, host: &Shared, total: i64) {
     let mut h = host.lock().await;
     if !h.staged_here || h.switched {
         return;
     }
-    match h
+    let removed = h
         .conn
         .run(
             &run.release_step(plan::discard(&run.layout)),
@@ -820,27 +845,28 @@ async fn discard_staged(run: &SshRun<'_>, host: &Shared) {
             QUICK_TIMEOUT,
             &|_, _| {},
         )
-        .await
-    {
-        Ok(out) if out.success => {
-            h.staged_here = false;
-            host_log(
-                run,
-                &h.name.clone(),
-                EventLevel::Info,
-                "removed the staged release",
-            )
-            .await;
-        }
-        _ => {
-            host_log(
-                run,
-                &h.name.clone(),
-                EventLevel::Warn,
-                "could not remove the staged release",
-            )
-            .await
-        }
+        .instrument(info_span!("host_step", host = %h.name, phase = "undo", step = "discard"))
+        .await;
+    if matches!(&removed, Ok(out) if out.success) {
+        h.staged_here = false;
+        host_log(run, &h.name, EventLevel::Info, "removed the staged release").await;
+        undone(run, &h, "not released: staged release removed", total).await;
+    } else {
+        host_log(
+            run,
+            &h.name,
+            EventLevel::Warn,
+            "could not remove the staged release",
+        )
+        .await;
+    }
+}
+
+/// Journals a host whose part of the release was undone because of a
+/// failure elsewhere, unless its own failure is what its row shows.
+async fn undone(run: &SshRun<'_>, h: &Host, what: &str, total: i64) {
+    if !h.failed {
+        journal(run, &h.name, "undo", what, h.done, total, "reverted", None).await;
     }
 }
 
