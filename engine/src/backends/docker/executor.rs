@@ -189,7 +189,19 @@ pub async fn release(run: DockerRelease<'_>) -> Result<(), RunFailure> {
             )
             .await;
         let confirmed = match switched {
-            Ok(_) => confirm_switch(run.config, listen, &run.release_key).await,
+            Ok(switched) => match confirm_switch(run.config, listen, &run.release_key).await {
+                Ok(()) => Ok(()),
+                Err(why) => {
+                    // nginx took the switch but the new container does not
+                    // answer through it: traffic goes back before the new
+                    // container is removed, so the old one keeps serving.
+                    match proxy.switch_back(switched).await {
+                        Ok(()) => log(&run, Some(PROXY_HOST), "traffic switched back").await,
+                        Err(e) => warn(&run, &format!("could not switch traffic back: {e}")).await,
+                    }
+                    Err(why)
+                }
+            },
             Err(e) => Err(e.to_string()),
         };
         if let Err(why) = confirmed {
@@ -247,7 +259,19 @@ pub async fn release(run: DockerRelease<'_>) -> Result<(), RunFailure> {
             None,
         )
         .await;
-        let existing = daemon.containers(&run.identity).await.map_err(failed)?;
+        // Traffic has moved: from here on, a failure is a warning, never a
+        // failed job (the database must record the release that serves).
+        let existing = match daemon.containers(&run.identity).await {
+            Ok(existing) => existing,
+            Err(e) => {
+                warn(
+                    &run,
+                    &format!("could not list the old containers to stop them: {e}"),
+                )
+                .await;
+                Vec::new()
+            }
+        };
         for old in existing.iter().filter(|c| c.running && c.id != started.id) {
             match daemon.stop(&old.id, STOP_GRACE_SECS).await {
                 Ok(()) => {
@@ -273,7 +297,17 @@ pub async fn release(run: DockerRelease<'_>) -> Result<(), RunFailure> {
             None,
         )
         .await;
-        let existing = daemon.containers(&run.identity).await.map_err(failed)?;
+        let existing = match daemon.containers(&run.identity).await {
+            Ok(existing) => existing,
+            Err(e) => {
+                warn(
+                    &run,
+                    &format!("could not list the containers to prune: {e}"),
+                )
+                .await;
+                Vec::new()
+            }
+        };
         for old in plan::containers_to_prune(
             &existing,
             run.config.keep_containers,

@@ -35,6 +35,14 @@ pub struct Proxy {
     pub layout: ProxyLayout,
 }
 
+/// A switch nginx took: what [`Proxy::switch_back`] needs to undo it.
+pub struct Switched {
+    /// nginx was not running and this switch started it.
+    pub started_nginx: bool,
+    /// The upstream file before the switch, if there was one.
+    previous: Option<String>,
+}
+
 impl Proxy {
     pub fn new(layout: ProxyLayout) -> Self {
         Self { layout }
@@ -82,14 +90,15 @@ impl Proxy {
     }
 
     /// Writes both files and reloads (or starts) nginx so that it sends
-    /// traffic to `backend`. Returns whether nginx was started now.
+    /// traffic to `backend`. On any error the upstream file is put back, so
+    /// the next reload does not pick up a switch that failed.
     pub async fn switch(
         &self,
         listen: SocketAddr,
         drain_secs: u64,
         backend: SocketAddr,
         release_key: &str,
-    ) -> Result<bool, ProxyError> {
+    ) -> Result<Switched, ProxyError> {
         for dir in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             tokio::fs::create_dir_all(self.layout.temp_dir().join(dir)).await?;
         }
@@ -101,20 +110,50 @@ impl Proxy {
         let upstream = self.layout.upstream();
         let previous = tokio::fs::read_to_string(&upstream).await.ok();
         write_atomically(&upstream, &plan::upstream_conf(backend, release_key)).await?;
-        // Never hand nginx a configuration it would refuse.
-        if let Err(e) = self.nginx(&["-t", "-q"]).await {
-            if let Some(previous) = previous {
-                write_atomically(&upstream, &previous).await?;
+        let applied = async {
+            // Never hand nginx a configuration it would refuse.
+            self.nginx(&["-t", "-q"]).await?;
+            if self.running_pid().is_some() {
+                self.nginx(&["-s", "reload"]).await?;
+                Ok(false)
+            } else {
+                self.nginx(&[]).await?;
+                Ok(true)
             }
-            return Err(e);
         }
-        if self.running_pid().is_some() {
-            self.nginx(&["-s", "reload"]).await?;
-            Ok(false)
-        } else {
-            self.nginx(&[]).await?;
-            Ok(true)
+        .await;
+        match applied {
+            Ok(started_nginx) => Ok(Switched {
+                started_nginx,
+                previous,
+            }),
+            Err(e) => {
+                self.restore_upstream(previous.as_deref()).await?;
+                Err(e)
+            }
         }
+    }
+
+    /// Undoes a switch that nginx took but that did not hold (the new
+    /// container does not answer through it): traffic goes back to the
+    /// previous upstream, or, if there was none, nginx stops.
+    pub async fn switch_back(&self, switched: Switched) -> Result<(), ProxyError> {
+        self.restore_upstream(switched.previous.as_deref()).await?;
+        match switched.previous {
+            Some(_) => self.nginx(&["-s", "reload"]).await,
+            None => self.nginx(&["-s", "quit"]).await,
+        }
+    }
+
+    async fn restore_upstream(&self, previous: Option<&str>) -> Result<(), ProxyError> {
+        let upstream = self.layout.upstream();
+        match previous {
+            Some(previous) => write_atomically(&upstream, previous).await?,
+            None => {
+                let _ = tokio::fs::remove_file(&upstream).await;
+            }
+        }
+        Ok(())
     }
 
     /// Stops nginx gracefully and removes its directory.
