@@ -159,6 +159,9 @@ pub struct EnvDetail {
     pub releases: Vec<ReleaseInfo>,
     pub builds: Vec<BuildInfo>,
     pub recent_jobs: Vec<JobSummary>,
+    /// The latest job failed or stopped mid-way: some hosts may not run the
+    /// live release, which may then be restored (rolled back to).
+    pub unsettled: bool,
 }
 
 /// What one host of a dnf environment has installed.

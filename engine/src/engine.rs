@@ -493,6 +493,7 @@ impl Engine {
         }
         match target.state {
             crate::domain::ReleaseState::Superseded => {}
+            crate::domain::ReleaseState::Live if self.is_unsettled(&env).await? => {}
             crate::domain::ReleaseState::Live => {
                 return Err(Error::Conflict(format!("release #{release_id} is already live on {}", env.path())))
             }
@@ -509,6 +510,13 @@ impl Engine {
             .await?;
         self.wake_runner.notify_one();
         Ok(job)
+    }
+
+    /// Whether the environment's latest job left it possibly out of step
+    /// with its live release ([`crate::domain::unsettled`]).
+    pub async fn is_unsettled(&self, env: &Environment) -> Result<bool> {
+        let latest = self.store.jobs_for_environment(env.id, 1).await?;
+        Ok(crate::domain::unsettled(latest.first()))
     }
 
     /// Creates a QA environment from a docker environment's settings, with

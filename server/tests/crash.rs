@@ -25,34 +25,7 @@ async fn a_job_of_a_killed_server_is_interrupted_after_restart() {
 
     let job_id = server.deploy(&auth, 1).await;
 
-    // Wait until the hook is running (its output is stored).
-    let deadline = Instant::now() + common::JOB_DEADLINE;
-    let db = server.db().await;
-    loop {
-        let view = server.job(&auth, job_id).await;
-        let host = &view["hosts"][0];
-        let in_hook = view["job"]["state"] == json!("running")
-            && host["state"] == json!("running")
-            && host["step"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("before_switch"));
-        let staged_output: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM job_events WHERE job_id = ? AND text = 'staging'",
-        )
-        .bind(job_id)
-        .fetch_one(&db)
-        .await
-        .unwrap();
-        if in_hook && staged_output > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the job never reached its hook: {view}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    db.close().await;
+    wait_in_hook(&server, &auth, job_id, "before_switch", "staging").await;
 
     // SIGKILL: no graceful shutdown, no chance to record anything.
     let data = server.kill();
@@ -63,23 +36,7 @@ async fn a_job_of_a_killed_server_is_interrupted_after_restart() {
     );
 
     let server = TestServer::start_in(data).await;
-    let started = Instant::now();
-    let view: Value = loop {
-        let view = server.job(&auth, job_id).await;
-        if view["job"]["state"] != json!("running") {
-            break view;
-        }
-        assert!(
-            started.elapsed() < INTERRUPT_DEADLINE,
-            "job #{job_id} still running {INTERRUPT_DEADLINE:?} after the restart: {view}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    eprintln!(
-        "interrupted {:.1}s after the restarted server answered",
-        started.elapsed().as_secs_f64()
-    );
-    assert_eq!(view["job"]["state"], json!("interrupted"), "{view}");
+    let view = wait_interrupted(&server, &auth, job_id).await;
     assert!(
         view["job"]["error"]
             .as_str()
@@ -177,4 +134,135 @@ async fn a_job_of_a_killed_server_is_interrupted_after_restart() {
         current.parent().unwrap().join(target)
     };
     assert!(target.is_dir(), "current points at {}", target.display());
+}
+
+/// The worst crash for a symlink switch: after `current` moved, before the
+/// job could record it. After the restart the database still names the
+/// earlier release live while `current` points at the new one; the
+/// environment is flagged and restoring the live release puts it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_after_the_switch_leaves_the_live_release_to_restore() {
+    let server = TestServer::start().await;
+    let auth = server.bearer_token("crash");
+    let data_dir = server.data_dir().to_path_buf();
+    let current = data_dir.join("demo-target/current");
+    let first = server.deploy(&auth, 1).await;
+    let view = server.wait_job_finished(&auth, first).await;
+    assert_eq!(view["job"]["state"], json!("succeeded"), "{view}");
+    let live = view["release"].clone();
+    let live_target = std::fs::read_link(&current).expect("current after the first deploy");
+
+    set_after_switch(&server, "echo switched; sleep 60").await;
+    let job_id = server.deploy(&auth, 2).await;
+    wait_in_hook(&server, &auth, job_id, "after_switch", "switched").await;
+    let data = server.kill();
+    assert_ne!(
+        std::fs::read_link(&current).ok(),
+        Some(live_target.clone()),
+        "the second deploy had switched"
+    );
+
+    let server = TestServer::start_in(data).await;
+    let view = wait_interrupted(&server, &auth, job_id).await;
+    assert_eq!(view["job"]["state"], json!("interrupted"), "{view}");
+
+    // The live release is the first one in the database: restore it.
+    set_after_switch(&server, "echo switched").await;
+    let rollback = "/api/apps/demo/envs/demo/rollback";
+    let body = json!({ "release_id": live["id"] });
+    let reply = server.post_json(rollback, &auth, &body).await;
+    assert_eq!(
+        reply.status,
+        reqwest::StatusCode::ACCEPTED,
+        "{}",
+        reply.text
+    );
+    let restore = reply.json()["id"].as_i64().unwrap();
+    let view = server.wait_job_finished(&auth, restore).await;
+    assert_eq!(view["job"]["state"], json!("succeeded"), "{view}");
+    assert_eq!(
+        std::fs::read_link(&current).ok(),
+        Some(live_target),
+        "current is back on the live release"
+    );
+
+    // Settled again: the live release (the restore's) is no rollback target.
+    let body = json!({ "release_id": view["release"]["id"] });
+    let reply = server.post_json(rollback, &auth, &body).await;
+    assert_eq!(
+        reply.status,
+        reqwest::StatusCode::CONFLICT,
+        "{}",
+        reply.text
+    );
+    assert!(reply.text.contains("already live"), "{}", reply.text);
+}
+
+/// Waits until the job's (single) host runs the hook named `hook` and the
+/// hook's first output line `output` is stored.
+async fn wait_in_hook(
+    server: &TestServer,
+    auth: &common::Auth,
+    job_id: i64,
+    hook: &str,
+    output: &str,
+) {
+    let deadline = Instant::now() + common::JOB_DEADLINE;
+    let db = server.db().await;
+    loop {
+        let view = server.job(auth, job_id).await;
+        let host = &view["hosts"][0];
+        let in_hook = view["job"]["state"] == json!("running")
+            && host["state"] == json!("running")
+            && host["step"].as_str().is_some_and(|s| s.starts_with(hook));
+        let printed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM job_events WHERE job_id = ? AND text = ?")
+                .bind(job_id)
+                .bind(output)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        if in_hook && printed > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job never reached its {hook} hook: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    db.close().await;
+}
+
+/// Waits (within the specified bound) until the restarted server has
+/// finished the dead runner's job; its view.
+async fn wait_interrupted(server: &TestServer, auth: &common::Auth, job_id: i64) -> Value {
+    let started = Instant::now();
+    loop {
+        let view = server.job(auth, job_id).await;
+        if view["job"]["state"] != json!("running") {
+            eprintln!(
+                "finished {:.1}s after the restarted server answered",
+                started.elapsed().as_secs_f64()
+            );
+            return view;
+        }
+        assert!(
+            started.elapsed() < INTERRUPT_DEADLINE,
+            "job #{job_id} still running {INTERRUPT_DEADLINE:?} after the restart: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn set_after_switch(server: &TestServer, command: &str) {
+    let db = server.db().await;
+    sqlx::query(
+        "UPDATE environments SET config = json_set(config, '$.after_switch', ?) WHERE name = 'demo'",
+    )
+    .bind(command)
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
 }

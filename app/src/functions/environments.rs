@@ -49,6 +49,7 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
         releases: releases.iter().map(convert::release).collect(),
         builds: builds.iter().map(convert::build).collect(),
         recent_jobs: recent_jobs.iter().map(convert::job).collect(),
+        unsettled: engine::domain::unsettled(recent_jobs.first()),
     })
 }
 

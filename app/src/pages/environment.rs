@@ -91,6 +91,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         releases,
         builds,
         recent_jobs,
+        unsettled,
     } = detail;
     let (app, env) = (summary.app.clone(), summary.name.clone());
     let edit = format!("/apps/{app}/envs/{env}/edit");
@@ -121,7 +122,17 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             <DeployCard app=app.clone() env=env.clone() builds deploy=actions.deploy />
             <LockCard app=app.clone() env=env.clone() lock=summary.lock.clone() actions />
         </div>
-        <ReleasesCard app=app.clone() env=env.clone() releases rollback=actions.rollback />
+        {unsettled.then(|| recent_jobs.first().cloned()).flatten().map(|job| {
+            let href = format!("/jobs/{}", job.id);
+            view! {
+                <p class="notice warning" data-unsettled=job.id>
+                    "The last job "<A href=href>"#"{job.id}</A>" ("{job.kind}") ended "{job.state}
+                    ": some hosts may not run the live release. "
+                    <strong>"Restore"</strong>" it in the history below to apply it everywhere again."
+                </p>
+            }
+        })}
+        <ReleasesCard app=app.clone() env=env.clone() releases unsettled rollback=actions.rollback />
         <VarsCard app=app.clone() env=env.clone() vars actions />
         {match summary.backend.as_str() {
             "ssh" => view! { <RemoteLocksCard app=app.clone() env=env.clone() /> }.into_any(),
@@ -242,6 +253,7 @@ fn ReleasesCard(
     app: String,
     env: String,
     releases: Vec<ReleaseInfo>,
+    unsettled: bool,
     rollback: ServerAction<Rollback>,
 ) -> impl IntoView {
     view! {
@@ -264,7 +276,7 @@ fn ReleasesCard(
                 <tbody>
                     {releases
                         .into_iter()
-                        .map(|r| view! { <ReleaseRow r app=app.clone() env=env.clone() rollback /> })
+                        .map(|r| view! { <ReleaseRow r app=app.clone() env=env.clone() unsettled rollback /> })
                         .collect_view()}
                 </tbody>
             </table>
@@ -419,10 +431,15 @@ fn ReleaseRow(
     r: ReleaseInfo,
     app: String,
     env: String,
+    unsettled: bool,
     rollback: ServerAction<Rollback>,
 ) -> impl IntoView {
     let job_href = format!("/jobs/{}", r.job_id);
-    let can_roll_back = r.state == "superseded";
+    let label = match r.state.as_str() {
+        "superseded" => Some("Rollback to this"),
+        "live" if unsettled => Some("Restore this release"),
+        _ => None,
+    };
     view! {
         <tr data-release=r.id data-state=r.state.clone()>
             <td><code>{r.release_key.clone()}</code></td>
@@ -437,12 +454,12 @@ fn ReleaseRow(
             <td>{r.released_at.clone().unwrap_or_else(|| r.created_at.clone())}</td>
             <td><A href=job_href>"#"{r.job_id}</A>" "<StateBadge state=r.job_state.clone() /></td>
             <td>
-                {can_roll_back.then(|| view! {
+                {label.map(|label| view! {
                     <ActionForm action=rollback>
                         <input type="hidden" name="app" value=app.clone() />
                         <input type="hidden" name="env" value=env.clone() />
                         <input type="hidden" name="release_id" value=r.id.to_string() />
-                        <button type="submit" class="rollback">"Rollback to this"</button>
+                        <button type="submit" class="rollback">{label}</button>
                     </ActionForm>
                 })}
             </td>

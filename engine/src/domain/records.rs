@@ -184,6 +184,21 @@ impl JobState {
     }
 }
 
+/// Whether an environment may be out of step with its live release: its
+/// latest job was a deploy or rollback that failed, was cancelled or was
+/// interrupted, so some hosts may have switched (a server killed after the
+/// switch, a package installed on some hosts only). Then the live release
+/// may be rolled back to ("restored"), which re-applies it everywhere.
+pub fn unsettled(latest_job: Option<&Job>) -> bool {
+    latest_job.is_some_and(|job| {
+        matches!(job.kind, JobKind::Deploy | JobKind::Rollback)
+            && matches!(
+                job.state,
+                JobState::Failed | JobState::Cancelled | JobState::Interrupted
+            )
+    })
+}
+
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Job {
     pub id: i64,
