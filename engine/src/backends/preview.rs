@@ -90,8 +90,24 @@ fn stage_line(
         ),
         None => format!("stream {artifact} over the connection into:"),
     };
-    let script = plan::lock_and_stage(layout, "<job, user, time>", incoming, env_file);
-    format!("{how}\n{}", plan::release_step(config.sudo, script))
+    let script = plan::lock_and_stage(layout, "<job, user, time>", incoming, env_file.len());
+    let stdin = if url.is_some() {
+        "its stdin: the .env file"
+    } else {
+        "its stdin: the .env file, then the archive"
+    };
+    format!(
+        "{how}\n{}\n{stdin}:\n{env_file}",
+        plan::release_step(config.sudo, script)
+    )
+}
+
+/// A hook or health-check script and the exports it reads on stdin.
+fn with_exports(script: String, vars: &[(String, String)]) -> String {
+    format!(
+        "{script}\nits stdin (values never on a command line):\n{}",
+        ssh::plan::exports(vars)
+    )
 }
 
 fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) -> Vec<PlanLine> {
@@ -127,7 +143,11 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
         ),
     ];
     if let Some(command) = &config.before_switch {
-        lines.push(line("stage", &each, plan::hook(&layout, vars, command)));
+        lines.push(line(
+            "stage",
+            &each,
+            with_exports(plan::hook(&layout, command), vars),
+        ));
     }
     lines.push(line(
         "switch",
@@ -138,14 +158,14 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
         lines.push(line(
             "verify",
             "each host",
-            plan::hook(&layout, vars, command),
+            with_exports(plan::hook(&layout, command), vars),
         ));
     }
     if let Some(command) = &config.health_check {
         lines.push(line(
             "verify",
             "each host",
-            plan::health_check(&layout, vars, command),
+            with_exports(plan::health_check(&layout, command), vars),
         ));
     }
     lines.push(line(

@@ -10,7 +10,9 @@ use tokio::sync::Semaphore;
 
 use super::config::{DnfConfig, DnfTarget};
 use crate::backends::local::HOST_NAME;
-use crate::backends::ssh::transport::{Connection, RemoteOutput, SshWorkspace, TransportError};
+use crate::backends::ssh::transport::{
+    Connection, RemoteOutput, SshWorkspace, Stdin, TransportError,
+};
 
 /// One host, connected.
 pub struct Host {
@@ -115,7 +117,7 @@ impl Host {
         on_line: &(dyn Fn(bool, &str) + Sync),
     ) -> Result<RemoteOutput, TransportError> {
         match &self.link {
-            Link::Ssh(conn) => conn.run(script, None, timeout, on_line).await,
+            Link::Ssh(conn) => conn.run(script, Stdin::NONE, timeout, on_line).await,
             Link::Local => run_local(script, timeout, on_line).await,
         }
     }

@@ -10,7 +10,7 @@
 //! `current` untouched. A switch, hook or health failure switches every host
 //! back to what it served before. Every host step is journaled.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, OnceCell, Semaphore};
 use tracing::{info_span, Instrument};
 
 use super::plan::{self, Incoming, ReleaseLayout, LOCKED_EXIT};
-use super::transport::{Connection, RemoteOutput, SshWorkspace, TransportError};
+use super::transport::{Connection, RemoteOutput, SshWorkspace, Stdin, TransportError};
 use super::{HostAddr, SshConfig};
 use crate::artifact::{ArtifactPolicy, ArtifactSource, Downloaded};
 use crate::backends::local::RunFailure;
@@ -345,9 +345,13 @@ impl Archive {
         }
     }
 
-    /// The file the command's stdin reads, when the archive is uploaded.
-    fn upload(&self) -> Option<&Path> {
-        self.fetched.is_none().then_some(self.path.as_path())
+    /// The staging command's stdin: the env file, then the archive when
+    /// it is uploaded.
+    fn stdin<'a>(&'a self, env_file: &'a str) -> Stdin<'a> {
+        Stdin {
+            bytes: env_file.as_bytes(),
+            file: self.fetched.is_none().then_some(self.path.as_path()),
+        }
     }
 
     /// What staging does with it, for the step's label.
@@ -454,7 +458,7 @@ struct RemoteStep<'s> {
     phase: &'s str,
     label: &'s str,
     script: String,
-    input: Option<&'s Path>,
+    stdin: Stdin<'s>,
     timeout: Duration,
     /// Which of the command's output the job log shows.
     echo: Echo,
@@ -494,7 +498,7 @@ async fn step(
         phase,
         label,
         script,
-        input,
+        stdin,
         timeout,
         echo,
     } = remote;
@@ -527,7 +531,7 @@ async fn step(
     };
     let started = Instant::now();
     let result = async {
-        let output = host.conn.run(&script, input, timeout, &on_line).await;
+        let output = host.conn.run(&script, stdin, timeout, &on_line).await;
         drop(on_line);
         output
     };
@@ -604,7 +608,7 @@ async fn stage_host(
                 phase: "stage",
                 label: "lock and prepare",
                 script: run.release_step(plan::lock_and_prepare(layout, &run.lock_holder)),
-                input: None,
+                stdin: Stdin::NONE,
                 timeout: QUICK_TIMEOUT,
                 echo: Echo::Nothing,
             },
@@ -652,9 +656,9 @@ async fn stage_host(
                     script: run.release_step(plan::stage(
                         layout,
                         archive.incoming(),
-                        &run.env_file,
+                        run.env_file.len(),
                     )),
-                    input: archive.upload(),
+                    stdin: archive.stdin(&run.env_file),
                     timeout: STEP_TIMEOUT,
                     echo: Echo::Errors,
                 },
@@ -677,9 +681,9 @@ async fn stage_host(
                     layout,
                     &run.lock_holder,
                     archive.incoming(),
-                    &run.env_file,
+                    run.env_file.len(),
                 )),
-                input: archive.upload(),
+                stdin: archive.stdin(&run.env_file),
                 timeout: STEP_TIMEOUT,
                 echo: Echo::Errors,
             },
@@ -700,7 +704,8 @@ async fn stage_host(
         .filter(|t| !t.trim().is_empty())
         .map(PathBuf::from);
     if let Some(command) = &run.config.before_switch {
-        let script = plan::hook(layout, &run.vars, command);
+        let exports = plan::exports(&run.vars);
+        let script = plan::hook(layout, command);
         step(
             run,
             &mut h,
@@ -708,7 +713,10 @@ async fn stage_host(
                 phase: "stage",
                 label: "before_switch hook",
                 script,
-                input: None,
+                stdin: Stdin {
+                    bytes: exports.as_bytes(),
+                    file: None,
+                },
                 timeout: STEP_TIMEOUT,
                 echo: Echo::Everything,
             },
@@ -729,7 +737,7 @@ async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Dura
             phase: "switch",
             label: "switch current",
             script: run.release_step(plan::switch_and_list(&run.layout)),
-            input: None,
+            stdin: Stdin::NONE,
             timeout: QUICK_TIMEOUT,
             echo: Echo::Nothing,
         },
@@ -744,7 +752,8 @@ async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Dura
 async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<(), String> {
     let mut h = host.lock().await;
     if let Some(command) = &run.config.after_switch {
-        let script = plan::hook(&run.layout, &run.vars, command);
+        let exports = plan::exports(&run.vars);
+        let script = plan::hook(&run.layout, command);
         step(
             run,
             &mut h,
@@ -752,7 +761,10 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
                 phase: "switch",
                 label: "after_switch hook",
                 script,
-                input: None,
+                stdin: Stdin {
+                    bytes: exports.as_bytes(),
+                    file: None,
+                },
                 timeout: STEP_TIMEOUT,
                 echo: Echo::Everything,
             },
@@ -761,7 +773,8 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
         .await?;
     }
     if let Some(command) = &run.config.health_check {
-        let script = plan::health_check(&run.layout, &run.vars, command);
+        let exports = plan::exports(&run.vars);
+        let script = plan::health_check(&run.layout, command);
         let timeout = Duration::from_secs(run.config.health_timeout_secs);
         step(
             run,
@@ -770,7 +783,10 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
                 phase: "verify",
                 label: "health check",
                 script,
-                input: None,
+                stdin: Stdin {
+                    bytes: exports.as_bytes(),
+                    file: None,
+                },
                 timeout,
                 echo: Echo::Everything,
             },
@@ -791,7 +807,7 @@ async fn switch_back_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result
     let script = run.release_step(plan::switch_back(&run.layout, h.previous.as_deref()));
     let outcome = match h
         .conn
-        .run(&script, None, QUICK_TIMEOUT, &|_, _| {})
+        .run(&script, Stdin::NONE, QUICK_TIMEOUT, &|_, _| {})
         .instrument(info_span!("host_step", host = %h.name, phase = "undo", step = "switch back"))
         .await
     {
@@ -841,7 +857,7 @@ async fn discard_staged(run: &SshRun<'_>, host: &Shared, total: i64) {
         .conn
         .run(
             &run.release_step(plan::discard(&run.layout)),
-            None,
+            Stdin::NONE,
             QUICK_TIMEOUT,
             &|_, _| {},
         )
@@ -879,7 +895,7 @@ async fn release_lock(run: &SshRun<'_>, host: &Shared) {
         .conn
         .run(
             &run.release_step(plan::unlock(&run.layout, &run.lock_holder)),
-            None,
+            Stdin::NONE,
             QUICK_TIMEOUT,
             &|_, _| {},
         )
@@ -912,7 +928,7 @@ async fn prune_host(run: &SshRun<'_>, host: &Shared, total: i64) {
                 &run.lock_holder,
                 &doomed,
             )),
-            input: None,
+            stdin: Stdin::NONE,
             timeout: QUICK_TIMEOUT,
             echo: Echo::Everything,
         },

@@ -2,7 +2,7 @@
 //! a hand deploy that never finished). Admin-only and audited by the caller.
 
 use super::plan::{self, ReleaseLayout};
-use super::transport::{Connection, SshWorkspace};
+use super::transport::{Connection, SshWorkspace, Stdin};
 use super::SshConfig;
 
 /// What was found on one host.
@@ -42,7 +42,12 @@ pub async fn break_locks(config: &SshConfig) -> Result<Vec<LockReport>, String> 
                 }
             };
             let result = conn
-                .run(script, None, std::time::Duration::from_secs(60), &|_, _| {})
+                .run(
+                    script,
+                    Stdin::NONE,
+                    std::time::Duration::from_secs(60),
+                    &|_, _| {},
+                )
                 .await;
             conn.close().await;
             match result {

@@ -1,9 +1,14 @@
 //! The remote scripts of an SSH release, built from escaped values only.
 //!
-//! Every value that reaches a remote shell (paths, release ids, environment
-//! variables, the lock note) goes through [`crate::shell::quote`]. Hook and
-//! health-check commands are the environment's own settings, run with
-//! `sh -c`, and receive job data through exported variables.
+//! Every value that reaches a remote shell (paths, release ids, the lock
+//! note) goes through [`crate::shell::quote`]. Hook and health-check
+//! commands are the environment's own settings, run with `sh -c`, and
+//! receive job data through exported variables.
+//!
+//! The environment's variables never appear in a script: a command line is
+//! readable by every user of the host (`/proc/*/cmdline`) and `sudo` logs
+//! it. They travel on the command's stdin instead — the `.env` file ahead
+//! of the archive ([`stage`]), the exports of a hook ([`exports`]).
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +36,10 @@ impl ReleaseLayout {
     fn download_path(&self) -> PathBuf {
         self.releases_dir()
             .join(format!(".{}.download", self.release_key))
+    }
+    fn env_path(&self) -> PathBuf {
+        self.releases_dir()
+            .join(format!(".{}.env", self.release_key))
     }
     fn lock_dir(&self) -> PathBuf {
         self.deploy_path.join(".slipway-lock")
@@ -147,12 +156,14 @@ pub fn prepare(layout: &ReleaseLayout) -> String {
     )
 }
 
-/// Unpacks the archive (from stdin, or fetched and checked) into a
-/// temporary directory, writes the env file, and renames it into place.
-/// Each command runs only if the one before it succeeded, so the script can
-/// end an `&&` chain.
-pub fn stage(layout: &ReleaseLayout, incoming: Incoming<'_>, env_file: &str) -> String {
+/// Reads the env file (its first `env_len` bytes of stdin), unpacks the
+/// archive (the rest of stdin, or fetched and checked) into a temporary
+/// directory, puts the env file in it and renames it into place. Each
+/// command runs only if the one before it succeeded, so the script can end
+/// an `&&` chain.
+pub fn stage(layout: &ReleaseLayout, incoming: Incoming<'_>, env_len: usize) -> String {
     let partial = q(&layout.partial_dir());
+    let env = q(&layout.env_path());
     let z = if incoming.gzip { "z" } else { "" };
     let unpack = match incoming.fetch {
         None => format!("tar -x{z}f - -C {partial}"),
@@ -165,10 +176,12 @@ pub fn stage(layout: &ReleaseLayout, incoming: Incoming<'_>, env_file: &str) -> 
             )
         }
     };
+    // `dd bs=1` reads exactly the env file's bytes, leaving the archive
+    // behind them on stdin for tar (a buffered reader would take some).
     format!(
-        "rm -rf {partial} && mkdir -p {partial} && {unpack} && \
-         (umask 077; printf '%s' {env} > {partial}/.env) && mv -T {partial} {release}",
-        env = quote(env_file),
+        "rm -rf {partial} && mkdir -p {partial} && \
+         (umask 077; dd bs=1 count={env_len} of={env} 2>/dev/null) && {unpack} && \
+         mv -f {env} {partial}/.env && mv -T {partial} {release}",
         release = q(&layout.release_dir()),
     )
 }
@@ -200,7 +213,7 @@ pub fn lock_and_stage(
     layout: &ReleaseLayout,
     holder: &str,
     incoming: Incoming<'_>,
-    env_file: &str,
+    env_len: usize,
 ) -> String {
     format!(
         "{lock} && {note} && \
@@ -212,37 +225,45 @@ pub fn lock_and_stage(
             "{} already exists",
             layout.release_dir().display()
         )),
-        stage = stage(layout, incoming, env_file),
+        stage = stage(layout, incoming, env_len),
     )
 }
 
 /// Removes a release this job staged (after a failure elsewhere).
 pub fn discard(layout: &ReleaseLayout) -> String {
     format!(
-        "rm -rf {release} {partial} {download}",
+        "rm -rf {release} {partial} {download} {env}",
         release = q(&layout.release_dir()),
         partial = q(&layout.partial_dir()),
         download = q(&layout.download_path()),
+        env = q(&layout.env_path()),
     )
 }
 
-/// Runs `command` with `sh -c` in `dir` with the variables exported.
-pub fn run_in(dir: &Path, vars: &[(String, String)], command: &str) -> String {
-    let mut script = format!("cd {} && ", q(dir));
-    for (name, value) in vars {
+/// Runs `command` with `sh -c` in `dir`, with the variables that
+/// [`exports`] wrote to its stdin exported.
+pub fn run_in(dir: &Path, command: &str) -> String {
+    format!(
+        "cd {} && eval \"$(cat)\" && exec sh -c {} </dev/null",
+        q(dir),
+        quote(command)
+    )
+}
+
+/// The stdin of [`run_in`]: one `export NAME='value'` per variable.
+pub fn exports(vars: &[(String, String)]) -> String {
+    vars.iter()
         // Names are validated identifiers; values are quoted.
-        script.push_str(&format!("export {name}={}; ", quote(value)));
-    }
-    script.push_str(&format!("exec sh -c {}", quote(command)));
-    script
+        .map(|(name, value)| format!("export {name}={}\n", quote(value)))
+        .collect()
 }
 
-pub fn hook(layout: &ReleaseLayout, vars: &[(String, String)], command: &str) -> String {
-    run_in(&layout.release_dir(), vars, command)
+pub fn hook(layout: &ReleaseLayout, command: &str) -> String {
+    run_in(&layout.release_dir(), command)
 }
 
-pub fn health_check(layout: &ReleaseLayout, vars: &[(String, String)], command: &str) -> String {
-    run_in(&layout.current(), vars, command)
+pub fn health_check(layout: &ReleaseLayout, command: &str) -> String {
+    run_in(&layout.current(), command)
 }
 
 /// Points `current` at `target` atomically (symlink to a temp name, rename over).
@@ -308,7 +329,7 @@ mod tests {
                 sha256: "ab12",
             }),
         };
-        let script = stage(&layout(), incoming, "");
+        let script = stage(&layout(), incoming, 0);
         let fetch = script.find("curl -fsS").unwrap();
         let check = script.find("sha256sum <").unwrap();
         let unpack = script
@@ -318,6 +339,7 @@ mod tests {
         assert!(script.contains("'http://10.0.0.5:3000/artifacts/t'\\''$(id)'"));
         assert!(script.contains("!= 'ab12' ]"));
         assert!(discard(&layout()).contains(".download"));
+        assert!(discard(&layout()).contains(".env"));
     }
 
     const HOLDER: &str = "job 7 by ada from slipway a1 since 2026-11-22T12:00:00Z";
@@ -373,15 +395,79 @@ mod tests {
             "NOTE".to_owned(),
             "$(touch /tmp/x); `id` 'q' \n -rf".to_owned(),
         )];
-        let script = hook(&layout(), &vars, "echo ok");
-        assert!(script.contains("export NOTE='$(touch /tmp/x); `id` '\\''q'\\'' \n -rf'; "));
-        let stage = stage(&layout(), STDIN_GZ, "A='$(id)'\n");
-        assert!(stage.contains("printf '%s' 'A='\\''$(id)'\\''\n'"));
+        assert_eq!(
+            exports(&vars),
+            "export NOTE='$(touch /tmp/x); `id` '\\''q'\\'' \n -rf'\n"
+        );
+        let script = hook(&layout(), "echo ok");
+        assert!(!script.contains("NOTE"), "values stay off the command line");
+        let stage = stage(&layout(), STDIN_GZ, 11);
+        assert!(stage.contains("dd bs=1 count=11 of='/srv/shop/releases/.20261122120000-7.env'"));
+    }
+
+    #[test]
+    fn variables_reach_a_hook_exactly_through_stdin_and_never_execute() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let canary = dir.path().join("canary");
+        let value = format!("$(touch {0}); `touch {0}` 'q' \n -rf", canary.display());
+        let vars = vec![("NOTE".to_owned(), value.clone())];
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &run_in(dir.path(), "printf '%s' \"$NOTE\"")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(exports(&vars).as_bytes()).expect("write");
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), value);
+        assert!(!canary.exists(), "a value executed");
+    }
+
+    #[test]
+    fn the_env_file_and_the_archive_share_stdin_and_both_arrive_whole() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let layout = ReleaseLayout {
+            deploy_path: root.path().to_path_buf(),
+            ..layout()
+        };
+        let source = tempfile::tempdir().expect("tempdir");
+        std::fs::write(source.path().join("index.html"), "v1").unwrap();
+        let tarball = std::process::Command::new("tar")
+            .args(["-cz", "-C"])
+            .arg(source.path())
+            .arg(".")
+            .output()
+            .expect("tar");
+        let env_file = "A='x y'\nSECRET='s3cr3t'\n";
+        let mut stdin = env_file.as_bytes().to_vec();
+        stdin.extend_from_slice(&tarball.stdout);
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &stage(&layout, STDIN_GZ, env_file.len())])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(&stdin).unwrap();
+        assert!(child.wait().unwrap().success());
+        let release = layout.release_dir();
+        assert_eq!(
+            std::fs::read_to_string(release.join(".env")).unwrap(),
+            env_file
+        );
+        assert_eq!(
+            std::fs::read_to_string(release.join("index.html")).unwrap(),
+            "v1"
+        );
+        assert!(!layout.env_path().exists(), "the env file was moved in");
     }
 
     #[test]
     fn a_new_release_stages_only_after_the_lock_and_the_existence_check() {
-        let script = lock_and_stage(&layout(), "job 7 by ann", STDIN_GZ, "");
+        let script = lock_and_stage(&layout(), "job 7 by ann", STDIN_GZ, 0);
         let lock = script.find("mkdir '/srv/shop/.slipway-lock'").unwrap();
         let check = script
             .find("if [ -e '/srv/shop/releases/20261122120000-7' ]")

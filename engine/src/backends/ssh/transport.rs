@@ -144,13 +144,21 @@ impl Connection {
     pub async fn run(
         &self,
         script: &str,
-        input: Option<&Path>,
+        input: Stdin<'_>,
         timeout: Duration,
         on_line: &(dyn Fn(bool, &str) + Sync),
     ) -> Result<RemoteOutput, TransportError> {
         let stdin = match input {
-            Some(path) => Stdio::from(tokio::fs::File::open(path).await?.into_std().await),
-            None => Stdio::null(),
+            Stdin {
+                bytes: &[],
+                file: None,
+            } => Stdio::null(),
+            // The archive alone: handed to ssh as it is, no copy through here.
+            Stdin {
+                bytes: &[],
+                file: Some(path),
+            } => Stdio::from(tokio::fs::File::open(path).await?.into_std().await),
+            _ => Stdio::piped(),
         };
         let work = async {
             let mut child = self
@@ -162,11 +170,17 @@ impl Connection {
                 .spawn()
                 .await
                 .map_err(|e| TransportError::Ssh(describe(&e)))?;
+            let feed = feed_stdin(child.stdin().take(), input);
             let stdout = child.stdout().take();
             let stderr = child.stderr().take();
             let read_out = read_lines(stdout, false, on_line);
             let read_err = read_lines(stderr, true, on_line);
-            let (stdout, stderr) = tokio::join!(read_out, read_err);
+            let (fed, stdout, stderr) = tokio::join!(feed, read_out, read_err);
+            // A command that exits without reading all of its stdin is not
+            // an error of ours: its status says how it went.
+            if let Err(e) = fed {
+                tracing::debug!(host = %self.addr, error = %e, "stdin not taken whole");
+            }
             let (success, code) = match child.wait().await {
                 Ok(status) => (status.success(), status.code()),
                 // The crate reports exit status 127 as an error of its own;
@@ -193,6 +207,36 @@ impl Connection {
             tracing::debug!(host = %self.addr, error = %e, "closing the ssh connection");
         }
     }
+}
+
+/// What a remote command reads on stdin: `bytes` (values kept off the
+/// command line), then the contents of `file` (the release archive).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stdin<'a> {
+    pub bytes: &'a [u8],
+    pub file: Option<&'a Path>,
+}
+
+impl Stdin<'_> {
+    /// Nothing: the command reads end-of-file.
+    pub const NONE: Stdin<'static> = Stdin {
+        bytes: &[],
+        file: None,
+    };
+}
+
+/// Writes `input` into a piped stdin, then closes it.
+async fn feed_stdin(pipe: Option<openssh::ChildStdin>, input: Stdin<'_>) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let Some(mut pipe) = pipe else {
+        return Ok(());
+    };
+    pipe.write_all(input.bytes).await?;
+    if let Some(path) = input.file {
+        let mut file = tokio::fs::File::open(path).await?;
+        tokio::io::copy(&mut file, &mut pipe).await?;
+    }
+    pipe.shutdown().await
 }
 
 /// The most useful text of an openssh error, including its source.
