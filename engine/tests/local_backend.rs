@@ -280,11 +280,23 @@ async fn failing_health_check_switches_back() {
         command: "false".into(),
         timeout_secs: 2,
     });
+    // Stands for a service reload: it notes which release it reloaded into.
+    let reloads = t.path().join("reloads");
+    config.after_switch = Some(format!(
+        r#"echo "$SLIPWAY_RELEASE_ID ${{SLIPWAY_SWITCHED_BACK:-0}}" >> '{}'"#,
+        reloads.display()
+    ));
     t.update_config(config).await;
     let v2 = t.register_version("2.0.0").await;
     let job = t.deploy_and_wait(&v2).await;
 
     assert_eq!(job.state, JobState::Failed);
+    // Reloaded into the new release, then back into the old one.
+    let r2 = release_of(&t, &job).await;
+    assert_eq!(
+        std::fs::read_to_string(&reloads).unwrap(),
+        format!("{} 0\n{} 1\n", r2.release_key, r1.release_key)
+    );
     assert!(
         job.error
             .as_deref()

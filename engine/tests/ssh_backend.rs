@@ -144,6 +144,11 @@ async fn a_failing_health_check_switches_every_host_back() {
     std::fs::write(fleet.hosts[1].path("/unhealthy"), "").unwrap();
     let mut config = fleet.config();
     config.health_check = Some("test ! -f /unhealthy".into());
+    // Stands for `service php-fpm reload`: it notes which release it reloaded into.
+    config.after_switch = Some(
+        r#"echo "$SLIPWAY_RELEASE_ID ${SLIPWAY_SWITCHED_BACK:-0}" >> "$SLIPWAY_DEPLOY_PATH/reloads""#
+            .into(),
+    );
     t.update_ssh(config).await;
     let v2 = t.register_version("2.0.0").await;
     let job = t.deploy_and_wait(&v2).await;
@@ -166,6 +171,20 @@ async fn a_failing_health_check_switches_every_host_back() {
         job.error
     );
     assert_host_states(&t, job.id, &fleet, 1, "reverted").await;
+    // Every host was reloaded into the new release, then back into the old one.
+    let new_release = t.release_of_job(job.id).await.release_key;
+    for host in &fleet.hosts {
+        let reloads =
+            std::fs::read_to_string(host.path(&format!("{DEPLOY_PATH}/reloads"))).unwrap();
+        let serving = host.current().unwrap();
+        let serving = serving.file_name().unwrap().to_string_lossy();
+        assert_eq!(
+            reloads.lines().collect::<Vec<_>>(),
+            [format!("{new_release} 0"), format!("{serving} 1")],
+            "{}",
+            host.name()
+        );
+    }
 }
 
 /// The job's report per host: `failing` failed, every other host `others`.

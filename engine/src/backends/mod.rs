@@ -19,6 +19,57 @@ pub const DEFAULT_KEEP_RELEASES: u32 = 5;
 /// Health-check timeout when an environment does not say.
 pub const DEFAULT_HEALTH_TIMEOUT_SECS: u64 = 30;
 
+/// The hook variables for running `after_switch` again in `previous`, the
+/// release a failed job switched back to (a service reloaded into the new
+/// code must be reloaded into the old one): `SLIPWAY_RELEASE_*` name
+/// `previous`, `SLIPWAY_PREVIOUS_RELEASE_*` the release given up,
+/// `SLIPWAY_SWITCHED_BACK=1`, and the build variables (which describe the
+/// failed build) are left out.
+pub fn switched_back_vars(
+    vars: &[(String, String)],
+    previous: &std::path::Path,
+) -> Vec<(String, String)> {
+    let value = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let given_up = [
+        ("SLIPWAY_PREVIOUS_RELEASE_ID", value("SLIPWAY_RELEASE_ID")),
+        (
+            "SLIPWAY_PREVIOUS_RELEASE_PATH",
+            value("SLIPWAY_RELEASE_PATH"),
+        ),
+    ];
+    let replaced = [
+        "SLIPWAY_RELEASE_ID",
+        "SLIPWAY_RELEASE_PATH",
+        "SLIPWAY_PREVIOUS_RELEASE_ID",
+        "SLIPWAY_PREVIOUS_RELEASE_PATH",
+        "SLIPWAY_BUILD_ID",
+        "SLIPWAY_COMMIT_SHA",
+        "SLIPWAY_BRANCH",
+    ];
+    let mut out: Vec<(String, String)> = vars
+        .iter()
+        .filter(|(k, _)| !replaced.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let release_id = previous
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.push(("SLIPWAY_RELEASE_ID".into(), release_id));
+    out.push((
+        "SLIPWAY_RELEASE_PATH".into(),
+        previous.display().to_string(),
+    ));
+    out.extend(given_up.map(|(k, v)| (k.to_owned(), v)));
+    out.push(("SLIPWAY_SWITCHED_BACK".into(), "1".into()));
+    out
+}
+
 pub(crate) fn default_keep() -> u32 {
     DEFAULT_KEEP_RELEASES
 }

@@ -184,8 +184,13 @@ fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) 
         "on failure",
         "every host",
         format!(
-            "before the switch: remove what this job staged ({}); after it: switch back to the previous release",
-            plan::discard(&layout)
+            "before the switch: remove what this job staged ({}); after it: switch back to the previous release{}",
+            plan::discard(&layout),
+            if config.after_switch.is_some() {
+                " and run after_switch again there (SLIPWAY_SWITCHED_BACK=1)"
+            } else {
+                ""
+            }
         ),
     ));
     lines

@@ -58,6 +58,8 @@ struct Undo {
     switched_from: Option<Option<PathBuf>>,
     /// A release directory this run created (not one it reused).
     staged_here: Option<PathBuf>,
+    /// `after_switch` started: a switch back must run it again.
+    after_switch_ran: bool,
 }
 
 pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> {
@@ -110,7 +112,7 @@ pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> 
                 )
                 .await;
                 if let Some(previous) = undo.switched_from.take() {
-                    restore_current(plan, &run, previous).await;
+                    restore_current(plan, &run, previous.as_deref(), undo.after_switch_ran).await;
                 }
                 // A release that never went live is not kept: it would only
                 // take a place from a release that can be rolled back to.
@@ -189,16 +191,22 @@ async fn run_step(step: &Step, run: &LocalRun<'_>, undo: &mut Undo) -> Result<()
             let cancel = if *point == HookPoint::BeforeSwitch {
                 Some(run.cancel.clone())
             } else {
+                undo.after_switch_ran = true;
                 None
             };
-            run_command(run, command, release_dir, HOOK_TIMEOUT, cancel)
-                .await
-                .map_err(|e| match e {
-                    RunFailure::Failed(why) => {
-                        failed(format!("{} hook failed: {why}", point.as_str()))
-                    }
-                    other => other,
-                })
+            run_command(
+                run,
+                command,
+                release_dir,
+                &run.hook_env,
+                HOOK_TIMEOUT,
+                cancel,
+            )
+            .await
+            .map_err(|e| match e {
+                RunFailure::Failed(why) => failed(format!("{} hook failed: {why}", point.as_str())),
+                other => other,
+            })
         }
         Step::Switch {
             current_link,
@@ -320,14 +328,22 @@ pub fn switch_symlink(current: &Path, release_dir: &Path) -> std::io::Result<()>
     Ok(())
 }
 
-async fn restore_current(plan: &Plan, run: &LocalRun<'_>, previous: Option<PathBuf>) {
+/// Points `current` back at `previous` (or removes it), and if
+/// `after_switch` had run for the new release, runs it again in `previous`:
+/// what it did (reload a service, say) is redone for the code served again.
+async fn restore_current(
+    plan: &Plan,
+    run: &LocalRun<'_>,
+    previous: Option<&Path>,
+    after_switch_ran: bool,
+) {
     let Some(current) = plan.steps.iter().find_map(|s| match s {
         Step::Switch { current_link, .. } => Some(current_link.clone()),
         _ => None,
     }) else {
         return;
     };
-    let result = match &previous {
+    let result = match previous {
         Some(target) => switch_symlink(&current, target)
             .map(|_| format!("switched current back to {}", target.display())),
         None => std::fs::remove_file(&current)
@@ -341,7 +357,36 @@ async fn restore_current(plan: &Plan, run: &LocalRun<'_>, previous: Option<PathB
                 EventLevel::Error,
                 &format!("could not restore current: {e}"),
             )
+            .await;
+            return;
+        }
+    }
+    let after_switch = plan.steps.iter().find_map(|s| match s {
+        Step::Hook {
+            point: HookPoint::AfterSwitch,
+            command,
+            ..
+        } => Some(command),
+        _ => None,
+    });
+    if let (Some(command), Some(previous), true) = (after_switch, previous, after_switch_ran) {
+        log(
+            run,
+            EventLevel::Info,
+            "[undo] after_switch hook in the previous release",
+        )
+        .await;
+        let vars = crate::backends::switched_back_vars(&run.hook_env, previous);
+        if let Err(e) = run_command(run, command, previous, &vars, HOOK_TIMEOUT, None)
+            .instrument(info_span!("host_step", host = HOST_NAME, phase = "undo"))
             .await
+        {
+            log(
+                run,
+                EventLevel::Error,
+                &format!("after_switch failed in the previous release: {e}"),
+            )
+            .await;
         }
     }
 }
@@ -359,6 +404,7 @@ async fn health_check(
             run,
             command,
             release_dir,
+            &run.hook_env,
             Duration::from_secs(*timeout_secs),
             None,
         )
@@ -400,6 +446,7 @@ async fn run_command(
     run: &LocalRun<'_>,
     command: &str,
     dir: &Path,
+    vars: &[(String, String)],
     timeout: Duration,
     cancel: Option<CancelSignal>,
 ) -> Result<(), RunFailure> {
@@ -414,7 +461,7 @@ async fn run_command(
         )
         .env("HOME", dir)
         .env("LANG", "C.UTF-8")
-        .envs(run.hook_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

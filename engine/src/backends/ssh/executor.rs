@@ -64,8 +64,11 @@ struct Host {
     previous: Option<PathBuf>,
     staged_here: bool,
     switched: bool,
-    /// A step failed here: its row keeps that failure, whatever is undone later.
-    failed: bool,
+    /// The first step that failed here: the host's row keeps showing it,
+    /// whatever is undone later.
+    failure: Option<String>,
+    /// `after_switch` started here: a switch back must run it again.
+    after_switch_ran: bool,
     /// The release directories listed right after the switch, for pruning.
     releases: Vec<String>,
 }
@@ -219,7 +222,7 @@ async fn two_phases(
             "all switched back".to_owned()
         } else {
             format!(
-                "NOT switched back on {} (roll back or fix by hand): {}",
+                "NOT cleanly switched back on {} (check them; roll back or fix by hand): {}",
                 stuck.len(),
                 stuck.join("; ")
             )
@@ -446,7 +449,8 @@ async fn connect_all(
                 previous: None,
                 staged_here: false,
                 switched: false,
-                failed: false,
+                failure: None,
+                after_switch_ran: false,
                 releases: Vec::new(),
             }))
         })
@@ -561,7 +565,7 @@ async fn step(
             .await;
         }
         Err(message) => {
-            host.failed = true;
+            host.failure.get_or_insert_with(|| message.clone());
             host_log(
                 run,
                 &host.name,
@@ -752,6 +756,7 @@ async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Dura
 async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<(), String> {
     let mut h = host.lock().await;
     if let Some(command) = &run.config.after_switch {
+        h.after_switch_ran = true;
         let exports = plan::exports(&run.vars);
         let script = plan::hook(&run.layout, command);
         step(
@@ -825,6 +830,7 @@ async fn switch_back_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result
                 .unwrap_or_else(|| "nothing".into());
             let text = format!("switched back to {target}");
             host_log(run, &h.name, EventLevel::Warn, &text).await;
+            after_switch_again(run, &mut h, total).await?;
             undone(run, &h, &text, total).await;
             Ok(())
         }
@@ -845,6 +851,39 @@ async fn switch_back_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result
             Err(format!("{}: {why}", h.name))
         }
     }
+}
+
+/// After a switch back, runs `after_switch` again in the release switched
+/// back to, if it had run for the new one: what it did (reload a service,
+/// say) is redone for the code `current` serves again.
+async fn after_switch_again(run: &SshRun<'_>, h: &mut Host, total: i64) -> Result<(), String> {
+    let (Some(command), Some(previous), true) = (
+        &run.config.after_switch,
+        h.previous.clone(),
+        h.after_switch_ran,
+    ) else {
+        return Ok(());
+    };
+    let exports = plan::exports(&crate::backends::switched_back_vars(&run.vars, &previous));
+    step(
+        run,
+        h,
+        RemoteStep {
+            phase: "undo",
+            label: "after_switch hook in the previous release",
+            script: plan::run_in(&previous, command),
+            stdin: Stdin {
+                bytes: exports.as_bytes(),
+                file: None,
+            },
+            timeout: STEP_TIMEOUT,
+            echo: Echo::Everything,
+        },
+        total,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("{} (after switching back)", e.message))
 }
 
 /// Removes what this job staged on a host it did not leave switched.
@@ -878,12 +917,14 @@ async fn discard_staged(run: &SshRun<'_>, host: &Shared, total: i64) {
     }
 }
 
-/// Journals a host whose part of the release was undone because of a
-/// failure elsewhere, unless its own failure is what its row shows.
+/// Journals what was undone on a host: `reverted` when the failure was
+/// elsewhere, else still `failed` with its own first failure.
 async fn undone(run: &SshRun<'_>, h: &Host, what: &str, total: i64) {
-    if !h.failed {
-        journal(run, &h.name, "undo", what, h.done, total, "reverted", None).await;
-    }
+    let (state, error) = match &h.failure {
+        None => ("reverted", None),
+        Some(failure) => ("failed", Some(failure.as_str())),
+    };
+    journal(run, &h.name, "undo", what, h.done, total, state, error).await;
 }
 
 async fn release_lock(run: &SshRun<'_>, host: &Shared) {
