@@ -81,3 +81,33 @@ impl ServeConfig {
             .unwrap_or_else(|| format!("http://{}", self.addr))
     }
 }
+
+/// `scheme://host[:port]` of a URL (what a browser sends as `Origin`).
+pub fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                authority.to_ascii_lowercase()
+            )
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn the_origin_of_a_public_url_is_its_scheme_and_authority() {
+        assert_eq!(
+            origin_of("https://Deploy.example.com/slipway/"),
+            "https://deploy.example.com"
+        );
+        assert_eq!(origin_of("http://127.0.0.1:3000"), "http://127.0.0.1:3000");
+        assert_eq!(origin_of("http://10.0.0.5:8080?x"), "http://10.0.0.5:8080");
+    }
+}

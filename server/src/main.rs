@@ -222,6 +222,7 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         leptos_options,
         providers: identity::Providers::new(providers, &config.public_url()),
         secure_cookies: config.public_url().starts_with("https://"),
+        public_origin: config::origin_of(&config.public_url()),
         shutdown: shutdown_rx,
     };
     let app = routes::router(state, sessions);

@@ -15,6 +15,10 @@ pub struct AppState {
     pub providers: Providers,
     /// Served over https: cookies are Secure and `__Host-` named.
     pub secure_cookies: bool,
+    /// The origin people reach Slipway at (`scheme://host[:port]` of the
+    /// public URL): behind a proxy that rewrites `Host`, what browsers send
+    /// as `Origin`.
+    pub public_origin: String,
     /// Turns true when the server is shutting down; long-lived streams end.
     pub shutdown: watch::Receiver<bool>,
 }

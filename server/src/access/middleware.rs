@@ -146,17 +146,26 @@ pub fn bearer_token(request: &Request) -> Option<String> {
 /// Refuses state-changing requests that ride on a cookie unless the browser
 /// says they come from this site (`Sec-Fetch-Site`, `Origin`). Bearer-token
 /// requests carry no ambient credentials and are exempt.
-pub async fn same_origin_only(request: Request, next: Next) -> Response {
+pub async fn same_origin_only(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !is_mutation(request.method()) || bearer_token(&request).is_some() {
         return next.run(request).await;
     }
-    match same_origin_verdict(request.headers()) {
+    match same_origin_verdict(request.headers(), &state.public_origin) {
         Ok(()) => next.run(request).await,
         Err(why) => ApiError::new(StatusCode::FORBIDDEN, why).into_response(),
     }
 }
 
-fn same_origin_verdict(headers: &axum::http::HeaderMap) -> Result<(), &'static str> {
+/// Same-site browsers say so (`Sec-Fetch-Site`); an `Origin` must be the
+/// public URL's origin, or name the host the request was sent to.
+fn same_origin_verdict(
+    headers: &axum::http::HeaderMap,
+    public_origin: &str,
+) -> Result<(), &'static str> {
     let text = |name| {
         headers
             .get(name)
@@ -175,7 +184,7 @@ fn same_origin_verdict(headers: &axum::http::HeaderMap) -> Result<(), &'static s
             .split_once("://")
             .map(|(_, rest)| rest)
             .unwrap_or(origin);
-        if origin_host != host {
+        if origin_host != host && !origin.eq_ignore_ascii_case(public_origin) {
             return Err("cross-origin request refused");
         }
     }
@@ -202,21 +211,31 @@ mod tests {
 
     #[test]
     fn same_origin_rules() {
+        const PUBLIC: &str = "https://deploy.example.com";
         let base = [("host", "127.0.0.1:3000"), ("cookie", "s=1")];
         let ok = |extra: &[(&'static str, &'static str)]| {
             let mut all = base.to_vec();
             all.extend_from_slice(extra);
-            same_origin_verdict(&headers(&all))
+            same_origin_verdict(&headers(&all), PUBLIC)
         };
         assert!(ok(&[("sec-fetch-site", "same-origin")]).is_ok());
         assert!(ok(&[("origin", "http://127.0.0.1:3000")]).is_ok());
+        assert!(
+            ok(&[("origin", "https://deploy.example.com")]).is_ok(),
+            "behind a proxy that rewrites Host, the public URL's origin"
+        );
+        assert!(
+            ok(&[("origin", "http://deploy.example.com")]).is_err(),
+            "other scheme"
+        );
+        assert!(ok(&[("origin", "https://deploy.example.com.evil")]).is_err());
         assert!(ok(&[("sec-fetch-site", "cross-site")]).is_err());
         assert!(ok(&[("sec-fetch-site", "same-site")]).is_err());
         assert!(ok(&[("origin", "http://evil.example")]).is_err());
         assert!(ok(&[("origin", "null")]).is_err());
         assert!(ok(&[]).is_err(), "cookie without either header");
         assert!(
-            same_origin_verdict(&headers(&[("host", "x")])).is_ok(),
+            same_origin_verdict(&headers(&[("host", "x")]), PUBLIC).is_ok(),
             "no cookie: nothing ambient"
         );
     }

@@ -159,7 +159,10 @@ pub fn router(state: AppState, sessions: SqliteStore) -> Router {
             state.clone(),
             access::authorize,
         ))
-        .layer(middleware::from_fn(access::same_origin_only))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::same_origin_only,
+        ))
         .layer(session_layer)
         .with_state(state)
 }
