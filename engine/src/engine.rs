@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 
 use crate::artifact::ArtifactPolicy;
-use crate::audit::{verify_chain, ChainBreak, GENESIS_HASH};
+use crate::audit::{verify_chain, ChainBreak, ChainHead, GENESIS_HASH};
 use crate::auth::{Actor, Permission, Protection, Scopes};
 use crate::backends::dnf::repository::PackageRepository;
 use crate::backends::BackendConfig;
@@ -850,13 +850,16 @@ impl Engine {
         self.store.request_cancel(&actor.login, job_id).await
     }
 
-    /// Walks the whole audit chain. `Ok(rows)` or the first bad row.
-    pub async fn verify_audit(&self) -> Result<std::result::Result<i64, ChainBreak>> {
+    /// Walks the whole audit chain: its head, or the first bad row.
+    pub async fn verify_audit(&self) -> Result<std::result::Result<ChainHead, ChainBreak>> {
         let mut prev = (GENESIS_HASH.to_owned(), 0);
         loop {
             let rows = self.store.audit_rows_after(prev.1, 1000).await?;
             if rows.is_empty() {
-                return Ok(Ok(prev.1));
+                return Ok(Ok(ChainHead {
+                    rows: prev.1,
+                    hash: prev.0,
+                }));
             }
             match verify_chain(rows.iter(), prev) {
                 Ok(next) => prev = next,

@@ -168,7 +168,10 @@ async fn every_action_is_recorded_once() {
     assert_eq!(deploy_row.environment.as_deref(), Some("shop/production"));
     assert_eq!(deploy_row.target, format!("job/{}", queued.id));
 
-    assert_eq!(t.engine.verify_audit().await.unwrap(), Ok(seq));
+    assert_eq!(
+        t.engine.verify_audit().await.unwrap().map(|h| h.rows),
+        Ok(seq)
+    );
     assert_eq!(seq, t.count("audit_log").await);
 }
 
@@ -187,7 +190,10 @@ async fn the_chain_is_append_only_and_tampering_is_found() {
     t.register_version("1.0.0").await;
     let total = t.count("audit_log").await;
     assert_eq!(total, 7);
-    assert_eq!(t.engine.verify_audit().await.unwrap(), Ok(total));
+    assert_eq!(
+        t.engine.verify_audit().await.unwrap().map(|h| h.rows),
+        Ok(total)
+    );
     // A row in the middle of the chain: setting B = 2.
     let middle: i64 =
         sqlx::query_scalar("SELECT seq FROM audit_log WHERE target = 'env/shop/production/vars/B'")
@@ -212,7 +218,10 @@ async fn the_chain_is_append_only_and_tampering_is_found() {
         .await;
     let err = delete.expect_err("DELETE on audit_log must fail");
     assert!(err.to_string().contains("append-only"), "{err}");
-    assert_eq!(t.engine.verify_audit().await.unwrap(), Ok(total));
+    assert_eq!(
+        t.engine.verify_audit().await.unwrap().map(|h| h.rows),
+        Ok(total)
+    );
 
     // Someone with the database file drops the trigger and edits a row.
     sqlx::query("DROP TRIGGER audit_log_no_update")
@@ -241,6 +250,53 @@ async fn the_chain_is_append_only_and_tampering_is_found() {
         .unwrap()
         .expect_err("tampering must be found");
     assert_eq!(broken.seq, middle, "{}", broken.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_rewritten_in_another_format_or_type_is_found_and_named() {
+    let t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    t.register_version("1.0.0").await;
+    t.register_version("2.0.0").await;
+    let head = t.engine.verify_audit().await.unwrap().expect("intact");
+    assert_eq!(head.rows, t.count("audit_log").await);
+    assert_eq!(head.hash.len(), 64);
+
+    let mut db = SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    // The same instant, written differently: the hash covers the stored text.
+    let ts: String = sqlx::query_scalar("SELECT ts FROM audit_log WHERE seq = 2")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    let same_instant = ts.replace('T', " ").replace('Z', "+00:00");
+    assert_ne!(same_instant, ts);
+    sqlx::query("UPDATE audit_log SET ts = ? WHERE seq = 2")
+        .bind(&same_instant)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let broken = t.engine.verify_audit().await.unwrap().expect_err("found");
+    assert_eq!(broken.seq, 2, "{}", broken.reason);
+
+    // Not a time at all (not even text): still the row is named, no decode error.
+    sqlx::query("UPDATE audit_log SET ts = ?, actor = 42 WHERE seq = 2")
+        .bind(&ts)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET ts = 12345 WHERE seq = 3")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    let broken = t.engine.verify_audit().await.unwrap().expect_err("found");
+    assert_eq!(broken.seq, 2, "{}", broken.reason);
 }
 
 // ---- bad input changes nothing ----

@@ -125,8 +125,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => match engine.verify_audit().await? {
-            Ok(rows) => {
-                println!("audit log OK: {rows} rows, hash chain intact");
+            Ok(head) => {
+                println!(
+                    "audit log OK: {} rows, hash chain intact; head {}",
+                    head.rows, head.hash
+                );
+                println!("(rows deleted from the end leave a shorter valid chain: compare the head with one noted earlier)");
                 Ok(())
             }
             Err(broken) => {

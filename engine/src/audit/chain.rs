@@ -4,8 +4,6 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::domain::AuditEntry;
-
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -47,10 +45,35 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
+/// A row exactly as stored, every column read as text: verification hashes
+/// what is in the file, so an edit that only changes how a value is written
+/// (a time in another format, a number as text) is found too.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredRow {
+    pub seq: i64,
+    pub ts: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub environment: Option<String>,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The end of a verified chain: how many rows, and the last row's hash.
+/// Deleting rows from the end leaves a valid, shorter chain; compare the
+/// head with one noted earlier to see that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub rows: i64,
+    pub hash: String,
+}
+
 /// Checks rows in `seq` order, continuing from `prev` (the previous row's
 /// hash and seq). Returns the last good (hash, seq) or the first break.
 pub fn verify_chain<'a>(
-    rows: impl IntoIterator<Item = &'a AuditEntry>,
+    rows: impl IntoIterator<Item = &'a StoredRow>,
     mut prev: (String, i64),
 ) -> Result<(String, i64), ChainBreak> {
     for row in rows {
@@ -68,7 +91,7 @@ pub fn verify_chain<'a>(
         }
         let canonical = canonical_content(
             row.seq,
-            &crate::time::to_rfc3339(row.ts),
+            &row.ts,
             &row.actor,
             &row.action,
             &row.target,

@@ -6,7 +6,9 @@
 
 mod chain;
 
-pub use chain::{canonical_content, row_hash, verify_chain, ChainBreak, GENESIS_HASH};
+pub use chain::{
+    canonical_content, row_hash, verify_chain, ChainBreak, ChainHead, StoredRow, GENESIS_HASH,
+};
 
 use serde_json::Value;
 

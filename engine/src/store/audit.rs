@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::Store;
-use crate::audit::{canonical_content, row_hash, AuditRecord, GENESIS_HASH};
+use crate::audit::{canonical_content, row_hash, AuditRecord, StoredRow, GENESIS_HASH};
 use crate::domain::AuditEntry;
 use crate::error::{InvalidInput, Result};
 use crate::time;
@@ -146,14 +146,19 @@ impl Store {
     }
 
     /// Rows in chain order, `after_seq` exclusive, for verification.
-    pub async fn audit_rows_after(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
-                .bind(after_seq)
-                .bind(limit)
-                .fetch_all(self.pool())
-                .await?,
+    /// Rows after `after_seq` as stored (every column as text), for verifying the chain.
+    pub async fn audit_rows_after(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, CAST(ts AS TEXT) AS ts, CAST(actor AS TEXT) AS actor,
+                    CAST(action AS TEXT) AS action, CAST(target AS TEXT) AS target,
+                    CAST(environment AS TEXT) AS environment, CAST(details AS TEXT) AS details,
+                    CAST(prev_hash AS TEXT) AS prev_hash, CAST(hash AS TEXT) AS hash
+             FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
         )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Records an action that changes nothing else (e.g. a logout).

@@ -343,9 +343,9 @@ impl TestEngine {
 
     /// Audit rows with `seq > after`, oldest first.
     pub async fn audit_after(&self, after: i64) -> Vec<AuditEntry> {
-        self.engine
-            .store()
-            .audit_rows_after(after, 10_000)
+        sqlx::query_as("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq")
+            .bind(after)
+            .fetch_all(self.engine.store().pool())
             .await
             .expect("audit rows")
     }
