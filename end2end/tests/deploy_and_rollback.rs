@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use end2end::{
-    artifacts_dir, job_succeeds, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
+    artifacts_dir, fill, job_succeeds, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
 };
 use fantoccini::{Client, Locator};
 
@@ -146,6 +146,95 @@ async fn deploy_watch_roll_back_and_audit_in_the_browser() -> Result<()> {
         .await?;
     assert_eq!(rows.len(), 1, "exactly one rollback was requested");
 
+    browser.client.clone().close().await?;
+    Ok(())
+}
+
+/// A deploy that fails after its switch is flagged on the environment page,
+/// whose live release then offers Restore: pressed, it applies that release
+/// again and the flag goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_deploy_is_flagged_and_the_live_release_restored_in_the_browser() -> Result<()> {
+    let slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+    client.goto(&slipway.login_link).await?;
+    wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
+    deploy_from_env_page(client, &slipway, 1).await?;
+
+    // after_switch fails while the marker file exists.
+    let marker = slipway.data_dir.path().join("fail-after-switch");
+    std::fs::write(&marker, "")?;
+    client
+        .goto(&slipway.url("/apps/demo/envs/demo/edit"))
+        .await?;
+    wait_hydrated(client).await?;
+    fill(
+        client,
+        "after_switch",
+        &format!("test ! -e '{}'", marker.display()),
+    )
+    .await?;
+    client
+        .find(Locator::Css(".env-form button[type='submit']"))
+        .await?
+        .click()
+        .await?;
+    wait_for_text(client, "dl.settings", |s| s.contains("fail-after-switch")).await?;
+
+    // Build 2 fails after its switch and is switched back.
+    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
+    wait_hydrated(client).await?;
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#build-select option[value='2']"))
+        .await?
+        .click()
+        .await?;
+    client
+        .find(Locator::Css("#deploy-button"))
+        .await?
+        .click()
+        .await?;
+    wait_for_text(client, "#job-state .badge", |s| s == "failed").await?;
+
+    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
+    wait_hydrated(client).await?;
+    let notice = wait_for_text(client, "p.notice.warning", |s| s.contains("ended failed")).await?;
+    assert!(notice.contains("Restore"), "{notice}");
+    let restore = client
+        .find(Locator::Css(
+            "table.releases tr[data-state='live'] button.rollback",
+        ))
+        .await?;
+    assert_eq!(restore.text().await?, "Restore this release");
+    std::fs::write(
+        artifacts_dir()?.join("restore-offered.png"),
+        client.screenshot().await?,
+    )?;
+
+    std::fs::remove_file(&marker)?;
+    restore.click().await?;
+    follow_job_page(client).await?;
+    let current = std::fs::read_link(slipway.data_dir.path().join("demo-target/current"))?;
+    assert_eq!(
+        std::fs::read_to_string(current.join("VERSION"))?.trim(),
+        "1.0.0"
+    );
+    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
+    wait_hydrated(client).await?;
+    wait_for_text(client, "table.releases tr[data-state='live']", |s| {
+        s.contains("rollback")
+    })
+    .await?;
+    assert!(
+        client
+            .find_all(Locator::Css("p.notice.warning"))
+            .await?
+            .is_empty(),
+        "settled again"
+    );
     browser.client.clone().close().await?;
     Ok(())
 }
