@@ -57,12 +57,18 @@ impl DnfFleet {
         let actor = Actor::from(&user);
         engine.create_application(&actor, APP, None).await.unwrap();
         let ssh = fleet.config();
+        let hosts_file = data.join("dnf-fleet.txt");
+        std::fs::write(&hosts_file, ssh.hosts.join("\n")).unwrap();
         let config = DnfConfig {
             package: APP.into(),
             repo_id: "slipway-shop".into(),
             repo_url: server.url("/repo/shop/"),
+            // The fleet is discovered from a file when each job starts, as
+            // a team whose hosts come and go would have it.
             target: DnfTarget::Ssh(SshHosts {
-                hosts: ssh.hosts,
+                hosts: Vec::new(),
+                hosts_command: None,
+                hosts_file: Some(hosts_file),
                 user: ssh.user,
                 port: 22,
                 identity_file: ssh.identity_file,

@@ -202,6 +202,13 @@ fn dnf_settings(c: &DnfConfig, protected: bool) -> EnvSettings {
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         hosts: ssh.map(|s| s.hosts.clone()).unwrap_or_default(),
+        hosts_command: ssh
+            .and_then(|s| s.hosts_command.clone())
+            .unwrap_or_default(),
+        hosts_file: ssh
+            .and_then(|s| s.hosts_file.as_ref())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         user: ssh.map_or_else(|| "deploy".to_owned(), |s| s.user.clone()),
         port: ssh.map_or(22, |s| s.port),
         identity_file: ssh

@@ -216,11 +216,14 @@ pub async fn save_environment(
                 "parallelism: enter how many hosts install at once",
             )?;
             let hosts: Vec<String> = lines(&hosts);
-            let target = if hosts.is_empty() {
+            let (hosts_command, hosts_file) = (optional(hosts_command), optional(hosts_file));
+            let target = if hosts.is_empty() && hosts_command.is_none() && hosts_file.is_none() {
                 DnfTarget::Local
             } else {
                 DnfTarget::Ssh(SshHosts {
                     hosts,
+                    hosts_command,
+                    hosts_file: hosts_file.map(Into::into),
                     user: user.trim().to_owned(),
                     port,
                     identity_file: optional(identity_file).map(Into::into),

@@ -380,11 +380,11 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
             <h2>"Settings"</h2>
             <dl class="settings">
                 <dt>"Backend"</dt><dd>{backend}</dd>
-                {(!settings.hosts.is_empty()).then(|| view! {
-                    <dt>"Hosts"</dt><dd><code>{settings.hosts.join(", ")}</code>" as "<code>{settings.user.clone()}</code>{ssh_sudo.then_some(", release steps with sudo")}</dd>
+                {host_source(&settings).map(|hosts| view! {
+                    <dt>"Hosts"</dt><dd><code>{hosts}</code>" as "<code>{settings.user.clone()}</code>{ssh_sudo.then_some(", release steps with sudo")}</dd>
                 })}
                 {if settings.backend == "dnf" {
-                    let hosts = if settings.hosts.is_empty() { "this machine".to_owned() } else { settings.hosts.join(", ") };
+                    let hosts = host_source(&settings).unwrap_or_else(|| "this machine".to_owned());
                     view! {
                         <dt>"Package"</dt><dd><code>{settings.package}</code></dd>
                         <dt>"Repository"</dt><dd><code>{settings.repo_id}</code>" at "<code>{settings.repo_url}</code></dd>
@@ -464,5 +464,19 @@ fn ReleaseRow(
                 })}
             </td>
         </tr>
+    }
+}
+
+/// Where an ssh or dnf environment's hosts come from, if it has any: the
+/// list, or the command or file they are discovered from at job start.
+fn host_source(settings: &EnvSettings) -> Option<String> {
+    if !settings.hosts.is_empty() {
+        Some(settings.hosts.join(", "))
+    } else if !settings.hosts_command.is_empty() {
+        Some(format!("discovered at each job from the command {}", settings.hosts_command))
+    } else if !settings.hosts_file.is_empty() {
+        Some(format!("discovered at each job from the file {}", settings.hosts_file))
+    } else {
+        None
     }
 }

@@ -124,9 +124,9 @@ fn EnvForm(
                     <label>"CPU limit (optional, e.g. 0.5)" <input name="cpus" value=d.cpus.clone() /></label>
                 </fieldset>
                 <fieldset class="ssh-settings" class:hidden=move || !is_ssh() && !is_dnf()>
-                    <legend>{move || if is_dnf() { "Hosts (none: this machine)" } else { "SSH hosts" }}</legend>
+                    <legend>{move || if is_dnf() { "Hosts (none listed or discovered: this machine)" } else { "SSH hosts" }}</legend>
                     <label>"Hosts (one per line, host or host:port)" <textarea name="hosts" rows="4" node_ref=hosts_ref>{s.hosts.join("\n")}</textarea></label>
-                    <div class:hidden=move || !is_ssh()>
+                    <div>
                         <p class="muted">"Or, for fleets that scale, discover the hosts when each job starts (one host per line; leave the list above empty):"</p>
                         <label>"Hosts command (runs on the Slipway server)" <input name="hosts_command" value=s.hosts_command.clone() placeholder="aws ec2 describe-instances … | jq -r …" /></label>
                         <label>"Hosts file (absolute path on the Slipway server)" <input name="hosts_file" value=s.hosts_file.clone() placeholder="/etc/slipway/web-fleet.txt" /></label>

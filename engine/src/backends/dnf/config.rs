@@ -61,7 +61,14 @@ pub enum DnfTarget {
 /// The connection settings of an SSH fleet (the `ssh` backend's transport).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SshHosts {
+    /// The hosts, listed; or empty, and discovered when each job starts
+    /// from `hosts_command` or `hosts_file`, as the `ssh` backend does.
+    #[serde(default)]
     pub hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_file: Option<PathBuf>,
     pub user: String,
     #[serde(default = "default_port")]
     pub port: u16,
@@ -79,8 +86,8 @@ impl SshHosts {
     pub fn transport_config(&self, parallelism: u32) -> SshConfig {
         SshConfig {
             hosts: self.hosts.clone(),
-            hosts_command: None,
-            hosts_file: None,
+            hosts_command: self.hosts_command.clone(),
+            hosts_file: self.hosts_file.clone(),
             user: self.user.clone(),
             port: self.port,
             identity_file: self.identity_file.clone(),
@@ -220,19 +227,6 @@ impl DnfConfig {
             DnfTarget::Ssh(ssh) => ssh.transport_config(self.parallelism).validate(),
         }
     }
-
-    /// The names progress bars and reports use for the hosts, in order.
-    pub fn host_names(&self) -> Result<Vec<String>, InvalidInput> {
-        match &self.target {
-            DnfTarget::Local => Ok(vec![crate::backends::local::HOST_NAME.to_owned()]),
-            DnfTarget::Ssh(ssh) => Ok(ssh
-                .transport_config(self.parallelism)
-                .host_addrs()?
-                .iter()
-                .map(ToString::to_string)
-                .collect()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -305,6 +299,8 @@ mod tests {
                 Box::new(|c| {
                     c.target = DnfTarget::Ssh(SshHosts {
                         hosts: vec!["-oProxyCommand=id".into()],
+                        hosts_command: None,
+                        hosts_file: None,
                         user: "deploy".into(),
                         port: 22,
                         identity_file: None,

@@ -20,8 +20,8 @@ use futures::future::join_all;
 use tokio::sync::Semaphore;
 use tracing::{info_span, Instrument};
 
-use super::config::DnfConfig;
-use super::hosts::{Host, Hosts};
+use super::config::{DnfConfig, DnfTarget};
+use super::hosts::{Host, Hosts, Targets};
 use super::package::PackageVersion;
 use super::plan::{self, Change};
 
@@ -64,14 +64,23 @@ pub async fn run(run: DnfRun<'_>) -> Result<(), RunFailure> {
             run.config.package
         )));
     }
-    let names = run
-        .config
-        .host_names()
-        .map_err(|e| RunFailure::Failed(e.message))?;
+    let targets = Targets::resolve(run.config)
+        .await
+        .map_err(RunFailure::Failed)?;
+    let names = targets.names();
+    if matches!(&run.config.target, DnfTarget::Ssh(ssh) if ssh.hosts.is_empty()) {
+        log(
+            &run,
+            None,
+            EventLevel::Info,
+            &format!("{} hosts discovered: {}", names.len(), names.join(", ")),
+        )
+        .await;
+    }
     for name in &names {
         journal(&run, name, "connect", "connecting", 0, "running", None).await;
     }
-    let (hosts, unreachable) = Hosts::connect(run.config, run.job_id)
+    let (hosts, unreachable) = Hosts::connect(run.config, &targets, run.job_id)
         .await
         .map_err(RunFailure::Failed)?;
     if !unreachable.is_empty() {

@@ -13,6 +13,7 @@ use crate::backends::local::HOST_NAME;
 use crate::backends::ssh::transport::{
     Connection, RemoteOutput, SshWorkspace, Stdin, TransportError,
 };
+use crate::backends::ssh::HostAddr;
 
 /// One host, connected.
 pub struct Host {
@@ -39,15 +40,54 @@ pub struct Unreachable {
     pub error: String,
 }
 
+/// The machines one job (or one inventory) addresses, resolved once: this
+/// machine, or the fleet as listed or as its command or file says now.
+pub enum Targets {
+    Local,
+    Fleet(Vec<HostAddr>),
+}
+
+impl Targets {
+    pub async fn resolve(config: &DnfConfig) -> Result<Targets, String> {
+        match &config.target {
+            DnfTarget::Local => Ok(Targets::Local),
+            DnfTarget::Ssh(ssh) => {
+                let ssh = ssh.transport_config(config.parallelism);
+                crate::backends::ssh::hosts::resolve(&ssh)
+                    .await
+                    .map(Targets::Fleet)
+                    .map_err(|e| {
+                        format!(
+                            "hosts from {}: {e}",
+                            crate::backends::ssh::hosts::describe(&ssh)
+                        )
+                    })
+            }
+        }
+    }
+
+    /// The names progress bars and reports use, in order.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Targets::Local => vec![HOST_NAME.to_owned()],
+            Targets::Fleet(addrs) => addrs.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
 impl Hosts {
-    /// Connects to every host (at most `parallelism` at once). Hosts that
+    /// Connects to every target (at most `parallelism` at once). Hosts that
     /// cannot be reached are returned apart; nothing has run anywhere yet.
     pub async fn connect(
         config: &DnfConfig,
+        targets: &Targets,
         session_id: i64,
     ) -> Result<(Hosts, Vec<Unreachable>), String> {
-        let ssh = match &config.target {
-            DnfTarget::Local => {
+        let (ssh, addrs) = match (&config.target, targets) {
+            (DnfTarget::Ssh(ssh), Targets::Fleet(addrs)) => {
+                (ssh.transport_config(config.parallelism), addrs)
+            }
+            _ => {
                 let hosts = Hosts {
                     connected: vec![Host {
                         name: HOST_NAME.to_owned(),
@@ -57,9 +97,7 @@ impl Hosts {
                 };
                 return Ok((hosts, Vec::new()));
             }
-            DnfTarget::Ssh(ssh) => ssh.transport_config(config.parallelism),
         };
-        let addrs = ssh.host_addrs().map_err(|e| e.message)?;
         let workspace = SshWorkspace::create(&ssh, session_id)
             .map_err(|e| format!("cannot prepare the ssh client: {e}"))?;
         let limit = Semaphore::new(config.parallelism as usize);

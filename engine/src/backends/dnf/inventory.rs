@@ -7,7 +7,7 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use super::config::DnfConfig;
-use super::hosts::Hosts;
+use super::hosts::{Hosts, Targets};
 use super::plan;
 
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -72,7 +72,8 @@ pub async fn installed_versions(
     live: Option<&str>,
     released: &[String],
 ) -> Result<Vec<HostVersion>, String> {
-    let (hosts, unreachable) = Hosts::connect(config, 0).await?;
+    let targets = Targets::resolve(config).await?;
+    let (hosts, unreachable) = Hosts::connect(config, &targets, 0).await?;
     let script = plan::installed(config);
     let mut report: Vec<HostVersion> = join_all(hosts.connected.iter().map(|host| {
         let script = &script;
@@ -99,7 +100,7 @@ pub async fn installed_versions(
             .into_iter()
             .map(|down| unknown(&down.name, down.error)),
     );
-    let order = config.host_names().unwrap_or_default();
+    let order = targets.names();
     report.sort_by_key(|h| order.iter().position(|n| *n == h.host));
     Ok(report)
 }
