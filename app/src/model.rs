@@ -141,6 +141,7 @@ pub struct EnvSettings {
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct DockerSettings {
     pub endpoint: String,
+    pub image_repository: String,
     pub container_port: u16,
     pub publish_address: String,
     pub publish_port: u16,

@@ -494,3 +494,61 @@ async fn containers_get_the_environment_variables_and_secrets_stay_out_of_the_lo
     drop(cleanup);
     docker.remove_image(&image("vars"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_image_repository_the_build_is_pulled_from_its_registry() {
+    use engine::testing::registry::Registry;
+
+    let docker = DockerEngine::ensure();
+    let registry = Registry::start();
+    docker.build_app_image(&image("pull"), "pulled-1", true);
+    let remote = registry.push_and_forget(&image("pull"), "shop", "v1");
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "pulled"));
+    let port = free_port();
+    let mut config = docker_config(port);
+    config.image_repository = Some(registry.repository("shop"));
+    t.setup_docker("pulled", config).await;
+    t.start_runner();
+
+    // An image from elsewhere is refused before anything starts.
+    let foreign = t
+        .register_image("x", "elsewhere.example/shop:v1", "main")
+        .await;
+    let job = t.deploy_to("pulled", &foreign).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("is not from this environment's repository"),
+        "{error}"
+    );
+    assert!(cleanup.containers().is_empty());
+
+    // The engine does not have it; the deploy pulls it, then serves it.
+    let build = t.register_image("1", &remote, "main").await;
+    let job = t.deploy_to("pulled", &build).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let log: Vec<String> = t.events(job.id).await.into_iter().map(|e| e.text).collect();
+    assert!(
+        log.iter().any(|l| l == &format!("pulling {remote}")),
+        "{log:#?}"
+    );
+    let body = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("shop version pulled-1"), "{body}");
+
+    // A tag the registry does not have fails with the registry's word.
+    let missing = t
+        .register_image("2", &format!("{}:v2", registry.repository("shop")), "main")
+        .await;
+    let job = t.deploy_to("pulled", &missing).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains("could not pull"), "{error}");
+    drop(cleanup);
+    docker.remove_image(&remote);
+}

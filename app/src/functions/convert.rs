@@ -168,6 +168,7 @@ pub fn settings(env: &Environment) -> EnvSettings {
             parallelism: 10,
             docker: DockerSettings {
                 endpoint: c.endpoint.clone(),
+                image_repository: c.image_repository.clone().unwrap_or_default(),
                 container_port: c.container_port,
                 publish_address: c.publish_address.clone(),
                 publish_port: c.publish_port,

@@ -117,6 +117,8 @@ pub async fn save_environment(
     extra_options: String,
     install_root: String,
     docker_endpoint: String,
+    // docker: where images come from (absent or empty: already on the engine).
+    image_repository: Option<String>,
     container_port: String,
     publish_address: String,
     publish_port: String,
@@ -255,6 +257,7 @@ pub async fn save_environment(
             if let Some(endpoint) = optional(docker_endpoint) {
                 config.endpoint = endpoint;
             }
+            config.image_repository = image_repository.and_then(optional);
             if let Some(address) = optional(publish_address) {
                 config.publish_address = address;
             }

@@ -401,6 +401,12 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
                             " · published on "<code>{format!("{}:{}", settings.docker.publish_address, settings.docker.publish_port)}</code>
                             " · engine "<code>{settings.docker.endpoint.clone()}</code>
                         </dd>
+                        <dt>"Images"</dt>
+                        <dd>{if settings.docker.image_repository.is_empty() {
+                            "already on the engine".to_owned()
+                        } else {
+                            format!("pulled from {}", settings.docker.image_repository)
+                        }}</dd>
                         <dt>"Keep stopped containers"</dt><dd>{settings.keep_releases}</dd>
                         <dt>"Health check"</dt><dd>{health}</dd>
                     }.into_any()
@@ -473,9 +479,15 @@ fn host_source(settings: &EnvSettings) -> Option<String> {
     if !settings.hosts.is_empty() {
         Some(settings.hosts.join(", "))
     } else if !settings.hosts_command.is_empty() {
-        Some(format!("discovered at each job from the command {}", settings.hosts_command))
+        Some(format!(
+            "discovered at each job from the command {}",
+            settings.hosts_command
+        ))
     } else if !settings.hosts_file.is_empty() {
-        Some(format!("discovered at each job from the file {}", settings.hosts_file))
+        Some(format!(
+            "discovered at each job from the file {}",
+            settings.hosts_file
+        ))
     } else {
         None
     }

@@ -112,8 +112,9 @@ fn EnvForm(
                 </fieldset>
                 <fieldset class="docker-settings" class:hidden=move || !is_docker()>
                     <legend>"Docker"</legend>
-                    <p class="muted">"Builds are image references (name:tag or @sha256:digest) present on the engine. Slipway runs an nginx per environment on the published address and switches it to each new container once it is healthy."</p>
+                    <p class="muted">"Builds are image references (name:tag or @sha256:digest). Slipway runs an nginx per environment on the published address and switches it to each new container once it is healthy."</p>
                     <label>"Docker engine" <input name="docker_endpoint" value=d.endpoint.clone() placeholder="unix:///var/run/docker.sock" /></label>
+                    <label>"Image repository (builds must come from it and are pulled from its registry; empty: images already on the engine)" <input name="image_repository" value=d.image_repository.clone() placeholder="registry.example.com/team/shop" /></label>
                     <label>"Container port (the app listens on it inside the container)" <input name="container_port" value=d.container_port.to_string() inputmode="numeric" /></label>
                     <label>"Published address" <input name="publish_address" value=d.publish_address.clone() /></label>
                     <label>"Published port" <input name="publish_port" value=publish_port inputmode="numeric" /></label>

@@ -2,6 +2,7 @@
 //! `test-support`): real components started and stopped by the harness.
 
 pub mod docker;
+pub mod registry;
 pub mod rpm;
 pub mod share_server;
 pub mod sshd;

@@ -32,6 +32,12 @@ pub struct DockerConfig {
     /// The Docker Engine API: `unix:///path/to.sock` or `http://host:port`.
     #[serde(default = "default_endpoint")]
     pub endpoint: String,
+    /// Where the environment's images come from (`registry[:port]/path`).
+    /// When set, a build's image must be in this repository and is pulled
+    /// from its registry before it starts; when not, it must already be on
+    /// the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_repository: Option<String>,
     /// The port the application listens on inside its container.
     pub container_port: u16,
     /// Where the environment's traffic switch (nginx) listens.
@@ -76,6 +82,7 @@ impl DockerConfig {
     pub fn new(container_port: u16, publish_port: u16) -> Self {
         Self {
             endpoint: default_endpoint(),
+            image_repository: None,
             container_port,
             publish_address: default_publish_address(),
             publish_port,
@@ -140,6 +147,9 @@ impl DockerConfig {
     pub fn validate(&self) -> Result<(), InvalidInput> {
         self.endpoint()?;
         self.publish_ip()?;
+        if let Some(repository) = &self.image_repository {
+            super::image::ImageRef::parse_repository(repository)?;
+        }
         if self.container_port == 0 || self.publish_port == 0 {
             return Err(InvalidInput::new(
                 "ports",

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerCreateBody, NetworkCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 
@@ -24,8 +24,10 @@ pub enum DaemonError {
         endpoint: String,
         source: BollardError,
     },
-    #[error("the image {0} is not on the Docker engine: load or push it there first (Slipway does not pull without a registry)")]
+    #[error("the image {0} is not on the Docker engine: load it there, or set the environment's image repository so Slipway pulls it")]
     ImageMissing(String),
+    #[error("could not pull {image} from its registry: {source}")]
+    Pull { image: String, source: BollardError },
     #[error("Docker engine: {0}")]
     Api(#[from] BollardError),
     #[error("{0}")]
@@ -64,6 +66,38 @@ impl Daemon {
         .map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         Ok(Self { docker })
+    }
+
+    /// Pulls `image` from its registry, telling `on_status` each step the
+    /// engine reports once (not every progress tick).
+    pub async fn pull(
+        &self,
+        image: &str,
+        mut on_status: impl FnMut(String),
+    ) -> Result<(), DaemonError> {
+        use futures::StreamExt as _;
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut last = String::new();
+        while let Some(info) = stream.next().await {
+            let info = info.map_err(|e| DaemonError::Pull {
+                image: image.to_owned(),
+                source: e,
+            })?;
+            let Some(status) = info.status else { continue };
+            let line = match info.id {
+                Some(id) if !status.starts_with("Pulling from") => format!("{id}: {status}"),
+                _ => status,
+            };
+            let ticking = line.ends_with(": Downloading") || line.ends_with(": Extracting");
+            if !ticking && line != last {
+                on_status(line.clone());
+                last = line;
+            }
+        }
+        Ok(())
     }
 
     /// The image's id, or a clear error when the engine does not have it.

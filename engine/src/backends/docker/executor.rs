@@ -108,6 +108,14 @@ pub async fn release(run: DockerRelease<'_>) -> Result<(), RunFailure> {
                 return fail_host(&run, &container, "stage", "connect", 0, CONTAINER_STEPS, e).await
             }
         };
+        // A deploy pulls (a tag may have moved); a rollback uses the image
+        // the engine still has, so it works while the registry is down.
+        let have_it = run.is_rollback && daemon.image_id(image.as_str()).await.is_ok();
+        if let (Some(repository), false) = (&run.config.image_repository, have_it) {
+            if let Err(e) = pull_image(&run, &daemon, &container, &image, repository).await {
+                return fail_host(&run, &container, "stage", "pull", 0, CONTAINER_STEPS, e).await;
+            }
+        }
         if let Err(e) = daemon.image_id(image.as_str()).await {
             return fail_host(&run, &container, "stage", "image", 0, CONTAINER_STEPS, e).await;
         }
@@ -344,6 +352,56 @@ pub async fn release(run: DockerRelease<'_>) -> Result<(), RunFailure> {
     }
     .instrument(span)
     .await
+}
+
+/// Pulls the build's image from the environment's registry, streaming what
+/// the engine reports into the job log. Only images of the environment's
+/// own repository are pulled.
+async fn pull_image(
+    run: &DockerRelease<'_>,
+    daemon: &Daemon,
+    container: &str,
+    image: &ImageRef,
+    repository: &str,
+) -> Result<(), DaemonError> {
+    if image.repository() != Some(repository) {
+        return Err(DaemonError::Invalid(format!(
+            "the build's image {image} is not from this environment's repository {repository}"
+        )));
+    }
+    journal(
+        run,
+        container,
+        "stage",
+        "pull",
+        0,
+        CONTAINER_STEPS,
+        "running",
+        None,
+    )
+    .await;
+    log(run, Some(container), &format!("pulling {image}")).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let pulled = async {
+        let result = daemon
+            .pull(image.as_str(), |line| {
+                let _ = tx.send(line);
+            })
+            .await;
+        drop(tx);
+        result
+    };
+    let forward = async {
+        while let Some(line) = rx.recv().await {
+            log(run, Some(container), &line).await;
+        }
+    };
+    let (pulled, ()) = tokio::join!(
+        pulled
+            .instrument(info_span!("host_step", host = %container, phase = "stage", step = "pull")),
+        forward
+    );
+    pulled
 }
 
 /// The container this release serves from.

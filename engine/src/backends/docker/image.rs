@@ -12,17 +12,41 @@ use std::fmt;
 use crate::error::InvalidInput;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageRef(String);
+pub struct ImageRef {
+    raw: String,
+    /// `[registry[:port]/]path`, without tag or digest; none for an image id.
+    repository: Option<String>,
+}
 
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.raw)
     }
 }
 
 impl ImageRef {
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.raw
+    }
+
+    /// The repository the image comes from (`registry.example.com/team/shop`).
+    pub fn repository(&self) -> Option<&str> {
+        self.repository.as_deref()
+    }
+
+    /// An image repository setting: `[registry[:port]/]path`, no tag or digest.
+    pub fn parse_repository(raw: &str) -> Result<String, InvalidInput> {
+        let raw = raw.trim();
+        let refuse = || {
+            InvalidInput::new(
+                "image_repository",
+                format!("{raw:?} is not an image repository: use [registry[:port]/]path, e.g. registry.example.com/team/shop (no tag)"),
+            )
+        };
+        match Self::parse(&format!("{raw}:tag")) {
+            Ok(image) if image.repository() == Some(raw) => Ok(raw.to_owned()),
+            _ => Err(refuse()),
+        }
     }
 
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
@@ -38,7 +62,10 @@ impl ImageRef {
         }
         if let Some(hex) = raw.strip_prefix("sha256:") {
             return if is_sha256_hex(hex) {
-                Ok(Self(raw.to_owned()))
+                Ok(Self {
+                    raw: raw.to_owned(),
+                    repository: None,
+                })
             } else {
                 Err(refuse(
                     "an image id is sha256: and 64 lower-case hex digits",
@@ -86,7 +113,10 @@ impl ImageRef {
         if parts.is_empty() || !parts.iter().all(|p| is_path_component(p)) {
             return Err(refuse("name components are lower-case letters and digits, separated by '.', '_', '__' or '-'"));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self {
+            raw: raw.to_owned(),
+            repository: Some(name.to_owned()),
+        })
     }
 }
 
@@ -175,6 +205,24 @@ mod tests {
             "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
             assert!(ImageRef::parse(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn a_reference_names_its_repository_and_a_repository_setting_has_no_tag() {
+        let image = ImageRef::parse("localhost:5000/team/shop:v2").unwrap();
+        assert_eq!(image.repository(), Some("localhost:5000/team/shop"));
+        let pinned = ImageRef::parse(
+            "shop:v2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        )
+        .unwrap();
+        assert_eq!(pinned.repository(), Some("shop"));
+        assert_eq!(
+            ImageRef::parse_repository("127.0.0.1:5000/shop").unwrap(),
+            "127.0.0.1:5000/shop"
+        );
+        for bad in ["shop:v1", "shop@sha256:00", "Shop", "", "a b", "-x", "x/"] {
+            assert!(ImageRef::parse_repository(bad).is_err(), "{bad:?}");
         }
     }
 
