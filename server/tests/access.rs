@@ -535,3 +535,30 @@ async fn a_session_in_use_moves_its_idle_expiry_forward() {
         assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_api_and_event_route_the_router_serves() {
+    let server = TestServer::start().await;
+    let auth = server.bearer_token("read");
+    let reply = server.get("/api/openapi.json", &auth).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let doc = reply.json();
+    let documented = &doc["paths"];
+    let served: Vec<Route> = routes(&server)
+        .into_iter()
+        .filter(|r| {
+            (r.path.starts_with("/api/") || r.path.starts_with("/events/"))
+                && r.path != "/api/openapi.json"
+        })
+        .collect();
+    assert!(served.len() >= 8, "{served:?}");
+    for route in served {
+        let method = route.method.as_str().to_ascii_lowercase();
+        assert!(
+            documented[&route.path][&method].is_object(),
+            "{} {} is served but not in /api/openapi.json",
+            route.method,
+            route.path
+        );
+    }
+}

@@ -28,11 +28,27 @@ use crate::state::AppState;
 const REPLAY_PAGE: i64 = 500;
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct After {
+    /// Replay events after this sequence number (as `Last-Event-ID` does).
     after: Option<i64>,
 }
 
+/// `GET /events/jobs/{id}`: the job's events as server-sent events.
+#[utoipa::path(
+    get, path = "/events/jobs/{id}", tag = "jobs",
+    params(
+        ("id" = i64, Path),
+        After,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event"),
+    ),
+    responses(
+        (status = 200, description = "text/event-stream: one event per job event (id = its sequence number), ending with an `end` event", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such job", body = super::api::ErrorBody),
+    ),
+    security(("bearer" = ["read"]))
+)]
 pub async fn job_events(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::api;
+use super::{api, events, packages};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,8 @@ use super::api;
         api::job,
         api::cancel,
         api::releases,
+        packages::upload,
+        events::job_events,
     ),
     modifiers(&BearerAuth)
 )]

@@ -19,8 +19,9 @@ use tokio::io::AsyncWriteExt;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     commit_sha: String,
     branch: String,
@@ -43,6 +44,18 @@ impl Drop for Received {
 /// `POST /api/apps/{app}/packages?commit_sha=…&branch=…[&message=…&author=…]`
 /// with the rpm as the body: 201 with the new build, 200 when exactly this
 /// package and commit were already published and registered.
+#[utoipa::path(
+    post, path = "/api/apps/{app}/packages", tag = "builds",
+    params(("app" = String, Path), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/x-rpm", description = "The rpm file"),
+    responses(
+        (status = 201, description = "Published to the application's repository and registered", body = engine::domain::Build),
+        (status = 200, description = "Exactly this package and commit were already published", body = engine::domain::Build),
+        (status = 400, description = "Not an rpm of this application, or invalid input", body = super::api::ErrorBody),
+        (status = 413, description = "Larger than the upload limit", body = super::api::ErrorBody),
+    ),
+    security(("bearer" = ["builds:write"]))
+)]
 pub async fn upload(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
