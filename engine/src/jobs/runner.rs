@@ -90,12 +90,22 @@ impl JobRunner {
         let mut running = JoinSet::new();
         tracing::info!(owner = %self.owner, "job runner started");
         // Traffic switches and live containers come back after a restart,
-        // before any job may touch them.
-        if tokio::time::timeout(RECONCILE_TIMEOUT, self.clone().reconcile_docker())
-            .await
-            .is_err()
-        {
-            tracing::warn!("reconciling docker environments took too long; going on");
+        // before any job may touch them. Meanwhile the jobs of a dead
+        // runner are still interrupted on time (reconciling may take long).
+        let reconcile = tokio::time::timeout(RECONCILE_TIMEOUT, self.clone().reconcile_docker());
+        tokio::pin!(reconcile);
+        loop {
+            self.sweep_expired().await;
+            tokio::select! {
+                reconciled = &mut reconcile => {
+                    if reconciled.is_err() {
+                        tracing::warn!("reconciling docker environments took too long; going on");
+                    }
+                    break;
+                }
+                _ = tokio::time::sleep(self.settings.sweep_every) => {}
+                _ = shutdown.changed() => return,
+            }
         }
         loop {
             self.sweep_expired().await;
