@@ -379,6 +379,18 @@ impl Engine {
         if var.value.len() > 64 * 1024 || var.value.contains('\0') {
             return Err(InvalidInput::new("value", "a value is at most 64 KiB of text").into());
         }
+        // A shorter secret could not be masked in logs without masking
+        // ordinary text too: refuse it rather than show it.
+        if var.secret && var.value.len() < crate::jobs::MIN_SECRET_LEN {
+            return Err(InvalidInput::new(
+                "value",
+                format!(
+                    "a secret is at least {} characters: shorter ones cannot be masked in logs",
+                    crate::jobs::MIN_SECRET_LEN
+                ),
+            )
+            .into());
+        }
         let env = self.find_environment(app, env).await?;
         self.store
             .set_env_var(

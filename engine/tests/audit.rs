@@ -500,6 +500,22 @@ async fn bad_environments_change_nothing() {
         "{unknown_app:?}"
     );
     assert_unchanged(&t, &before, "bad names").await;
+
+    // Variables: a reserved name, a secret too short to be masked in logs.
+    for (name, value, secret) in [("SLIPWAY_X", "v", false), ("DB_PASSWORD", "ab", true)] {
+        let var = EnvVarRequest {
+            name: name.into(),
+            value: value.into(),
+            secret,
+        };
+        let refused = t.engine.set_env_var(&t.actor, APP, ENV, var).await;
+        assert!(
+            matches!(refused, Err(Error::Invalid(_))),
+            "{name}: {refused:?}"
+        );
+    }
+    assert_eq!(t.count("env_vars").await, 0);
+    assert_unchanged(&t, &before, "bad variables").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

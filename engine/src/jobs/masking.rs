@@ -2,8 +2,9 @@
 
 pub const MASK: &str = "••••••";
 
-/// Shortest secret value that is masked; shorter ones would mask ordinary text.
-const MIN_SECRET_LEN: usize = 3;
+/// Shortest secret value that is masked; shorter ones would mask ordinary
+/// text. Secrets shorter than this are refused when saved.
+pub const MIN_SECRET_LEN: usize = 3;
 
 #[derive(Clone, Debug, Default)]
 pub struct SecretMasker {

@@ -10,5 +10,5 @@ mod runner;
 pub use cancel::CancelSignal;
 pub use emitter::{EventEmitter, EventLevel};
 pub use hub::EventHub;
-pub use masking::{SecretMasker, MASK};
+pub use masking::{SecretMasker, MASK, MIN_SECRET_LEN};
 pub use runner::{JobRunner, RunnerSettings};

@@ -103,10 +103,13 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    /// Only the line and the parser's message: the offending text itself
+    /// may be a secret (a `client_secret` line with a typo).
+    #[error("{path}, line {line}: {message}")]
     Parse {
         path: String,
-        source: toml::de::Error,
+        line: usize,
+        message: String,
     },
     #[error("identity provider {id:?}: {message}")]
     Invalid { id: String, message: String },
@@ -167,9 +170,14 @@ pub fn load(
                 source,
             })?;
             toml::from_str::<AuthFile>(&text)
-                .map_err(|source| ConfigError::Parse {
+                .map_err(|e| ConfigError::Parse {
                     path: path.display().to_string(),
-                    source,
+                    line: e.span().map_or(1, |span| {
+                        text.get(..span.start)
+                            .map_or(0, |before| before.matches('\n').count())
+                            + 1
+                    }),
+                    message: e.message().to_owned(),
                 })?
                 .providers
         }
@@ -317,6 +325,20 @@ mod tests {
             !format!("{oidc:?}").contains("s3cret"),
             "secrets never in Debug output"
         );
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_reported_by_line_without_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.toml");
+        std::fs::write(
+            &path,
+            "[[providers]]\nid = \"corp\"\nclient_secret = \"hunter2-very-secret\n",
+        )
+        .unwrap();
+        let message = load(Some(&path), no_env).unwrap_err().to_string();
+        assert!(message.contains("line 3"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
     }
 
     #[test]
