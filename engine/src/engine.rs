@@ -287,6 +287,7 @@ impl Engine {
         let app = self.store.application(&AppName::parse(app)?).await?;
         let name = EnvName::parse(name)?;
         config.validate()?;
+        self.check_published_port_free(&config, None).await?;
         self.store
             .create_environment(
                 &actor.login,
@@ -311,6 +312,8 @@ impl Engine {
         actor.require(Permission::ManageEnvironments)?;
         config.validate()?;
         let env = self.find_environment(app, env).await?;
+        self.check_published_port_free(&config, Some(env.id))
+            .await?;
         self.store
             .update_environment(&actor.login, &env, &config, &protection.into())
             .await
@@ -576,7 +579,13 @@ impl Engine {
         let mut config = base_config.clone();
         config.network = None;
         config.keep_containers = 1;
-        config.publish_port = crate::backends::docker::free_port(&config)?;
+        let taken: Vec<u16> = self
+            .published_ports(&config.publish_address, None)
+            .await?
+            .into_iter()
+            .map(|(port, _)| port)
+            .collect();
+        config.publish_port = crate::backends::docker::free_port(&config, &taken)?;
         config.validate()?;
         let app = self.store.application(&AppName::parse(app)?).await?;
         let new = crate::store::qa::NewQaEnvironment {
@@ -591,6 +600,53 @@ impl Engine {
             .await?;
         self.wake_runner.notify_one();
         Ok(created)
+    }
+
+    /// The ports docker environments (but `except`) publish on `address`,
+    /// with the environment that owns each.
+    async fn published_ports(
+        &self,
+        address: &str,
+        except: Option<i64>,
+    ) -> Result<Vec<(u16, String)>> {
+        Ok(self
+            .store
+            .environments()
+            .await?
+            .into_iter()
+            .filter(|e| Some(e.id) != except)
+            .filter_map(|e| match &e.config {
+                BackendConfig::Docker(c) if c.publish_address.trim() == address.trim() => {
+                    Some((c.publish_port, e.path()))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Two docker environments cannot publish on the same address and port.
+    async fn check_published_port_free(
+        &self,
+        config: &BackendConfig,
+        except: Option<i64>,
+    ) -> Result<()> {
+        let BackendConfig::Docker(docker) = config else {
+            return Ok(());
+        };
+        let taken = self
+            .published_ports(&docker.publish_address, except)
+            .await?;
+        match taken.iter().find(|(port, _)| *port == docker.publish_port) {
+            Some((port, owner)) => Err(InvalidInput::new(
+                "publish_port",
+                format!(
+                    "{}:{port} is already published by {owner}",
+                    docker.publish_address.trim()
+                ),
+            )
+            .into()),
+            None => Ok(()),
+        }
     }
 
     /// Queues the job that removes a QA environment and everything it runs.

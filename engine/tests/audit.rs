@@ -516,6 +516,45 @@ async fn bad_environments_change_nothing() {
     }
     assert_eq!(t.count("env_vars").await, 0);
     assert_unchanged(&t, &before, "bad variables").await;
+
+    // Two docker environments cannot publish on one address and port.
+    let mut web = engine::backends::docker::DockerConfig::new(80, 18080);
+    web.health_path = Some("/health".into());
+    t.engine
+        .create_environment(
+            &t.actor,
+            APP,
+            "web",
+            BackendConfig::Docker(web.clone()),
+            false,
+        )
+        .await
+        .expect("the first one");
+    let before = counts(&t).await;
+    let clash = t
+        .engine
+        .create_environment(
+            &t.actor,
+            APP,
+            "web-two",
+            BackendConfig::Docker(web.clone()),
+            false,
+        )
+        .await;
+    match clash {
+        Err(Error::Invalid(e)) => assert!(
+            e.message
+                .contains("127.0.0.1:18080 is already published by shop/web"),
+            "{e:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_unchanged(&t, &before, "published port clash").await;
+    // Saving the owner itself again is fine.
+    t.engine
+        .update_environment(&t.actor, APP, "web", BackendConfig::Docker(web), false)
+        .await
+        .expect("its own port");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,12 +19,22 @@ pub use executor::{destroy, reconcile, release, DockerDestroy, DockerRelease, Re
 pub use image::ImageRef;
 pub use plan::EnvIdentity;
 
-/// A free port on the environment's published address, for a new QA
-/// environment's traffic switch.
-pub fn free_port(config: &DockerConfig) -> Result<u16, crate::error::Error> {
+/// A free port on the environment's published address for a new QA
+/// environment's traffic switch: one nothing listens on now and no other
+/// docker environment is configured for (`taken`), since an environment
+/// whose nginx is not running (never deployed, or not yet reconciled after
+/// a restart) still owns its port.
+pub fn free_port(config: &DockerConfig, taken: &[u16]) -> Result<u16, crate::error::Error> {
     let ip = config.publish_ip()?;
-    let listener = std::net::TcpListener::bind((ip, 0))?;
-    Ok(listener.local_addr()?.port())
+    for _ in 0..100 {
+        let port = std::net::TcpListener::bind((ip, 0))?.local_addr()?.port();
+        if !taken.contains(&port) {
+            return Ok(port);
+        }
+    }
+    Err(crate::error::Error::Conflict(format!(
+        "no free port on {ip} for a new QA environment"
+    )))
 }
 
 /// The address people open to reach the environment.
