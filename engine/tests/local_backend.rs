@@ -60,6 +60,8 @@ async fn deploy_switch_and_rollback() {
     assert_eq!(t.current(), Some(t.release_dir(&r2.release_key)));
     assert!(t.current_index().contains("version 2.0.0"));
 
+    // A variable set since reaches the release rolled back to.
+    t.set_plain_var("FEATURE", "rotated").await;
     let rollback = t
         .engine
         .rollback(&t.actor, APP, ENV, r1.id)
@@ -77,6 +79,8 @@ async fn deploy_switch_and_rollback() {
     assert_eq!(r3.build_id, v1.id);
     assert_eq!(t.current(), Some(t.release_dir(&r1.release_key)));
     assert!(t.current_index().contains("version 1.0.0"));
+    let env_file = std::fs::read_to_string(t.release_dir(&r1.release_key).join(".env")).unwrap();
+    assert!(env_file.contains("FEATURE='rotated'"), "{env_file}");
     assert_eq!(release_of(&t, &job2).await.state, ReleaseState::Superseded);
     assert_eq!(release_of(&t, &job1).await.state, ReleaseState::Superseded);
     let env = t.engine.environment(&t.actor, APP, ENV).await.unwrap();

@@ -47,11 +47,19 @@ async fn a_release_reaches_every_host_and_rolls_back_everywhere() {
         "no switch summary"
     );
 
+    // A variable set since: the release rolled back to gets it in its .env
+    // (configuration is the environment's now, not the build's).
+    t.set_plain_var("FEATURE", "rotated").await;
     let first = t.release_of_job(job1.id).await;
     assert_eq!(first.state, ReleaseState::Superseded);
     let rollback = t.roll_back_and_wait(first.id).await;
     assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
     assert_every_host_serves(&fleet, "1.0.0");
+    for host in &fleet.hosts {
+        let release = host.path(&host.current().unwrap().to_string_lossy());
+        let env = std::fs::read_to_string(release.join(".env")).unwrap();
+        assert!(env.contains("FEATURE='rotated'"), "{}: {env}", host.name());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -258,6 +258,10 @@ async fn stage(
     if release_dir.exists() {
         if reuse_existing {
             log(run, EventLevel::Info, "release is still staged; reusing it").await;
+            // Variables are configuration, not code: the release gets the
+            // environment's current ones (a rotated secret stays rotated).
+            replace_env_file(&release_dir.join(ENV_FILE_NAME), &run.env_file)
+                .map_err(|e| failed(format!("cannot write the env file: {e}")))?;
             return Ok(false);
         }
         return Err(failed(format!("{} already exists", release_dir.display())));
@@ -289,6 +293,14 @@ async fn stage(
         let _ = tokio::fs::remove_dir_all(&partial).await;
     }
     result.map(|()| true)
+}
+
+/// Writes the env file beside `path` and renames it over `path`.
+fn replace_env_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("slipway-tmp");
+    let _ = std::fs::remove_file(&tmp);
+    write_env_file(&tmp, contents)?;
+    std::fs::rename(&tmp, path)
 }
 
 fn write_env_file(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -630,7 +630,25 @@ async fn stage_host(
                 "release is still staged; reusing it",
             )
             .await;
-            h.done += 1;
+            // Variables are configuration, not code: the release gets the
+            // environment's current ones (a rotated secret stays rotated).
+            step(
+                run,
+                &mut h,
+                RemoteStep {
+                    phase: "stage",
+                    label: "write the current .env",
+                    script: run.release_step(plan::refresh_env(layout, run.env_file.len())),
+                    stdin: Stdin {
+                        bytes: run.env_file.as_bytes(),
+                        file: None,
+                    },
+                    timeout: QUICK_TIMEOUT,
+                    echo: Echo::Errors,
+                },
+                total,
+            )
+            .await?;
         } else {
             let archive = match archive.get(run).await {
                 Ok(archive) => archive,

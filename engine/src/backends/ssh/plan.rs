@@ -186,6 +186,14 @@ pub fn stage(layout: &ReleaseLayout, incoming: Incoming<'_>, env_len: usize) -> 
     )
 }
 
+/// Replaces a staged release's env file with the first `env_len` bytes of
+/// stdin: a rollback gives the release the environment's current variables.
+pub fn refresh_env(layout: &ReleaseLayout, env_len: usize) -> String {
+    let env = q(&layout.release_dir().join(".env"));
+    let tmp = q(&layout.env_path());
+    format!("(umask 077; dd bs=1 count={env_len} of={tmp} 2>/dev/null) && mv -f {tmp} {env}")
+}
+
 /// Downloads `url` to the (quoted) `file` with curl, or wget where there is no curl.
 fn download_to(file: &str, url: &str) -> String {
     let url = quote(url);
