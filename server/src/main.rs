@@ -227,6 +227,7 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         providers: identity::Providers::new(providers, &config.public_url()),
         secure_cookies: config.public_url().starts_with("https://"),
         public_origin: config::origin_of(&config.public_url()),
+        failed_logins: Default::default(),
         shutdown: shutdown_rx,
     };
     let app = routes::router(state, sessions);

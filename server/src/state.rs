@@ -19,6 +19,8 @@ pub struct AppState {
     /// public URL): behind a proxy that rewrites `Host`, what browsers send
     /// as `Origin`.
     pub public_origin: String,
+    /// Bounds the audit rows anonymous failed sign-ins can add.
+    pub failed_logins: std::sync::Arc<crate::access::throttle::AuditThrottle>,
     /// Turns true when the server is shutting down; long-lived streams end.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -562,3 +562,26 @@ async fn the_openapi_document_describes_every_api_and_event_route_the_router_ser
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_login_links_adds_a_bounded_number_of_audit_rows() {
+    let server = TestServer::start().await;
+    let db = server.db().await;
+    let failed = "SELECT COUNT(*) FROM audit_log WHERE action = 'login.failed'";
+    let before = count(&db, failed).await;
+    for i in 0..40 {
+        let reply = server
+            .get(&format!("/login/link?token=forged{i:02}"), &Auth::None)
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    }
+    // 20 recorded one by one, then one that says the rest are not.
+    assert_eq!(count(&db, failed).await - before, 21);
+    let last: String = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'login.failed' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(last.contains("not recorded one by one"), "{last}");
+}

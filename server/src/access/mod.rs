@@ -4,3 +4,4 @@
 pub mod middleware;
 pub mod policy;
 pub mod session;
+pub mod throttle;

@@ -244,8 +244,21 @@ async fn identity_failure(state: &AppState, provider_id: &str, error: IdentityEr
 }
 
 async fn audit_failed_login(state: &AppState, via: &str, reason: &str) {
+    use crate::access::throttle::{Admit, FAILED_LOGINS_PER_MINUTE};
+    let details = match state.failed_logins.admit() {
+        Admit::Record => serde_json::json!({ "via": via, "reason": reason }),
+        Admit::RecordLast => serde_json::json!({
+            "via": via,
+            "reason": reason,
+            "note": format!(
+                "more than {FAILED_LOGINS_PER_MINUTE} failed sign-ins this minute: \
+                 the rest of this minute's are counted in the server log, not recorded one by one"
+            ),
+        }),
+        Admit::Skip => return,
+    };
     let record = AuditRecord::new("anonymous", actions::LOGIN_FAILED, format!("login/{via}"))
-        .details(serde_json::json!({ "via": via, "reason": reason }));
+        .details(details);
     if let Err(e) = state.engine.store().audit_only(&record).await {
         tracing::error!(error = %e, "could not record a failed sign-in");
     }
