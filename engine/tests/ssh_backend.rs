@@ -310,6 +310,20 @@ async fn hostile_values_never_execute_on_a_host() {
             std::fs::read_to_string(host.path(&target.to_string_lossy()).join(".env")).unwrap()
         });
     assert!(env_file.starts_with("EVIL='$(touch"), "{env_file}");
+
+    // A deploy path full of shell syntax is a path, nothing more.
+    let hostile_path = format!("/srv/it's $(touch {canary}) `touch {canary}`; -rf \"x\"");
+    let mut config = fleet.config();
+    config.deploy_path = hostile_path.clone().into();
+    t.update_ssh(config).await;
+    let v2 = t.register_version("2.0.0").await;
+    t.deploy_ok(&v2).await;
+    assert!(!host.path(canary).exists(), "the deploy path was executed");
+    let releases = std::fs::read_dir(host.path(&format!("{hostile_path}/releases")))
+        .unwrap()
+        .count();
+    assert_eq!(releases, 1, "the release is under the hostile path");
+    assert!(std::fs::symlink_metadata(host.path(&format!("{hostile_path}/current"))).is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
