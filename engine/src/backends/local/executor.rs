@@ -21,8 +21,12 @@ use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
 use crate::store::jobs::HostProgress;
 
 const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
-/// How long to keep reading a command's output after it exited.
+/// After a command exited, output it left in its pipes is still read; the
+/// reading stops once no line came for this long (a process it left in the
+/// background may hold the pipes open) ...
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+/// ... or at the latest this long after the exit.
+const OUTPUT_DRAIN_MAX: Duration = Duration::from_secs(60);
 const ENV_FILE_NAME: &str = ".env";
 
 /// Everything a run needs besides the plan.
@@ -485,13 +489,14 @@ async fn run_command(
     let process_group = child.id();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    let lines_read = std::sync::atomic::AtomicU64::new(0);
     let outcome = {
         let finished = async {
             let mut pumps = Box::pin(
                 async {
                     tokio::join!(
-                        pump_lines(run.emitter, stdout, EventLevel::Out),
-                        pump_lines(run.emitter, stderr, EventLevel::Err)
+                        pump_lines(run.emitter, stdout, EventLevel::Out, &lines_read),
+                        pump_lines(run.emitter, stderr, EventLevel::Err, &lines_read)
                     );
                 }
                 .fuse(),
@@ -500,10 +505,18 @@ async fn run_command(
                 status = child.wait() => status,
                 () = &mut pumps => child.wait().await,
             };
-            // A process the command left running in the background may hold the
-            // pipes open: take what is buffered, then stop reading.
-            if !pumps.is_terminated() {
-                let _ = tokio::time::timeout(OUTPUT_GRACE, &mut pumps).await;
+            // Everything the command printed is read (storing a long log
+            // takes a while); only a pipe that stays open with nothing
+            // coming, held by a process it left in the background, is let go.
+            let exited = std::time::Instant::now();
+            while !pumps.is_terminated() && exited.elapsed() < OUTPUT_DRAIN_MAX {
+                let before = lines_read.load(std::sync::atomic::Ordering::Relaxed);
+                if tokio::time::timeout(OUTPUT_GRACE, &mut pumps).await.is_ok() {
+                    break;
+                }
+                if lines_read.load(std::sync::atomic::Ordering::Relaxed) == before {
+                    break;
+                }
             }
             status
         };
@@ -553,10 +566,12 @@ async fn pump_lines(
     emitter: &EventEmitter,
     stream: Option<impl tokio::io::AsyncRead + Unpin>,
     level: EventLevel,
+    lines_read: &std::sync::atomic::AtomicU64,
 ) {
     let Some(stream) = stream else { return };
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        lines_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         emitter.note(Some(HOST_NAME), level, &line).await;
     }
 }
