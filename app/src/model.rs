@@ -208,6 +208,8 @@ pub struct JobDetail {
     pub duration: Option<String>,
     pub hosts: Vec<HostInfo>,
     pub events: Vec<EventLine>,
+    /// The log goes on after `events`: the page reads the rest from the stream.
+    pub more_events: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

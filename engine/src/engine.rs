@@ -96,8 +96,15 @@ pub struct JobView {
     pub build: Build,
     pub release: Option<Release>,
     pub hosts: Vec<JobHost>,
+    /// The first [`JOB_VIEW_EVENTS`] events.
     pub events: Vec<JobEvent>,
+    /// There are more events than `events` holds: read them from the event
+    /// stream after the last one (the job page does).
+    pub more_events: bool,
 }
+
+/// How many of a job's events its view loads at once.
+pub const JOB_VIEW_EVENTS: i64 = 10_000;
 
 const MAX_TEXT: usize = 10_000;
 
@@ -241,7 +248,12 @@ impl Engine {
             None => None,
         };
         let hosts = self.store.job_hosts(job_id).await?;
-        let events = self.store.job_events_after(job_id, 0, 10_000).await?;
+        let mut events = self
+            .store
+            .job_events_after(job_id, 0, JOB_VIEW_EVENTS + 1)
+            .await?;
+        let more_events = events.len() as i64 > JOB_VIEW_EVENTS;
+        events.truncate(JOB_VIEW_EVENTS as usize);
         Ok(JobView {
             job,
             environment,
@@ -249,6 +261,7 @@ impl Engine {
             release,
             hosts,
             events,
+            more_events,
         })
     }
 

@@ -25,7 +25,7 @@ pub mod time;
 
 pub use engine::{
     BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView,
-    PackageUpload, QaRequest,
+    PackageUpload, QaRequest, JOB_VIEW_EVENTS,
 };
 pub use error::{Error, InvalidInput, Result};
 pub use store::users::ExternalIdentity;

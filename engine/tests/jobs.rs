@@ -540,3 +540,40 @@ async fn an_expired_qa_environment_whose_destroy_fails_is_not_retried_on_every_s
         .count();
     assert_eq!(expired_rows, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_longer_than_the_job_view_says_there_is_more() {
+    let mut t = TestEngine::new().await;
+    let mut config = t.config();
+    config.before_switch = Some("seq 1 10100".into());
+    t.setup(config).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    let job = t.deploy_ok(&v1).await;
+    let view = t.engine.job_view(&t.actor, job.id).await.unwrap();
+    assert_eq!(view.events.len() as i64, engine::JOB_VIEW_EVENTS);
+    assert!(view.more_events, "the view says the log goes on");
+    // What the page then reads from the stream: the rest, to the end.
+    let last_shown = view.events.last().unwrap().seq;
+    let rest = t
+        .engine
+        .store()
+        .job_events_after(job.id, last_shown, 100_000)
+        .await
+        .unwrap();
+    assert!(rest.iter().any(|e| e.text == "10100"));
+    assert_eq!(rest.last().unwrap().level.as_str(), "end");
+
+    let short = t.register_version("2.0.0").await;
+    let mut config = t.config();
+    config.before_switch = Some("echo short".into());
+    t.update_config(config).await;
+    let job = t.deploy_ok(&short).await;
+    assert!(
+        !t.engine
+            .job_view(&t.actor, job.id)
+            .await
+            .unwrap()
+            .more_events
+    );
+}

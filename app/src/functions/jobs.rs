@@ -26,6 +26,7 @@ pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
         duration,
         hosts: view.hosts.iter().map(convert::host).collect(),
         events: view.events.iter().map(convert::event).collect(),
+        more_events: view.more_events,
     })
 }
 

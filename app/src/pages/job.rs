@@ -102,20 +102,25 @@ fn JobLive(
         duration,
         hosts,
         events,
+        more_events,
     } = detail;
     let job_id = summary.id;
     let last_seq = events.last().map(|e| e.seq).unwrap_or(0);
     let events = RwSignal::new(events);
     let hosts = RwSignal::new(hosts);
     let state = RwSignal::new(summary.state.clone());
+    // A running job streams on; a finished one whose log did not fit the
+    // page streams the rest (then its end event closes the stream).
     let live_at_load = !is_finished(&summary.state);
+    let follow_stream = live_at_load || more_events;
 
     Effect::new(move |_| {
-        if live_at_load {
+        if follow_stream {
             let on_event = Callback::new(move |line: EventLine| {
                 let ended = line.level == "end";
                 apply_event(line, events, hosts, state);
-                if ended {
+                // Only a job that ended while watched has new facts to load.
+                if ended && live_at_load {
                     on_end.run(());
                 }
             });
