@@ -328,6 +328,16 @@ pub async fn fill(client: &fantoccini::Client, name: &str, value: &str) -> Resul
     Ok(())
 }
 
+/// Presses the form's submit button (create or save an environment, a token…).
+pub async fn submit_env_form(client: &fantoccini::Client) -> Result<()> {
+    client
+        .find(fantoccini::Locator::Css(".env-form button[type='submit']"))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
 /// Waits for the job page the last click led to and for its job to end.
 /// Fails with the job's log unless it succeeded; returns the job id.
 pub async fn job_succeeds(client: &fantoccini::Client) -> Result<i64> {

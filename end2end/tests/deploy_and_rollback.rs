@@ -11,6 +11,12 @@ use fantoccini::{Client, Locator};
 /// Deploys build `build_id` from the environment page and follows the job
 /// page until it succeeds. Returns the job id.
 async fn deploy_from_env_page(client: &Client, slipway: &Slipway, build_id: i64) -> Result<i64> {
+    press_deploy(client, slipway, build_id).await?;
+    follow_job_page(client).await
+}
+
+/// Picks build `build_id` on the environment page and presses Deploy.
+async fn press_deploy(client: &Client, slipway: &Slipway, build_id: i64) -> Result<()> {
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
     wait_hydrated(client).await?;
     client
@@ -27,7 +33,15 @@ async fn deploy_from_env_page(client: &Client, slipway: &Slipway, build_id: i64)
         .await?
         .click()
         .await?;
-    follow_job_page(client).await
+    Ok(())
+}
+
+/// The version the demo environment's `current` serves.
+fn served_version(slipway: &Slipway) -> Result<String> {
+    let current = std::fs::read_link(slipway.data_dir.path().join("demo-target/current"))?;
+    Ok(std::fs::read_to_string(current.join("VERSION"))?
+        .trim()
+        .to_owned())
 }
 
 async fn follow_job_page(client: &Client) -> Result<i64> {
@@ -79,11 +93,7 @@ async fn deploy_watch_roll_back_and_audit_in_the_browser() -> Result<()> {
     // Deploy the second build, so there is something to roll back to.
     let second_job = deploy_from_env_page(client, &slipway, 2).await?;
     assert_ne!(first_job, second_job);
-    let current = std::fs::read_link(slipway.data_dir.path().join("demo-target/current"))?;
-    assert_eq!(
-        std::fs::read_to_string(current.join("VERSION"))?.trim(),
-        "1.1.0"
-    );
+    assert_eq!(served_version(&slipway)?, "1.1.0");
 
     // The history shows both; roll back to the first release.
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
@@ -102,11 +112,7 @@ async fn deploy_watch_roll_back_and_audit_in_the_browser() -> Result<()> {
         .click()
         .await?;
     let rollback_job = follow_job_page(client).await?;
-    let current = std::fs::read_link(slipway.data_dir.path().join("demo-target/current"))?;
-    assert_eq!(
-        std::fs::read_to_string(current.join("VERSION"))?.trim(),
-        "1.0.0"
-    );
+    assert_eq!(served_version(&slipway)?, "1.0.0");
 
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
     let live = wait_for_text(client, "table.releases tr[data-state='live']", |s| {
@@ -175,28 +181,11 @@ async fn a_failed_deploy_is_flagged_and_the_live_release_restored_in_the_browser
         &format!("test ! -e '{}'", marker.display()),
     )
     .await?;
-    client
-        .find(Locator::Css(".env-form button[type='submit']"))
-        .await?
-        .click()
-        .await?;
+    end2end::submit_env_form(client).await?;
     wait_for_text(client, "dl.settings", |s| s.contains("fail-after-switch")).await?;
 
     // Build 2 fails after its switch and is switched back.
-    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
-    wait_hydrated(client).await?;
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("#build-select option[value='2']"))
-        .await?
-        .click()
-        .await?;
-    client
-        .find(Locator::Css("#deploy-button"))
-        .await?
-        .click()
-        .await?;
+    press_deploy(client, &slipway, 2).await?;
     wait_for_text(client, "#job-state .badge", |s| s == "failed").await?;
 
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
@@ -217,11 +206,7 @@ async fn a_failed_deploy_is_flagged_and_the_live_release_restored_in_the_browser
     std::fs::remove_file(&marker)?;
     restore.click().await?;
     follow_job_page(client).await?;
-    let current = std::fs::read_link(slipway.data_dir.path().join("demo-target/current"))?;
-    assert_eq!(
-        std::fs::read_to_string(current.join("VERSION"))?.trim(),
-        "1.0.0"
-    );
+    assert_eq!(served_version(&slipway)?, "1.0.0");
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
     wait_hydrated(client).await?;
     wait_for_text(client, "table.releases tr[data-state='live']", |s| {

@@ -140,20 +140,12 @@ async fn deploy_rpms_see_host_versions_and_roll_back_in_the_browser() -> Result<
 
     // A package name that is really a command is refused; nothing is created.
     fill(client, "package", "demo; touch /tmp/pwned").await?;
-    client
-        .find(Locator::Css(".env-form button[type='submit']"))
-        .await?
-        .click()
-        .await?;
+    end2end::submit_env_form(client).await?;
     let error = wait_for_text(client, ".error", |s| !s.is_empty()).await?;
     assert!(error.contains("package name"), "unclear message: {error}");
     assert_eq!(client.current_url().await?.path(), "/apps/demo/new-env");
     fill(client, "package", "demo").await?;
-    client
-        .find(Locator::Css(".env-form button[type='submit']"))
-        .await?
-        .click()
-        .await?;
+    end2end::submit_env_form(client).await?;
     wait_for_text(client, "h1.env-title", |s| s.contains("packages")).await?;
     wait_for_text(client, "dl.settings", |s| s.contains("slipway-demo")).await?;
 

@@ -16,11 +16,7 @@ async fn open_new_environment_form(client: &Client, slipway: &Slipway) -> Result
 }
 
 async fn submit(client: &Client) -> Result<()> {
-    client
-        .find(Locator::Css(".env-form button[type='submit']"))
-        .await?
-        .click()
-        .await?;
+    end2end::submit_env_form(client).await?;
     Ok(())
 }
 

@@ -78,11 +78,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
         "echo staged on $SLIPWAY_ENVIRONMENT",
     )
     .await?;
-    client
-        .find(Locator::Css(".env-form button[type='submit']"))
-        .await?
-        .click()
-        .await?;
+    end2end::submit_env_form(client).await?;
     wait_for_text(client, "h1.env-title", |s| s.contains("fleet")).await?;
     wait_for_text(client, "dl.settings", |s| {
         s.contains("127.0.0.1:")

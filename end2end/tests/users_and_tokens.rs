@@ -83,11 +83,7 @@ async fn an_admin_gives_a_role_and_a_person_makes_uses_and_revokes_a_token() -> 
         .await?
         .click()
         .await?;
-    client
-        .find(Locator::Css(".env-form button[type='submit']"))
-        .await?
-        .click()
-        .await?;
+    end2end::submit_env_form(client).await?;
     let secret = wait_for_text(client, "#new-token code.secret", |t| t.len() == 64).await?;
     wait_for_text(client, "table.tokens", |t| {
         t.contains("ci-main") && t.contains("read deploy")

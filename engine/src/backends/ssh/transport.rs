@@ -217,12 +217,17 @@ pub struct Stdin<'a> {
     pub file: Option<&'a Path>,
 }
 
-impl Stdin<'_> {
+impl<'a> Stdin<'a> {
     /// Nothing: the command reads end-of-file.
     pub const NONE: Stdin<'static> = Stdin {
         bytes: &[],
         file: None,
     };
+
+    /// Just these bytes (the exports of a hook, an env file).
+    pub fn bytes(bytes: &'a [u8]) -> Self {
+        Stdin { bytes, file: None }
+    }
 }
 
 /// Writes `input` into a piped stdin, then closes it.
