@@ -120,6 +120,8 @@ pub enum ConfigError {
 pub struct Provider {
     pub config: ProviderConfig,
     pub client_secret: Option<Secret>,
+    /// OIDC metadata kept between sign-in starts (see `oidc`).
+    pub oidc_metadata: std::sync::Arc<super::oidc::MetadataCache>,
 }
 
 impl Provider {
@@ -276,6 +278,7 @@ fn validate(
     let provider = Provider {
         config,
         client_secret,
+        oidc_metadata: Default::default(),
     };
     for url in [
         provider.issuer(),

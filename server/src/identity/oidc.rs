@@ -64,16 +64,56 @@ async fn metadata(
     .set_jwks(keys))
 }
 
-/// A client for the provider's current metadata (discovered or configured).
-async fn client(
+/// How long the metadata fetched for a sign-in start is reused: starting a
+/// sign-in is anonymous, and each one must not cost the provider a
+/// discovery and a key fetch. Finishing one always fetches fresh keys.
+const METADATA_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A provider's metadata, as last fetched.
+#[derive(Default)]
+pub struct MetadataCache(std::sync::Mutex<Option<(std::time::Instant, CoreProviderMetadata)>>);
+
+impl std::fmt::Debug for MetadataCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetadataCache")
+    }
+}
+
+impl MetadataCache {
+    fn fresh(&self) -> Option<CoreProviderMetadata> {
+        let cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cached
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < METADATA_TTL)
+            .map(|(_, metadata)| metadata.clone())
+    }
+
+    fn store(&self, metadata: &CoreProviderMetadata) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), metadata.clone()));
+    }
+}
+
+/// The provider's metadata, fetched now (and kept for the next start).
+async fn fetch_metadata(
     provider: &Provider,
     http: &openidconnect::reqwest::Client,
+) -> Result<CoreProviderMetadata, IdentityError> {
+    let fetched = metadata(provider, http).await?;
+    provider.oidc_metadata.store(&fetched);
+    Ok(fetched)
+}
+
+/// A client for the given provider metadata.
+fn client(
+    provider: &Provider,
+    metadata: CoreProviderMetadata,
     redirect_url: &str,
 ) -> Result<OidcClient, IdentityError> {
     let redirect = RedirectUrl::new(redirect_url.to_owned())
         .map_err(|e| IdentityError::Provider(e.to_string()))?;
     Ok(CoreClient::from_provider_metadata(
-        metadata(provider, http).await?,
+        metadata,
         ClientId::new(provider.config.client_id.clone()),
         provider
             .client_secret
@@ -98,8 +138,11 @@ pub async fn authorize(
     provider: &Provider,
     redirect_url: &str,
 ) -> Result<Authorization, IdentityError> {
-    let http = http_client()?;
-    let client = client(provider, &http, redirect_url).await?;
+    let metadata = match provider.oidc_metadata.fresh() {
+        Some(metadata) => metadata,
+        None => fetch_metadata(provider, &http_client()?).await?,
+    };
+    let client = client(provider, metadata, redirect_url)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
         .authorize_url(
@@ -130,7 +173,11 @@ pub async fn finish(
     nonce: &str,
 ) -> Result<Account, IdentityError> {
     let http = http_client()?;
-    let client = client(provider, &http, redirect_url).await?;
+    let client = client(
+        provider,
+        fetch_metadata(provider, &http).await?,
+        redirect_url,
+    )?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|e| IdentityError::Provider(e.to_string()))?
