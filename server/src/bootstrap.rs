@@ -1,6 +1,7 @@
 //! First start: the first admin, a one-time login link, and the demo.
 
 use anyhow::Context;
+use engine::audit::SYSTEM_ACTOR;
 use engine::auth::{new_secret_token, token_hash, Actor};
 use engine::domain::Role;
 use engine::Engine;
@@ -14,7 +15,7 @@ const LINK_VALIDITY_HOURS: i64 = 24;
 pub fn system_actor() -> Actor {
     Actor {
         user_id: 0,
-        login: "slipway".to_owned(),
+        login: SYSTEM_ACTOR.to_owned(),
         role: Role::Admin,
         groups: Vec::new(),
         credential: engine::auth::Credential::Session,
@@ -27,7 +28,7 @@ pub async fn first_admin_link(engine: &Engine, public_url: &str) -> anyhow::Resu
     let store = engine.store();
     if store.count_users().await? == 0 {
         store
-            .create_user("slipway", FIRST_ADMIN, "First admin", Role::Admin)
+            .create_user(SYSTEM_ACTOR, FIRST_ADMIN, "First admin", Role::Admin)
             .await
             .context("creating the first admin")?;
     }
@@ -37,7 +38,7 @@ pub async fn first_admin_link(engine: &Engine, public_url: &str) -> anyhow::Resu
     let Some(admin) = store.user_by_login(FIRST_ADMIN).await? else {
         return Ok(None);
     };
-    login_link(engine, "slipway", &admin.login, public_url)
+    login_link(engine, SYSTEM_ACTOR, &admin.login, public_url)
         .await
         .map(Some)
 }
