@@ -176,14 +176,19 @@ pub fn stage(layout: &ReleaseLayout, incoming: Incoming<'_>, env_len: usize) -> 
             )
         }
     };
-    // `dd bs=1` reads exactly the env file's bytes, leaving the archive
-    // behind them on stdin for tar (a buffered reader would take some).
     format!(
-        "rm -rf {partial} && mkdir -p {partial} && \
-         (umask 077; dd bs=1 count={env_len} of={env} 2>/dev/null) && {unpack} && \
+        "rm -rf {partial} && mkdir -p {partial} && {read_env} && {unpack} && \
          mv -f {env} {partial}/.env && mv -T {partial} {release}",
+        read_env = env_from_stdin(&env, env_len),
         release = q(&layout.release_dir()),
     )
+}
+
+/// Writes the first `env_len` bytes of stdin to the (quoted) `file`, mode
+/// 0600. `dd bs=1` reads exactly those bytes, leaving what follows (the
+/// archive) on stdin for the next command; a buffered reader would take some.
+fn env_from_stdin(file: &str, env_len: usize) -> String {
+    format!("(umask 077; dd bs=1 count={env_len} of={file} 2>/dev/null)")
 }
 
 /// Replaces a staged release's env file with the first `env_len` bytes of
@@ -191,7 +196,7 @@ pub fn stage(layout: &ReleaseLayout, incoming: Incoming<'_>, env_len: usize) -> 
 pub fn refresh_env(layout: &ReleaseLayout, env_len: usize) -> String {
     let env = q(&layout.release_dir().join(".env"));
     let tmp = q(&layout.env_path());
-    format!("(umask 077; dd bs=1 count={env_len} of={tmp} 2>/dev/null) && mv -f {tmp} {env}")
+    format!("{} && mv -f {tmp} {env}", env_from_stdin(&tmp, env_len))
 }
 
 /// Downloads `url` to the (quoted) `file` with curl, or wget where there is no curl.
