@@ -84,16 +84,9 @@ impl ServeConfig {
 
 /// `scheme://host[:port]` of a URL (what a browser sends as `Origin`).
 pub fn origin_of(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            format!(
-                "{}://{}",
-                scheme.to_ascii_lowercase(),
-                authority.to_ascii_lowercase()
-            )
-        }
-        None => url.to_owned(),
+    match url::Url::parse(url) {
+        Ok(parsed) => parsed.origin().ascii_serialization(),
+        Err(_) => url.to_owned(),
     }
 }
 
