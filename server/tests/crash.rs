@@ -257,12 +257,6 @@ async fn wait_interrupted(server: &TestServer, auth: &common::Auth, job_id: i64)
 
 async fn set_after_switch(server: &TestServer, command: &str) {
     let db = server.db().await;
-    sqlx::query(
-        "UPDATE environments SET config = json_set(config, '$.after_switch', ?) WHERE name = 'demo'",
-    )
-    .bind(command)
-    .execute(&db)
-    .await
-    .unwrap();
+    common::set_demo_hook(&db, "after_switch", command).await;
     db.close().await;
 }

@@ -654,9 +654,15 @@ pub async fn snapshot(db: &SqlitePool) -> Snapshot {
 /// Replaces the demo environment's `before_switch` hook (there is no API
 /// for it; the UI's server functions are the only other way).
 pub async fn set_before_switch(db: &SqlitePool, command: &str) {
+    set_demo_hook(db, "before_switch", command).await;
+}
+
+/// Sets the demo environment's `hook` (`before_switch`, `after_switch`) to `command`.
+pub async fn set_demo_hook(db: &SqlitePool, hook: &str, command: &str) {
     let changed = sqlx::query(
-        "UPDATE environments SET config = json_set(config, '$.before_switch', ?) WHERE name = 'demo'",
+        "UPDATE environments SET config = json_set(config, '$.' || ?, ?) WHERE name = 'demo'",
     )
+    .bind(hook)
     .bind(command)
     .execute(db)
     .await
