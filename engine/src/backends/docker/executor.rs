@@ -116,8 +116,10 @@ pub async fn release(run: DockerRelease<'_>) -> Result<(), RunFailure> {
                 return fail_host(&run, &container, "stage", "pull", 0, CONTAINER_STEPS, e).await;
             }
         }
-        if let Err(e) = daemon.image_id(image.as_str()).await {
-            return fail_host(&run, &container, "stage", "image", 0, CONTAINER_STEPS, e).await;
+        if !have_it {
+            if let Err(e) = daemon.image_id(image.as_str()).await {
+                return fail_host(&run, &container, "stage", "image", 0, CONTAINER_STEPS, e).await;
+            }
         }
         step("start", 1, "running").await;
         let started = match start_container(&run, &daemon, &container, &image).await {
