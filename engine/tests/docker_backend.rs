@@ -320,6 +320,57 @@ async fn an_image_missing_from_the_engine_fails_clearly_and_changes_nothing() {
     assert!(cleanup.containers().is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_unreachable_through_the_proxy_is_switched_back_and_the_old_one_keeps_serving() {
+    let docker = DockerEngine::ensure();
+    let good = image("reach-1");
+    let deaf = image("reach-2");
+    docker.build_app_image(&good, "1", true);
+    // v2 passes its health command (run inside the container) but its
+    // httpd listens on 8081, not the container port nginx is sent to.
+    docker.build_app_image_listening(&deaf, "2", true, 8081);
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "reach"));
+    let port = free_port();
+    let mut config = docker_config(port);
+    config.health_path = None;
+    config.health_command = Some("test -e /www/health".into());
+    t.setup_docker("reach", config).await;
+    t.start_runner();
+    let v1 = t.register_image("1", &good, "main").await;
+    let v2 = t.register_image("2", &deaf, "main").await;
+    let job1 = t.deploy_to("reach", &v1).await;
+    assert_eq!(job1.state, JobState::Succeeded, "{:?}", job1.error);
+
+    let job2 = t.deploy_to("reach", &v2).await;
+    assert_eq!(job2.state, JobState::Failed);
+    let error = job2.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("the traffic switch failed") && error.contains("could not reach"),
+        "{error}"
+    );
+    let events = t.events(job2.id).await;
+    assert!(
+        events.iter().any(|e| e.text == "traffic switched back"),
+        "{:?}",
+        events.iter().map(|e| &e.text).collect::<Vec<_>>()
+    );
+    assert_eq!(page(&client(), port).await.unwrap(), "shop version 1\n");
+    assert_eq!(cleanup.containers().len(), 1, "the v2 container was kept");
+    let env = t.engine.environment(&t.actor, APP, "reach").await.unwrap();
+    let releases = t.engine.releases(&t.actor, &env, None, 10).await.unwrap();
+    let live: Vec<_> = releases
+        .iter()
+        .filter(|r| r.state == ReleaseState::Live)
+        .collect();
+    assert_eq!(live.len(), 1, "{releases:?}");
+    assert_eq!(live[0].job_id, job1.id);
+
+    drop(cleanup);
+    docker.remove_image(&good);
+    docker.remove_image(&deaf);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind() {
     use engine::backends::docker::plan::ProxyLayout;

@@ -100,6 +100,12 @@ impl DockerEngine {
     /// Builds `tag`: busybox httpd on port 80 serving `/index.html`
     /// ("shop version <version>") and, when `healthy`, `/health`.
     pub fn build_app_image(&self, tag: &str, version: &str, healthy: bool) {
+        self.build_app_image_listening(tag, version, healthy, 80);
+    }
+
+    /// Like [`Self::build_app_image`], with httpd on `port` inside the
+    /// container (a release that listens where nobody sends traffic).
+    pub fn build_app_image_listening(&self, tag: &str, version: &str, healthy: bool, port: u16) {
         let dir = tempfile_dir(&format!("image-{}", tag.replace([':', '/'], "-")));
         std::fs::copy("/bin/busybox", dir.join("busybox"))
             .expect("copy busybox (apt-get install busybox-static)");
@@ -111,13 +117,15 @@ impl DockerEngine {
         }
         std::fs::write(
             dir.join("Dockerfile"),
-            "FROM scratch\n\
-             COPY busybox /bin/busybox\n\
-             RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
-             COPY www /www\n\
-             EXPOSE 80\n\
-             STOPSIGNAL SIGKILL\n\
-             CMD [\"/bin/httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+            format!(
+                "FROM scratch\n\
+                 COPY busybox /bin/busybox\n\
+                 RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+                 COPY www /www\n\
+                 EXPOSE {port}\n\
+                 STOPSIGNAL SIGKILL\n\
+                 CMD [\"/bin/httpd\", \"-f\", \"-p\", \"{port}\", \"-h\", \"/www\"]\n"
+            ),
         )
         .unwrap();
         let output = Command::new("docker")

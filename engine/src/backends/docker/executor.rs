@@ -567,6 +567,11 @@ async fn confirm_switch(
     let mut last;
     loop {
         match client.get(&url).send().await {
+            // nginx's own answers when the upstream refuses or stalls: they
+            // carry the new release's header too, but nothing of it answered.
+            Ok(r) if matches!(r.status().as_u16(), 502 | 504) => {
+                last = format!("nginx could not reach the new container ({})", r.status());
+            }
             Ok(r) => {
                 let answered = r
                     .headers()
