@@ -142,6 +142,14 @@ impl Slipway {
     }
 }
 
+/// Signs `client` in with Slipway's one-time first-login link (which then
+/// stops working) and waits until the header names the admin.
+pub async fn sign_in_as_first_admin(client: &fantoccini::Client, slipway: &Slipway) -> Result<()> {
+    client.goto(&slipway.login_link).await?;
+    wait_for_text(client, "header .who", |s| s.contains("(admin)")).await?;
+    Ok(())
+}
+
 /// A real OpenID Connect provider (`end2end/oidc-provider`, oauth2-mock-server
 /// on Node.js) on a free loopback port. The account it signs in is fixed at start.
 pub struct OidcProvider {

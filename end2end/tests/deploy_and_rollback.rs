@@ -4,7 +4,8 @@
 
 use anyhow::Result;
 use end2end::{
-    artifacts_dir, fill, job_succeeds, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
+    artifacts_dir, fill, job_succeeds, sign_in_as_first_admin, wait_for_text, wait_hydrated,
+    Browser, Slipway, PATIENCE,
 };
 use fantoccini::{Client, Locator};
 
@@ -60,8 +61,7 @@ async fn deploy_watch_roll_back_and_audit_in_the_browser() -> Result<()> {
     let client = &browser.client;
 
     // Sign in with the one-time link, which then stops working.
-    client.goto(&slipway.login_link).await?;
-    wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
+    sign_in_as_first_admin(client, &slipway).await?;
     wait_for_text(client, "tr[data-env='demo']", |s| {
         s.contains("nothing released yet")
     })
@@ -164,8 +164,7 @@ async fn a_failed_deploy_is_flagged_and_the_live_release_restored_in_the_browser
     let slipway = Slipway::start()?;
     let browser = Browser::start().await?;
     let client = &browser.client;
-    client.goto(&slipway.login_link).await?;
-    wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
+    sign_in_as_first_admin(client, &slipway).await?;
     deploy_from_env_page(client, &slipway, 1).await?;
 
     // after_switch fails while the marker file exists.

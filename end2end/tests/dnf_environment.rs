@@ -8,7 +8,8 @@ use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
 use end2end::{
-    fill, run_job_from, wait_for_text, wait_hydrated, workspace_root, Browser, Slipway, PATIENCE,
+    fill, run_job_from, sign_in_as_first_admin, wait_for_text, wait_hydrated, workspace_root,
+    Browser, Slipway, PATIENCE,
 };
 use engine::testing::rpm::{self, RpmBuilder};
 use engine::testing::sshd::{Fleet, HostImage};
@@ -105,8 +106,7 @@ async fn deploy_rpms_see_host_versions_and_roll_back_in_the_browser() -> Result<
     let slipway = Slipway::start()?;
     let browser = Browser::start().await?;
     let client = &browser.client;
-    client.goto(&slipway.login_link).await?;
-    wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
+    sign_in_as_first_admin(client, &slipway).await?;
 
     // A dnf environment for the demo application's package.
     client.goto(&slipway.url("/apps/demo/new-env")).await?;

@@ -2,7 +2,7 @@
 //! validated with clear messages, and a refused form changes nothing.
 
 use anyhow::Result;
-use end2end::{fill, wait_for_text, Browser, Slipway, PATIENCE};
+use end2end::{fill, sign_in_as_first_admin, wait_for_text, Browser, Slipway, PATIENCE};
 use fantoccini::{Client, Locator};
 
 async fn open_new_environment_form(client: &Client, slipway: &Slipway) -> Result<()> {
@@ -25,8 +25,7 @@ async fn environment_settings_are_validated_and_saved() -> Result<()> {
     let slipway = Slipway::start()?;
     let browser = Browser::start().await?;
     let client = &browser.client;
-    client.goto(&slipway.login_link).await?;
-    wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
+    sign_in_as_first_admin(client, &slipway).await?;
 
     // A relative target directory is refused with a message that says why.
     open_new_environment_form(client, &slipway).await?;

@@ -4,7 +4,8 @@
 
 use anyhow::{Context, Result};
 use end2end::{
-    fill, free_port, job_succeeds, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
+    fill, free_port, job_succeeds, sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser,
+    Slipway, PATIENCE,
 };
 use engine::backends::docker::EnvIdentity;
 use engine::testing::docker::{DockerEngine, EnvironmentCleanup};
@@ -34,8 +35,7 @@ async fn create_a_qa_environment_open_its_url_and_destroy_it_in_the_browser() ->
         EnvironmentCleanup::new(slipway.data_dir.path(), EnvIdentity::new("demo", QA_NAME));
     let browser = Browser::start().await?;
     let client = &browser.client;
-    client.goto(&slipway.login_link).await?;
-    wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
+    sign_in_as_first_admin(client, &slipway).await?;
 
     // A build whose artifact is the image, from a feature branch.
     client.goto(&slipway.url("/builds?app=demo")).await?;

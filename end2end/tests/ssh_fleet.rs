@@ -4,7 +4,10 @@
 //! bars reach success, then roll back.
 
 use anyhow::Result;
-use end2end::{fill, run_job_from, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE};
+use end2end::{
+    fill, run_job_from, sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser, Slipway,
+    PATIENCE,
+};
 use engine::testing::sshd::{require_deploy_user, Fleet, HostImage, DEPLOY_PATH, DEPLOY_USER};
 use fantoccini::Locator;
 
@@ -17,8 +20,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
     let slipway = Slipway::start()?;
     let browser = Browser::start().await?;
     let client = &browser.client;
-    client.goto(&slipway.login_link).await?;
-    wait_for_text(client, ".me .who", |s| s.contains("admin")).await?;
+    sign_in_as_first_admin(client, &slipway).await?;
 
     client.goto(&slipway.url("/apps/demo/new-env")).await?;
     wait_hydrated(client).await?;

@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 use end2end::{
-    wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway, PATIENCE,
+    sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider,
+    Slipway, PATIENCE,
 };
 use fantoccini::Locator;
 
@@ -29,8 +30,7 @@ async fn an_admin_gives_a_role_and_a_person_makes_uses_and_revokes_a_token() -> 
     // The admin makes her a deployer on the Users page.
     let admin = Browser::start().await?;
     let client = &admin.client;
-    client.goto(&slipway.login_link).await?;
-    wait_for_text(client, "header .who", |t| t.contains("admin (admin)")).await?;
+    sign_in_as_first_admin(client, &slipway).await?;
     client.goto(&slipway.url("/users")).await?;
     wait_hydrated(client).await?;
     wait_for_text(client, "tr[data-user='carol']", |t| t.contains("ops")).await?;
