@@ -401,3 +401,76 @@ pub async fn run_job_from(client: &fantoccini::Client, button: &str, hosts: usiz
     }
     Ok(job_id)
 }
+
+/// On the Users page, as an admin: gives `login` (someone who has signed in
+/// once) `role`, and waits until the table shows it.
+pub async fn give_role(
+    client: &fantoccini::Client,
+    slipway: &Slipway,
+    login: &str,
+    role: &str,
+) -> Result<()> {
+    use fantoccini::Locator;
+    let row = format!("tr[data-user='{login}']");
+    client.goto(&slipway.url("/users")).await?;
+    wait_hydrated(client).await?;
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&format!(
+            "{row} select[name='role'] option[value='{role}']"
+        )))
+        .await?
+        .click()
+        .await?;
+    client
+        .find(Locator::Css(&format!("{row} button[type='submit']")))
+        .await?
+        .click()
+        .await?;
+    // The table reloads with the new role selected; while it re-renders the
+    // row can be missing or stale.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let selected = match client
+            .find(Locator::Css(&format!("{row} select[name='role']")))
+            .await
+        {
+            Ok(select) => select.prop("value").await.ok().flatten(),
+            Err(_) => None,
+        };
+        if selected.as_deref() == Some(role) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{login}'s role did not become {role}");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Picks build `build_id` on the demo environment's page and presses Deploy.
+pub async fn press_deploy(
+    client: &fantoccini::Client,
+    slipway: &Slipway,
+    build_id: i64,
+) -> Result<()> {
+    use fantoccini::Locator;
+    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
+    wait_hydrated(client).await?;
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(&format!(
+            "#build-select option[value='{build_id}']"
+        )))
+        .await?
+        .click()
+        .await?;
+    client
+        .find(Locator::Css("#deploy-button"))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}

@@ -4,8 +4,8 @@
 
 use anyhow::Result;
 use end2end::{
-    artifacts_dir, fill, job_succeeds, sign_in_as_first_admin, wait_for_text, wait_hydrated,
-    Browser, Slipway, PATIENCE,
+    artifacts_dir, fill, job_succeeds, press_deploy, sign_in_as_first_admin, wait_for_text,
+    wait_hydrated, Browser, Slipway, PATIENCE,
 };
 use fantoccini::{Client, Locator};
 
@@ -14,27 +14,6 @@ use fantoccini::{Client, Locator};
 async fn deploy_from_env_page(client: &Client, slipway: &Slipway, build_id: i64) -> Result<i64> {
     press_deploy(client, slipway, build_id).await?;
     follow_job_page(client).await
-}
-
-/// Picks build `build_id` on the environment page and presses Deploy.
-async fn press_deploy(client: &Client, slipway: &Slipway, build_id: i64) -> Result<()> {
-    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
-    wait_hydrated(client).await?;
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(&format!(
-            "#build-select option[value='{build_id}']"
-        )))
-        .await?
-        .click()
-        .await?;
-    client
-        .find(Locator::Css("#deploy-button"))
-        .await?
-        .click()
-        .await?;
-    Ok(())
 }
 
 /// The version the demo environment's `current` serves.

@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 use end2end::{
-    sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider,
-    Slipway, PATIENCE,
+    give_role, sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser, OidcAccount,
+    OidcProvider, Slipway,
 };
 use fantoccini::Locator;
 
@@ -31,38 +31,8 @@ async fn an_admin_gives_a_role_and_a_person_makes_uses_and_revokes_a_token() -> 
     let admin = Browser::start().await?;
     let client = &admin.client;
     sign_in_as_first_admin(client, &slipway).await?;
-    client.goto(&slipway.url("/users")).await?;
-    wait_hydrated(client).await?;
+    give_role(client, &slipway, "carol", "deployer").await?;
     wait_for_text(client, "tr[data-user='carol']", |t| t.contains("ops")).await?;
-    client
-        .find(Locator::Css(
-            "tr[data-user='carol'] select[name='role'] option[value='deployer']",
-        ))
-        .await?
-        .click()
-        .await?;
-    client
-        .find(Locator::Css("tr[data-user='carol'] button[type='submit']"))
-        .await?
-        .click()
-        .await?;
-    // The table reloads with the new role selected.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        // While the table re-renders the row can be missing or stale: not yet.
-        let selected = match client
-            .find(Locator::Css("tr[data-user='carol'] select[name='role']"))
-            .await
-        {
-            Ok(select) => select.prop("value").await.ok().flatten(),
-            Err(_) => None,
-        };
-        if selected.as_deref() == Some("deployer") {
-            break;
-        }
-        anyhow::ensure!(std::time::Instant::now() < deadline, "role not changed");
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    }
 
     // Carol makes a token with the deploy scope on the Tokens page.
     let client = &carol.client;

@@ -380,6 +380,7 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
             <h2>"Settings"</h2>
             <dl class="settings">
                 <dt>"Backend"</dt><dd>{backend}</dd>
+                <dt>"Who may deploy"</dt><dd class="deployers">{who_may_deploy(&settings)}</dd>
                 {host_source(&settings).map(|hosts| view! {
                     <dt>"Hosts"</dt><dd><code>{hosts}</code>" as "<code>{settings.user.clone()}</code>{ssh_sudo.then_some(", release steps with sudo")}</dd>
                 })}
@@ -490,5 +491,15 @@ fn host_source(settings: &EnvSettings) -> Option<String> {
         ))
     } else {
         None
+    }
+}
+
+/// Who may deploy, roll back, lock or cancel here, in words.
+fn who_may_deploy(settings: &EnvSettings) -> String {
+    let named = settings.deployers.trim();
+    match (settings.protected, named.is_empty()) {
+        (false, _) => "deployers and admins".to_owned(),
+        (true, true) => "admins only (protected)".to_owned(),
+        (true, false) => format!("admins and {named} (protected)"),
     }
 }

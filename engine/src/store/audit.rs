@@ -145,8 +145,7 @@ impl Store {
         Ok(query.build_query_as().fetch_all(self.pool()).await?)
     }
 
-    /// Rows in chain order, `after_seq` exclusive, for verification.
-    /// Rows after `after_seq` as stored (every column as text), for verifying the chain.
+    /// Rows after `after_seq`, in chain order, as stored (every column as text), for verifying the chain.
     pub async fn audit_rows_after(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredRow>> {
         Ok(sqlx::query_as(
             "SELECT seq, CAST(ts AS TEXT) AS ts, CAST(actor AS TEXT) AS actor,
