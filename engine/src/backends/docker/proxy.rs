@@ -68,7 +68,9 @@ impl Proxy {
         }
     }
 
-    /// The master's pid, if it is running.
+    /// The master's pid, if it is running. A pid file left from before a
+    /// reboot can name some other process, even another nginx: the master
+    /// keeps its arguments in its title, so this one names its own prefix.
     pub fn running_pid(&self) -> Option<i32> {
         let pid: i32 = std::fs::read_to_string(self.layout.pid_file())
             .ok()?
@@ -76,9 +78,9 @@ impl Proxy {
             .parse()
             .ok()?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        String::from_utf8_lossy(&cmdline)
-            .contains("nginx")
-            .then_some(pid)
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let prefix = format!("-p {} -c ", self.layout.dir.display());
+        (cmdline.contains("nginx") && cmdline.contains(&prefix)).then_some(pid)
     }
 
     /// Worker processes of the running master (to wait for old ones to drain).
