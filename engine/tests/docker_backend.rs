@@ -547,6 +547,132 @@ async fn containers_get_the_environment_variables_and_secrets_stay_out_of_the_lo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_command_that_never_ends_fails_the_release_at_its_deadline() {
+    let docker = DockerEngine::ensure();
+    docker.build_app_image(&image("hang"), "hang", true);
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "hang"));
+    let mut config = docker_config(free_port());
+    config.health_path = None;
+    config.health_command = Some("sleep 600".into());
+    config.health_timeout_secs = 3;
+    t.setup_docker("hang", config).await;
+    t.start_runner();
+    let build = t.register_image("hang", &image("hang"), "main").await;
+    let started = Instant::now();
+    let job = t.deploy_to("hang", &build).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("not healthy within 3 s") && error.contains("still running"),
+        "{error}"
+    );
+    // Not a timing assertion: a hung check would hold the job for 600 s.
+    assert!(started.elapsed() < Duration::from_secs(300));
+    assert!(cleanup.containers().is_empty());
+    drop(cleanup);
+    docker.remove_image(&image("hang"));
+}
+
+/// `NAME=value` entries of the one running container of `cleanup`'s environment.
+fn running_container_env(cleanup: &EnvironmentCleanup) -> Vec<String> {
+    let running: Vec<String> = cleanup
+        .containers()
+        .into_iter()
+        .filter_map(|id| {
+            let out = std::process::Command::new("docker")
+                .args([
+                    "inspect",
+                    "-f",
+                    "{{.State.Running}}|{{join .Config.Env \"\\n\"}}",
+                    &id,
+                ])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.strip_prefix("true|").map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(running.len(), 1, "{running:?}");
+    running[0].lines().map(str::to_owned).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_after_a_variable_changed_recreates_and_a_restore_keeps_the_live_container() {
+    let docker = DockerEngine::ensure();
+    for (version, healthy) in [("a", true), ("b", true), ("c", false)] {
+        docker.build_app_image(&image(&format!("rot-{version}")), version, healthy);
+    }
+    let mut t = TestEngine::new().await;
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, "rotate"));
+    let port = free_port();
+    t.setup_docker("rotate", docker_config(port)).await;
+    let (engine, actor) = (t.engine.clone(), t.actor.clone());
+    let set_note = |value: &'static str| {
+        let (engine, actor) = (engine.clone(), actor.clone());
+        async move {
+            let var = engine::EnvVarRequest {
+                name: "NOTE".into(),
+                value: value.into(),
+                secret: true,
+            };
+            engine
+                .set_env_var(&actor, APP, "rotate", var)
+                .await
+                .unwrap();
+        }
+    };
+    set_note("first-value").await;
+    t.start_runner();
+    let a = t.register_image("a", &image("rot-a"), "main").await;
+    let b = t.register_image("b", &image("rot-b"), "main").await;
+    let c = t.register_image("c", &image("rot-c"), "main").await;
+    let job_a = t.deploy_to("rotate", &a).await;
+    assert_eq!(job_a.state, JobState::Succeeded, "{:?}", job_a.error);
+    let job_b = t.deploy_to("rotate", &b).await;
+    assert_eq!(job_b.state, JobState::Succeeded, "{:?}", job_b.error);
+
+    // The secret is rotated; a's kept container still holds the old one.
+    set_note("second-value").await;
+    let release_a = t.release_of_job_in("rotate", job_a.id).await;
+    let rollback = t.roll_back_and_wait_in("rotate", release_a.id).await;
+    assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
+    assert_eq!(page(&client(), port).await.unwrap(), "shop version a\n");
+    let events = t.events(rollback.id).await;
+    assert!(
+        events.iter().any(|e| e.text.contains("variables changed")),
+        "the kept container was not recreated"
+    );
+    let env = running_container_env(&cleanup);
+    assert!(env.contains(&"NOTE=second-value".to_owned()), "{env:?}");
+    assert!(!env.iter().any(|e| e.contains("first-value")), "{env:?}");
+
+    // c fails its health check; restoring the live release (a) leaves its
+    // running container serving throughout.
+    let job_c = t.deploy_to("rotate", &c).await;
+    assert_eq!(job_c.state, JobState::Failed);
+    let live_before = cleanup.containers();
+    let live = t.release_of_job_in("rotate", rollback.id).await;
+    let restore = t.roll_back_and_wait_in("rotate", live.id).await;
+    assert_eq!(restore.state, JobState::Succeeded, "{:?}", restore.error);
+    let events = t.events(restore.id).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.text == "the container is already running"),
+        "{:?}",
+        events.iter().map(|e| &e.text).collect::<Vec<_>>()
+    );
+    assert_eq!(cleanup.containers(), live_before);
+    assert_eq!(page(&client(), port).await.unwrap(), "shop version a\n");
+
+    drop(cleanup);
+    for version in ["a", "b", "c"] {
+        docker.remove_image(&image(&format!("rot-{version}")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_an_image_repository_the_build_is_pulled_from_its_registry() {
     use engine::testing::registry::Registry;
 

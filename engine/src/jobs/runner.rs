@@ -434,6 +434,9 @@ impl JobRunner {
                     is_rollback: job.kind == JobKind::Rollback,
                     protect,
                     env: env_vars,
+                    vars_digest: docker::plan::vars_digest(
+                        vars.iter().map(|v| (v.name.as_str(), v.value.as_str())),
+                    ),
                     emitter: &emitter,
                     cancel,
                     state_dir: &self.state_dir,

@@ -235,9 +235,14 @@ impl TestEngine {
 
     /// The release the job `job_id` made in the test environment.
     pub async fn release_of_job(&self, job_id: i64) -> Release {
+        self.release_of_job_in(ENV, job_id).await
+    }
+
+    /// The release job `job_id` made on environment `env`.
+    pub async fn release_of_job_in(&self, env: &str, job_id: i64) -> Release {
         let env = self
             .engine
-            .environment(&self.actor, APP, ENV)
+            .environment(&self.actor, APP, env)
             .await
             .expect("environment");
         let releases = self
@@ -253,9 +258,14 @@ impl TestEngine {
 
     /// Rolls the test environment back to `release_id` and waits for the job.
     pub async fn roll_back_and_wait(&self, release_id: i64) -> Job {
+        self.roll_back_and_wait_in(ENV, release_id).await
+    }
+
+    /// Rolls environment `env` back to `release_id` and waits for the job.
+    pub async fn roll_back_and_wait_in(&self, env: &str, release_id: i64) -> Job {
         let job = self
             .engine
-            .rollback(&self.actor, APP, ENV, release_id)
+            .rollback(&self.actor, APP, env, release_id)
             .await
             .expect("rollback");
         self.wait_finished(job.id).await

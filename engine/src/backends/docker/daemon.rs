@@ -12,7 +12,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 
 use super::config::Endpoint;
-use super::plan::{EnvIdentity, Existing, LABEL_RELEASE};
+use super::plan::{EnvIdentity, Existing, LABEL_RELEASE, LABEL_VARS};
 use super::DockerConfig;
 
 const API_TIMEOUT_SECS: u64 = 120;
@@ -170,8 +170,11 @@ impl Daemon {
         Ok(listed
             .into_iter()
             .filter_map(|c| {
-                let release_key = c.labels.as_ref()?.get(LABEL_RELEASE)?.clone();
+                let labels = c.labels.as_ref()?;
+                let release_key = labels.get(LABEL_RELEASE)?.clone();
+                let vars_digest = labels.get(LABEL_VARS).cloned();
                 Some(Existing {
+                    vars_digest,
                     id: c.id?,
                     release_key,
                     created: c.created.unwrap_or_default(),

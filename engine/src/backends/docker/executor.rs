@@ -42,6 +42,8 @@ pub struct DockerRelease<'a> {
     pub protect: Vec<String>,
     /// Variables passed to the container (the environment's and Slipway's).
     pub env: Vec<(String, String)>,
+    /// [`plan::vars_digest`] of the environment's own variables.
+    pub vars_digest: String,
     pub emitter: &'a EventEmitter,
     pub cancel: CancelSignal,
     /// Where Slipway keeps per-environment proxy files.
@@ -129,7 +131,7 @@ pub async fn release(run: DockerRelease<'_>) -> Result<(), RunFailure> {
             }
         };
         step("health", 2, "running").await;
-        let port = match wait_healthy(&run, &daemon, &started.id).await {
+        let port = match wait_healthy(&run, &daemon, started.id()).await {
             Ok(port) => port,
             Err(failure) => {
                 undo_start(&run, &daemon, &started).await;
@@ -282,7 +284,10 @@ pub async fn release(run: DockerRelease<'_>) -> Result<(), RunFailure> {
                 Vec::new()
             }
         };
-        for old in existing.iter().filter(|c| c.running && c.id != started.id) {
+        for old in existing
+            .iter()
+            .filter(|c| c.running && c.id != started.id())
+        {
             match daemon.stop(&old.id, STOP_GRACE_SECS).await {
                 Ok(()) => {
                     log(
@@ -406,11 +411,23 @@ async fn pull_image(
     pulled
 }
 
-/// The container this release serves from.
-struct Started {
-    id: String,
-    /// Created by this job (removed on failure), or a kept one restarted (stopped again).
-    created: bool,
+/// The container this release serves from, and what undoing its start means.
+enum Started {
+    /// Created by this job: removed again.
+    Created(String),
+    /// A kept, stopped container this job started: stopped again.
+    Restarted(String),
+    /// Already running (the live release, restored after a failed job):
+    /// left running, since it serves.
+    AlreadyRunning(String),
+}
+
+impl Started {
+    fn id(&self) -> &str {
+        match self {
+            Started::Created(id) | Started::Restarted(id) | Started::AlreadyRunning(id) => id,
+        }
+    }
 }
 
 async fn start_container(
@@ -421,14 +438,24 @@ async fn start_container(
 ) -> Result<Started, DaemonError> {
     let existing = daemon.containers(&run.identity).await?;
     if let Some(kept) = existing.iter().find(|c| c.release_key == run.release_key) {
-        log(run, Some(name), "restarting the kept container").await;
-        daemon.start(&kept.id).await?;
-        return Ok(Started {
-            id: kept.id.clone(),
-            created: false,
-        });
-    }
-    if run.is_rollback {
+        if kept.running {
+            log(run, Some(name), "the container is already running").await;
+            return Ok(Started::AlreadyRunning(kept.id.clone()));
+        }
+        if kept.vars_digest.as_deref() == Some(run.vars_digest.as_str()) {
+            log(run, Some(name), "restarting the kept container").await;
+            daemon.start(&kept.id).await?;
+            return Ok(Started::Restarted(kept.id.clone()));
+        }
+        // Started again it would bring back old values (a rotated secret).
+        log(
+            run,
+            Some(name),
+            "the environment's variables changed since the kept container was made: recreating it from its image",
+        )
+        .await;
+        daemon.remove(&kept.id).await?;
+    } else if run.is_rollback {
         log(
             run,
             Some(name),
@@ -448,41 +475,32 @@ async fn start_container(
         build_id: run.build_id,
         job_id: run.job_id,
         env: run.env.clone(),
+        vars_digest: &run.vars_digest,
     });
     let id = daemon.create(name, body).await?;
-    let started = Started { id, created: true };
-    if let Err(e) = daemon.start(&started.id).await {
-        let _ = daemon.remove(&started.id).await;
+    if let Err(e) = daemon.start(&id).await {
+        let _ = daemon.remove(&id).await;
         return Err(e);
     }
     log(run, Some(name), &format!("started from {image}")).await;
-    Ok(started)
+    Ok(Started::Created(id))
 }
 
 async fn undo_start(run: &DockerRelease<'_>, daemon: &Daemon, started: &Started) {
     let name = run.identity.container_name(&run.release_key);
-    let result = if started.created {
-        daemon.remove(&started.id).await
-    } else {
-        daemon.stop(&started.id, STOP_GRACE_SECS).await
+    let (result, done) = match started {
+        Started::Created(id) => (
+            daemon.remove(id).await,
+            "removed the new container; the live one keeps serving",
+        ),
+        Started::Restarted(id) => (
+            daemon.stop(id, STOP_GRACE_SECS).await,
+            "stopped the kept container again; the live one keeps serving",
+        ),
+        Started::AlreadyRunning(_) => (Ok(()), "left the running container as it was"),
     };
     match result {
-        Ok(()) if started.created => {
-            log(
-                run,
-                Some(&name),
-                "removed the new container; the live one keeps serving",
-            )
-            .await
-        }
-        Ok(()) => {
-            log(
-                run,
-                Some(&name),
-                "stopped the kept container again; the live one keeps serving",
-            )
-            .await
-        }
+        Ok(()) => log(run, Some(&name), done).await,
         Err(e) => warn(run, &format!("could not clean up {name}: {e}")).await,
     }
 }
@@ -527,17 +545,31 @@ async fn wait_healthy(
                         }
                     }
                 }
-                (None, Some(command)) => match daemon.exec(id, command).await {
-                    Ok(0) => true,
-                    Ok(code) => {
-                        last = format!("the health command exited {code}");
-                        false
+                (None, Some(command)) => {
+                    // A command that never ends (a curl with no time limit
+                    // against an app that never answers) must not hold the
+                    // job past its deadline or a cancel.
+                    let mut cancel = run.cancel.clone();
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    tokio::select! {
+                        reason = cancel.fired() => return Err(RunFailure::Cancelled(reason)),
+                        exec = tokio::time::timeout(left, daemon.exec(id, command)) => match exec {
+                            Ok(Ok(0)) => true,
+                            Ok(Ok(code)) => {
+                                last = format!("the health command exited {code}");
+                                false
+                            }
+                            Ok(Err(e)) => {
+                                last = e.to_string();
+                                false
+                            }
+                            Err(_) => {
+                                last = "the health command was still running".to_owned();
+                                false
+                            }
+                        },
                     }
-                    Err(e) => {
-                        last = e.to_string();
-                        false
-                    }
-                },
+                }
                 (None, None) => true,
             };
             if healthy {

@@ -20,6 +20,8 @@ pub const LABEL_ENV: &str = "slipway.env";
 pub const LABEL_RELEASE: &str = "slipway.release";
 pub const LABEL_BUILD: &str = "slipway.build";
 pub const LABEL_JOB: &str = "slipway.job";
+/// A digest of the environment's variables the container was made with.
+pub const LABEL_VARS: &str = "slipway.vars";
 
 /// The response header naming the release that answered through the switch.
 pub const RELEASE_HEADER: &str = "x-slipway-release";
@@ -39,12 +41,15 @@ impl EnvIdentity {
         }
     }
 
+    /// `app.env`: names hold no '.', so no two environments share a slug
+    /// (with '-' between, `shop`/`api-prod` and `shop-api`/`prod` would
+    /// share one, and with it a proxy, a network and containers' names).
     fn slug(&self) -> String {
-        format!("{}-{}", self.app, self.env)
+        format!("{}.{}", self.app, self.env)
     }
 
     pub fn container_name(&self, release_key: &str) -> String {
-        format!("slipway-{}-{release_key}", self.slug())
+        format!("slipway-{}.{release_key}", self.slug())
     }
 
     pub fn network_name(&self, config: &DockerConfig) -> String {
@@ -82,6 +87,24 @@ pub struct ContainerRequest<'a> {
     pub job_id: i64,
     /// The environment's variables and Slipway's, `NAME=value`.
     pub env: Vec<(String, String)>,
+    /// [`vars_digest`] of the environment's own variables.
+    pub vars_digest: &'a str,
+}
+
+/// A digest of an environment's variables, in any order: a kept container
+/// made with other values (a secret rotated since) is not started again.
+pub fn vars_digest<'v>(vars: impl IntoIterator<Item = (&'v str, &'v str)>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut pairs: Vec<_> = vars.into_iter().collect();
+    pairs.sort_unstable();
+    let mut hasher = Sha256::new();
+    for (name, value) in pairs {
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// The create request: the image, its variables, labels, the container
@@ -93,6 +116,7 @@ pub fn container_body(req: &ContainerRequest<'_>) -> ContainerCreateBody {
     labels.insert(LABEL_RELEASE.to_owned(), req.release_key.to_owned());
     labels.insert(LABEL_BUILD.to_owned(), req.build_id.to_string());
     labels.insert(LABEL_JOB.to_owned(), req.job_id.to_string());
+    labels.insert(LABEL_VARS.to_owned(), req.vars_digest.to_owned());
     let network = req.identity.network_name(req.config);
     ContainerCreateBody {
         image: Some(req.image.as_str().to_owned()),
@@ -235,6 +259,8 @@ pub struct Existing {
     pub release_key: String,
     pub created: i64,
     pub running: bool,
+    /// The [`LABEL_VARS`] it was made with (none from before there was one).
+    pub vars_digest: Option<String>,
 }
 
 /// Stopped containers beyond the newest `keep`, never the live one or a
@@ -283,6 +309,7 @@ mod tests {
             build_id: 3,
             job_id: 7,
             env: vec![("NOTE".into(), "$(id) 'x'".into())],
+            vars_digest: "d1",
         });
         let labels = body.labels.unwrap();
         assert_eq!(labels[LABEL_MANAGED], "true");
@@ -296,12 +323,42 @@ mod tests {
         assert_eq!(host.nano_cpus, Some(500_000_000));
         assert_eq!(
             host.network_mode.as_deref(),
-            Some("slipway-shop-production")
+            Some("slipway-shop.production")
         );
         assert_eq!(
             identity().container_name("20261122120000-7"),
-            "slipway-shop-production-20261122120000-7"
+            "slipway-shop.production.20261122120000-7"
         );
+    }
+
+    #[test]
+    fn the_variables_digest_ignores_order_and_sees_every_value() {
+        let digest = |pairs: &[(&'static str, &'static str)]| vars_digest(pairs.iter().copied());
+        assert_eq!(
+            digest(&[("A", "1"), ("B", "2")]),
+            digest(&[("B", "2"), ("A", "1")])
+        );
+        assert_ne!(digest(&[("A", "1")]), digest(&[("A", "2")]));
+        assert_ne!(digest(&[("AB", "C")]), digest(&[("A", "BC")]));
+        assert_ne!(digest(&[]), digest(&[("A", "")]));
+    }
+
+    #[test]
+    fn environments_whose_names_join_alike_get_apart_names() {
+        let a = EnvIdentity::new("shop", "api-prod");
+        let b = EnvIdentity::new("shop-api", "prod");
+        let config = DockerConfig::new(80, 8080);
+        assert_ne!(a.network_name(&config), b.network_name(&config));
+        assert_ne!(a.container_name("1-1"), b.container_name("1-1"));
+        let state = Path::new("/data");
+        assert_ne!(
+            ProxyLayout::new(state, &a).dir,
+            ProxyLayout::new(state, &b).dir
+        );
+        // Nor does an environment name run into a release key.
+        let c = EnvIdentity::new("shop", "prod-1");
+        let d = EnvIdentity::new("shop", "prod");
+        assert_ne!(c.container_name("2"), d.container_name("1-2"));
     }
 
     #[test]
@@ -309,7 +366,7 @@ mod tests {
         let layout = ProxyLayout::new(Path::new("/data/a \"b\"$x"), &identity());
         let conf = nginx_conf(&layout, "127.0.0.1:8080".parse().unwrap(), 10);
         assert!(conf.contains("listen 127.0.0.1:8080;"));
-        assert!(conf.contains("pid \"/data/a \\\"b\\\"\\$x/proxies/shop-production/nginx.pid\";"));
+        assert!(conf.contains("pid \"/data/a \\\"b\\\"\\$x/proxies/shop.production/nginx.pid\";"));
         let upstream = upstream_conf("127.0.0.1:32768".parse().unwrap(), "20261122-7");
         assert!(upstream.contains("server 127.0.0.1:32768;"));
         assert!(upstream.contains("default \"20261122-7\";"));
@@ -318,6 +375,7 @@ mod tests {
     #[test]
     fn pruning_keeps_the_newest_stopped_the_live_and_the_protected() {
         let c = |key: &str, created: i64, running: bool| Existing {
+            vars_digest: None,
             id: key.into(),
             release_key: key.into(),
             created,
