@@ -195,6 +195,36 @@ async fn a_failing_health_check_switches_every_host_back() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_whose_switch_step_fails_after_the_rename_is_switched_back_too() {
+    let fleet = Fleet::start(3);
+    let mut t = TestEngine::new().await;
+    t.setup_ssh(fleet.config()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+
+    // On the second host the switch step renames `current`, then fails
+    // (its `ls` is gone): the job cannot tell that host moved, as when a
+    // connection drops right after the rename.
+    std::fs::write(fleet.hosts[1].path("/break-ls"), "").unwrap();
+    let mut config = fleet.config();
+    config.before_switch = Some("if [ -f /break-ls ]; then rm -f /bin/ls; fi".into());
+    t.update_ssh(config).await;
+    let v2 = t.register_version("2.0.0").await;
+    let job = t.deploy_and_wait(&v2).await;
+    std::os::unix::fs::symlink("busybox", fleet.hosts[1].path("/bin/ls")).unwrap();
+
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains("all switched back"), "{error}");
+    assert_every_host_serves(&fleet, "1.0.0");
+    for host in &fleet.hosts {
+        assert_eq!(host.release_names().len(), 1, "{}", host.name());
+    }
+    assert_host_states(&t, job.id, &fleet, 1, "reverted").await;
+}
+
 /// The job's report per host: `failing` failed, every other host `others`.
 async fn assert_host_states(
     t: &TestEngine,

@@ -745,6 +745,11 @@ async fn stage_host(
 
 async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Duration, String> {
     let mut h = host.lock().await;
+    // Marked before the step: when its outcome is lost (the connection drops
+    // or the step times out after `mv` ran), the host may already serve the
+    // new release, so an undo must switch it back and must not remove that
+    // release. Switching back a host that never moved changes nothing.
+    h.switched = true;
     let started = Instant::now();
     let switched = step(
         run,
@@ -760,7 +765,6 @@ async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Dura
         total,
     )
     .await?;
-    h.switched = true;
     h.releases = switched.stdout;
     Ok(started.elapsed())
 }
