@@ -359,6 +359,28 @@ async fn stage_failure_when_the_artifact_is_gone_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_that_ships_its_own_env_file_is_refused_and_changes_nothing() {
+    let mut t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    t.start_runner();
+    let r1 = deploy_v1(&t).await;
+
+    let dir = t.path().join("with-env");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "version 2.0.0\n").unwrap();
+    std::fs::write(dir.join(".env"), "FROM_THE_BUILD=1\n").unwrap();
+    let v2 = t.register_directory_as("2.0.0", &dir).await;
+    let job = t.deploy_and_wait(&v2).await;
+
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains("the artifact has its own .env"), "{error}");
+    assert_eq!(t.current(), Some(t.release_dir(&r1.release_key)));
+    assert_no_partial(&t);
+    assert_eq!(t.release_dir_names(), vec![r1.release_key.clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage_failure_on_a_truncated_tarball_leaves_no_partial_dir() {
     let mut t = TestEngine::new().await;
     t.setup(t.config()).await;

@@ -225,6 +225,35 @@ async fn a_host_whose_switch_step_fails_after_the_rename_is_switched_back_too() 
     assert_host_states(&t, job.id, &fleet, 1, "reverted").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_artifact_that_ships_its_own_env_file_is_refused_on_every_host() {
+    let fleet = Fleet::start(2);
+    let mut t = TestEngine::new().await;
+    t.setup_ssh(fleet.config()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+
+    // Its `.env` points at a directory: moved "onto" it, the env file would
+    // land inside whatever it names.
+    let dir = t.path().join("with-env");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("VERSION"), "2.0.0\n").unwrap();
+    std::os::unix::fs::symlink("/tmp", dir.join(".env")).unwrap();
+    let v2 = t.register_directory_as("2.0.0", &dir).await;
+    let job = t.deploy_and_wait(&v2).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("the artifact has its own .env") && error.contains("nothing was switched"),
+        "{error}"
+    );
+    assert_every_host_serves(&fleet, "1.0.0");
+    for host in &fleet.hosts {
+        assert_eq!(host.release_names().len(), 1, "{}", host.name());
+    }
+}
+
 /// The job's report per host: `failing` failed, every other host `others`.
 async fn assert_host_states(
     t: &TestEngine,

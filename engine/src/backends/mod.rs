@@ -19,6 +19,11 @@ pub const DEFAULT_KEEP_RELEASES: u32 = 5;
 /// Health-check timeout when an environment does not say.
 pub const DEFAULT_HEALTH_TIMEOUT_SECS: u64 = 30;
 
+/// Why staging refuses an artifact that carries its own `.env`: the release's
+/// env file is Slipway's, written from the environment's variables.
+pub const ARTIFACT_HAS_ENV_FILE: &str =
+    "the artifact has its own .env; Slipway writes the release's .env from the environment's variables: leave it out of the artifact";
+
 /// The hook variables for running `after_switch` again in `previous`, the
 /// release a failed job switched back to (a service reloaded into the new
 /// code must be reloaded into the old one): `SLIPWAY_RELEASE_*` name

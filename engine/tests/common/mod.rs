@@ -177,6 +177,25 @@ impl TestEngine {
     /// Writes a demo tarball for `version` and registers it as a new build.
     pub async fn register_version(&self, version: &str) -> Build {
         write_demo_tarball(&self.tarball_path(version), version).expect("write tarball");
+        self.register_written(version).await
+    }
+
+    /// Packs `dir` as `version`'s tarball and registers it as a new build.
+    pub async fn register_directory_as(&self, version: &str, dir: &Path) -> Build {
+        let status = std::process::Command::new("tar")
+            .arg("-czf")
+            .arg(self.tarball_path(version))
+            .arg("-C")
+            .arg(dir)
+            .arg(".")
+            .status()
+            .expect("run tar");
+        assert!(status.success(), "tar failed");
+        self.register_written(version).await
+    }
+
+    /// Registers the tarball already written for `version`.
+    async fn register_written(&self, version: &str) -> Build {
         match self
             .engine
             .register_build(&self.actor, self.build_request(version))

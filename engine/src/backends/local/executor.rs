@@ -286,8 +286,13 @@ async fn stage(
         artifact::unpack_into(&source, &partial)
             .await
             .map_err(|e| failed(e.to_string()))?;
-        write_env_file(&partial.join(ENV_FILE_NAME), &run.env_file)
-            .map_err(|e| failed(format!("cannot write the env file: {e}")))?;
+        write_env_file(&partial.join(ENV_FILE_NAME), &run.env_file).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                failed(crate::backends::ARTIFACT_HAS_ENV_FILE)
+            } else {
+                failed(format!("cannot write the env file: {e}"))
+            }
+        })?;
         tokio::fs::rename(&partial, release_dir)
             .await
             .map_err(|e| failed(format!("cannot move the staged release into place: {e}")))

@@ -178,8 +178,10 @@ pub fn stage(layout: &ReleaseLayout, incoming: Incoming<'_>, env_len: usize) -> 
     };
     format!(
         "rm -rf {partial} && mkdir -p {partial} && {read_env} && {unpack} && \
-         mv -f {env} {partial}/.env && mv -T {partial} {release}",
+         {{ ! test -e {partial}/.env && ! test -L {partial}/.env || {{ echo {refusal} >&2; exit 1; }}; }} && \
+         mv -fT {env} {partial}/.env && mv -T {partial} {release}",
         read_env = env_from_stdin(&env, env_len),
+        refusal = quote(crate::backends::ARTIFACT_HAS_ENV_FILE),
         release = q(&layout.release_dir()),
     )
 }
@@ -196,7 +198,7 @@ fn env_from_stdin(file: &str, env_len: usize) -> String {
 pub fn refresh_env(layout: &ReleaseLayout, env_len: usize) -> String {
     let env = q(&layout.release_dir().join(".env"));
     let tmp = q(&layout.env_path());
-    format!("{} && mv -f {tmp} {env}", env_from_stdin(&tmp, env_len))
+    format!("{} && mv -fT {tmp} {env}", env_from_stdin(&tmp, env_len))
 }
 
 /// Downloads `url` to the (quoted) `file` with curl, or wget where there is no curl.
