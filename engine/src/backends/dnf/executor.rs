@@ -329,7 +329,7 @@ async fn install_host(
     )
     .await?;
     let now = plan::values(&output.stdout, plan::INSTALLED);
-    if now != [target.to_string()] {
+    if !plan::reached(&now, target) {
         let found = if now.is_empty() {
             "nothing".to_owned()
         } else {

@@ -27,15 +27,21 @@ pub enum Change {
     Keep,
 }
 
+/// Whether a host is at `target`: installed, and every installed copy (one
+/// per arch when multilib arches sit side by side) at exactly that version.
+pub fn reached(installed: &[String], target: &PackageVersion) -> bool {
+    let target = target.to_string();
+    !installed.is_empty() && installed.iter().all(|v| *v == target)
+}
+
 impl Change {
     /// Picks the verb from the host's installed versions (several when
     /// multilib arches are installed side by side).
     pub fn needed(installed: &[String], target: &PackageVersion) -> Change {
-        let target_text = target.to_string();
         if installed.is_empty() {
             return Change::Install;
         }
-        if installed.iter().all(|v| *v == target_text) {
+        if reached(installed, target) {
             return Change::Keep;
         }
         let newest = installed
@@ -154,6 +160,21 @@ pub fn values(lines: &[String], prefix: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_is_at_the_target_when_every_arch_installed_is() {
+        let target = PackageVersion::parse("shop-1.0-2").unwrap();
+        let at = |v: &[&str]| {
+            reached(
+                &v.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                &target,
+            )
+        };
+        assert!(at(&["shop-1.0-2"]));
+        assert!(at(&["shop-1.0-2", "shop-1.0-2"]));
+        assert!(!at(&["shop-1.0-2", "shop-1.0-1"]));
+        assert!(!at(&[]));
+    }
     use crate::backends::dnf::config::{DnfTarget, PackageManager};
 
     fn config() -> DnfConfig {
