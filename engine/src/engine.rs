@@ -435,6 +435,13 @@ impl Engine {
 
     pub async fn register_build(&self, actor: &Actor, request: BuildRequest) -> Result<Registered> {
         actor.require(Permission::RegisterBuild)?;
+        let (app, new) = self.checked_build(request)?;
+        let app = self.store.application(&app).await?;
+        self.store.register_build(&actor.login, &app, &new).await
+    }
+
+    /// A build request's fields, checked: what registering it would record.
+    fn checked_build(&self, request: BuildRequest) -> Result<(AppName, NewBuild)> {
         let app = AppName::parse(&request.application)?;
         let commit_sha = CommitSha::parse(&request.commit_sha)?;
         let branch = BranchName::parse(&request.branch)?;
@@ -475,15 +482,14 @@ impl Engine {
                 }
             })?;
         }
-        let app = self.store.application(&app).await?;
         let new = NewBuild {
             commit_sha,
             branch,
             message: request.message,
             author: author.to_owned(),
-            artifact: request.artifact.trim().to_owned(),
+            artifact: artifact.to_owned(),
         };
-        self.store.register_build(&actor.login, &app, &new).await
+        Ok((app, new))
     }
 
     pub async fn deploy(&self, actor: &Actor, app: &str, env: &str, build_id: i64) -> Result<Job> {

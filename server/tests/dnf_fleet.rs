@@ -414,6 +414,26 @@ async fn uploads_are_checked_and_the_repository_serves_only_its_files() {
         reply.text
     );
 
+    // Another package for a commit that is already a build: refused before
+    // it is published (a package no build names is never served).
+    let newer = d.rpms.build(APP, "2.1", "1");
+    let reply = d.upload(&newer, "2.0-1").await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
+    assert!(
+        reply.error().contains("one commit is exactly one build"),
+        "{}",
+        reply.text
+    );
+    let served = d
+        .server
+        .get("/repo/shop/shop-2.1-1.noarch.rpm", &Auth::None)
+        .await;
+    assert_eq!(
+        served.status,
+        StatusCode::NOT_FOUND,
+        "the refused package is served"
+    );
+
     let junk = other_dir.path().join("junk.rpm");
     std::fs::write(&junk, b"this is not an rpm").unwrap();
     let reply = d.upload(&junk, "junk").await;

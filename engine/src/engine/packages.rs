@@ -13,7 +13,6 @@ use crate::auth::{Actor, Permission};
 use crate::backends::dnf::inventory::{self, HostVersion};
 use crate::backends::dnf::repository::{PackageRepository, Published, RepositoryError};
 use crate::backends::BackendConfig;
-use crate::domain::{AppName, BranchName, CommitSha};
 use crate::error::{Error, InvalidInput, Result};
 use crate::store::builds::Registered;
 
@@ -66,12 +65,20 @@ impl Engine {
         file: &Path,
     ) -> Result<(Registered, Published)> {
         actor.require(Permission::RegisterBuild)?;
-        let app_name = AppName::parse(&upload.application)?;
-        // Refuse a bad build before anything is published.
-        CommitSha::parse(&upload.commit_sha)?;
-        BranchName::parse(&upload.branch)?;
-        let app = self.store.application(&app_name).await?;
         let header = PackageRepository::inspect(file).await?;
+        // Refuse a bad build before anything is published: a package that
+        // is served but never registered is one no one asked for.
+        let request = BuildRequest {
+            application: upload.application,
+            commit_sha: upload.commit_sha,
+            branch: upload.branch,
+            message: upload.message,
+            author: upload.author,
+            artifact: header.version.to_string(),
+        };
+        let (app_name, new) = self.checked_build(request.clone())?;
+        let app = self.store.application(&app_name).await?;
+        self.store.build_of_commit(&app, &new).await?;
         let packages: Vec<String> = self
             .store
             .environments()
@@ -109,19 +116,7 @@ impl Engine {
             .publish(&app_name, file, &header)
             .instrument(info_span!("publish_package", app = %app_name, package = %header.version))
             .await?;
-        let registered = self
-            .register_build(
-                actor,
-                BuildRequest {
-                    application: upload.application,
-                    commit_sha: upload.commit_sha,
-                    branch: upload.branch,
-                    message: upload.message,
-                    author: upload.author,
-                    artifact: header.version.to_string(),
-                },
-            )
-            .await?;
+        let registered = self.register_build(actor, request).await?;
         Ok((registered, published))
     }
 

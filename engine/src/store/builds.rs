@@ -23,7 +23,41 @@ pub enum Registered {
     Existing(Build),
 }
 
+/// `build`, made of `new`'s commit already, if it has `new`'s artifact: one
+/// commit is exactly one build.
+fn same_artifact(app: &Application, build: Build, new: &NewBuild) -> Result<Build> {
+    if build.artifact == new.artifact {
+        Ok(build)
+    } else {
+        Err(Error::Conflict(format!(
+            "commit {} of {} is already build #{} with a different artifact ({}); \
+             one commit is exactly one build",
+            new.commit_sha,
+            app.name,
+            build.id,
+            crate::artifact::shown(&build.artifact)
+        )))
+    }
+}
+
 impl Store {
+    /// What registering `new` would find: the build already made of its
+    /// commit with the same artifact, nothing, or the conflict. For callers
+    /// that must refuse before they do anything else (publishing a package).
+    pub async fn build_of_commit(
+        &self,
+        app: &Application,
+        new: &NewBuild,
+    ) -> Result<Option<Build>> {
+        let existing: Option<Build> =
+            sqlx::query_as("SELECT * FROM builds WHERE application_id = ? AND commit_sha = ?")
+                .bind(app.id)
+                .bind(new.commit_sha.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+        existing.map(|b| same_artifact(app, b, new)).transpose()
+    }
+
     /// One commit = one build: the same sha and artifact again returns the
     /// existing build; the same sha with another artifact is a conflict.
     pub async fn register_build(
@@ -40,18 +74,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(build) = existing {
-            return if build.artifact == new.artifact {
-                Ok(Registered::Existing(build))
-            } else {
-                Err(Error::Conflict(format!(
-                    "commit {} of {} is already build #{} with a different artifact ({}); \
-                     one commit is exactly one build",
-                    new.commit_sha,
-                    app.name,
-                    build.id,
-                    crate::artifact::shown(&build.artifact)
-                )))
-            };
+            return same_artifact(app, build, new).map(Registered::Existing);
         }
         let build: Build = sqlx::query_as(
             "INSERT INTO builds (application_id, commit_sha, branch, message, author, artifact, registered_by, created_at)
