@@ -672,6 +672,8 @@ impl Engine {
     pub async fn destroy_environment(&self, actor: &Actor, app: &str, env: &str) -> Result<Job> {
         actor.require(Permission::Deploy)?;
         let env = self.find_environment(app, env).await?;
+        self.require_on(actor, Permission::Deploy, &env, "destroy")
+            .await?;
         let job = self
             .store
             .enqueue_destroy(

@@ -268,7 +268,7 @@ async fn a_protected_environment_takes_deploys_only_from_admins_and_named_deploy
     );
     let job_id = reply.json()["id"].as_i64().unwrap();
 
-    // Nor may erin freeze, unfreeze or cancel what she may not deploy.
+    // Nor may erin freeze, unfreeze, cancel or destroy what she may not deploy.
     let env = [("app", "demo"), ("env", "demo")];
     let lock = [("app", "demo"), ("env", "demo"), ("reason", "mine now")];
     let cancel_path = format!("/api/jobs/{job_id}/cancel");
@@ -278,6 +278,7 @@ async fn a_protected_environment_takes_deploys_only_from_admins_and_named_deploy
         server.call_fn("lock_environment", &erin, &lock).await,
         server.call_fn("unlock_environment", &erin, &env).await,
         server.post_json(&cancel_path, &erin, &json!({})).await,
+        server.call_fn("destroy_environment", &erin, &env).await,
     ] {
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
         assert!(reply.text.contains("protected"), "{}", reply.text);
@@ -290,7 +291,7 @@ async fn a_protected_environment_takes_deploys_only_from_admins_and_named_deploy
             "SELECT COUNT(*) FROM audit_log WHERE action = 'access.denied'"
         )
         .await,
-        denied_before + 4,
+        denied_before + 5,
         "each refusal is audited"
     );
     server.wait_job_finished(&dana, job_id).await;
