@@ -847,17 +847,6 @@ impl Engine {
     /// Changes a user's role. The last admin cannot step down.
     pub async fn set_role(&self, actor: &Actor, login: &str, role: Role) -> Result<User> {
         actor.require(Permission::ManageUsers)?;
-        let users = self.store.users().await?;
-        let target = users
-            .iter()
-            .find(|u| u.login == login)
-            .ok_or_else(|| Error::NotFound(format!("user {login:?}")))?;
-        let admins = users.iter().filter(|u| u.role == Role::Admin).count();
-        if target.role == Role::Admin && role != Role::Admin && admins <= 1 {
-            return Err(Error::Conflict(format!(
-                "{login} is the last admin; make someone else admin first"
-            )));
-        }
         self.store.set_role(&actor.login, login, role).await
     }
 

@@ -597,3 +597,40 @@ async fn a_viewer_can_read_but_change_nothing() {
     assert_unchanged(&t, &before, "viewer").await;
     assert_eq!(t.count("jobs").await, jobs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_admin_stays_admin_even_when_two_demote_each_other_at_once() {
+    let t = TestEngine::new().await;
+    let store = t.engine.store();
+    let second = store
+        .create_user("test", "second", "Second", Role::Admin)
+        .await
+        .unwrap();
+    let (first, second) = (t.actor.clone(), Actor::from(&second));
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(
+            t.engine.set_role(&first, "second", Role::Viewer),
+            t.engine.set_role(&second, "admin", Role::Viewer),
+        );
+        let refused = [&a, &b]
+            .iter()
+            .filter(|r| matches!(r, Err(Error::Conflict(m)) if m.contains("last admin")))
+            .count();
+        assert_eq!(refused, 1, "{a:?} / {b:?}");
+        let admins = store
+            .users()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.role == Role::Admin)
+            .count();
+        assert_eq!(admins, 1);
+        // Back to two admins for the next round.
+        let survivor = if a.is_ok() { &first } else { &second };
+        let demoted = if a.is_ok() { "second" } else { "admin" };
+        t.engine
+            .set_role(survivor, demoted, Role::Admin)
+            .await
+            .unwrap();
+    }
+}

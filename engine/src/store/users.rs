@@ -157,6 +157,19 @@ impl Store {
         if before.role == role {
             return Ok(before);
         }
+        // Counted in the same write, so two admins demoting each other at
+        // once cannot leave none.
+        if before.role == Role::Admin {
+            let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = ?")
+                .bind(Role::Admin)
+                .fetch_one(&mut *tx)
+                .await?;
+            if admins <= 1 {
+                return Err(Error::Conflict(format!(
+                    "{login} is the last admin; make someone else admin first"
+                )));
+            }
+        }
         let user: User = sqlx::query_as("UPDATE users SET role = ? WHERE id = ? RETURNING *")
             .bind(role)
             .bind(before.id)
