@@ -738,24 +738,33 @@ impl Engine {
                 since: job.created_at,
             });
         }
-        let reports = crate::backends::ssh::locks::break_locks(config)
-            .await
-            .map_err(|e| Error::Conflict(format!("could not reach the hosts: {e}")))?;
-        let details: Vec<serde_json::Value> = reports
-            .iter()
-            .map(|r| serde_json::json!({ "host": r.host, "held_by": r.held_by, "error": r.error }))
-            .collect();
-        self.store
-            .audit_only(
-                &crate::audit::AuditRecord::new(
-                    &actor.login,
-                    crate::audit::actions::REMOTE_LOCKS_BROKEN,
-                    format!("env/{}", env.path()),
+        // Run to the end on its own task: a request dropped half-way (the
+        // browser closed) must not break locks without recording it.
+        let store = self.store.clone();
+        let (config, actor_login) = (config.clone(), actor.login.clone());
+        let reports = tokio::spawn(async move {
+            let reports = crate::backends::ssh::locks::break_locks(&config)
+                .await
+                .map_err(|e| Error::Conflict(format!("could not reach the hosts: {e}")))?;
+            let details: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|r| serde_json::json!({ "host": r.host, "held_by": r.held_by, "error": r.error }))
+                .collect();
+            store
+                .audit_only(
+                    &crate::audit::AuditRecord::new(
+                        &actor_login,
+                        crate::audit::actions::REMOTE_LOCKS_BROKEN,
+                        format!("env/{}", env.path()),
+                    )
+                    .environment(env.path())
+                    .details(serde_json::json!({ "hosts": details })),
                 )
-                .environment(env.path())
-                .details(serde_json::json!({ "hosts": details })),
-            )
-            .await?;
+                .await?;
+            Ok::<_, Error>(reports)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         Ok(reports)
     }
 
