@@ -634,3 +634,56 @@ async fn the_last_admin_stays_admin_even_when_two_demote_each_other_at_once() {
             .unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_in_progress_are_capped_and_expired_ones_make_room() {
+    use engine::store::login_flows::{LoginFlow, MAX_LIVE_LOGIN_FLOWS};
+    let t = TestEngine::new().await;
+    let flow = |minutes: i64| LoginFlow {
+        provider: "oidc".into(),
+        state: "s".into(),
+        pkce_verifier: "v".into(),
+        nonce: "n".into(),
+        expires_at: engine::time::now() + chrono::Duration::minutes(minutes),
+    };
+    // A flood of starts: the table is full of live flows.
+    let mut db = SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+         INSERT INTO login_flows (handle_hash, provider, state, pkce_verifier, nonce, created_at, expires_at)
+         SELECT 'flood-' || i, 'oidc', 's', 'v', 'n', ?, ? FROM n",
+    )
+    .bind(MAX_LIVE_LOGIN_FLOWS)
+    .bind(engine::time::to_rfc3339(engine::time::now()))
+    .bind(engine::time::to_rfc3339(
+        engine::time::now() + chrono::Duration::minutes(10),
+    ))
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let refused = t
+        .engine
+        .store()
+        .create_login_flow("one-more", &flow(10))
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::Conflict(m)) if m.contains("too many sign-ins")),
+        "{refused:?}"
+    );
+    // Once they expire they are dropped, and sign-ins start again.
+    sqlx::query("UPDATE login_flows SET expires_at = ?")
+        .bind(engine::time::to_rfc3339(
+            engine::time::now() - chrono::Duration::minutes(1),
+        ))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    t.engine
+        .store()
+        .create_login_flow("one-more", &flow(10))
+        .await
+        .unwrap();
+    assert_eq!(t.count("login_flows").await, 1);
+}

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Store;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::time;
 
 /// What the server remembers between sending a browser to the provider and its return.
@@ -17,6 +17,10 @@ pub struct LoginFlow {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Sign-ins in progress at once, at most: starting one is open to anyone,
+/// so a flood of starts must not grow the table without end.
+pub const MAX_LIVE_LOGIN_FLOWS: i64 = 10_000;
+
 impl Store {
     pub async fn create_login_flow(&self, handle_hash: &str, flow: &LoginFlow) -> Result<()> {
         let mut tx = self.write().await?;
@@ -25,6 +29,14 @@ impl Store {
             .bind(time::now())
             .execute(&mut *tx)
             .await?;
+        let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_flows")
+            .fetch_one(&mut *tx)
+            .await?;
+        if live >= MAX_LIVE_LOGIN_FLOWS {
+            return Err(Error::Conflict(
+                "too many sign-ins are in progress; try again in a few minutes".to_owned(),
+            ));
+        }
         sqlx::query(
             "INSERT INTO login_flows (handle_hash, provider, state, pkce_verifier, nonce, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
