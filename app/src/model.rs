@@ -131,7 +131,7 @@ pub struct EnvSettings {
     pub health_url: String,
     pub health_timeout_secs: u64,
     pub protected: bool,
-    /// Besides admins, who may deploy when protected: `user:<login>`, `group:<name>`.
+    /// Besides admins, who may deploy when protected: `user:<login>`, `group:<provider>:<name>`.
     pub deployers: String,
     /// Docker: the engine, ports, network, limits.
     pub docker: DockerSettings,

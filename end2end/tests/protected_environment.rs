@@ -1,7 +1,8 @@
 //! A protected environment in the browser: an admin protects it and names
 //! who may deploy; a deployer who is not named presses Deploy and gets a
-//! clear refusal that changes nothing (and lands in the audit log); named
-//! through their identity provider group, the same person deploys.
+//! clear refusal that changes nothing (and lands in the audit log), also
+//! when a group of the same name at another provider is named; named
+//! through their identity provider's group, the same person deploys.
 
 use anyhow::{ensure, Result};
 use end2end::{
@@ -49,7 +50,20 @@ async fn only_named_deployers_and_admins_deploy_to_a_protected_environment() -> 
     let admin = Browser::start().await?;
     sign_in_as_first_admin(&admin.client, &slipway).await?;
     give_role(&admin.client, &slipway, "dave", "deployer").await?;
-    protect_demo(&admin.client, &slipway, "group:release-managers").await?;
+    // A group is named with its provider: a bare name is refused, clearly.
+    admin
+        .client
+        .goto(&slipway.url("/apps/demo/envs/demo/edit"))
+        .await?;
+    wait_hydrated(&admin.client).await?;
+    fill(&admin.client, "deployers", "group:release").await?;
+    submit_env_form(&admin.client).await?;
+    wait_for_text(&admin.client, "p.error", |s| {
+        s.contains("name the identity provider")
+    })
+    .await?;
+    // The same group name at another provider is another group.
+    protect_demo(&admin.client, &slipway, "group:github:release").await?;
 
     // Dave is a deployer, but not one of this environment's.
     press_deploy(&dave.client, &slipway, 1).await?;
@@ -78,7 +92,7 @@ async fn only_named_deployers_and_admins_deploy_to_a_protected_environment() -> 
     .await?;
 
     // Named through his provider group, dave deploys.
-    protect_demo(&admin.client, &slipway, "group:release").await?;
+    protect_demo(&admin.client, &slipway, "group:oidc:release").await?;
     press_deploy(&dave.client, &slipway, 1).await?;
     job_succeeds(&dave.client).await?;
     Ok(())

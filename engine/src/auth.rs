@@ -228,7 +228,10 @@ impl Actor {
         }
         let named = deployers.iter().any(|p| match p {
             Principal::User(login) => *login == self.login,
-            Principal::Group(group) => self.groups.iter().any(|g| g == group),
+            Principal::Group { provider, name } => self
+                .groups
+                .iter()
+                .any(|g| g == &qualified_group(provider, name)),
         });
         if named {
             Ok(())
@@ -250,7 +253,7 @@ pub struct Protection {
 }
 
 impl Protection {
-    /// From a form or API: a flag and `user:<login>` / `group:<name>` entries
+    /// From a form or API: a flag and `user:<login>` / `group:<provider>:<name>` entries
     /// separated by commas, spaces or newlines.
     pub fn parse(
         protected: bool,
@@ -289,36 +292,58 @@ impl From<bool> for Protection {
     }
 }
 
+/// How a user's group is recorded at sign-in, and matched: with the id of
+/// the identity provider that vouched for it, since groups of different
+/// providers are different groups (anyone can make a GitHub organisation
+/// named like another provider's group).
+pub fn qualified_group(provider: &str, name: &str) -> String {
+    format!("{provider}:{name}")
+}
+
 /// Someone named as a deployer of a protected environment.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Principal {
     User(String),
-    Group(String),
+    /// A group at the identity provider `provider` (its configured id).
+    Group {
+        provider: String,
+        name: String,
+    },
 }
 
 impl Principal {
-    /// `user:<login>` or `group:<name>`.
+    /// `user:<login>` or `group:<provider>:<name>`.
     pub fn parse(raw: &str) -> std::result::Result<Principal, InvalidInput> {
         let raw = raw.trim();
-        let bad = || {
-            InvalidInput::new(
-                "deployers",
-                format!("{raw:?}: write user:<login> or group:<name>"),
-            )
+        let bad = |why: &str| InvalidInput::new("deployers", format!("{raw:?}: {why}"));
+        let usage = "write user:<login> or group:<provider>:<name>";
+        let (kind, rest) = raw.split_once(':').ok_or_else(|| bad(usage))?;
+        let valid = |name: &str, extra: &[char]| {
+            !name.is_empty()
+                && name.len() <= 100
+                && name.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || extra.contains(&c)
+                })
         };
-        let (kind, name) = raw.split_once(':').ok_or_else(bad)?;
-        let valid_name = !name.is_empty()
-            && name.len() <= 100
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '/'));
-        if !valid_name {
-            return Err(bad());
-        }
         match kind {
-            "user" => Ok(Principal::User(name.to_owned())),
-            "group" => Ok(Principal::Group(name.to_owned())),
-            _ => Err(bad()),
+            "user" if valid(rest, &['@']) => Ok(Principal::User(rest.to_owned())),
+            "group" => {
+                let Some((provider, name)) = rest.split_once(':') else {
+                    return Err(bad(
+                        "name the identity provider too, group:<provider>:<name> (e.g. group:oidc:ops): \
+                         groups of different providers are different groups",
+                    ));
+                };
+                if valid(provider, &[]) && valid(name, &['@', '/']) {
+                    Ok(Principal::Group {
+                        provider: provider.to_owned(),
+                        name: name.to_owned(),
+                    })
+                } else {
+                    Err(bad(usage))
+                }
+            }
+            _ => Err(bad(usage)),
         }
     }
 }
@@ -327,7 +352,7 @@ impl std::fmt::Display for Principal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Principal::User(login) => write!(f, "user:{login}"),
-            Principal::Group(group) => write!(f, "group:{group}"),
+            Principal::Group { provider, name } => write!(f, "group:{provider}:{name}"),
         }
     }
 }
@@ -352,7 +377,7 @@ mod tests {
             user_id: 1,
             login: "x".into(),
             role,
-            groups: vec!["ops".into()],
+            groups: vec!["oidc:ops".into()],
             credential: Credential::Session,
         }
     }
@@ -403,19 +428,55 @@ mod tests {
             Principal::User("alice".into())
         );
         assert_eq!(
-            Principal::parse(" group:ops ").unwrap(),
-            Principal::Group("ops".into())
+            Principal::parse(" group:gitlab:org/ops ").unwrap(),
+            Principal::Group {
+                provider: "gitlab".into(),
+                name: "org/ops".into()
+            }
         );
+        let unqualified = Principal::parse("group:ops").unwrap_err();
+        assert!(unqualified.message.contains("name the identity provider"));
         for bad in [
             "alice",
             "role:admin",
             "user:",
             "user:a b",
-            "group:$(id)",
+            "group:oidc:$(id)",
+            "group::ops",
+            "group:a/b:ops",
             "user:x;y",
+            "user:a/b",
         ] {
             assert!(Principal::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_group_counts_only_from_its_own_provider() {
+        let env = Environment {
+            id: 1,
+            application_id: 1,
+            application: "shop".into(),
+            name: "production".into(),
+            kind: crate::domain::EnvironmentKind::Permanent,
+            config: crate::backends::BackendConfig::Local(
+                crate::backends::local::LocalConfig::new("/srv/shop"),
+            ),
+            protected: true,
+            lock: None,
+            expires_at: None,
+            destroyed_at: None,
+            created_at: crate::time::now(),
+            updated_at: crate::time::now(),
+        };
+        let deployer = actor(Role::Deployer);
+        let named = |raw: &str| vec![Principal::parse(raw).unwrap()];
+        assert!(deployer
+            .require_on(Permission::Deploy, &env, &named("group:oidc:ops"))
+            .is_ok());
+        assert!(deployer
+            .require_on(Permission::Deploy, &env, &named("group:github:ops"))
+            .is_err());
     }
 
     #[test]

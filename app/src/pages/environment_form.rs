@@ -170,8 +170,8 @@ fn EnvForm(
                 <label><input type="checkbox" name="protected" value="on" checked=s.protected />" protected environment"</label>
                 <label>
                     "Who may deploy when protected (besides admins)"
-                    <input name="deployers" value=s.deployers.clone() placeholder="user:alice, group:release-managers" />
-                    <small>"Comma-separated user:<login> and group:<name> (groups come from the identity provider)."</small>
+                    <input name="deployers" value=s.deployers.clone() placeholder="user:alice, group:oidc:release-managers" />
+                    <small>"Comma-separated user:<login> and group:<provider>:<name> (a group of the identity provider with that id, as the Users page shows it)."</small>
                 </label>
                 <button type="submit" class="primary">{if is_new { "Create environment" } else { "Save settings" }}</button>
             </ActionForm>

@@ -218,7 +218,13 @@ impl Store {
                 .bind(&identity.subject)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let groups = sqlx::types::Json(identity.groups.clone());
+        let groups = sqlx::types::Json(
+            identity
+                .groups
+                .iter()
+                .map(|g| crate::auth::qualified_group(&identity.provider, g))
+                .collect::<Vec<_>>(),
+        );
         let user: User = match linked {
             Some(user_id) => {
                 sqlx::query("UPDATE identities SET last_login_at = ?, email = ? WHERE provider = ? AND subject = ?")
