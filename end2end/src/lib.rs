@@ -142,10 +142,18 @@ impl Slipway {
     }
 }
 
-/// Signs `client` in with Slipway's one-time first-login link (which then
-/// stops working) and waits until the header names the admin.
+/// Signs `client` in with Slipway's one-time first-login link (its page's
+/// Sign in button; the link then stops working) and waits until the header
+/// names the admin.
 pub async fn sign_in_as_first_admin(client: &fantoccini::Client, slipway: &Slipway) -> Result<()> {
     client.goto(&slipway.login_link).await?;
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(fantoccini::Locator::Css("#use-login-link"))
+        .await?
+        .click()
+        .await?;
     wait_for_text(client, "header .who", |s| s.contains("(admin)")).await?;
     Ok(())
 }

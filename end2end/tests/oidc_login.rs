@@ -213,7 +213,17 @@ async fn sign_in_refuses_a_wrong_state_or_a_missing_verifier_and_rotates_the_ses
 
     // A real sign-in from a browser that already has a session: the session
     // id changes, and the old one stops working.
-    let resp = http.get(&slipway.login_link).send().await?;
+    let token = slipway
+        .login_link
+        .split_once("token=")
+        .context("the link has a token")?
+        .1;
+    let resp = http
+        .post(slipway.url("/login/link"))
+        .header("origin", slipway.url(""))
+        .form(&[("token", token)])
+        .send()
+        .await?;
     let before = cookie_value(&resp, "slipway_session").context("login link sets a session")?;
     let (login_cookie, callback) = begin(&http, &slipway, Some(&before)).await?;
     let resp = finish(

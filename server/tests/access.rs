@@ -92,6 +92,8 @@ fn viewer_may_post(path: &str) -> bool {
                 | "/fn/revoke_token"
                 | "/logout"
                 | "/logout/everywhere"
+                // The link's token is the credential, whoever sends it.
+                | "/login/link"
         )
 }
 
@@ -572,7 +574,12 @@ async fn a_flood_of_bad_login_links_adds_a_bounded_number_of_audit_rows() {
     let before = count(&db, failed).await;
     for i in 0..40 {
         let reply = server
-            .get(&format!("/login/link?token=forged{i:02}"), &Auth::None)
+            .send(
+                server
+                    .request(reqwest::Method::POST, "/login/link", &Auth::None)
+                    .header("origin", server.url(""))
+                    .form(&[("token", format!("forged{i:02}"))]),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
     }
@@ -585,4 +592,39 @@ async fn a_flood_of_bad_login_links_adds_a_bounded_number_of_audit_rows() {
     .await
     .unwrap();
     assert!(last.contains("not recorded one by one"), "{last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_link_is_spent_only_by_a_same_site_post_never_by_a_get() {
+    let server = TestServer::start().await;
+    let link = server.login_link().await;
+    let (_, query) = link.split_once("/login/link?").unwrap();
+    let token = query.strip_prefix("token=").unwrap().to_owned();
+    // A link preview, a prefetch, a reload: the page asks, nothing is spent.
+    for _ in 0..2 {
+        let page = server
+            .get(&format!("/login/link?{query}"), &Auth::None)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert!(page.text.contains("id=\"use-login-link\""), "{}", page.text);
+    }
+    // Another site posting the link (to sign this browser in as the link's
+    // owner) is refused, and the link still works.
+    let post = |origin: &'static str| {
+        server
+            .request(reqwest::Method::POST, "/login/link", &Auth::None)
+            .header("origin", origin)
+            .header("sec-fetch-site", "cross-site")
+            .form(&[("token", token.clone())])
+    };
+    let forged = server.send(post("http://evil.example")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.text);
+    let session = server.session_from_link(&link).await;
+    assert!(matches!(session, Auth::Cookie(_)));
+    // Spent: the page now says so.
+    let page = server
+        .get(&format!("/login/link?{query}"), &Auth::None)
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.text.contains("cannot be used"), "{}", page.text);
 }

@@ -108,6 +108,19 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a login link can still be spent (unused, not expired),
+    /// without spending it.
+    pub async fn login_link_usable(&self, token_hash: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM login_links WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(time::now())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Spends a login link: valid once, before it expires. Records the login.
     pub async fn redeem_login_link(&self, token_hash: &str, via: &str) -> Result<User> {
         let mut tx = self.write().await?;

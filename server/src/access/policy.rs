@@ -67,6 +67,7 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
     let rule = match (method.as_str(), route) {
         ("GET", "/healthz") => Rule::Public,
         ("GET", "/login/link") => Rule::Public,
+        ("POST", "/login/link") => Rule::Public,
         ("GET", "/auth/{provider}/start") => Rule::Public,
         ("GET", "/auth/{provider}/callback") => Rule::Public,
         ("GET", "/api/openapi.json") => Rule::Public,

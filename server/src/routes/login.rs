@@ -26,11 +26,63 @@ pub struct LinkQuery {
     token: String,
 }
 
-/// `GET /login/link?token=…`: spends a one-time login link.
+/// `GET /login/link?token=…`: asks before spending a one-time login link.
+/// A GET changes nothing, so a link preview or a prefetch cannot burn the
+/// link, and no other site can sign a browser in with a link of its own
+/// (the POST is same-origin only).
+pub async fn confirm_login_link(
+    State(state): State<AppState>,
+    Query(query): Query<LinkQuery>,
+) -> Response {
+    match state
+        .engine
+        .store()
+        .login_link_usable(&token_hash(&query.token))
+        .await
+    {
+        Ok(true) => {
+            let token = escape_html(&query.token);
+            let page = format!(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <meta name=\"viewport\" content=\"width=device-width\"><title>Sign in · Slipway</title>\
+                 <link rel=\"stylesheet\" href=\"/pkg/slipway.css\"></head><body>\
+                 <main class=\"card login-link\"><h1>Sign in to Slipway</h1>\
+                 <p>This one-time link signs this browser in. It stops working once used.</p>\
+                 <form method=\"post\" action=\"/login/link\">\
+                 <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+                 <button type=\"submit\" class=\"primary\" id=\"use-login-link\">Sign in</button>\
+                 </form></main></body></html>"
+            );
+            let mut response = Html(page).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            // Not `no-referrer`: browsers then send `Origin: null` with the
+            // form, which the same-origin check rightly refuses.
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            );
+            response
+        }
+        Ok(false) => unusable_link(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn unusable_link() -> Response {
+    refusal(
+        StatusCode::UNAUTHORIZED,
+        "This login link cannot be used",
+        "It was already used, has expired, or was replaced by a newer one. \
+         Ask an admin for a new link (slipway login-link <login>).",
+    )
+}
+
+/// `POST /login/link` (form `token=…`): spends a one-time login link.
 pub async fn redeem_login_link(
     State(state): State<AppState>,
     session: Session,
-    Query(query): Query<LinkQuery>,
+    axum::Form(query): axum::Form<LinkQuery>,
 ) -> Response {
     match state
         .engine
@@ -48,12 +100,7 @@ pub async fn redeem_login_link(
         }
         Err(engine::Error::Unauthenticated) => {
             audit_failed_login(&state, "login link", "used, expired or replaced link").await;
-            refusal(
-                StatusCode::UNAUTHORIZED,
-                "This login link cannot be used",
-                "It was already used, has expired, or was replaced by a newer one. \
-                 Ask an admin for a new link (slipway login-link <login>).",
-            )
+            unusable_link()
         }
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -264,19 +311,20 @@ async fn audit_failed_login(state: &AppState, via: &str, reason: &str) {
     }
 }
 
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 fn refusal(status: StatusCode, title: &str, detail: &str) -> Response {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
     (
         status,
         Html(format!(
             "<!doctype html><title>Slipway</title><h1>{}</h1><p>{}</p><p><a href=\"/login\">Back to sign-in</a></p>",
-            escape(title),
-            escape(detail)
+            escape_html(title),
+            escape_html(detail)
         )),
     )
         .into_response()

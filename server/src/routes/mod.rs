@@ -46,7 +46,8 @@ async fn serve_file(
 fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
     vec![
         (Method::GET, "/healthz", get(|| async { "ok" })),
-        (Method::GET, "/login/link", get(login::redeem_login_link)),
+        (Method::GET, "/login/link", get(login::confirm_login_link)),
+        (Method::POST, "/login/link", post(login::redeem_login_link)),
         (Method::GET, "/auth/{provider}/start", get(login::start)),
         (
             Method::GET,

@@ -328,15 +328,26 @@ impl TestServer {
         self.session_from_link(&link).await
     }
 
-    /// Follows a login link; returns the session cookie it sets.
+    /// Follows a login link and presses its Sign in button; returns the
+    /// session cookie it sets.
     pub async fn session_from_link(&self, link: &str) -> Auth {
         let (_, query) = link.split_once("/login/link?").expect("link has a query");
-        let resp = self
+        let page = self
             .client
             .get(self.url(&format!("/login/link?{query}")))
             .send()
             .await
             .expect("GET login link");
+        assert_eq!(page.status(), reqwest::StatusCode::OK, "the confirm page");
+        let token = query.strip_prefix("token=").expect("a token= query");
+        let resp = self
+            .client
+            .post(self.url("/login/link"))
+            .header("origin", self.url(""))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("POST login link");
         assert!(
             resp.status().is_redirection(),
             "login link answered {}",
