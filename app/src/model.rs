@@ -133,6 +133,8 @@ pub struct EnvSettings {
     pub protected: bool,
     /// Besides admins, who may deploy when protected: `user:<login>`, `group:<provider>:<name>`.
     pub deployers: String,
+    /// Builds of branches matching this deploy here as they are registered (empty: none).
+    pub auto_deploy: String,
     /// Docker: the engine, ports, network, limits.
     pub docker: DockerSettings,
 }

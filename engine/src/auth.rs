@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{ApiToken, Environment, Role, User};
+use crate::domain::{ApiToken, BranchPattern, Environment, Role, User};
 use crate::error::{Error, InvalidInput, Result};
 
 /// The person (or token) behind a request, as the engine sees it.
@@ -244,21 +244,31 @@ impl Actor {
     }
 }
 
-/// Who may deploy to an environment: anyone with the deploy permission, or,
-/// when protected, only admins and the named principals.
+/// Who may deploy to an environment (anyone with the deploy permission, or,
+/// when protected, only admins and the named principals), and which builds
+/// deploy there by themselves.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Protection {
+pub struct DeployPolicy {
     pub protected: bool,
     pub deployers: Vec<Principal>,
+    /// Builds of matching branches are deployed as soon as they are
+    /// registered, as the one who registered them.
+    pub auto_deploy: Option<BranchPattern>,
 }
 
-impl Protection {
-    /// From a form or API: a flag and `user:<login>` / `group:<provider>:<name>` entries
-    /// separated by commas, spaces or newlines.
+impl DeployPolicy {
+    /// From a form or API: a flag, `user:<login>` / `group:<provider>:<name>`
+    /// entries separated by commas, spaces or newlines, and a branch pattern
+    /// (empty: none).
     pub fn parse(
         protected: bool,
         deployers: &str,
-    ) -> std::result::Result<Protection, InvalidInput> {
+        auto_deploy: &str,
+    ) -> std::result::Result<DeployPolicy, InvalidInput> {
+        let auto_deploy = match auto_deploy.trim() {
+            "" => None,
+            pattern => Some(BranchPattern::parse(pattern)?),
+        };
         let mut parsed: Vec<Principal> = Vec::new();
         for raw in deployers
             .split(|c: char| c == ',' || c.is_whitespace())
@@ -272,9 +282,10 @@ impl Protection {
         if parsed.len() > 200 {
             return Err(InvalidInput::new("deployers", "name at most 200 deployers"));
         }
-        Ok(Protection {
+        Ok(DeployPolicy {
             protected,
             deployers: parsed,
+            auto_deploy,
         })
     }
 
@@ -283,11 +294,11 @@ impl Protection {
     }
 }
 
-impl From<bool> for Protection {
+impl From<bool> for DeployPolicy {
     fn from(protected: bool) -> Self {
-        Protection {
+        DeployPolicy {
             protected,
-            deployers: Vec::new(),
+            ..DeployPolicy::default()
         }
     }
 }
@@ -463,6 +474,7 @@ mod tests {
                 crate::backends::local::LocalConfig::new("/srv/shop"),
             ),
             protected: true,
+            auto_deploy: None,
             lock: None,
             expires_at: None,
             destroyed_at: None,

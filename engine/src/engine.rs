@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tokio::sync::Notify;
+use tracing::{info_span, Instrument};
 
 use crate::artifact::ArtifactPolicy;
-use crate::audit::{verify_chain, ChainBreak, ChainHead, GENESIS_HASH};
-use crate::auth::{Actor, Permission, Protection, Scopes};
+use crate::audit::{actions, verify_chain, AuditRecord, ChainBreak, ChainHead, GENESIS_HASH};
+use crate::auth::{Actor, DeployPolicy, Permission, Scopes};
 use crate::backends::dnf::repository::PackageRepository;
 use crate::backends::BackendConfig;
 use crate::domain::{
@@ -294,7 +295,7 @@ impl Engine {
         app: &str,
         name: &str,
         config: BackendConfig,
-        protection: impl Into<Protection>,
+        protection: impl Into<DeployPolicy>,
     ) -> Result<Environment> {
         actor.require(Permission::ManageEnvironments)?;
         let app = self.store.application(&AppName::parse(app)?).await?;
@@ -320,7 +321,7 @@ impl Engine {
         app: &str,
         env: &str,
         config: BackendConfig,
-        protection: impl Into<Protection>,
+        protection: impl Into<DeployPolicy>,
     ) -> Result<Environment> {
         actor.require(Permission::ManageEnvironments)?;
         config.validate()?;
@@ -437,7 +438,59 @@ impl Engine {
         actor.require(Permission::RegisterBuild)?;
         let (app, new) = self.checked_build(request)?;
         let app = self.store.application(&app).await?;
-        self.store.register_build(&actor.login, &app, &new).await
+        let registered = self.store.register_build(&actor.login, &app, &new).await?;
+        if let Registered::Created(build) = &registered {
+            self.auto_deploy(actor, &app, build).await;
+        }
+        Ok(registered)
+    }
+
+    /// Deploys a build just registered to every environment of its
+    /// application whose auto-deploy pattern matches its branch, as the one
+    /// who registered it (so a token needs the `deploy` scope, and a
+    /// protected environment its named deployers). What cannot deploy
+    /// (busy, locked, not allowed) is recorded in the audit log rather than
+    /// raised: the build is registered either way.
+    async fn auto_deploy(&self, actor: &Actor, app: &Application, build: &Build) {
+        let environments = match self.store.environments().await {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::error!(error = %e, "auto-deploy: cannot list environments");
+                return;
+            }
+        };
+        let matching = environments.iter().filter(|e| {
+            e.application_id == app.id
+                && e.auto_deploy
+                    .as_ref()
+                    .is_some_and(|pattern| pattern.matches(&build.branch))
+        });
+        for env in matching {
+            let span = info_span!("auto_deploy", env = %env.path(), build = build.id);
+            match self
+                .deploy(actor, &app.name, &env.name, build.id)
+                .instrument(span)
+                .await
+            {
+                Ok(job) => tracing::info!(env = %env.path(), job = job.id, "auto-deploy queued"),
+                Err(e) => {
+                    let record = AuditRecord::new(
+                        &actor.login,
+                        actions::AUTO_DEPLOY_SKIPPED,
+                        format!("env/{}", env.path()),
+                    )
+                    .environment(env.path())
+                    .details(serde_json::json!({
+                        "build_id": build.id,
+                        "branch": build.branch,
+                        "reason": e.public_message(),
+                    }));
+                    if let Err(e) = self.store.audit_only(&record).await {
+                        tracing::error!(error = %e, "auto-deploy: cannot record a skip");
+                    }
+                }
+            }
+        }
     }
 
     /// A build request's fields, checked: what registering it would record.
@@ -837,12 +890,13 @@ impl Engine {
         Err(denied)
     }
 
-    /// Who may deploy to a protected environment besides admins.
-    pub async fn protection(&self, actor: &Actor, env: &Environment) -> Result<Protection> {
+    /// Who may deploy to the environment, and what deploys there by itself.
+    pub async fn deploy_policy(&self, actor: &Actor, env: &Environment) -> Result<DeployPolicy> {
         actor.require(Permission::Read)?;
-        Ok(Protection {
+        Ok(DeployPolicy {
             protected: env.protected,
             deployers: self.store.environment_deployers(env.id).await?,
+            auto_deploy: env.auto_deploy.clone(),
         })
     }
 

@@ -577,3 +577,77 @@ async fn a_log_longer_than_the_job_view_says_there_is_more() {
             .more_events
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_of_a_matching_branch_deploy_by_themselves_as_who_registered_them() {
+    use engine::auth::{Credential, DeployPolicy, Scopes};
+    use engine::backends::BackendConfig;
+    let mut t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    t.engine
+        .update_environment(
+            &t.actor,
+            APP,
+            ENV,
+            BackendConfig::Local(t.config()),
+            DeployPolicy::parse(false, "", "release/*").unwrap(),
+        )
+        .await
+        .unwrap();
+    t.start_runner();
+    let jobs = |t: &TestEngine| {
+        let store = t.engine.store().clone();
+        async move { store.jobs_for_environment(1, 100).await.unwrap() }
+    };
+
+    // A build of another branch: registered, nothing deployed.
+    let mut feature = t.build_request("0.9.0");
+    feature.branch = "feature/release-notes".into();
+    engine::demo::write_demo_tarball(&t.tarball_path("0.9.0"), "0.9.0").unwrap();
+    t.engine.register_build(&t.actor, feature).await.unwrap();
+    assert!(jobs(&t).await.is_empty());
+
+    // A build of release/1.0 deploys as soon as it is registered.
+    let mut release = t.build_request("1.0.0");
+    release.branch = "release/1.0".into();
+    engine::demo::write_demo_tarball(&t.tarball_path("1.0.0"), "1.0.0").unwrap();
+    let build = match t.engine.register_build(&t.actor, release).await.unwrap() {
+        engine::store::builds::Registered::Created(build) => build,
+        other => panic!("{other:?}"),
+    };
+    let queued = jobs(&t).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].build_id, build.id);
+    let job = t.wait_finished(queued[0].id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert!(t.current_index().contains("version 1.0.0"));
+
+    // A CI token that may register builds but not deploy: the build is
+    // registered, the deploy is not made, and the audit log says why.
+    let ci = engine::auth::Actor {
+        credential: Credential::Token {
+            id: 1,
+            scopes: Scopes::parse(&["builds:write".to_owned()]).unwrap(),
+        },
+        ..t.actor.clone()
+    };
+    let before = t.last_audit_seq().await;
+    let mut next = t.build_request("1.0.1");
+    next.branch = "release/1.0".into();
+    engine::demo::write_demo_tarball(&t.tarball_path("1.0.1"), "1.0.1").unwrap();
+    t.engine.register_build(&ci, next).await.unwrap();
+    assert_eq!(jobs(&t).await.len(), 1, "no second deploy");
+    let skipped: Vec<_> = t
+        .audit_after(before)
+        .await
+        .into_iter()
+        .filter(|r| r.action == actions::AUTO_DEPLOY_SKIPPED)
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert!(
+        skipped[0].details.contains("deploy"),
+        "{}",
+        skipped[0].details
+    );
+    assert!(t.current_index().contains("version 1.0.0"));
+}

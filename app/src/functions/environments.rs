@@ -36,12 +36,16 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
         .env_vars_masked(&actor, &environment)
         .await
         .map_err(to_server_error)?;
-    let protection = engine
-        .protection(&actor, &environment)
+    let policy = engine
+        .deploy_policy(&actor, &environment)
         .await
         .map_err(to_server_error)?;
     let mut settings = convert::settings(&environment);
-    settings.deployers = protection.deployer_names().join(", ");
+    settings.deployers = policy.deployer_names().join(", ");
+    settings.auto_deploy = policy
+        .auto_deploy
+        .map(|pattern| pattern.to_string())
+        .unwrap_or_default();
     Ok(EnvDetail {
         summary: convert::env_summary(&environment, live.as_ref(), recent_jobs.first()),
         settings,
@@ -96,6 +100,8 @@ pub async fn save_environment(
     health_timeout_secs: String,
     protected: Option<String>,
     deployers: String,
+    // A branch pattern whose builds deploy here as they are registered (absent or empty: none).
+    auto_deploy: Option<String>,
     backend: String,
     hosts: String,
     hosts_command: String,
@@ -285,15 +291,19 @@ pub async fn save_environment(
         }
         other => return Err(invalid(format!("backend: unknown backend {other:?}"))),
     };
-    let protection = engine::auth::Protection::parse(protected.is_some(), &deployers)
-        .map_err(|e| to_server_error(e.into()))?;
+    let policy = engine::auth::DeployPolicy::parse(
+        protected.is_some(),
+        &deployers,
+        auto_deploy.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| to_server_error(e.into()))?;
     let env = if original.is_empty() {
         engine
-            .create_environment(&actor, &app, &name, config, protection)
+            .create_environment(&actor, &app, &name, config, policy)
             .await
     } else {
         engine
-            .update_environment(&actor, &app, &original, config, protection)
+            .update_environment(&actor, &app, &original, config, policy)
             .await
     }
     .map_err(to_server_error)?;

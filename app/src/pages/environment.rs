@@ -381,6 +381,14 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
             <dl class="settings">
                 <dt>"Backend"</dt><dd>{backend}</dd>
                 <dt>"Who may deploy"</dt><dd class="deployers">{who_may_deploy(&settings)}</dd>
+                <dt>"Deploys by itself"</dt>
+                <dd class="auto-deploy">
+                    {if settings.auto_deploy.is_empty() {
+                        "no: only when someone presses Deploy".to_owned()
+                    } else {
+                        format!("builds of {} as they are registered", settings.auto_deploy)
+                    }}
+                </dd>
                 {host_source(&settings).map(|hosts| view! {
                     <dt>"Hosts"</dt><dd><code>{hosts}</code>" as "<code>{settings.user.clone()}</code>{ssh_sudo.then_some(", release steps with sudo")}</dd>
                 })}

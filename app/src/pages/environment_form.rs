@@ -173,6 +173,11 @@ fn EnvForm(
                     <input name="deployers" value=s.deployers.clone() placeholder="user:alice, group:oidc:release-managers" />
                     <small>"Comma-separated user:<login> and group:<provider>:<name> (a group of the identity provider with that id, as the Users page shows it)."</small>
                 </label>
+                <label>
+                    "Deploy builds of these branches as they are registered"
+                    <input name="auto_deploy" value=s.auto_deploy.clone() placeholder="one pattern, e.g. main or release/*" />
+                    <small>"Empty: deploys happen only when someone presses Deploy. A build is deployed as the one who registered it: a CI token needs the deploy scope (and, on a protected environment, to be a named deployer); what cannot deploy is noted in the audit log."</small>
+                </label>
                 <button type="submit" class="primary">{if is_new { "Create environment" } else { "Save settings" }}</button>
             </ActionForm>
             <ActionError value=save.value() />

@@ -72,6 +72,7 @@ pub mod actions {
     pub const ENV_VAR_DELETED: &str = "env_var.deleted";
     pub const BUILD_REGISTERED: &str = "build.registered";
     pub const DEPLOY_REQUESTED: &str = "deploy.requested";
+    pub const AUTO_DEPLOY_SKIPPED: &str = "auto_deploy.skipped";
     pub const ROLLBACK_REQUESTED: &str = "rollback.requested";
     pub const JOB_CANCEL_REQUESTED: &str = "job.cancel_requested";
     pub const JOB_SUCCEEDED: &str = "job.succeeded";
@@ -106,6 +107,7 @@ pub mod actions {
         ENV_VAR_DELETED,
         BUILD_REGISTERED,
         DEPLOY_REQUESTED,
+        AUTO_DEPLOY_SKIPPED,
         ROLLBACK_REQUESTED,
         JOB_CANCEL_REQUESTED,
         JOB_SUCCEEDED,

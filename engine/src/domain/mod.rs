@@ -3,5 +3,5 @@
 mod names;
 mod records;
 
-pub use names::{AppName, BranchName, CommitSha, EnvName, Login};
+pub use names::{AppName, BranchName, BranchPattern, CommitSha, EnvName, Login};
 pub use records::*;

@@ -70,6 +70,34 @@ string_newtype!(
     Login,
     parse_login
 );
+string_newtype!(
+    /// Which branches' builds an environment deploys by itself: a branch
+    /// name where `*` stands for any run of characters (`main`, `release/*`).
+    BranchPattern,
+    parse_branch_pattern
+);
+
+impl BranchPattern {
+    /// Whether `branch` fits: `*` matches any run of characters, `/` too.
+    pub fn matches(&self, branch: &str) -> bool {
+        let mut parts = self.0.split('*');
+        let first = parts.next().unwrap_or_default();
+        let Some(mut rest) = branch.strip_prefix(first) else {
+            return false;
+        };
+        let parts: Vec<&str> = parts.collect();
+        let Some((last, middle)) = parts.split_last() else {
+            return rest.is_empty(); // no '*': the whole name
+        };
+        for part in middle {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last)
+    }
+}
 
 impl EnvName {
     /// A QA environment's name derived from a branch: `qa-` and the branch
@@ -158,6 +186,21 @@ fn parse_branch(raw: &str) -> Result<String, InvalidInput> {
     }
 }
 
+fn parse_branch_pattern(raw: &str) -> Result<String, InvalidInput> {
+    let pattern = raw.trim();
+    // A pattern is a branch name once each '*' stands for a letter.
+    parse_branch(&pattern.replace('*', "x")).map_err(|e| {
+        InvalidInput::new(
+            "auto_deploy",
+            format!(
+                "{pattern:?}: {} ('*' may stand for any run of characters)",
+                e.message.replace("branch name", "a branch pattern")
+            ),
+        )
+    })?;
+    Ok(pattern.to_owned())
+}
+
 fn parse_login(raw: &str) -> Result<String, InvalidInput> {
     let login = raw.trim();
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
@@ -174,6 +217,27 @@ fn parse_login(raw: &str) -> Result<String, InvalidInput> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branch_patterns_match_whole_names_with_stars_for_any_run() {
+        let fits =
+            |pattern: &str, branch: &str| BranchPattern::parse(pattern).unwrap().matches(branch);
+        assert!(fits("main", "main"));
+        assert!(!fits("main", "main2"));
+        assert!(!fits("main", "xmain"));
+        assert!(fits("release/*", "release/1.2"));
+        assert!(fits("release/*", "release/a/b"));
+        assert!(!fits("release/*", "hotfix/release/1"));
+        assert!(fits("*", "anything/at-all"));
+        assert!(fits("feature/*-ui", "feature/login-ui"));
+        assert!(!fits("feature/*-ui", "feature/login-api"));
+        assert!(fits("a*b*c", "abc"));
+        assert!(!fits("a*bc", "abc-bc-x"));
+        assert!(!fits("ab*ba", "aba"), "the parts may not overlap");
+        for bad in ["", "-*", "main;rm", "a b", "*/", "$(id)*"] {
+            assert!(BranchPattern::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn slugs_accept_plain_names_and_refuse_everything_else() {

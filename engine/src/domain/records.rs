@@ -92,6 +92,8 @@ pub struct Environment {
     pub kind: EnvironmentKind,
     pub config: BackendConfig,
     pub protected: bool,
+    /// Builds of branches matching this deploy here as they are registered.
+    pub auto_deploy: Option<super::BranchPattern>,
     pub lock: Option<EnvironmentLock>,
     /// When a QA environment is destroyed automatically.
     pub expires_at: Option<DateTime<Utc>>,

@@ -5,7 +5,7 @@ use sqlx::types::Json;
 
 use super::{audit, is_unique_violation, Store};
 use crate::audit::{actions, AuditRecord};
-use crate::auth::{Principal, Protection};
+use crate::auth::{DeployPolicy, Principal};
 use crate::backends::BackendConfig;
 use crate::domain::{
     AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, EnvironmentLock,
@@ -22,6 +22,7 @@ pub(super) struct EnvironmentRow {
     kind: EnvironmentKind,
     config: Json<BackendConfig>,
     protected: bool,
+    auto_deploy: Option<String>,
     lock_reason: Option<String>,
     locked_by: Option<String>,
     locked_at: Option<DateTime<Utc>>,
@@ -49,6 +50,10 @@ impl From<EnvironmentRow> for Environment {
             kind: row.kind,
             config: row.config.0,
             protected: row.protected,
+            // Written only once parsed; one that no longer parses deploys nothing.
+            auto_deploy: row
+                .auto_deploy
+                .and_then(|p| crate::domain::BranchPattern::parse(&p).ok()),
             lock,
             expires_at: row.expires_at,
             destroyed_at: row.destroyed_at,
@@ -60,7 +65,7 @@ impl From<EnvironmentRow> for Environment {
 
 pub(super) const SELECT_ENVIRONMENT: &str =
     "SELECT e.id, e.application_id, a.name AS application, e.name, e.kind,
-        e.config, e.protected, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
+        e.config, e.protected, e.auto_deploy, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
         e.created_at, e.updated_at
      FROM environments e JOIN applications a ON a.id = e.application_id";
 
@@ -69,7 +74,7 @@ pub(super) const SELECT_ENVIRONMENT: &str =
 pub struct EnvironmentSpec {
     pub name: EnvName,
     pub config: BackendConfig,
-    pub protection: Protection,
+    pub protection: DeployPolicy,
 }
 
 impl Store {
@@ -138,6 +143,7 @@ impl Store {
         )
         .await?;
         replace_deployers(&mut tx, id, &spec.protection.deployers).await?;
+        set_auto_deploy(&mut tx, id, spec.protection.auto_deploy.as_ref()).await?;
         let path = format!("{}/{}", app.name, spec.name);
         audit::append(
             &mut tx,
@@ -147,6 +153,7 @@ impl Store {
                     "config": spec.config,
                     "protected": spec.protection.protected,
                     "deployers": spec.protection.deployer_names(),
+                    "auto_deploy": spec.protection.auto_deploy,
                 })),
         )
         .await?;
@@ -159,7 +166,7 @@ impl Store {
         actor: &str,
         env: &Environment,
         config: &BackendConfig,
-        protection: &Protection,
+        protection: &DeployPolicy,
     ) -> Result<Environment> {
         let before = self.environment_deployers(env.id).await?;
         let mut tx = self.write().await?;
@@ -184,16 +191,19 @@ impl Store {
                     "config": env.config,
                     "protected": env.protected,
                     "deployers": before.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                    "auto_deploy": env.auto_deploy,
                 },
                 "after": {
                     "config": config,
                     "protected": protection.protected,
                     "deployers": protection.deployer_names(),
+                    "auto_deploy": protection.auto_deploy,
                 },
             })),
         )
         .await?;
         replace_deployers(&mut tx, env.id, &protection.deployers).await?;
+        set_auto_deploy(&mut tx, env.id, protection.auto_deploy.as_ref()).await?;
         tx.commit().await?;
         self.environment_by_id(env.id).await
     }
@@ -374,6 +384,19 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+async fn set_auto_deploy(
+    tx: &mut super::Tx,
+    env_id: i64,
+    pattern: Option<&crate::domain::BranchPattern>,
+) -> Result<()> {
+    sqlx::query("UPDATE environments SET auto_deploy = ? WHERE id = ?")
+        .bind(pattern.map(|p| p.as_str()))
+        .bind(env_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn replace_deployers(tx: &mut super::Tx, env_id: i64, deployers: &[Principal]) -> Result<()> {
