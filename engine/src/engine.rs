@@ -988,7 +988,9 @@ impl Engine {
         let env = self.store.environment_by_id(job.environment_id).await?;
         self.require_on(actor, Permission::CancelJob, &env, "cancel")
             .await?;
-        self.store.request_cancel(&actor.login, job_id).await
+        let (job, events) = self.store.request_cancel(&actor.login, job_id).await?;
+        events.into_iter().for_each(|event| self.hub.publish(event));
+        Ok(job)
     }
 
     /// Walks the whole audit chain: its head, or the first bad row.

@@ -357,7 +357,13 @@ async fn cancelling_a_queued_job_cancels_it_at_once() {
     let next = t.deploy_and_wait(&v1).await;
     assert_eq!(next.state, JobState::Succeeded, "{:?}", next.error);
     assert_eq!(t.job(job.id).await.state, JobState::Cancelled);
-    assert!(t.events(job.id).await.is_empty());
+    // Its log ends, so a stream following it closes.
+    let events = t.events(job.id).await;
+    let last = events.last().expect("closing events");
+    assert_eq!(
+        (last.level.as_str(), last.text.as_str()),
+        ("end", "cancelled")
+    );
     assert!(t.current_index().contains("version 1.0.0"));
 }
 

@@ -133,8 +133,10 @@ impl Store {
         )
     }
 
-    /// Cancels a queued job at once, or asks a running one to stop at its next step.
-    pub async fn request_cancel(&self, actor: &str, job_id: i64) -> Result<Job> {
+    /// Cancels a queued job at once, or asks a running one to stop at its
+    /// next step. A queued job gets its closing events (`end` included) in
+    /// the same transaction, to publish: a stream following it then ends.
+    pub async fn request_cancel(&self, actor: &str, job_id: i64) -> Result<(Job, Vec<JobEvent>)> {
         let mut tx = self.write().await?;
         let job: Job = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
             .bind(job_id)
@@ -152,7 +154,17 @@ impl Store {
                         .details(serde_json::json!({ "while": "queued" })),
                 )
                 .await?;
-                job
+                let events = events::append_in_tx(
+                    &mut tx,
+                    job_id,
+                    &[
+                        ("error", format!("cancelled by {actor} before it started")),
+                        ("end", JobState::Cancelled.as_str().to_owned()),
+                    ],
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok((job, events));
             }
             JobState::Running if !job.cancel_requested => {
                 let job: Job =
@@ -185,7 +197,7 @@ impl Store {
             }
         };
         tx.commit().await?;
-        Ok(job)
+        Ok((job, Vec::new()))
     }
 
     /// Records how a job we hold the lease for ended, with its release and audit row.
