@@ -446,6 +446,15 @@ async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind
         "{url} still answers"
     );
     assert!(t.engine.environment(&t.actor, APP, name).await.is_err());
+    // Its history stays, and no longer says anything is live there.
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM releases r JOIN environments e ON e.id = r.environment_id
+         WHERE e.destroyed_at IS NOT NULL AND r.state = 'live'",
+    )
+    .fetch_one(t.engine.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(live, 0, "a destroyed environment keeps a live release");
     let actions = t.audit_actions_after(before).await;
     for expected in [
         "environment.created",

@@ -172,7 +172,8 @@ impl Store {
 }
 
 /// Marks the environment destroyed (inside `finish_job`'s transaction) and
-/// frees its name: it becomes `name~id`, which no URL can address.
+/// frees its name: it becomes `name~id`, which no URL can address. Its live
+/// release is live no more: the history says it was superseded.
 pub(crate) async fn mark_destroyed(
     tx: &mut sqlx::SqliteConnection,
     env_id: i64,
@@ -184,6 +185,12 @@ pub(crate) async fn mark_destroyed(
     )
     .bind(time::now())
     .bind(time::now())
+    .bind(env_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE releases SET state = 'superseded' WHERE environment_id = ? AND state = 'live'",
+    )
     .bind(env_id)
     .execute(&mut *tx)
     .await?;
