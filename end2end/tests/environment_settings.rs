@@ -77,10 +77,24 @@ async fn environment_settings_are_validated_and_saved() -> Result<()> {
     )
     .await?;
     fill(client, "keep_releases", "3").await?;
+    fill(client, "before_switch", "echo one\necho two").await?;
     submit(client).await?;
     wait_for_text(client, "h1.env-title", |s| s.contains("staging")).await?;
     let settings = wait_for_text(client, "dl.settings", |s| s.contains("Keep releases")).await?;
     assert!(settings.contains('3'), "{settings}");
+
+    // A hook of two lines keeps both, and comes back as two lines.
+    client
+        .goto(&slipway.url("/apps/demo/envs/staging/edit"))
+        .await?;
+    end2end::wait_hydrated(client).await?;
+    let hook = client
+        .find(Locator::Css(".env-form [name='before_switch']"))
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    assert_eq!(hook, "echo one\necho two");
 
     // The same name again is a clear conflict.
     open_new_environment_form(client, &slipway).await?;

@@ -322,7 +322,8 @@ fn VarsCard(app: String, env: String, vars: Vec<VarInfo>, actions: EnvActions) -
                 <input type="hidden" name="app" value=app />
                 <input type="hidden" name="env" value=env />
                 <input name="name" placeholder="NAME" required />
-                <input name="value" placeholder="value" />
+                // A textarea: a value may span lines (a key, a certificate).
+                <textarea name="value" rows="1" placeholder="value"></textarea>
                 <label><input type="checkbox" name="secret" value="on" />" secret"</label>
                 <button type="submit">"Set"</button>
             </ActionForm>

@@ -153,8 +153,8 @@ fn EnvForm(
                     <input name="target_dir" value=s.target_dir.clone() required=move || !is_dnf() && !is_docker() />
                 </label>
                 <label>{move || if is_docker() { "Keep stopped containers (for rollback)" } else { "Keep releases" }} <input name="keep_releases" value=s.keep_releases.to_string() inputmode="numeric" /></label>
-                <label class:hidden=is_docker>"Before-switch hook (shell, runs in the new release)" <input name="before_switch" value=s.before_switch.clone() /></label>
-                <label class:hidden=is_docker>"After-switch hook" <input name="after_switch" value=s.after_switch.clone() /></label>
+                <label class:hidden=is_docker>"Before-switch hook (shell, runs in the new release)" <textarea name="before_switch" rows="2">{s.before_switch.clone()}</textarea></label>
+                <label class:hidden=is_docker>"After-switch hook" <textarea name="after_switch" rows="2">{s.after_switch.clone()}</textarea></label>
                 <fieldset>
                     <legend>"Health check"</legend>
                     <select name="health_kind">
