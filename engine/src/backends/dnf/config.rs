@@ -171,6 +171,15 @@ fn check_url(raw: &str) -> Result<(), InvalidInput> {
     if !matches!(url.scheme(), "http" | "https" | "file") {
         return Err(refuse("use an http, https or file URL"));
     }
+    // Settings are shown to every viewer and the URL appears in job logs:
+    // give hosts repository credentials in their own dnf configuration.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(InvalidInput::new(
+            "repo_url",
+            "the repository URL holds credentials, which every viewer would see: \
+             configure them on the hosts (a .repo file or dnf variables) instead",
+        ));
+    }
     // `--repofrompath=id,url` splits at the comma.
     if raw.len() > 2000 || raw.contains([',', ' ']) || raw.chars().any(char::is_control) {
         return Err(refuse("no spaces or commas, at most 2000 characters"));
@@ -269,6 +278,10 @@ mod tests {
             ("repo_url", Box::new(|c| c.repo_url = "ftp://x/".into())),
             ("repo_url", Box::new(|c| c.repo_url = "http://x/a,b".into())),
             ("repo_url", Box::new(|c| c.repo_url = "not a url".into())),
+            (
+                "repo_url",
+                Box::new(|c| c.repo_url = "https://ci:s3cret@repo.example/shop/".into()),
+            ),
             (
                 "extra_options",
                 Box::new(|c| c.extra_options = vec!["install".into()]),
