@@ -187,7 +187,9 @@ pub async fn save_environment(
             let health_check =
                 match health_kind.as_str() {
                     "none" | "" => None,
-                    "command" => optional(health_command),
+                    "command" => Some(optional(health_command).ok_or_else(|| {
+                        invalid("health_command: enter the command, or choose no health check")
+                    })?),
                     _ => return Err(invalid(
                         "health_check: on ssh hosts the health check is a command run on each host",
                     )),
