@@ -657,3 +657,38 @@ async fn builds_of_a_matching_branch_deploy_by_themselves_as_who_registered_them
     );
     assert!(t.current_index().contains("version 1.0.0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_never_interrupts_a_job_it_is_still_running() {
+    let mut t = TestEngine::new().await;
+    let marker = t.path().join("let-it-finish");
+    let mut config = t.config();
+    config.before_switch = Some(format!(
+        "while [ ! -e '{}' ]; do sleep 0.1; done",
+        marker.display()
+    ));
+    t.setup(config).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    let job = t.deploy(&v1).await;
+    t.wait_for_event(job.id, "before_switch").await;
+
+    // The clock jumps (a VM resumed, NTP stepped): the lease looks long
+    // lapsed to this runner's own sweep, which runs every 200 ms.
+    use sqlx::Connection;
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display()))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        sqlx::query("UPDATE jobs SET lease_expires_at = '2000-01-01T00:00:00Z' WHERE id = ?")
+            .bind(job.id)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        assert_eq!(t.job(job.id).await.state, JobState::Running);
+    }
+    std::fs::write(&marker, "").unwrap();
+    let job = t.wait_finished(job.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+}

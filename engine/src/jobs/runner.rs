@@ -1,6 +1,7 @@
 //! The job runner: claims queued jobs under a lease, runs them on their
 //! backend, keeps the lease alive, and marks jobs of dead runners `interrupted`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ use crate::time;
 
 /// How long start-up waits for docker environments to be reconciled.
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often recording a job's end is tried before the lease is let go.
+const FINISH_ATTEMPTS: u64 = 5;
 
 #[derive(Clone, Debug)]
 pub struct RunnerSettings {
@@ -55,6 +58,35 @@ pub struct JobRunner {
     settings: RunnerSettings,
     owner: Arc<str>,
     wake: Arc<Notify>,
+    /// Jobs this runner is executing now (see [`Running`]).
+    running: Arc<std::sync::Mutex<HashSet<i64>>>,
+}
+
+/// Holds a job's place in [`JobRunner::running`] while its task lives; a
+/// task that ends in any way (a panic too) gives it up, so the sweep can
+/// interrupt that job once its lease lapses.
+struct Running {
+    set: Arc<std::sync::Mutex<HashSet<i64>>>,
+    job_id: i64,
+}
+
+impl Running {
+    fn new(set: &Arc<std::sync::Mutex<HashSet<i64>>>, job_id: i64) -> Self {
+        set.lock().unwrap_or_else(|e| e.into_inner()).insert(job_id);
+        Self {
+            set: set.clone(),
+            job_id,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.job_id);
+    }
 }
 
 impl JobRunner {
@@ -82,6 +114,7 @@ impl JobRunner {
             settings,
             owner: owner.into(),
             wake,
+            running: Arc::default(),
         }
     }
 
@@ -143,7 +176,14 @@ impl JobRunner {
     }
 
     async fn sweep_expired(&self) {
-        match self.store.interrupt_expired_jobs().await {
+        let alive: Vec<i64> = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        match self.store.interrupt_expired_jobs(&alive).await {
             Ok(interrupted) => {
                 for (job_id, closing) in interrupted {
                     tracing::warn!(job_id, "job interrupted: its runner's lease expired");
@@ -222,6 +262,7 @@ impl JobRunner {
             env_id = job.environment_id
         );
         async move {
+            let _running = Running::new(&self.running, job.id);
             let (trigger, cancel) = CancelSignal::new();
             // Stops renewing the lease however this future ends, even if it is dropped.
             let keeper = AbortOnDrop(tokio::spawn(
@@ -235,7 +276,6 @@ impl JobRunner {
                     (failure, SecretMasker::default())
                 }
             };
-            drop(keeper);
             let outcome = match outcome {
                 JobOutcome::Failed(why) => JobOutcome::Failed(masker.mask(&why)),
                 other => other,
@@ -245,20 +285,40 @@ impl JobRunner {
                 JobOutcome::Failed(why) => format!("job failed: {why}"),
                 JobOutcome::Cancelled => "job cancelled".to_owned(),
             };
-            match self
-                .store
-                .finish_job(&job, &self.owner, &outcome, &summary)
-                .await
-            {
-                Ok((finished, closing)) => {
-                    tracing::info!(state = finished.state.as_str(), "job finished");
-                    closing
-                        .into_iter()
-                        .for_each(|event| self.hub.publish(event));
+            // What happened is recorded, not guessed: a failed write (a busy
+            // database, a brief i/o error) is tried again while the lease is
+            // still renewed. Only if it never lands does the lease lapse and
+            // the job become interrupted.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match self
+                    .store
+                    .finish_job(&job, &self.owner, &outcome, &summary)
+                    .await
+                {
+                    Ok((finished, closing)) => {
+                        tracing::info!(state = finished.state.as_str(), "job finished");
+                        closing
+                            .into_iter()
+                            .for_each(|event| self.hub.publish(event));
+                        break;
+                    }
+                    Err(crate::error::Error::Conflict(why)) => {
+                        tracing::error!(%why, "the job's end cannot be recorded: its lease is gone");
+                        break;
+                    }
+                    Err(e) if attempt < FINISH_ATTEMPTS => {
+                        tracing::warn!(error = %e, attempt, "could not record the end of the job; trying again");
+                        tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not record the end of the job");
+                        break;
+                    }
                 }
-                // The lease lapses and the sweep marks the job interrupted.
-                Err(e) => tracing::error!(error = %e, "could not record the end of the job"),
             }
+            drop(keeper);
         }
         .instrument(span)
         .await

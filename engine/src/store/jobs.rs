@@ -291,9 +291,11 @@ impl Store {
     }
 
     /// Running jobs whose lease ran out (their runner died) become `interrupted`.
-    /// They are never retried: a person decides what happens next.
+    /// They are never retried: a person decides what happens next. `alive`
+    /// names jobs the caller is running right now: their lease may look
+    /// lapsed (the clock jumped, a renewal failed) but their runner is not dead.
     /// Returns each interrupted job with its closing events, stored with it.
-    pub async fn interrupt_expired_jobs(&self) -> Result<Vec<(i64, Vec<JobEvent>)>> {
+    pub async fn interrupt_expired_jobs(&self, alive: &[i64]) -> Result<Vec<(i64, Vec<JobEvent>)>> {
         let now = time::now();
         let expired: Vec<Job> =
             sqlx::query_as("SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ?")
@@ -301,7 +303,7 @@ impl Store {
                 .fetch_all(self.pool())
                 .await?;
         let mut interrupted = Vec::new();
-        for job in expired {
+        for job in expired.into_iter().filter(|j| !alive.contains(&j.id)) {
             let mut tx = self.write().await?;
             // Re-check inside the write lock: the runner may have renewed or finished it.
             let still_expired: Option<i64> = sqlx::query_scalar(
