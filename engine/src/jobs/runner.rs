@@ -326,6 +326,10 @@ impl JobRunner {
 
     /// Renews the lease; raises the cancel signal when a user asks or the lease is lost.
     async fn keep_lease(self, job_id: i64, trigger: CancelTrigger) {
+        // Measured on the monotonic clock: however the wall clock jumps, a
+        // runner that cannot renew for a whole lease stops its job, since
+        // another runner may take it for dead.
+        let mut renewed = std::time::Instant::now();
         loop {
             tokio::time::sleep(self.settings.renew_every).await;
             let lease_until = time::now() + self.lease_ttl();
@@ -334,12 +338,17 @@ impl JobRunner {
                 .renew_lease(job_id, &self.owner, lease_until)
                 .await
             {
-                Ok(true) => {}
+                Ok(true) => renewed = std::time::Instant::now(),
                 Ok(false) => {
                     trigger.fire("this runner lost the job's lease");
                     return;
                 }
-                Err(e) => tracing::warn!(error = %e, "could not renew the job lease"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not renew the job lease");
+                    if renewed.elapsed() >= self.settings.lease_ttl {
+                        trigger.fire("this runner could not renew the job's lease");
+                    }
+                }
             }
             if let Ok(true) = self.store.cancel_requested(job_id).await {
                 trigger.fire("cancelled on request");
