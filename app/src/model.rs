@@ -255,6 +255,43 @@ pub fn short_sha(sha: &str) -> &str {
     sha.get(..8).unwrap_or(sha)
 }
 
+/// Pinned host keys after a scan: the scanned hosts' lines replace theirs;
+/// every other host's pinned lines stay (one that was down, or not scanned,
+/// keeps its key). A line's first field names its host.
+pub fn merge_known_hosts(pinned: &str, scanned: &[String]) -> String {
+    let host = |line: &str| line.split_whitespace().next().map(str::to_owned);
+    let rescanned: std::collections::HashSet<String> =
+        scanned.iter().filter_map(|l| host(l)).collect();
+    pinned
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .filter(|line| host(line).is_some_and(|h| !rescanned.contains(&h)))
+        .map(str::to_owned)
+        .chain(scanned.iter().cloned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_known_hosts;
+
+    #[test]
+    fn a_scan_replaces_the_scanned_hosts_keys_and_keeps_the_others() {
+        let pinned = "[10.0.0.1]:22 ssh-ed25519 OLD1\n[10.0.0.2]:22 ssh-ed25519 KEEP2\n\n";
+        let scanned = vec![
+            "[10.0.0.1]:22 ssh-ed25519 NEW1".to_owned(),
+            "[10.0.0.3]:22 ssh-ed25519 NEW3".to_owned(),
+        ];
+        assert_eq!(
+            merge_known_hosts(pinned, &scanned),
+            "[10.0.0.2]:22 ssh-ed25519 KEEP2\n[10.0.0.1]:22 ssh-ed25519 NEW1\n[10.0.0.3]:22 ssh-ed25519 NEW3"
+        );
+        assert_eq!(merge_known_hosts("", &scanned), scanned.join("\n"));
+    }
+}
+
 /// An identity provider on the login page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoginProvider {

@@ -197,8 +197,9 @@ fn EnvForm(
     }
 }
 
-/// "Read the hosts' keys": fills the pinned keys from `ssh-keyscan` and lists
-/// each host's fingerprints, for the admin to compare before saving.
+/// "Read the hosts' keys": fills the pinned keys from `ssh-keyscan` (the
+/// scanned hosts' lines replace theirs, other hosts' pinned keys stay) and
+/// lists each host's fingerprints, for the admin to compare before saving.
 #[component]
 fn ScanKeys(
     hosts_ref: NodeRef<leptos::html::Textarea>,
@@ -210,7 +211,7 @@ fn ScanKeys(
         if let Some(Ok(scanned)) = scan.value().get() {
             let lines: Vec<String> = scanned.iter().flat_map(|s| s.known_hosts.clone()).collect();
             if let (Some(field), false) = (known_hosts_ref.get(), lines.is_empty()) {
-                field.set_value(&lines.join("\n"));
+                field.set_value(&crate::model::merge_known_hosts(&field.value(), &lines));
             }
         }
     });
