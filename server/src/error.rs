@@ -49,3 +49,28 @@ impl IntoResponse for ApiError {
             .into_response()
     }
 }
+
+/// `s` as HTML text (or a double-quoted attribute value).
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A plain page for a person whose browser landed on a refusal (a sign-in
+/// that failed, a page their role may not open): a title, why, a way back.
+pub fn message_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    (
+        status,
+        axum::response::Html(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · Slipway</title>\
+             <link rel=\"stylesheet\" href=\"/pkg/slipway.css\"></head><body>\
+             <main class=\"card login-link\"><h1>{title}</h1><p class=\"error\">{detail}</p>\
+             <p><a href=\"/\">Back to Slipway</a> · <a href=\"/login\">Sign in</a></p></main></body></html>",
+            title = escape_html(title),
+            detail = escape_html(detail)
+        )),
+    )
+        .into_response()
+}

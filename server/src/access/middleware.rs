@@ -76,6 +76,14 @@ pub async fn authorize(
                 )
                 .await;
             }
+            // A page opened in the browser gets a page, not JSON.
+            if method == Method::GET && !is_machine_path(&path) {
+                return crate::error::message_page(
+                    StatusCode::FORBIDDEN,
+                    "Not allowed",
+                    &denied.public_message(),
+                );
+            }
             return ApiError::from(denied).into_response();
         }
     }

@@ -41,7 +41,7 @@ pub async fn confirm_login_link(
         .await
     {
         Ok(true) => {
-            let token = escape_html(&query.token);
+            let token = crate::error::escape_html(&query.token);
             let page = format!(
                 "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
                  <meta name=\"viewport\" content=\"width=device-width\"><title>Sign in · Slipway</title>\
@@ -70,7 +70,7 @@ pub async fn confirm_login_link(
 }
 
 fn unusable_link() -> Response {
-    refusal(
+    crate::error::message_page(
         StatusCode::UNAUTHORIZED,
         "This login link cannot be used",
         "It was already used, has expired, or was replaced by a newer one. \
@@ -213,7 +213,7 @@ async fn finish_sign_in(
 ) -> Response {
     let refuse = |reason: &'static str| async move {
         audit_failed_login(state, provider_id, reason).await;
-        refusal(StatusCode::UNAUTHORIZED, "Sign-in refused", reason)
+        crate::error::message_page(StatusCode::UNAUTHORIZED, "Sign-in refused", reason)
     };
     let Some(provider) = state.providers.get(provider_id) else {
         return ApiError::new(
@@ -278,14 +278,14 @@ async fn finish_sign_in(
 async fn identity_failure(state: &AppState, provider_id: &str, error: IdentityError) -> Response {
     tracing::warn!(provider = provider_id, error = %error, "sign-in failed");
     match error {
-        IdentityError::Provider(_) => refusal(
+        IdentityError::Provider(_) => crate::error::message_page(
             StatusCode::BAD_GATEWAY,
             "The identity provider is unavailable",
             "Slipway could not complete the sign-in with the provider. Try again, or ask an admin to check its configuration.",
         ),
         IdentityError::Refused(reason) => {
             audit_failed_login(state, provider_id, &reason).await;
-            refusal(StatusCode::UNAUTHORIZED, "Sign-in refused", &reason)
+            crate::error::message_page(StatusCode::UNAUTHORIZED, "Sign-in refused", &reason)
         }
     }
 }
@@ -309,25 +309,6 @@ async fn audit_failed_login(state: &AppState, via: &str, reason: &str) {
     if let Err(e) = state.engine.store().audit_only(&record).await {
         tracing::error!(error = %e, "could not record a failed sign-in");
     }
-}
-
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn refusal(status: StatusCode, title: &str, detail: &str) -> Response {
-    (
-        status,
-        Html(format!(
-            "<!doctype html><title>Slipway</title><h1>{}</h1><p>{}</p><p><a href=\"/login\">Back to sign-in</a></p>",
-            escape_html(title),
-            escape_html(detail)
-        )),
-    )
-        .into_response()
 }
 
 fn flow_cookie_name(state: &AppState) -> &'static str {
