@@ -165,6 +165,18 @@ pub struct EnvDetail {
     /// The latest job failed or stopped mid-way: some hosts may not run the
     /// live release, which may then be restored (rolled back to).
     pub unsettled: bool,
+    /// What the person looking may do here, so the page offers only that.
+    pub may: MayHere,
+}
+
+/// What the signed-in person may do on one environment (the server decides
+/// again on every action; this only keeps the page from offering the rest).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MayHere {
+    /// Why they may not deploy, roll back, lock or cancel here (None: they may).
+    pub deploy_refused: Option<String>,
+    /// Edit settings and variables, break remote locks (admins).
+    pub manage: bool,
 }
 
 /// What one host of a dnf environment has installed.

@@ -1,8 +1,10 @@
 //! A protected environment in the browser: an admin protects it and names
-//! who may deploy; a deployer who is not named presses Deploy and gets a
-//! clear refusal that changes nothing (and lands in the audit log), also
-//! when a group of the same name at another provider is named; named
-//! through their identity provider's group, the same person deploys.
+//! who may deploy; a deployer who is not named is told why on the page and
+//! offered no Deploy, Lock or Rollback (also when a group of the same name
+//! at another provider is named), and the settings page refuses him; named
+//! through his identity provider's group, the same person deploys. (The
+//! server's own refusal of such a deploy, audited, is tested in
+//! server/tests/access.rs.)
 
 use anyhow::{ensure, Result};
 use end2end::{
@@ -65,31 +67,34 @@ async fn only_named_deployers_and_admins_deploy_to_a_protected_environment() -> 
     // The same group name at another provider is another group.
     protect_demo(&admin.client, &slipway, "group:github:release").await?;
 
-    // Dave is a deployer, but not one of this environment's.
-    press_deploy(&dave.client, &slipway, 1).await?;
-    let refusal = wait_for_text(&dave.client, "p.error", |s| !s.is_empty()).await?;
+    // Dave is a deployer, but not one of this environment's: the page says
+    // why and offers no Deploy, Lock or Rollback; nor may he edit settings.
+    let page = &dave.client;
+    page.goto(&slipway.url("/apps/demo/envs/demo")).await?;
+    wait_hydrated(page).await?;
+    let why = wait_for_text(page, ".not-allowed", |s| !s.is_empty()).await?;
     ensure!(
-        refusal.contains("is protected") && refusal.contains("named deployers"),
-        "unclear refusal: {refusal}"
+        why.contains("is protected") && why.contains("named deployers"),
+        "unclear: {why}"
     );
-    ensure!(
-        dave.client.current_url().await?.path() == "/apps/demo/envs/demo",
-        "the refused deploy left the environment page"
-    );
+    for offered in [
+        "#deploy-button",
+        "button.rollback",
+        "input[name='reason']",
+        "a[href$='/edit']",
+    ] {
+        ensure!(
+            page.find(Locator::Css(offered)).await.is_err(),
+            "{offered} is offered to dave"
+        );
+    }
+    page.goto(&slipway.url("/apps/demo/envs/demo/edit")).await?;
+    let refused = wait_for_text(page, "main h1", |s| !s.is_empty()).await?;
+    ensure!(refused == "Not allowed", "the edit page opened: {refused}");
     ensure!(
         !slipway.data_dir.path().join("demo-target/current").exists(),
-        "the refused deploy released something"
+        "something was released"
     );
-
-    // The refusal is in the audit log, with who and where.
-    admin
-        .client
-        .goto(&slipway.url("/audit?action=access.denied"))
-        .await?;
-    wait_for_text(&admin.client, "tr[data-action='access.denied']", |s| {
-        s.contains("dave") && s.contains("demo")
-    })
-    .await?;
 
     // Named through his provider group, dave deploys.
     protect_demo(&admin.client, &slipway, "group:oidc:release").await?;

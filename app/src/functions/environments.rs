@@ -54,6 +54,19 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
         builds: builds.iter().map(convert::build).collect(),
         recent_jobs: recent_jobs.iter().map(convert::job).collect(),
         unsettled: engine::domain::unsettled(recent_jobs.first()),
+        may: crate::model::MayHere {
+            deploy_refused: actor
+                .require_on(
+                    engine::auth::Permission::Deploy,
+                    &environment,
+                    &policy.deployers,
+                )
+                .err()
+                .map(|e| e.public_message()),
+            manage: actor
+                .require(engine::auth::Permission::ManageEnvironments)
+                .is_ok(),
+        },
     })
 }
 

@@ -92,7 +92,9 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         builds,
         recent_jobs,
         unsettled,
+        may,
     } = detail;
+    let may_deploy = may.deploy_refused.is_none();
     let (app, env) = (summary.app.clone(), summary.name.clone());
     let edit = format!("/apps/{app}/envs/{env}/edit");
     let active_job = recent_jobs
@@ -104,7 +106,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             <span class="muted">{app.clone()}" / "</span>{env.clone()}
             " "
             {summary.protected.then(|| view! { <span class="badge protected">"protected"</span> })}
-            <small><A href=edit>"edit settings"</A></small>
+            {may.manage.then(|| view! { <small><A href=edit>"edit settings"</A></small> })}
         </h1>
         {active_job.map(|job| {
             let href = format!("/jobs/{}", job.id);
@@ -119,8 +121,21 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             {(summary.backend == "docker" && summary.kind == "permanent").then(|| view! {
                 <QaCreateCard app=app.clone() based_on=env.clone() builds=builds.clone() />
             })}
-            <DeployCard app=app.clone() env=env.clone() builds deploy=actions.deploy />
-            <LockCard app=app.clone() env=env.clone() lock=summary.lock.clone() actions />
+            {match may.deploy_refused.clone() {
+                None => view! {
+                    <DeployCard app=app.clone() env=env.clone() builds deploy=actions.deploy />
+                    <LockCard app=app.clone() env=env.clone() lock=summary.lock.clone() actions />
+                }.into_any(),
+                Some(why) => view! {
+                    <section class="card">
+                        <h2>"Deploy"</h2>
+                        <p class="muted not-allowed">{why}</p>
+                        {summary.lock.clone().map(|lock| view! {
+                            <p class="locked">"🔒 Locked by "{lock.locked_by}" since "{lock.since}": "{lock.reason}</p>
+                        })}
+                    </section>
+                }.into_any(),
+            }}
         </div>
         {unsettled.then(|| recent_jobs.first().cloned()).flatten().map(|job| {
             let href = format!("/jobs/{}", job.id);
@@ -132,10 +147,10 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
                 </p>
             }
         })}
-        <ReleasesCard app=app.clone() env=env.clone() releases unsettled rollback=actions.rollback />
-        <VarsCard app=app.clone() env=env.clone() vars actions />
+        <ReleasesCard app=app.clone() env=env.clone() releases unsettled may_deploy rollback=actions.rollback />
+        <VarsCard app=app.clone() env=env.clone() vars manage=may.manage actions />
         {match summary.backend.as_str() {
-            "ssh" => view! { <RemoteLocksCard app=app.clone() env=env.clone() /> }.into_any(),
+            "ssh" if may.manage => view! { <RemoteLocksCard app=app.clone() env=env.clone() /> }.into_any(),
             "dnf" => view! { <InstalledVersionsCard app=app.clone() env=env.clone() /> }.into_any(),
             _ => ().into_any(),
         }}
@@ -254,6 +269,8 @@ fn ReleasesCard(
     env: String,
     releases: Vec<ReleaseInfo>,
     unsettled: bool,
+    /// Whether to offer Rollback / Restore at all.
+    may_deploy: bool,
     rollback: ServerAction<Rollback>,
 ) -> impl IntoView {
     view! {
@@ -276,7 +293,7 @@ fn ReleasesCard(
                 <tbody>
                     {releases
                         .into_iter()
-                        .map(|r| view! { <ReleaseRow r app=app.clone() env=env.clone() unsettled rollback /> })
+                        .map(|r| view! { <ReleaseRow r app=app.clone() env=env.clone() unsettled may_deploy rollback /> })
                         .collect_view()}
                 </tbody>
             </table>
@@ -285,7 +302,14 @@ fn ReleasesCard(
 }
 
 #[component]
-fn VarsCard(app: String, env: String, vars: Vec<VarInfo>, actions: EnvActions) -> impl IntoView {
+fn VarsCard(
+    app: String,
+    env: String,
+    vars: Vec<VarInfo>,
+    /// Whether to offer setting and removing variables.
+    manage: bool,
+    actions: EnvActions,
+) -> impl IntoView {
     let rows = vars
         .into_iter()
         .map(|v| {
@@ -300,12 +324,14 @@ fn VarsCard(app: String, env: String, vars: Vec<VarInfo>, actions: EnvActions) -
                     <td><code>{v.name.clone()}</code></td>
                     <td>{value}</td>
                     <td>
-                        <ActionForm action=actions.delete_var>
-                            <input type="hidden" name="app" value=app />
-                            <input type="hidden" name="env" value=env />
-                            <input type="hidden" name="name" value=v.name.clone() />
-                            <button type="submit" class="link">"remove"</button>
-                        </ActionForm>
+                        {manage.then(|| view! {
+                            <ActionForm action=actions.delete_var>
+                                <input type="hidden" name="app" value=app />
+                                <input type="hidden" name="env" value=env />
+                                <input type="hidden" name="name" value=v.name.clone() />
+                                <button type="submit" class="link">"remove"</button>
+                            </ActionForm>
+                        })}
                     </td>
                 </tr>
             }
@@ -318,15 +344,17 @@ fn VarsCard(app: String, env: String, vars: Vec<VarInfo>, actions: EnvActions) -
                 <thead><tr><th>"Name"</th><th>"Value"</th><th></th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
-            <ActionForm action=actions.set_var attr:class="inline-form">
-                <input type="hidden" name="app" value=app />
-                <input type="hidden" name="env" value=env />
-                <input name="name" placeholder="NAME" required />
-                // A textarea: a value may span lines (a key, a certificate).
-                <textarea name="value" rows="1" placeholder="value"></textarea>
-                <label><input type="checkbox" name="secret" value="on" />" secret"</label>
-                <button type="submit">"Set"</button>
-            </ActionForm>
+            {manage.then(|| view! {
+                <ActionForm action=actions.set_var attr:class="inline-form">
+                    <input type="hidden" name="app" value=app />
+                    <input type="hidden" name="env" value=env />
+                    <input name="name" placeholder="NAME" required />
+                    // A textarea: a value may span lines (a key, a certificate).
+                    <textarea name="value" rows="1" placeholder="value"></textarea>
+                    <label><input type="checkbox" name="secret" value="on" />" secret"</label>
+                    <button type="submit">"Set"</button>
+                </ActionForm>
+            })}
             <ActionError value=actions.set_var.value() />
             <ActionError value=actions.delete_var.value() />
         </section>
@@ -448,10 +476,12 @@ fn ReleaseRow(
     app: String,
     env: String,
     unsettled: bool,
+    may_deploy: bool,
     rollback: ServerAction<Rollback>,
 ) -> impl IntoView {
     let job_href = format!("/jobs/{}", r.job_id);
     let label = match r.state.as_str() {
+        _ if !may_deploy => None,
         "superseded" => Some("Rollback to this"),
         "live" if unsettled => Some("Restore this release"),
         _ => None,
