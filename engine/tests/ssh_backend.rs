@@ -99,12 +99,7 @@ async fn keep_n_prunes_on_every_host_and_a_pruned_release_is_restaged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hook_failing_on_one_host_switches_no_host() {
-    let fleet = Fleet::start(HOSTS);
-    let mut t = TestEngine::new().await;
-    t.setup_ssh(fleet.config()).await;
-    t.start_runner();
-    let v1 = t.register_version("1.0.0").await;
-    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+    let (fleet, t) = fleet_serving_v1(HOSTS).await;
 
     // The hook fails on the third host only.
     let marker = fleet.hosts[2].path("/fail-here");
@@ -142,12 +137,7 @@ async fn a_hook_failing_on_one_host_switches_no_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_health_check_switches_every_host_back() {
-    let fleet = Fleet::start(3);
-    let mut t = TestEngine::new().await;
-    t.setup_ssh(fleet.config()).await;
-    t.start_runner();
-    let v1 = t.register_version("1.0.0").await;
-    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+    let (fleet, t) = fleet_serving_v1(3).await;
 
     std::fs::write(fleet.hosts[1].path("/unhealthy"), "").unwrap();
     let mut config = fleet.config();
@@ -197,12 +187,7 @@ async fn a_failing_health_check_switches_every_host_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_host_whose_switch_step_fails_after_the_rename_is_switched_back_too() {
-    let fleet = Fleet::start(3);
-    let mut t = TestEngine::new().await;
-    t.setup_ssh(fleet.config()).await;
-    t.start_runner();
-    let v1 = t.register_version("1.0.0").await;
-    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+    let (fleet, t) = fleet_serving_v1(3).await;
 
     // On the second host the switch step renames `current`, then fails
     // (its `ls` is gone): the job cannot tell that host moved, as when a
@@ -227,12 +212,7 @@ async fn a_host_whose_switch_step_fails_after_the_rename_is_switched_back_too() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_artifact_that_ships_its_own_env_file_is_refused_on_every_host() {
-    let fleet = Fleet::start(2);
-    let mut t = TestEngine::new().await;
-    t.setup_ssh(fleet.config()).await;
-    t.start_runner();
-    let v1 = t.register_version("1.0.0").await;
-    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+    let (fleet, t) = fleet_serving_v1(2).await;
 
     // Its `.env` points at a directory: moved "onto" it, the env file would
     // land inside whatever it names.
@@ -252,6 +232,17 @@ async fn an_artifact_that_ships_its_own_env_file_is_refused_on_every_host() {
     for host in &fleet.hosts {
         assert_eq!(host.release_names().len(), 1, "{}", host.name());
     }
+}
+
+/// `hosts` fake hosts in an SSH environment, with a runner, all serving 1.0.0.
+async fn fleet_serving_v1(hosts: usize) -> (Fleet, TestEngine) {
+    let fleet = Fleet::start(hosts);
+    let mut t = TestEngine::new().await;
+    t.setup_ssh(fleet.config()).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+    (fleet, t)
 }
 
 /// The job's report per host: `failing` failed, every other host `others`.
@@ -275,12 +266,7 @@ async fn assert_host_states(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_host_that_dies_mid_stage_leaves_every_host_unswitched() {
-    let mut fleet = Fleet::start(HOSTS);
-    let mut t = TestEngine::new().await;
-    t.setup_ssh(fleet.config()).await;
-    t.start_runner();
-    let v1 = t.register_version("1.0.0").await;
-    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+    let (mut fleet, t) = fleet_serving_v1(HOSTS).await;
 
     // On the fourth host the hook waits; the test then kills that host's sshd
     // and its session (the host "dies") while the others have staged.
@@ -318,12 +304,7 @@ fn kill_sessions_in(root: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_changed_host_key_is_refused_before_anything_changes() {
-    let mut fleet = Fleet::start(3);
-    let mut t = TestEngine::new().await;
-    t.setup_ssh(fleet.config()).await;
-    t.start_runner();
-    let v1 = t.register_version("1.0.0").await;
-    assert_eq!(t.deploy_and_wait(&v1).await.state, JobState::Succeeded);
+    let (mut fleet, t) = fleet_serving_v1(3).await;
 
     // Host 0 comes back with another key; the environment still pins the old one.
     fleet.hosts[0].stop_sshd();
