@@ -140,6 +140,26 @@ impl Slipway {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
+
+    /// Starts with `provider` as its identity provider, plus `extra` settings.
+    pub fn start_with_provider(provider: &OidcProvider, extra: &[(&str, String)]) -> Result<Self> {
+        let mut env = provider.slipway_env();
+        env.extend(extra.iter().cloned());
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Self::start_with_env(&env)
+    }
+}
+
+/// Signs `client` in through the identity provider and waits until the
+/// header names the person as `who` (e.g. "carol (viewer)").
+pub async fn sign_in_with_provider(
+    client: &fantoccini::Client,
+    slipway: &Slipway,
+    who: &str,
+) -> Result<()> {
+    client.goto(&slipway.url("/auth/oidc/start")).await?;
+    wait_for_text(client, "header .who", |t| t.contains(who)).await?;
+    Ok(())
 }
 
 /// Signs `client` in with Slipway's one-time first-login link (its page's
@@ -457,26 +477,36 @@ pub async fn give_role(
     }
 }
 
+/// Opens the environment page at `env_path` and picks build `build_id` to deploy.
+pub async fn pick_build(
+    client: &fantoccini::Client,
+    slipway: &Slipway,
+    env_path: &str,
+    build_id: impl std::fmt::Display,
+) -> Result<()> {
+    client.goto(&slipway.url(env_path)).await?;
+    wait_hydrated(client).await?;
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(fantoccini::Locator::Css(&format!(
+            "#build-select option[value='{build_id}']"
+        )))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
 /// Picks build `build_id` on the demo environment's page and presses Deploy.
 pub async fn press_deploy(
     client: &fantoccini::Client,
     slipway: &Slipway,
     build_id: i64,
 ) -> Result<()> {
-    use fantoccini::Locator;
-    client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
-    wait_hydrated(client).await?;
+    pick_build(client, slipway, "/apps/demo/envs/demo", build_id).await?;
     client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(&format!(
-            "#build-select option[value='{build_id}']"
-        )))
-        .await?
-        .click()
-        .await?;
-    client
-        .find(Locator::Css("#deploy-button"))
+        .find(fantoccini::Locator::Css("#deploy-button"))
         .await?
         .click()
         .await?;

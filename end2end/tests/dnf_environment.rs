@@ -157,19 +157,7 @@ async fn deploy_rpms_see_host_versions_and_roll_back_in_the_browser() -> Result<
     let second = publish(&slipway, &token, &rpms.build("demo", "1.0", "2"), 'b')?;
 
     for build in [&first, &second] {
-        client
-            .goto(&slipway.url("/apps/demo/envs/packages"))
-            .await?;
-        wait_hydrated(client).await?;
-        client
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::Css(&format!(
-                "#build-select option[value='{build}']"
-            )))
-            .await?
-            .click()
-            .await?;
+        end2end::pick_build(client, &slipway, "/apps/demo/envs/packages", build).await?;
         run_job_from(client, "#deploy-button", HOSTS).await?;
     }
     let rows = installed_versions(client, &slipway).await?;

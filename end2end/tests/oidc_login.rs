@@ -9,9 +9,7 @@ use reqwest::StatusCode;
 
 fn start(account: &OidcAccount<'_>) -> Result<(OidcProvider, Slipway)> {
     let provider = OidcProvider::start(account)?;
-    let env = provider.slipway_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let slipway = Slipway::start_with_env(&env)?;
+    let slipway = Slipway::start_with_provider(&provider, &[])?;
     Ok((provider, slipway))
 }
 
@@ -271,10 +269,10 @@ async fn only_members_of_an_allowed_group_may_sign_in() -> Result<()> {
         login: "mallory",
         groups: &["contractors"],
     })?;
-    let mut env = provider.slipway_env();
-    env.push(("SLIPWAY_OIDC_ALLOWED_GROUPS", "engineering,ops".to_owned()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let slipway = Slipway::start_with_env(&env)?;
+    let slipway = Slipway::start_with_provider(
+        &provider,
+        &[("SLIPWAY_OIDC_ALLOWED_GROUPS", "engineering,ops".to_owned())],
+    )?;
     let http = http()?;
     let (login_cookie, callback) = begin(&http, &slipway, None).await?;
     let resp = finish(&http, &callback, &[format!("slipway_login={login_cookie}")]).await?;
@@ -297,16 +295,18 @@ async fn a_provider_with_configured_endpoints_works_without_discovery() -> Resul
         login: "erin",
         groups: &[],
     })?;
-    let mut env = provider.slipway_env();
     let issuer = provider.issuer.clone();
-    env.push((
-        "SLIPWAY_OIDC_AUTHORIZATION_URL",
-        format!("{issuer}/authorize"),
-    ));
-    env.push(("SLIPWAY_OIDC_TOKEN_URL", format!("{issuer}/token")));
-    env.push(("SLIPWAY_OIDC_JWKS_URL", format!("{issuer}/jwks")));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let slipway = Slipway::start_with_env(&env)?;
+    let slipway = Slipway::start_with_provider(
+        &provider,
+        &[
+            (
+                "SLIPWAY_OIDC_AUTHORIZATION_URL",
+                format!("{issuer}/authorize"),
+            ),
+            ("SLIPWAY_OIDC_TOKEN_URL", format!("{issuer}/token")),
+            ("SLIPWAY_OIDC_JWKS_URL", format!("{issuer}/jwks")),
+        ],
+    )?;
     let http = http()?;
     let (login_cookie, callback) = begin(&http, &slipway, None).await?;
     let resp = finish(&http, &callback, &[format!("slipway_login={login_cookie}")]).await?;

@@ -8,8 +8,8 @@
 
 use anyhow::{ensure, Result};
 use end2end::{
-    fill, give_role, job_succeeds, press_deploy, sign_in_as_first_admin, submit_env_form,
-    wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway,
+    fill, give_role, job_succeeds, press_deploy, sign_in_as_first_admin, sign_in_with_provider,
+    submit_env_form, wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway,
 };
 use fantoccini::{Client, Locator};
 
@@ -41,13 +41,10 @@ async fn only_named_deployers_and_admins_deploy_to_a_protected_environment() -> 
         login: "dave",
         groups: &["release"],
     })?;
-    let env = provider.slipway_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let slipway = Slipway::start_with_env(&env)?;
+    let slipway = Slipway::start_with_provider(&provider, &[])?;
 
     let dave = Browser::start().await?;
-    dave.client.goto(&slipway.url("/auth/oidc/start")).await?;
-    wait_for_text(&dave.client, "header .who", |t| t.contains("dave (viewer)")).await?;
+    sign_in_with_provider(&dave.client, &slipway, "dave (viewer)").await?;
 
     let admin = Browser::start().await?;
     sign_in_as_first_admin(&admin.client, &slipway).await?;

@@ -6,7 +6,6 @@
 use anyhow::Result;
 use end2end::{
     fill, run_job_from, sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser, Slipway,
-    PATIENCE,
 };
 use engine::testing::sshd::{require_deploy_user, Fleet, HostImage, DEPLOY_PATH, DEPLOY_USER};
 use fantoccini::Locator;
@@ -91,17 +90,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
 
     // Deploy build 1, then build 2.
     for (build, version) in [(1, "1.0.0"), (2, "1.1.0")] {
-        client.goto(&slipway.url("/apps/demo/envs/fleet")).await?;
-        wait_hydrated(client).await?;
-        client
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::Css(&format!(
-                "#build-select option[value='{build}']"
-            )))
-            .await?
-            .click()
-            .await?;
+        end2end::pick_build(client, &slipway, "/apps/demo/envs/fleet", build).await?;
         // Before pressing Deploy: what will run, for the picked build.
         client
             .find(Locator::Css("#deploy-plan summary"))

@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 use end2end::{
-    give_role, sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser, OidcAccount,
-    OidcProvider, Slipway,
+    give_role, sign_in_as_first_admin, sign_in_with_provider, wait_for_text, wait_hydrated,
+    Browser, OidcAccount, OidcProvider, Slipway,
 };
 use fantoccini::Locator;
 
@@ -15,17 +15,11 @@ async fn an_admin_gives_a_role_and_a_person_makes_uses_and_revokes_a_token() -> 
         login: "carol",
         groups: &["ops"],
     })?;
-    let env = provider.slipway_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let slipway = Slipway::start_with_env(&env)?;
+    let slipway = Slipway::start_with_provider(&provider, &[])?;
 
     // Carol signs in once through the provider: a viewer.
     let carol = Browser::start().await?;
-    carol.client.goto(&slipway.url("/auth/oidc/start")).await?;
-    wait_for_text(&carol.client, "header .who", |t| {
-        t.contains("carol (viewer)")
-    })
-    .await?;
+    sign_in_with_provider(&carol.client, &slipway, "carol (viewer)").await?;
 
     // The admin makes her a deployer on the Users page.
     let admin = Browser::start().await?;
