@@ -23,6 +23,21 @@ pub enum Registered {
     Existing(Build),
 }
 
+/// The build already made of `commit` in `app`, if any.
+async fn existing_build<'c>(
+    db: impl sqlx::SqliteExecutor<'c>,
+    app: &Application,
+    commit: &CommitSha,
+) -> Result<Option<Build>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM builds WHERE application_id = ? AND commit_sha = ?")
+            .bind(app.id)
+            .bind(commit.as_str())
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
 /// `build`, made of `new`'s commit already, if it has `new`'s artifact: one
 /// commit is exactly one build.
 fn same_artifact(app: &Application, build: Build, new: &NewBuild) -> Result<Build> {
@@ -49,13 +64,10 @@ impl Store {
         app: &Application,
         new: &NewBuild,
     ) -> Result<Option<Build>> {
-        let existing: Option<Build> =
-            sqlx::query_as("SELECT * FROM builds WHERE application_id = ? AND commit_sha = ?")
-                .bind(app.id)
-                .bind(new.commit_sha.as_str())
-                .fetch_optional(self.pool())
-                .await?;
-        existing.map(|b| same_artifact(app, b, new)).transpose()
+        existing_build(self.pool(), app, &new.commit_sha)
+            .await?
+            .map(|b| same_artifact(app, b, new))
+            .transpose()
     }
 
     /// One commit = one build: the same sha and artifact again returns the
@@ -67,13 +79,7 @@ impl Store {
         new: &NewBuild,
     ) -> Result<Registered> {
         let mut tx = self.write().await?;
-        let existing: Option<Build> =
-            sqlx::query_as("SELECT * FROM builds WHERE application_id = ? AND commit_sha = ?")
-                .bind(app.id)
-                .bind(new.commit_sha.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(build) = existing {
+        if let Some(build) = existing_build(&mut *tx, app, &new.commit_sha).await? {
             return same_artifact(app, build, new).map(Registered::Existing);
         }
         let build: Build = sqlx::query_as(
