@@ -607,20 +607,14 @@ async fn builds_of_a_matching_branch_deploy_by_themselves_as_who_registered_them
     };
 
     // A build of another branch: registered, nothing deployed.
-    let mut feature = t.build_request("0.9.0");
-    feature.branch = "feature/release-notes".into();
-    engine::demo::write_demo_tarball(&t.tarball_path("0.9.0"), "0.9.0").unwrap();
-    t.engine.register_build(&t.actor, feature).await.unwrap();
+    t.register_version_on(&t.actor, "0.9.0", "feature/release-notes")
+        .await;
     assert!(jobs(&t).await.is_empty());
 
     // A build of release/1.0 deploys as soon as it is registered.
-    let mut release = t.build_request("1.0.0");
-    release.branch = "release/1.0".into();
-    engine::demo::write_demo_tarball(&t.tarball_path("1.0.0"), "1.0.0").unwrap();
-    let build = match t.engine.register_build(&t.actor, release).await.unwrap() {
-        engine::store::builds::Registered::Created(build) => build,
-        other => panic!("{other:?}"),
-    };
+    let build = t
+        .register_version_on(&t.actor, "1.0.0", "release/1.0")
+        .await;
     let queued = jobs(&t).await;
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].build_id, build.id);
@@ -638,10 +632,7 @@ async fn builds_of_a_matching_branch_deploy_by_themselves_as_who_registered_them
         ..t.actor.clone()
     };
     let before = t.last_audit_seq().await;
-    let mut next = t.build_request("1.0.1");
-    next.branch = "release/1.0".into();
-    engine::demo::write_demo_tarball(&t.tarball_path("1.0.1"), "1.0.1").unwrap();
-    t.engine.register_build(&ci, next).await.unwrap();
+    t.register_version_on(&ci, "1.0.1", "release/1.0").await;
     assert_eq!(jobs(&t).await.len(), 1, "no second deploy");
     let skipped: Vec<_> = t
         .audit_after(before)

@@ -176,8 +176,14 @@ impl TestEngine {
 
     /// Writes a demo tarball for `version` and registers it as a new build.
     pub async fn register_version(&self, version: &str) -> Build {
+        self.register_version_on(&self.actor, version, "main").await
+    }
+
+    /// Writes a demo tarball for `version` and registers it, as `actor`, as
+    /// a new build of `branch`.
+    pub async fn register_version_on(&self, actor: &Actor, version: &str, branch: &str) -> Build {
         write_demo_tarball(&self.tarball_path(version), version).expect("write tarball");
-        self.register_written(version).await
+        self.register_written(actor, version, branch).await
     }
 
     /// Packs `dir` as `version`'s tarball and registers it as a new build.
@@ -191,14 +197,16 @@ impl TestEngine {
             .status()
             .expect("run tar");
         assert!(status.success(), "tar failed");
-        self.register_written(version).await
+        self.register_written(&self.actor, version, "main").await
     }
 
     /// Registers the tarball already written for `version`.
-    async fn register_written(&self, version: &str) -> Build {
+    async fn register_written(&self, actor: &Actor, version: &str, branch: &str) -> Build {
+        let mut request = self.build_request(version);
+        request.branch = branch.to_owned();
         match self
             .engine
-            .register_build(&self.actor, self.build_request(version))
+            .register_build(actor, request)
             .await
             .expect("register build")
         {
