@@ -135,6 +135,8 @@ pub struct EnvSettings {
     pub deployers: String,
     /// Builds of branches matching this deploy here as they are registered (empty: none).
     pub auto_deploy: String,
+    /// Builds of branches matching this each get a QA environment copying this one (empty: none).
+    pub previews: String,
     /// Docker: the engine, ports, network, limits.
     pub docker: DockerSettings,
 }

@@ -254,21 +254,29 @@ pub struct DeployPolicy {
     /// Builds of matching branches are deployed as soon as they are
     /// registered, as the one who registered them.
     pub auto_deploy: Option<BranchPattern>,
+    /// Builds of matching branches each get a QA environment of their own
+    /// (a branch preview), a copy of this one.
+    pub previews: Option<BranchPattern>,
 }
 
 impl DeployPolicy {
     /// From a form or API: a flag, `user:<login>` / `group:<provider>:<name>`
-    /// entries separated by commas, spaces or newlines, and a branch pattern
-    /// (empty: none).
+    /// entries separated by commas, spaces or newlines, and two branch
+    /// patterns (empty: none).
     pub fn parse(
         protected: bool,
         deployers: &str,
         auto_deploy: &str,
+        previews: &str,
     ) -> std::result::Result<DeployPolicy, InvalidInput> {
-        let auto_deploy = match auto_deploy.trim() {
-            "" => None,
-            pattern => Some(BranchPattern::parse(pattern)?),
+        let pattern = |field: &'static str, raw: &str| match raw.trim() {
+            "" => Ok(None),
+            pattern => BranchPattern::parse(pattern)
+                .map(Some)
+                .map_err(|e| InvalidInput::new(field, e.message)),
         };
+        let auto_deploy = pattern("auto_deploy", auto_deploy)?;
+        let previews = pattern("previews", previews)?;
         let mut parsed: Vec<Principal> = Vec::new();
         for raw in deployers
             .split(|c: char| c == ',' || c.is_whitespace())
@@ -286,6 +294,7 @@ impl DeployPolicy {
             protected,
             deployers: parsed,
             auto_deploy,
+            previews,
         })
     }
 
@@ -475,6 +484,7 @@ mod tests {
             ),
             protected: true,
             auto_deploy: None,
+            previews: None,
             lock: None,
             expires_at: None,
             destroyed_at: None,

@@ -6,16 +6,15 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tokio::sync::Notify;
-use tracing::{info_span, Instrument};
 
 use crate::artifact::ArtifactPolicy;
-use crate::audit::{actions, verify_chain, AuditRecord, ChainBreak, ChainHead, GENESIS_HASH};
+use crate::audit::{verify_chain, ChainBreak, ChainHead, GENESIS_HASH};
 use crate::auth::{Actor, DeployPolicy, Permission, Scopes};
 use crate::backends::dnf::repository::PackageRepository;
 use crate::backends::BackendConfig;
 use crate::domain::{
     ApiToken, AppName, Application, BranchName, Build, CommitSha, EnvName, EnvVar, Environment,
-    Job, JobEvent, JobHost, Release, Role, User,
+    EnvironmentKind, Job, JobEvent, JobHost, Release, Role, User,
 };
 use crate::error::{Error, InvalidInput, Result};
 use crate::jobs::{EventHub, JobRunner, RunnerSettings};
@@ -109,7 +108,9 @@ pub const JOB_VIEW_EVENTS: i64 = 10_000;
 
 const MAX_TEXT: usize = 10_000;
 
+mod branch_rules;
 mod packages;
+pub use branch_rules::PREVIEW_TTL_HOURS;
 pub use packages::PackageUpload;
 
 impl Engine {
@@ -301,6 +302,8 @@ impl Engine {
         let app = self.store.application(&AppName::parse(app)?).await?;
         let name = EnvName::parse(name)?;
         config.validate()?;
+        let protection = protection.into();
+        check_previews(&config, EnvironmentKind::Permanent, &protection)?;
         self.check_published_port_free(&config, None).await?;
         self.store
             .create_environment(
@@ -309,7 +312,7 @@ impl Engine {
                 &EnvironmentSpec {
                     name,
                     config,
-                    protection: protection.into(),
+                    protection,
                 },
             )
             .await
@@ -326,10 +329,12 @@ impl Engine {
         actor.require(Permission::ManageEnvironments)?;
         config.validate()?;
         let env = self.find_environment(app, env).await?;
+        let protection = protection.into();
+        check_previews(&config, env.kind, &protection)?;
         self.check_published_port_free(&config, Some(env.id))
             .await?;
         self.store
-            .update_environment(&actor.login, &env, &config, &protection.into())
+            .update_environment(&actor.login, &env, &config, &protection)
             .await
     }
 
@@ -440,57 +445,9 @@ impl Engine {
         let app = self.store.application(&app).await?;
         let registered = self.store.register_build(&actor.login, &app, &new).await?;
         if let Registered::Created(build) = &registered {
-            self.auto_deploy(actor, &app, build).await;
+            self.follow_branch_rules(actor, &app, build).await;
         }
         Ok(registered)
-    }
-
-    /// Deploys a build just registered to every environment of its
-    /// application whose auto-deploy pattern matches its branch, as the one
-    /// who registered it (so a token needs the `deploy` scope, and a
-    /// protected environment its named deployers). What cannot deploy
-    /// (busy, locked, not allowed) is recorded in the audit log rather than
-    /// raised: the build is registered either way.
-    async fn auto_deploy(&self, actor: &Actor, app: &Application, build: &Build) {
-        let environments = match self.store.environments().await {
-            Ok(all) => all,
-            Err(e) => {
-                tracing::error!(error = %e, "auto-deploy: cannot list environments");
-                return;
-            }
-        };
-        let matching = environments.iter().filter(|e| {
-            e.application_id == app.id
-                && e.auto_deploy
-                    .as_ref()
-                    .is_some_and(|pattern| pattern.matches(&build.branch))
-        });
-        for env in matching {
-            let span = info_span!("auto_deploy", env = %env.path(), build = build.id);
-            match self
-                .deploy(actor, &app.name, &env.name, build.id)
-                .instrument(span)
-                .await
-            {
-                Ok(job) => tracing::info!(env = %env.path(), job = job.id, "auto-deploy queued"),
-                Err(e) => {
-                    let record = AuditRecord::new(
-                        &actor.login,
-                        actions::AUTO_DEPLOY_SKIPPED,
-                        format!("env/{}", env.path()),
-                    )
-                    .environment(env.path())
-                    .details(serde_json::json!({
-                        "build_id": build.id,
-                        "branch": build.branch,
-                        "reason": e.public_message(),
-                    }));
-                    if let Err(e) = self.store.audit_only(&record).await {
-                        tracing::error!(error = %e, "auto-deploy: cannot record a skip");
-                    }
-                }
-            }
-        }
     }
 
     /// A build request's fields, checked: what registering it would record.
@@ -614,6 +571,18 @@ impl Engine {
         app: &str,
         request: QaRequest,
     ) -> Result<(Environment, Job)> {
+        self.create_qa(actor, app, request, None).await
+    }
+
+    /// [`Engine::create_qa_environment`], for a QA environment that deploys
+    /// builds of `follows` by itself (a branch preview).
+    async fn create_qa(
+        &self,
+        actor: &Actor,
+        app: &str,
+        request: QaRequest,
+        follows: Option<crate::domain::BranchPattern>,
+    ) -> Result<(Environment, Job)> {
         actor.require(Permission::Deploy)?;
         let base = self.find_environment(app, &request.based_on).await?;
         let BackendConfig::Docker(base_config) = &base.config else {
@@ -665,6 +634,7 @@ impl Engine {
             config: BackendConfig::Docker(config),
             expires_at: crate::time::now() + chrono::Duration::hours(i64::from(request.ttl_hours)),
             based_on: base.path(),
+            auto_deploy: follows,
         };
         let created = self
             .store
@@ -897,6 +867,7 @@ impl Engine {
             protected: env.protected,
             deployers: self.store.environment_deployers(env.id).await?,
             auto_deploy: env.auto_deploy.clone(),
+            previews: env.previews.clone(),
         })
     }
 
@@ -1014,4 +985,29 @@ impl Engine {
 
 fn parse_env_path(app: &str, env: &str) -> Result<(AppName, EnvName)> {
     Ok((AppName::parse(app)?, EnvName::parse(env)?))
+}
+
+/// Branch previews copy a docker environment (its own published port is
+/// all they change); a preview is not copied again.
+fn check_previews(
+    config: &BackendConfig,
+    kind: EnvironmentKind,
+    policy: &DeployPolicy,
+) -> std::result::Result<(), InvalidInput> {
+    if policy.previews.is_none() {
+        return Ok(());
+    }
+    if kind == EnvironmentKind::Qa {
+        return Err(InvalidInput::new(
+            "previews",
+            "a QA environment cannot have branch previews of its own",
+        ));
+    }
+    match config {
+        BackendConfig::Docker(_) => Ok(()),
+        _ => Err(InvalidInput::new(
+            "previews",
+            "branch previews are QA environments, which copy a docker environment: set them on one",
+        )),
+    }
 }

@@ -502,6 +502,123 @@ async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind
     docker.remove_image(&image("qa"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_branch_preview_follows_its_branch_from_the_first_build_until_the_branch_is_deleted() {
+    use engine::auth::DeployPolicy;
+    use engine::backends::BackendConfig;
+
+    let docker = DockerEngine::ensure();
+    docker.build_app_image(&image("preview-1"), "preview-1", true);
+    docker.build_app_image(&image("preview-2"), "preview-2", true);
+    let mut t = TestEngine::new().await;
+    let name = "qa-feature-cart";
+    let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, name));
+    let config = docker_config(free_port());
+    t.setup_docker("staging", config.clone()).await;
+    t.engine
+        .update_environment(
+            &t.actor,
+            APP,
+            "staging",
+            BackendConfig::Docker(config),
+            DeployPolicy::parse(false, "", "", "feature/*").unwrap(),
+        )
+        .await
+        .unwrap();
+    t.start_runner();
+    let preview = |t: &TestEngine| {
+        let (engine, actor) = (t.engine.clone(), t.actor.clone());
+        async move { engine.environment(&actor, APP, name).await.ok() }
+    };
+    let serves = |env: &engine::domain::Environment| {
+        let BackendConfig::Docker(config) = &env.config else {
+            panic!("not docker")
+        };
+        let url = engine::backends::docker::public_url(config);
+        async move {
+            client()
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let latest_job = |t: &TestEngine, env_id: i64| {
+        let store = t.engine.store().clone();
+        async move {
+            store
+                .jobs_for_environment(env_id, 1)
+                .await
+                .unwrap()
+                .remove(0)
+        }
+    };
+
+    // A build of another branch gets no preview.
+    t.register_image("main-1", &image("preview-1"), "main")
+        .await;
+    assert!(preview(&t).await.is_none());
+
+    // The branch's first build creates its preview, serving that build.
+    t.register_image("cart-1", &image("preview-1"), "feature/cart")
+        .await;
+    let env = preview(&t).await.expect("a preview for feature/cart");
+    assert_eq!(env.kind, engine::domain::EnvironmentKind::Qa);
+    let job = t.wait_finished(latest_job(&t, env.id).await.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert_eq!(serves(&env).await, "shop version preview-1\n");
+    let first_expiry = env.expires_at.expect("previews expire");
+
+    // The next build is deployed there, and the preview lives on.
+    t.register_image("cart-2", &image("preview-2"), "feature/cart")
+        .await;
+    let job = t.wait_finished(latest_job(&t, env.id).await.id).await;
+    assert_eq!(job.kind, engine::domain::JobKind::Deploy);
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    assert_eq!(serves(&env).await, "shop version preview-2\n");
+    let extended = preview(&t).await.unwrap().expires_at.unwrap();
+    assert!(extended > first_expiry, "{extended} <= {first_expiry}");
+
+    // The webhook says the branch is gone: the preview goes with it.
+    let before = t.last_audit_seq().await;
+    let destroy = t
+        .engine
+        .branch_deleted("webhook:github", APP, "feature/cart")
+        .await
+        .unwrap()
+        .expect("a destroy job");
+    let destroy = t.wait_finished(destroy.id).await;
+    assert_eq!(destroy.state, JobState::Succeeded, "{:?}", destroy.error);
+    assert!(preview(&t).await.is_none());
+    assert!(cleanup.containers().is_empty(), "containers left");
+    assert!(cleanup.networks().is_empty(), "networks left");
+    let rows = t.audit_after(before).await;
+    assert!(
+        rows.iter()
+            .any(|r| r.action == "environment.destroy_requested"
+                && r.actor == "webhook:github"
+                && r.details.contains("branch deleted")),
+        "{rows:?}"
+    );
+    // Said again, or of a branch without a preview: nothing to do. Of an
+    // application Slipway does not know: a clear 404.
+    let again = t
+        .engine
+        .branch_deleted("webhook:github", APP, "feature/cart");
+    assert!(again.await.unwrap().is_none());
+    let unknown = t
+        .engine
+        .branch_deleted("webhook:github", "no-such-app", "feature/cart")
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.http_status(), 404);
+    docker.remove_image(&image("preview-1"));
+    docker.remove_image(&image("preview-2"));
+}
+
 fn kill_process(pid: i32) {
     let status = std::process::Command::new("kill")
         .arg(pid.to_string())

@@ -596,7 +596,7 @@ async fn builds_of_a_matching_branch_deploy_by_themselves_as_who_registered_them
             APP,
             ENV,
             BackendConfig::Local(t.config()),
-            DeployPolicy::parse(false, "", "release/*").unwrap(),
+            DeployPolicy::parse(false, "", "release/*", "").unwrap(),
         )
         .await
         .unwrap();
@@ -647,6 +647,34 @@ async fn builds_of_a_matching_branch_deploy_by_themselves_as_who_registered_them
         skipped[0].details
     );
     assert!(t.current_index().contains("version 1.0.0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branch_previews_are_refused_on_an_environment_they_could_not_copy() {
+    use engine::auth::DeployPolicy;
+    use engine::backends::BackendConfig;
+    let t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    let before = t.last_audit_seq().await;
+    let err = t
+        .engine
+        .update_environment(
+            &t.actor,
+            APP,
+            ENV,
+            BackendConfig::Local(t.config()),
+            DeployPolicy::parse(false, "", "", "feature/*").unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), 400);
+    assert!(err.public_message().contains("docker"), "{err}");
+    assert!(t.audit_after(before).await.is_empty(), "nothing recorded");
+    let env = t.engine.environment(&t.actor, APP, ENV).await.unwrap();
+    assert!(env.previews.is_none());
+    // A bad pattern names its field.
+    let bad = DeployPolicy::parse(false, "", "", "feature/$(x)").unwrap_err();
+    assert_eq!(bad.field, "previews");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

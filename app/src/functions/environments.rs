@@ -46,6 +46,10 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
         .auto_deploy
         .map(|pattern| pattern.to_string())
         .unwrap_or_default();
+    settings.previews = policy
+        .previews
+        .map(|pattern| pattern.to_string())
+        .unwrap_or_default();
     Ok(EnvDetail {
         summary: convert::env_summary(&environment, live.as_ref(), recent_jobs.first()),
         settings,
@@ -115,6 +119,8 @@ pub async fn save_environment(
     deployers: String,
     // A branch pattern whose builds deploy here as they are registered (absent or empty: none).
     auto_deploy: Option<String>,
+    // A branch pattern whose builds each get a QA environment copying this one (docker; absent or empty: none).
+    previews: Option<String>,
     backend: String,
     hosts: String,
     hosts_command: String,
@@ -310,6 +316,7 @@ pub async fn save_environment(
         protected.is_some(),
         &deployers,
         auto_deploy.as_deref().unwrap_or_default(),
+        previews.as_deref().unwrap_or_default(),
     )
     .map_err(|e| to_server_error(e.into()))?;
     let env = if original.is_empty() {

@@ -418,6 +418,10 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
                         format!("builds of {} as they are registered", settings.auto_deploy)
                     }}
                 </dd>
+                {(!settings.previews.is_empty()).then(|| view! {
+                    <dt>"Branch previews"</dt>
+                    <dd class="previews">{format!("builds of {} get a QA environment of their own", settings.previews)}</dd>
+                })}
                 {host_source(&settings).map(|hosts| view! {
                     <dt>"Hosts"</dt><dd><code>{hosts}</code>" as "<code>{settings.user.clone()}</code>{ssh_sudo.then_some(", release steps with sudo")}</dd>
                 })}

@@ -178,6 +178,11 @@ fn EnvForm(
                     <input name="auto_deploy" value=s.auto_deploy.clone() placeholder="one pattern, e.g. main or release/*" />
                     <small>"Empty: deploys happen only when someone presses Deploy. A build is deployed as the one who registered it: a CI token needs the deploy scope (and, on a protected environment, to be a named deployer); what cannot deploy is noted in the audit log."</small>
                 </label>
+                <label class="previews-setting" class:hidden=move || !is_docker()>
+                    "Give builds of these branches a QA environment of their own"
+                    <input name="previews" value=s.previews.clone() placeholder="one pattern, e.g. feature/*" />
+                    <small>"Docker only. A branch's first build creates qa-<branch>, a copy of this environment on its own port; each later build is deployed there. It is destroyed 72 hours after its latest build, or when a webhook says the branch was deleted."</small>
+                </label>
                 <button type="submit" class="primary">{if is_new { "Create environment" } else { "Save settings" }}</button>
             </ActionForm>
             <ActionError value=save.value() />

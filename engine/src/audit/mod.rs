@@ -73,6 +73,7 @@ pub mod actions {
     pub const BUILD_REGISTERED: &str = "build.registered";
     pub const DEPLOY_REQUESTED: &str = "deploy.requested";
     pub const AUTO_DEPLOY_SKIPPED: &str = "auto_deploy.skipped";
+    pub const BRANCH_PREVIEW_SKIPPED: &str = "branch_preview.skipped";
     pub const ROLLBACK_REQUESTED: &str = "rollback.requested";
     pub const JOB_CANCEL_REQUESTED: &str = "job.cancel_requested";
     pub const JOB_SUCCEEDED: &str = "job.succeeded";
@@ -82,6 +83,7 @@ pub mod actions {
     pub const QA_CREATE_REQUESTED: &str = "qa.create_requested";
     pub const ENVIRONMENT_DESTROY_REQUESTED: &str = "environment.destroy_requested";
     pub const ENVIRONMENT_EXPIRED: &str = "environment.expired";
+    pub const ENVIRONMENT_EXPIRY_EXTENDED: &str = "environment.expiry_extended";
     pub const ENVIRONMENT_DESTROYED: &str = "environment.destroyed";
 
     pub const ALL: &[&str] = &[
@@ -108,6 +110,7 @@ pub mod actions {
         BUILD_REGISTERED,
         DEPLOY_REQUESTED,
         AUTO_DEPLOY_SKIPPED,
+        BRANCH_PREVIEW_SKIPPED,
         ROLLBACK_REQUESTED,
         JOB_CANCEL_REQUESTED,
         JOB_SUCCEEDED,
@@ -117,6 +120,7 @@ pub mod actions {
         QA_CREATE_REQUESTED,
         ENVIRONMENT_DESTROY_REQUESTED,
         ENVIRONMENT_EXPIRED,
+        ENVIRONMENT_EXPIRY_EXTENDED,
         ENVIRONMENT_DESTROYED,
     ];
 }

@@ -94,6 +94,9 @@ pub struct Environment {
     pub protected: bool,
     /// Builds of branches matching this deploy here as they are registered.
     pub auto_deploy: Option<super::BranchPattern>,
+    /// Builds of branches matching this get a QA environment of their own,
+    /// a copy of this one (docker environments only).
+    pub previews: Option<super::BranchPattern>,
     pub lock: Option<EnvironmentLock>,
     /// When a QA environment is destroyed automatically.
     pub expires_at: Option<DateTime<Utc>>,

@@ -23,6 +23,7 @@ pub(super) struct EnvironmentRow {
     config: Json<BackendConfig>,
     protected: bool,
     auto_deploy: Option<String>,
+    previews: Option<String>,
     lock_reason: Option<String>,
     locked_by: Option<String>,
     locked_at: Option<DateTime<Utc>>,
@@ -50,9 +51,12 @@ impl From<EnvironmentRow> for Environment {
             kind: row.kind,
             config: row.config.0,
             protected: row.protected,
-            // Written only once parsed; one that no longer parses deploys nothing.
+            // Written only once parsed; one that no longer parses matches nothing.
             auto_deploy: row
                 .auto_deploy
+                .and_then(|p| crate::domain::BranchPattern::parse(&p).ok()),
+            previews: row
+                .previews
                 .and_then(|p| crate::domain::BranchPattern::parse(&p).ok()),
             lock,
             expires_at: row.expires_at,
@@ -65,7 +69,7 @@ impl From<EnvironmentRow> for Environment {
 
 pub(super) const SELECT_ENVIRONMENT: &str =
     "SELECT e.id, e.application_id, a.name AS application, e.name, e.kind,
-        e.config, e.protected, e.auto_deploy, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
+        e.config, e.protected, e.auto_deploy, e.previews, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
         e.created_at, e.updated_at
      FROM environments e JOIN applications a ON a.id = e.application_id";
 
@@ -143,7 +147,7 @@ impl Store {
         )
         .await?;
         replace_deployers(&mut tx, id, &spec.protection.deployers).await?;
-        set_auto_deploy(&mut tx, id, spec.protection.auto_deploy.as_ref()).await?;
+        set_branch_rules(&mut tx, id, &spec.protection).await?;
         let path = format!("{}/{}", app.name, spec.name);
         audit::append(
             &mut tx,
@@ -154,6 +158,7 @@ impl Store {
                     "protected": spec.protection.protected,
                     "deployers": spec.protection.deployer_names(),
                     "auto_deploy": spec.protection.auto_deploy,
+                    "previews": spec.protection.previews,
                 })),
         )
         .await?;
@@ -192,18 +197,20 @@ impl Store {
                     "protected": env.protected,
                     "deployers": before.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                     "auto_deploy": env.auto_deploy,
+                    "previews": env.previews,
                 },
                 "after": {
                     "config": config,
                     "protected": protection.protected,
                     "deployers": protection.deployer_names(),
                     "auto_deploy": protection.auto_deploy,
+                    "previews": protection.previews,
                 },
             })),
         )
         .await?;
         replace_deployers(&mut tx, env.id, &protection.deployers).await?;
-        set_auto_deploy(&mut tx, env.id, protection.auto_deploy.as_ref()).await?;
+        set_branch_rules(&mut tx, env.id, protection).await?;
         tx.commit().await?;
         self.environment_by_id(env.id).await
     }
@@ -386,13 +393,12 @@ impl Store {
     }
 }
 
-async fn set_auto_deploy(
-    tx: &mut super::Tx,
-    env_id: i64,
-    pattern: Option<&crate::domain::BranchPattern>,
-) -> Result<()> {
-    sqlx::query("UPDATE environments SET auto_deploy = ? WHERE id = ?")
-        .bind(pattern.map(|p| p.as_str()))
+/// Which branches deploy to the environment by themselves, and which get
+/// a preview copy of it.
+async fn set_branch_rules(tx: &mut super::Tx, env_id: i64, policy: &DeployPolicy) -> Result<()> {
+    sqlx::query("UPDATE environments SET auto_deploy = ?, previews = ? WHERE id = ?")
+        .bind(policy.auto_deploy.as_ref().map(|p| p.as_str()))
+        .bind(policy.previews.as_ref().map(|p| p.as_str()))
         .bind(env_id)
         .execute(&mut **tx)
         .await?;

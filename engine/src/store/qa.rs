@@ -26,6 +26,8 @@ pub struct NewQaEnvironment {
     pub expires_at: DateTime<Utc>,
     /// `app/env` it was derived from.
     pub based_on: String,
+    /// A branch preview follows its branch: later builds deploy by themselves.
+    pub auto_deploy: Option<crate::domain::BranchPattern>,
 }
 
 /// Why an environment is being destroyed.
@@ -33,6 +35,8 @@ pub struct NewQaEnvironment {
 pub enum DestroyReason {
     Requested,
     Expired,
+    /// A webhook said the branch it previews was deleted.
+    BranchDeleted,
 }
 
 impl Store {
@@ -58,6 +62,11 @@ impl Store {
             },
         )
         .await?;
+        sqlx::query("UPDATE environments SET auto_deploy = ? WHERE id = ?")
+            .bind(new.auto_deploy.as_ref().map(|p| p.as_str()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let row: EnvironmentRow = sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
             .bind(id)
             .fetch_one(&mut *tx)
@@ -74,6 +83,7 @@ impl Store {
             .details(serde_json::json!({
                 "kind": "qa",
                 "based_on": new.based_on,
+                "auto_deploy": new.auto_deploy,
                 "expires_at": crate::time::to_rfc3339(new.expires_at),
                 "config": new.config,
             })),
@@ -115,7 +125,9 @@ impl Store {
             )));
         }
         let mut tx = self.write().await?;
-        if reason == DestroyReason::Requested {
+        // Someone who locked it wants it kept; only its time running out
+        // overrides that.
+        if reason != DestroyReason::Expired {
             check_unlocked(&mut tx, env).await?;
         }
         // A job names a build: the last one this environment ran.
@@ -134,20 +146,67 @@ impl Store {
         })?;
         let (job, _) = insert_job(&mut tx, actor, env, &build, JobKind::Destroy, None).await?;
         let action = match reason {
-            DestroyReason::Requested => actions::ENVIRONMENT_DESTROY_REQUESTED,
+            DestroyReason::Requested | DestroyReason::BranchDeleted => {
+                actions::ENVIRONMENT_DESTROY_REQUESTED
+            }
             DestroyReason::Expired => actions::ENVIRONMENT_EXPIRED,
         };
+        let mut details = serde_json::json!({
+            "expires_at": env.expires_at.map(crate::time::to_rfc3339),
+        });
+        if reason == DestroyReason::BranchDeleted {
+            details["reason"] = "branch deleted".into();
+        }
         audit::append(
             &mut tx,
             &AuditRecord::new(actor, action, format!("job/{}", job.id))
                 .environment(env.path())
-                .details(serde_json::json!({
-                    "expires_at": env.expires_at.map(crate::time::to_rfc3339),
-                })),
+                .details(details),
         )
         .await?;
         tx.commit().await?;
         Ok(job)
+    }
+
+    /// Moves a QA environment's expiry to `until` if that is later, audited;
+    /// `false` when there was nothing to move.
+    pub async fn extend_expiry(
+        &self,
+        actor: &str,
+        env: &Environment,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let moved = sqlx::query(
+            "UPDATE environments SET expires_at = ?, updated_at = ?
+             WHERE id = ? AND kind = 'qa' AND destroyed_at IS NULL AND expires_at < ?",
+        )
+        .bind(until)
+        .bind(time::now())
+        .bind(env.id)
+        .bind(until)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if moved {
+            audit::append(
+                &mut tx,
+                &AuditRecord::new(
+                    actor,
+                    actions::ENVIRONMENT_EXPIRY_EXTENDED,
+                    format!("env/{}", env.path()),
+                )
+                .environment(env.path())
+                .details(serde_json::json!({
+                    "before": env.expires_at.map(crate::time::to_rfc3339),
+                    "after": crate::time::to_rfc3339(until),
+                })),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
     }
 
     /// QA environments past their time, with no job running on them and no
