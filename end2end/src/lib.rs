@@ -108,6 +108,7 @@ impl Slipway {
                 .env("LEPTOS_SITE_ADDR", &addr)
                 .env_remove("DATABASE_URL")
                 .env_remove("SLIPWAY_PUBLIC_URL")
+                .env_remove("SLIPWAY_WEBHOOK_SECRET")
                 .envs(env.iter().copied())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -371,6 +372,69 @@ pub async fn submit_env_form(client: &fantoccini::Client) -> Result<()> {
         .await?
         .click()
         .await?;
+    Ok(())
+}
+
+/// Registers a build with the Builds page's form (`commit_sha`, `branch`,
+/// `message`, `artifact`, …) and waits until its commit is listed.
+pub async fn register_build_in_form(
+    client: &fantoccini::Client,
+    slipway: &Slipway,
+    fields: &[(&str, &str)],
+) -> Result<()> {
+    client.goto(&slipway.url("/builds?app=demo")).await?;
+    wait_hydrated(client).await?;
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(fantoccini::Locator::Css("details.card summary"))
+        .await?
+        .click()
+        .await?;
+    for (name, value) in fields {
+        fill(client, name, value).await?;
+    }
+    submit_env_form(client).await?;
+    let sha = fields
+        .iter()
+        .find(|(name, _)| *name == "commit_sha")
+        .map(|(_, sha)| sha.get(..8).unwrap_or(sha).to_owned())
+        .context("a build needs its commit_sha")?;
+    wait_for_text(client, "table.builds", |s| s.contains(&sha)).await?;
+    Ok(())
+}
+
+/// Creates a docker environment of the demo application with the form,
+/// for images that serve on port 80 with a `/health` page; `extra` fields
+/// are filled last. Waits for its page.
+pub async fn create_docker_environment(
+    client: &fantoccini::Client,
+    slipway: &Slipway,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Result<()> {
+    client.goto(&slipway.url("/apps/demo/new-env")).await?;
+    wait_hydrated(client).await?;
+    fill(client, "name", name).await?;
+    client
+        .find(fantoccini::Locator::Css(
+            "#backend-select option[value='docker']",
+        ))
+        .await?
+        .click()
+        .await?;
+    let port = free_port()?.to_string();
+    let fields = [
+        ("container_port", "80"),
+        ("publish_port", port.as_str()),
+        ("health_path", "/health"),
+        ("drain_timeout_secs", "1"),
+    ];
+    for (field, value) in fields.iter().chain(extra) {
+        fill(client, field, value).await?;
+    }
+    submit_env_form(client).await?;
+    wait_for_text(client, "h1.env-title", |s| s.contains(name)).await?;
     Ok(())
 }
 

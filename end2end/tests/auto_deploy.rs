@@ -5,8 +5,8 @@
 
 use anyhow::{ensure, Result};
 use end2end::{
-    fill, sign_in_as_first_admin, submit_env_form, wait_for_text, wait_hydrated, Browser, Slipway,
-    PATIENCE,
+    fill, register_build_in_form, sign_in_as_first_admin, submit_env_form, wait_for_text,
+    wait_hydrated, Browser, Slipway, PATIENCE,
 };
 use fantoccini::Locator;
 
@@ -38,20 +38,17 @@ async fn a_build_of_the_auto_deploy_branch_goes_live_by_itself() -> Result<()> {
         s.ends_with(".tar.gz")
     })
     .await?;
-    client
-        .find(Locator::Css("details.card summary"))
-        .await?
-        .click()
-        .await?;
     let sha = "c0ffee".repeat(6) + "c0ff";
-    for (name, value) in [
-        ("commit_sha", sha.as_str()),
-        ("message", "Ship it by itself"),
-        ("artifact", artifact.as_str()),
-    ] {
-        fill(client, name, value).await?;
-    }
-    submit_env_form(client).await?;
+    register_build_in_form(
+        client,
+        &slipway,
+        &[
+            ("commit_sha", sha.as_str()),
+            ("message", "Ship it by itself"),
+            ("artifact", artifact.as_str()),
+        ],
+    )
+    .await?;
     wait_for_text(client, "tr[data-build='3']", |s| s.contains("c0ffee")).await?;
 
     // Nobody pressed Deploy: the environment page shows it live.

@@ -4,8 +4,8 @@
 
 use anyhow::{Context, Result};
 use end2end::{
-    fill, free_port, job_succeeds, sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser,
-    Slipway, PATIENCE,
+    create_docker_environment, job_succeeds, register_build_in_form, sign_in_as_first_admin,
+    wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
 };
 use engine::backends::docker::EnvIdentity;
 use engine::testing::docker::{DockerEngine, EnvironmentCleanup};
@@ -38,27 +38,21 @@ async fn create_a_qa_environment_open_its_url_and_destroy_it_in_the_browser() ->
     sign_in_as_first_admin(client, &slipway).await?;
 
     // A build whose artifact is the image, from a feature branch.
-    client.goto(&slipway.url("/builds?app=demo")).await?;
-    wait_hydrated(client).await?;
-    click(client, "details.card summary").await?;
-    fill(client, "commit_sha", &"e2e0".repeat(10)).await?;
-    fill(client, "branch", "feature/Checkout").await?;
-    fill(client, "message", "checkout page").await?;
-    fill(client, "artifact", &image).await?;
-    click(client, ".env-form button[type='submit']").await?;
-    wait_for_text(client, "table.builds", |s| s.contains("feature/Checkout")).await?;
+    let sha = "e2e0".repeat(10);
+    register_build_in_form(
+        client,
+        &slipway,
+        &[
+            ("commit_sha", sha.as_str()),
+            ("branch", "feature/Checkout"),
+            ("message", "checkout page"),
+            ("artifact", image.as_str()),
+        ],
+    )
+    .await?;
 
     // A docker environment whose settings QA environments copy.
-    client.goto(&slipway.url("/apps/demo/new-env")).await?;
-    wait_hydrated(client).await?;
-    fill(client, "name", "web").await?;
-    click(client, "#backend-select option[value='docker']").await?;
-    fill(client, "container_port", "80").await?;
-    fill(client, "publish_port", &free_port()?.to_string()).await?;
-    fill(client, "health_path", "/health").await?;
-    fill(client, "drain_timeout_secs", "1").await?;
-    click(client, ".env-form button[type='submit']").await?;
-    wait_for_text(client, "h1.env-title", |s| s.contains("web")).await?;
+    create_docker_environment(client, &slipway, "web", &[]).await?;
 
     // Create the QA environment, named after the branch.
     wait_hydrated(client).await?;

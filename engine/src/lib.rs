@@ -22,10 +22,11 @@ pub mod store;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod time;
+pub mod webhooks;
 
 pub use engine::{
     BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView,
-    PackageUpload, QaRequest, JOB_VIEW_EVENTS,
+    PackageUpload, QaRequest, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
 };
 pub use error::{Error, InvalidInput, Result};
 pub use store::users::ExternalIdentity;

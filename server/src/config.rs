@@ -20,6 +20,10 @@ pub struct ServeConfig {
     /// `SLIPWAY_GITHUB_*` variables add providers too (see the README).
     #[arg(long, env = "SLIPWAY_AUTH_CONFIG")]
     pub auth_config: Option<PathBuf>,
+    /// The secret GitHub signs push webhooks with (and GitLab sends as its
+    /// token), 16-256 characters; unset: `/hooks/...` answers 404.
+    #[arg(long, env = "SLIPWAY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
     /// Seed a demo application, environment and builds on first run.
     #[arg(long, env = "SLIPWAY_DEMO")]
     pub demo: bool,

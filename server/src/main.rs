@@ -228,6 +228,13 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         secure_cookies: config.public_url().starts_with("https://"),
         public_origin: config::origin_of(&config.public_url()),
         failed_logins: Default::default(),
+        webhook_secret: config
+            .webhook_secret
+            .as_deref()
+            .filter(|secret| !secret.trim().is_empty())
+            .map(engine::webhooks::WebhookSecret::new)
+            .transpose()
+            .context("SLIPWAY_WEBHOOK_SECRET")?,
         shutdown: shutdown_rx,
     };
     let app = routes::router(state, sessions);

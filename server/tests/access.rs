@@ -94,6 +94,8 @@ fn viewer_may_post(path: &str) -> bool {
                 | "/logout/everywhere"
                 // The link's token is the credential, whoever sends it.
                 | "/login/link"
+                // So is the webhook secret the body is signed with.
+                | "/hooks/{forge}/{app}"
         )
 }
 

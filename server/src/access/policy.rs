@@ -85,6 +85,8 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("POST", "/api/jobs/{id}/cancel") => Rule::Require(CancelJob),
         ("GET", "/events/jobs/{id}") => Rule::Require(Read),
         ("GET", "/audit.csv") => Rule::Require(Read),
+        // The webhook secret is the credential, checked over the body.
+        ("POST", "/hooks/{forge}/{app}") => Rule::Public,
         _ => return None,
     };
     Some(rule)

@@ -8,6 +8,7 @@ mod events;
 mod login;
 pub mod openapi;
 mod packages;
+mod webhooks;
 
 use axum::http::Method;
 use axum::middleware;
@@ -91,6 +92,11 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::POST, "/api/jobs/{id}/cancel", post(api::cancel)),
         (Method::GET, "/events/jobs/{id}", get(events::job_events)),
         (Method::GET, "/audit.csv", get(audit_csv::export)),
+        (
+            Method::POST,
+            "/hooks/{forge}/{app}",
+            post(webhooks::receive),
+        ),
     ]
 }
 

@@ -35,6 +35,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "LEPTOS_SITE_ROOT",
     "LEPTOS_SITE_ADDR",
     "RUST_LOG",
+    "SLIPWAY_WEBHOOK_SECRET",
 ];
 
 fn workspace_root() -> PathBuf {
@@ -162,8 +163,21 @@ impl TestServer {
         Self::start_in(data).await
     }
 
+    /// Serves with these settings (environment variables) besides the usual.
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Self {
+        let data = tempfile::Builder::new()
+            .prefix("slipway-it-")
+            .tempdir()
+            .expect("creating a temporary data directory");
+        Self::start_in_with(data, env).await
+    }
+
     /// Serves from an existing data directory (e.g. after a crash).
     pub async fn start_in(data: TempDir) -> Self {
+        Self::start_in_with(data, &[]).await
+    }
+
+    async fn start_in_with(data: TempDir, env: &[(&str, &str)]) -> Self {
         let data_dir = data.path().to_path_buf();
         let mut last_failure = String::new();
         // Another process may take the free port between our probe and the
@@ -174,7 +188,8 @@ impl TestServer {
             for var in SCRUBBED_ENV {
                 cmd.env_remove(var);
             }
-            cmd.env("SLIPWAY_DATA_DIR", &data_dir)
+            cmd.envs(env.iter().copied())
+                .env("SLIPWAY_DATA_DIR", &data_dir)
                 .env("LEPTOS_SITE_ADDR", addr.to_string())
                 .args(["serve", "--demo", "--site-root"])
                 .arg(site_root())

@@ -1,0 +1,71 @@
+//! `POST /hooks/{github|gitlab}/{app}`: push webhooks. Verified over the
+//! raw body before it is parsed; a deleted branch takes its branch preview
+//! with it.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::webhooks::{self, Forge, WebhookError, WebhookEvent};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[tracing::instrument(name = "webhook", skip(state, headers, body))]
+pub async fn receive(
+    State(state): State<AppState>,
+    Path((forge, app)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(forge) = Forge::parse(&forge) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no webhooks from {forge:?}: use /hooks/github/<app> or /hooks/gitlab/<app>"),
+        ));
+    };
+    let Some(secret) = &state.webhook_secret else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "webhooks are off: start Slipway with SLIPWAY_WEBHOOK_SECRET set",
+        ));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = webhooks::verify(forge, secret, header(forge.signature_header()), &body) {
+        tracing::warn!(error = %e, "webhook refused");
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()));
+    }
+    let event = header(forge.event_header())
+        .ok_or(WebhookError::MissingEvent(forge.event_header()))
+        .and_then(|event| webhooks::parse(forge, event, &body))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    match event {
+        WebhookEvent::Ping => Ok(Json(json!({ "result": "pong" })).into_response()),
+        WebhookEvent::Ignored(what) => Ok(Json(json!({
+            "result": format!("nothing to do for a {what}"),
+        }))
+        .into_response()),
+        WebhookEvent::BranchDeleted(branch) => {
+            let job = state
+                .engine
+                .branch_deleted(forge.actor(), &app, &branch)
+                .await?;
+            Ok(match job {
+                Some(job) => (
+                    StatusCode::ACCEPTED,
+                    Json(json!({
+                        "result": format!("branch {branch} deleted: destroying its QA environment"),
+                        "job": job.id,
+                    })),
+                )
+                    .into_response(),
+                None => Json(json!({
+                    "result": format!("branch {branch} deleted: it has no QA environment"),
+                }))
+                .into_response(),
+            })
+        }
+    }
+}
