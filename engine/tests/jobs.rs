@@ -711,3 +711,46 @@ async fn a_runner_never_interrupts_a_job_it_is_still_running() {
     let job = t.wait_finished(job.id).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_that_loses_a_jobs_lease_stops_it_before_the_switch() {
+    let mut t = TestEngine::new().await;
+    let marker = t.path().join("lease-lost-marker");
+    let mut config = t.config();
+    config.before_switch = Some(format!(
+        "while [ ! -e '{}' ]; do sleep 0.1; done",
+        marker.display()
+    ));
+    t.setup(config).await;
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    let job = t.deploy(&v1).await;
+    t.wait_for_event(job.id, "before_switch").await;
+
+    // Another runner took the job for dead and holds its lease now.
+    sqlx::query(
+        "UPDATE jobs SET lease_owner = 'another-runner', lease_expires_at = ? WHERE id = ?",
+    )
+    .bind(chrono::Utc::now() + chrono::Duration::seconds(1))
+    .bind(job.id)
+    .execute(t.engine.store().pool())
+    .await
+    .unwrap();
+
+    // This runner stops the hook at its next renewal and records nothing
+    // over the other's lease; once that lease lapses too, the job is
+    // interrupted. Nothing was switched.
+    t.wait_for_event(job.id, "lost the job's lease").await;
+    let job = t.wait_finished(job.id).await;
+    assert_eq!(job.state, JobState::Interrupted, "{:?}", job.error);
+    assert!(
+        std::fs::symlink_metadata(t.target_dir().join("current")).is_err(),
+        "current was switched"
+    );
+    let hook_alive = std::process::Command::new("pgrep")
+        .args(["-f", &marker.display().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(!hook_alive, "the hook still runs");
+}
