@@ -438,6 +438,32 @@ pub async fn create_docker_environment(
     Ok(())
 }
 
+/// Reloads the environment page the browser is on until its live release's
+/// row contains `text` (a build nobody pressed Deploy for), and returns it.
+pub async fn wait_until_live(client: &fantoccini::Client, text: &str) -> Result<String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let live = match client
+            .find(fantoccini::Locator::Css(
+                "table.releases tr[data-state='live']",
+            ))
+            .await
+        {
+            Ok(row) => row.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if live.contains(text) {
+            return Ok(live);
+        }
+        if Instant::now() > deadline {
+            bail!("no live release shows {text:?}; the live row: {live:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.refresh().await?;
+        wait_hydrated(client).await?;
+    }
+}
+
 /// Waits for the job page the last click led to and for its job to end.
 /// Fails with the job's log unless it succeeded; returns the job id.
 pub async fn job_succeeds(client: &fantoccini::Client) -> Result<i64> {

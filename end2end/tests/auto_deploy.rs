@@ -3,12 +3,11 @@
 //! registers a build of that branch on the Builds page, and finds it live
 //! without pressing Deploy.
 
-use anyhow::{ensure, Result};
+use anyhow::Result;
 use end2end::{
     fill, register_build_in_form, sign_in_as_first_admin, submit_env_form, wait_for_text,
-    wait_hydrated, Browser, Slipway, PATIENCE,
+    wait_hydrated, wait_until_live, Browser, Slipway,
 };
-use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_of_the_auto_deploy_branch_goes_live_by_itself() -> Result<()> {
@@ -54,25 +53,6 @@ async fn a_build_of_the_auto_deploy_branch_goes_live_by_itself() -> Result<()> {
     // Nobody pressed Deploy: the environment page shows it live.
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
     wait_hydrated(client).await?;
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let live = match client
-            .find(Locator::Css("table.releases tr[data-state='live']"))
-            .await
-        {
-            Ok(row) => row.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if live.contains("Ship it by itself") {
-            break;
-        }
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "the build did not go live; live row: {live:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        client.refresh().await?;
-        wait_hydrated(client).await?;
-    }
+    wait_until_live(client, "Ship it by itself").await?;
     Ok(())
 }

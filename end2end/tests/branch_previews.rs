@@ -7,7 +7,7 @@
 use anyhow::{ensure, Context, Result};
 use end2end::{
     create_docker_environment, job_succeeds, register_build_in_form, sign_in_as_first_admin,
-    wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
+    wait_for_text, wait_hydrated, wait_until_live, Browser, Slipway,
 };
 use engine::backends::docker::EnvIdentity;
 use engine::testing::docker::{DockerEngine, EnvironmentCleanup};
@@ -66,7 +66,13 @@ async fn a_feature_branch_gets_its_own_environment_until_the_branch_is_deleted()
         .goto(&slipway.url(&format!("/apps/demo/envs/{PREVIEW}")))
         .await?;
     wait_hydrated(client).await?;
-    let url = wait_until_live(client).await?;
+    wait_until_live(client, "the cart").await?;
+    let url = client
+        .find(Locator::Css("a.env-url"))
+        .await?
+        .attr("href")
+        .await?
+        .context("no href")?;
     // It follows its branch: the next build of feature/cart goes there too.
     wait_for_text(client, "dd.auto-deploy", |s| {
         s == "builds of feature/cart as they are registered"
@@ -107,27 +113,4 @@ async fn a_feature_branch_gets_its_own_environment_until_the_branch_is_deleted()
     browser.client.clone().close().await?;
     docker.remove_image(&image);
     Ok(())
-}
-
-/// Reloads the environment page until its first release is live, and
-/// returns the URL it shows.
-async fn wait_until_live(client: &fantoccini::Client) -> Result<String> {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let live = client
-            .find(Locator::Css("table.releases tr[data-state='live']"))
-            .await
-            .is_ok();
-        if live {
-            let link = client.find(Locator::Css("a.env-url")).await?;
-            return link.attr("href").await?.context("no href");
-        }
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "the preview's first release did not go live"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        client.refresh().await?;
-        wait_hydrated(client).await?;
-    }
 }

@@ -677,10 +677,13 @@ async fn branch_previews_are_refused_on_an_environment_they_could_not_copy() {
     assert_eq!(bad.field, "previews");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_runner_never_interrupts_a_job_it_is_still_running() {
-    let mut t = TestEngine::new().await;
-    let marker = t.path().join("let-it-finish");
+/// Sets up the environment with a `before_switch` hook that waits until
+/// `marker` exists, starts the runner, and deploys a first build: returns
+/// the job once its hook is running.
+async fn deploy_held_in_before_switch(
+    t: &mut TestEngine,
+    marker: &std::path::Path,
+) -> engine::domain::Job {
     let mut config = t.config();
     config.before_switch = Some(format!(
         "while [ ! -e '{}' ]; do sleep 0.1; done",
@@ -691,6 +694,14 @@ async fn a_runner_never_interrupts_a_job_it_is_still_running() {
     let v1 = t.register_version("1.0.0").await;
     let job = t.deploy(&v1).await;
     t.wait_for_event(job.id, "before_switch").await;
+    job
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_never_interrupts_a_job_it_is_still_running() {
+    let mut t = TestEngine::new().await;
+    let marker = t.path().join("let-it-finish");
+    let job = deploy_held_in_before_switch(&mut t, &marker).await;
 
     // The clock jumps (a VM resumed, NTP stepped): the lease looks long
     // lapsed to this runner's own sweep, which runs every 200 ms.
@@ -716,16 +727,7 @@ async fn a_runner_never_interrupts_a_job_it_is_still_running() {
 async fn a_runner_that_loses_a_jobs_lease_stops_it_before_the_switch() {
     let mut t = TestEngine::new().await;
     let marker = t.path().join("lease-lost-marker");
-    let mut config = t.config();
-    config.before_switch = Some(format!(
-        "while [ ! -e '{}' ]; do sleep 0.1; done",
-        marker.display()
-    ));
-    t.setup(config).await;
-    t.start_runner();
-    let v1 = t.register_version("1.0.0").await;
-    let job = t.deploy(&v1).await;
-    t.wait_for_event(job.id, "before_switch").await;
+    let job = deploy_held_in_before_switch(&mut t, &marker).await;
 
     // Another runner took the job for dead and holds its lease now.
     sqlx::query(

@@ -8,15 +8,6 @@ use std::process::Command;
 
 use common::{copy_demo_artifact, Auth, TestServer};
 
-/// The first `sh` code block of the README's "## API" section.
-fn readme_api_example() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("reading the README");
-    let section = &readme[readme.find("\n## API\n").expect("an API section")..];
-    let block = &section[section.find("```sh\n").expect("an sh block") + 6..];
-    block[..block.find("```").expect("the block ends")].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_api_example_runs() {
     let server = TestServer::start().await;
@@ -32,7 +23,7 @@ async fn the_readme_api_example_runs() {
     let artifact = copy_demo_artifact(server.data_dir(), &format!("app-{sha}.tar.gz"));
 
     // The example's own settings are replaced by this server's.
-    let script: String = readme_api_example()
+    let script: String = common::readme_sh_block("## API")
         .lines()
         .filter(|l| {
             !["SLIPWAY=", "TOKEN=", "SHA=", "ARTIFACT="]

@@ -203,21 +203,12 @@ async fn without_a_secret_webhooks_are_off_and_a_weak_secret_does_not_start() {
     assert!(stderr.contains("16-256 characters"), "{stderr}");
 }
 
-/// The `sh` block of the README's "### Webhooks" section.
-fn readme_webhook_example() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("reading the README");
-    let section = &readme[readme.find("\n### Webhooks\n").expect("a Webhooks section")..];
-    let block = &section[section.find("```sh\n").expect("an sh block") + 6..];
-    block[..block.find("```").expect("the block ends")].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_webhook_example_is_signed_the_way_slipway_checks() {
     let server = TestServer::start_with_env(&[("SLIPWAY_WEBHOOK_SECRET", SECRET)]).await;
     let out = std::process::Command::new("bash")
         .args(["-euo", "pipefail", "-c"])
-        .arg(readme_webhook_example())
+        .arg(common::readme_sh_block("### Webhooks"))
         .env("SLIPWAY", server.url(""))
         .env("SLIPWAY_WEBHOOK_SECRET", SECRET)
         .output()

@@ -889,3 +889,16 @@ pub async fn open_events(
         .await
         .expect("connecting to the event stream")
 }
+
+/// The first `sh` code block after `heading` (a whole line, e.g. `## API`)
+/// in the README, for tests that run its examples as written.
+pub fn readme_sh_block(heading: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("reading the README");
+    let at = readme
+        .find(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("no {heading:?} in the README"));
+    let section = &readme[at..];
+    let block = &section[section.find("```sh\n").expect("an sh block") + 6..];
+    block[..block.find("```").expect("the block ends")].to_owned()
+}
