@@ -18,8 +18,11 @@ use sha2::Sha256;
 const SECRET: &str = "e2e-webhook-secret-0123456789";
 const PREVIEW: &str = "qa-feature-cart";
 
+/// Signs `body` with the demo application's webhook secret, as GitHub would.
 fn github_signature(body: &[u8]) -> Result<String> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes())?;
+    let secret = engine::webhooks::WebhookSecret::new(SECRET)?
+        .for_application(&engine::domain::AppName::parse("demo")?);
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.reveal().as_bytes())?;
     mac.update(body);
     Ok(format!(
         "sha256={}",

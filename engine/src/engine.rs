@@ -110,7 +110,7 @@ const MAX_TEXT: usize = 10_000;
 
 mod branch_rules;
 mod packages;
-pub use branch_rules::PREVIEW_TTL_HOURS;
+pub use branch_rules::{BranchDeleted, PREVIEW_TTL_HOURS};
 pub use packages::PackageUpload;
 
 impl Engine {
@@ -585,6 +585,14 @@ impl Engine {
     ) -> Result<(Environment, Job)> {
         actor.require(Permission::Deploy)?;
         let base = self.find_environment(app, &request.based_on).await?;
+        // A copy of a protected environment's settings is for its deployers.
+        self.require_on(
+            actor,
+            Permission::Deploy,
+            &base,
+            "copy into a QA environment",
+        )
+        .await?;
         let BackendConfig::Docker(base_config) = &base.config else {
             return Err(InvalidInput::new(
                 "based_on",

@@ -25,8 +25,8 @@ pub mod time;
 pub mod webhooks;
 
 pub use engine::{
-    BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview, JobView,
-    PackageUpload, QaRequest, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
+    BranchDeleted, BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview,
+    JobView, PackageUpload, QaRequest, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
 };
 pub use error::{Error, InvalidInput, Result};
 pub use store::users::ExternalIdentity;

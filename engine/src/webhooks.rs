@@ -3,18 +3,27 @@
 //! event is read for the one thing Slipway acts on: a deleted branch, whose
 //! branch preview goes with it. (Builds arrive from CI, which registers
 //! them once built; a push alone has nothing to deploy.)
+//!
+//! Each application has a secret of its own, derived from the one Slipway
+//! is configured with ([`WebhookSecret::for_application`]): whoever set up
+//! one repository's webhook cannot sign another application's.
 
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::domain::AppName;
+
 /// The longest secret accepted, and the shortest: a guessable one would
 /// let anyone tear down previews.
 const SECRET_LENGTH: std::ops::RangeInclusive<usize> = 16..=256;
 
-/// GitLab's `after` when a push deleted the branch.
-const NO_COMMIT: &str = "0000000000000000000000000000000000000000";
+/// GitLab's `after` when a push deleted the branch: a commit id of zeros
+/// (40 for SHA-1 repositories, 64 for SHA-256 ones).
+fn is_no_commit(after: &str) -> bool {
+    matches!(after.len(), 40 | 64) && after.bytes().all(|b| b == b'0')
+}
 
 /// The secret both sides share, as configured. Never printed.
 #[derive(Clone)]
@@ -27,12 +36,30 @@ impl std::fmt::Debug for WebhookSecret {
 }
 
 impl WebhookSecret {
+    /// Slipway's own secret, as configured.
     pub fn new(secret: &str) -> Result<Self, WebhookError> {
         let secret = secret.trim();
-        if !SECRET_LENGTH.contains(&secret.len()) {
+        if !SECRET_LENGTH.contains(&secret.chars().count()) {
             return Err(WebhookError::WeakSecret);
         }
         Ok(Self(secret.to_owned()))
+    }
+
+    /// The secret of `app`'s webhooks: HMAC-SHA256 of its name under
+    /// Slipway's secret, in hex. What `slipway webhook-secret <app>` prints
+    /// for the repository's settings.
+    pub fn for_application(&self, app: &AppName) -> WebhookSecret {
+        #[allow(clippy::expect_used)] // HMAC takes a key of any length
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).expect("an HMAC key of any length");
+        mac.update(b"slipway webhook secret of application ");
+        mac.update(app.as_str().as_bytes());
+        WebhookSecret(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// The secret itself, to hand to the forge. Never log it.
+    pub fn reveal(&self) -> &str {
+        &self.0
     }
 }
 
@@ -182,7 +209,7 @@ pub fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<WebhookEvent, Web
         (Forge::GitLab, "Push Hook") => {
             let push: GitLabPush = serde_json::from_slice(body).map_err(bad)?;
             match branch_of(&push.git_ref) {
-                Some(branch) if push.after == NO_COMMIT => WebhookEvent::BranchDeleted(branch),
+                Some(branch) if is_no_commit(&push.after) => WebhookEvent::BranchDeleted(branch),
                 _ => WebhookEvent::Ignored(format!("push to {}", push.git_ref)),
             }
         }
@@ -257,6 +284,27 @@ mod tests {
     }
 
     #[test]
+    fn each_application_has_a_secret_of_its_own() {
+        let shop = secret().for_application(&AppName::parse("shop").unwrap());
+        let blog = secret().for_application(&AppName::parse("blog").unwrap());
+        assert_ne!(shop.reveal(), blog.reveal());
+        assert_eq!(shop.reveal().len(), 64);
+        let again = WebhookSecret::new("a-long-enough-secret").unwrap();
+        assert_eq!(
+            again
+                .for_application(&AppName::parse("shop").unwrap())
+                .reveal(),
+            shop.reveal()
+        );
+        let body = b"{}";
+        let signed_for_blog = github_signature(blog.reveal(), body);
+        assert_eq!(
+            verify(Forge::GitHub, &shop, Some(&signed_for_blog), body),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
     fn short_secrets_are_refused_and_never_printed() {
         assert_eq!(
             WebhookSecret::new("short").unwrap_err(),
@@ -277,11 +325,20 @@ mod tests {
             parse(Forge::GitHub, "delete", github_delete),
             Ok(WebhookEvent::BranchDeleted("feature/x".into()))
         );
-        let gitlab_push = format!(r#"{{"ref":"refs/heads/feature/x","after":"{NO_COMMIT}"}}"#);
-        assert_eq!(
-            parse(Forge::GitLab, "Push Hook", gitlab_push.as_bytes()),
-            Ok(WebhookEvent::BranchDeleted("feature/x".into()))
-        );
+        for zeros in [40, 64] {
+            let after = "0".repeat(zeros);
+            let gitlab_push = format!(r#"{{"ref":"refs/heads/feature/x","after":"{after}"}}"#);
+            assert_eq!(
+                parse(Forge::GitLab, "Push Hook", gitlab_push.as_bytes()),
+                Ok(WebhookEvent::BranchDeleted("feature/x".into()))
+            );
+        }
+        let pushed =
+            r#"{"ref":"refs/heads/feature/x","after":"0000000000000000000000000000000000000001"}"#;
+        assert!(matches!(
+            parse(Forge::GitLab, "Push Hook", pushed.as_bytes()),
+            Ok(WebhookEvent::Ignored(_))
+        ));
     }
 
     #[test]

@@ -506,10 +506,12 @@ async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind
 async fn a_branch_preview_follows_its_branch_from_the_first_build_until_the_branch_is_deleted() {
     use engine::auth::DeployPolicy;
     use engine::backends::BackendConfig;
+    use engine::BranchDeleted;
 
     let docker = DockerEngine::ensure();
     docker.build_app_image(&image("preview-1"), "preview-1", true);
     docker.build_app_image(&image("preview-2"), "preview-2", true);
+    docker.build_app_image(&image("preview-sick"), "preview-sick", false);
     let mut t = TestEngine::new().await;
     let name = "qa-feature-cart";
     let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, name));
@@ -557,12 +559,18 @@ async fn a_branch_preview_follows_its_branch_from_the_first_build_until_the_bran
         }
     };
 
+    let jobs_on = |t: &TestEngine, env_id: i64| {
+        let store = t.engine.store().clone();
+        async move { store.jobs_for_environment(env_id, 100).await.unwrap().len() }
+    };
+
     // A build of another branch gets no preview.
     t.register_image("main-1", &image("preview-1"), "main")
         .await;
     assert!(preview(&t).await.is_none());
 
     // The branch's first build creates its preview, serving that build.
+    let before = t.last_audit_seq().await;
     t.register_image("cart-1", &image("preview-1"), "feature/cart")
         .await;
     let env = preview(&t).await.expect("a preview for feature/cart");
@@ -571,52 +579,127 @@ async fn a_branch_preview_follows_its_branch_from_the_first_build_until_the_bran
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     assert_eq!(serves(&env).await, "shop version preview-1\n");
     let first_expiry = env.expires_at.expect("previews expire");
+    let actions = t.audit_actions_after(before).await;
+    let expected = [
+        "build.registered",
+        "environment.created",
+        "qa.create_requested",
+        "job.succeeded",
+    ];
+    assert_eq!(actions, expected, "one row per action");
 
-    // The next build is deployed there, and the preview lives on.
+    // The next build is deployed there, once, and the preview lives on.
+    let before = t.last_audit_seq().await;
     t.register_image("cart-2", &image("preview-2"), "feature/cart")
         .await;
     let job = t.wait_finished(latest_job(&t, env.id).await.id).await;
     assert_eq!(job.kind, engine::domain::JobKind::Deploy);
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     assert_eq!(serves(&env).await, "shop version preview-2\n");
+    assert_eq!(jobs_on(&t, env.id).await, 2, "one deploy per build");
     let extended = preview(&t).await.unwrap().expires_at.unwrap();
     assert!(extended > first_expiry, "{extended} <= {first_expiry}");
+    let actions = t.audit_actions_after(before).await;
+    let expected = [
+        "build.registered",
+        "deploy.requested",
+        "environment.expiry_changed",
+        "job.succeeded",
+    ];
+    assert_eq!(actions, expected, "one row per action");
 
-    // The webhook says the branch is gone: the preview goes with it.
+    // A branch whose name maps to the same environment name is not this
+    // preview's: it gets none (audited), and its deletion leaves this one.
     let before = t.last_audit_seq().await;
-    let destroy = t
+    t.register_image("cart-upper", &image("preview-1"), "feature/Cart")
+        .await;
+    assert_eq!(
+        jobs_on(&t, env.id).await,
+        2,
+        "nothing deployed to another's preview"
+    );
+    let skipped = t.audit_after(before).await;
+    assert!(
+        skipped
+            .iter()
+            .any(|r| r.action == "branch_preview.skipped" && r.details.contains("does not follow")),
+        "{skipped:?}"
+    );
+    let other = t
+        .engine
+        .branch_deleted("webhook:github", APP, "feature-cart");
+    assert!(matches!(other.await.unwrap(), BranchDeleted::NoPreview));
+    assert!(preview(&t).await.is_some());
+
+    // A preview has no previews of its own.
+    let err = t
+        .engine
+        .update_environment(
+            &t.actor,
+            APP,
+            name,
+            env.config.clone(),
+            DeployPolicy::parse(false, "", "feature/cart", "feature/*").unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), 400, "{err}");
+
+    // The branch is deleted while a build that fails its health check is
+    // still being tried there: the preview expires at once, and the sweeper
+    // destroys it as soon as that job has ended.
+    let failing = t
+        .register_image("cart-3", &image("preview-sick"), "feature/cart")
+        .await;
+    let running = latest_job(&t, env.id).await;
+    assert_eq!(running.build_id, failing.id);
+    let before = t.last_audit_seq().await;
+    match t
         .engine
         .branch_deleted("webhook:github", APP, "feature/cart")
         .await
         .unwrap()
-        .expect("a destroy job");
-    let destroy = t.wait_finished(destroy.id).await;
-    assert_eq!(destroy.state, JobState::Succeeded, "{:?}", destroy.error);
-    assert!(preview(&t).await.is_none());
-    assert!(cleanup.containers().is_empty(), "containers left");
-    assert!(cleanup.networks().is_empty(), "networks left");
+    {
+        BranchDeleted::AfterJob { job_id, .. } => assert_eq!(job_id, running.id),
+        other => panic!("expected to wait for job #{}: {other:?}", running.id),
+    }
+    let job = t.wait_finished(running.id).await;
+    assert_eq!(job.state, JobState::Failed);
+    t.poll("the preview to be destroyed", || async {
+        preview(&t).await.is_none().then_some(())
+    })
+    .await;
     let rows = t.audit_after(before).await;
-    assert!(
-        rows.iter()
-            .any(|r| r.action == "environment.destroy_requested"
-                && r.actor == "webhook:github"
-                && r.details.contains("branch deleted")),
-        "{rows:?}"
-    );
-    // Said again, or of a branch without a preview: nothing to do. Of an
-    // application Slipway does not know: a clear 404.
+    for (action, actor) in [
+        ("environment.expiry_changed", "webhook:github"),
+        ("environment.expired", "slipway"),
+        ("environment.destroyed", "slipway"),
+    ] {
+        assert!(
+            rows.iter().any(|r| r.action == action && r.actor == actor),
+            "no {action} by {actor} in {rows:?}"
+        );
+    }
+    t.poll("the destroy job to clean up", || async {
+        (cleanup.containers().is_empty() && cleanup.networks().is_empty()).then_some(())
+    })
+    .await;
+
+    // Said again: nothing to do. Of an application Slipway does not know:
+    // a clear 404.
     let again = t
         .engine
         .branch_deleted("webhook:github", APP, "feature/cart");
-    assert!(again.await.unwrap().is_none());
+    assert!(matches!(again.await.unwrap(), BranchDeleted::NoPreview));
     let unknown = t
         .engine
         .branch_deleted("webhook:github", "no-such-app", "feature/cart")
         .await
         .unwrap_err();
     assert_eq!(unknown.http_status(), 404);
-    docker.remove_image(&image("preview-1"));
-    docker.remove_image(&image("preview-2"));
+    for version in ["preview-1", "preview-2", "preview-sick"] {
+        docker.remove_image(&image(version));
+    }
 }
 
 fn kill_process(pid: i32) {

@@ -4,6 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use engine::webhooks::WebhookSecret;
+
+/// Checked as the flags are read, before anything starts.
+pub fn parse_webhook_secret(raw: &str) -> Result<WebhookSecret, String> {
+    WebhookSecret::new(raw).map_err(|e| e.to_string())
+}
 
 #[derive(Args, Clone, Debug)]
 pub struct ServeConfig {
@@ -20,10 +26,11 @@ pub struct ServeConfig {
     /// `SLIPWAY_GITHUB_*` variables add providers too (see the README).
     #[arg(long, env = "SLIPWAY_AUTH_CONFIG")]
     pub auth_config: Option<PathBuf>,
-    /// The secret GitHub signs push webhooks with (and GitLab sends as its
-    /// token), 16-256 characters; unset: `/hooks/...` answers 404.
-    #[arg(long, env = "SLIPWAY_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
+    /// The secret each application's webhook secret is derived from
+    /// (`slipway webhook-secret <app>` prints one), 16-256 characters;
+    /// unset: `/hooks/...` answers 404.
+    #[arg(long, env = "SLIPWAY_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_webhook_secret)]
+    pub webhook_secret: Option<WebhookSecret>,
     /// Seed a demo application, environment and builds on first run.
     #[arg(long, env = "SLIPWAY_DEMO")]
     pub demo: bool,

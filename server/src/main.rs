@@ -79,6 +79,13 @@ enum Command {
         #[arg(value_parser = parse_role)]
         role: Role,
     },
+    /// Print the secret of an application's push webhooks, for the
+    /// repository's webhook settings (derived from SLIPWAY_WEBHOOK_SECRET).
+    WebhookSecret {
+        app: String,
+        #[arg(long, env = "SLIPWAY_WEBHOOK_SECRET", hide_env_values = true, value_parser = config::parse_webhook_secret)]
+        secret: engine::webhooks::WebhookSecret,
+    },
     /// List every route with its access rule (JSON lines).
     Routes,
 }
@@ -179,6 +186,12 @@ async fn main() -> anyhow::Result<()> {
             println!("{} is now {}", user.login, user.role.as_str());
             Ok(())
         }
+        Command::WebhookSecret { app, secret } => {
+            let app = engine::domain::AppName::parse(&app)?;
+            engine.store().application(&app).await?;
+            println!("{}", secret.for_application(&app).reveal());
+            Ok(())
+        }
         Command::Routes => Ok(()),
     }
 }
@@ -228,13 +241,7 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         secure_cookies: config.public_url().starts_with("https://"),
         public_origin: config::origin_of(&config.public_url()),
         failed_logins: Default::default(),
-        webhook_secret: config
-            .webhook_secret
-            .as_deref()
-            .filter(|secret| !secret.trim().is_empty())
-            .map(engine::webhooks::WebhookSecret::new)
-            .transpose()
-            .context("SLIPWAY_WEBHOOK_SECRET")?,
+        webhook_secret: config.webhook_secret.clone(),
         shutdown: shutdown_rx,
     };
     let app = routes::router(state, sessions);

@@ -15,6 +15,16 @@ use sha2::Sha256;
 
 const SECRET: &str = "a-webhook-secret-for-tests";
 
+/// The secret `app`'s webhooks are signed with (what `slipway
+/// webhook-secret <app>` prints).
+fn app_secret(app: &str) -> String {
+    engine::webhooks::WebhookSecret::new(SECRET)
+        .unwrap()
+        .for_application(&engine::domain::AppName::parse(app).unwrap())
+        .reveal()
+        .to_owned()
+}
+
 fn sign(secret: &str, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body.as_bytes());
@@ -48,9 +58,17 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
     let before = snapshot(&db).await;
     let deleted = r#"{"ref":"refs/heads/feature/cart","deleted":true}"#;
     let hook = "/hooks/github/demo";
+    let demo = app_secret("demo");
 
-    // Unsigned, signed with another secret, or signed over another body: 401.
-    for signature in ["", "sha256=00", &sign("another-secret-entirely", deleted)] {
+    // Unsigned, signed with another secret — Slipway's own, another
+    // application's — or over another body: 401.
+    for signature in [
+        "",
+        "sha256=00",
+        &sign("another-secret-entirely", deleted),
+        &sign(SECRET, deleted),
+        &sign(&app_secret("blog"), deleted),
+    ] {
         let reply = github(&server, hook, "push", signature, deleted).await;
         assert_eq!(
             reply.status,
@@ -61,26 +79,26 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
         assert!(reply.error().contains("signature"), "{}", reply.text);
     }
     let other_body = r#"{"ref":"refs/heads/main","deleted":true}"#;
-    let reply = github(&server, hook, "push", &sign(SECRET, other_body), deleted).await;
+    let reply = github(&server, hook, "push", &sign(&demo, other_body), deleted).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 
     // Signed: a ping, a push of commits, a deleted branch without a preview.
-    let ping = github(&server, hook, "ping", &sign(SECRET, "{}"), "{}").await;
+    let ping = github(&server, hook, "ping", &sign(&demo, "{}"), "{}").await;
     assert_eq!(ping.status, StatusCode::OK, "{}", ping.text);
     let push = r#"{"ref":"refs/heads/main","deleted":false}"#;
-    let reply = github(&server, hook, "push", &sign(SECRET, push), push).await;
+    let reply = github(&server, hook, "push", &sign(&demo, push), push).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert!(reply.json()["result"]
         .as_str()
         .unwrap()
         .contains("nothing to do"));
-    let reply = github(&server, hook, "push", &sign(SECRET, deleted), deleted).await;
+    let reply = github(&server, hook, "push", &sign(&demo, deleted), deleted).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert!(
         reply.json()["result"]
             .as_str()
             .unwrap()
-            .contains("no QA environment"),
+            .contains("no preview"),
         "{}",
         reply.text
     );
@@ -116,11 +134,11 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
             "branch",
         ),
         (
-            "/hooks/github/no-such-app",
+            "/hooks/github/Not_An_App",
             "push",
             deleted,
-            StatusCode::NOT_FOUND,
-            "no-such-app",
+            StatusCode::BAD_REQUEST,
+            "application",
         ),
         (
             "/hooks/bitbucket/demo",
@@ -130,8 +148,19 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
             "github",
         ),
     ];
+    let unknown_app = "/hooks/github/no-such-app";
+    let reply = github(
+        &server,
+        unknown_app,
+        "push",
+        &sign(&app_secret("no-such-app"), deleted),
+        deleted,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+    assert!(reply.error().contains("no-such-app"), "{}", reply.text);
     for (path, event, body, status, says) in cases {
-        let reply = github(&server, path, event, &sign(SECRET, body), body).await;
+        let reply = github(&server, path, event, &sign(&demo, body), body).await;
         assert_eq!(reply.status, status, "{path} {body}: {}", reply.text);
         assert!(
             reply.error().contains(says),
@@ -143,7 +172,7 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
         .post_raw(
             hook,
             &Auth::None,
-            &[("x-hub-signature-256", &sign(SECRET, deleted))],
+            &[("x-hub-signature-256", &sign(&demo, deleted))],
             deleted,
         )
         .await;
@@ -155,11 +184,12 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
     );
     assert!(no_event.error().contains("x-github-event"));
 
-    // GitLab sends the secret itself.
+    // GitLab sends the application's secret itself.
     let gitlab =
         r#"{"ref":"refs/heads/feature/cart","after":"0000000000000000000000000000000000000000"}"#;
     for (token, status) in [
-        (SECRET, StatusCode::OK),
+        (demo.as_str(), StatusCode::OK),
+        (SECRET, StatusCode::UNAUTHORIZED),
         ("not-the-secret", StatusCode::UNAUTHORIZED),
     ] {
         let reply = server
@@ -175,7 +205,9 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
 
     assert!(!std::path::Path::new("/tmp/slipway-canary").exists());
     assert_eq!(snapshot(&db).await, before, "a webhook changed something");
-    assert!(!server.stdout_text().contains(SECRET) && !server.stderr_text().contains(SECRET));
+    for secret in [SECRET, demo.as_str()] {
+        assert!(!server.stdout_text().contains(secret) && !server.stderr_text().contains(secret));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,14 +223,28 @@ async fn without_a_secret_webhooks_are_off_and_a_weak_secret_does_not_start() {
     );
     drop(server);
 
+    // Refused as the flags are read: before the database, a login link or
+    // a job. (Killed after a while if it starts serving after all.)
     let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(common::binary())
+    let mut child = std::process::Command::new(common::binary())
         .args(["serve", "--addr", "127.0.0.1:0"])
         .env("SLIPWAY_DATA_DIR", dir.path())
         .env("SLIPWAY_WEBHOOK_SECRET", "short")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
     assert!(!output.status.success());
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "it touched the data directory"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("16-256 characters"), "{stderr}");
 }
@@ -211,12 +257,25 @@ async fn the_readme_webhook_example_is_signed_the_way_slipway_checks() {
         .arg(common::readme_sh_block("### Webhooks"))
         .env("SLIPWAY", server.url(""))
         .env("SLIPWAY_WEBHOOK_SECRET", SECRET)
+        .env("SLIPWAY_DATA_DIR", server.data_dir())
+        .env("PATH", path_with_slipway())
         .output()
         .expect("running bash");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("it has no QA environment"),
+        out.status.success() && stdout.contains("it has no preview"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `PATH` with the `slipway` under test first, as the README's commands call it.
+fn path_with_slipway() -> String {
+    let bin = common::binary();
+    let dir = bin.parent().expect("the binary's directory");
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }

@@ -83,7 +83,7 @@ pub mod actions {
     pub const QA_CREATE_REQUESTED: &str = "qa.create_requested";
     pub const ENVIRONMENT_DESTROY_REQUESTED: &str = "environment.destroy_requested";
     pub const ENVIRONMENT_EXPIRED: &str = "environment.expired";
-    pub const ENVIRONMENT_EXPIRY_EXTENDED: &str = "environment.expiry_extended";
+    pub const ENVIRONMENT_EXPIRY_CHANGED: &str = "environment.expiry_changed";
     pub const ENVIRONMENT_DESTROYED: &str = "environment.destroyed";
 
     pub const ALL: &[&str] = &[
@@ -120,7 +120,7 @@ pub mod actions {
         QA_CREATE_REQUESTED,
         ENVIRONMENT_DESTROY_REQUESTED,
         ENVIRONMENT_EXPIRED,
-        ENVIRONMENT_EXPIRY_EXTENDED,
+        ENVIRONMENT_EXPIRY_CHANGED,
         ENVIRONMENT_DESTROYED,
     ];
 }

@@ -3,10 +3,17 @@
 //! branch (auto-deploy), and a QA environment of its own — a branch
 //! preview — for branches an environment previews.
 //!
+//! A preview is `qa-<branch>`, a copy of the docker environment whose
+//! pattern matched, whose auto-deploy is exactly its branch: that is how it
+//! follows the branch, and how a deleted branch finds it (and nothing
+//! else that happens to have a similar name).
+//!
 //! Each runs as the one who registered the build, so a CI token needs the
 //! `deploy` scope (and a protected environment its named deployers). What
 //! cannot happen (busy, locked, not allowed) is recorded in the audit log
 //! rather than raised: the build is registered either way.
+
+use std::collections::HashSet;
 
 use tracing::{info_span, Instrument};
 
@@ -15,14 +22,35 @@ use crate::audit::{actions, AuditRecord};
 use crate::auth::Actor;
 use crate::domain::{
     AppName, Application, BranchName, BranchPattern, Build, EnvName, Environment, EnvironmentKind,
-    Job,
+    Job, JobKind,
 };
 use crate::error::{Error, Result};
-use crate::store::qa::DestroyReason;
+use crate::store::qa::{DestroyReason, ExpiryChange};
 
 /// How long a branch preview lives after its latest build, unless its
 /// branch is deleted first.
 pub const PREVIEW_TTL_HOURS: u32 = 72;
+
+/// What a deleted branch did.
+#[derive(Debug)]
+pub enum BranchDeleted {
+    /// No preview follows that branch.
+    NoPreview,
+    /// Its preview's destroy job: queued now, or already under way.
+    Destroying(Job),
+    /// Another job runs on its preview (`app/env`), which now expires:
+    /// it is destroyed as soon as that job ends.
+    AfterJob { environment: String, job_id: i64 },
+}
+
+/// Whether `env` is the preview that follows `branch`.
+fn is_preview_of(env: &Environment, branch: &BranchName) -> bool {
+    env.kind == EnvironmentKind::Qa
+        && env
+            .auto_deploy
+            .as_ref()
+            .is_some_and(|p| p.as_str() == branch.as_str())
+}
 
 impl Engine {
     /// Deploys `build` wherever its branch says it should go.
@@ -46,23 +74,35 @@ impl Engine {
         let follows = |pattern: &Option<BranchPattern>| {
             pattern.as_ref().is_some_and(|p| p.matches(&build.branch))
         };
+        // Environments this build is now on its way to.
+        let mut deploying: HashSet<i64> = HashSet::new();
         for env in of_app.iter().filter(|e| follows(&e.auto_deploy)) {
             let span = info_span!("auto_deploy", env = %env.path(), build = build.id);
             let queued = self
                 .deploy(actor, &app.name, &env.name, build.id)
                 .instrument(span)
-                .await
-                .map(Some);
-            self.record_rule(actor, actions::AUTO_DEPLOY_SKIPPED, env, build, queued)
                 .await;
+            if queued.is_ok() {
+                deploying.insert(env.id);
+            }
+            self.record_rule(
+                actor,
+                actions::AUTO_DEPLOY_SKIPPED,
+                env,
+                build,
+                queued.map(Some),
+            )
+            .await;
         }
-        let bases = of_app
+        // Two environments previewing the same branch share its one
+        // preview: the first (by name) makes it.
+        let base = of_app
             .iter()
-            .filter(|e| e.kind == EnvironmentKind::Permanent && follows(&e.previews));
-        for base in bases {
+            .find(|e| e.kind == EnvironmentKind::Permanent && follows(&e.previews));
+        if let Some(base) = base {
             let span = info_span!("branch_preview", base = %base.path(), build = build.id);
             let queued = self
-                .preview(actor, app, base, build, &of_app)
+                .preview(actor, app, base, build, &of_app, &deploying)
                 .instrument(span)
                 .await;
             self.record_rule(actor, actions::BRANCH_PREVIEW_SKIPPED, base, build, queued)
@@ -70,10 +110,10 @@ impl Engine {
         }
     }
 
-    /// The branch's preview of `base`: created with this build, following
-    /// the branch from then on (its auto-deploy is the branch's own name).
-    /// When it exists, this build went there by that rule; the preview gets
-    /// another [`PREVIEW_TTL_HOURS`]. `None`: nothing new was queued.
+    /// The branch's preview of `base`: created with this build when there is
+    /// none. When there is one, the auto-deploy loop sent it this build (if
+    /// it could), and only then does the preview live another
+    /// [`PREVIEW_TTL_HOURS`]. `None`: no new job here.
     async fn preview(
         &self,
         actor: &Actor,
@@ -81,6 +121,7 @@ impl Engine {
         base: &Environment,
         build: &Build,
         of_app: &[&Environment],
+        deploying: &HashSet<i64>,
     ) -> Result<Option<Job>> {
         let branch = BranchName::parse(&build.branch)?;
         let name = EnvName::for_branch(&branch);
@@ -96,31 +137,19 @@ impl Engine {
                 let (_, job) = self.create_qa(actor, &app.name, request, follows).await?;
                 Ok(Some(job))
             }
-            Some(existing) if existing.kind == EnvironmentKind::Qa => {
-                let follows = existing
-                    .auto_deploy
-                    .as_ref()
-                    .is_some_and(|p| p.matches(&build.branch));
-                // A QA environment made by hand with the branch's name
-                // gets the build here; a preview already got it.
-                let job = if follows {
-                    None
-                } else {
-                    Some(
-                        self.deploy(actor, &app.name, &existing.name, build.id)
-                            .await?,
-                    )
-                };
-                let until =
-                    crate::time::now() + chrono::Duration::hours(i64::from(PREVIEW_TTL_HOURS));
-                self.store
-                    .extend_expiry(&actor.login, existing, until)
-                    .await?;
-                Ok(job)
+            Some(preview) if is_preview_of(preview, &branch) => {
+                if deploying.contains(&preview.id) {
+                    let until = crate::time::now()
+                        + chrono::Duration::hours(i64::from(PREVIEW_TTL_HOURS));
+                    self.store
+                        .change_expiry(&actor.login, preview, until, ExpiryChange::Extend)
+                        .await?;
+                }
+                Ok(None)
             }
-            Some(existing) => Err(Error::Conflict(format!(
-                "{} is a permanent environment, so it is not the branch's preview",
-                existing.path()
+            Some(other) => Err(Error::Conflict(format!(
+                "{} exists and does not follow {branch} (made by hand, or the preview of a branch with a similar name): {branch} gets no preview",
+                other.path()
             ))),
         }
     }
@@ -155,30 +184,56 @@ impl Engine {
     }
 
     /// A branch of `app` was deleted upstream (`source` names the webhook
-    /// that said so, and is the audit actor): destroys the QA environment
-    /// named for it, if there is one. The webhook's signature is the
+    /// that said so, and is the audit actor): destroys the branch's preview,
+    /// if it has one — at once, or once the job running there ends. A
+    /// locked preview is kept (409). The webhook's signature is the
     /// credential, checked by the caller.
     pub async fn branch_deleted(
         &self,
         source: &str,
         app: &str,
         branch: &str,
-    ) -> Result<Option<Job>> {
+    ) -> Result<BranchDeleted> {
         let app = AppName::parse(app)?;
         self.store.application(&app).await?; // an unknown application is a 404
-        let name = EnvName::for_branch(&BranchName::parse(branch)?);
-        let env = match self.store.environment(&app, &name).await {
-            Ok(env) if env.kind == EnvironmentKind::Qa => env,
-            Ok(_) | Err(Error::NotFound(_)) => return Ok(None),
+        let branch = BranchName::parse(branch)?;
+        let env = match self
+            .store
+            .environment(&app, &EnvName::for_branch(&branch))
+            .await
+        {
+            Ok(env) if is_preview_of(&env, &branch) => env,
+            Ok(_) | Err(Error::NotFound(_)) => return Ok(BranchDeleted::NoPreview),
             Err(e) => return Err(e),
         };
         let span = info_span!("branch_deleted", env = %env.path(), source);
-        let job = self
-            .store
-            .enqueue_destroy(source, &env, DestroyReason::BranchDeleted)
-            .instrument(span)
-            .await?;
-        self.wake_runner.notify_one();
-        Ok(Some(job))
+        async {
+            match self
+                .store
+                .enqueue_destroy(source, &env, DestroyReason::BranchDeleted)
+                .await
+            {
+                Ok(job) => {
+                    self.wake_runner.notify_one();
+                    Ok(BranchDeleted::Destroying(job))
+                }
+                Err(Error::Busy { job_id, .. }) => {
+                    let running = self.store.job(job_id).await?;
+                    if running.kind == JobKind::Destroy {
+                        return Ok(BranchDeleted::Destroying(running));
+                    }
+                    self.store
+                        .change_expiry(source, &env, crate::time::now(), ExpiryChange::Expire)
+                        .await?;
+                    Ok(BranchDeleted::AfterJob {
+                        environment: env.path(),
+                        job_id,
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        }
+        .instrument(span)
+        .await
     }
 }

@@ -30,6 +30,15 @@ pub struct NewQaEnvironment {
     pub auto_deploy: Option<crate::domain::BranchPattern>,
 }
 
+/// Which way [`Store::change_expiry`] moves an expiry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryChange {
+    /// Later only: a branch preview given another build lives on.
+    Extend,
+    /// Earlier only: the sweeper destroys it once no job runs there.
+    Expire,
+}
+
 /// Why an environment is being destroyed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DestroyReason {
@@ -168,19 +177,25 @@ impl Store {
         Ok(job)
     }
 
-    /// Moves a QA environment's expiry to `until` if that is later, audited;
-    /// `false` when there was nothing to move.
-    pub async fn extend_expiry(
+    /// Moves a QA environment's expiry to `until` — later for
+    /// [`ExpiryChange::Extend`], earlier for [`ExpiryChange::Expire`] —
+    /// audited with why; `false` when there was nothing to move.
+    pub async fn change_expiry(
         &self,
         actor: &str,
         env: &Environment,
         until: DateTime<Utc>,
+        change: ExpiryChange,
     ) -> Result<bool> {
+        let (direction, why) = match change {
+            ExpiryChange::Extend => ("<", "a new build of its branch"),
+            ExpiryChange::Expire => (">", "its branch was deleted while a job ran there"),
+        };
         let mut tx = self.write().await?;
-        let moved = sqlx::query(
+        let moved = sqlx::query(&format!(
             "UPDATE environments SET expires_at = ?, updated_at = ?
-             WHERE id = ? AND kind = 'qa' AND destroyed_at IS NULL AND expires_at < ?",
-        )
+             WHERE id = ? AND kind = 'qa' AND destroyed_at IS NULL AND expires_at {direction} ?"
+        ))
         .bind(until)
         .bind(time::now())
         .bind(env.id)
@@ -194,13 +209,14 @@ impl Store {
                 &mut tx,
                 &AuditRecord::new(
                     actor,
-                    actions::ENVIRONMENT_EXPIRY_EXTENDED,
+                    actions::ENVIRONMENT_EXPIRY_CHANGED,
                     format!("env/{}", env.path()),
                 )
                 .environment(env.path())
                 .details(serde_json::json!({
                     "before": env.expires_at.map(crate::time::to_rfc3339),
                     "after": crate::time::to_rfc3339(until),
+                    "why": why,
                 })),
             )
             .await?;

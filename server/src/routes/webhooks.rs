@@ -7,7 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use engine::domain::AppName;
 use engine::webhooks::{self, Forge, WebhookError, WebhookEvent};
+use engine::BranchDeleted;
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -32,8 +34,10 @@ pub async fn receive(
             "webhooks are off: start Slipway with SLIPWAY_WEBHOOK_SECRET set",
         ));
     };
+    let app_name = AppName::parse(&app).map_err(engine::Error::from)?;
+    let secret = secret.for_application(&app_name);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(e) = webhooks::verify(forge, secret, header(forge.signature_header()), &body) {
+    if let Err(e) = webhooks::verify(forge, &secret, header(forge.signature_header()), &body) {
         tracing::warn!(error = %e, "webhook refused");
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()));
     }
@@ -48,21 +52,33 @@ pub async fn receive(
         }))
         .into_response()),
         WebhookEvent::BranchDeleted(branch) => {
-            let job = state
+            let deleted = state
                 .engine
                 .branch_deleted(forge.actor(), &app, &branch)
                 .await?;
-            Ok(match job {
-                Some(job) => (
+            Ok(match deleted {
+                BranchDeleted::Destroying(job) => (
                     StatusCode::ACCEPTED,
                     Json(json!({
-                        "result": format!("branch {branch} deleted: destroying its QA environment"),
+                        "result": format!("branch {branch} deleted: destroying its preview"),
                         "job": job.id,
                     })),
                 )
                     .into_response(),
-                None => Json(json!({
-                    "result": format!("branch {branch} deleted: it has no QA environment"),
+                BranchDeleted::AfterJob {
+                    environment,
+                    job_id,
+                } => (
+                    StatusCode::ACCEPTED,
+                    Json(json!({
+                        "result": format!(
+                            "branch {branch} deleted: {environment} is destroyed once job #{job_id} ends"
+                        ),
+                    })),
+                )
+                    .into_response(),
+                BranchDeleted::NoPreview => Json(json!({
+                    "result": format!("branch {branch} deleted: it has no preview"),
                 }))
                 .into_response(),
             })
