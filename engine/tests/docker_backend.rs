@@ -645,6 +645,21 @@ async fn a_branch_preview_follows_its_branch_from_the_first_build_until_the_bran
         .unwrap_err();
     assert_eq!(err.http_status(), 400, "{err}");
 
+    // Someone locked the preview to keep it: the deletion is refused, clearly.
+    t.engine
+        .lock(&t.actor, APP, name, "demo for the customer at 3pm")
+        .await
+        .unwrap();
+    let locked = t
+        .engine
+        .branch_deleted("webhook:github", APP, "feature/cart")
+        .await
+        .unwrap_err();
+    assert_eq!(locked.http_status(), 409);
+    assert!(locked.public_message().contains("customer"), "{locked}");
+    assert!(preview(&t).await.is_some());
+    t.engine.unlock(&t.actor, APP, name).await.unwrap();
+
     // The branch is deleted while a build that fails its health check is
     // still being tried there: the preview expires at once, and the sweeper
     // destroys it as soon as that job has ended.
