@@ -49,6 +49,14 @@ async fn only_named_deployers_and_admins_deploy_to_a_protected_environment() -> 
     let admin = Browser::start().await?;
     sign_in_as_first_admin(&admin.client, &slipway).await?;
     give_role(&admin.client, &slipway, "dave", "deployer").await?;
+    // Dave's header says so after his next click, without a reload.
+    wait_hydrated(&dave.client).await?;
+    dave.client
+        .find(Locator::Css("header nav a[href='/builds']"))
+        .await?
+        .click()
+        .await?;
+    wait_for_text(&dave.client, "header .who", |s| s == "dave (deployer)").await?;
     // A group is named with its provider: a bare name is refused, clearly.
     admin
         .client

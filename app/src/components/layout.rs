@@ -1,11 +1,15 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
+use leptos_router::hooks::use_location;
 
 use crate::functions::session::get_me;
 
 #[component]
 pub fn Header() -> impl IntoView {
-    let me = Resource::new(|| (), |_| get_me());
+    // Asked again on every navigation: a role an admin just changed (or a
+    // session that ended) shows on the next page, not after a reload.
+    let location = use_location();
+    let me = Resource::new(move || location.pathname.get(), |_| get_me());
     view! {
         <header class="top">
             <A href="/" attr:class="brand">"⚓ Slipway"</A>
