@@ -642,6 +642,7 @@ impl Engine {
             config: BackendConfig::Docker(config),
             expires_at: crate::time::now() + chrono::Duration::hours(i64::from(request.ttl_hours)),
             based_on: base.path(),
+            based_on_id: base.id,
             auto_deploy: follows,
         };
         let created = self

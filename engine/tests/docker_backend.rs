@@ -384,6 +384,20 @@ async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind
     let name = "qa-feature-login-page";
     let cleanup = EnvironmentCleanup::new(&t.state_dir(), EnvIdentity::new(APP, name));
     t.setup_docker("staging", docker_config(free_port())).await;
+    for (name, value, secret) in [
+        ("GREETING", "hello", false),
+        ("API_KEY", "s3cret-of-staging", true),
+    ] {
+        let var = engine::EnvVarRequest {
+            name: name.into(),
+            value: value.into(),
+            secret,
+        };
+        t.engine
+            .set_env_var(&t.actor, APP, "staging", var)
+            .await
+            .unwrap();
+    }
     t.start_runner();
     let build = t
         .register_image("qa-1", &image("qa"), "feature/Login_Page")
@@ -422,6 +436,19 @@ async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind
     assert_eq!(body, "shop version qa-1\n");
     assert_eq!(cleanup.containers().len(), 1);
     assert_eq!(cleanup.networks().len(), 1);
+    // The original's variables come along, its secrets do not.
+    let vars = t.engine.store().env_vars(env.id).await.unwrap();
+    let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["GREETING"]);
+    let container_env = running_container_env(&cleanup);
+    assert!(
+        container_env.iter().any(|e| e == "GREETING=hello"),
+        "{container_env:?}"
+    );
+    assert!(
+        !container_env.iter().any(|e| e.contains("s3cret")),
+        "{container_env:?}"
+    );
     // The same name again is refused while it exists.
     assert!(t
         .engine

@@ -41,7 +41,7 @@ pub fn QaCreateCard(app: String, based_on: String, builds: Vec<BuildInfo>) -> im
     view! {
         <section class="card qa-create">
             <h2>"Create QA environment"</h2>
-            <p class="muted">"A copy of this environment's settings with its own containers and address, for one build; destroyed when its time is up."</p>
+            <p class="muted">"A copy of this environment's settings and variables with its own containers and address, for one build; destroyed when its time is up. Secret variables are not copied: set them on the QA environment."</p>
             <ActionForm action=create attr:class="qa-form">
                 <input type="hidden" name="app" value=app />
                 <input type="hidden" name="based_on" value=based_on />

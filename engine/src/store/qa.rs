@@ -24,8 +24,10 @@ pub struct NewQaEnvironment {
     pub name: EnvName,
     pub config: BackendConfig,
     pub expires_at: DateTime<Utc>,
-    /// `app/env` it was derived from.
+    /// `app/env` it was derived from, and that environment's id: its
+    /// variables that are not secret come along.
     pub based_on: String,
+    pub based_on_id: i64,
     /// A branch preview follows its branch: later builds deploy by themselves.
     pub auto_deploy: Option<crate::domain::BranchPattern>,
 }
@@ -76,6 +78,17 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // Secrets stay where they were set: whoever may deploy to a QA
+        // environment need not be someone the original's secrets are for.
+        let copied: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO env_vars (environment_id, name, value, secret)
+             SELECT ?, name, value, 0 FROM env_vars WHERE environment_id = ? AND secret = 0
+             RETURNING name",
+        )
+        .bind(id)
+        .bind(new.based_on_id)
+        .fetch_all(&mut *tx)
+        .await?;
         let row: EnvironmentRow = sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
             .bind(id)
             .fetch_one(&mut *tx)
@@ -92,6 +105,7 @@ impl Store {
             .details(serde_json::json!({
                 "kind": "qa",
                 "based_on": new.based_on,
+                "copied_variables": copied,
                 "auto_deploy": new.auto_deploy,
                 "expires_at": crate::time::to_rfc3339(new.expires_at),
                 "config": new.config,
