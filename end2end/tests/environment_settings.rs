@@ -51,6 +51,22 @@ async fn environment_settings_are_validated_and_saved() -> Result<()> {
     submit(client).await?;
     wait_for_text(client, ".error", |s| s.contains("whole number")).await?;
 
+    // So is the directory another environment releases into.
+    fill(client, "keep_releases", "3").await?;
+    fill(
+        client,
+        "target_dir",
+        &slipway
+            .data_dir
+            .path()
+            .join("demo-target")
+            .display()
+            .to_string(),
+    )
+    .await?;
+    submit(client).await?;
+    wait_for_text(client, ".error", |s| s.contains("where demo/demo releases")).await?;
+
     // Nothing was created by the refused forms.
     client.goto(&slipway.url("/")).await?;
     wait_for_text(client, "section.app[data-app='demo']", |s| {

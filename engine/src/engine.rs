@@ -304,7 +304,7 @@ impl Engine {
         config.validate()?;
         let protection = protection.into();
         check_previews(&config, EnvironmentKind::Permanent, &protection)?;
-        self.check_published_port_free(&config, None).await?;
+        self.check_no_shared_target(&config, None).await?;
         self.store
             .create_environment(
                 &actor.login,
@@ -331,8 +331,7 @@ impl Engine {
         let env = self.find_environment(app, env).await?;
         let protection = protection.into();
         check_previews(&config, env.kind, &protection)?;
-        self.check_published_port_free(&config, Some(env.id))
-            .await?;
+        self.check_no_shared_target(&config, Some(env.id)).await?;
         self.store
             .update_environment(&actor.login, &env, &config, &protection)
             .await
@@ -675,29 +674,25 @@ impl Engine {
             .collect())
     }
 
-    /// Two docker environments cannot publish on the same address and port.
-    async fn check_published_port_free(
+    /// No two environments release into one place: one directory, one
+    /// host's deploy path, one published address and port
+    /// ([`crate::backends::overlap`]).
+    async fn check_no_shared_target(
         &self,
         config: &BackendConfig,
         except: Option<i64>,
     ) -> Result<()> {
-        let BackendConfig::Docker(docker) = config else {
-            return Ok(());
-        };
-        let taken = self
-            .published_ports(&docker.publish_address, except)
-            .await?;
-        match taken.iter().find(|(port, _)| *port == docker.publish_port) {
-            Some((port, owner)) => Err(InvalidInput::new(
-                "publish_port",
-                format!(
-                    "{}:{port} is already published by {owner}",
-                    docker.publish_address.trim()
-                ),
-            )
-            .into()),
-            None => Ok(()),
+        for other in self.store.environments().await? {
+            if Some(other.id) == except {
+                continue;
+            }
+            if let Some(clash) =
+                crate::backends::overlap::conflict(config, &other.config, &other.path())
+            {
+                return Err(clash.into());
+            }
         }
+        Ok(())
     }
 
     /// Queues the job that removes a QA environment and everything it runs.

@@ -412,9 +412,11 @@ async fn bad_environments_change_nothing() {
     t.setup(t.config()).await;
     let before = counts(&t).await;
 
+    let mut elsewhere = t.config();
+    elsewhere.target_dir = t.path().join("elsewhere");
     let duplicate = t
         .engine
-        .create_environment(&t.actor, APP, ENV, BackendConfig::Local(t.config()), false)
+        .create_environment(&t.actor, APP, ENV, BackendConfig::Local(elsewhere), false)
         .await;
     assert!(
         matches!(duplicate, Err(Error::Conflict(_))),

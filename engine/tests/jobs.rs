@@ -756,3 +756,58 @@ async fn a_runner_that_loses_a_jobs_lease_stops_it_before_the_switch() {
         .success();
     assert!(!hook_alive, "the hook still runs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_environments_never_release_into_one_directory() {
+    use engine::backends::BackendConfig;
+    let t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    let before = t.last_audit_seq().await;
+    let mut inside = t.config();
+    inside.target_dir = t.config().target_dir.join("staging");
+    for config in [t.config(), inside] {
+        let err = t
+            .engine
+            .create_environment(
+                &t.actor,
+                APP,
+                "staging",
+                BackendConfig::Local(config),
+                false,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.http_status(), 400);
+        let message = err.public_message();
+        assert!(
+            message.contains("target_dir") && message.contains(&format!("{APP}/{ENV}")),
+            "{message}"
+        );
+    }
+    assert!(t.audit_after(before).await.is_empty(), "nothing recorded");
+    let mut beside = t.config();
+    beside.target_dir = t.path().join("staging-target");
+    t.engine
+        .create_environment(
+            &t.actor,
+            APP,
+            "staging",
+            BackendConfig::Local(beside),
+            false,
+        )
+        .await
+        .unwrap();
+    // Nor may an edit move one into the other's directory.
+    let err = t
+        .engine
+        .update_environment(
+            &t.actor,
+            APP,
+            "staging",
+            BackendConfig::Local(t.config()),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), 400, "{err}");
+}

@@ -7,6 +7,7 @@
 pub mod dnf;
 pub mod docker;
 pub mod local;
+pub mod overlap;
 pub mod preview;
 pub mod ssh;
 
