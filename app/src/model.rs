@@ -67,6 +67,14 @@ pub struct JobSummary {
     pub error: Option<String>,
 }
 
+/// A build registered from the form: new, or the commit's existing build
+/// (same artifact), which changed nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    pub build: BuildInfo,
+    pub created: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BuildInfo {
     pub id: i64,
@@ -167,6 +175,9 @@ pub struct EnvDetail {
     /// The latest job failed or stopped mid-way: some hosts may not run the
     /// live release, which may then be restored (rolled back to).
     pub unsettled: bool,
+    /// The newest audit row about it when this was read (see
+    /// `components::changes`).
+    pub activity: i64,
     /// What the person looking may do here, so the page offers only that.
     pub may: MayHere,
 }

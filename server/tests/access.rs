@@ -86,6 +86,7 @@ fn viewer_may_post(path: &str) -> bool {
             path,
             "/fn/default_settings"
                 | "/fn/deploy_plan"
+                | "/fn/latest_activity"
                 | "/fn/installed_versions"
                 | "/fn/login_providers"
                 | "/fn/create_token"

@@ -1,3 +1,4 @@
+pub mod changes;
 pub mod errors;
 pub mod layout;
 pub mod progress;

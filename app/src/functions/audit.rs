@@ -45,3 +45,18 @@ pub async fn get_audit(
             .collect(),
     })
 }
+
+/// The newest audit row about `environment` (`app/env`; absent: any
+/// environment). A page that showed less tells the reader to refresh.
+#[server(prefix = "/fn", endpoint = "latest_activity")]
+pub async fn latest_activity(environment: Option<String>) -> Result<i64, ServerFnError> {
+    use super::context::{actor, engine, to_server_error};
+    use engine::auth::Permission;
+    let (engine, actor) = (engine()?, actor().await?);
+    actor.require(Permission::Read).map_err(to_server_error)?;
+    engine
+        .store()
+        .latest_audit_seq(environment.as_deref())
+        .await
+        .map_err(to_server_error)
+}

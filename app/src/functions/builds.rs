@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::model::{BuildInfo, BuildsPage};
+use crate::model::{BuildsPage, Registration};
 
 #[server(prefix = "/fn", endpoint = "get_builds")]
 pub async fn get_builds(app: String) -> Result<BuildsPage, ServerFnError> {
@@ -45,7 +45,7 @@ pub async fn register_build(
     message: String,
     author: String,
     artifact: String,
-) -> Result<BuildInfo, ServerFnError> {
+) -> Result<Registration, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     use engine::store::builds::Registered;
     let (engine, actor) = (engine()?, actor().await?);
@@ -62,6 +62,13 @@ pub async fn register_build(
         .await
         .map_err(to_server_error)?
     {
-        Registered::Created(b) | Registered::Existing(b) => Ok(super::convert::build(&b)),
+        Registered::Created(b) => Ok(Registration {
+            build: super::convert::build(&b),
+            created: true,
+        }),
+        Registered::Existing(b) => Ok(Registration {
+            build: super::convert::build(&b),
+            created: false,
+        }),
     }
 }

@@ -16,6 +16,11 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
         .await
         .map_err(to_server_error)?;
     let store = engine.store();
+    // Read first: whatever is recorded later, this page may not show.
+    let activity = store
+        .latest_audit_seq(Some(&environment.path()))
+        .await
+        .map_err(to_server_error)?;
     let live = store
         .live_release(environment.id)
         .await
@@ -58,6 +63,7 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
         builds: builds.iter().map(convert::build).collect(),
         recent_jobs: recent_jobs.iter().map(convert::job).collect(),
         unsettled: engine::domain::unsettled(recent_jobs.first()),
+        activity,
         may: crate::model::MayHere {
             deploy_refused: actor
                 .require_on(

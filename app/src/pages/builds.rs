@@ -55,6 +55,18 @@ fn BuildsView(page: BuildsPage, register: ServerAction<RegisterBuild>) -> impl I
                 <button type="submit">"Register build"</button>
             </ActionForm>
             <ActionError value=register.value() />
+            {move || register.value().get().and_then(Result::ok).map(|r| {
+                let text = if r.created {
+                    format!("Registered build #{} of {}.", r.build.id, short_sha(&r.build.commit_sha))
+                } else {
+                    format!(
+                        "Commit {} is already build #{} with this artifact: nothing changed.",
+                        short_sha(&r.build.commit_sha),
+                        r.build.id
+                    )
+                };
+                view! { <p class="notice registered">{text}</p> }
+            })}
         </details>
         <table class="builds">
             <thead>

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
+use crate::components::changes::ChangedNotice;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::state::StateBadge;
 use crate::functions::environments::{
@@ -38,6 +39,7 @@ pub fn EnvironmentPage() -> impl IntoView {
         }
     });
 
+    let refresh = RwSignal::new(0_usize);
     let detail = Resource::new(
         move || {
             (
@@ -46,11 +48,13 @@ pub fn EnvironmentPage() -> impl IntoView {
                 lock.version().get()
                     + unlock.version().get()
                     + set_var.version().get()
-                    + delete_var.version().get(),
+                    + delete_var.version().get()
+                    + refresh.get(),
             )
         },
         |(app, env, _)| get_environment(app, env),
     );
+    let shown = Signal::derive(move || detail.get().and_then(Result::ok).map(|d| d.activity));
 
     let actions = EnvActions {
         deploy,
@@ -61,6 +65,7 @@ pub fn EnvironmentPage() -> impl IntoView {
         delete_var,
     };
     view! {
+        {move || view! { <ChangedNotice environment=Some(format!("{}/{}", app(), env())) shown refresh /> }}
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
@@ -92,6 +97,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         builds,
         recent_jobs,
         unsettled,
+        activity: _,
         may,
     } = detail;
     let may_deploy = may.deploy_refused.is_none();
@@ -123,7 +129,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             })}
             {match may.deploy_refused.clone() {
                 None => view! {
-                    <DeployCard app=app.clone() env=env.clone() builds deploy=actions.deploy />
+                    <DeployCard app=app.clone() env=env.clone() builds locked=summary.lock.is_some() deploy=actions.deploy />
                     <LockCard app=app.clone() env=env.clone() lock=summary.lock.clone() actions />
                 }.into_any(),
                 Some(why) => view! {
@@ -147,7 +153,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
                 </p>
             }
         })}
-        <ReleasesCard app=app.clone() env=env.clone() releases unsettled may_deploy rollback=actions.rollback />
+        <ReleasesCard app=app.clone() env=env.clone() releases unsettled may_deploy locked=summary.lock.is_some() rollback=actions.rollback />
         <VarsCard app=app.clone() env=env.clone() vars manage=may.manage actions />
         {match summary.backend.as_str() {
             "ssh" if may.manage => view! { <RemoteLocksCard app=app.clone() env=env.clone() /> }.into_any(),
@@ -164,6 +170,8 @@ fn DeployCard(
     app: String,
     env: String,
     builds: Vec<BuildInfo>,
+    /// Locked: deploys wait until it is unlocked (the lock card says why).
+    locked: bool,
     deploy: ServerAction<Deploy>,
 ) -> impl IntoView {
     let no_builds = builds.is_empty();
@@ -194,8 +202,10 @@ fn DeployCard(
                         view! { <option value=b.id.to_string()>{label}</option> }
                     }).collect_view()}
                 </select>
-                <button type="submit" class="primary" id="deploy-button">"Deploy"</button>
+                <button type="submit" class="primary" id="deploy-button" disabled=locked
+                    title=locked.then_some("Locked: unlock it to deploy")>"Deploy"</button>
             </ActionForm>
+            {locked.then(|| view! { <p class="muted locked-note">"Locked: deploys wait until it is unlocked."</p> })}
             <ActionError value=deploy.value() />
             {no_builds.then(|| view! { <p class="muted">"No builds registered for this application yet."</p> })}
             <details class="plan" id="deploy-plan">
@@ -271,11 +281,20 @@ fn ReleasesCard(
     unsettled: bool,
     /// Whether to offer Rollback / Restore at all.
     may_deploy: bool,
+    /// Locked: deploys and rollbacks wait, so none is offered.
+    locked: bool,
     rollback: ServerAction<Rollback>,
 ) -> impl IntoView {
+    // A rollback makes a new row for the release it returns to: the older
+    // row of that same release is not one to roll back to.
+    let live_key = releases
+        .iter()
+        .find(|r| r.state == "live")
+        .map(|r| r.release_key.clone());
     view! {
         <section class="card">
             <h2>"Release history"</h2>
+            {locked.then(|| view! { <p class="muted">"Locked: rollbacks wait until it is unlocked."</p> })}
             <ActionError value=rollback.value() />
             <table class="releases">
                 <thead>
@@ -292,8 +311,12 @@ fn ReleasesCard(
                 </thead>
                 <tbody>
                     {releases
-                        .into_iter()
-                        .map(|r| view! { <ReleaseRow r app=app.clone() env=env.clone() unsettled may_deploy rollback /> })
+                        .iter()
+                        .cloned()
+                        .map(|r| {
+                            let live_key = live_key.clone();
+                            view! { <ReleaseRow r live_key app=app.clone() env=env.clone() unsettled may_deploy=may_deploy && !locked rollback /> }
+                        })
                         .collect_view()}
                 </tbody>
             </table>
@@ -337,6 +360,15 @@ fn VarsCard(
             }
         })
         .collect_view();
+    // Once saved, the form is emptied: a secret's value must not stay on
+    // screen (the page updates in place, so the inputs would keep it).
+    let form = NodeRef::<leptos::html::Form>::new();
+    let set_var = actions.set_var;
+    Effect::new(move |_| {
+        if let (Some(Ok(())), Some(form)) = (set_var.value().get(), form.get()) {
+            form.reset();
+        }
+    });
     view! {
         <section class="card">
             <h2>"Environment variables"</h2>
@@ -345,7 +377,7 @@ fn VarsCard(
                 <tbody>{rows}</tbody>
             </table>
             {manage.then(|| view! {
-                <ActionForm action=actions.set_var attr:class="inline-form">
+                <ActionForm action=actions.set_var node_ref=form attr:class="inline-form">
                     <input type="hidden" name="app" value=app />
                     <input type="hidden" name="env" value=env />
                     <input name="name" placeholder="NAME" required />
@@ -477,6 +509,8 @@ fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
 #[component]
 fn ReleaseRow(
     r: ReleaseInfo,
+    /// The release key live now.
+    live_key: Option<String>,
     app: String,
     env: String,
     unsettled: bool,
@@ -486,13 +520,15 @@ fn ReleaseRow(
     let job_href = format!("/jobs/{}", r.job_id);
     let label = match r.state.as_str() {
         _ if !may_deploy => None,
-        "superseded" => Some("Rollback to this"),
+        "superseded" if live_key.as_deref() != Some(r.release_key.as_str()) => {
+            Some("Rollback to this")
+        }
         "live" if unsettled => Some("Restore this release"),
         _ => None,
     };
     view! {
         <tr data-release=r.id data-state=r.state.clone()>
-            <td><code>{r.release_key.clone()}</code></td>
+            <td><code class="release-key">{r.release_key.clone()}</code></td>
             <td>
                 <code>{short_sha(&r.commit_sha).to_owned()}</code>
                 " "<span class="branch">{r.branch.clone()}</span>
@@ -501,7 +537,8 @@ fn ReleaseRow(
             <td>{r.kind.clone()}</td>
             <td><StateBadge state=r.state.clone() /></td>
             <td>{r.released_by.clone()}</td>
-            <td>{r.released_at.clone().unwrap_or_else(|| r.created_at.clone())}</td>
+            // Only what went live was released; the rest never was.
+            <td>{r.released_at.clone().unwrap_or_else(|| "—".to_owned())}</td>
             <td><A href=job_href>"#"{r.job_id}</A>" "<StateBadge state=r.job_state.clone() /></td>
             <td>
                 {label.map(|label| view! {

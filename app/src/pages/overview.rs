@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::components::changes::ChangedNotice;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::state::StateBadge;
 use crate::functions::overview::{get_overview, CreateApplication};
@@ -9,9 +10,16 @@ use crate::model::{short_sha, AppOverview, EnvSummary};
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let create_app = ServerAction::<CreateApplication>::new();
-    let overview = Resource::new(move || create_app.version().get(), |_| get_overview());
+    let refresh = RwSignal::new(0_usize);
+    let overview = Resource::new(
+        move || create_app.version().get() + refresh.get(),
+        |_| get_overview(),
+    );
+    // The overview does not say what it read after: the first answer is.
+    let nothing_shown: Signal<Option<i64>> = Signal::stored(None);
     view! {
         <h1>"Environments"</h1>
+        <ChangedNotice environment=None shown=nothing_shown refresh auto=true />
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match overview.await {

@@ -161,6 +161,19 @@ impl Store {
     }
 
     /// Records an action that changes nothing else (e.g. a logout).
+    /// The newest audit row about `environment` (`app/env`), or about any
+    /// environment when `None`: 0 when there is none. Pages compare it with
+    /// what they showed to tell that something happened since.
+    pub async fn latest_audit_seq(&self, environment: Option<&str>) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) FROM audit_log
+             WHERE CASE WHEN ?1 IS NULL THEN environment IS NOT NULL ELSE environment = ?1 END",
+        )
+        .bind(environment)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     pub async fn audit_only(&self, record: &AuditRecord) -> Result<i64> {
         let mut tx = self.write().await?;
         let seq = append(&mut tx, record).await?;

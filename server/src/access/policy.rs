@@ -112,7 +112,9 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
     let rule = match name {
         "login_providers" | "get_me" => Rule::Public,
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
-        | "get_builds" | "installed_versions" | "deploy_plan" => Rule::Require(Read),
+        | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity" => {
+            Rule::Require(Read)
+        }
         "deploy" | "rollback" | "create_qa_environment" | "destroy_environment" => {
             Rule::Require(Deploy)
         }
