@@ -148,7 +148,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             view! {
                 <p class="notice warning" data-unsettled=job.id>
                     "The last job "<A href=href>"#"{job.id}</A>" ("{job.kind}") ended "{job.state}
-                    ": some hosts may not run the live release. "
+                    ". If it got as far as switching (its page shows each host's last step), some hosts may not run the live release: "
                     <strong>"Restore"</strong>" it in the history below to apply it everywhere again."
                 </p>
             }

@@ -27,9 +27,11 @@ pub fn EnvironmentFormPage() -> impl IntoView {
         move || (app(), original()),
         |(app, original)| async move {
             if original.is_empty() {
-                default_settings(app).await
+                default_settings(app).await.map(|s| (s, false))
             } else {
-                get_environment(app, original).await.map(|d| d.settings)
+                get_environment(app, original)
+                    .await
+                    .map(|d| (d.settings, !d.recent_jobs.is_empty()))
             }
         },
     );
@@ -37,7 +39,7 @@ pub fn EnvironmentFormPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match settings.await {
-                    Ok(s) => view! { <EnvForm app=app() original=original() s save delete /> }.into_any(),
+                    Ok((s, has_history)) => view! { <EnvForm app=app() original=original() s has_history save delete /> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                 }
             })}
@@ -50,6 +52,8 @@ fn EnvForm(
     app: String,
     original: String,
     s: EnvSettings,
+    /// It has run jobs, so it is kept (and cannot be deleted).
+    has_history: bool,
     save: ServerAction<SaveEnvironment>,
     delete: ServerAction<DeleteEnvironment>,
 ) -> impl IntoView {
@@ -187,7 +191,7 @@ fn EnvForm(
             </ActionForm>
             <ActionError value=save.value() />
         </section>
-        {(!is_new).then(|| view! {
+        {(!is_new && !has_history).then(|| view! {
             <section class="card danger">
                 <h2>"Delete"</h2>
                 <p class="muted">"Only an environment that has never run a job can be deleted."</p>
