@@ -108,13 +108,18 @@ fn AuditView(page: AuditPage, f: Filters) -> impl IntoView {
         </form>
         <table class="audit">
             <thead>
-                <tr><th>"#"</th><th>"Time"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Environment"</th><th>"Details"</th></tr>
+                <tr><th>"#"</th><th class="ts">"Time"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Environment"</th><th>"Details"</th></tr>
             </thead>
             <tbody>
+                {page.rows.is_empty().then(|| view! {
+                    <tr class="empty"><td colspan="7" class="muted">
+                        "No entries match these filters (an environment is named app/env, e.g. demo/demo)."
+                    </td></tr>
+                })}
                 {page.rows.into_iter().map(|r| view! {
                     <tr data-action=r.action.clone()>
                         <td>{r.seq}</td>
-                        <td>{r.ts.clone()}</td>
+                        <td class="ts">{r.ts.clone()}</td>
                         <td>{r.actor.clone()}</td>
                         <td><code>{r.action.clone()}</code></td>
                         <td>{r.target.clone()}</td>

@@ -11,15 +11,18 @@ use crate::model::{short_sha, EventLine, HostInfo, JobDetail, ProgressPayload};
 #[component]
 pub fn JobPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| s.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    // A job id that is not a number names no job: asked for as such, it
+    // is answered "not found" by the server, which names what was asked.
+    let id = move || params.read().get("id").unwrap_or_default();
     let cancel = ServerAction::<CancelJob>::new();
-    let job = Resource::new(id, get_job);
+    let job = Resource::new(id, |raw| async move {
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 => get_job(id).await,
+            _ => Err(ServerFnError::new(format!(
+                "no job {raw:?}: job ids are numbers, e.g. /jobs/1"
+            ))),
+        }
+    });
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
