@@ -142,6 +142,11 @@ impl Slipway {
         format!("{}{path}", self.base_url)
     }
 
+    /// `name` under its data directory, as a form field takes it.
+    pub fn data_path(&self, name: &str) -> String {
+        self.data_dir.path().join(name).display().to_string()
+    }
+
     /// Starts with `provider` as its identity provider, plus `extra` settings.
     pub fn start_with_provider(provider: &OidcProvider, extra: &[(&str, String)]) -> Result<Self> {
         let mut env = provider.slipway_env();
@@ -168,13 +173,7 @@ pub async fn sign_in_with_provider(
 /// names the admin.
 pub async fn sign_in_as_first_admin(client: &fantoccini::Client, slipway: &Slipway) -> Result<()> {
     client.goto(&slipway.login_link).await?;
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(fantoccini::Locator::Css("#use-login-link"))
-        .await?
-        .click()
-        .await?;
+    click(client, "#use-login-link").await?;
     wait_for_text(client, "header .who", |s| s.contains("(admin)")).await?;
     Ok(())
 }
@@ -367,10 +366,30 @@ pub async fn fill(client: &fantoccini::Client, name: &str, value: &str) -> Resul
 
 /// Presses the form's submit button (create or save an environment, a token…).
 pub async fn submit_env_form(client: &fantoccini::Client) -> Result<()> {
+    click(client, ".env-form button[type='submit']").await?;
+    Ok(())
+}
+
+/// Waits for the element `css` matches, then clicks it.
+pub async fn click(client: &fantoccini::Client, css: &str) -> Result<()> {
     client
-        .find(fantoccini::Locator::Css(".env-form button[type='submit']"))
-        .await?
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(fantoccini::Locator::Css(css))
+        .await
+        .with_context(|| format!("no {css}"))?
         .click()
+        .await?;
+    Ok(())
+}
+
+/// Types `text` into the element `css` matches (after what it holds).
+pub async fn type_into(client: &fantoccini::Client, css: &str, text: &str) -> Result<()> {
+    client
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .with_context(|| format!("no {css}"))?
+        .send_keys(text)
         .await?;
     Ok(())
 }
@@ -384,13 +403,7 @@ pub async fn register_build_in_form(
 ) -> Result<()> {
     client.goto(&slipway.url("/builds?app=demo")).await?;
     wait_hydrated(client).await?;
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(fantoccini::Locator::Css("details.card summary"))
-        .await?
-        .click()
-        .await?;
+    click(client, "details.card summary").await?;
     for (name, value) in fields {
         fill(client, name, value).await?;
     }
@@ -595,10 +608,6 @@ pub async fn press_deploy(
     build_id: i64,
 ) -> Result<()> {
     pick_build(client, slipway, "/apps/demo/envs/demo", build_id).await?;
-    client
-        .find(fantoccini::Locator::Css("#deploy-button"))
-        .await?
-        .click()
-        .await?;
+    click(client, "#deploy-button").await?;
     Ok(())
 }

@@ -36,34 +36,14 @@ async fn environment_settings_are_validated_and_saved() -> Result<()> {
     assert!(error.contains("absolute"), "unclear message: {error}");
 
     // So is a keep count that is not a number.
-    fill(
-        client,
-        "target_dir",
-        &slipway
-            .data_dir
-            .path()
-            .join("staging")
-            .display()
-            .to_string(),
-    )
-    .await?;
+    fill(client, "target_dir", &slipway.data_path("staging")).await?;
     fill(client, "keep_releases", "lots").await?;
     submit(client).await?;
     wait_for_text(client, ".error", |s| s.contains("whole number")).await?;
 
     // So is the directory another environment releases into.
     fill(client, "keep_releases", "3").await?;
-    fill(
-        client,
-        "target_dir",
-        &slipway
-            .data_dir
-            .path()
-            .join("demo-target")
-            .display()
-            .to_string(),
-    )
-    .await?;
+    fill(client, "target_dir", &slipway.data_path("demo-target")).await?;
     submit(client).await?;
     wait_for_text(client, ".error", |s| s.contains("where demo/demo releases")).await?;
 
@@ -81,17 +61,7 @@ async fn environment_settings_are_validated_and_saved() -> Result<()> {
     // A valid form creates it and lands on its page.
     open_new_environment_form(client, &slipway).await?;
     fill(client, "name", "staging").await?;
-    fill(
-        client,
-        "target_dir",
-        &slipway
-            .data_dir
-            .path()
-            .join("staging")
-            .display()
-            .to_string(),
-    )
-    .await?;
+    fill(client, "target_dir", &slipway.data_path("staging")).await?;
     fill(client, "keep_releases", "3").await?;
     fill(client, "before_switch", "echo one\necho two").await?;
     submit(client).await?;

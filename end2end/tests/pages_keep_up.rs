@@ -6,15 +6,10 @@
 
 use anyhow::{ensure, Result};
 use end2end::{
-    job_succeeds, press_deploy, sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser,
-    Slipway, PATIENCE,
+    click, job_succeeds, press_deploy, sign_in_as_first_admin, type_into, wait_for_text,
+    wait_hydrated, Browser, Slipway,
 };
-use fantoccini::{Client, Locator};
-
-async fn switch_to(client: &Client, window: &fantoccini::wd::WindowHandle) -> Result<()> {
-    client.switch_to_window(window.clone()).await?;
-    Ok(())
-}
+use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_overview_and_an_environment_page_show_what_others_did() -> Result<()> {
@@ -39,14 +34,14 @@ async fn the_overview_and_an_environment_page_show_what_others_did() -> Result<(
     job_succeeds(client).await?;
 
     // The overview shows it without a reload.
-    switch_to(client, &watcher).await?;
+    client.switch_to_window(watcher.clone()).await?;
     wait_for_text(client, "tr[data-env='demo']", |s| s.contains("succeeded")).await?;
 
     // The environment page, open while the other window locks it, offers
     // a Refresh, which shows the lock and no way to deploy.
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
     wait_hydrated(client).await?;
-    switch_to(client, &other.handle).await?;
+    client.switch_to_window(other.handle.clone()).await?;
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;
     wait_hydrated(client).await?;
     let reason = client.find(Locator::Css("input[name='reason']")).await?;
@@ -58,14 +53,8 @@ async fn the_overview_and_an_environment_page_show_what_others_did() -> Result<(
         .await?;
     wait_for_text(client, "p.locked", |s| s.contains("release freeze")).await?;
 
-    switch_to(client, &watcher).await?;
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("#refresh-page"))
-        .await?
-        .click()
-        .await?;
+    client.switch_to_window(watcher.clone()).await?;
+    click(client, "#refresh-page").await?;
     wait_for_text(client, "p.locked", |s| s.contains("release freeze")).await?;
     let deploy = client.find(Locator::Css("#deploy-button")).await?;
     ensure!(
@@ -75,26 +64,10 @@ async fn the_overview_and_an_environment_page_show_what_others_did() -> Result<(
 
     // A secret's value is gone from the form once saved.
     let form = "form:has(textarea[name='value'])";
-    client
-        .find(Locator::Css(&format!("{form} input[name='name']")))
-        .await?
-        .send_keys("API_KEY")
-        .await?;
-    client
-        .find(Locator::Css("textarea[name='value']"))
-        .await?
-        .send_keys("sk-live-not-for-screens")
-        .await?;
-    client
-        .find(Locator::Css("input[name='secret']"))
-        .await?
-        .click()
-        .await?;
-    client
-        .find(Locator::Css(&format!("{form} button[type='submit']")))
-        .await?
-        .click()
-        .await?;
+    type_into(client, &format!("{form} input[name='name']"), "API_KEY").await?;
+    type_into(client, "textarea[name='value']", "sk-live-not-for-screens").await?;
+    click(client, "input[name='secret']").await?;
+    click(client, &format!("{form} button[type='submit']")).await?;
     wait_for_text(client, "table.vars", |s| s.contains("API_KEY")).await?;
     let left = client
         .find(Locator::Css("textarea[name='value']"))

@@ -4,26 +4,14 @@
 
 use anyhow::{Context, Result};
 use end2end::{
-    create_docker_environment, job_succeeds, register_build_in_form, sign_in_as_first_admin,
+    click, create_docker_environment, job_succeeds, register_build_in_form, sign_in_as_first_admin,
     wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
 };
 use engine::backends::docker::EnvIdentity;
 use engine::testing::docker::{DockerEngine, EnvironmentCleanup};
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 
 const QA_NAME: &str = "qa-feature-checkout";
-
-async fn click(client: &Client, css: &str) -> Result<()> {
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(css))
-        .await
-        .with_context(|| format!("no {css}"))?
-        .click()
-        .await?;
-    Ok(())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_a_qa_environment_open_its_url_and_destroy_it_in_the_browser() -> Result<()> {
