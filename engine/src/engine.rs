@@ -534,17 +534,10 @@ impl Engine {
             )
             .into());
         }
-        match target.state {
-            crate::domain::ReleaseState::Superseded => {}
-            crate::domain::ReleaseState::Live if self.is_unsettled(&env).await? => {}
-            crate::domain::ReleaseState::Live => {
-                return Err(Error::Conflict(format!("release #{release_id} is already live on {}", env.path())))
-            }
-            _ => {
-                return Err(Error::Conflict(format!(
-                    "release #{release_id} never went live; only earlier live releases can be rolled back to"
-                )))
-            }
+        let live = self.store.live_release(env.id).await?;
+        let unsettled = self.is_unsettled(&env).await?;
+        if let Some(refusal) = crate::domain::rollback_refusal(&target, live.as_ref(), unsettled) {
+            return Err(Error::Conflict(format!("{}: {refusal}", env.path())));
         }
         let build = self.store.build(target.build_id).await?;
         let job = self

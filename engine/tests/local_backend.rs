@@ -94,12 +94,22 @@ async fn deploy_switch_and_rollback() {
         Some(r3.id)
     );
 
-    // Rolling back to what is live already is refused.
-    let again = t.engine.rollback(&t.actor, APP, ENV, r3.id).await;
-    assert!(
-        matches!(again, Err(engine::Error::Conflict(_))),
-        "{again:?}"
-    );
+    // Rolling back to what is live already is refused, whichever row of
+    // that release is asked for, and nothing is queued.
+    for row in [r3.id, r1.id] {
+        let again = t.engine.rollback(&t.actor, APP, ENV, row).await;
+        assert!(
+            matches!(&again, Err(engine::Error::Conflict(message)) if message.contains("live")),
+            "{again:?}"
+        );
+    }
+    let latest = t
+        .engine
+        .store()
+        .jobs_for_environment(env.id, 1)
+        .await
+        .unwrap();
+    assert_eq!(latest.first().map(|job| job.id), Some(rollback.id));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 
 mod names;
 mod records;
+mod rollback;
 
 pub use names::{AppName, BranchName, BranchPattern, CommitSha, EnvName, Login};
 pub use records::*;
+pub use rollback::{rollback_refusal, RollbackRefusal};
