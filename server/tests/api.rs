@@ -194,6 +194,16 @@ async fn bad_input_is_refused_with_a_clear_message_and_changes_nothing() {
     );
     let reply = server.get("/api/jobs/424242", &auth).await;
     assert_refused(&reply, StatusCode::NOT_FOUND, "unknown job");
+    // No "new environment" form for an application that is not there.
+    let reply = server
+        .call_fn("default_settings", &auth, &[("app", "nope")])
+        .await;
+    assert!(
+        !reply.status.is_success() && reply.text.contains("application nope"),
+        "{} {}",
+        reply.status,
+        reply.text
+    );
 
     // Nothing changed.
     assert_eq!(snapshot(&db).await, before);

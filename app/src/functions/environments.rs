@@ -83,7 +83,15 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
 /// Settings for the "new environment" form.
 #[server(prefix = "/fn", endpoint = "default_settings")]
 pub async fn default_settings(app: String) -> Result<EnvSettings, ServerFnError> {
-    let _ = super::context::actor().await?;
+    use super::context::{actor, engine, to_server_error};
+    let (engine, _) = (engine()?, actor().await?);
+    // No form for an application that is not there.
+    let name = engine::domain::AppName::parse(&app).map_err(|e| to_server_error(e.into()))?;
+    engine
+        .store()
+        .application(&name)
+        .await
+        .map_err(to_server_error)?;
     Ok(EnvSettings {
         backend: "local".into(),
         target_dir: format!("/srv/{app}/"),
