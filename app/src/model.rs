@@ -254,7 +254,8 @@ pub struct AuditRow {
     pub action: String,
     pub target: String,
     pub environment: Option<String>,
-    pub details: String,
+    /// The details object's fields, values as text (strings unquoted).
+    pub details: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -274,6 +274,48 @@ pub fn audit(a: &AuditEntry) -> AuditRow {
         action: a.action.clone(),
         target: a.target.clone(),
         environment: a.environment.clone(),
-        details: a.details.clone(),
+        details: detail_fields(&a.details),
+    }
+}
+
+/// An audit row's details (a JSON object) as field/value pairs to read;
+/// anything else as one unnamed field.
+fn detail_fields(details: &str) -> Vec<(String, String)> {
+    match serde_json::from_str::<serde_json::Value>(details) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .into_iter()
+            .map(|(name, value)| {
+                let text = match value {
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                (name, text)
+            })
+            .collect(),
+        _ if details.trim().is_empty() => Vec::new(),
+        _ => vec![(String::new(), details.to_owned())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detail_fields;
+
+    #[test]
+    fn audit_details_read_as_fields() {
+        assert_eq!(
+            detail_fields(r#"{"job":7,"build":"abc","hosts":["a","b"]}"#),
+            vec![
+                ("build".to_owned(), "abc".to_owned()),
+                ("hosts".to_owned(), r#"["a","b"]"#.to_owned()),
+                ("job".to_owned(), "7".to_owned()),
+            ]
+        );
+        assert_eq!(detail_fields("{}"), Vec::new());
+        assert_eq!(detail_fields(""), Vec::new());
+        assert_eq!(
+            detail_fields("not json"),
+            vec![(String::new(), "not json".to_owned())]
+        );
     }
 }

@@ -124,7 +124,12 @@ fn AuditView(page: AuditPage, f: Filters) -> impl IntoView {
                         <td><code>{r.action.clone()}</code></td>
                         <td>{r.target.clone()}</td>
                         <td>{r.environment.clone().unwrap_or_default()}</td>
-                        <td><code class="details">{r.details.clone()}</code></td>
+                        <td class="details">{r.details.into_iter().map(|(name, value)| view! {
+                            <span class="detail">
+                                {(!name.is_empty()).then(|| view! { <span class="detail-name">{name}": "</span> })}
+                                <code>{value}</code>
+                            </span>
+                        }).collect_view()}</td>
                     </tr>
                 }).collect_view()}
             </tbody>
