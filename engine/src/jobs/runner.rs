@@ -58,34 +58,46 @@ pub struct JobRunner {
     settings: RunnerSettings,
     owner: Arc<str>,
     wake: Arc<Notify>,
-    /// Jobs this runner is executing now (see [`Running`]).
-    running: Arc<std::sync::Mutex<HashSet<i64>>>,
+    /// Jobs this runner is executing now.
+    running: RunningJobs,
 }
 
-/// Holds a job's place in [`JobRunner::running`] while its task lives; a
-/// task that ends in any way (a panic too) gives it up, so the sweep can
-/// interrupt that job once its lease lapses.
-struct Running {
-    set: Arc<std::sync::Mutex<HashSet<i64>>>,
-    job_id: i64,
-}
+/// The jobs one runner is executing now: the sweep leaves their leases
+/// alone, whatever their renewal times say.
+#[derive(Clone, Default)]
+struct RunningJobs(Arc<std::sync::Mutex<HashSet<i64>>>);
 
-impl Running {
-    fn new(set: &Arc<std::sync::Mutex<HashSet<i64>>>, job_id: i64) -> Self {
-        set.lock().unwrap_or_else(|e| e.into_inner()).insert(job_id);
-        Self {
-            set: set.clone(),
+impl RunningJobs {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        // A panicked holder leaves a set that is still a set.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds `job_id`'s place until the returned guard drops.
+    fn enter(&self, job_id: i64) -> Running {
+        self.set().insert(job_id);
+        Running {
+            jobs: self.clone(),
             job_id,
         }
     }
+
+    fn ids(&self) -> Vec<i64> {
+        self.set().iter().copied().collect()
+    }
+}
+
+/// Holds a job's place in [`RunningJobs`] while its task lives; a task
+/// that ends in any way (a panic too) gives it up, so the sweep can
+/// interrupt that job once its lease lapses.
+struct Running {
+    jobs: RunningJobs,
+    job_id: i64,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.job_id);
+        self.jobs.set().remove(&self.job_id);
     }
 }
 
@@ -114,7 +126,7 @@ impl JobRunner {
             settings,
             owner: owner.into(),
             wake,
-            running: Arc::default(),
+            running: RunningJobs::default(),
         }
     }
 
@@ -176,13 +188,7 @@ impl JobRunner {
     }
 
     async fn sweep_expired(&self) {
-        let alive: Vec<i64> = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
+        let alive = self.running.ids();
         match self.store.interrupt_expired_jobs(&alive).await {
             Ok(interrupted) => {
                 for (job_id, closing) in interrupted {
@@ -262,7 +268,7 @@ impl JobRunner {
             env_id = job.environment_id
         );
         async move {
-            let _running = Running::new(&self.running, job.id);
+            let _running = self.running.enter(job.id);
             let (trigger, cancel) = CancelSignal::new();
             // Stops renewing the lease however this future ends, even if it is dropped.
             let keeper = AbortOnDrop(tokio::spawn(
@@ -285,43 +291,44 @@ impl JobRunner {
                 JobOutcome::Failed(why) => format!("job failed: {why}"),
                 JobOutcome::Cancelled => "job cancelled".to_owned(),
             };
-            // What happened is recorded, not guessed: a failed write (a busy
-            // database, a brief i/o error) is tried again while the lease is
-            // still renewed. Only if it never lands does the lease lapse and
-            // the job become interrupted.
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                match self
-                    .store
-                    .finish_job(&job, &self.owner, &outcome, &summary)
-                    .await
-                {
-                    Ok((finished, closing)) => {
-                        tracing::info!(state = finished.state.as_str(), "job finished");
-                        closing
-                            .into_iter()
-                            .for_each(|event| self.hub.publish(event));
-                        break;
-                    }
-                    Err(crate::error::Error::Conflict(why)) => {
-                        tracing::error!(%why, "the job's end cannot be recorded: its lease is gone");
-                        break;
-                    }
-                    Err(e) if attempt < FINISH_ATTEMPTS => {
-                        tracing::warn!(error = %e, attempt, "could not record the end of the job; trying again");
-                        tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not record the end of the job");
-                        break;
-                    }
-                }
-            }
+            self.record_end(&job, &outcome, &summary).await;
             drop(keeper);
         }
         .instrument(span)
         .await
+    }
+
+    /// Records how `job` ended. What happened is recorded, not guessed: a
+    /// failed write (a busy database, a brief i/o error) is tried again
+    /// while the lease is still renewed. Only if it never lands does the
+    /// lease lapse and the job become interrupted.
+    async fn record_end(&self, job: &Job, outcome: &JobOutcome, summary: &str) {
+        for attempt in 1..=FINISH_ATTEMPTS {
+            let error = match self
+                .store
+                .finish_job(job, &self.owner, outcome, summary)
+                .await
+            {
+                Ok((finished, closing)) => {
+                    tracing::info!(state = finished.state.as_str(), "job finished");
+                    closing
+                        .into_iter()
+                        .for_each(|event| self.hub.publish(event));
+                    return;
+                }
+                Err(crate::error::Error::Conflict(why)) => {
+                    tracing::error!(%why, "the job's end cannot be recorded: its lease is gone");
+                    return;
+                }
+                Err(e) => e,
+            };
+            if attempt == FINISH_ATTEMPTS {
+                tracing::error!(error = %error, "could not record the end of the job");
+            } else {
+                tracing::warn!(error = %error, attempt, "could not record the end of the job; trying again");
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+        }
     }
 
     /// Renews the lease; raises the cancel signal when a user asks or the lease is lost.
