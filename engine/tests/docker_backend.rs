@@ -769,6 +769,8 @@ async fn containers_get_the_environment_variables_and_secrets_stay_out_of_the_lo
     for (name, value, secret) in [
         ("GREETING", "hello world", false),
         ("API_KEY", "s3cr3t-value", true),
+        // Any name: one ending in _PATH too.
+        ("UPLOAD_PATH", "/var/uploads", false),
     ] {
         t.engine
             .set_env_var(
@@ -789,6 +791,22 @@ async fn containers_get_the_environment_variables_and_secrets_stay_out_of_the_lo
     let job = t.deploy_to("vars", &build).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     assert_eq!(cleanup.containers().len(), 1);
+    let env = running_container_env(&cleanup);
+    for expected in [
+        "GREETING=hello world",
+        "UPLOAD_PATH=/var/uploads",
+        "SLIPWAY_ENVIRONMENT=vars",
+    ] {
+        assert!(
+            env.contains(&expected.to_owned()),
+            "{expected} missing: {env:?}"
+        );
+    }
+    // A container has no release directory on this machine to be told of.
+    assert!(
+        !env.iter().any(|e| e.starts_with("SLIPWAY_RELEASE_PATH=")),
+        "{env:?}"
+    );
     let events = t.events(job.id).await;
     assert!(events.iter().all(|e| !e.text.contains("s3cr3t-value")));
     let audit = t.audit_after(0).await;

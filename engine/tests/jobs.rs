@@ -310,22 +310,29 @@ async fn cancelling_a_running_job_stops_it_before_the_switch() {
         events.last().map(|e| (e.level.as_str(), e.text.as_str())),
         Some(("end", "cancelled"))
     );
-    let actions_seen: Vec<String> = t
-        .audit_after(0)
-        .await
-        .into_iter()
-        .map(|r| r.action)
-        .collect();
-    assert_eq!(
-        actions_seen
+    // The job says why it stopped, in its log and its audit row.
+    assert!(
+        events
             .iter()
-            .filter(|a| *a == actions::JOB_CANCEL_REQUESTED)
+            .any(|e| e.text == "job cancelled: a cancel was requested"),
+        "{events:?}"
+    );
+    let audit = t.audit_after(0).await;
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.action == actions::JOB_CANCEL_REQUESTED)
             .count(),
         1
     );
-    assert_eq!(
-        actions_seen.last().map(String::as_str),
-        Some(actions::JOB_CANCELLED)
+    let cancelled = audit.last().expect("audit rows");
+    assert_eq!(cancelled.action, actions::JOB_CANCELLED);
+    assert!(
+        cancelled
+            .details
+            .contains(r#""reason":"a cancel was requested""#),
+        "{}",
+        cancelled.details
     );
 }
 

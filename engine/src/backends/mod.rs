@@ -15,6 +15,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InvalidInput;
 
+/// How a backend's run ended when it did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunFailure {
+    Failed(String),
+    /// Stopped between steps; the reason says who or what stopped it.
+    Cancelled(String),
+}
+
+impl std::fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunFailure::Failed(why) => write!(f, "{why}"),
+            RunFailure::Cancelled(why) => write!(f, "cancelled: {why}"),
+        }
+    }
+}
+
 /// Release directories kept when an environment does not say.
 pub const DEFAULT_KEEP_RELEASES: u32 = 5;
 /// Health-check timeout when an environment does not say.

@@ -12,7 +12,7 @@ use tracing::{info_span, Instrument};
 use super::cancel::CancelTrigger;
 use super::{CancelSignal, EventEmitter, EventHub, SecretMasker};
 use crate::artifact::ArtifactPolicy;
-use crate::backends::{dnf, docker, local, ssh, BackendConfig};
+use crate::backends::{dnf, docker, local, ssh, BackendConfig, RunFailure};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
 use crate::shares::ArtifactShares;
@@ -289,7 +289,7 @@ impl JobRunner {
             let summary = match &outcome {
                 JobOutcome::Succeeded => "job succeeded".to_owned(),
                 JobOutcome::Failed(why) => format!("job failed: {why}"),
-                JobOutcome::Cancelled => "job cancelled".to_owned(),
+                JobOutcome::Cancelled(reason) => format!("job cancelled: {reason}"),
             };
             self.record_end(&job, &outcome, &summary).await;
             drop(keeper);
@@ -358,7 +358,7 @@ impl JobRunner {
                 }
             }
             if let Ok(true) = self.store.cancel_requested(job_id).await {
-                trigger.fire("cancelled on request");
+                trigger.fire("a cancel was requested");
             }
         }
     }
@@ -418,15 +418,11 @@ impl JobRunner {
                     .target_dir
                     .join("releases")
                     .join(&release.release_key);
-                let hook_env = hook_env(
-                    job,
-                    &env,
-                    &build,
-                    &release,
-                    live.as_ref(),
+                let hook_env = with_release_paths(
+                    release_vars(job, &env, &build, &release, live.as_ref(), &vars),
                     &release_dir,
                     &config.target_dir,
-                    &vars,
+                    live.as_ref(),
                 );
                 let run = local::LocalRun {
                     emitter: &emitter,
@@ -443,15 +439,11 @@ impl JobRunner {
                     release_key: release.release_key.clone(),
                     job_id: job.id,
                 };
-                let vars = hook_env(
-                    job,
-                    &env,
-                    &build,
-                    &release,
-                    live.as_ref(),
+                let vars = with_release_paths(
+                    release_vars(job, &env, &build, &release, live.as_ref(), &vars),
                     &layout.release_dir(),
                     &config.deploy_path,
-                    &vars,
+                    live.as_ref(),
                 );
                 let lock_holder = format!(
                     "job {} by {} from slipway {} since {}",
@@ -487,19 +479,8 @@ impl JobRunner {
                 .await
             }
             BackendConfig::Docker(config) => {
-                let env_vars = hook_env(
-                    job,
-                    &env,
-                    &build,
-                    &release,
-                    live.as_ref(),
-                    std::path::Path::new("/"),
-                    std::path::Path::new("/"),
-                    &vars,
-                )
-                .into_iter()
-                .filter(|(name, _)| !name.ends_with("_PATH"))
-                .collect();
+                // Containers have no release directory: no paths.
+                let env_vars = release_vars(job, &env, &build, &release, live.as_ref(), &vars);
                 docker::release(docker::DockerRelease {
                     config,
                     identity: docker::EnvIdentity::new(&env.application, &env.name),
@@ -520,12 +501,7 @@ impl JobRunner {
                 .await
             }
         };
-        let outcome = match result {
-            Ok(()) => JobOutcome::Succeeded,
-            Err(local::RunFailure::Cancelled(_)) => JobOutcome::Cancelled,
-            Err(local::RunFailure::Failed(why)) => JobOutcome::Failed(why),
-        };
-        Ok((outcome, masker))
+        Ok((outcome_of(result), masker))
     }
 }
 
@@ -552,17 +528,21 @@ impl JobRunner {
                 })
                 .await
             }
-            other => Err(local::RunFailure::Failed(format!(
+            other => Err(RunFailure::Failed(format!(
                 "{} environments cannot be destroyed by Slipway",
                 other.backend_name()
             ))),
         };
-        let outcome = match result {
-            Ok(()) => JobOutcome::Succeeded,
-            Err(local::RunFailure::Cancelled(_)) => JobOutcome::Cancelled,
-            Err(local::RunFailure::Failed(why)) => JobOutcome::Failed(why),
-        };
-        Ok((outcome, masker))
+        Ok((outcome_of(result), masker))
+    }
+}
+
+/// The job's outcome from its backend's result.
+fn outcome_of(result: std::result::Result<(), RunFailure>) -> JobOutcome {
+    match result {
+        Ok(()) => JobOutcome::Succeeded,
+        Err(RunFailure::Cancelled(reason)) => JobOutcome::Cancelled(reason),
+        Err(RunFailure::Failed(why)) => JobOutcome::Failed(why),
     }
 }
 
@@ -575,15 +555,14 @@ impl Drop for AbortOnDrop {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn hook_env(
+/// What a release's hooks and containers are told: the environment's own
+/// variables, then who and what this release is (`SLIPWAY_*`).
+fn release_vars(
     job: &Job,
     env: &Environment,
     build: &Build,
     release: &Release,
     live: Option<&Release>,
-    release_dir: &std::path::Path,
-    target_dir: &std::path::Path,
     vars: &[crate::domain::EnvVar],
 ) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vars
@@ -599,20 +578,28 @@ fn hook_env(
     set("SLIPWAY_COMMIT_SHA", build.commit_sha.clone());
     set("SLIPWAY_BRANCH", build.branch.clone());
     set("SLIPWAY_RELEASE_ID", release.release_key.clone());
-    set("SLIPWAY_RELEASE_PATH", release_dir.display().to_string());
-    set("SLIPWAY_DEPLOY_PATH", target_dir.display().to_string());
     if let Some(live) = live {
         set("SLIPWAY_PREVIOUS_RELEASE_ID", live.release_key.clone());
-        set(
-            "SLIPWAY_PREVIOUS_RELEASE_PATH",
-            target_dir
-                .join("releases")
-                .join(&live.release_key)
-                .display()
-                .to_string(),
-        );
     }
     out
+}
+
+/// [`release_vars`] plus where the release is on disk, for a backend with
+/// a `releases/<id>` layout under `deploy_path`.
+fn with_release_paths(
+    mut vars: Vec<(String, String)>,
+    release_dir: &std::path::Path,
+    deploy_path: &std::path::Path,
+    live: Option<&Release>,
+) -> Vec<(String, String)> {
+    let path = |p: &std::path::Path| p.display().to_string();
+    vars.push(("SLIPWAY_RELEASE_PATH".into(), path(release_dir)));
+    vars.push(("SLIPWAY_DEPLOY_PATH".into(), path(deploy_path)));
+    if let Some(live) = live {
+        let previous = deploy_path.join("releases").join(&live.release_key);
+        vars.push(("SLIPWAY_PREVIOUS_RELEASE_PATH".into(), path(&previous)));
+    }
+    vars
 }
 
 pub fn short_sha(sha: &str) -> &str {

@@ -13,7 +13,9 @@ use crate::time;
 pub enum JobOutcome {
     Succeeded,
     Failed(String),
-    Cancelled,
+    /// Stopped before it finished: on request, or because this runner lost
+    /// its lease (the reason says which).
+    Cancelled(String),
 }
 
 impl JobOutcome {
@@ -21,7 +23,7 @@ impl JobOutcome {
         match self {
             JobOutcome::Succeeded => JobState::Succeeded,
             JobOutcome::Failed(_) => JobState::Failed,
-            JobOutcome::Cancelled => JobState::Cancelled,
+            JobOutcome::Cancelled(_) => JobState::Cancelled,
         }
     }
 }
@@ -258,18 +260,22 @@ impl Store {
         let action = match outcome {
             JobOutcome::Succeeded => actions::JOB_SUCCEEDED,
             JobOutcome::Failed(_) => actions::JOB_FAILED,
-            JobOutcome::Cancelled => actions::JOB_CANCELLED,
+            JobOutcome::Cancelled(_) => actions::JOB_CANCELLED,
         };
+        let mut details = serde_json::json!({
+            "kind": job.kind.as_str(),
+            "build_id": job.build_id,
+            "requested_by": job.requested_by,
+            "error": error,
+        });
+        if let JobOutcome::Cancelled(reason) = outcome {
+            details["reason"] = reason.as_str().into();
+        }
         audit::append(
             &mut tx,
             &AuditRecord::new(SYSTEM_ACTOR, action, format!("job/{}", job.id))
                 .environment(&env_path)
-                .details(serde_json::json!({
-                    "kind": job.kind.as_str(),
-                    "build_id": job.build_id,
-                    "requested_by": job.requested_by,
-                    "error": error,
-                })),
+                .details(details),
         )
         .await?;
         let summary_level = if matches!(outcome, JobOutcome::Succeeded) {

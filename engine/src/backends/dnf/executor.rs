@@ -29,8 +29,8 @@ use super::plan::{self, Change};
 struct Staged {
     change: Change,
 }
-use crate::backends::local::RunFailure;
 use crate::backends::ssh::transport::{RemoteOutput, TransportError};
+use crate::backends::RunFailure;
 use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
 use crate::store::jobs::HostProgress;
 

@@ -21,7 +21,7 @@ use super::daemon::{Daemon, DaemonError};
 use super::plan::{self, ContainerRequest, EnvIdentity, ProxyLayout, RELEASE_HEADER};
 use super::proxy::{process_alive, Proxy};
 use super::{DockerConfig, ImageRef};
-use crate::backends::local::RunFailure;
+use crate::backends::RunFailure;
 use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
 use crate::store::jobs::HostProgress;
 

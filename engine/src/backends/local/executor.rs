@@ -17,6 +17,7 @@ use super::config::HealthCheck;
 use super::plan::{current_link, HookPoint, Plan, Step};
 use super::HOST_NAME;
 use crate::artifact::{self, ArtifactPolicy};
+use crate::backends::RunFailure;
 use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
 use crate::store::jobs::HostProgress;
 
@@ -38,21 +39,6 @@ pub struct LocalRun<'a> {
     pub hook_env: Vec<(String, String)>,
     /// Contents of the release's env file.
     pub env_file: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunFailure {
-    Failed(String),
-    Cancelled(String),
-}
-
-impl std::fmt::Display for RunFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RunFailure::Failed(why) => write!(f, "{why}"),
-            RunFailure::Cancelled(why) => write!(f, "cancelled: {why}"),
-        }
-    }
 }
 
 /// What a run has changed so far, so a failure can undo it.

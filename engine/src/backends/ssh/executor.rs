@@ -22,7 +22,7 @@ use super::plan::{self, Incoming, ReleaseLayout, LOCKED_EXIT};
 use super::transport::{Connection, RemoteOutput, SshWorkspace, Stdin, TransportError};
 use super::{HostAddr, SshConfig};
 use crate::artifact::{ArtifactPolicy, ArtifactSource, Downloaded};
-use crate::backends::local::RunFailure;
+use crate::backends::RunFailure;
 use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
 use crate::shares::{ArtifactShares, Share};
 use crate::store::jobs::HostProgress;
@@ -620,7 +620,8 @@ async fn stage_host(
         )
         .await?;
         if run.cancel.reason().is_some() {
-            return Err(format!("{}: cancelled", h.name));
+            // Not a failure: the phase ends cancelled (see `two_phases`).
+            return Ok(());
         }
         if prepared.stdout.iter().any(|l| l == "staged") {
             host_log(
