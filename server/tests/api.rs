@@ -271,6 +271,35 @@ async fn one_commit_is_exactly_one_build() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_artifacts_credentials_and_signature_are_never_served() {
+    let server = TestServer::start().await;
+    let auth = server.login().await;
+    // Nothing listens there: the deploy fails, the records stay.
+    let artifact = "https://ci:hunter2@127.0.0.1:1/shop.tar.gz?X-Amz-Signature=sekrit";
+    let body = build_request("demo", &sha("signed url"), artifact);
+    let created = server.post_json("/api/builds", &auth, &body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let build = created.json();
+    assert_eq!(
+        build["artifact"],
+        json!("https://127.0.0.1:1/shop.tar.gz"),
+        "{build}"
+    );
+    let job_id = server.deploy(&auth, build["id"].as_i64().unwrap()).await;
+    server.wait_job_finished(&auth, job_id).await;
+    let job = server.get(&format!("/api/jobs/{job_id}"), &auth).await;
+    assert_eq!(job.status, StatusCode::OK, "{}", job.text);
+    let releases = server.get("/api/apps/demo/envs/demo/releases", &auth).await;
+    for text in [&created.text, &job.text, &releases.text] {
+        assert!(
+            !text.contains("hunter2") && !text.contains("sekrit"),
+            "{text}"
+        );
+    }
+    assert!(job.text.contains("127.0.0.1:1/shop.tar.gz"), "{}", job.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_requests_are_refused() {
     let server = TestServer::start().await;
     let db = server.db().await;

@@ -128,9 +128,19 @@ pub struct Build {
     pub branch: String,
     pub message: String,
     pub author: String,
+    /// Serialized as people may see it ([`crate::artifact::shown`]): a
+    /// URL's credentials and signature stay in the database.
+    #[serde(serialize_with = "serialize_shown_artifact")]
     pub artifact: String,
     pub registered_by: String,
     pub created_at: DateTime<Utc>,
+}
+
+fn serialize_shown_artifact<S: serde::Serializer>(
+    artifact: &str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::artifact::shown(artifact))
 }
 
 #[derive(
