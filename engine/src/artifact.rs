@@ -166,7 +166,9 @@ fn unpack_archive(path: &Path, dest: &Path) -> std::io::Result<()> {
         Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
     };
     let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
+    // Modes as rwx bits only (no setuid/setgid); files owned by Slipway.
+    archive.set_preserve_permissions(false);
+    archive.set_preserve_ownerships(false);
     archive.set_overwrite(true);
     // `unpack` refuses entries that would land outside `dest`.
     archive.unpack(dest)

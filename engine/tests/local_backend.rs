@@ -391,6 +391,37 @@ async fn an_artifact_that_ships_its_own_env_file_is_refused_and_changes_nothing(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_brings_no_setuid_file_and_no_owner_of_its_own() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    t.start_runner();
+    let dir = t.path().join("setuid");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "version 1.0.0\n").unwrap();
+    let tool = dir.join("tool");
+    std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    // Packed as someone else's (the tests run as root; elsewhere the
+    // archive keeps whoever packed it, which is this user already).
+    let _ = std::os::unix::fs::chown(&tool, Some(4321), Some(4321));
+    let v1 = t.register_directory_as("1.0.0", &dir).await;
+    let job = t.deploy_and_wait(&v1).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let release = release_of(&t, &job).await;
+    let unpacked = std::fs::metadata(t.release_dir(&release.release_key).join("tool")).unwrap();
+    assert_eq!(
+        unpacked.mode() & 0o7000,
+        0,
+        "setuid kept: {:o}",
+        unpacked.mode()
+    );
+    assert_eq!(unpacked.mode() & 0o111, 0o111, "executable bits lost");
+    let me = std::fs::metadata(t.path()).unwrap().uid();
+    assert_eq!(unpacked.uid(), me, "the archive's owner was kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage_failure_on_a_truncated_tarball_leaves_no_partial_dir() {
     let mut t = TestEngine::new().await;
     t.setup(t.config()).await;

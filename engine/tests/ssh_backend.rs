@@ -523,6 +523,32 @@ async fn with_sudo_the_release_steps_run_through_sudo_and_values_stay_quoted() {
     assert_eq!(rollback.state, JobState::Succeeded, "{:?}", rollback.error);
     assert_every_host_serves(&fleet, "1.0.0");
 
+    // Unpacked as root, an archive still brings no setuid file and no
+    // owner of its own.
+    let dir = t.path().join("setuid");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("VERSION"), "3.0.0\n").unwrap();
+    let tool = dir.join("tool");
+    std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+    std::os::unix::fs::chown(&tool, Some(4321), Some(4321)).unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
+    let v3 = t.register_directory_as("3.0.0", &dir).await;
+    t.deploy_ok(&v3).await;
+    for host in &fleet.hosts {
+        assert_eq!(host.current_version().as_deref(), Some("3.0.0"));
+        let target = host.current().unwrap();
+        let unpacked =
+            std::fs::metadata(host.path(&target.to_string_lossy()).join("tool")).unwrap();
+        assert_eq!(unpacked.uid(), 0, "the archive's owner was kept");
+        assert_eq!(
+            unpacked.mode() & 0o7000,
+            0,
+            "setuid kept: {:o}",
+            unpacked.mode()
+        );
+        assert_eq!(unpacked.mode() & 0o111, 0o111, "executable bits lost");
+    }
+
     // A host without sudo: the setting is really used, the job fails
     // clearly and nothing is switched.
     let bare = Fleet::start(1);

@@ -165,12 +165,15 @@ pub fn stage(layout: &ReleaseLayout, incoming: Incoming<'_>, env_len: usize) -> 
     let partial = q(&layout.partial_dir());
     let env = q(&layout.env_path());
     let z = if incoming.gzip { "z" } else { "" };
+    // Whoever unpacks (root, with sudo) owns the files, and modes pass the
+    // umask: an archive cannot bring setuid files or someone else's uid.
+    let tar = format!("tar --no-same-owner --no-same-permissions -x{z}");
     let unpack = match incoming.fetch {
-        None => format!("tar -x{z}f - -C {partial}"),
+        None => format!("{tar}f - -C {partial}"),
         Some(fetch) => {
             let download = q(&layout.download_path());
             format!(
-                "{get} && {check} && tar -x{z}f {download} -C {partial} && rm -f {download}",
+                "{get} && {check} && {tar}f {download} -C {partial} && rm -f {download}",
                 get = download_to(&download, fetch.url),
                 check = check_sha256(&download, fetch.sha256),
             )
@@ -348,7 +351,7 @@ mod tests {
         let fetch = script.find("curl -fsS").unwrap();
         let check = script.find("sha256sum <").unwrap();
         let unpack = script
-            .find("tar -xzf '/srv/shop/releases/.20261122120000-7.download'")
+            .find("tar --no-same-owner --no-same-permissions -xzf '/srv/shop/releases/.20261122120000-7.download'")
             .unwrap();
         assert!(fetch < check && check < unpack);
         assert!(script.contains("'http://10.0.0.5:3000/artifacts/t'\\''$(id)'"));
@@ -487,7 +490,9 @@ mod tests {
         let check = script
             .find("if [ -e '/srv/shop/releases/20261122120000-7' ]")
             .unwrap();
-        let unpack = script.find("tar -xzf -").unwrap();
+        let unpack = script
+            .find("tar --no-same-owner --no-same-permissions -xzf -")
+            .unwrap();
         assert!(lock < check && check < unpack);
         // No `;` at the top level between the check and the unpack: a failed step stops the chain.
         assert!(!script[check..].contains("fi;"));
