@@ -13,6 +13,14 @@ fn nested(a: &Path, b: &Path) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
+/// Whether two published addresses (on one port) take the same connections.
+fn same_listener(a: &super::docker::DockerConfig, b: &super::docker::DockerConfig) -> bool {
+    match (a.publish_ip(), b.publish_ip()) {
+        (Ok(a), Ok(b)) => a == b || a.is_unspecified() || b.is_unspecified(),
+        _ => a.publish_address.trim() == b.publish_address.trim(),
+    }
+}
+
 /// Why `new` cannot be saved beside `existing` (owned by `owner`, `app/env`).
 pub fn conflict(
     new: &BackendConfig,
@@ -46,8 +54,11 @@ pub fn conflict(
                 ),
             ))
         }
+        // Slipway's nginx listens on this machine for every docker
+        // environment: one port on one address (or on all of them, 0.0.0.0)
+        // is one listener.
         (BackendConfig::Docker(a), BackendConfig::Docker(b))
-            if a.publish_address.trim() == b.publish_address.trim() && a.publish_port == b.publish_port =>
+            if a.publish_port == b.publish_port && same_listener(a, b) =>
         {
             Some(InvalidInput::new(
                 "publish_port",
@@ -121,5 +132,14 @@ mod tests {
         assert_eq!(conflict(&a, &b, "shop/web").unwrap().field, "publish_port");
         assert!(conflict(&a, &c, "shop/web").is_none());
         assert!(conflict(&a, &local("/srv"), "shop/web").is_none());
+        // All addresses include this one; another address is another listener.
+        let docker_at = |address: &str| {
+            let mut config = DockerConfig::new(80, 18080);
+            config.publish_address = address.into();
+            BackendConfig::Docker(config)
+        };
+        assert!(conflict(&docker_at("0.0.0.0"), &a, "shop/web").is_some());
+        assert!(conflict(&a, &docker_at("0.0.0.0"), "shop/web").is_some());
+        assert!(conflict(&docker_at("127.0.0.2"), &a, "shop/web").is_none());
     }
 }
