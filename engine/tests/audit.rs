@@ -689,3 +689,33 @@ async fn sign_ins_in_progress_are_capped_and_expired_ones_make_room() {
         .unwrap();
     assert_eq!(t.count("login_flows").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_person_signs_in_as_slipway_or_anonymous() {
+    let t = TestEngine::new().await;
+    for (n, name) in ["slipway", "anonymous"].into_iter().enumerate() {
+        let identity = engine::store::users::ExternalIdentity {
+            provider: "oidc".into(),
+            subject: format!("subject-{n}"),
+            preferred_login: name.into(),
+            display_name: name.into(),
+            email: None,
+            groups: Vec::new(),
+            role: Role::Viewer,
+        };
+        let user = t
+            .engine
+            .store()
+            .sign_in_with_identity(&identity)
+            .await
+            .expect("sign in");
+        assert_eq!(user.login, format!("{name}-oidc"));
+        assert!(matches!(
+            t.engine
+                .store()
+                .create_user("ada", name, name, Role::Viewer)
+                .await,
+            Err(Error::Invalid(_))
+        ));
+    }
+}

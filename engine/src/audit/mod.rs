@@ -48,6 +48,12 @@ impl AuditRecord {
 /// interrupting jobs whose lease lapsed, finishing jobs.
 pub const SYSTEM_ACTOR: &str = "slipway";
 
+/// The actor of a failed sign-in: nobody known yet.
+pub const ANONYMOUS_ACTOR: &str = "anonymous";
+
+/// Logins no person gets: audit rows by them would pass for Slipway's own.
+pub const RESERVED_LOGINS: [&str; 2] = [SYSTEM_ACTOR, ANONYMOUS_ACTOR];
+
 /// The actions Slipway records. One place, so the audit page can offer them.
 pub mod actions {
     pub const LOGIN: &str = "login";

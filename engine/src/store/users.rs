@@ -45,6 +45,13 @@ impl Store {
         display_name: &str,
         role: Role,
     ) -> Result<User> {
+        if crate::audit::RESERVED_LOGINS.contains(&login) {
+            return Err(crate::error::InvalidInput::new(
+                "login",
+                format!("{login:?} is Slipway's own name in the audit log; choose another login"),
+            )
+            .into());
+        }
         let mut tx = self.write().await?;
         let created = sqlx::query_as::<_, User>(
             "INSERT INTO users (login, display_name, role, created_at) VALUES (?, ?, ?, ?) RETURNING *",
@@ -444,6 +451,8 @@ async fn free_login(tx: &mut super::Tx, preferred: &str, provider: &str) -> Resu
     let candidates = std::iter::once(preferred.to_owned())
         .chain(std::iter::once(format!("{preferred}-{provider}")))
         .chain((2..100).map(|n| format!("{preferred}-{provider}-{n}")));
+    // A provider's `slipway` is `slipway-<provider>` here.
+    let candidates = candidates.filter(|c| !crate::audit::RESERVED_LOGINS.contains(&c.as_str()));
     for candidate in candidates {
         let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE login = ?")
             .bind(&candidate)

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use chrono::Duration;
-use engine::audit::{actions, AuditRecord};
+use engine::audit::{actions, AuditRecord, ANONYMOUS_ACTOR};
 use engine::auth::{new_secret_token, token_hash, Actor};
 use engine::store::login_flows::LoginFlow;
 use serde::Deserialize;
@@ -304,8 +304,12 @@ async fn audit_failed_login(state: &AppState, via: &str, reason: &str) {
         }),
         Admit::Skip => return,
     };
-    let record = AuditRecord::new("anonymous", actions::LOGIN_FAILED, format!("login/{via}"))
-        .details(details);
+    let record = AuditRecord::new(
+        ANONYMOUS_ACTOR,
+        actions::LOGIN_FAILED,
+        format!("login/{via}"),
+    )
+    .details(details);
     if let Err(e) = state.engine.store().audit_only(&record).await {
         tracing::error!(error = %e, "could not record a failed sign-in");
     }
