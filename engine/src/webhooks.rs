@@ -101,6 +101,43 @@ impl Forge {
             Forge::GitLab => "x-gitlab-token",
         }
     }
+
+    /// The header naming the delivery (the same on a redelivery).
+    pub fn delivery_header(self) -> &'static str {
+        match self {
+            Forge::GitHub => "x-github-delivery",
+            Forge::GitLab => "x-gitlab-event-uuid",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Forge::GitHub => "github",
+            Forge::GitLab => "gitlab",
+        }
+    }
+}
+
+/// A forge's id for one delivery (a UUID on both forges).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryId(String);
+
+impl DeliveryId {
+    /// `None` when there is no header (an old forge): nothing to dedupe by.
+    pub fn parse(header: Option<&str>) -> Result<Option<DeliveryId>, WebhookError> {
+        let Some(raw) = header else { return Ok(None) };
+        let valid = (1..=100).contains(&raw.len())
+            && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if valid {
+            Ok(Some(DeliveryId(raw.to_owned())))
+        } else {
+            Err(WebhookError::BadDeliveryId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -113,6 +150,8 @@ pub enum WebhookError {
     BadSignature,
     #[error("the {0} header is missing")]
     MissingEvent(&'static str),
+    #[error("the delivery id is 1-100 letters, digits and dashes")]
+    BadDeliveryId,
     #[error("the body is not a valid {event} event: {reason}")]
     BadBody { event: String, reason: String },
 }

@@ -103,6 +103,40 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
         reply.text
     );
 
+    // One delivery is acted on once: sent again (replayed, redelivered)
+    // it is answered, not acted on; a malformed delivery id is refused.
+    let signature = sign(&demo, deleted);
+    let delivered = |id: &'static str| {
+        let signature = signature.clone();
+        let server = &server;
+        async move {
+            let headers = [
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", signature.as_str()),
+                ("x-github-delivery", id),
+            ];
+            server.post_raw(hook, &Auth::None, &headers, deleted).await
+        }
+    };
+    let first = delivered("72d3162e-cc78-11e3-81ab-4c9367dc0958").await;
+    assert!(first.text.contains("no preview"), "{}", first.text);
+    let again = delivered("72d3162e-cc78-11e3-81ab-4c9367dc0958").await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert!(again.text.contains("handled already"), "{}", again.text);
+    let another = delivered("72d3162e-cc78-11e3-81ab-000000000001").await;
+    assert!(another.text.contains("no preview"), "{}", another.text);
+    let bad = delivered("../etc; rm").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.error().contains("delivery id"), "{}", bad.text);
+    assert_eq!(
+        common::count(
+            &db,
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE forge = 'github' AND application = 'demo'"
+        )
+        .await,
+        2
+    );
+
     // Signed but malformed, hostile or misaddressed: a clear 4xx.
     let cases = [
         (

@@ -7,6 +7,7 @@
 pub mod applications;
 pub mod audit;
 pub mod builds;
+pub mod deliveries;
 pub mod environments;
 pub mod events;
 pub mod jobs;

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use engine::domain::AppName;
-use engine::webhooks::{self, Forge, WebhookError, WebhookEvent};
+use engine::webhooks::{self, DeliveryId, Forge, WebhookError, WebhookEvent};
 use engine::BranchDeleted;
 use serde_json::json;
 
@@ -45,6 +45,33 @@ pub async fn receive(
         .ok_or(WebhookError::MissingEvent(forge.event_header()))
         .and_then(|event| webhooks::parse(forge, event, &body))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let delivery = DeliveryId::parse(header(forge.delivery_header()))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Some(delivery) = delivery else {
+        return act(&state, forge, &app, event).await;
+    };
+    // A signed body sent again (a replay, a redelivery) is not acted on twice.
+    let store = state.engine.store();
+    if !store.first_delivery(forge, &delivery, &app_name).await? {
+        return Ok(Json(json!({
+            "result": format!("delivery {} was handled already", delivery.as_str()),
+        }))
+        .into_response());
+    }
+    let acted = act(&state, forge, &app, event).await;
+    if acted.is_err() {
+        store.forget_delivery(forge, &delivery).await?;
+    }
+    acted
+}
+
+/// Does what a verified, new delivery says.
+async fn act(
+    state: &AppState,
+    forge: Forge,
+    app: &str,
+    event: WebhookEvent,
+) -> Result<Response, ApiError> {
     match event {
         WebhookEvent::Ping => Ok(Json(json!({ "result": "pong" })).into_response()),
         WebhookEvent::Ignored(what) => Ok(Json(json!({
@@ -54,7 +81,7 @@ pub async fn receive(
         WebhookEvent::BranchDeleted(branch) => {
             let deleted = state
                 .engine
-                .branch_deleted(forge.actor(), &app, &branch)
+                .branch_deleted(forge.actor(), app, &branch)
                 .await?;
             Ok(match deleted {
                 BranchDeleted::Destroying(job) => (
