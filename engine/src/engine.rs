@@ -413,6 +413,18 @@ impl Engine {
             .into());
         }
         let env = self.find_environment(app, env).await?;
+        // A secret cannot be read back: overwriting it with a plain value
+        // would lose it by accident. Remove it first to make it plain.
+        let existing = self.store.env_vars(env.id).await?;
+        if existing.iter().any(|v| v.name == name && v.secret) && !var.secret {
+            return Err(InvalidInput::new(
+                "secret",
+                format!(
+                    "{name} is a secret: set it again as a secret, or remove it first to make it a plain variable"
+                ),
+            )
+            .into());
+        }
         self.store
             .set_env_var(
                 &actor.login,

@@ -719,3 +719,44 @@ async fn no_person_signs_in_as_slipway_or_anonymous() {
         ));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_is_not_overwritten_by_a_plain_value_by_accident() {
+    let mut t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    let set = |value: &str, secret: bool| EnvVarRequest {
+        name: "DB_PASSWORD".into(),
+        value: value.into(),
+        secret,
+    };
+    t.engine
+        .set_env_var(&t.actor, APP, ENV, set("correct-horse-battery", true))
+        .await
+        .unwrap();
+    let before = t.count("audit_log").await;
+    for value in ["", "plain now"] {
+        let refused = t
+            .engine
+            .set_env_var(&t.actor, APP, ENV, set(value, false))
+            .await;
+        assert!(
+            matches!(&refused, Err(Error::Invalid(e)) if e.message.contains("is a secret")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        t.count("audit_log").await,
+        before,
+        "a refusal records nothing"
+    );
+    let env = t.engine.environment(&t.actor, APP, ENV).await.unwrap();
+    let vars = t.engine.store().env_vars(env.id).await.unwrap();
+    assert_eq!(vars.len(), 1);
+    assert!(vars[0].secret);
+    assert_eq!(vars[0].value, "correct-horse-battery");
+    // Rotated as a secret, it is simply replaced.
+    t.engine
+        .set_env_var(&t.actor, APP, ENV, set("staple-rotated-2026", true))
+        .await
+        .unwrap();
+}
