@@ -722,7 +722,7 @@ async fn no_person_signs_in_as_slipway_or_anonymous() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_is_not_overwritten_by_a_plain_value_by_accident() {
-    let mut t = TestEngine::new().await;
+    let t = TestEngine::new().await;
     t.setup(t.config()).await;
     let set = |value: &str, secret: bool| EnvVarRequest {
         name: "DB_PASSWORD".into(),

@@ -631,3 +631,51 @@ async fn a_login_link_is_spent_only_by_a_same_site_post_never_by_a_get() {
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(page.text.contains("cannot be used"), "{}", page.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_reach_the_page_readable_and_signed_in_pages_are_not_cached() {
+    let server = TestServer::start().await;
+    let viewer = server.login_as("vera", "viewer").await;
+    // A server function refused by the access layer answers in the
+    // encoding the page's code reads (not JSON it cannot parse).
+    let form = [("app", "demo"), ("env", "demo"), ("reason", "mine")];
+    for auth in [&viewer, &Auth::None] {
+        let reply = server.call_fn("lock_environment", auth, &form).await;
+        assert!(is_refused(reply.status), "{} {}", reply.status, reply.text);
+        assert!(
+            reply.text.starts_with("ServerError|") && reply.text.len() > "ServerError|".len(),
+            "{}",
+            reply.text
+        );
+        assert_eq!(reply.header("serverfnerror"), Some("/fn/lock_environment"));
+    }
+    let db = server.db().await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM environments WHERE lock_reason IS NOT NULL"
+        )
+        .await,
+        0
+    );
+
+    // Signed-in pages are not kept for Back after a log-out; built assets are.
+    let page = server.get("/apps/demo/envs/demo", &viewer).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let asset = server.get("/pkg/slipway.css", &Auth::None).await;
+    assert_ne!(asset.header("cache-control"), Some("no-store"));
+
+    // A page asked for with a trailing slash is sent to its one URL; a
+    // repository directory keeps its slash.
+    for (asked, sent_to) in [
+        ("/builds/", "/builds"),
+        ("/apps/demo/envs/demo/?x=1", "/apps/demo/envs/demo?x=1"),
+    ] {
+        let reply = server.get(asked, &viewer).await;
+        assert_eq!(reply.status, StatusCode::PERMANENT_REDIRECT, "{asked}");
+        assert_eq!(reply.header("location"), Some(sent_to), "{asked}");
+    }
+    let reply = server.get("//evil.example/", &viewer).await;
+    assert!(!reply.status.is_redirection(), "{}", reply.status);
+}

@@ -94,7 +94,9 @@ pub async fn default_settings(app: String) -> Result<EnvSettings, ServerFnError>
         .map_err(to_server_error)?;
     Ok(EnvSettings {
         backend: "local".into(),
-        target_dir: format!("/srv/{app}/"),
+        // No default: one directory per environment, which the form cannot
+        // know before it is named (`/srv/<app>/` would hold them all).
+        target_dir: String::new(),
         keep_releases: 5,
         user: "deploy".into(),
         port: 22,

@@ -154,7 +154,7 @@ fn EnvForm(
                 <div class="release-dir-settings" class:hidden=is_dnf>
                 <label class:hidden=is_docker>
                     {move || if is_ssh() { "Deploy path on every host (absolute; holds releases/ and current)" } else { "Target directory (absolute; holds releases/ and current)" }}
-                    <input name="target_dir" value=s.target_dir.clone() required=move || !is_dnf() && !is_docker() />
+                    <input name="target_dir" value=s.target_dir.clone() placeholder=format!("/srv/{app}/<environment>") required=move || !is_dnf() && !is_docker() />
                 </label>
                 <label>{move || if is_docker() { "Keep stopped containers (for rollback)" } else { "Keep releases" }} <input name="keep_releases" value=s.keep_releases.to_string() inputmode="numeric" /></label>
                 <label class:hidden=is_docker>"Before-switch hook (shell, runs in the new release)" <textarea name="before_switch" rows="2">{s.before_switch.clone()}</textarea></label>

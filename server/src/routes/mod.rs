@@ -5,6 +5,7 @@ mod api;
 mod artifacts;
 mod audit_csv;
 mod events;
+mod layers;
 mod login;
 pub mod openapi;
 mod packages;
@@ -170,6 +171,9 @@ pub fn router(state: AppState, sessions: SqliteStore) -> Router {
             state.clone(),
             access::same_origin_only,
         ))
+        .layer(middleware::from_fn(layers::server_fn_errors))
         .layer(session_layer)
+        .layer(middleware::from_fn(layers::no_store))
+        .layer(middleware::from_fn(layers::no_trailing_slash))
         .with_state(state)
 }
