@@ -68,14 +68,18 @@ pub async fn no_trailing_slash(request: Request<Body>, next: Next) -> Response {
     if !is_page {
         return next.run(request).await;
     }
-    let trimmed = path.trim_end_matches('/');
-    let target = match request.uri().query() {
-        Some(query) => format!("{}?{query}", if trimmed.is_empty() { "/" } else { trimmed }),
-        None => if trimmed.is_empty() { "/" } else { trimmed }.to_owned(),
+    let trimmed = match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
     };
-    // `//evil.example` would leave the site: only a path that stays.
-    if target.starts_with("//") {
+    // `//evil.example` (or `/\evil.example`, which browsers read the same
+    // way) would leave the site: only a path that stays.
+    if trimmed.starts_with("//") || trimmed.starts_with("/\\") {
         return StatusCode::NOT_FOUND.into_response();
     }
+    let target = match request.uri().query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_owned(),
+    };
     Redirect::permanent(&target).into_response()
 }
