@@ -55,7 +55,15 @@ pub async fn no_store(request: Request, next: Next) -> Response {
 
 /// Paths whose trailing slash means something (a repository directory) or
 /// that machines call exactly as documented.
-const EXACT_PREFIXES: [&str; 6] = ["/repo/", "/api/", "/fn/", "/hooks/", "/events/", "/pkg/"];
+const EXACT_PREFIXES: [&str; 7] = [
+    "/repo/",
+    "/api/",
+    "/fn/",
+    "/hooks/",
+    "/events/",
+    "/pkg/",
+    "/artifacts/",
+];
 
 /// A page asked for with a trailing slash (`/builds/`) is sent to its one
 /// URL (`/builds`), keeping the query.
