@@ -160,6 +160,16 @@ impl Engine {
 
     // ---- reading ----
 
+    /// The application named `name` (any actor who may read).
+    pub async fn application(&self, actor: &Actor, name: &str) -> Result<Application> {
+        actor.require(Permission::Read)?;
+        self.find_application(name).await
+    }
+
+    async fn find_application(&self, name: &str) -> Result<Application> {
+        self.store.application(&AppName::parse(name)?).await
+    }
+
     pub async fn applications(&self, actor: &Actor) -> Result<Vec<Application>> {
         actor.require(Permission::Read)?;
         self.store.applications().await
@@ -235,7 +245,7 @@ impl Engine {
         limit: i64,
     ) -> Result<(Application, Vec<Build>)> {
         actor.require(Permission::Read)?;
-        let app = self.store.application(&AppName::parse(app)?).await?;
+        let app = self.find_application(app).await?;
         let builds = self.store.builds(app.id, limit.clamp(1, 500)).await?;
         Ok((app, builds))
     }
@@ -299,7 +309,7 @@ impl Engine {
         protection: impl Into<DeployPolicy>,
     ) -> Result<Environment> {
         actor.require(Permission::ManageEnvironments)?;
-        let app = self.store.application(&AppName::parse(app)?).await?;
+        let app = self.find_application(app).await?;
         let name = EnvName::parse(name)?;
         config.validate()?;
         let protection = protection.into();
@@ -640,7 +650,7 @@ impl Engine {
             .collect();
         config.publish_port = crate::backends::docker::free_port(&config, &taken)?;
         config.validate()?;
-        let app = self.store.application(&AppName::parse(app)?).await?;
+        let app = self.find_application(app).await?;
         let new = crate::store::qa::NewQaEnvironment {
             name,
             config: BackendConfig::Docker(config),

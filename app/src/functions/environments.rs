@@ -84,12 +84,10 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
 #[server(prefix = "/fn", endpoint = "default_settings")]
 pub async fn default_settings(app: String) -> Result<EnvSettings, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
-    let (engine, _) = (engine()?, actor().await?);
+    let (engine, actor) = (engine()?, actor().await?);
     // No form for an application that is not there.
-    let name = engine::domain::AppName::parse(&app).map_err(|e| to_server_error(e.into()))?;
     engine
-        .store()
-        .application(&name)
+        .application(&actor, &app)
         .await
         .map_err(to_server_error)?;
     Ok(EnvSettings {
