@@ -508,16 +508,40 @@ pub async fn job_succeeds(client: &fantoccini::Client) -> Result<i64> {
     Ok(job_id)
 }
 
-/// Clicks `button` (Deploy, Rollback…), waits for the job to succeed and for
-/// `hosts` progress bars, one per host, to show success. Returns the job id.
+/// Presses a button that asks first (`ConfirmSubmit`) inside `scope`: opens
+/// it, reads its question, and confirms. Returns the question it asked.
+pub async fn press_confirmed(client: &fantoccini::Client, scope: &str) -> Result<String> {
+    click(client, &format!("{scope} details.confirm > summary")).await?;
+    let question = wait_for_text(
+        client,
+        &format!("{scope} details.confirm[open] .question"),
+        |q| !q.is_empty(),
+    )
+    .await?;
+    click(
+        client,
+        &format!("{scope} details.confirm[open] button.confirm"),
+    )
+    .await?;
+    Ok(question)
+}
+
+/// Clicks `button` (Deploy), waits for the job to succeed and for `hosts`
+/// progress bars, one per host, to show success. Returns the job id.
 pub async fn run_job_from(client: &fantoccini::Client, button: &str, hosts: usize) -> Result<i64> {
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(fantoccini::Locator::Css(button))
-        .await?
-        .click()
-        .await?;
+    click(client, button).await?;
+    job_succeeds_on(client, hosts).await
+}
+
+/// Presses the rollback (or restore) offered in the releases table's row
+/// `row`, confirms it, and waits as [`run_job_from`] does.
+pub async fn roll_back_from(client: &fantoccini::Client, row: &str, hosts: usize) -> Result<i64> {
+    press_confirmed(client, &format!("table.releases {row}")).await?;
+    job_succeeds_on(client, hosts).await
+}
+
+/// Waits for the job page to show success, with `hosts` host bars at success.
+async fn job_succeeds_on(client: &fantoccini::Client, hosts: usize) -> Result<i64> {
     let job_id = job_succeeds(client).await?;
     let bars = client
         .find_all(fantoccini::Locator::Css(

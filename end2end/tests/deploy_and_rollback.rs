@@ -4,8 +4,8 @@
 
 use anyhow::Result;
 use end2end::{
-    artifacts_dir, fill, job_succeeds, press_deploy, sign_in_as_first_admin, wait_for_text,
-    wait_hydrated, Browser, Slipway, PATIENCE,
+    artifacts_dir, click, fill, job_succeeds, press_confirmed, press_deploy,
+    sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser, Slipway,
 };
 use fantoccini::{Client, Locator};
 
@@ -81,15 +81,25 @@ async fn deploy_watch_roll_back_and_audit_in_the_browser() -> Result<()> {
         s.contains("deploy")
     })
     .await?;
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css(
-            "table.releases tr[data-state='superseded'] button.rollback",
-        ))
-        .await?
-        .click()
-        .await?;
+    // Rollback asks first, naming what goes live; opening the question
+    // alone starts nothing.
+    let row = "table.releases tr[data-state='superseded']";
+    click(client, &format!("{row} details.confirm > summary")).await?;
+    let question = wait_for_text(client, &format!("{row} .question"), |q| !q.is_empty()).await?;
+    assert!(
+        question.contains("Roll demo/demo back to release") && question.contains("main"),
+        "{question}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        client.current_url().await?.path().ends_with("/envs/demo"),
+        "opening the question left the page"
+    );
+    click(
+        client,
+        &format!("{row} details.confirm[open] button.confirm"),
+    )
+    .await?;
     let rollback_job = follow_job_page(client).await?;
     assert_eq!(served_version(&slipway)?, "1.0.0");
 
@@ -172,7 +182,7 @@ async fn a_failed_deploy_is_flagged_and_the_live_release_restored_in_the_browser
     assert!(notice.contains("Restore"), "{notice}");
     let restore = client
         .find(Locator::Css(
-            "table.releases tr[data-state='live'] button.rollback",
+            "table.releases tr[data-state='live'] summary.rollback",
         ))
         .await?;
     assert_eq!(restore.text().await?, "Restore this release");
@@ -182,7 +192,7 @@ async fn a_failed_deploy_is_flagged_and_the_live_release_restored_in_the_browser
     )?;
 
     std::fs::remove_file(&marker)?;
-    restore.click().await?;
+    press_confirmed(client, "table.releases tr[data-state='live']").await?;
     follow_job_page(client).await?;
     assert_eq!(served_version(&slipway)?, "1.0.0");
     client.goto(&slipway.url("/apps/demo/envs/demo")).await?;

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
 use end2end::{
-    fill, run_job_from, sign_in_as_first_admin, wait_for_text, wait_hydrated, workspace_root,
-    Browser, Slipway, PATIENCE,
+    fill, roll_back_from, run_job_from, sign_in_as_first_admin, wait_for_text, wait_hydrated,
+    workspace_root, Browser, Slipway, PATIENCE,
 };
 use engine::testing::rpm::{self, RpmBuilder};
 use engine::testing::sshd::{Fleet, HostImage};
@@ -175,12 +175,7 @@ async fn deploy_rpms_see_host_versions_and_roll_back_in_the_browser() -> Result<
         .goto(&slipway.url("/apps/demo/envs/packages"))
         .await?;
     wait_hydrated(client).await?;
-    run_job_from(
-        client,
-        "table.releases tr[data-state='superseded'] button.rollback",
-        HOSTS,
-    )
-    .await?;
+    roll_back_from(client, "tr[data-state='superseded']", HOSTS).await?;
     let rows = installed_versions(client, &slipway).await?;
     for (host, installed, status) in &rows {
         assert_eq!(

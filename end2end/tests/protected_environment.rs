@@ -84,7 +84,7 @@ async fn only_named_deployers_and_admins_deploy_to_a_protected_environment() -> 
     );
     for offered in [
         "#deploy-button",
-        "button.rollback",
+        ".rollback",
         "input[name='reason']",
         "a[href$='/edit']",
     ] {

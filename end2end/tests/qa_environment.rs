@@ -4,8 +4,8 @@
 
 use anyhow::{Context, Result};
 use end2end::{
-    click, create_docker_environment, job_succeeds, register_build_in_form, sign_in_as_first_admin,
-    wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
+    click, create_docker_environment, job_succeeds, press_confirmed, register_build_in_form,
+    sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
 };
 use engine::backends::docker::EnvIdentity;
 use engine::testing::docker::{DockerEngine, EnvironmentCleanup};
@@ -95,7 +95,7 @@ async fn create_a_qa_environment_open_its_url_and_destroy_it_in_the_browser() ->
     // Destroy it: the job succeeds and nothing labelled is left.
     client.goto(env_page.as_str()).await?;
     wait_hydrated(client).await?;
-    click(client, "#destroy-button").await?;
+    press_confirmed(client, "#qa-destroy").await?;
     job_succeeds(client).await?;
     assert!(cleanup.containers().is_empty(), "containers left");
     assert!(cleanup.networks().is_empty(), "networks left");

@@ -5,7 +5,8 @@
 
 use anyhow::Result;
 use end2end::{
-    fill, run_job_from, sign_in_as_first_admin, wait_for_text, wait_hydrated, Browser, Slipway,
+    fill, roll_back_from, run_job_from, sign_in_as_first_admin, wait_for_text, wait_hydrated,
+    Browser, Slipway,
 };
 use engine::testing::sshd::{require_deploy_user, Fleet, HostImage, DEPLOY_PATH, DEPLOY_USER};
 use fantoccini::Locator;
@@ -125,12 +126,7 @@ async fn deploy_to_three_ssh_hosts_and_roll_back_in_the_browser() -> Result<()> 
     // Roll back to the first release everywhere.
     client.goto(&slipway.url("/apps/demo/envs/fleet")).await?;
     wait_hydrated(client).await?;
-    run_job_from(
-        client,
-        "table.releases tr[data-state='superseded'] button.rollback",
-        3,
-    )
-    .await?;
+    roll_back_from(client, "tr[data-state='superseded']", 3).await?;
     for host in &fleet.hosts {
         assert_eq!(
             host.current_version().as_deref(),

@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 use end2end::{
-    give_role, sign_in_as_first_admin, sign_in_with_provider, wait_for_text, wait_hydrated,
-    Browser, OidcAccount, OidcProvider, Slipway,
+    give_role, press_confirmed, sign_in_as_first_admin, sign_in_with_provider, wait_for_text,
+    wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway,
 };
 use fantoccini::Locator;
 
@@ -86,11 +86,8 @@ async fn an_admin_gives_a_role_and_a_person_makes_uses_and_revokes_a_token() -> 
         t.contains("ci-main") && !t.contains(&secret)
     })
     .await?;
-    client
-        .find(Locator::Css("table.tokens button[type='submit']"))
-        .await?
-        .click()
-        .await?;
+    let question = press_confirmed(client, "table.tokens").await?;
+    anyhow::ensure!(question.contains("ci-main"), "{question}");
     wait_for_text(client, "table.tokens", |t| t.contains("revoked")).await?;
     let after = http
         .get(slipway.url("/api/jobs/1"))

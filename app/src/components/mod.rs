@@ -1,4 +1,5 @@
 pub mod changes;
+pub mod confirm;
 pub mod errors;
 pub mod layout;
 pub mod progress;

@@ -3,6 +3,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::components::changes::ChangedNotice;
+use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::state::StateBadge;
 use crate::functions::environments::{
@@ -352,7 +353,9 @@ fn VarsCard(
                                 <input type="hidden" name="app" value=app />
                                 <input type="hidden" name="env" value=env />
                                 <input type="hidden" name="name" value=v.name.clone() />
-                                <button type="submit" class="link">"remove"</button>
+                                <ConfirmSubmit label="remove" confirm="Yes, remove it" kind="link">
+                                    {remove_question(&v)}
+                                </ConfirmSubmit>
                             </ActionForm>
                         })}
                     </td>
@@ -407,7 +410,9 @@ fn RemoteLocksCard(app: String, env: String) -> impl IntoView {
             <ActionForm action=break_locks>
                 <input type="hidden" name="app" value=app />
                 <input type="hidden" name="env" value=env />
-                <button type="submit">"Break stale locks"</button>
+                <ConfirmSubmit label="Break stale locks" confirm="Yes, break them" kind="danger">
+                    "Remove the deploy lock on every host of this environment? Only do this when no deploy is running there, by Slipway or by hand."
+                </ConfirmSubmit>
             </ActionForm>
             <ActionError value=break_locks.value() />
             {move || break_locks.value().get().and_then(Result::ok).map(|lines| view! {
@@ -518,12 +523,27 @@ fn ReleaseRow(
     rollback: ServerAction<Rollback>,
 ) -> impl IntoView {
     let job_href = format!("/jobs/{}", r.job_id);
-    let label = match r.state.as_str() {
+    let commit = short_sha(&r.commit_sha).to_owned();
+    let offer = match r.state.as_str() {
         _ if !may_deploy => None,
-        "superseded" if live_key.as_deref() != Some(r.release_key.as_str()) => {
-            Some("Rollback to this")
-        }
-        "live" if unsettled => Some("Restore this release"),
+        "superseded" if live_key.as_deref() != Some(r.release_key.as_str()) => Some((
+            "Rollback to this",
+            "Yes, roll back",
+            format!(
+                "Roll {app}/{env} back to release {} ({commit} on {})? It goes live on every host in place of {}.",
+                r.release_key,
+                r.branch,
+                live_key.as_deref().unwrap_or("what is live now"),
+            ),
+        )),
+        "live" if unsettled => Some((
+            "Restore this release",
+            "Yes, restore it",
+            format!(
+                "Restore release {} ({commit}) on {app}/{env}? Every host switches back to it.",
+                r.release_key
+            ),
+        )),
         _ => None,
     };
     view! {
@@ -541,16 +561,25 @@ fn ReleaseRow(
             <td>{r.released_at.clone().unwrap_or_else(|| "—".to_owned())}</td>
             <td><A href=job_href>"#"{r.job_id}</A>" "<StateBadge state=r.job_state.clone() /></td>
             <td>
-                {label.map(|label| view! {
+                {offer.map(|(label, confirm, question)| view! {
                     <ActionForm action=rollback>
                         <input type="hidden" name="app" value=app.clone() />
                         <input type="hidden" name="env" value=env.clone() />
                         <input type="hidden" name="release_id" value=r.id.to_string() />
-                        <button type="submit" class="rollback">{label}</button>
+                        <ConfirmSubmit label confirm kind="rollback">{question}</ConfirmSubmit>
                     </ActionForm>
                 })}
             </td>
         </tr>
+    }
+}
+
+/// What removing variable `v` asks first: a secret cannot be read back.
+fn remove_question(v: &VarInfo) -> String {
+    if v.secret {
+        format!("Remove the secret {}? Its value cannot be recovered, and deploys from now on go without it.", v.name)
+    } else {
+        format!("Remove {}? Deploys from now on go without it.", v.name)
     }
 }
 

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
+use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::functions::environments::{
     default_settings, get_environment, DeleteEnvironment, SaveEnvironment, ScanHostKeys,
@@ -198,7 +199,9 @@ fn EnvForm(
                 <ActionForm action=delete>
                     <input type="hidden" name="app" value=delete_app />
                     <input type="hidden" name="env" value=delete_env />
-                    <button type="submit">"Delete environment"</button>
+                    <ConfirmSubmit label="Delete environment" confirm="Yes, delete it" kind="danger">
+                        "Delete this environment, its settings and its variables? This cannot be undone."
+                    </ConfirmSubmit>
                 </ActionForm>
                 <ActionError value=delete.value() />
             </section>

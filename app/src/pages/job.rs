@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
+use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::progress::HostProgress;
 use crate::components::state::StateBadge;
@@ -155,7 +156,9 @@ fn JobLive(
             <Show when=move || !is_finished(&state.get())>
                 <ActionForm action=cancel>
                     <input type="hidden" name="id" value=job_id.to_string() />
-                    <button type="submit" class="danger">"Cancel job"</button>
+                    <ConfirmSubmit label="Cancel job" confirm="Yes, cancel it" kind="danger">
+                        "Stop this job at its next step? Cancelled before its switch, it leaves every host as it was; cancelled after, hosts keep what they switched to. A cancelled job is not resumed."
+                    </ConfirmSubmit>
                 </ActionForm>
             </Show>
             <ActionError value=cancel.value() />

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
+use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::ActionError;
 use crate::functions::qa::{CreateQaEnvironment, DestroyEnvironment};
 use crate::model::{short_sha, BuildInfo, EnvSummary};
@@ -69,13 +70,15 @@ pub fn QaDestroyCard(app: String, env: String) -> impl IntoView {
     let destroy = ServerAction::<DestroyEnvironment>::new();
     follow_job(move || destroy.value().get().and_then(Result::ok));
     view! {
-        <section class="card danger">
+        <section class="card danger" id="qa-destroy">
             <h2>"Destroy"</h2>
             <p class="muted">"Removes this QA environment's containers, network and proxy, then the environment. Its history stays in the audit log."</p>
             <ActionForm action=destroy>
                 <input type="hidden" name="app" value=app />
                 <input type="hidden" name="env" value=env />
-                <button type="submit" id="destroy-button">"Destroy environment"</button>
+                <ConfirmSubmit label="Destroy environment" confirm="Yes, destroy it" kind="danger">
+                    "Remove this QA environment's containers, network and proxy, and the environment itself? Its URL stops answering."
+                </ConfirmSubmit>
             </ActionForm>
             <ActionError value=destroy.value() />
         </section>

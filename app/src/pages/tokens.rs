@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 
+use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::functions::access::{get_tokens, CreateToken, RevokeToken};
 use crate::model::TokenRow;
@@ -77,7 +78,9 @@ fn TokensTable(tokens: Vec<TokenRow>, revoke: ServerAction<RevokeToken>) -> impl
                                 {active.then(|| view! {
                                     <ActionForm action=revoke attr:class="inline">
                                         <input type="hidden" name="id" value=t.id />
-                                        <button type="submit">"Revoke"</button>
+                                        <ConfirmSubmit label="Revoke" confirm="Yes, revoke it" kind="danger">
+                                            {format!("Revoke {}? Whatever uses it (CI, scripts) gets 401 from now on.", t.name)}
+                                        </ConfirmSubmit>
                                     </ActionForm>
                                 })}
                             </td>
