@@ -55,7 +55,15 @@ pub fn EnvironmentPage() -> impl IntoView {
         },
         |(app, env, _)| get_environment(app, env),
     );
-    let shown = Signal::derive(move || detail.get().and_then(Result::ok).map(|d| d.activity));
+    // Which audit row the shown data was read after. Copied by an effect:
+    // the notice sits outside the <Suspense>, where reading the resource
+    // while hydrating would not wait for it.
+    let shown = RwSignal::new(None::<i64>);
+    Effect::new(move |_| {
+        if let Some(Ok(d)) = detail.get() {
+            shown.set(Some(d.activity));
+        }
+    });
 
     let actions = EnvActions {
         deploy,
