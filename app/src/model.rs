@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 pub struct Me {
     pub login: String,
     pub role: String,
+    /// What the role allows beyond reading (the server decides again on
+    /// every action; this only keeps pages from offering the rest).
+    pub may_register_builds: bool,
+    pub may_manage_applications: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -237,6 +241,8 @@ pub struct JobDetail {
     pub events: Vec<EventLine>,
     /// The log goes on after `events`: the page reads the rest from the stream.
     pub more_events: bool,
+    /// Whether the signed-in person may cancel it (while it runs).
+    pub may_cancel: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -679,3 +679,58 @@ async fn refusals_reach_the_page_readable_and_signed_in_pages_are_not_cached() {
     let reply = server.get("//evil.example/", &viewer).await;
     assert!(!reply.status.is_redirection(), "{}", reply.status);
 }
+
+/// Whether `page`, read as `auth`, has `text` in it (its streamed parts too).
+async fn page_has(server: &TestServer, page: &str, auth: &Auth, text: &str) -> bool {
+    let reply = server.get(page, auth).await;
+    assert_eq!(reply.status, StatusCode::OK, "{page}: {}", reply.text);
+    reply.text.contains(text)
+}
+
+/// What the job page is told about cancelling job `id` for `auth`.
+async fn may_cancel(server: &TestServer, auth: &Auth, id: i64) -> bool {
+    let id = id.to_string();
+    let reply = server
+        .call_fn("get_job", auth, &[("id", id.as_str())])
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.json()["may_cancel"].as_bool().expect("may_cancel")
+}
+
+#[tokio::test]
+async fn pages_offer_only_what_their_reader_may_do() {
+    let server = TestServer::start().await;
+    let viewer = server.login_as("vera", "viewer").await;
+    let deployer = server.login_as("dan", "deployer").await;
+    let admin = server.login_as("ada", "admin").await;
+    for (who, auth, apps, builds) in [
+        ("viewer", &viewer, false, false),
+        ("deployer", &deployer, false, true),
+        ("admin", &admin, true, true),
+    ] {
+        assert_eq!(
+            page_has(&server, "/", auth, "New application").await,
+            apps,
+            "{who}: New application"
+        );
+        assert_eq!(
+            page_has(&server, "/builds", auth, "Register a build").await,
+            builds,
+            "{who}: Register a build"
+        );
+    }
+
+    // Cancel: offered to whoever may deploy here, and on a protected
+    // environment only to admins and its named deployers.
+    let job = server.deploy(&deployer, 1).await;
+    server.wait_job_finished(&deployer, job).await;
+    assert!(!may_cancel(&server, &viewer, job).await);
+    assert!(may_cancel(&server, &deployer, job).await);
+    let db = server.db().await;
+    sqlx::query("UPDATE environments SET protected = 1")
+        .execute(&db)
+        .await
+        .expect("protect");
+    assert!(!may_cancel(&server, &deployer, job).await);
+    assert!(may_cancel(&server, &admin, job).await);
+}

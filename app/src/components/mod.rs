@@ -1,3 +1,4 @@
+pub mod allowed;
 pub mod changes;
 pub mod confirm;
 pub mod errors;

@@ -8,6 +8,17 @@ pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
     use super::convert;
     let (engine, actor) = (engine()?, actor().await?);
     let view = engine.job_view(&actor, id).await.map_err(to_server_error)?;
+    let policy = engine
+        .deploy_policy(&actor, &view.environment)
+        .await
+        .map_err(to_server_error)?;
+    let may_cancel = actor
+        .require_on(
+            engine::auth::Permission::CancelJob,
+            &view.environment,
+            &policy.deployers,
+        )
+        .is_ok();
     let duration = match (view.job.started_at, view.job.finished_at) {
         (Some(start), Some(end)) => Some(format!(
             "{:.1}s",
@@ -27,6 +38,7 @@ pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
         hosts: view.hosts.iter().map(convert::host).collect(),
         events: view.events.iter().map(convert::event).collect(),
         more_events: view.more_events,
+        may_cancel,
     })
 }
 

@@ -7,12 +7,14 @@ use crate::model::Me;
 #[server(prefix = "/fn", endpoint = "get_me")]
 pub async fn get_me() -> Result<Option<Me>, ServerFnError> {
     use axum::Extension;
-    use engine::auth::Actor;
+    use engine::auth::{Actor, Permission};
     Ok(leptos_axum::extract::<Extension<Actor>>()
         .await
         .ok()
         .map(|Extension(actor)| Me {
-            login: actor.login,
+            may_register_builds: actor.require(Permission::RegisterBuild).is_ok(),
+            may_manage_applications: actor.require(Permission::ManageApplications).is_ok(),
             role: actor.role.as_str().to_owned(),
+            login: actor.login,
         }))
 }

@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
+use crate::components::allowed::IfAllowed;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::functions::builds::{get_builds, RegisterBuild};
 use crate::model::{short_sha, BuildsPage};
@@ -43,6 +44,34 @@ fn BuildsView(page: BuildsPage, register: ServerAction<RegisterBuild>) -> impl I
                 view! { <A href=href attr:class=class>{a}</A> }
             }).collect_view()}
         </nav>
+        <IfAllowed allows=|me| me.may_register_builds>
+            <RegisterBuildCard app=app.clone() register />
+        </IfAllowed>
+        <table class="builds">
+            <thead>
+                <tr><th>"#"</th><th>"Commit"</th><th>"Branch"</th><th>"Message"</th><th>"Author"</th><th>"Artifact"</th><th>"Registered"</th></tr>
+            </thead>
+            <tbody>
+                {builds.into_iter().map(|b| view! {
+                    <tr data-build=b.id>
+                        <td>{b.id}</td>
+                        <td><code title=b.commit_sha.clone()>{short_sha(&b.commit_sha).to_owned()}</code></td>
+                        <td class="branch">{b.branch.clone()}</td>
+                        <td>{b.message.clone()}</td>
+                        <td>{b.author.clone()}</td>
+                        <td><code class="artifact">{b.artifact.clone()}</code></td>
+                        <td>{b.created_at.clone()}" by "{b.registered_by.clone()}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// The "Register a build" form, for people who may.
+#[component]
+fn RegisterBuildCard(app: String, register: ServerAction<RegisterBuild>) -> impl IntoView {
+    view! {
         <details class="card">
             <summary>"Register a build"</summary>
             <ActionForm action=register attr:class="env-form">
@@ -68,23 +97,5 @@ fn BuildsView(page: BuildsPage, register: ServerAction<RegisterBuild>) -> impl I
                 view! { <p class="notice registered">{text}</p> }
             })}
         </details>
-        <table class="builds">
-            <thead>
-                <tr><th>"#"</th><th>"Commit"</th><th>"Branch"</th><th>"Message"</th><th>"Author"</th><th>"Artifact"</th><th>"Registered"</th></tr>
-            </thead>
-            <tbody>
-                {builds.into_iter().map(|b| view! {
-                    <tr data-build=b.id>
-                        <td>{b.id}</td>
-                        <td><code title=b.commit_sha.clone()>{short_sha(&b.commit_sha).to_owned()}</code></td>
-                        <td class="branch">{b.branch.clone()}</td>
-                        <td>{b.message.clone()}</td>
-                        <td>{b.author.clone()}</td>
-                        <td><code class="artifact">{b.artifact.clone()}</code></td>
-                        <td>{b.created_at.clone()}" by "{b.registered_by.clone()}</td>
-                    </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
     }
 }

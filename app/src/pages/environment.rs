@@ -133,7 +133,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         })}
         <EnvAddress summary=summary.clone() />
         <div class="grid">
-            {(summary.backend == "docker" && summary.kind == "permanent").then(|| view! {
+            {(may_deploy && summary.backend == "docker" && summary.kind == "permanent").then(|| view! {
                 <QaCreateCard app=app.clone() based_on=env.clone() builds=builds.clone() />
             })}
             {match may.deploy_refused.clone() {
@@ -170,7 +170,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             _ => ().into_any(),
         }}
         <SettingsCard backend=summary.backend.clone() settings />
-        {(summary.kind == "qa").then(|| view! { <QaDestroyCard app=app.clone() env=env.clone() /> })}
+        {(may_deploy && summary.kind == "qa").then(|| view! { <QaDestroyCard app=app.clone() env=env.clone() /> })}
     }
 }
 

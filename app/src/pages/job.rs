@@ -107,6 +107,7 @@ fn JobLive(
         hosts,
         events,
         more_events,
+        may_cancel,
     } = detail;
     let job_id = summary.id;
     let last_seq = events.last().map(|e| e.seq).unwrap_or(0);
@@ -153,7 +154,7 @@ fn JobLive(
                 <dt>"Finished"</dt><dd>{finished_at.unwrap_or_else(|| "—".into())}{duration.map(|d| format!(" ({d})"))}</dd>
             </dl>
             {summary.error.clone().map(|e| view! { <p class="error">{e}</p> })}
-            <Show when=move || !is_finished(&state.get())>
+            <Show when=move || may_cancel && !is_finished(&state.get())>
                 <ActionForm action=cancel>
                     <input type="hidden" name="id" value=job_id.to_string() />
                     <ConfirmSubmit label="Cancel job" confirm="Yes, cancel it" kind="danger">

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::components::allowed::IfAllowed;
 use crate::components::changes::ChangedNotice;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::state::StateBadge;
@@ -29,6 +30,7 @@ pub fn OverviewPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <IfAllowed allows=|me| me.may_manage_applications>
         <details class="card">
             <summary>"New application"</summary>
             <ActionForm action=create_app attr:class="inline-form">
@@ -38,6 +40,7 @@ pub fn OverviewPage() -> impl IntoView {
             </ActionForm>
             <ActionError value=create_app.value() />
         </details>
+        </IfAllowed>
     }
 }
 
