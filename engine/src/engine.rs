@@ -387,26 +387,7 @@ impl Engine {
         var: EnvVarRequest,
     ) -> Result<()> {
         actor.require(Permission::ManageEnvironments)?;
-        let name = var.name.trim().to_owned();
-        let valid_name = !name.is_empty()
-            && name.len() <= 100
-            && name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_name {
-            return Err(InvalidInput::new(
-                "name",
-                "a variable name is letters, digits and '_', not starting with a digit",
-            )
-            .into());
-        }
-        if name.starts_with("SLIPWAY_") {
-            return Err(
-                InvalidInput::new("name", "names starting with SLIPWAY_ are reserved").into(),
-            );
-        }
+        let name = crate::domain::VarName::parse(&var.name)?.to_string();
         if var.value.len() > 64 * 1024 || var.value.contains('\0') {
             return Err(InvalidInput::new("value", "a value is at most 64 KiB of text").into());
         }

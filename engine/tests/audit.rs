@@ -503,8 +503,14 @@ async fn bad_environments_change_nothing() {
     );
     assert_unchanged(&t, &before, "bad names").await;
 
-    // Variables: a reserved name, a secret too short to be masked in logs.
-    for (name, value, secret) in [("SLIPWAY_X", "v", false), ("DB_PASSWORD", "ab", true)] {
+    // Variables: reserved names (Slipway's, the shell's), a secret too
+    // short to be masked in logs.
+    for (name, value, secret) in [
+        ("SLIPWAY_X", "v", false),
+        ("PATH", "/opt/app/bin", false),
+        ("LD_PRELOAD", "/tmp/x.so", false),
+        ("DB_PASSWORD", "ab", true),
+    ] {
         let var = EnvVarRequest {
             name: name.into(),
             value: value.into(),

@@ -4,6 +4,6 @@ mod names;
 mod records;
 mod rollback;
 
-pub use names::{AppName, BranchName, BranchPattern, CommitSha, EnvName, Login};
+pub use names::{AppName, BranchName, BranchPattern, CommitSha, EnvName, Login, VarName};
 pub use records::*;
 pub use rollback::{rollback_refusal, RollbackRefusal};

@@ -77,6 +77,13 @@ string_newtype!(
     parse_branch_pattern
 );
 
+string_newtype!(
+    /// An environment variable's name: letters, digits and `_`, not one the
+    /// shell or Slipway itself relies on.
+    VarName,
+    parse_var_name
+);
+
 impl BranchPattern {
     /// Whether `branch` fits: `*` matches any run of characters, `/` too.
     pub fn matches(&self, branch: &str) -> bool {
@@ -214,9 +221,74 @@ fn parse_login(raw: &str) -> Result<String, InvalidInput> {
     }
 }
 
+/// Names a release's processes and hooks need as the system set them: a
+/// `PATH` of the team's would leave a hook without its commands, a `HOME` or
+/// `IFS` would change what it reads and how the shell splits words.
+const RESERVED_VARS: &[&str] = &[
+    "PATH", "HOME", "SHELL", "USER", "LOGNAME", "PWD", "OLDPWD", "IFS", "ENV", "BASH_ENV", "CDPATH",
+];
+/// Prefixes reserved the same way: Slipway's own variables and the dynamic
+/// loader's.
+const RESERVED_VAR_PREFIXES: &[&str] = &["SLIPWAY_", "LD_"];
+
+fn parse_var_name(raw: &str) -> Result<String, InvalidInput> {
+    let name = raw.trim();
+    let well_formed = (1..=100).contains(&name.len())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !well_formed {
+        return Err(InvalidInput::new(
+            "name",
+            "a variable name is letters, digits and '_', not starting with a digit (at most 100)",
+        ));
+    }
+    if RESERVED_VARS.contains(&name) {
+        return Err(InvalidInput::new(
+            "name",
+            format!("{name} is the system's: hooks and processes need their own; set it inside a hook command if you must"),
+        ));
+    }
+    if let Some(prefix) = RESERVED_VAR_PREFIXES.iter().find(|p| name.starts_with(**p)) {
+        return Err(InvalidInput::new(
+            "name",
+            format!("names starting with {prefix} are reserved"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variable_names_are_well_formed_and_not_the_systems() {
+        for good in ["DATABASE_URL", "_X", "api_key2", " PORT "] {
+            assert!(VarName::parse(good).is_ok(), "{good}");
+        }
+        assert_eq!(VarName::parse(" PORT ").unwrap().as_str(), "PORT");
+        for bad in [
+            "",
+            "2X",
+            "A-B",
+            "A B",
+            "A=B",
+            "A;B",
+            "PATH",
+            "HOME",
+            "IFS",
+            "SLIPWAY_RELEASE",
+            "LD_PRELOAD",
+        ] {
+            assert!(VarName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(VarName::parse(&"A".repeat(101)).is_err());
+        let why = VarName::parse("PATH").unwrap_err().to_string();
+        assert!(why.contains("PATH") && why.contains("hook"), "{why}");
+    }
 
     #[test]
     fn branch_patterns_match_whole_names_with_stars_for_any_run() {
