@@ -105,16 +105,53 @@ impl ArtifactPolicy {
     }
 }
 
+/// What a build's artifact names, read the same way at registration and at
+/// deploy: a package version (dnf), files (an archive or directory, by path
+/// or URL, for release directories), or else an image reference (docker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArtifactKind {
+    Files,
+    Image,
+    Package,
+}
+
+impl ArtifactKind {
+    pub fn of(raw: &str) -> Self {
+        let artifact = raw.trim();
+        if !artifact.contains(['/', ':', '@'])
+            && crate::backends::dnf::PackageVersion::parse(artifact).is_ok()
+        {
+            ArtifactKind::Package
+        } else if looks_like_file(artifact) {
+            ArtifactKind::Files
+        } else {
+            ArtifactKind::Image
+        }
+    }
+
+    /// In words, after "is": "a docker image".
+    pub fn described(self) -> &'static str {
+        match self {
+            ArtifactKind::Files => "an archive or directory",
+            ArtifactKind::Image => "a docker image",
+            ArtifactKind::Package => "a package version",
+        }
+    }
+}
+
+fn looks_like_file(artifact: &str) -> bool {
+    artifact.starts_with('/')
+        || artifact.starts_with('.')
+        || artifact.contains("://")
+        || is_archive_name(Path::new(artifact))
+}
+
 /// Whether a build's artifact is one some backend can use: an archive path
 /// or URL for release-directory backends, or an image reference for docker.
 /// Something that looks like a path or URL is held to the archive rules.
 pub fn check_build_artifact(policy: &ArtifactPolicy, raw: &str) -> Result<(), InvalidInput> {
     let trimmed = raw.trim();
-    let looks_like_file = trimmed.starts_with('/')
-        || trimmed.starts_with('.')
-        || trimmed.contains("://")
-        || is_archive_name(Path::new(trimmed));
-    if looks_like_file {
+    if looks_like_file(trimmed) {
         return policy.resolve(trimmed).map(|_| ());
     }
     crate::backends::docker::ImageRef::parse(trimmed).map(|_| ())
@@ -292,6 +329,23 @@ async fn download_to(url: &url::Url, path: &Path) -> Result<(), StageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_artifact_is_read_as_files_an_image_or_a_package_version() {
+        for (artifact, kind) in [
+            ("/srv/builds/shop-1.2.tar.gz", ArtifactKind::Files),
+            ("./shop.tgz", ArtifactKind::Files),
+            ("https://ci.example/shop.tar.gz", ArtifactKind::Files),
+            ("/srv/builds/shop-dir", ArtifactKind::Files),
+            ("shop:1.4.2", ArtifactKind::Image),
+            ("registry.example.com/team/shop:v2", ArtifactKind::Image),
+            ("localhost:5000/shop@sha256:abc", ArtifactKind::Image),
+            ("shop-1.0-2", ArtifactKind::Package),
+            (" shop-1.0-2.el9 ", ArtifactKind::Package),
+        ] {
+            assert_eq!(ArtifactKind::of(artifact), kind, "{artifact}");
+        }
+    }
 
     #[test]
     fn a_build_artifact_is_an_archive_under_a_root_or_an_image_with_a_tag_or_digest() {

@@ -250,6 +250,21 @@ impl Engine {
         Ok((app, builds))
     }
 
+    /// The newest `limit` builds `env`'s backend can deploy (a docker
+    /// environment's picker lists images, not archives), newest first.
+    pub async fn deployable_builds(
+        &self,
+        actor: &Actor,
+        env: &Environment,
+        limit: usize,
+    ) -> Result<Vec<Build>> {
+        actor.require(Permission::Read)?;
+        let mut builds = self.store.builds(env.application_id, 500).await?;
+        builds.retain(|b| env.config.deploys(&b.artifact));
+        builds.truncate(limit);
+        Ok(builds)
+    }
+
     pub async fn job_view(&self, actor: &Actor, job_id: i64) -> Result<JobView> {
         actor.require(Permission::Read)?;
         let job = self.store.job(job_id).await?;
@@ -476,10 +491,7 @@ impl Engine {
         // a package version (dnf), an image reference (docker), or a path or
         // URL of an archive (release directories).
         let artifact = request.artifact.trim();
-        let is_package = packages::is_package_reference(artifact)
-            && !artifact.contains([':', '@'])
-            && crate::backends::dnf::PackageVersion::parse(artifact).is_ok();
-        if !is_package {
+        if crate::artifact::ArtifactKind::of(artifact) != crate::artifact::ArtifactKind::Package {
             crate::artifact::check_build_artifact(&self.artifacts, artifact).map_err(|e| {
                 if artifact.starts_with('/') || artifact.contains("://") {
                     e
@@ -598,14 +610,7 @@ impl Engine {
             )
             .into());
         };
-        let build = self.store.build(request.build_id).await?;
-        if build.application_id != base.application_id {
-            return Err(InvalidInput::new(
-                "build_id",
-                format!("build #{} belongs to another application", build.id),
-            )
-            .into());
-        }
+        let build = self.build_of(&base, request.build_id).await?;
         let name = match request
             .name
             .as_deref()
@@ -798,6 +803,20 @@ impl Engine {
             return Err(InvalidInput::new(
                 "build_id",
                 format!("build #{build_id} belongs to another application"),
+            )
+            .into());
+        }
+        if !env.config.deploys(&build.artifact) {
+            return Err(InvalidInput::new(
+                "build_id",
+                format!(
+                    "build #{build_id} is {} ({}); {} is a {} environment and deploys {}",
+                    crate::artifact::ArtifactKind::of(&build.artifact).described(),
+                    crate::artifact::shown(&build.artifact),
+                    env.path(),
+                    env.config.backend_name(),
+                    env.config.artifact_kind().described(),
+                ),
             )
             .into());
         }

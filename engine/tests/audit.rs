@@ -766,3 +766,45 @@ async fn a_secret_is_not_overwritten_by_a_plain_value_by_accident() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_the_backend_cannot_deploy_is_refused_before_any_job() {
+    let t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    let tarball = t.register_version("1.0.0").await;
+    let mut image = t.build_request("image");
+    image.artifact = "shop:v2".into();
+    let Registered::Created(image) = t.engine.register_build(&t.actor, image).await.unwrap() else {
+        panic!("a new build");
+    };
+    let before = (t.count("jobs").await, t.count("audit_log").await);
+
+    let refused = t.engine.deploy(&t.actor, APP, ENV, image.id).await;
+    let Err(Error::Invalid(why)) = refused else {
+        panic!("an image deployed to a local environment: {refused:?}");
+    };
+    assert!(
+        why.message.contains("a docker image") && why.message.contains("archive or directory"),
+        "{}",
+        why.message
+    );
+    let plan = t.engine.deploy_plan(&t.actor, APP, ENV, image.id).await;
+    assert!(matches!(plan, Err(Error::Invalid(_))), "{plan:?}");
+    assert_eq!(
+        (t.count("jobs").await, t.count("audit_log").await),
+        before,
+        "a refused deploy changed something"
+    );
+
+    // The environment's picker lists only what it can deploy.
+    let env = t.engine.environment(&t.actor, APP, ENV).await.unwrap();
+    let offered: Vec<i64> = t
+        .engine
+        .deployable_builds(&t.actor, &env, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(offered, vec![tarball.id]);
+}

@@ -33,8 +33,8 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
         .releases(&actor, &environment, None, 50)
         .await
         .map_err(to_server_error)?;
-    let (_, builds) = engine
-        .builds(&actor, &app, 50)
+    let builds = engine
+        .deployable_builds(&actor, &environment, 100)
         .await
         .map_err(to_server_error)?;
     let vars = engine

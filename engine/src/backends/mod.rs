@@ -145,6 +145,21 @@ impl BackendConfig {
         }
     }
 
+    /// The kind of build artifact this backend deploys.
+    pub fn artifact_kind(&self) -> crate::artifact::ArtifactKind {
+        use crate::artifact::ArtifactKind;
+        match self {
+            BackendConfig::Local(_) | BackendConfig::Ssh(_) => ArtifactKind::Files,
+            BackendConfig::Dnf(_) => ArtifactKind::Package,
+            BackendConfig::Docker(_) => ArtifactKind::Image,
+        }
+    }
+
+    /// Whether this backend can deploy a build whose artifact is `artifact`.
+    pub fn deploys(&self, artifact: &str) -> bool {
+        crate::artifact::ArtifactKind::of(artifact) == self.artifact_kind()
+    }
+
     pub fn validate(&self) -> Result<(), InvalidInput> {
         match self {
             BackendConfig::Local(config) => config.validate(),

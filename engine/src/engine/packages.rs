@@ -29,11 +29,6 @@ pub struct PackageUpload {
     pub author: String,
 }
 
-/// An artifact names a package version when it is neither a path nor a URL.
-pub(super) fn is_package_reference(raw: &str) -> bool {
-    !raw.trim().contains('/')
-}
-
 impl From<RepositoryError> for Error {
     fn from(err: RepositoryError) -> Self {
         match err {
