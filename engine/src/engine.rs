@@ -842,6 +842,7 @@ impl Engine {
             .map(|v| (v.name, v.value))
             .collect();
         Ok(crate::backends::preview::deploy_plan(
+            &env.path(),
             &env.config,
             &build.artifact,
             &vars,

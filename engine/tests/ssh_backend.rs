@@ -469,6 +469,44 @@ async fn hosts_discovered_at_job_start_from_a_file_or_a_command() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_environment_on_discovered_hosts_cannot_release_into_the_firsts_deploy_path() {
+    let (fleet, t) = fleet_serving_v1(2).await;
+    // Its hosts come from a command, so nothing could see at save time
+    // that they are production's hosts, deploy path and all.
+    let listed = fleet.config().hosts;
+    let mut config = fleet.config();
+    config.hosts = Vec::new();
+    config.hosts_command = Some(format!("echo {}; echo {}", listed[0], listed[1]));
+    t.engine
+        .create_environment(
+            &t.actor,
+            common::APP,
+            "staging",
+            engine::backends::BackendConfig::Ssh(config),
+            false,
+        )
+        .await
+        .expect("create staging");
+    let v2 = t.register_version("2.0.0").await;
+    let job = t.deploy_to("staging", &v2).await;
+    assert_eq!(job.state, JobState::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "is the deploy path of {}/{}",
+            common::APP,
+            common::ENV
+        )),
+        "{error}"
+    );
+    assert_every_host_serves(&fleet, "1.0.0");
+
+    // Production still deploys there: the refusal left no lock behind.
+    t.deploy_ok(&v2).await;
+    assert_every_host_serves(&fleet, "2.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_sudo_the_release_steps_run_through_sudo_and_values_stay_quoted() {
     // Hosts with sudo (the machine's /usr and /etc), reached as a non-root
     // user who cannot write the deploy path itself.

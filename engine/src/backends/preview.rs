@@ -32,6 +32,7 @@ fn line(phase: &str, target: &str, action: impl Into<String>) -> PlanLine {
 /// The plan of a deploy of `artifact`; `vars` are the environment's
 /// variables with secret values already masked.
 pub fn deploy_plan(
+    environment: &str,
     config: &BackendConfig,
     artifact: &str,
     vars: &[(String, String)],
@@ -39,7 +40,7 @@ pub fn deploy_plan(
     let artifact = &crate::artifact::shown(artifact);
     match config {
         BackendConfig::Local(config) => local_plan(config, artifact),
-        BackendConfig::Ssh(config) => ssh_plan(config, artifact, vars),
+        BackendConfig::Ssh(config) => ssh_plan(environment, config, artifact, vars),
         other => vec![line(
             "deploy",
             "each host",
@@ -110,10 +111,16 @@ fn with_exports(script: String, vars: &[(String, String)]) -> String {
     )
 }
 
-fn ssh_plan(config: &ssh::SshConfig, artifact: &str, vars: &[(String, String)]) -> Vec<PlanLine> {
+fn ssh_plan(
+    environment: &str,
+    config: &ssh::SshConfig,
+    artifact: &str,
+    vars: &[(String, String)],
+) -> Vec<PlanLine> {
     use ssh::plan;
     let layout = plan::ReleaseLayout {
         deploy_path: config.deploy_path.clone(),
+        environment: environment.to_owned(),
         release_key: NEXT_RELEASE.to_owned(),
         job_id: 0,
     };
@@ -205,7 +212,12 @@ mod tests {
         let mut config = ssh_config();
         config.before_switch = Some("bin/migrate".into());
         let vars = vec![("DB_PASSWORD".to_owned(), "••••••".to_owned())];
-        let plan = deploy_plan(&BackendConfig::Ssh(config), "/art/app.tar.gz", &vars);
+        let plan = deploy_plan(
+            "shop/production",
+            &BackendConfig::Ssh(config),
+            "/art/app.tar.gz",
+            &vars,
+        );
         let text: String = plan
             .iter()
             .map(|l| format!("{} {} {}\n", l.phase, l.target, l.action))
@@ -226,7 +238,12 @@ mod tests {
     fn a_fetching_fleet_previews_the_lent_url_without_a_real_token() {
         let mut config = ssh_config();
         config.fetch_from = Some("http://10.0.0.5:3000/".into());
-        let plan = deploy_plan(&BackendConfig::Ssh(config), "/art/app.tar.gz", &[]);
+        let plan = deploy_plan(
+            "shop/production",
+            &BackendConfig::Ssh(config),
+            "/art/app.tar.gz",
+            &[],
+        );
         let stage = &plan[1].action;
         assert!(
             stage.contains(

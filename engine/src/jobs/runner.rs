@@ -436,6 +436,7 @@ impl JobRunner {
             BackendConfig::Ssh(config) => {
                 let layout = ssh::plan::ReleaseLayout {
                     deploy_path: config.deploy_path.clone(),
+                    environment: env.path(),
                     release_key: release.release_key.clone(),
                     job_id: job.id,
                 };

@@ -18,7 +18,7 @@ use futures::future::join_all;
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 use tracing::{info_span, Instrument};
 
-use super::plan::{self, Incoming, ReleaseLayout, LOCKED_EXIT};
+use super::plan::{self, Incoming, ReleaseLayout, LOCKED_EXIT, OWNED_EXIT};
 use super::transport::{Connection, RemoteOutput, SshWorkspace, Stdin, TransportError};
 use super::{HostAddr, SshConfig};
 use crate::artifact::{ArtifactPolicy, ArtifactSource, Downloaded};
@@ -546,7 +546,7 @@ async fn step(
     let code = result.as_ref().ok().and_then(|o| o.code);
     let outcome = match result {
         Ok(output) if output.success => Ok(output),
-        Ok(output) if output.code == Some(LOCKED_EXIT) => Err(output.reason()),
+        Ok(output) if matches!(output.code, Some(LOCKED_EXIT | OWNED_EXIT)) => Err(output.reason()),
         Ok(output) => Err(format!("{label} {}", output.reason())),
         Err(TransportError::Timeout(secs)) => Err(format!("{label} timed out after {secs}s")),
         Err(e) => Err(format!("{label}: {e}")),
@@ -713,7 +713,7 @@ async fn stage_host(
         // Past the lock and the existence check, whatever is there is this job's.
         h.staged_here = match &staged {
             Ok(_) => true,
-            Err(e) => !matches!(e.code, Some(LOCKED_EXIT) | Some(plan::EXISTS_EXIT)),
+            Err(e) => !matches!(e.code, Some(LOCKED_EXIT | OWNED_EXIT | plan::EXISTS_EXIT)),
         };
         staged?
     };

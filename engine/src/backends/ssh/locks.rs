@@ -23,6 +23,8 @@ pub async fn break_locks(config: &SshConfig) -> Result<Vec<LockReport>, String> 
         .map_err(|e| format!("cannot prepare the ssh client: {e}"))?;
     let layout = ReleaseLayout {
         deploy_path: config.deploy_path.clone(),
+        // Breaking a lock claims nothing.
+        environment: String::new(),
         release_key: String::new(),
         job_id: 0,
     };

@@ -18,6 +18,9 @@ use crate::shell::quote;
 #[derive(Clone, Debug)]
 pub struct ReleaseLayout {
     pub deploy_path: PathBuf,
+    /// The environment releasing here (`app/env`): the deploy path is
+    /// claimed for it at the first lock ([`lock`]).
+    pub environment: String,
     pub release_key: String,
     pub job_id: i64,
 }
@@ -43,6 +46,9 @@ impl ReleaseLayout {
     }
     fn lock_dir(&self) -> PathBuf {
         self.deploy_path.join(".slipway-lock")
+    }
+    fn owner_file(&self) -> PathBuf {
+        self.deploy_path.join(OWNER_FILE)
     }
     fn current(&self) -> PathBuf {
         self.deploy_path.join("current")
@@ -76,6 +82,13 @@ pub fn release_step(sudo: bool, script: String) -> String {
 /// Exit status of the lock script when another deploy holds the lock.
 pub const LOCKED_EXIT: i32 = 75;
 
+/// Exit status of the lock script when the deploy path is another
+/// environment's.
+pub const OWNED_EXIT: i32 = 72;
+
+/// Names the environment a deploy path belongs to, in the deploy path.
+pub const OWNER_FILE: &str = ".slipway-environment";
+
 /// Exit status of the new-release script when the release directory exists.
 pub const EXISTS_EXIT: i32 = 73;
 
@@ -100,13 +113,24 @@ pub struct Fetch<'a> {
 }
 
 /// Takes the host's deploy lock (an atomic `mkdir`) and records who holds it.
+///
+/// Holding it, the script makes sure the deploy path is this environment's:
+/// the first lock writes [`OWNER_FILE`]; one naming another environment
+/// lets the lock go and exits [`OWNED_EXIT`], so two environments whose
+/// hosts are discovered at job start never release into one directory.
 pub fn lock(layout: &ReleaseLayout, holder: &str) -> String {
     let lock = q(&layout.lock_dir());
+    let owner = q(&layout.owner_file());
     format!(
         "mkdir -p {root} && if mkdir {lock} 2>/dev/null; then printf '%s\\n' {holder} > {lock}/owner; \
-         else echo \"deploy lock held: $(cat {lock}/owner 2>/dev/null)\" >&2; exit {LOCKED_EXIT}; fi",
+         else echo \"deploy lock held: $(cat {lock}/owner 2>/dev/null)\" >&2; exit {LOCKED_EXIT}; fi && \
+         if [ -e {owner} ] && [ \"$(cat {owner})\" != {env} ]; then \
+         printf '%s is the deploy path of %s (its {OWNER_FILE} says so): give this environment its own, or delete that file if %s is gone\\n' \
+         {root} \"$(cat {owner})\" \"$(cat {owner})\" >&2; rm -rf {lock}; exit {OWNED_EXIT}; fi && \
+         printf '%s\\n' {env} > {owner}",
         root = q(&layout.deploy_path),
         holder = quote(holder),
+        env = quote(&layout.environment),
     )
 }
 
@@ -365,6 +389,7 @@ mod tests {
     fn layout() -> ReleaseLayout {
         ReleaseLayout {
             deploy_path: "/srv/shop".into(),
+            environment: "shop/production".into(),
             release_key: "20261122120000-7".into(),
             job_id: 7,
         }
@@ -376,6 +401,37 @@ mod tests {
             .args(["-c", script])
             .output()
             .expect("run sh")
+    }
+
+    #[test]
+    fn a_deploy_path_is_claimed_by_its_first_environment_and_refused_to_others() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let ours = ReleaseLayout {
+            deploy_path: root.path().to_path_buf(),
+            ..layout()
+        };
+        assert!(sh(&lock(&ours, HOLDER)).status.success());
+        assert!(sh(&unlock(&ours, HOLDER)).status.success());
+        let claimed = std::fs::read_to_string(root.path().join(OWNER_FILE)).unwrap();
+        assert_eq!(claimed, "shop/production\n");
+
+        // Another environment (its name as hostile as a name can get) is
+        // refused, clearly, and leaves no lock behind; ours goes on.
+        let theirs = ReleaseLayout {
+            environment: format!("shop/staging$(touch {}/canary)", root.path().display()),
+            ..ours.clone()
+        };
+        let refused = sh(&lock(&theirs, HOLDER));
+        assert_eq!(refused.status.code(), Some(OWNED_EXIT));
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            why.contains("is the deploy path of shop/production"),
+            "{why}"
+        );
+        assert!(!ours.lock_dir().exists(), "the refused lock was kept");
+        assert!(sh(&lock(&ours, HOLDER)).status.success());
+        assert!(sh(&unlock(&ours, HOLDER)).status.success());
+        assert!(!root.path().join("canary").exists(), "a name executed");
     }
 
     #[test]
