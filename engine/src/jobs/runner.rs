@@ -357,8 +357,8 @@ impl JobRunner {
                     }
                 }
             }
-            if let Ok(true) = self.store.cancel_requested(job_id).await {
-                trigger.fire("a cancel was requested");
+            if let Ok(Some(by)) = self.store.cancel_requested_by(job_id).await {
+                trigger.fire(format!("{by} asked to cancel it"));
             }
         }
     }

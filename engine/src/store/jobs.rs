@@ -125,14 +125,17 @@ impl Store {
         Ok(changed == 1)
     }
 
-    pub async fn cancel_requested(&self, job_id: i64) -> Result<bool> {
-        Ok(
-            sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = ?")
+    /// Who asked the job to stop, once someone has (`None`: nobody).
+    pub async fn cancel_requested_by(&self, job_id: i64) -> Result<Option<String>> {
+        let row: Option<(bool, Option<String>)> =
+            sqlx::query_as("SELECT cancel_requested, cancel_requested_by FROM jobs WHERE id = ?")
                 .bind(job_id)
                 .fetch_optional(self.pool())
-                .await?
-                .unwrap_or(false),
-        )
+                .await?;
+        Ok(match row {
+            Some((true, by)) => Some(by.unwrap_or_else(|| "someone".to_owned())),
+            _ => None,
+        })
     }
 
     /// Cancels a queued job at once, or asks a running one to stop at its
@@ -170,8 +173,11 @@ impl Store {
             }
             JobState::Running if !job.cancel_requested => {
                 let job: Job =
-                    sqlx::query_as("UPDATE jobs SET cancel_requested = 1 WHERE id = ? RETURNING *")
-                        .bind(job_id)
+                    sqlx::query_as(
+                        "UPDATE jobs SET cancel_requested = 1, cancel_requested_by = ? WHERE id = ? RETURNING *",
+                    )
+                    .bind(actor)
+                    .bind(job_id)
                         .fetch_one(&mut *tx)
                         .await?;
                 audit::append(
