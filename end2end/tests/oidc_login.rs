@@ -22,8 +22,12 @@ async fn a_person_signs_in_with_the_identity_provider_in_the_browser() -> Result
     })?;
     let browser = Browser::start().await?;
     let client = &browser.client;
-    client.goto(&slipway.url("/login")).await?;
+    // Signed out, a page asked for sends to the login page, which sends
+    // back there once signed in.
+    client.goto(&slipway.url("/audit?action=login")).await?;
     wait_hydrated(client).await?;
+    let url = client.current_url().await?;
+    assert_eq!(url.path(), "/login", "{url}");
     wait_for_text(client, "a[data-provider='oidc']", |t| {
         t.contains("Sign in with Test SSO")
     })
@@ -36,8 +40,12 @@ async fn a_person_signs_in_with_the_identity_provider_in_the_browser() -> Result
     // Through the provider and back: signed in as a new viewer.
     wait_for_text(client, "header .who", |t| t.contains("alice (viewer)")).await?;
     let url = client.current_url().await?;
-    assert_eq!(url.path(), "/", "lands on the overview: {url}");
-    wait_for_text(client, "main", |t| t.contains("demo")).await?;
+    assert_eq!(
+        (url.path(), url.query()),
+        ("/audit", Some("action=login")),
+        "lands on the page asked for: {url}"
+    );
+    wait_for_text(client, "table.audit", |t| t.contains("alice")).await?;
 
     // The sign-in is in the audit log, with the provider.
     let db = open_db(&slipway).await?;
@@ -80,14 +88,19 @@ fn location(resp: &reqwest::Response) -> Result<String> {
         .to_owned())
 }
 
-/// Starts a sign-in and lets the provider answer. Returns the login
-/// cookie and the callback URL the provider sent the browser to.
+/// Starts a sign-in (asking to come back to `next`, if given) and lets the
+/// provider answer. Returns the login cookie and the callback URL the
+/// provider sent the browser to.
 async fn begin(
     http: &reqwest::Client,
     slipway: &Slipway,
     session: Option<&str>,
+    next: Option<&str>,
 ) -> Result<(String, String)> {
     let mut request = http.get(slipway.url("/auth/oidc/start"));
+    if let Some(next) = next {
+        request = request.query(&[("next", next)]);
+    }
     if let Some(session) = session {
         request = request.header(COOKIE, format!("slipway_session={session}"));
     }
@@ -158,7 +171,7 @@ async fn sign_in_refuses_a_wrong_state_or_a_missing_verifier_and_rotates_the_ses
     let db = open_db(&slipway).await?;
 
     // A wrong state: refused, no session.
-    let (login_cookie, callback) = begin(&http, &slipway, None).await?;
+    let (login_cookie, callback) = begin(&http, &slipway, None, None).await?;
     let (base, query) = callback.split_once('?').context("callback has a query")?;
     let forged: Vec<String> = query
         .split('&')
@@ -184,14 +197,14 @@ async fn sign_in_refuses_a_wrong_state_or_a_missing_verifier_and_rotates_the_ses
     assert!(resp.text().await?.contains("state"), "the page says why");
 
     // No login cookie, so no PKCE verifier for this browser: refused.
-    let (_, callback) = begin(&http, &slipway, None).await?;
+    let (_, callback) = begin(&http, &slipway, None, None).await?;
     let resp = finish(&http, &callback, &[]).await?;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(cookie_value(&resp, "slipway_session").is_none());
     assert!(resp.text().await?.contains("PKCE"));
 
     // A verifier that does not match the challenge: the provider refuses the code.
-    let (login_cookie, callback) = begin(&http, &slipway, None).await?;
+    let (login_cookie, callback) = begin(&http, &slipway, None, None).await?;
     sqlx::query("UPDATE login_flows SET pkce_verifier = ?")
         .bind("x".repeat(64))
         .execute(&db)
@@ -223,7 +236,8 @@ async fn sign_in_refuses_a_wrong_state_or_a_missing_verifier_and_rotates_the_ses
         .send()
         .await?;
     let before = cookie_value(&resp, "slipway_session").context("login link sets a session")?;
-    let (login_cookie, callback) = begin(&http, &slipway, Some(&before)).await?;
+    let (login_cookie, callback) =
+        begin(&http, &slipway, Some(&before), Some("//evil.example/")).await?;
     let resp = finish(
         &http,
         &callback,
@@ -234,7 +248,7 @@ async fn sign_in_refuses_a_wrong_state_or_a_missing_verifier_and_rotates_the_ses
     )
     .await?;
     assert!(resp.status().is_redirection(), "{}", resp.status());
-    assert_eq!(location(&resp)?, "/");
+    assert_eq!(location(&resp)?, "/", "another site is never returned to");
     let after = cookie_value(&resp, "slipway_session").context("a new session cookie")?;
     assert_ne!(after, before, "the session id is rotated at sign-in");
     let spent = cookie_value(&resp, "slipway_login").unwrap_or_default();
@@ -274,7 +288,7 @@ async fn only_members_of_an_allowed_group_may_sign_in() -> Result<()> {
         &[("SLIPWAY_OIDC_ALLOWED_GROUPS", "engineering,ops".to_owned())],
     )?;
     let http = http()?;
-    let (login_cookie, callback) = begin(&http, &slipway, None).await?;
+    let (login_cookie, callback) = begin(&http, &slipway, None, None).await?;
     let resp = finish(&http, &callback, &[format!("slipway_login={login_cookie}")]).await?;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(cookie_value(&resp, "slipway_session").is_none());
@@ -308,7 +322,7 @@ async fn a_provider_with_configured_endpoints_works_without_discovery() -> Resul
         ],
     )?;
     let http = http()?;
-    let (login_cookie, callback) = begin(&http, &slipway, None).await?;
+    let (login_cookie, callback) = begin(&http, &slipway, None, None).await?;
     let resp = finish(&http, &callback, &[format!("slipway_login={login_cookie}")]).await?;
     assert!(resp.status().is_redirection(), "{}", resp.status());
     assert!(cookie_value(&resp, "slipway_session").is_some());

@@ -653,6 +653,7 @@ async fn sign_ins_in_progress_are_capped_and_expired_ones_make_room() {
         pkce_verifier: "v".into(),
         nonce: "n".into(),
         expires_at: engine::time::now() + chrono::Duration::minutes(minutes),
+        return_to: None,
     };
     // A flood of starts: the table is full of live flows.
     let mut db = SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display()))

@@ -134,7 +134,8 @@ async fn every_route_has_a_rule_and_every_role_gets_exactly_what_it_allows() {
                 route.path
             );
         } else {
-            let to_login = status.is_redirection() && location.ends_with("/login");
+            let to_login = status.is_redirection()
+                && (location == "/login" || location.starts_with("/login?next=%2F"));
             assert!(
                 status == StatusCode::UNAUTHORIZED || to_login,
                 "anonymous {} {} must be refused, got {status} {location}",

@@ -347,7 +347,15 @@ async fn anonymous_requests_are_refused() {
         assert_refused(&reply, StatusCode::UNAUTHORIZED, path);
     }
 
-    for page in ["/", "/apps/demo", "/audit"] {
+    // A page sends to sign in, and says where to come back to.
+    for (page, login) in [
+        ("/", "/login"),
+        ("/apps/demo", "/login?next=%2Fapps%2Fdemo"),
+        (
+            "/audit?action=login",
+            "/login?next=%2Faudit%3Faction%3Dlogin",
+        ),
+    ] {
         let reply = server.get(page, &Auth::None).await;
         assert_eq!(
             reply.status,
@@ -355,7 +363,7 @@ async fn anonymous_requests_are_refused() {
             "{page}: {}",
             reply.text
         );
-        assert_eq!(reply.header("location"), Some("/login"), "{page}");
+        assert_eq!(reply.header("location"), Some(login), "{page}");
     }
 
     let healthz = server.get("/healthz", &Auth::None).await;

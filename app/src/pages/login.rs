@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 
+use leptos_router::hooks::use_query_map;
+
 use crate::functions::access::login_providers;
 
 /// Where signed-out people land: the configured identity providers, and
@@ -7,23 +9,33 @@ use crate::functions::access::login_providers;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let providers = Resource::new(|| (), |_| login_providers());
+    // The page that sent here (`?next=…`) goes along to the provider and
+    // back; the server checks it is a page of this site.
+    let next = use_query_map()
+        .read_untracked()
+        .get("next")
+        .map(|next| format!("?next={}", encode_query_value(&next)))
+        .unwrap_or_default();
     view! {
         <section class="card narrow">
             <h1>"Sign in to Slipway"</h1>
             <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let providers = providers.await.unwrap_or_default();
-                    (!providers.is_empty()).then(|| view! {
-                        <ul class="providers">
-                            {providers.into_iter().map(|p| {
-                                let href = format!("/auth/{}/start", p.id);
-                                view! {
-                                    <li><a class="button primary" rel="external" href=href data-provider=p.id.clone()>"Sign in with "{p.name}</a></li>
-                                }
-                            }).collect_view()}
-                        </ul>
+                {move || {
+                    let next = next.clone();
+                    Suspend::new(async move {
+                        let providers = providers.await.unwrap_or_default();
+                        (!providers.is_empty()).then(|| view! {
+                            <ul class="providers">
+                                {providers.into_iter().map(|p| {
+                                    let href = format!("/auth/{}/start{next}", p.id);
+                                    view! {
+                                        <li><a class="button primary" rel="external" href=href data-provider=p.id.clone()>"Sign in with "{p.name}</a></li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        })
                     })
-                })}
+                }}
             </Suspense>
             <p class="muted">
                 "First admin, or no provider? Open a one-time login link: on a first start the server prints one; "
@@ -31,4 +43,17 @@ pub fn LoginPage() -> impl IntoView {
             </p>
         </section>
     }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn encode_query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }

@@ -15,6 +15,8 @@ pub struct LoginFlow {
     pub pkce_verifier: String,
     pub nonce: String,
     pub expires_at: DateTime<Utc>,
+    /// Where to send the browser once signed in: a path on this site.
+    pub return_to: Option<String>,
 }
 
 /// Sign-ins in progress at once, at most: starting one is open to anyone,
@@ -38,8 +40,8 @@ impl Store {
             ));
         }
         sqlx::query(
-            "INSERT INTO login_flows (handle_hash, provider, state, pkce_verifier, nonce, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO login_flows (handle_hash, provider, state, pkce_verifier, nonce, created_at, expires_at, return_to)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(handle_hash)
         .bind(&flow.provider)
@@ -48,6 +50,7 @@ impl Store {
         .bind(&flow.nonce)
         .bind(time::now())
         .bind(flow.expires_at)
+        .bind(&flow.return_to)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -58,7 +61,7 @@ impl Store {
     pub async fn take_login_flow(&self, handle_hash: &str) -> Result<Option<LoginFlow>> {
         let flow: Option<LoginFlow> = sqlx::query_as(
             "DELETE FROM login_flows WHERE handle_hash = ?
-             RETURNING provider, state, pkce_verifier, nonce, expires_at",
+             RETURNING provider, state, pkce_verifier, nonce, expires_at, return_to",
         )
         .bind(handle_hash)
         .fetch_optional(self.pool())

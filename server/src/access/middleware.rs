@@ -63,7 +63,13 @@ pub async fn authorize(
             return ApiError::new(StatusCode::UNAUTHORIZED, "sign in or send a bearer token")
                 .into_response()
         }
-        (_, None) => return Redirect::to("/login").into_response(),
+        (_, None) => {
+            let asked = request
+                .uri()
+                .path_and_query()
+                .map_or(path.as_str(), |pq| pq.as_str());
+            return Redirect::to(&super::return_to::login_page_for(asked)).into_response();
+        }
         (Rule::SignedIn, Some(_)) => None,
         (Rule::Require(permission), Some(_)) => Some(permission),
     };

@@ -3,5 +3,6 @@
 
 pub mod middleware;
 pub mod policy;
+pub mod return_to;
 pub mod session;
 pub mod throttle;

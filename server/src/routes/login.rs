@@ -13,6 +13,7 @@ use serde::Deserialize;
 use tower_sessions::cookie::{Cookie, SameSite};
 use tower_sessions::Session;
 
+use crate::access::return_to::return_path;
 use crate::access::session;
 use crate::error::ApiError;
 use crate::identity::IdentityError;
@@ -143,8 +144,18 @@ pub async fn logout_everywhere(
     Redirect::to("/login").into_response()
 }
 
+#[derive(Deserialize)]
+pub struct StartQuery {
+    /// The page to come back to once signed in (see `access::return_to`).
+    next: Option<String>,
+}
+
 /// `GET /auth/{provider}/start`: sends the browser to the provider.
-pub async fn start(State(state): State<AppState>, Path(provider_id): Path<String>) -> Response {
+pub async fn start(
+    State(state): State<AppState>,
+    Path(provider_id): Path<String>,
+    Query(query): Query<StartQuery>,
+) -> Response {
     let Some(provider) = state.providers.get(&provider_id) else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
@@ -163,6 +174,11 @@ pub async fn start(State(state): State<AppState>, Path(provider_id): Path<String
         pkce_verifier: authorization.pkce_verifier,
         nonce: authorization.nonce,
         expires_at: engine::time::now() + Duration::minutes(LOGIN_FLOW_MINUTES),
+        return_to: query
+            .next
+            .as_deref()
+            .and_then(return_path)
+            .map(str::to_owned),
     };
     if let Err(e) = state
         .engine
@@ -272,7 +288,14 @@ async fn finish_sign_in(
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     tracing::info!(user = %user.login, provider = provider_id, "signed in");
-    Redirect::to("/").into_response()
+    // Checked again: the row outlives the code that wrote it.
+    Redirect::to(
+        flow.return_to
+            .as_deref()
+            .and_then(return_path)
+            .unwrap_or("/"),
+    )
+    .into_response()
 }
 
 async fn identity_failure(state: &AppState, provider_id: &str, error: IdentityError) -> Response {
