@@ -371,6 +371,14 @@ async fn every_mutation_from_another_site_is_refused_and_changes_nothing() {
                 route.path,
                 reply.text
             );
+            // Each caller reads why: a page's server function in Leptos'
+            // encoding, everything else as JSON.
+            let readable = if route.path.starts_with("/fn/") {
+                reply.text.starts_with("ServerError|")
+            } else {
+                serde_json::from_str::<Value>(&reply.text).is_ok_and(|v| v["error"].is_string())
+            };
+            assert!(readable, "{} {}: {}", route.method, route.path, reply.text);
         }
     }
     assert_eq!(counts(&db).await, before, "nothing changed");

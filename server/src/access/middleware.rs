@@ -3,7 +3,7 @@
 //! with a cookie comes from this site.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use engine::audit::{actions, AuditRecord};
@@ -31,8 +31,10 @@ pub async fn authorize(
         .map(|m| m.as_str().to_owned());
     let Some(rule) = policy::rule_for(&method, route.as_deref(), &path) else {
         tracing::error!(%method, route = route.as_deref().unwrap_or(&path), "no access rule for this route: refused");
-        return ApiError::new(StatusCode::FORBIDDEN, "no access rule for this route")
-            .into_response();
+        return refuse(
+            &path,
+            ApiError::new(StatusCode::FORBIDDEN, "no access rule for this route"),
+        );
     };
     // Assets and the liveness probe never need to know who asks.
     if rule == Rule::Public && policy::is_asset(&path) {
@@ -47,21 +49,25 @@ pub async fn authorize(
         {
             Ok(Some((user, token))) => Some(Actor::token(&user, &token)),
             Ok(None) => {
-                return ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid, expired or revoked token",
+                return refuse(
+                    &path,
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid, expired or revoked token",
+                    ),
                 )
-                .into_response()
             }
-            Err(e) => return ApiError::from(e).into_response(),
+            Err(e) => return refuse(&path, e.into()),
         },
         None => session::actor(&state.engine, &session).await,
     };
     let permission = match (rule, &actor) {
         (Rule::Public, _) => None,
         (_, None) if is_machine_path(&path) || method != Method::GET => {
-            return ApiError::new(StatusCode::UNAUTHORIZED, "sign in or send a bearer token")
-                .into_response()
+            return refuse(
+                &path,
+                ApiError::new(StatusCode::UNAUTHORIZED, "sign in or send a bearer token"),
+            )
         }
         (_, None) => {
             let asked = request
@@ -90,7 +96,7 @@ pub async fn authorize(
                     &denied.public_message(),
                 );
             }
-            return ApiError::from(denied).into_response();
+            return refuse(&path, denied.into());
         }
     }
     let token_id = actor.as_ref().and_then(Actor::token_id);
@@ -147,6 +153,21 @@ fn is_machine_path(path: &str) -> bool {
         || path.ends_with(".csv")
 }
 
+/// A refusal in the encoding its caller reads: a server function (`/fn/…`,
+/// called by the page's own code) reads Leptos' `ServerError|<message>`
+/// and the `serverfnerror` header, so the page shows the message; every
+/// other caller gets the JSON `{"error": …}`.
+fn refuse(path: &str, error: ApiError) -> Response {
+    if !path.starts_with("/fn/") {
+        return error.into_response();
+    }
+    let mut response = (error.status, format!("ServerError|{}", error.message)).into_response();
+    if let Ok(value) = HeaderValue::from_str(path) {
+        response.headers_mut().insert("serverfnerror", value);
+    }
+    response
+}
+
 pub fn bearer_token(request: &Request) -> Option<String> {
     let value = request
         .headers()
@@ -170,7 +191,10 @@ pub async fn same_origin_only(
     }
     match same_origin_verdict(request.headers(), &state.public_origin) {
         Ok(()) => next.run(request).await,
-        Err(why) => ApiError::new(StatusCode::FORBIDDEN, why).into_response(),
+        Err(why) => refuse(
+            request.uri().path(),
+            ApiError::new(StatusCode::FORBIDDEN, why),
+        ),
     }
 }
 

@@ -1,44 +1,11 @@
-//! Layers every response passes on its way out: refusals a server
-//! function's caller can read, no cached signed-in pages, one URL per page.
+//! Layers every response passes on its way out: no cached signed-in pages,
+//! one URL per page.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-
-/// The most of a refusal's body read back to re-encode it.
-const MAX_REFUSAL_BYTES: usize = 64 * 1024;
-
-/// Server functions are called by the page's own code, which reads an
-/// error as `ServerError|<message>` (Leptos' encoding), not as the JSON the
-/// access layers answer with: a refusal (signed out, not allowed,
-/// cross-site) is re-encoded so the page shows its message.
-pub async fn server_fn_errors(request: Request, next: Next) -> Response {
-    let is_server_fn = request.uri().path().starts_with("/fn/");
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !is_server_fn || !response.status().is_client_error() || !is_json {
-        return response;
-    }
-    let status = response.status();
-    let Ok(body) = axum::body::to_bytes(response.into_body(), MAX_REFUSAL_BYTES).await else {
-        return (status, "ServerError|refused").into_response();
-    };
-    let message = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-    let mut response = (status, format!("ServerError|{message}")).into_response();
-    if let Ok(value) = HeaderValue::from_str(&path) {
-        response.headers_mut().insert("serverfnerror", value);
-    }
-    response
-}
 
 /// Signed-in pages and answers are not kept by the browser: after logging
 /// out, Back must not show them again. Built assets (`/pkg/`) may be cached.

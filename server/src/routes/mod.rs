@@ -171,7 +171,6 @@ pub fn router(state: AppState, sessions: SqliteStore) -> Router {
             state.clone(),
             access::same_origin_only,
         ))
-        .layer(middleware::from_fn(layers::server_fn_errors))
         .layer(session_layer)
         .layer(middleware::from_fn(layers::no_store))
         .layer(middleware::from_fn(layers::no_trailing_slash))
