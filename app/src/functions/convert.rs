@@ -282,18 +282,42 @@ pub fn audit(a: &AuditEntry) -> AuditRow {
 /// anything else as one unnamed field.
 fn detail_fields(details: &str) -> Vec<(String, String)> {
     match serde_json::from_str::<serde_json::Value>(details) {
-        Ok(serde_json::Value::Object(fields)) => fields
-            .into_iter()
-            .map(|(name, value)| {
-                let text = match value {
-                    serde_json::Value::String(text) => text,
-                    other => other.to_string(),
-                };
-                (name, text)
-            })
-            .collect(),
+        Ok(serde_json::Value::Object(fields)) => {
+            let mut out = Vec::new();
+            for (name, value) in fields {
+                flatten_into(&mut out, name, value);
+            }
+            out
+        }
         _ if details.trim().is_empty() => Vec::new(),
         _ => vec![(String::new(), details.to_owned())],
+    }
+}
+
+/// One `name: value` line per leaf: a nested object's fields as
+/// `outer.inner`, a list of plain values joined with commas (a list of
+/// anything else stays JSON), a null as nothing.
+fn flatten_into(out: &mut Vec<(String, String)>, name: String, value: serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            for (inner, value) in fields {
+                flatten_into(out, format!("{name}.{inner}"), value);
+            }
+        }
+        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            let items: Vec<String> = items.into_iter().map(plain_text).collect();
+            out.push((name, items.join(", ")));
+        }
+        other => out.push((name, plain_text(other))),
+    }
+}
+
+fn plain_text(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
@@ -307,8 +331,20 @@ mod tests {
             detail_fields(r#"{"job":7,"build":"abc","hosts":["a","b"]}"#),
             vec![
                 ("build".to_owned(), "abc".to_owned()),
-                ("hosts".to_owned(), r#"["a","b"]"#.to_owned()),
+                ("hosts".to_owned(), "a, b".to_owned()),
                 ("job".to_owned(), "7".to_owned()),
+            ]
+        );
+        // An environment's settings: nested fields by their path.
+        assert_eq!(
+            detail_fields(
+                r#"{"config":{"backend":"ssh","keep":5,"hooks":{"after":null}},"steps":[{"a":1}]}"#
+            ),
+            vec![
+                ("config.backend".to_owned(), "ssh".to_owned()),
+                ("config.hooks.after".to_owned(), String::new()),
+                ("config.keep".to_owned(), "5".to_owned()),
+                ("steps".to_owned(), r#"[{"a":1}]"#.to_owned()),
             ]
         );
         assert_eq!(detail_fields("{}"), Vec::new());
