@@ -14,6 +14,40 @@ const PLAIN: &str = "plain-value-42";
 const SECRET: &str = "hunter2 it's s3cr3t";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hooks_coloured_output_reaches_the_log_as_plain_text() {
+    let mut t = TestEngine::new().await;
+    let mut config = t.config();
+    // Colours around the secret too: it is still masked.
+    config.before_switch = Some(
+        r#"printf '\033[1;32mmigrated\033[0m 3 tables\n'; printf '\033[31m%s\033[0m\n' "$MY_SECRET""#.into(),
+    );
+    t.setup(config).await;
+    let var = EnvVarRequest {
+        name: "MY_SECRET".into(),
+        value: SECRET.into(),
+        secret: true,
+    };
+    t.engine
+        .set_env_var(&t.actor, APP, ENV, var)
+        .await
+        .expect("set var");
+    t.start_runner();
+    let v1 = t.register_version("1.0.0").await;
+    let job = t.deploy_and_wait(&v1).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let out: Vec<String> = t
+        .events(job.id)
+        .await
+        .into_iter()
+        .filter(|e| e.level == "out")
+        .map(|e| e.text)
+        .collect();
+    assert!(out.contains(&"migrated 3 tables".to_owned()), "{out:?}");
+    assert!(out.contains(&MASK.to_owned()), "{out:?}");
+    assert!(out.iter().all(|l| !l.contains('\u{1b}')), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hooks_get_env_vars_and_secrets_never_reach_the_log() {
     let mut t = TestEngine::new().await;
     let mut config = t.config();

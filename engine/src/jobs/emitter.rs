@@ -93,7 +93,8 @@ impl EventEmitter {
 
     /// Stores then publishes one event; returns once it is stored.
     pub async fn emit(&self, host: Option<&str>, level: EventLevel, text: &str) -> Result<()> {
-        self.enqueue(host, level, self.masker.mask(text), None)
+        let text = super::terminal::plain_text(text);
+        self.enqueue(host, level, self.masker.mask(&text), None)
             .await
     }
 

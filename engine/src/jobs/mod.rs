@@ -6,6 +6,7 @@ mod emitter;
 mod hub;
 mod masking;
 mod runner;
+mod terminal;
 
 pub use cancel::CancelSignal;
 pub use emitter::{EventEmitter, EventLevel};
