@@ -55,7 +55,8 @@ pub fn App() -> impl IntoView {
     });
     view! {
         <Stylesheet id="slipway" href="/pkg/slipway.css" />
-        <Title text="Slipway" />
+        // Each page names itself; the tab reads "shop/production · Slipway".
+        <Title formatter=|page: String| if page.is_empty() { "Slipway".to_owned() } else { format!("{page} · Slipway") } />
         <Router>
             <Header />
             <main>

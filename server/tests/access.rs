@@ -729,10 +729,24 @@ async fn pages_offer_only_what_their_reader_may_do() {
         );
     }
 
+    // Each page names itself in its title (a tab, the history).
+    for (page, title) in [
+        ("/apps/demo/envs/demo", "demo/demo · Slipway"),
+        ("/audit", "Audit log · Slipway"),
+    ] {
+        let title = format!("<title>{title}</title>");
+        assert!(
+            page_has(&server, page, &viewer, &title).await,
+            "{page}: no {title}"
+        );
+    }
+
     // Cancel: offered to whoever may deploy here, and on a protected
     // environment only to admins and its named deployers.
     let job = server.deploy(&deployer, 1).await;
     server.wait_job_finished(&deployer, job).await;
+    let title = format!("<title>Job #{job} · Slipway</title>");
+    assert!(page_has(&server, &format!("/jobs/{job}"), &viewer, &title).await);
     assert!(!may_cancel(&server, &viewer, job).await);
     assert!(may_cancel(&server, &deployer, job).await);
     let db = server.db().await;

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
@@ -68,6 +69,7 @@ pub fn AuditLogPage() -> impl IntoView {
         get_audit(f.actor, f.action, f.environment, f.since, f.until, f.before)
     });
     view! {
+        <Title text="Audit log" />
         <h1>"Audit log"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
@@ -21,6 +22,7 @@ pub fn BuildsListPage() -> impl IntoView {
         |(app, _)| get_builds(app),
     );
     view! {
+        <Title text="Builds" />
         <h1>"Builds"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

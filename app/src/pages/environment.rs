@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
@@ -74,6 +75,7 @@ pub fn EnvironmentPage() -> impl IntoView {
         delete_var,
     };
     view! {
+        <Title text=move || format!("{}/{}", app(), env()) />
         {move || view! { <ChangedNotice environment=Some(format!("{}/{}", app(), env())) shown refresh /> }}
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

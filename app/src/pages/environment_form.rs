@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::components::confirm::ConfirmSubmit;
@@ -37,6 +38,7 @@ pub fn EnvironmentFormPage() -> impl IntoView {
         },
     );
     view! {
+        <Title text=move || if original().is_empty() { format!("New environment · {}", app()) } else { format!("Settings · {}/{}", app(), original()) } />
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match settings.await {

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
@@ -25,6 +26,7 @@ pub fn JobPage() -> impl IntoView {
         }
     });
     view! {
+        <Title text=move || format!("Job #{}", id()) />
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match job.await {

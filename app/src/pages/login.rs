@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use leptos_router::hooks::use_query_map;
 
@@ -17,6 +18,7 @@ pub fn LoginPage() -> impl IntoView {
         .map(|next| format!("?next={}", encode_query_value(&next)))
         .unwrap_or_default();
     view! {
+        <Title text="Sign in" />
         <section class="card narrow">
             <h1>"Sign in to Slipway"</h1>
             <Suspense fallback=|| ()>

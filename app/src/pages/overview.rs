@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::components::allowed::IfAllowed;
@@ -19,6 +20,7 @@ pub fn OverviewPage() -> impl IntoView {
     // The overview does not say what it read after: the first answer is.
     let nothing_shown: Signal<Option<i64>> = Signal::stored(None);
     view! {
+        <Title text="Environments" />
         <h1>"Environments"</h1>
         <ChangedNotice environment=None shown=nothing_shown refresh auto=true />
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>

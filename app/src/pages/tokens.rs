@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
@@ -15,6 +16,7 @@ pub fn TokensPage() -> impl IntoView {
         |_| get_tokens(),
     );
     view! {
+        <Title text="API tokens" />
         <h1>"API tokens"</h1>
         <section class="card">
             <h2>"New token"</h2>

@@ -1,4 +1,5 @@
 use leptos::prelude::*;
+use leptos_meta::Title;
 
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::functions::access::{get_users, SetRole};
@@ -10,6 +11,7 @@ pub fn UsersPage() -> impl IntoView {
     let set_role = ServerAction::<SetRole>::new();
     let users = Resource::new(move || set_role.version().get(), |_| get_users());
     view! {
+        <Title text="Users" />
         <h1>"Users"</h1>
         <p class="muted">
             "Viewers read everything (audit included); deployers deploy, roll back and lock; admins manage "
