@@ -381,9 +381,12 @@ impl Engine {
         let env = self.find_environment(app, env).await?;
         self.require_on(actor, Permission::Lock, &env, "lock")
             .await?;
-        self.store
+        let events = self
+            .store
             .lock_environment(&actor.login, &env, reason)
-            .await
+            .await?;
+        events.into_iter().for_each(|event| self.hub.publish(event));
+        Ok(())
     }
 
     pub async fn unlock(&self, actor: &Actor, app: &str, env: &str) -> Result<()> {

@@ -407,6 +407,38 @@ async fn cancelling_a_queued_job_cancels_it_at_once() {
     assert!(t.current_index().contains("version 1.0.0"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locking_cancels_a_deploy_that_has_not_started() {
+    let mut t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    let v1 = t.register_version("1.0.0").await;
+    // No runner yet: the deploy waits in the queue.
+    let job = t.deploy(&v1).await;
+    assert_eq!(job.state, JobState::Queued);
+
+    t.engine
+        .lock(&t.actor, APP, ENV, "incident 42")
+        .await
+        .expect("lock");
+    assert_eq!(t.job(job.id).await.state, JobState::Cancelled);
+    let events = t.events(job.id).await;
+    let why = format!(
+        "cancelled before it started: {} locked the environment (incident 42)",
+        t.actor.login
+    );
+    assert!(events.iter().any(|e| e.text == why), "{events:?}");
+    assert_eq!(events.last().map(|e| e.text.as_str()), Some("cancelled"));
+
+    // A runner started now has nothing to run: nothing was released.
+    t.start_runner();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(t.job(job.id).await.state, JobState::Cancelled);
+    assert!(
+        !t.target_dir().join("current").exists(),
+        "a locked environment was deployed"
+    );
+}
+
 /// A runner on its own runtime, so that it can die the way a process does:
 /// every one of its tasks stops at once.
 struct CrashableRunner {

@@ -8,7 +8,8 @@ use crate::audit::{actions, AuditRecord};
 use crate::auth::{DeployPolicy, Principal};
 use crate::backends::BackendConfig;
 use crate::domain::{
-    AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, EnvironmentLock,
+    AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, EnvironmentLock, Job,
+    JobEvent,
 };
 use crate::error::{Error, Result};
 use crate::time;
@@ -247,12 +248,15 @@ impl Store {
         Ok(())
     }
 
+    /// Locks the environment and cancels its deploys and rollbacks that
+    /// have not started (the lock says they must wait; starting one after
+    /// it would not). Returns those jobs' closing events, to publish.
     pub async fn lock_environment(
         &self,
         actor: &str,
         env: &Environment,
         reason: &str,
-    ) -> Result<()> {
+    ) -> Result<Vec<JobEvent>> {
         let mut tx = self.write().await?;
         let changed = sqlx::query(
             "UPDATE environments SET lock_reason = ?, locked_by = ?, locked_at = ? WHERE id = ? AND locked_at IS NULL",
@@ -281,8 +285,27 @@ impl Store {
             .details(serde_json::json!({ "reason": reason })),
         )
         .await?;
+        let waiting: Vec<Job> = sqlx::query_as(
+            "SELECT * FROM jobs WHERE environment_id = ? AND state = 'queued' AND kind IN ('deploy', 'rollback')",
+        )
+        .bind(env.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = Vec::new();
+        for job in &waiting {
+            let (_, closing) = super::jobs::cancel_queued(
+                &mut tx,
+                job,
+                actor,
+                &env.path(),
+                &format!("cancelled before it started: {actor} locked the environment ({reason})"),
+                serde_json::json!({ "while": "queued", "reason": "environment locked" }),
+            )
+            .await?;
+            events.extend(closing);
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(events)
     }
 
     pub async fn unlock_environment(&self, actor: &str, env: &Environment) -> Result<()> {

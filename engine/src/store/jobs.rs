@@ -151,25 +151,17 @@ impl Store {
         let env_path = environment_path(&mut tx, job.environment_id).await?;
         let job = match job.state {
             JobState::Queued => {
-                let job = set_final_state(&mut tx, &job, JobState::Cancelled, None).await?;
-                audit::append(
+                let cancelled = cancel_queued(
                     &mut tx,
-                    &AuditRecord::new(actor, actions::JOB_CANCELLED, format!("job/{job_id}"))
-                        .environment(&env_path)
-                        .details(serde_json::json!({ "while": "queued" })),
-                )
-                .await?;
-                let events = events::append_in_tx(
-                    &mut tx,
-                    job_id,
-                    &[
-                        ("error", format!("cancelled by {actor} before it started")),
-                        ("end", JobState::Cancelled.as_str().to_owned()),
-                    ],
+                    &job,
+                    actor,
+                    &env_path,
+                    &format!("cancelled by {actor} before it started"),
+                    serde_json::json!({ "while": "queued" }),
                 )
                 .await?;
                 tx.commit().await?;
-                return Ok((job, events));
+                return Ok(cancelled);
             }
             JobState::Running if !job.cancel_requested => {
                 let job: Job =
@@ -492,6 +484,37 @@ pub(crate) async fn insert_job(
         .fetch_one(&mut *tx)
         .await?;
     Ok((job, Some(release_key)))
+}
+
+/// Cancels a job that has not started, inside the caller's transaction:
+/// its final state, an audit row with `details`, and its closing events
+/// (`why`, then `end`) to publish once committed.
+pub(crate) async fn cancel_queued(
+    tx: &mut sqlx::SqliteConnection,
+    job: &Job,
+    actor: &str,
+    env_path: &str,
+    why: &str,
+    details: serde_json::Value,
+) -> Result<(Job, Vec<JobEvent>)> {
+    let cancelled = set_final_state(tx, job, JobState::Cancelled, None).await?;
+    audit::append(
+        tx,
+        &AuditRecord::new(actor, actions::JOB_CANCELLED, format!("job/{}", job.id))
+            .environment(env_path)
+            .details(details),
+    )
+    .await?;
+    let events = events::append_in_tx(
+        tx,
+        job.id,
+        &[
+            ("error", why.to_owned()),
+            ("end", JobState::Cancelled.as_str().to_owned()),
+        ],
+    )
+    .await?;
+    Ok((cancelled, events))
 }
 
 async fn set_final_state(
