@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 use tracing::{info_span, Instrument};
 
-use super::{parse_env_path, BuildRequest, Engine};
+use super::{BuildRequest, Engine};
 use crate::auth::{Actor, Permission};
 use crate::backends::dnf::inventory::{self, HostVersion};
 use crate::backends::dnf::repository::{PackageRepository, Published, RepositoryError};
@@ -124,8 +124,7 @@ impl Engine {
         env: &str,
     ) -> Result<Vec<HostVersion>> {
         actor.require(Permission::Read)?;
-        let (app, env) = parse_env_path(app, env)?;
-        let env = self.store.environment(&app, &env).await?;
+        let env = self.find_environment(app, env).await?;
         let BackendConfig::Dnf(config) = &env.config else {
             return Err(InvalidInput::new(
                 "backend",
