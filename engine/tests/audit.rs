@@ -809,3 +809,41 @@ async fn a_build_the_backend_cannot_deploy_is_refused_before_any_job() {
         .collect();
     assert_eq!(offered, vec![tarball.id]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_has_one_token_in_use_per_name() {
+    let t = TestEngine::new().await;
+    let scopes = vec!["read".to_owned()];
+    let (first, _) = t
+        .engine
+        .create_api_token(&t.actor, "ci-main", &scopes, Some(30))
+        .await
+        .expect("the first");
+    let tokens = t.count("api_tokens").await;
+    let again = t
+        .engine
+        .create_api_token(&t.actor, " ci-main ", &scopes, Some(30))
+        .await;
+    let Err(Error::Conflict(why)) = again else {
+        panic!("a second ci-main: {again:?}");
+    };
+    assert!(
+        why.contains("ci-main") && why.contains(&format!("#{first}")),
+        "{why}"
+    );
+    assert_eq!(
+        t.count("api_tokens").await,
+        tokens,
+        "a refused token was stored"
+    );
+
+    // Revoked, its name is free again.
+    t.engine
+        .revoke_api_token(&t.actor, first)
+        .await
+        .expect("revoke");
+    t.engine
+        .create_api_token(&t.actor, "ci-main", &scopes, Some(30))
+        .await
+        .expect("the name is free");
+}

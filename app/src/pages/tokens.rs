@@ -15,12 +15,19 @@ pub fn TokensPage() -> impl IntoView {
         move || (create.version().get(), revoke.version().get()),
         |_| get_tokens(),
     );
+    // Once made, the form starts over (the secret shows below it, once).
+    let form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let (Some(Ok(_)), Some(form)) = (create.value().get(), form.get()) {
+            form.reset();
+        }
+    });
     view! {
         <Title text="API tokens" />
         <h1>"API tokens"</h1>
         <section class="card">
             <h2>"New token"</h2>
-            <ActionForm action=create attr:class="env-form">
+            <ActionForm action=create node_ref=form attr:class="env-form">
                 <label>"Name" <input name="name" placeholder="ci-main" required /></label>
                 <fieldset>
                     <legend>"Scopes"</legend>

@@ -324,6 +324,23 @@ impl Store {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<i64> {
         let mut tx = self.write().await?;
+        // A name tells a person's tokens apart: two in use with one name
+        // could not be told apart when one must be revoked.
+        let same_name: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM api_tokens WHERE user_id = ? AND name = ? AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(user.id)
+        .bind(name)
+        .bind(time::now())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(existing) = same_name {
+            return Err(Error::Conflict(format!(
+                "{} already has a token named {name:?} in use (#{existing}): revoke it first, or pick another name",
+                user.login
+            )));
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO api_tokens (name, token_hash, user_id, created_at, expires_at, scopes) VALUES (?, ?, ?, ?, ?, ?)
              RETURNING id",

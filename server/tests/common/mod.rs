@@ -380,9 +380,15 @@ impl TestServer {
 
     /// A token for `login` with these scopes, made with the `create-token` CLI.
     pub fn token_for(&self, login: &str, scopes: &str) -> Auth {
+        // One token in use per name and person: each gets its own.
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "test-{}",
+            MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let out = cli(
             &self.data_dir,
-            &["create-token", login, "--name", "test", "--scopes", scopes],
+            &["create-token", login, "--name", &name, "--scopes", scopes],
         );
         assert!(
             out.status.success(),
