@@ -422,18 +422,6 @@ impl Engine {
             .into());
         }
         let env = self.find_environment(app, env).await?;
-        // A secret cannot be read back: overwriting it with a plain value
-        // would lose it by accident. Remove it first to make it plain.
-        let existing = self.store.env_vars(env.id).await?;
-        if existing.iter().any(|v| v.name == name && v.secret) && !var.secret {
-            return Err(InvalidInput::new(
-                "secret",
-                format!(
-                    "{name} is a secret: set it again as a secret, or remove it first to make it a plain variable"
-                ),
-            )
-            .into());
-        }
         self.store
             .set_env_var(
                 &actor.login,
@@ -545,18 +533,8 @@ impl Engine {
         self.require_on(actor, Permission::Deploy, &env, "rollback")
             .await?;
         let target = self.store.release(release_id).await?;
-        if target.environment_id != env.id {
-            return Err(InvalidInput::new(
-                "release_id",
-                format!("release #{release_id} is not from {}", env.path()),
-            )
-            .into());
-        }
-        let live = self.store.live_release(env.id).await?;
-        let unsettled = self.is_unsettled(&env).await?;
-        if let Some(refusal) = crate::domain::rollback_refusal(&target, live.as_ref(), unsettled) {
-            return Err(Error::Conflict(format!("{}: {refusal}", env.path())));
-        }
+        // Whether it is this environment's and would change anything is
+        // decided as it is queued.
         let build = self.store.build(target.build_id).await?;
         let job = self
             .store

@@ -11,7 +11,7 @@ use crate::domain::{
     AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, EnvironmentLock, Job,
     JobEvent,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Result};
 use crate::time;
 
 #[derive(sqlx::FromRow)]
@@ -353,18 +353,33 @@ impl Store {
         .await?)
     }
 
+    /// Sets a variable. A secret is never overwritten by a plain value: it
+    /// cannot be read back, so that would lose it by accident (the upsert
+    /// itself refuses, so no other write can slip in between).
     pub async fn set_env_var(&self, actor: &str, env: &Environment, var: &EnvVar) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO env_vars (environment_id, name, value, secret) VALUES (?, ?, ?, ?)
-             ON CONFLICT (environment_id, name) DO UPDATE SET value = excluded.value, secret = excluded.secret",
+             ON CONFLICT (environment_id, name) DO UPDATE SET value = excluded.value, secret = excluded.secret
+             WHERE env_vars.secret = 0 OR excluded.secret = 1",
         )
         .bind(env.id)
         .bind(&var.name)
         .bind(&var.value)
         .bind(var.secret)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if written == 0 {
+            return Err(InvalidInput::new(
+                "secret",
+                format!(
+                    "{} is a secret: set it again as a secret, or remove it first to make it a plain variable",
+                    var.name
+                ),
+            )
+            .into());
+        }
         // A secret's value never reaches the audit log.
         let value = if var.secret {
             None

@@ -64,6 +64,9 @@ impl Store {
         };
         let mut tx = self.write().await?;
         check_unlocked(&mut tx, env).await?;
+        if let Some(target) = rollback_to {
+            check_rollback(&mut tx, env, target.id).await?;
+        }
         let (job, release_key) = insert_job(&mut tx, actor, env, build, kind, rollback_to).await?;
         let action = match kind {
             JobKind::Rollback => actions::ROLLBACK_REQUESTED,
@@ -385,6 +388,35 @@ impl Store {
                 .fetch_all(self.pool())
                 .await?,
         )
+    }
+}
+
+/// Refuses a rollback that would change nothing
+/// ([`crate::domain::rollback_refusal`]), deciding on the release history
+/// as the queueing transaction sees it: a job that ended meanwhile counts.
+async fn check_rollback(
+    tx: &mut sqlx::SqliteConnection,
+    env: &Environment,
+    target_id: i64,
+) -> Result<()> {
+    let target = super::releases::release(&mut *tx, target_id).await?;
+    if target.environment_id != env.id {
+        return Err(crate::error::InvalidInput::new(
+            "release_id",
+            format!("release #{target_id} is not from {}", env.path()),
+        )
+        .into());
+    }
+    let live = super::releases::live_release(&mut *tx, env.id).await?;
+    let latest: Option<Job> =
+        sqlx::query_as("SELECT * FROM jobs WHERE environment_id = ? ORDER BY id DESC LIMIT 1")
+            .bind(env.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let unsettled = crate::domain::unsettled(latest.as_ref());
+    match crate::domain::rollback_refusal(&target, live.as_ref(), unsettled) {
+        Some(refusal) => Err(Error::Conflict(format!("{}: {refusal}", env.path()))),
+        None => Ok(()),
     }
 }
 

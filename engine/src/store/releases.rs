@@ -27,19 +27,32 @@ impl Store {
     }
 
     pub async fn live_release(&self, env_id: i64) -> Result<Option<Release>> {
-        Ok(sqlx::query_as(&format!(
-            "{SELECT_RELEASE} WHERE r.environment_id = ? AND r.state = 'live'"
-        ))
-        .bind(env_id)
-        .fetch_optional(self.pool())
-        .await?)
+        live_release(self.pool(), env_id).await
     }
 
     pub async fn release(&self, id: i64) -> Result<Release> {
-        sqlx::query_as(&format!("{SELECT_RELEASE} WHERE r.id = ?"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| Error::not_found(format!("release #{id}")))
+        release(self.pool(), id).await
     }
+}
+
+/// The release live on the environment, read through `db` (the pool, or a
+/// transaction that must see it as it decides).
+pub(crate) async fn live_release<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    env_id: i64,
+) -> Result<Option<Release>> {
+    Ok(sqlx::query_as(&format!(
+        "{SELECT_RELEASE} WHERE r.environment_id = ? AND r.state = 'live'"
+    ))
+    .bind(env_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+pub(crate) async fn release<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> Result<Release> {
+    sqlx::query_as(&format!("{SELECT_RELEASE} WHERE r.id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("release #{id}")))
 }
