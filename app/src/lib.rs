@@ -7,6 +7,7 @@ pub mod components;
 pub mod functions;
 pub mod model;
 pub mod pages;
+pub mod urls;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

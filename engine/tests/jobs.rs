@@ -22,15 +22,7 @@ async fn a_hooks_coloured_output_reaches_the_log_as_plain_text() {
         r#"printf '\033[1;32mmigrated\033[0m 3 tables\n'; printf '\033[31m%s\033[0m\n' "$MY_SECRET""#.into(),
     );
     t.setup(config).await;
-    let var = EnvVarRequest {
-        name: "MY_SECRET".into(),
-        value: SECRET.into(),
-        secret: true,
-    };
-    t.engine
-        .set_env_var(&t.actor, APP, ENV, var)
-        .await
-        .expect("set var");
+    t.set_var("MY_SECRET", SECRET, true).await;
     t.start_runner();
     let v1 = t.register_version("1.0.0").await;
     let job = t.deploy_and_wait(&v1).await;
@@ -53,17 +45,8 @@ async fn hooks_get_env_vars_and_secrets_never_reach_the_log() {
     let mut config = t.config();
     config.before_switch = Some(r#"echo "$MY_VAR $MY_SECRET $SLIPWAY_RELEASE_ID""#.into());
     t.setup(config).await;
-    for (name, value, secret) in [("MY_VAR", PLAIN, false), ("MY_SECRET", SECRET, true)] {
-        let var = EnvVarRequest {
-            name: name.into(),
-            value: value.into(),
-            secret,
-        };
-        t.engine
-            .set_env_var(&t.actor, APP, ENV, var)
-            .await
-            .expect("set var");
-    }
+    t.set_var("MY_VAR", PLAIN, false).await;
+    t.set_var("MY_SECRET", SECRET, true).await;
     t.start_runner();
     let v1 = t.register_version("1.0.0").await;
 

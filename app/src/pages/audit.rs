@@ -6,6 +6,7 @@ use leptos_router::hooks::use_query_map;
 use crate::components::errors::ErrorBox;
 use crate::functions::audit::get_audit;
 use crate::model::AuditPage;
+use crate::urls::encode_query_value;
 
 #[derive(Clone, Debug, PartialEq, Default)]
 struct Filters {
@@ -28,7 +29,7 @@ impl Filters {
             ("until", &self.until),
         ] {
             if !v.is_empty() {
-                parts.push(format!("{k}={}", encode(v)));
+                parts.push(format!("{k}={}", encode_query_value(v)));
             }
         }
         if let Some(b) = before {
@@ -36,18 +37,6 @@ impl Filters {
         }
         parts.join("&")
     }
-}
-
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

@@ -4,6 +4,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::functions::access::login_providers;
+use crate::urls::encode_query_value;
 
 /// Where signed-out people land: the configured identity providers, and
 /// the one-time link for the first admin (and break-glass).
@@ -45,17 +46,4 @@ pub fn LoginPage() -> impl IntoView {
             </p>
         </section>
     }
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-fn encode_query_value(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

@@ -300,6 +300,11 @@ impl TestEngine {
 
     /// Sets a plain (not secret) variable on the test environment.
     pub async fn set_plain_var(&self, name: &str, value: &str) {
+        self.set_var(name, value, false).await;
+    }
+
+    /// Sets a variable, secret or not, on the test environment.
+    pub async fn set_var(&self, name: &str, value: &str, secret: bool) {
         self.engine
             .set_env_var(
                 &self.actor,
@@ -308,7 +313,7 @@ impl TestEngine {
                 engine::EnvVarRequest {
                     name: name.into(),
                     value: value.into(),
-                    secret: false,
+                    secret,
                 },
             )
             .await
