@@ -167,14 +167,14 @@ impl Store {
                 return Ok(cancelled);
             }
             JobState::Running if !job.cancel_requested => {
-                let job: Job =
-                    sqlx::query_as(
-                        "UPDATE jobs SET cancel_requested = 1, cancel_requested_by = ? WHERE id = ? RETURNING *",
-                    )
-                    .bind(actor)
-                    .bind(job_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let job: Job = sqlx::query_as(
+                    "UPDATE jobs SET cancel_requested = 1, cancel_requested_by = ?
+                     WHERE id = ? RETURNING *",
+                )
+                .bind(actor)
+                .bind(job_id)
+                .fetch_one(&mut *tx)
+                .await?;
                 audit::append(
                     &mut tx,
                     &AuditRecord::new(
