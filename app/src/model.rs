@@ -243,6 +243,8 @@ pub struct JobDetail {
     pub more_events: bool,
     /// Whether the signed-in person may cancel it (while it runs).
     pub may_cancel: bool,
+    /// Who asked it to stop, while it has not yet.
+    pub cancel_requested_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tokio::sync::Notify;
 
 use crate::artifact::ArtifactPolicy;
 use crate::audit::{verify_chain, ChainBreak, ChainHead, GENESIS_HASH};
@@ -41,7 +40,9 @@ pub struct Engine {
     packages: Arc<PackageRepository>,
     shares: ArtifactShares,
     state_dir: PathBuf,
-    wake_runner: Arc<Notify>,
+    /// A wake for the runners when work is queued, and the cancel
+    /// triggers of the jobs this process runs.
+    runners: crate::jobs::RunnerLinks,
 }
 
 /// A build registration as it arrives (JSON or form), before parsing.
@@ -125,7 +126,7 @@ impl Engine {
             packages,
             shares: ArtifactShares::default(),
             state_dir: settings.state_dir.clone(),
-            wake_runner: Arc::new(Notify::new()),
+            runners: crate::jobs::RunnerLinks::default(),
         })
     }
 
@@ -154,7 +155,7 @@ impl Engine {
             self.shares.clone(),
             &self.state_dir,
             settings,
-            self.wake_runner.clone(),
+            self.runners.clone(),
         )
     }
 
@@ -517,7 +518,7 @@ impl Engine {
             .store
             .enqueue_job(&actor.login, &env, &build, None)
             .await?;
-        self.wake_runner.notify_one();
+        self.runners.wake.notify_one();
         Ok(job)
     }
 
@@ -540,7 +541,7 @@ impl Engine {
             .store
             .enqueue_job(&actor.login, &env, &build, Some(&target))
             .await?;
-        self.wake_runner.notify_one();
+        self.runners.wake.notify_one();
         Ok(job)
     }
 
@@ -630,7 +631,7 @@ impl Engine {
             .store
             .create_qa_environment(&actor.login, &app, &new, &build)
             .await?;
-        self.wake_runner.notify_one();
+        self.runners.wake.notify_one();
         Ok(created)
     }
 
@@ -691,7 +692,7 @@ impl Engine {
                 crate::store::qa::DestroyReason::Requested,
             )
             .await?;
-        self.wake_runner.notify_one();
+        self.runners.wake.notify_one();
         Ok(job)
     }
 
@@ -962,6 +963,10 @@ impl Engine {
             .await?;
         let (job, events) = self.store.request_cancel(&actor.login, job_id).await?;
         events.into_iter().for_each(|event| self.hub.publish(event));
+        // Raised before this returns: the job passes no other step first.
+        self.runners
+            .cancels
+            .fire(job_id, &crate::jobs::cancel::asked_by(&actor.login));
         Ok(job)
     }
 

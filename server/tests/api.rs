@@ -536,3 +536,41 @@ async fn two_deploys_at_once_one_runs_the_other_is_told_busy() {
     let view = server.wait_job_finished(&auth, job_id).await;
     assert_eq!(view["job"]["state"], json!("succeeded"), "{view}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_stops_a_running_job_before_its_next_step_and_names_who_asked() {
+    let server = TestServer::start().await;
+    let dana = server.login_as("dana", "deployer").await;
+    let db = server.db().await;
+    set_before_switch(
+        &db,
+        &gated_hook(server.data_dir(), "echo staged", "echo go"),
+    )
+    .await;
+    let job = server.deploy(&dana, 1).await;
+    let id = job.to_string();
+    // Running, and waiting at its gate.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.job(&dana, job).await["job"]["state"] != json!("running") {
+        assert!(std::time::Instant::now() < deadline, "job #{job} never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let asked = server.call_fn("cancel_job", &dana, &[("id", &id)]).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.text);
+    let detail = server.call_fn("get_job", &dana, &[("id", &id)]).await;
+    assert_eq!(
+        detail.json()["cancel_requested_by"],
+        json!("dana"),
+        "{}",
+        detail.text
+    );
+    // The gate opens at once: the job must not get past it to its switch.
+    open_gate(server.data_dir());
+    let view = server.wait_job_finished(&dana, job).await;
+    assert_eq!(view["job"]["state"], json!("cancelled"), "{view}");
+    assert_eq!(view["job"]["cancel_requested_by"], json!("dana"), "{view}");
+    assert_eq!(view["release"]["state"], json!("failed"), "{view}");
+    let current = server.data_dir().join("demo-target/current");
+    assert!(!current.exists(), "the cancelled release went live");
+}

@@ -39,6 +39,7 @@ pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
         events: view.events.iter().map(convert::event).collect(),
         more_events: view.more_events,
         may_cancel,
+        cancel_requested_by: view.job.cancel_requested_by.clone(),
     })
 }
 

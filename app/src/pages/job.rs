@@ -110,7 +110,9 @@ fn JobLive(
         events,
         more_events,
         may_cancel,
+        cancel_requested_by,
     } = detail;
+    let asked_before_load = cancel_requested_by.is_some();
     let job_id = summary.id;
     let last_seq = events.last().map(|e| e.seq).unwrap_or(0);
     let events = RwSignal::new(events);
@@ -156,7 +158,20 @@ fn JobLive(
                 <dt>"Finished"</dt><dd>{finished_at.unwrap_or_else(|| "—".into())}{duration.map(|d| format!(" ({d})"))}</dd>
             </dl>
             {summary.error.clone().map(|e| view! { <p class="error">{e}</p> })}
-            <Show when=move || may_cancel && !is_finished(&state.get())>
+            {move || {
+                // Asked already (here, or before the page loaded): the job
+                // stops at its next step.
+                let asked = cancel_requested_by.clone().or_else(|| {
+                    cancel.value().get().and_then(Result::ok).map(|()| "you".to_owned())
+                });
+                asked.filter(|_| !is_finished(&state.get())).map(|who| view! {
+                    <p class="notice" id="cancel-requested">"Cancel requested by "{who}": the job stops at its next step."</p>
+                })
+            }}
+            <Show when=move || {
+                may_cancel && !is_finished(&state.get()) && !asked_before_load
+                    && !matches!(cancel.value().get(), Some(Ok(())))
+            }>
                 <ActionForm action=cancel>
                     <input type="hidden" name="id" value=job_id.to_string() />
                     <ConfirmSubmit label="Cancel job" confirm="Yes, cancel it" kind="danger">

@@ -226,6 +226,8 @@ pub struct Job {
     pub state: JobState,
     pub error: Option<String>,
     pub cancel_requested: bool,
+    /// Who asked it to stop while it ran.
+    pub cancel_requested_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,

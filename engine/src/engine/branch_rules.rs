@@ -214,7 +214,7 @@ impl Engine {
                 .await
             {
                 Ok(job) => {
-                    self.wake_runner.notify_one();
+                    self.runners.wake.notify_one();
                     Ok(BranchDeleted::Destroying(job))
                 }
                 Err(Error::Busy { job_id, .. }) => {

@@ -9,7 +9,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info_span, Instrument};
 
-use super::cancel::CancelTrigger;
+use super::cancel::{self as cancelling, CancelRegistry, CancelTrigger};
 use super::{CancelSignal, EventEmitter, EventHub, SecretMasker};
 use crate::artifact::ArtifactPolicy;
 use crate::backends::{dnf, docker, local, ssh, BackendConfig, RunFailure};
@@ -47,6 +47,14 @@ impl Default for RunnerSettings {
     }
 }
 
+/// How the engine reaches the runners it made: a wake when work is queued,
+/// and the cancel triggers of the jobs they run.
+#[derive(Clone, Debug, Default)]
+pub struct RunnerLinks {
+    pub wake: Arc<Notify>,
+    pub cancels: CancelRegistry,
+}
+
 #[derive(Clone)]
 pub struct JobRunner {
     store: Store,
@@ -57,7 +65,7 @@ pub struct JobRunner {
     state_dir: Arc<std::path::Path>,
     settings: RunnerSettings,
     owner: Arc<str>,
-    wake: Arc<Notify>,
+    links: RunnerLinks,
     /// Jobs this runner is executing now.
     running: RunningJobs,
 }
@@ -109,7 +117,7 @@ impl JobRunner {
         shares: ArtifactShares,
         state_dir: &std::path::Path,
         settings: RunnerSettings,
-        wake: Arc<Notify>,
+        links: RunnerLinks,
     ) -> Self {
         let owner = format!(
             "{}-{}-{:08x}",
@@ -125,7 +133,7 @@ impl JobRunner {
             state_dir: state_dir.into(),
             settings,
             owner: owner.into(),
-            wake,
+            links,
             running: RunningJobs::default(),
         }
     }
@@ -171,7 +179,7 @@ impl JobRunner {
             }
             while running.try_join_next().is_some() {}
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.links.wake.notified() => {}
                 _ = tokio::time::sleep(self.settings.sweep_every) => {}
                 _ = shutdown.changed() => break,
             }
@@ -270,6 +278,8 @@ impl JobRunner {
         async move {
             let _running = self.running.enter(job.id);
             let (trigger, cancel) = CancelSignal::new();
+            let trigger = Arc::new(trigger);
+            let _cancellable = self.links.cancels.register(job.id, trigger.clone());
             // Stops renewing the lease however this future ends, even if it is dropped.
             let keeper = AbortOnDrop(tokio::spawn(
                 self.clone().keep_lease(job.id, trigger).in_current_span(),
@@ -332,7 +342,7 @@ impl JobRunner {
     }
 
     /// Renews the lease; raises the cancel signal when a user asks or the lease is lost.
-    async fn keep_lease(self, job_id: i64, trigger: CancelTrigger) {
+    async fn keep_lease(self, job_id: i64, trigger: Arc<CancelTrigger>) {
         // Measured on the monotonic clock: however the wall clock jumps, a
         // runner that cannot renew for a whole lease stops its job, since
         // another runner may take it for dead.
@@ -358,7 +368,7 @@ impl JobRunner {
                 }
             }
             if let Ok(Some(by)) = self.store.cancel_requested_by(job_id).await {
-                trigger.fire(format!("{by} asked to cancel it"));
+                trigger.fire(cancelling::asked_by(&by));
             }
         }
     }
