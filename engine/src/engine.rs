@@ -545,13 +545,6 @@ impl Engine {
         Ok(job)
     }
 
-    /// Whether the environment's latest job left it possibly out of step
-    /// with its live release ([`crate::domain::unsettled`]).
-    pub async fn is_unsettled(&self, env: &Environment) -> Result<bool> {
-        let latest = self.store.jobs_for_environment(env.id, 1).await?;
-        Ok(crate::domain::unsettled(latest.first()))
-    }
-
     /// Creates a QA environment from a docker environment's settings, with
     /// its own published port, and queues the job that starts `build` there.
     pub async fn create_qa_environment(
