@@ -1,14 +1,16 @@
 //! Hash chaining: each row's hash covers the previous row's hash and the
 //! row's own canonical content, so changing any row breaks every later link.
 
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The canonical bytes of a row's content. `serde_json` writes object keys in
-/// sorted order (no `preserve_order` feature), so equal content gives equal bytes.
+/// The canonical bytes of a row's content: a JSON object whose keys are
+/// written in one fixed order, by hand, so no serializer setting (such as
+/// `serde_json`'s `preserve_order`, which feature unification can switch
+/// on) can change what a row's hash covers. The order is the sorted one
+/// earlier chains were written with, so they still verify.
 pub fn canonical_content(
     seq: i64,
     ts: &str,
@@ -18,16 +20,22 @@ pub fn canonical_content(
     environment: Option<&str>,
     details: &str,
 ) -> String {
-    json!({
-        "seq": seq,
-        "ts": ts,
-        "actor": actor,
-        "action": action,
-        "target": target,
-        "environment": environment,
-        "details": details,
-    })
-    .to_string()
+    let environment = environment.map_or_else(|| "null".to_owned(), json_string);
+    format!(
+        "{{\"action\":{},\"actor\":{},\"details\":{},\"environment\":{},\"seq\":{},\"target\":{},\"ts\":{}}}",
+        json_string(action),
+        json_string(actor),
+        json_string(details),
+        environment,
+        seq,
+        json_string(target),
+        json_string(ts),
+    )
+}
+
+/// `text` as a JSON string literal (quotes and escapes; no key order involved).
+fn json_string(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
 }
 
 pub fn row_hash(prev_hash: &str, canonical: &str) -> String {
@@ -107,4 +115,40 @@ pub fn verify_chain<'a>(
         prev = (row.hash.clone(), row.seq);
     }
     Ok(prev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes and hash of one known row, pinned: if either changes,
+    /// every chain written before no longer verifies.
+    #[test]
+    fn a_known_row_has_its_pinned_bytes_and_hash() {
+        let canonical = canonical_content(
+            7,
+            "2026-01-02T03:04:05.678Z",
+            "alice",
+            "deploy.requested",
+            "env/shop/production",
+            Some("shop/production"),
+            r#"{"build":"ab12 \"quoted\"\n"}"#,
+        );
+        assert_eq!(
+            canonical,
+            r#"{"action":"deploy.requested","actor":"alice","details":"{\"build\":\"ab12 \\\"quoted\\\"\\n\"}","environment":"shop/production","seq":7,"target":"env/shop/production","ts":"2026-01-02T03:04:05.678Z"}"#
+        );
+        assert_eq!(row_hash(GENESIS_HASH, &canonical), PINNED_HASH);
+    }
+
+    #[test]
+    fn a_row_without_environment_writes_null() {
+        let canonical = canonical_content(1, "t", "a", "b", "c", None, "{}");
+        assert_eq!(
+            canonical,
+            r#"{"action":"b","actor":"a","details":"{}","environment":null,"seq":1,"target":"c","ts":"t"}"#
+        );
+    }
+
+    const PINNED_HASH: &str = "480341d31c56075202e54d8311981f7e6e57833c8b180ebfb3acbb584ffb51ac";
 }
