@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use engine::auth::Actor;
 use engine::backends::BackendConfig;
-use engine::domain::{JobState, Role};
+use engine::domain::{EventLevel, JobState, Role};
 use engine::jobs::RunnerSettings;
 use engine::testing::share_server::{Serve, ShareServer};
 use engine::testing::sshd::{Fleet, HostImage, DEPLOY_PATH};
@@ -272,7 +272,7 @@ async fn print_steps(engine: &Engine, job_id: i64) {
         return;
     };
     let mut marks: Vec<(String, f64)> = Vec::new();
-    for e in events.iter().filter(|e| e.level == "progress") {
+    for e in events.iter().filter(|e| e.level == EventLevel::Progress) {
         let value: serde_json::Value = serde_json::from_str(&e.text).unwrap_or_default();
         let step = value["step"]
             .as_str()

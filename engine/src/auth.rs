@@ -479,8 +479,8 @@ mod tests {
             application: "shop".into(),
             name: "production".into(),
             kind: crate::domain::EnvironmentKind::Permanent,
-            config: crate::backends::BackendConfig::Local(
-                crate::backends::local::LocalConfig::new("/srv/shop"),
+            config: crate::domain::BackendConfig::Local(
+                crate::domain::settings::local::LocalConfig::new("/srv/shop"),
             ),
             protected: true,
             auto_deploy: None,

@@ -1,22 +1,26 @@
 //! Slipway's engine: the deploy domain without a UI.
 //!
-//! - [`store`]: every SQL statement (SQLite).
-//! - [`jobs`]: the queue runner, leases, live events.
-//! - [`backends`]: how a job becomes steps on targets.
-//! - [`audit`]: the hash-chained record of every action.
-//! - [`shares`]: release archives lent to hosts over HTTP during a job.
-//! - [`Engine`]: the operations the UI and API call, with access checks.
+//! Layers, each importing only those below it (`tests/layers.rs` holds this):
+//!
+//! 1. [`domain`] (with [`error`], [`time`], [`shell`], [`auth`], [`audit`],
+//!    [`webhooks`]): names, records, settings, progress; policy and parsing
+//!    that need no I/O.
+//! 2. [`store`]: every SQL statement (SQLite).
+//! 3. [`runtime`]: what a running job uses: events, cancel, masking,
+//!    artifacts and the archives lent to hosts.
+//! 4. [`backends`]: how a job becomes steps on targets.
+//! 5. [`jobs`]: the runner: leases, sweeps, one backend entry per job.
+//! 6. [`Engine`]: the operations the UI and API call, with access checks.
 
-pub mod artifact;
 pub mod audit;
 pub mod auth;
 pub mod backends;
 pub mod demo;
 pub mod domain;
-mod engine;
 pub mod error;
 pub mod jobs;
-pub mod shares;
+pub mod runtime;
+mod service;
 pub mod shell;
 pub mod store;
 #[cfg(feature = "test-support")]
@@ -24,9 +28,9 @@ pub mod testing;
 pub mod time;
 pub mod webhooks;
 
-pub use engine::{
+pub use error::{Error, InvalidInput, Result};
+pub use service::{
     BranchDeleted, BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentOverview,
     JobView, PackageUpload, QaRequest, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
 };
-pub use error::{Error, InvalidInput, Result};
 pub use store::users::ExternalIdentity;

@@ -6,7 +6,7 @@ mod common;
 use common::{runner_settings, TestEngine, APP, ENV};
 use engine::audit::actions;
 use engine::domain::{JobState, ReleaseState};
-use engine::jobs::MASK;
+use engine::runtime::MASK;
 use engine::{Engine, EngineSettings, EnvVarRequest, Error};
 use tokio::sync::watch;
 

@@ -48,7 +48,7 @@ pub fn build(b: &Build) -> BuildInfo {
         branch: b.branch.clone(),
         message: b.message.clone(),
         author: b.author.clone(),
-        artifact: engine::artifact::shown(&b.artifact),
+        artifact: engine::domain::artifact::shown(&b.artifact),
         registered_by: b.registered_by.clone(),
         created_at: when(b.created_at),
     }
@@ -251,7 +251,7 @@ pub fn host(h: &JobHost) -> HostInfo {
         step: h.step.clone(),
         done: h.steps_done,
         total: h.steps_total,
-        state: h.state.clone(),
+        state: h.state.as_str().to_owned(),
         error: h.error.clone(),
     }
 }
@@ -261,7 +261,7 @@ pub fn event(e: &JobEvent) -> EventLine {
         seq: e.seq,
         ts: e.ts.format("%H:%M:%S%.3f").to_string(),
         host: e.host.clone(),
-        level: e.level.clone(),
+        level: e.level.as_str().to_owned(),
         text: e.text.clone(),
     }
 }

@@ -1,19 +1,22 @@
 //! Backends turn a job into a plan of steps and run it against targets.
 //!
-//! A backend's settings are typed (`BackendConfig`), validated when an
-//! environment is saved, and stored as JSON. Today: `local`, `ssh`,
-//! `dnf` and `docker`, each with its own plan and executor.
+//! A backend's settings are typed ([`BackendConfig`], under
+//! [`crate::domain::settings`]). Today: `local`, `ssh`, `dnf` and `docker`,
+//! each with its own plan and executor.
 
+mod context;
 pub mod dnf;
 pub mod docker;
+pub mod exec;
 pub mod local;
 pub mod overlap;
 pub mod preview;
 pub mod ssh;
 
-use serde::{Deserialize, Serialize};
-
-use crate::error::InvalidInput;
+pub use crate::domain::settings::{
+    BackendConfig, DEFAULT_HEALTH_TIMEOUT_SECS, DEFAULT_KEEP_RELEASES,
+};
+pub use context::{destroy, release, JobContext, ReleaseSpec};
 
 /// How a backend's run ended when it did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +34,6 @@ impl std::fmt::Display for RunFailure {
         }
     }
 }
-
-/// Release directories kept when an environment does not say.
-pub const DEFAULT_KEEP_RELEASES: u32 = 5;
-/// Health-check timeout when an environment does not say.
-pub const DEFAULT_HEALTH_TIMEOUT_SECS: u64 = 30;
 
 /// Why staging refuses an artifact that carries its own `.env`: the release's
 /// env file is Slipway's, written from the environment's variables.
@@ -91,81 +89,4 @@ pub fn switched_back_vars(
     out.extend(given_up.map(|(k, v)| (k.to_owned(), v)));
     out.push(("SLIPWAY_SWITCHED_BACK".into(), "1".into()));
     out
-}
-
-pub(crate) fn default_keep() -> u32 {
-    DEFAULT_KEEP_RELEASES
-}
-
-pub(crate) fn default_health_timeout() -> u64 {
-    DEFAULT_HEALTH_TIMEOUT_SECS
-}
-
-/// Checks the settings every release-directory backend shares: how many
-/// releases to keep, and the shell commands it runs (hooks, checks).
-pub(crate) fn validate_release_settings(
-    keep_releases: u32,
-    commands: &[(&'static str, &Option<String>)],
-) -> Result<(), InvalidInput> {
-    if !(1..=100).contains(&keep_releases) {
-        return Err(InvalidInput::new(
-            "keep_releases",
-            "keep between 1 and 100 releases",
-        ));
-    }
-    for (field, command) in commands {
-        if let Some(command) = command {
-            if command.trim().is_empty() || command.len() > 4000 {
-                return Err(InvalidInput::new(
-                    field,
-                    "a command must be 1-4000 characters",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "backend", rename_all = "lowercase")]
-pub enum BackendConfig {
-    Local(local::LocalConfig),
-    Ssh(ssh::SshConfig),
-    Dnf(dnf::DnfConfig),
-    Docker(docker::DockerConfig),
-}
-
-impl BackendConfig {
-    pub fn backend_name(&self) -> &'static str {
-        match self {
-            BackendConfig::Local(_) => "local",
-            BackendConfig::Ssh(_) => "ssh",
-            BackendConfig::Dnf(_) => "dnf",
-            BackendConfig::Docker(_) => "docker",
-        }
-    }
-
-    /// The kind of build artifact this backend deploys.
-    pub fn artifact_kind(&self) -> crate::artifact::ArtifactKind {
-        use crate::artifact::ArtifactKind;
-        match self {
-            BackendConfig::Local(_) | BackendConfig::Ssh(_) => ArtifactKind::Files,
-            BackendConfig::Dnf(_) => ArtifactKind::Package,
-            BackendConfig::Docker(_) => ArtifactKind::Image,
-        }
-    }
-
-    /// Whether this backend can deploy a build whose artifact is `artifact`.
-    pub fn deploys(&self, artifact: &str) -> bool {
-        crate::artifact::ArtifactKind::of(artifact) == self.artifact_kind()
-    }
-
-    pub fn validate(&self) -> Result<(), InvalidInput> {
-        match self {
-            BackendConfig::Local(config) => config.validate(),
-            BackendConfig::Ssh(config) => config.validate(),
-            BackendConfig::Dnf(config) => config.validate(),
-            BackendConfig::Docker(config) => config.validate(),
-        }
-    }
 }

@@ -37,7 +37,7 @@ pub fn deploy_plan(
     artifact: &str,
     vars: &[(String, String)],
 ) -> Vec<PlanLine> {
-    let artifact = &crate::artifact::shown(artifact);
+    let artifact = &crate::domain::artifact::shown(artifact);
     match config {
         BackendConfig::Local(config) => local_plan(config, artifact),
         BackendConfig::Ssh(config) => ssh_plan(environment, config, artifact, vars),
@@ -77,7 +77,7 @@ fn stage_line(
     let url = config
         .fetch_from
         .as_deref()
-        .map(|base| crate::shares::share_url(base, "<job token>"));
+        .map(|base| crate::runtime::shares::share_url(base, "<job token>"));
     let incoming = Incoming {
         gzip: true,
         fetch: url.as_deref().map(|url| Fetch {

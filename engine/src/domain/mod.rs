@@ -1,9 +1,16 @@
-//! The deploy domain: names parsed at the edge and the records Slipway keeps.
+//! The deploy domain: names parsed at the edge, the records Slipway keeps,
+//! each backend's settings, and the words a job's progress is told in.
+//! The lowest layer: it imports no other part of the engine but errors.
 
+pub mod artifact;
 mod names;
+mod progress;
 mod records;
 mod rollback;
+pub mod settings;
 
 pub use names::{AppName, BranchName, BranchPattern, CommitSha, EnvName, Login, VarName};
+pub use progress::{EventLevel, HostProgress, HostState};
 pub use records::*;
 pub use rollback::{rollback_refusal, RollbackRefusal};
+pub use settings::BackendConfig;

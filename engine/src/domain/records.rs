@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::backends::BackendConfig;
+use super::settings::BackendConfig;
+use super::{EventLevel, HostState};
 
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
@@ -128,7 +129,7 @@ pub struct Build {
     pub branch: String,
     pub message: String,
     pub author: String,
-    /// Serialized as people may see it ([`crate::artifact::shown`]): a
+    /// Serialized as people may see it ([`super::artifact::shown`]): a
     /// URL's credentials and signature stay in the database.
     #[serde(serialize_with = "serialize_shown_artifact")]
     pub artifact: String,
@@ -140,7 +141,7 @@ fn serialize_shown_artifact<S: serde::Serializer>(
     artifact: &str,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&crate::artifact::shown(artifact))
+    serializer.serialize_str(&super::artifact::shown(artifact))
 }
 
 #[derive(
@@ -240,7 +241,7 @@ pub struct JobHost {
     pub step: String,
     pub steps_done: i64,
     pub steps_total: i64,
-    pub state: String,
+    pub state: HostState,
     pub error: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
@@ -252,7 +253,7 @@ pub struct JobEvent {
     pub seq: i64,
     pub ts: DateTime<Utc>,
     pub host: Option<String>,
-    pub level: String,
+    pub level: EventLevel,
     pub text: String,
 }
 

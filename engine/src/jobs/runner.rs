@@ -9,13 +9,13 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info_span, Instrument};
 
-use super::cancel::{self as cancelling, CancelRegistry, CancelTrigger};
-use super::{CancelSignal, EventEmitter, EventHub, SecretMasker};
-use crate::artifact::ArtifactPolicy;
-use crate::backends::{dnf, docker, local, ssh, BackendConfig, RunFailure};
+use crate::backends::{self, docker, BackendConfig, JobContext, ReleaseSpec, RunFailure};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
-use crate::shares::ArtifactShares;
+use crate::runtime::artifacts::ArtifactPolicy;
+use crate::runtime::cancel::{self as cancelling, CancelRegistry, CancelTrigger};
+use crate::runtime::shares::ArtifactShares;
+use crate::runtime::{CancelSignal, EventEmitter, EventHub, SecretMasker};
 use crate::shell;
 use crate::store::jobs::JobOutcome;
 use crate::store::qa::DestroyReason;
@@ -378,7 +378,7 @@ impl JobRunner {
     async fn execute(&self, job: &Job, cancel: CancelSignal) -> Result<(JobOutcome, SecretMasker)> {
         let env = self.store.environment_by_id(job.environment_id).await?;
         if job.kind == JobKind::Destroy {
-            return self.destroy(job, &env).await;
+            return self.destroy(job, &env, cancel).await;
         }
         let build = self.store.build(job.build_id).await?;
         let release = match job.release_id {
@@ -410,116 +410,68 @@ impl JobRunner {
                 ),
             )
             .await?;
-        let protect: Vec<String> = live.iter().map(|r| r.release_key.clone()).collect();
-        let env_file: String = vars
-            .iter()
-            .map(|v| format!("{}={}\n", v.name, shell::quote(&v.value)))
-            .collect();
-        let result = match &env.config {
-            BackendConfig::Local(config) => {
-                let plan = local::plan(&local::PlanRequest {
-                    config,
-                    release_key: &release.release_key,
-                    artifact: &build.artifact,
-                    is_rollback: job.kind == JobKind::Rollback,
-                    protect,
-                });
-                let release_dir = config
-                    .target_dir
-                    .join("releases")
-                    .join(&release.release_key);
-                let hook_env = with_release_paths(
-                    release_vars(job, &env, &build, &release, live.as_ref(), &vars),
-                    &release_dir,
-                    &config.target_dir,
-                    live.as_ref(),
-                );
-                let run = local::LocalRun {
-                    emitter: &emitter,
-                    cancel,
-                    artifacts: &self.artifacts,
-                    hook_env,
-                    env_file,
-                };
-                local::run_plan(&plan, run).await
-            }
-            BackendConfig::Ssh(config) => {
-                let layout = ssh::plan::ReleaseLayout {
-                    deploy_path: config.deploy_path.clone(),
-                    environment: env.path(),
-                    release_key: release.release_key.clone(),
-                    job_id: job.id,
-                };
-                let vars = with_release_paths(
-                    release_vars(job, &env, &build, &release, live.as_ref(), &vars),
-                    &layout.release_dir(),
-                    &config.deploy_path,
-                    live.as_ref(),
-                );
-                let lock_holder = format!(
-                    "job {} by {} from slipway {} since {}",
-                    job.id,
-                    job.requested_by,
-                    self.owner,
-                    crate::time::to_rfc3339(crate::time::now())
-                );
-                ssh::executor::run(ssh::executor::SshRun {
-                    config,
-                    layout,
-                    artifact: &build.artifact,
-                    is_rollback: job.kind == JobKind::Rollback,
-                    emitter: &emitter,
-                    cancel,
-                    artifacts: &self.artifacts,
-                    shares: &self.shares,
-                    vars,
-                    env_file,
-                    protect,
-                    lock_holder,
-                })
-                .await
-            }
-            BackendConfig::Dnf(config) => {
-                dnf::executor::run(dnf::executor::DnfRun {
-                    config,
-                    artifact: &build.artifact,
-                    job_id: job.id,
-                    emitter: &emitter,
-                    cancel,
-                })
-                .await
-            }
-            BackendConfig::Docker(config) => {
-                // Containers have no release directory: no paths.
-                let env_vars = release_vars(job, &env, &build, &release, live.as_ref(), &vars);
-                docker::release(docker::DockerRelease {
-                    config,
-                    identity: docker::EnvIdentity::new(&env.application, &env.name),
-                    image: &build.artifact,
-                    release_key: release.release_key.clone(),
-                    build_id: build.id,
-                    job_id: job.id,
-                    is_rollback: job.kind == JobKind::Rollback,
-                    protect,
-                    env: env_vars,
-                    vars_digest: docker::plan::vars_digest(
-                        vars.iter().map(|v| (v.name.as_str(), v.value.as_str())),
-                    ),
-                    emitter: &emitter,
-                    cancel,
-                    state_dir: &self.state_dir,
-                })
-                .await
-            }
+        let spec = ReleaseSpec {
+            release_key: &release.release_key,
+            build_id: build.id,
+            artifact: &build.artifact,
+            is_rollback: job.kind == JobKind::Rollback,
+            previous_key: live.as_ref().map(|r| r.release_key.as_str()),
+            protect: live.iter().map(|r| r.release_key.clone()).collect(),
+            vars: release_vars(job, &env, &build, &release, live.as_ref(), &vars),
+            env_file: vars
+                .iter()
+                .map(|v| format!("{}={}\n", v.name, shell::quote(&v.value)))
+                .collect(),
+            vars_digest: docker::plan::vars_digest(
+                vars.iter().map(|v| (v.name.as_str(), v.value.as_str())),
+            ),
+            lock_holder: format!(
+                "job {} by {} from slipway {} since {}",
+                job.id,
+                job.requested_by,
+                self.owner,
+                time::to_rfc3339(time::now())
+            ),
         };
+        let result = backends::release(
+            &env.config,
+            &self.context(job, &env, &emitter, cancel),
+            &spec,
+        )
+        .await;
         Ok((outcome_of(result), masker))
+    }
+
+    /// What every backend is given for `job`.
+    fn context<'a>(
+        &'a self,
+        job: &Job,
+        env: &'a Environment,
+        emitter: &'a EventEmitter,
+        cancel: CancelSignal,
+    ) -> JobContext<'a> {
+        JobContext {
+            job_id: job.id,
+            application: &env.application,
+            environment: &env.name,
+            emitter,
+            cancel,
+            artifacts: &self.artifacts,
+            shares: &self.shares,
+            state_dir: &self.state_dir,
+        }
     }
 }
 
 impl JobRunner {
     /// Removes what the environment's backend created; the store marks the
     /// environment destroyed when the job succeeds.
-    async fn destroy(&self, job: &Job, env: &Environment) -> Result<(JobOutcome, SecretMasker)> {
+    async fn destroy(
+        &self,
+        job: &Job,
+        env: &Environment,
+        cancel: CancelSignal,
+    ) -> Result<(JobOutcome, SecretMasker)> {
         let masker = SecretMasker::default();
         let emitter =
             EventEmitter::new(job.id, self.store.clone(), self.hub.clone(), masker.clone()).await?;
@@ -529,21 +481,8 @@ impl JobRunner {
                 &format!("destroy {} requested by {}", env.path(), job.requested_by),
             )
             .await?;
-        let result = match &env.config {
-            BackendConfig::Docker(config) => {
-                docker::destroy(docker::DockerDestroy {
-                    config,
-                    identity: docker::EnvIdentity::new(&env.application, &env.name),
-                    emitter: &emitter,
-                    state_dir: &self.state_dir,
-                })
-                .await
-            }
-            other => Err(RunFailure::Failed(format!(
-                "{} environments cannot be destroyed by Slipway",
-                other.backend_name()
-            ))),
-        };
+        let result =
+            backends::destroy(&env.config, &self.context(job, env, &emitter, cancel)).await;
         Ok((outcome_of(result), masker))
     }
 }
@@ -593,24 +532,6 @@ fn release_vars(
         set("SLIPWAY_PREVIOUS_RELEASE_ID", live.release_key.clone());
     }
     out
-}
-
-/// [`release_vars`] plus where the release is on disk, for a backend with
-/// a `releases/<id>` layout under `deploy_path`.
-fn with_release_paths(
-    mut vars: Vec<(String, String)>,
-    release_dir: &std::path::Path,
-    deploy_path: &std::path::Path,
-    live: Option<&Release>,
-) -> Vec<(String, String)> {
-    let path = |p: &std::path::Path| p.display().to_string();
-    vars.push(("SLIPWAY_RELEASE_PATH".into(), path(release_dir)));
-    vars.push(("SLIPWAY_DEPLOY_PATH".into(), path(deploy_path)));
-    if let Some(live) = live {
-        let previous = deploy_path.join("releases").join(&live.release_key);
-        vars.push(("SLIPWAY_PREVIOUS_RELEASE_PATH".into(), path(&previous)));
-    }
-    vars
 }
 
 pub fn short_sha(sha: &str) -> &str {

@@ -1,6 +1,7 @@
 //! Applications: the unit that owns environments and builds.
 
-use super::{audit, is_unique_violation, Store};
+use super::tx::audit;
+use super::{is_unique_violation, Store};
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{AppName, Application};
 use crate::error::{Error, Result};

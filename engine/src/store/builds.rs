@@ -1,6 +1,7 @@
 //! Builds: one per commit per application.
 
-use super::{audit, Store};
+use super::tx::audit;
+use super::Store;
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{Application, BranchName, Build, CommitSha};
 use crate::error::{Error, Result};
@@ -50,7 +51,7 @@ fn same_artifact(app: &Application, build: Build, new: &NewBuild) -> Result<Buil
             new.commit_sha,
             app.name,
             build.id,
-            crate::artifact::shown(&build.artifact)
+            crate::domain::artifact::shown(&build.artifact)
         )))
     }
 }
@@ -107,7 +108,7 @@ impl Store {
                 "application": app.name,
                 "commit_sha": build.commit_sha,
                 "branch": build.branch,
-                "artifact": crate::artifact::shown(&build.artifact),
+                "artifact": crate::domain::artifact::shown(&build.artifact),
             })),
         )
         .await?;

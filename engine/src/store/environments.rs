@@ -1,78 +1,20 @@
 //! Environments, their locks and their variables.
 
-use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use super::{audit, is_unique_violation, Store};
+use super::tx::audit;
+use super::tx::environments::{
+    insert_environment, EnvironmentRow, NewEnvironmentRow, SELECT_ENVIRONMENT,
+};
+use super::{tx, Store};
 use crate::audit::{actions, AuditRecord};
 use crate::auth::{DeployPolicy, Principal};
-use crate::backends::BackendConfig;
+use crate::domain::BackendConfig;
 use crate::domain::{
-    AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, EnvironmentLock, Job,
-    JobEvent,
+    AppName, Application, EnvName, EnvVar, Environment, EnvironmentKind, Job, JobEvent,
 };
 use crate::error::{Error, InvalidInput, Result};
 use crate::time;
-
-#[derive(sqlx::FromRow)]
-pub(super) struct EnvironmentRow {
-    id: i64,
-    application_id: i64,
-    application: String,
-    name: String,
-    kind: EnvironmentKind,
-    config: Json<BackendConfig>,
-    protected: bool,
-    auto_deploy: Option<String>,
-    previews: Option<String>,
-    lock_reason: Option<String>,
-    locked_by: Option<String>,
-    locked_at: Option<DateTime<Utc>>,
-    expires_at: Option<DateTime<Utc>>,
-    destroyed_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<EnvironmentRow> for Environment {
-    fn from(row: EnvironmentRow) -> Self {
-        let lock = match (row.lock_reason, row.locked_by, row.locked_at) {
-            (Some(reason), Some(locked_by), Some(since)) => Some(EnvironmentLock {
-                reason,
-                locked_by,
-                since,
-            }),
-            _ => None,
-        };
-        Environment {
-            id: row.id,
-            application_id: row.application_id,
-            application: row.application,
-            name: row.name,
-            kind: row.kind,
-            config: row.config.0,
-            protected: row.protected,
-            // Written only once parsed; one that no longer parses matches nothing.
-            auto_deploy: row
-                .auto_deploy
-                .and_then(|p| crate::domain::BranchPattern::parse(&p).ok()),
-            previews: row
-                .previews
-                .and_then(|p| crate::domain::BranchPattern::parse(&p).ok()),
-            lock,
-            expires_at: row.expires_at,
-            destroyed_at: row.destroyed_at,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
-
-pub(super) const SELECT_ENVIRONMENT: &str =
-    "SELECT e.id, e.application_id, a.name AS application, e.name, e.kind,
-        e.config, e.protected, e.auto_deploy, e.previews, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
-        e.created_at, e.updated_at
-     FROM environments e JOIN applications a ON a.id = e.application_id";
 
 /// What a user sets when creating or editing an environment.
 #[derive(Clone, Debug)]
@@ -293,7 +235,7 @@ impl Store {
         .await?;
         let mut events = Vec::new();
         for job in &waiting {
-            let (_, closing) = super::jobs::cancel_queued(
+            let (_, closing) = tx::jobs::cancel_queued(
                 &mut tx,
                 job,
                 actor,
@@ -456,45 +398,4 @@ async fn replace_deployers(tx: &mut super::Tx, env_id: i64, deployers: &[Princip
             .await?;
     }
     Ok(())
-}
-
-/// The columns a new environment row starts with.
-pub(super) struct NewEnvironmentRow<'a> {
-    pub name: &'a EnvName,
-    pub kind: EnvironmentKind,
-    pub config: &'a BackendConfig,
-    pub protected: bool,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// Inserts an environment; a taken name is a clear conflict. Returns its id.
-pub(super) async fn insert_environment(
-    tx: &mut super::Tx,
-    app: &Application,
-    new: &NewEnvironmentRow<'_>,
-) -> Result<i64> {
-    let now = time::now();
-    let inserted = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO environments (application_id, name, kind, backend, config, protected, expires_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(app.id)
-    .bind(new.name.as_str())
-    .bind(new.kind)
-    .bind(new.config.backend_name())
-    .bind(Json(new.config))
-    .bind(new.protected)
-    .bind(new.expires_at)
-    .bind(now)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await;
-    match inserted {
-        Ok(id) => Ok(id),
-        Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
-            "application {} already has an environment named {}",
-            app.name, new.name
-        ))),
-        Err(e) => Err(e.into()),
-    }
 }

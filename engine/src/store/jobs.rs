@@ -2,9 +2,15 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{audit, events, is_unique_violation, Store};
+use super::tx::jobs::{
+    cancel_queued, check_rollback, check_unlocked, environment_path, insert_job, set_final_state,
+};
+use super::tx::{audit, events};
+use super::{tx, Store};
 use crate::audit::{actions, AuditRecord, SYSTEM_ACTOR};
-use crate::domain::{Build, Environment, Job, JobEvent, JobHost, JobKind, JobState, Release};
+use crate::domain::{
+    Build, Environment, EventLevel, Job, JobEvent, JobHost, JobKind, JobState, Release,
+};
 use crate::error::{Error, Result};
 use crate::time;
 
@@ -26,25 +32,6 @@ impl JobOutcome {
             JobOutcome::Cancelled(_) => JobState::Cancelled,
         }
     }
-}
-
-/// Per-host progress, journaled before and after every step.
-#[derive(Clone, Debug)]
-pub struct HostProgress<'a> {
-    pub host: &'a str,
-    pub phase: &'a str,
-    pub step: &'a str,
-    pub steps_done: i64,
-    pub steps_total: i64,
-    pub state: &'a str,
-    pub error: Option<&'a str>,
-}
-
-/// `lock_reason, locked_by, locked_at` of an environment row.
-type LockColumns = (Option<String>, Option<String>, Option<DateTime<Utc>>);
-
-fn release_key_for(job_id: i64, at: DateTime<Utc>) -> String {
-    format!("{}-{job_id}", at.format("%Y%m%d%H%M%S"))
 }
 
 impl Store {
@@ -256,7 +243,7 @@ impl Store {
         }
         let env_path = environment_path(&mut tx, job.environment_id).await?;
         if job.kind == JobKind::Destroy && matches!(outcome, JobOutcome::Succeeded) {
-            super::qa::mark_destroyed(&mut tx, job.environment_id, &env_path, job).await?;
+            tx::qa::mark_destroyed(&mut tx, job.environment_id, &env_path, job).await?;
         }
         let action = match outcome {
             JobOutcome::Succeeded => actions::JOB_SUCCEEDED,
@@ -280,16 +267,16 @@ impl Store {
         )
         .await?;
         let summary_level = if matches!(outcome, JobOutcome::Succeeded) {
-            "info"
+            EventLevel::Info
         } else {
-            "error"
+            EventLevel::Error
         };
         let events = events::append_in_tx(
             &mut tx,
             job.id,
             &[
                 (summary_level, summary.to_owned()),
-                ("end", finished.state.as_str().to_owned()),
+                (EventLevel::End, finished.state.as_str().to_owned()),
             ],
         )
         .await?;
@@ -351,8 +338,8 @@ impl Store {
                 &mut tx,
                 job.id,
                 &[
-                    ("error", format!("interrupted: {reason}")),
-                    ("end", JobState::Interrupted.as_str().to_owned()),
+                    (EventLevel::Error, format!("interrupted: {reason}")),
+                    (EventLevel::End, JobState::Interrupted.as_str().to_owned()),
                 ],
             )
             .await?;
@@ -389,227 +376,4 @@ impl Store {
                 .await?,
         )
     }
-}
-
-/// Refuses a rollback that would change nothing
-/// ([`crate::domain::rollback_refusal`]), deciding on the release history
-/// as the queueing transaction sees it: a job that ended meanwhile counts.
-async fn check_rollback(
-    tx: &mut sqlx::SqliteConnection,
-    env: &Environment,
-    target_id: i64,
-) -> Result<()> {
-    let target = super::releases::release(&mut *tx, target_id).await?;
-    if target.environment_id != env.id {
-        return Err(crate::error::InvalidInput::new(
-            "release_id",
-            format!("release #{target_id} is not from {}", env.path()),
-        )
-        .into());
-    }
-    let live = super::releases::live_release(&mut *tx, env.id).await?;
-    let latest: Option<Job> =
-        sqlx::query_as("SELECT * FROM jobs WHERE environment_id = ? ORDER BY id DESC LIMIT 1")
-            .bind(env.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let unsettled = crate::domain::unsettled(latest.as_ref());
-    match crate::domain::rollback_refusal(&target, live.as_ref(), unsettled) {
-        Some(refusal) => Err(Error::Conflict(format!("{}: {refusal}", env.path()))),
-        None => Ok(()),
-    }
-}
-
-/// Refuses while the environment is locked (or gone).
-pub(crate) async fn check_unlocked(
-    tx: &mut sqlx::SqliteConnection,
-    env: &Environment,
-) -> Result<()> {
-    let lock: Option<LockColumns> = sqlx::query_as(
-        "SELECT lock_reason, locked_by, locked_at FROM environments WHERE id = ? AND destroyed_at IS NULL",
-    )
-    .bind(env.id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    match lock {
-        None => Err(Error::not_found(format!("environment {}", env.path()))),
-        Some((Some(reason), Some(locked_by), Some(since))) => Err(Error::Locked {
-            reason,
-            locked_by,
-            since,
-        }),
-        Some(_) => Ok(()),
-    }
-}
-
-/// Queues a job (refused while another is active on the environment) and,
-/// for every kind but `destroy`, the pending release it will make live
-/// (returned with its key).
-pub(crate) async fn insert_job(
-    tx: &mut sqlx::SqliteConnection,
-    actor: &str,
-    env: &Environment,
-    build: &Build,
-    kind: JobKind,
-    rollback_to: Option<&Release>,
-) -> Result<(Job, Option<String>)> {
-    let now = time::now();
-    let inserted = sqlx::query_as::<_, Job>(
-        "INSERT INTO jobs (kind, environment_id, build_id, rollback_of, requested_by, state, created_at)
-         VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING *",
-    )
-    .bind(kind)
-    .bind(env.id)
-    .bind(build.id)
-    .bind(rollback_to.map(|r| r.id))
-    .bind(actor)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await;
-    let job = match inserted {
-        Ok(job) => job,
-        Err(e) if is_unique_violation(&e) => {
-            let (job_id, requested_by, since): (i64, String, DateTime<Utc>) = sqlx::query_as(
-                "SELECT id, requested_by, created_at FROM jobs
-                 WHERE environment_id = ? AND state IN ('queued', 'running')",
-            )
-            .bind(env.id)
-            .fetch_one(&mut *tx)
-            .await?;
-            return Err(Error::Busy {
-                job_id,
-                requested_by,
-                since,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if kind == JobKind::Destroy {
-        return Ok((job, None));
-    }
-    let release_key = match rollback_to {
-        Some(target) => target.release_key.clone(),
-        None => release_key_for(job.id, now),
-    };
-    // A release records how a build went live: by a deploy (also the
-    // first one of a new environment) or a rollback.
-    let release_kind = match kind {
-        JobKind::Rollback => JobKind::Rollback,
-        _ => JobKind::Deploy,
-    };
-    let release_id: i64 = sqlx::query_scalar(
-        "INSERT INTO releases (environment_id, build_id, job_id, release_key, kind, state, released_by, created_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
-    )
-    .bind(env.id)
-    .bind(build.id)
-    .bind(job.id)
-    .bind(&release_key)
-    .bind(release_kind)
-    .bind(actor)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
-    let job = sqlx::query_as("UPDATE jobs SET release_id = ? WHERE id = ? RETURNING *")
-        .bind(release_id)
-        .bind(job.id)
-        .fetch_one(&mut *tx)
-        .await?;
-    Ok((job, Some(release_key)))
-}
-
-/// Cancels a job that has not started, inside the caller's transaction:
-/// its final state, an audit row with `details`, and its closing events
-/// (`why`, then `end`) to publish once committed.
-pub(crate) async fn cancel_queued(
-    tx: &mut sqlx::SqliteConnection,
-    job: &Job,
-    actor: &str,
-    env_path: &str,
-    why: &str,
-    details: serde_json::Value,
-) -> Result<(Job, Vec<JobEvent>)> {
-    let cancelled = set_final_state(tx, job, JobState::Cancelled, None).await?;
-    audit::append(
-        tx,
-        &AuditRecord::new(actor, actions::JOB_CANCELLED, format!("job/{}", job.id))
-            .environment(env_path)
-            .details(details),
-    )
-    .await?;
-    let events = events::append_in_tx(
-        tx,
-        job.id,
-        &[
-            ("error", why.to_owned()),
-            ("end", JobState::Cancelled.as_str().to_owned()),
-        ],
-    )
-    .await?;
-    Ok((cancelled, events))
-}
-
-async fn set_final_state(
-    tx: &mut sqlx::SqliteConnection,
-    job: &Job,
-    state: JobState,
-    error: Option<&str>,
-) -> Result<Job> {
-    let job: Job = sqlx::query_as(
-        "UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_expires_at = NULL WHERE id = ? RETURNING *",
-    )
-    .bind(state)
-    .bind(error)
-    .bind(time::now())
-    .bind(job.id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if state != JobState::Succeeded {
-        if let Some(release_id) = job.release_id {
-            sqlx::query("UPDATE releases SET state = 'failed' WHERE id = ? AND state = 'pending'")
-                .bind(release_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    Ok(job)
-}
-
-async fn environment_path(tx: &mut sqlx::SqliteConnection, env_id: i64) -> Result<String> {
-    Ok(sqlx::query_scalar(
-        "SELECT a.name || '/' || e.name FROM environments e JOIN applications a ON a.id = e.application_id
-         WHERE e.id = ?",
-    )
-    .bind(env_id)
-    .fetch_one(&mut *tx)
-    .await?)
-}
-
-/// Journals one host's progress (inside a caller's transaction or not).
-pub(crate) async fn upsert_host_progress(
-    conn: &mut sqlx::SqliteConnection,
-    job_id: i64,
-    p: &HostProgress<'_>,
-) -> Result<()> {
-    let now = time::now();
-    sqlx::query(
-        "INSERT INTO job_hosts (job_id, host, phase, step, steps_done, steps_total, state, error, started_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (job_id, host) DO UPDATE SET phase = excluded.phase, step = excluded.step,
-             steps_done = excluded.steps_done, steps_total = excluded.steps_total,
-             state = excluded.state, error = excluded.error, updated_at = excluded.updated_at",
-    )
-    .bind(job_id)
-    .bind(p.host)
-    .bind(p.phase)
-    .bind(p.step)
-    .bind(p.steps_done)
-    .bind(p.steps_total)
-    .bind(p.state)
-    .bind(p.error)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }

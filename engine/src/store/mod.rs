@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod login_flows;
 pub mod qa;
 pub mod releases;
+pub(crate) mod tx;
 pub mod users;
 
 use std::path::Path;

@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::environments::{
+use super::tx::audit;
+use super::tx::environments::{
     insert_environment, EnvironmentRow, NewEnvironmentRow, SELECT_ENVIRONMENT,
 };
-use super::jobs::{check_unlocked, insert_job};
-use super::{audit, Store};
+use super::tx::jobs::{check_unlocked, insert_job};
+use super::Store;
 use crate::audit::{actions, AuditRecord, SYSTEM_ACTOR};
-use crate::backends::BackendConfig;
+use crate::domain::BackendConfig;
 use crate::domain::{Application, Build, EnvName, Environment, EnvironmentKind, Job, JobKind};
 use crate::error::{Error, Result};
 use crate::time;
@@ -258,41 +259,4 @@ impl Store {
         .await?;
         Ok(rows.into_iter().map(Environment::from).collect())
     }
-}
-
-/// Marks the environment destroyed (inside `finish_job`'s transaction) and
-/// frees its name: it becomes `name~id`, which no URL can address. Its live
-/// release is live no more: the history says it was superseded.
-pub(crate) async fn mark_destroyed(
-    tx: &mut sqlx::SqliteConnection,
-    env_id: i64,
-    env_path: &str,
-    job: &Job,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE environments SET destroyed_at = ?, name = name || '~' || id, updated_at = ? WHERE id = ?",
-    )
-    .bind(time::now())
-    .bind(time::now())
-    .bind(env_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE releases SET state = 'superseded' WHERE environment_id = ? AND state = 'live'",
-    )
-    .bind(env_id)
-    .execute(&mut *tx)
-    .await?;
-    audit::append(
-        &mut *tx,
-        &AuditRecord::new(
-            SYSTEM_ACTOR,
-            actions::ENVIRONMENT_DESTROYED,
-            format!("env/{env_path}"),
-        )
-        .environment(env_path)
-        .details(serde_json::json!({ "job_id": job.id, "requested_by": job.requested_by })),
-    )
-    .await?;
-    Ok(())
 }

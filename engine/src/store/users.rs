@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{audit, Store};
+use super::tx::audit;
+use super::Store;
 use crate::audit::{actions, AuditRecord};
 use crate::auth::{Actor, Scopes};
 use crate::domain::{ApiToken, Role, User};

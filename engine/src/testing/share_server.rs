@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::shares::ArtifactShares;
+use crate::runtime::shares::ArtifactShares;
 
 /// What the server does to the bytes it serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

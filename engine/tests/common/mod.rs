@@ -222,7 +222,7 @@ impl TestEngine {
         &self,
         version: &str,
         base_url: &str,
-    ) -> (Build, engine::shares::Share) {
+    ) -> (Build, engine::runtime::shares::Share) {
         write_demo_tarball(&self.tarball_path(version), version).expect("write tarball");
         let share = self
             .engine
@@ -232,7 +232,7 @@ impl TestEngine {
         // Signed like a store's presigned URL: the signature must never be shown.
         request.artifact = format!(
             "{}?X-Signature={URL_SIGNATURE}",
-            engine::shares::share_url(base_url, share.token())
+            engine::runtime::shares::share_url(base_url, share.token())
         );
         match self.engine.register_build(&self.actor, request).await {
             Ok(Registered::Created(build)) => (build, share),

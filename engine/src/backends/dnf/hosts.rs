@@ -2,18 +2,21 @@
 //! through the SSH backend's transport (one multiplexed connection per
 //! host, pinned host keys). Both run a shell script and stream its output.
 
-use std::process::Stdio;
+use std::future::Future;
 use std::time::Duration;
 
 use futures::future::join_all;
-use tokio::sync::Semaphore;
 
-use super::config::{DnfConfig, DnfTarget};
+use crate::backends::exec::{self, At, Reporter, RunsScripts, ShellError, ShellOptions};
 use crate::backends::local::HOST_NAME;
 use crate::backends::ssh::transport::{
     Connection, RemoteOutput, SshWorkspace, Stdin, TransportError,
 };
 use crate::backends::ssh::HostAddr;
+use crate::domain::settings::dnf::{DnfConfig, DnfTarget};
+use crate::domain::HostState;
+
+pub use crate::backends::exec::Unreachable;
 
 /// One host, connected.
 pub struct Host {
@@ -31,13 +34,6 @@ pub struct Hosts {
     // Field order: connections close before the workspace is removed.
     pub connected: Vec<Host>,
     _workspace: Option<SshWorkspace>,
-}
-
-/// A host that could not be reached.
-#[derive(Debug)]
-pub struct Unreachable {
-    pub name: String,
-    pub error: String,
 }
 
 /// The machines one job (or one inventory) addresses, resolved once: this
@@ -76,9 +72,11 @@ impl Targets {
 }
 
 impl Hosts {
-    /// Connects to every target (at most `parallelism` at once). Hosts that
-    /// cannot be reached are returned apart; nothing has run anywhere yet.
+    /// Connects to every target (at most `parallelism` at once), journaling
+    /// each as it connects when `report` is given. Hosts that cannot be
+    /// reached are returned apart; nothing has run anywhere yet.
     pub async fn connect(
+        report: Option<&Reporter<'_>>,
         config: &DnfConfig,
         targets: &Targets,
         session_id: i64,
@@ -88,6 +86,12 @@ impl Hosts {
                 (ssh.transport_config(config.parallelism), addrs)
             }
             _ => {
+                if let Some(report) = report {
+                    let at = At::new("connect", "connected", 1);
+                    report
+                        .journal(HOST_NAME, at, HostState::Running, None)
+                        .await;
+                }
                 let hosts = Hosts {
                     connected: vec![Host {
                         name: HOST_NAME.to_owned(),
@@ -100,33 +104,14 @@ impl Hosts {
         };
         let workspace = SshWorkspace::create(&ssh, session_id)
             .map_err(|e| format!("cannot prepare the ssh client: {e}"))?;
-        let limit = Semaphore::new(config.parallelism as usize);
-        let results = join_all(addrs.iter().map(|addr| {
-            let (limit, workspace, ssh) = (&limit, &workspace, &ssh);
-            async move {
-                let _permit = limit.acquire().await;
-                let name = addr.to_string();
-                match Connection::open(workspace, ssh, addr).await {
-                    Ok(conn) => Ok(Host {
-                        name,
-                        link: Link::Ssh(conn),
-                    }),
-                    Err(e) => Err(Unreachable {
-                        name,
-                        error: e.to_string(),
-                    }),
-                }
-            }
-        }))
-        .await;
-        let mut connected = Vec::new();
-        let mut unreachable = Vec::new();
-        for result in results {
-            match result {
-                Ok(host) => connected.push(host),
-                Err(down) => unreachable.push(down),
-            }
-        }
+        let (connections, unreachable) = exec::connect_fleet(report, &workspace, &ssh, addrs).await;
+        let connected = connections
+            .into_iter()
+            .map(|conn| Host {
+                name: conn.addr.to_string(),
+                link: Link::Ssh(conn),
+            })
+            .collect();
         Ok((
             Hosts {
                 connected,
@@ -167,40 +152,29 @@ impl Host {
     }
 }
 
+impl RunsScripts for Host {
+    fn run_script(
+        &self,
+        script: &str,
+        _stdin: Stdin<'_>,
+        timeout: Duration,
+        on_line: &(dyn Fn(bool, &str) + Sync),
+    ) -> impl Future<Output = Result<RemoteOutput, TransportError>> {
+        self.run(script, timeout, on_line)
+    }
+}
+
 /// Runs `script` on this machine with a clean environment (plus `PATH`).
 async fn run_local(
     script: &str,
     timeout: Duration,
     on_line: &(dyn Fn(bool, &str) + Sync),
 ) -> Result<RemoteOutput, TransportError> {
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let work = async {
-        let read_out = crate::backends::ssh::transport::read_lines(stdout, false, on_line);
-        let read_err = crate::backends::ssh::transport::read_lines(stderr, true, on_line);
-        let (stdout, stderr) = tokio::join!(read_out, read_err);
-        let status = child.wait().await?;
-        Ok(RemoteOutput {
-            success: status.success(),
-            code: status.code(),
-            stdout,
-            stderr,
-        })
-    };
-    tokio::time::timeout(timeout, work)
+    exec::run_sh(script, ShellOptions::default(), timeout, None, on_line)
         .await
-        .map_err(|_| TransportError::Timeout(timeout.as_secs()))?
+        .map_err(|e| match e {
+            ShellError::Timeout(secs) => TransportError::Timeout(secs),
+            ShellError::Start(e) | ShellError::Wait(e) => TransportError::Io(e),
+            ShellError::Cancelled(why) => TransportError::Ssh(why),
+        })
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use super::config::DnfConfig;
 use super::hosts::{Hosts, Targets};
 use super::plan;
+use crate::domain::settings::dnf::DnfConfig;
 
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -73,7 +73,7 @@ pub async fn installed_versions(
     released: &[String],
 ) -> Result<Vec<HostVersion>, String> {
     let targets = Targets::resolve(config).await?;
-    let (hosts, unreachable) = Hosts::connect(config, &targets, 0).await?;
+    let (hosts, unreachable) = Hosts::connect(None, config, &targets, 0).await?;
     let script = plan::installed(config);
     let mut report: Vec<HostVersion> = join_all(hosts.connected.iter().map(|host| {
         let script = &script;

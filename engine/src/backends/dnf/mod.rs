@@ -10,13 +10,12 @@
 //! - [`inventory`]: what each host has installed, and drift.
 //! - [`repository`]: the rpm repository Slipway hosts itself.
 
-mod config;
-pub mod executor;
+mod executor;
 pub mod hosts;
 pub mod inventory;
-pub mod package;
 pub mod plan;
 pub mod repository;
 
-pub use config::{DnfConfig, DnfTarget, PackageManager, SshHosts};
-pub use package::PackageVersion;
+pub use crate::domain::settings::dnf::{DnfConfig, DnfTarget, PackageManager, SshHosts};
+pub use crate::domain::settings::PackageVersion;
+pub use executor::release;

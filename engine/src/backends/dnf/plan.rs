@@ -8,8 +8,8 @@
 
 use std::cmp::Ordering;
 
-use super::config::DnfConfig;
-use super::package::PackageVersion;
+use crate::domain::settings::dnf::DnfConfig;
+use crate::domain::settings::package::PackageVersion;
 use crate::shell::quote;
 
 /// Prefix of the lines that name an installed version.
@@ -175,7 +175,7 @@ mod tests {
         assert!(!at(&["shop-1.0-2", "shop-1.0-1"]));
         assert!(!at(&[]));
     }
-    use crate::backends::dnf::config::{DnfTarget, PackageManager};
+    use crate::domain::settings::dnf::{DnfTarget, PackageManager};
 
     fn config() -> DnfConfig {
         DnfConfig {

@@ -9,9 +9,9 @@ use std::process::Stdio;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
-use super::package::PackageVersion;
-use crate::artifact::sha256_file;
+use crate::domain::settings::package::PackageVersion;
 use crate::domain::AppName;
+use crate::runtime::artifacts::sha256_file;
 
 /// Largest package accepted (1 GiB).
 pub const MAX_PACKAGE_BYTES: u64 = 1 << 30;

@@ -11,9 +11,9 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 
-use super::config::Endpoint;
 use super::plan::{EnvIdentity, Existing, LABEL_RELEASE, LABEL_VARS};
 use super::DockerConfig;
+use crate::domain::settings::docker::Endpoint;
 
 const API_TIMEOUT_SECS: u64 = 120;
 

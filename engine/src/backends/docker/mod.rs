@@ -7,16 +7,18 @@
 //! containers: slipway-<app>-<env>-<release-key>, labelled slipway.*
 //! ```
 
-mod config;
+mod containers;
 pub mod daemon;
-pub mod executor;
-mod image;
+mod executor;
+mod health;
+mod lifecycle;
 pub mod plan;
 pub mod proxy;
 
-pub use config::{DockerConfig, Endpoint, DEFAULT_ENDPOINT};
-pub use executor::{destroy, reconcile, release, DockerDestroy, DockerRelease, Reconciled};
-pub use image::ImageRef;
+pub use crate::domain::settings::docker::{DockerConfig, Endpoint, DEFAULT_ENDPOINT};
+pub use crate::domain::settings::ImageRef;
+pub use executor::{listen_addr, release};
+pub use lifecycle::{destroy, reconcile, Reconciled};
 pub use plan::EnvIdentity;
 
 /// A free port on the environment's published address for a new QA

@@ -5,40 +5,55 @@
 //! until the switch and then the release is finished.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use futures::future::{FusedFuture, FutureExt};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 use tracing::{info_span, Instrument};
 
-use super::config::HealthCheck;
 use super::plan::{current_link, HookPoint, Plan, Step};
+use super::LocalConfig;
 use super::HOST_NAME;
-use crate::artifact::{self, ArtifactPolicy};
-use crate::backends::RunFailure;
-use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
-use crate::store::jobs::HostProgress;
+use crate::backends::exec::{self, At, Reporter, ShellError, ShellOptions};
+use crate::backends::{JobContext, ReleaseSpec, RunFailure};
+use crate::domain::settings::local::HealthCheck;
+use crate::domain::{EventLevel, HostState};
+use crate::runtime::artifacts::{self as artifact, ArtifactPolicy};
+use crate::runtime::CancelSignal;
 
 const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
-/// After a command exited, output it left in its pipes is still read; the
-/// reading stops once no line came for this long (a process it left in the
-/// background may hold the pipes open) ...
-const OUTPUT_GRACE: Duration = Duration::from_secs(2);
-/// ... or at the latest this long after the exit.
-const OUTPUT_DRAIN_MAX: Duration = Duration::from_secs(60);
 const ENV_FILE_NAME: &str = ".env";
 
 /// Everything a run needs besides the plan.
 pub struct LocalRun<'a> {
-    pub emitter: &'a EventEmitter,
+    pub report: Reporter<'a>,
     pub cancel: CancelSignal,
     pub artifacts: &'a ArtifactPolicy,
     /// Variables given to hooks and health-check commands (SLIPWAY_* and the environment's own).
     pub hook_env: Vec<(String, String)>,
     /// Contents of the release's env file.
     pub env_file: String,
+}
+
+/// The local backend's entry: plans the release and runs the plan.
+pub async fn release(
+    config: &LocalConfig,
+    ctx: &JobContext<'_>,
+    spec: &ReleaseSpec<'_>,
+) -> Result<(), RunFailure> {
+    let plan = super::plan(&super::PlanRequest {
+        config,
+        release_key: spec.release_key,
+        artifact: spec.artifact,
+        is_rollback: spec.is_rollback,
+        protect: spec.protect.clone(),
+    });
+    let run = LocalRun {
+        report: Reporter::new(ctx.emitter, plan.steps.len() as i64),
+        cancel: ctx.cancel.clone(),
+        artifacts: ctx.artifacts,
+        hook_env: spec.vars_with_paths(&config.target_dir),
+        env_file: spec.env_file.clone(),
+    };
+    run_plan(&plan, run).await
 }
 
 /// What a run has changed so far, so a failure can undo it.
@@ -60,21 +75,32 @@ pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> 
         let label = step.describe();
         if undo.switched_from.is_none() {
             if let Some(reason) = run.cancel.reason() {
-                journal(
-                    &run,
-                    phase,
-                    &label,
-                    index as i64,
-                    total,
-                    "cancelled",
-                    Some(&reason),
-                )
-                .await;
+                run.report
+                    .journal(
+                        HOST_NAME,
+                        At::new(phase, &label, index as i64),
+                        HostState::Cancelled,
+                        Some(&reason),
+                    )
+                    .await;
                 return Err(RunFailure::Cancelled(reason));
             }
         }
-        journal(&run, phase, &label, index as i64, total, "running", None).await;
-        log(&run, EventLevel::Info, &format!("[{phase}] {label}")).await;
+        run.report
+            .journal(
+                HOST_NAME,
+                At::new(phase, &label, index as i64),
+                HostState::Running,
+                None,
+            )
+            .await;
+        run.report
+            .log(
+                Some(HOST_NAME),
+                EventLevel::Info,
+                &format!("[{phase}] {label}"),
+            )
+            .await;
         let started = std::time::Instant::now();
         let result = run_step(step, &run, &mut undo)
             .instrument(info_span!(
@@ -86,21 +112,23 @@ pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> 
             .await;
         match result {
             Ok(()) => {
-                log(
-                    &run,
-                    EventLevel::Info,
-                    &format!("[{phase}] done in {:.1}s", started.elapsed().as_secs_f64()),
-                )
-                .await;
+                run.report
+                    .log(
+                        Some(HOST_NAME),
+                        EventLevel::Info,
+                        &format!("[{phase}] done in {:.1}s", started.elapsed().as_secs_f64()),
+                    )
+                    .await;
             }
             Err(failure) => {
                 let message = failure.to_string();
-                log(
-                    &run,
-                    EventLevel::Error,
-                    &format!("[{phase}] failed: {message}"),
-                )
-                .await;
+                run.report
+                    .log(
+                        Some(HOST_NAME),
+                        EventLevel::Error,
+                        &format!("[{phase}] failed: {message}"),
+                    )
+                    .await;
                 if let Some(previous) = undo.switched_from.take() {
                     restore_current(plan, &run, previous.as_deref(), undo.after_switch_ran).await;
                 }
@@ -117,43 +145,50 @@ pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> 
                 {
                     match tokio::fs::remove_dir_all(&dir).await {
                         Ok(()) => {
-                            log(
-                                &run,
-                                EventLevel::Info,
-                                &format!("removed {}", dir.display()),
-                            )
-                            .await
+                            run.report
+                                .log(
+                                    Some(HOST_NAME),
+                                    EventLevel::Info,
+                                    &format!("removed {}", dir.display()),
+                                )
+                                .await
                         }
                         Err(e) => {
-                            log(
-                                &run,
-                                EventLevel::Warn,
-                                &format!("could not remove {}: {e}", dir.display()),
-                            )
-                            .await
+                            run.report
+                                .log(
+                                    Some(HOST_NAME),
+                                    EventLevel::Warn,
+                                    &format!("could not remove {}: {e}", dir.display()),
+                                )
+                                .await
                         }
                     }
                 }
                 let state = if matches!(failure, RunFailure::Cancelled(_)) {
-                    "cancelled"
+                    HostState::Cancelled
                 } else {
-                    "failed"
+                    HostState::Failed
                 };
-                journal(
-                    &run,
-                    phase,
-                    &label,
-                    index as i64,
-                    total,
-                    state,
-                    Some(&message),
-                )
-                .await;
+                run.report
+                    .journal(
+                        HOST_NAME,
+                        At::new(phase, &label, index as i64),
+                        state,
+                        Some(&message),
+                    )
+                    .await;
                 return Err(failure);
             }
         }
     }
-    journal(&run, "done", "released", total, total, "succeeded", None).await;
+    run.report
+        .journal(
+            HOST_NAME,
+            At::new("done", "released", total),
+            HostState::Succeeded,
+            None,
+        )
+        .await;
     Ok(())
 }
 
@@ -217,17 +252,24 @@ async fn run_step(step: &Step, run: &LocalRun<'_>, undo: &mut Undo) -> Result<()
             match prune(releases_dir, *keep, protect) {
                 Ok(removed) => {
                     for name in removed {
-                        log(run, EventLevel::Info, &format!("pruned release {name}")).await;
+                        run.report
+                            .log(
+                                Some(HOST_NAME),
+                                EventLevel::Info,
+                                &format!("pruned release {name}"),
+                            )
+                            .await;
                     }
                 }
                 // The release is live; a failed clean-up is a warning, not a failed deploy.
                 Err(e) => {
-                    log(
-                        run,
-                        EventLevel::Warn,
-                        &format!("could not prune old releases: {e}"),
-                    )
-                    .await
+                    run.report
+                        .log(
+                            Some(HOST_NAME),
+                            EventLevel::Warn,
+                            &format!("could not prune old releases: {e}"),
+                        )
+                        .await
                 }
             }
             Ok(())
@@ -247,7 +289,13 @@ async fn stage(
 ) -> Result<bool, RunFailure> {
     if release_dir.exists() {
         if reuse_existing {
-            log(run, EventLevel::Info, "release is still staged; reusing it").await;
+            run.report
+                .log(
+                    Some(HOST_NAME),
+                    EventLevel::Info,
+                    "release is still staged; reusing it",
+                )
+                .await;
             // Variables are configuration, not code: the release gets the
             // environment's current ones (a rotated secret stays rotated).
             replace_env_file(&release_dir.join(ENV_FILE_NAME), &run.env_file)
@@ -357,14 +405,19 @@ async fn restore_current(
             .map(|_| "removed current (there was no earlier release)".to_owned()),
     };
     match result {
-        Ok(message) => log(run, EventLevel::Warn, &message).await,
+        Ok(message) => {
+            run.report
+                .log(Some(HOST_NAME), EventLevel::Warn, &message)
+                .await
+        }
         Err(e) => {
-            log(
-                run,
-                EventLevel::Error,
-                &format!("could not restore current: {e}"),
-            )
-            .await;
+            run.report
+                .log(
+                    Some(HOST_NAME),
+                    EventLevel::Error,
+                    &format!("could not restore current: {e}"),
+                )
+                .await;
             return;
         }
     }
@@ -377,23 +430,25 @@ async fn restore_current(
         _ => None,
     });
     if let (Some(command), Some(previous), true) = (after_switch, previous, after_switch_ran) {
-        log(
-            run,
-            EventLevel::Info,
-            "[undo] after_switch hook in the previous release",
-        )
-        .await;
+        run.report
+            .log(
+                Some(HOST_NAME),
+                EventLevel::Info,
+                "[undo] after_switch hook in the previous release",
+            )
+            .await;
         let vars = crate::backends::switched_back_vars(&run.hook_env, previous);
         if let Err(e) = run_command(run, command, previous, &vars, HOOK_TIMEOUT, None)
             .instrument(info_span!("host_step", host = HOST_NAME, phase = "undo"))
             .await
         {
-            log(
-                run,
-                EventLevel::Error,
-                &format!("after_switch failed in the previous release: {e}"),
-            )
-            .await;
+            run.report
+                .log(
+                    Some(HOST_NAME),
+                    EventLevel::Error,
+                    &format!("after_switch failed in the previous release: {e}"),
+                )
+                .await;
         }
     }
 }
@@ -427,12 +482,13 @@ async fn health_check(
             while tokio::time::Instant::now() < deadline {
                 match client.get(url).send().await {
                     Ok(resp) if resp.status().is_success() => {
-                        log(
-                            run,
-                            EventLevel::Info,
-                            &format!("GET {url} answered {}", resp.status()),
-                        )
-                        .await;
+                        run.report
+                            .log(
+                                Some(HOST_NAME),
+                                EventLevel::Info,
+                                &format!("GET {url} answered {}", resp.status()),
+                            )
+                            .await;
                         return Ok(());
                     }
                     Ok(resp) => last_problem = format!("answered {}", resp.status()),
@@ -457,113 +513,25 @@ async fn run_command(
     timeout: Duration,
     cancel: Option<CancelSignal>,
 ) -> Result<(), RunFailure> {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .current_dir(dir)
-        .env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        )
-        .env("HOME", dir)
-        .env("LANG", "C.UTF-8")
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        // Its own process group, so a cancel or timeout can stop its children too.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| failed(format!("cannot start sh: {e}")))?;
-    let process_group = child.id();
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let lines_read = std::sync::atomic::AtomicU64::new(0);
-    let outcome = {
-        let finished = async {
-            let mut pumps = Box::pin(
-                async {
-                    tokio::join!(
-                        pump_lines(run.emitter, stdout, EventLevel::Out, &lines_read),
-                        pump_lines(run.emitter, stderr, EventLevel::Err, &lines_read)
-                    );
-                }
-                .fuse(),
-            );
-            let status = tokio::select! {
-                status = child.wait() => status,
-                () = &mut pumps => child.wait().await,
-            };
-            // Everything the command printed is read (storing a long log
-            // takes a while); only a pipe that stays open with nothing
-            // coming, held by a process it left in the background, is let go.
-            let exited = std::time::Instant::now();
-            while !pumps.is_terminated() && exited.elapsed() < OUTPUT_DRAIN_MAX {
-                let before = lines_read.load(std::sync::atomic::Ordering::Relaxed);
-                if tokio::time::timeout(OUTPUT_GRACE, &mut pumps).await.is_ok() {
-                    break;
-                }
-                if lines_read.load(std::sync::atomic::Ordering::Relaxed) == before {
-                    break;
-                }
-            }
-            status
-        };
-        let cancelled = async {
-            match cancel {
-                Some(mut signal) => signal.fired().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            status = tokio::time::timeout(timeout, finished) => match status {
-                Err(_) => Err(failed(format!("timed out after {}s", timeout.as_secs()))),
-                Ok(Err(e)) => Err(failed(format!("could not wait for the command: {e}"))),
-                Ok(Ok(status)) if status.success() => return Ok(()),
-                Ok(Ok(status)) => {
-                    return Err(failed(match status.code() {
-                        Some(code) => format!("exited with status {code}"),
-                        None => "killed by a signal".to_owned(),
-                    }))
-                }
-            },
-            reason = cancelled => Err(RunFailure::Cancelled(reason)),
-        }
+    let (on_line, forward) = exec::line_forwarder(&run.report, HOST_NAME, exec::Echo::Everything);
+    let options = ShellOptions {
+        dir: Some(dir),
+        vars,
     };
-    // Timed out or cancelled: stop the command and everything it started.
-    if let Some(pgid) = process_group {
-        kill_process_group(pgid);
-    }
-    let _ = child.wait().await;
-    outcome
-}
-
-/// SIGKILL to every process in the group the hook's shell leads.
-fn kill_process_group(pgid: u32) {
-    let Ok(pgid) = i32::try_from(pgid) else {
-        return;
+    let work = async {
+        let ran = exec::run_sh(command, options, timeout, cancel, &on_line).await;
+        drop(on_line);
+        ran
     };
-    if let Err(e) = nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(pgid),
-        nix::sys::signal::Signal::SIGKILL,
-    ) {
-        tracing::warn!(error = %e, pgid, "could not kill the command's process group");
-    }
-}
-
-async fn pump_lines(
-    emitter: &EventEmitter,
-    stream: Option<impl tokio::io::AsyncRead + Unpin>,
-    level: EventLevel,
-    lines_read: &std::sync::atomic::AtomicU64,
-) {
-    let Some(stream) = stream else { return };
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        lines_read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        emitter.note(Some(HOST_NAME), level, &line).await;
+    let (ran, ()) = tokio::join!(work, forward);
+    match ran {
+        Ok(output) if output.success => Ok(()),
+        Ok(output) => Err(failed(match output.code {
+            Some(code) => format!("exited with status {code}"),
+            None => "killed by a signal".to_owned(),
+        })),
+        Err(ShellError::Cancelled(reason)) => Err(RunFailure::Cancelled(reason)),
+        Err(e) => Err(failed(e.to_string())),
     }
 }
 
@@ -618,31 +586,6 @@ fn release_order(name: &str) -> Option<(u64, u64)> {
         return None;
     }
     Some((stamp.parse().ok()?, job.parse().ok()?))
-}
-
-async fn journal(
-    run: &LocalRun<'_>,
-    phase: &str,
-    step: &str,
-    done: i64,
-    total: i64,
-    state: &str,
-    error: Option<&str>,
-) {
-    let progress = HostProgress {
-        host: HOST_NAME,
-        phase,
-        step,
-        steps_done: done,
-        steps_total: total,
-        state,
-        error,
-    };
-    run.emitter.journal(&progress).await;
-}
-
-async fn log(run: &LocalRun<'_>, level: EventLevel, text: &str) {
-    run.emitter.note(Some(HOST_NAME), level, text).await;
 }
 
 #[cfg(test)]

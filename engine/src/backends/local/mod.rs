@@ -7,12 +7,11 @@
 //!   current -> releases/<release-key>
 //! ```
 
-mod config;
 mod executor;
 mod plan;
 
-pub use config::{HealthCheck, LocalConfig};
-pub use executor::{prune, releases_to_prune, run_plan, switch_symlink, LocalRun};
+pub use crate::domain::settings::local::{HealthCheck, LocalConfig};
+pub use executor::{prune, release, releases_to_prune, run_plan, switch_symlink, LocalRun};
 pub use plan::{plan, Phase, Plan, PlanRequest, Step};
 
 /// The single host a local environment has, as progress bars name it.

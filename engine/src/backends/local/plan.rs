@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{HealthCheck, LocalConfig};
+use crate::domain::settings::local::{HealthCheck, LocalConfig};
 
 /// The phases of a release, in order. A failure before `Switch` leaves
 /// `current` untouched; a failure from `Switch` on switches back.
@@ -109,7 +109,7 @@ impl Step {
                 };
                 format!(
                     "stage {} into {}{mode}",
-                    crate::artifact::shown(artifact),
+                    crate::domain::artifact::shown(artifact),
                     release_dir.display()
                 )
             }

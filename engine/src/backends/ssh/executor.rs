@@ -15,44 +15,59 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use tokio::sync::{Mutex, OnceCell, Semaphore};
+use tokio::sync::{Mutex, OnceCell};
 use tracing::{info_span, Instrument};
 
 use super::plan::{self, Incoming, ReleaseLayout, LOCKED_EXIT, OWNED_EXIT};
-use super::transport::{Connection, RemoteOutput, SshWorkspace, Stdin, TransportError};
+use super::transport::{Connection, RemoteOutput, SshWorkspace, Stdin};
 use super::{HostAddr, SshConfig};
-use crate::artifact::{ArtifactPolicy, ArtifactSource, Downloaded};
-use crate::backends::RunFailure;
-use crate::jobs::{CancelSignal, EventEmitter, EventLevel};
-use crate::shares::{ArtifactShares, Share};
-use crate::store::jobs::HostProgress;
+use crate::backends::exec::{self, each_limited, At, Echo, RemoteStep, Reporter, StepError};
+use crate::backends::{JobContext, ReleaseSpec, RunFailure};
+use crate::domain::{EventLevel, HostState};
+use crate::runtime::artifacts::{ArtifactSource, Downloaded};
+use crate::runtime::shares::Share;
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(600);
 const QUICK_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// One SSH release as it runs: the settings, the job, and the hooks' variables.
 pub struct SshRun<'a> {
     pub config: &'a SshConfig,
     pub layout: ReleaseLayout,
-    pub artifact: &'a str,
-    pub is_rollback: bool,
-    pub emitter: &'a EventEmitter,
-    pub cancel: CancelSignal,
-    pub artifacts: &'a ArtifactPolicy,
-    /// Where the archive is lent when the hosts fetch it.
-    pub shares: &'a ArtifactShares,
-    /// Exported to hooks and health checks (SLIPWAY_* and the environment's own).
+    pub ctx: &'a JobContext<'a>,
+    pub spec: &'a ReleaseSpec<'a>,
+    pub report: Reporter<'a>,
+    /// Exported to hooks and health checks (SLIPWAY_* with paths, and the environment's own).
     pub vars: Vec<(String, String)>,
-    pub env_file: String,
-    /// Release keys that must survive pruning (the rollback target).
-    pub protect: Vec<String>,
-    /// Who holds the lock, written on each host.
-    pub lock_holder: String,
 }
 
 impl SshRun<'_> {
     fn release_step(&self, script: String) -> String {
         plan::release_step(self.config.sudo, script)
     }
+}
+
+/// The SSH backend's entry: stages on every host, then switches them all.
+pub async fn release(
+    config: &SshConfig,
+    ctx: &JobContext<'_>,
+    spec: &ReleaseSpec<'_>,
+) -> Result<(), RunFailure> {
+    let layout = ReleaseLayout {
+        deploy_path: config.deploy_path.clone(),
+        environment: ctx.environment_path(),
+        release_key: spec.release_key.to_owned(),
+        job_id: ctx.job_id,
+    };
+    let run = SshRun {
+        config,
+        layout,
+        ctx,
+        spec,
+        report: Reporter::new(ctx.emitter, steps_per_host(config, spec.is_rollback)),
+        vars: spec.vars_with_paths(&config.deploy_path),
+    };
+    run_release(run).await
 }
 
 /// What the job knows about one host as it goes.
@@ -75,7 +90,7 @@ struct Host {
 
 type Shared = Arc<Mutex<Host>>;
 
-pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
+async fn run_release(run: SshRun<'_>) -> Result<(), RunFailure> {
     let addrs = super::hosts::resolve(run.config).await.map_err(|e| {
         RunFailure::Failed(format!(
             "hosts from {}: {e}",
@@ -84,7 +99,8 @@ pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
     })?;
     if run.config.hosts.is_empty() {
         let names: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-        run.emitter
+        run.ctx
+            .emitter
             .info(
                 None,
                 &format!(
@@ -97,30 +113,26 @@ pub async fn run(run: SshRun<'_>) -> Result<(), RunFailure> {
             .await
             .map_err(|e| RunFailure::Failed(e.to_string()))?;
     }
-    let total = steps_per_host(run.config, run.is_rollback);
     for addr in &addrs {
-        journal(
-            &run,
-            &addr.to_string(),
-            "connect",
-            "connecting",
-            0,
-            total,
-            "running",
-            None,
-        )
-        .await;
+        run.report
+            .journal(
+                &addr.to_string(),
+                At::new("connect", "connecting", 0),
+                HostState::Running,
+                None,
+            )
+            .await;
     }
     let archive = ArchiveOnce::default();
-    if !run.is_rollback {
+    if !run.spec.is_rollback {
         // A deploy ships the archive to every host: load it before connecting.
         archive.get(&run).await.map_err(RunFailure::Failed)?;
     }
     let workspace = SshWorkspace::create(run.config, run.layout.job_id)
         .map_err(|e| RunFailure::Failed(format!("cannot prepare the ssh client: {e}")))?;
 
-    let hosts = connect_all(&run, &workspace, &addrs, total).await?;
-    let result = two_phases(&run, &hosts, &archive, total).await;
+    let hosts = connect_all(&run, &workspace, &addrs).await?;
+    let result = two_phases(&run, &hosts, &archive).await;
     // Whatever happened, release the locks we hold and close the connections.
     join_all(hosts.iter().map(|h| release_lock(&run, h))).await;
     for host in hosts {
@@ -135,36 +147,27 @@ async fn two_phases(
     run: &SshRun<'_>,
     hosts: &[Shared],
     archive: &ArchiveOnce,
-    total: i64,
 ) -> Result<(), RunFailure> {
     // ---- phase 1: stage everywhere ----
-    let limit = Arc::new(Semaphore::new(run.config.parallelism as usize));
-    let staged = join_all(hosts.iter().map(|host| {
-        let limit = limit.clone();
-        async move {
-            let _permit = limit.acquire().await;
-            stage_host(run, host, archive, total).await
-        }
-    }))
+    let staged = each_limited(hosts, run.config.parallelism as usize, |host| {
+        stage_host(run, host, archive)
+    })
     .await;
     let failures: Vec<String> = staged.into_iter().filter_map(Result::err).collect();
-    let cancelled = run.cancel.reason();
+    let cancelled = run.ctx.cancel.reason();
     if !failures.is_empty() || cancelled.is_some() {
-        join_all(hosts.iter().map(|h| discard_staged(run, h, total))).await;
+        join_all(hosts.iter().map(|h| discard_staged(run, h))).await;
         if let Some(reason) = cancelled.filter(|_| failures.is_empty()) {
             for host in hosts {
                 let h = host.lock().await;
-                journal(
-                    run,
-                    &h.name,
-                    "stage",
-                    "cancelled",
-                    h.done,
-                    total,
-                    "cancelled",
-                    Some(&reason),
-                )
-                .await;
+                run.report
+                    .journal(
+                        &h.name,
+                        At::new("stage", "cancelled", h.done),
+                        HostState::Cancelled,
+                        Some(&reason),
+                    )
+                    .await;
             }
             return Err(RunFailure::Cancelled(reason));
         }
@@ -175,49 +178,46 @@ async fn two_phases(
             failures.join("; ")
         )));
     }
-    info(run, &format!("all {} hosts staged; switching", hosts.len())).await;
+    run.report
+        .info(&format!("all {} hosts staged; switching", hosts.len()))
+        .await;
 
     // ---- phase 2: switch everywhere at once ----
     let started = Instant::now();
-    let switched = join_all(hosts.iter().map(|host| switch_host(run, host, total))).await;
+    let switched = join_all(hosts.iter().map(|host| switch_host(run, host))).await;
     let mut times: Vec<Duration> = switched
         .iter()
         .filter_map(|r| r.as_ref().ok().copied())
         .collect();
     times.sort();
     if let (Some(first), Some(last)) = (times.first(), times.last()) {
-        info(
-            run,
-            &format!(
+        run.report
+            .info(&format!(
                 "switched {} hosts in {:.0} ms (skew {:.1} ms)",
                 times.len(),
                 started.elapsed().as_secs_f64() * 1000.0,
                 (*last - *first).as_secs_f64() * 1000.0
-            ),
-        )
-        .await;
+            ))
+            .await;
     }
     let mut failures: Vec<String> = switched.into_iter().filter_map(Result::err).collect();
     if failures.is_empty() {
-        let limit = Arc::new(Semaphore::new(run.config.parallelism as usize));
-        let verified = join_all(hosts.iter().map(|host| {
-            let limit = limit.clone();
-            async move {
-                let _permit = limit.acquire().await;
-                after_switch_host(run, host, total).await
-            }
-        }))
+        let verified = each_limited(hosts, run.config.parallelism as usize, |host| {
+            after_switch_host(run, host)
+        })
         .await;
         failures = verified.into_iter().filter_map(Result::err).collect();
     }
     if !failures.is_empty() {
-        info(run, "switching every host back to its previous release").await;
-        let stuck: Vec<String> = join_all(hosts.iter().map(|h| switch_back_host(run, h, total)))
+        run.report
+            .info("switching every host back to its previous release")
+            .await;
+        let stuck: Vec<String> = join_all(hosts.iter().map(|h| switch_back_host(run, h)))
             .await
             .into_iter()
             .filter_map(Result::err)
             .collect();
-        join_all(hosts.iter().map(|h| discard_staged(run, h, total))).await;
+        join_all(hosts.iter().map(|h| discard_staged(run, h))).await;
         let undone = if stuck.is_empty() {
             "all switched back".to_owned()
         } else {
@@ -236,7 +236,7 @@ async fn two_phases(
     }
 
     // ---- clean-up: keep N ----
-    join_all(hosts.iter().map(|h| prune_host(run, h, total))).await;
+    join_all(hosts.iter().map(|h| prune_host(run, h))).await;
     Ok(())
 }
 
@@ -275,8 +275,9 @@ impl ArchiveOnce {
 /// when the hosts fetch it, its checksum and the share they fetch it from.
 async fn load_archive(run: &SshRun<'_>) -> Result<Archive, String> {
     let source = run
+        .ctx
         .artifacts
-        .resolve(run.artifact)
+        .resolve(run.spec.artifact)
         .map_err(|e| format!("artifact refused: {}", e.message))?;
     let (path, downloaded) = match source {
         ArtifactSource::Archive(path) => (path, None),
@@ -284,9 +285,9 @@ async fn load_archive(run: &SshRun<'_>) -> Result<Archive, String> {
             return Err("the ssh backend ships archives (.tar.gz or .tar), not directories".into())
         }
         ArtifactSource::Url(url) => {
-            let shown = crate::artifact::loggable_url(&url);
-            info(run, &format!("downloading {shown}")).await;
-            let downloaded = crate::artifact::download(&url, &std::env::temp_dir())
+            let shown = crate::domain::artifact::loggable_url(&url);
+            run.report.info(&format!("downloading {shown}")).await;
+            let downloaded = crate::runtime::artifacts::download(&url, &std::env::temp_dir())
                 .await
                 .map_err(|e| format!("{shown}: {e}"))?;
             (downloaded.path.clone(), Some(downloaded))
@@ -300,11 +301,11 @@ async fn load_archive(run: &SshRun<'_>) -> Result<Archive, String> {
     let fetched = match &run.config.fetch_from {
         None => None,
         Some(base) => {
-            let sha256 = crate::artifact::sha256_file(&path)
+            let sha256 = crate::runtime::artifacts::sha256_file(&path)
                 .await
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let share = run.shares.lend(path.clone());
-            let url = crate::shares::share_url(base, share.token());
+            let share = run.ctx.shares.lend(path.clone());
+            let url = crate::runtime::shares::share_url(base, share.token());
             Some(Fetched {
                 url,
                 sha256,
@@ -372,60 +373,13 @@ async fn connect_all(
     run: &SshRun<'_>,
     workspace: &SshWorkspace,
     addrs: &[HostAddr],
-    total: i64,
 ) -> Result<Vec<Shared>, RunFailure> {
-    let limit = Arc::new(Semaphore::new(run.config.parallelism as usize));
-    let results = join_all(addrs.iter().map(|addr| {
-        let limit = limit.clone();
-        async move {
-            let _permit = limit.acquire().await;
-            let name = addr.to_string();
-            let result = Connection::open(workspace, run.config, addr)
-                .instrument(info_span!("host_step", host = %name, step = "connect"))
-                .await;
-            match result {
-                Ok(conn) => {
-                    journal(
-                        run,
-                        &name,
-                        "connect",
-                        "connected",
-                        1,
-                        total,
-                        "running",
-                        None,
-                    )
-                    .await;
-                    Ok(conn)
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    host_log(run, &name, EventLevel::Error, &message).await;
-                    journal(
-                        run,
-                        &name,
-                        "connect",
-                        "connect",
-                        0,
-                        total,
-                        "failed",
-                        Some(&message),
-                    )
-                    .await;
-                    Err(format!("{name}: {message}"))
-                }
-            }
-        }
-    }))
-    .await;
-    let mut hosts = Vec::new();
-    let mut failures = Vec::new();
-    for result in results {
-        match result {
-            Ok(conn) => hosts.push(conn),
-            Err(e) => failures.push(e),
-        }
-    }
+    let (hosts, unreachable) =
+        exec::connect_fleet(Some(&run.report), workspace, run.config, addrs).await;
+    let failures: Vec<String> = unreachable
+        .iter()
+        .map(|down| format!("{}: {}", down.name, down.error))
+        .collect();
     if !failures.is_empty() {
         for conn in hosts {
             conn.close().await;
@@ -457,8 +411,8 @@ async fn connect_all(
         .collect())
 }
 
-/// One remote command as a journaled step.
-struct RemoteStep<'s> {
+/// One remote command on a host, before it knows where the host is.
+struct HostStep<'s> {
     phase: &'s str,
     label: &'s str,
     script: String,
@@ -468,37 +422,15 @@ struct RemoteStep<'s> {
     echo: Echo,
 }
 
-/// Which of a step's output lines reach the job log.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Echo {
-    Nothing,
-    /// Only stderr: the step's stdout is for Slipway (e.g. where `current`
-    /// pointed), and its tools report trouble on stderr.
-    Errors,
-    Everything,
-}
-
-/// A step that failed: the message for people, and the remote exit status
-/// when the command ran to an end.
-struct StepError {
-    message: String,
-    code: Option<i32>,
-}
-
-impl From<StepError> for String {
-    fn from(e: StepError) -> Self {
-        e.message
-    }
-}
-
-/// Runs one journaled step on a host: progress before and after, output streamed.
+/// Runs one journaled step on a host ([`exec::run_step`]): counts it done
+/// there, or keeps it as the host's first failure, which the host's row
+/// goes on showing whatever is undone later.
 async fn step(
     run: &SshRun<'_>,
     host: &mut Host,
-    remote: RemoteStep<'_>,
-    total: i64,
+    remote: HostStep<'_>,
 ) -> Result<RemoteOutput, StepError> {
-    let RemoteStep {
+    let HostStep {
         phase,
         label,
         script,
@@ -506,145 +438,81 @@ async fn step(
         timeout,
         echo,
     } = remote;
-    journal(
-        run, &host.name, phase, label, host.done, total, "running", None,
+    let result = exec::run_step(
+        &run.report,
+        &host.name,
+        &host.conn,
+        RemoteStep {
+            at: At::new(phase, label, host.done),
+            script,
+            stdin,
+            timeout,
+            echo,
+            self_explaining: &[LOCKED_EXIT, OWNED_EXIT],
+        },
     )
     .await;
-    let name = host.name.clone();
-    let emitter = run.emitter;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, String)>();
-    let on_line = move |is_err: bool, line: &str| {
-        let shown = match echo {
-            Echo::Nothing => false,
-            Echo::Errors => is_err,
-            Echo::Everything => true,
-        };
-        if shown {
-            let _ = tx.send((is_err, line.to_owned()));
-        }
-    };
-    let forward = async {
-        while let Some((is_err, line)) = rx.recv().await {
-            let level = if is_err {
-                EventLevel::Err
-            } else {
-                EventLevel::Out
-            };
-            emitter.note(Some(&name), level, &line).await;
-        }
-    };
-    let started = Instant::now();
-    let result = async {
-        let output = host.conn.run(&script, stdin, timeout, &on_line).await;
-        drop(on_line);
-        output
-    };
-    let (result, ()) = tokio::join!(
-        result.instrument(info_span!("host_step", host = %host.name, phase, step = label)),
-        forward
-    );
-    let code = result.as_ref().ok().and_then(|o| o.code);
-    let outcome = match result {
-        Ok(output) if output.success => Ok(output),
-        Ok(output) if matches!(output.code, Some(LOCKED_EXIT | OWNED_EXIT)) => Err(output.reason()),
-        Ok(output) => Err(format!("{label} {}", output.reason())),
-        Err(TransportError::Timeout(secs)) => Err(format!("{label} timed out after {secs}s")),
-        Err(e) => Err(format!("{label}: {e}")),
-    };
-    match &outcome {
+    match &result {
         Ok(_) => {
             host.done += 1;
-            let text = format!(
-                "[{phase}] {label} done in {:.2}s",
-                started.elapsed().as_secs_f64()
-            );
-            host_log(run, &host.name, EventLevel::Info, &text).await;
-            journal(
-                run, &host.name, phase, label, host.done, total, "running", None,
-            )
-            .await;
+            let at = At::new(phase, label, host.done);
+            run.report
+                .journal(&host.name, at, HostState::Running, None)
+                .await;
         }
-        Err(message) => {
-            host.failure.get_or_insert_with(|| message.clone());
-            host_log(
-                run,
-                &host.name,
-                EventLevel::Error,
-                &format!("[{phase}] {message}"),
-            )
-            .await;
-            journal(
-                run,
-                &host.name,
-                phase,
-                label,
-                host.done,
-                total,
-                "failed",
-                Some(message),
-            )
-            .await;
+        Err(e) => {
+            host.failure.get_or_insert_with(|| e.why.clone());
         }
     }
-    outcome.map_err(|m| StepError {
-        message: format!("{}: {m}", host.name),
-        code,
-    })
+    result
 }
 
-async fn stage_host(
-    run: &SshRun<'_>,
-    host: &Shared,
-    archive: &ArchiveOnce,
-    total: i64,
-) -> Result<(), String> {
+async fn stage_host(run: &SshRun<'_>, host: &Shared, archive: &ArchiveOnce) -> Result<(), String> {
     let mut h = host.lock().await;
     let layout = &run.layout;
     // Unlocking checks the lock names this job, so it is safe to mark it
     // held before knowing whether the `mkdir` won.
     h.locked = true;
-    let locked = if run.is_rollback {
+    let locked = if run.spec.is_rollback {
         // The release may still be staged: look before uploading anything.
         let prepared = step(
             run,
             &mut h,
-            RemoteStep {
+            HostStep {
                 phase: "stage",
                 label: "lock and prepare",
-                script: run.release_step(plan::lock_and_prepare(layout, &run.lock_holder)),
+                script: run.release_step(plan::lock_and_prepare(layout, &run.spec.lock_holder)),
                 stdin: Stdin::NONE,
                 timeout: QUICK_TIMEOUT,
                 echo: Echo::Nothing,
             },
-            total,
         )
         .await?;
-        if run.cancel.reason().is_some() {
+        if run.ctx.cancel.reason().is_some() {
             // Not a failure: the phase ends cancelled (see `two_phases`).
             return Ok(());
         }
         if prepared.stdout.iter().any(|l| l == "staged") {
-            host_log(
-                run,
-                &h.name,
-                EventLevel::Info,
-                "release is still staged; reusing it",
-            )
-            .await;
+            run.report
+                .log(
+                    Some(&h.name),
+                    EventLevel::Info,
+                    "release is still staged; reusing it",
+                )
+                .await;
             // Variables are configuration, not code: the release gets the
             // environment's current ones (a rotated secret stays rotated).
             step(
                 run,
                 &mut h,
-                RemoteStep {
+                HostStep {
                     phase: "stage",
                     label: "write the current .env",
-                    script: run.release_step(plan::refresh_env(layout, run.env_file.len())),
-                    stdin: Stdin::bytes(run.env_file.as_bytes()),
+                    script: run.release_step(plan::refresh_env(layout, run.spec.env_file.len())),
+                    stdin: Stdin::bytes(run.spec.env_file.as_bytes()),
                     timeout: QUICK_TIMEOUT,
                     echo: Echo::Errors,
                 },
-                total,
             )
             .await?;
         } else {
@@ -652,17 +520,14 @@ async fn stage_host(
                 Ok(archive) => archive,
                 Err(e) => {
                     let message = format!("cannot re-stage the release: {e}");
-                    journal(
-                        run,
-                        &h.name,
-                        "stage",
-                        "re-stage",
-                        h.done,
-                        total,
-                        "failed",
-                        Some(&message),
-                    )
-                    .await;
+                    run.report
+                        .journal(
+                            &h.name,
+                            At::new("stage", "re-stage", h.done),
+                            HostState::Failed,
+                            Some(&message),
+                        )
+                        .await;
                     return Err(format!("{}: {message}", h.name));
                 }
             };
@@ -670,19 +535,18 @@ async fn stage_host(
             step(
                 run,
                 &mut h,
-                RemoteStep {
+                HostStep {
                     phase: "stage",
                     label: &archive.transfer(),
                     script: run.release_step(plan::stage(
                         layout,
                         archive.incoming(),
-                        run.env_file.len(),
+                        run.spec.env_file.len(),
                     )),
-                    stdin: archive.stdin(&run.env_file),
+                    stdin: archive.stdin(&run.spec.env_file),
                     timeout: STEP_TIMEOUT,
                     echo: Echo::Errors,
                 },
-                total,
             )
             .await?;
         }
@@ -694,20 +558,19 @@ async fn stage_host(
         let staged = step(
             run,
             &mut h,
-            RemoteStep {
+            HostStep {
                 phase: "stage",
                 label: &format!("lock, {upload}"),
                 script: run.release_step(plan::lock_and_stage(
                     layout,
-                    &run.lock_holder,
+                    &run.spec.lock_holder,
                     archive.incoming(),
-                    run.env_file.len(),
+                    run.spec.env_file.len(),
                 )),
-                stdin: archive.stdin(&run.env_file),
+                stdin: archive.stdin(&run.spec.env_file),
                 timeout: STEP_TIMEOUT,
                 echo: Echo::Errors,
             },
-            total,
         )
         .await;
         // Past the lock and the existence check, whatever is there is this job's.
@@ -729,7 +592,7 @@ async fn stage_host(
         step(
             run,
             &mut h,
-            RemoteStep {
+            HostStep {
                 phase: "stage",
                 label: "before_switch hook",
                 script,
@@ -737,14 +600,13 @@ async fn stage_host(
                 timeout: STEP_TIMEOUT,
                 echo: Echo::Everything,
             },
-            total,
         )
         .await?;
     }
     Ok(())
 }
 
-async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Duration, String> {
+async fn switch_host(run: &SshRun<'_>, host: &Shared) -> Result<Duration, String> {
     let mut h = host.lock().await;
     // Marked before the step: when its outcome is lost (the connection drops
     // or the step times out after `mv` ran), the host may already serve the
@@ -755,7 +617,7 @@ async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Dura
     let switched = step(
         run,
         &mut h,
-        RemoteStep {
+        HostStep {
             phase: "switch",
             label: "switch current",
             script: run.release_step(plan::switch_and_list(&run.layout)),
@@ -763,14 +625,13 @@ async fn switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<Dura
             timeout: QUICK_TIMEOUT,
             echo: Echo::Nothing,
         },
-        total,
     )
     .await?;
     h.releases = switched.stdout;
     Ok(started.elapsed())
 }
 
-async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<(), String> {
+async fn after_switch_host(run: &SshRun<'_>, host: &Shared) -> Result<(), String> {
     let mut h = host.lock().await;
     if let Some(command) = &run.config.after_switch {
         h.after_switch_ran = true;
@@ -779,7 +640,7 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
         step(
             run,
             &mut h,
-            RemoteStep {
+            HostStep {
                 phase: "switch",
                 label: "after_switch hook",
                 script,
@@ -787,7 +648,6 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
                 timeout: STEP_TIMEOUT,
                 echo: Echo::Everything,
             },
-            total,
         )
         .await?;
     }
@@ -798,7 +658,7 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
         step(
             run,
             &mut h,
-            RemoteStep {
+            HostStep {
                 phase: "verify",
                 label: "health check",
                 script,
@@ -806,7 +666,6 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
                 timeout,
                 echo: Echo::Everything,
             },
-            total,
         )
         .await?;
     }
@@ -815,7 +674,7 @@ async fn after_switch_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Resul
 
 /// Points `current` back where it was before this job, if this job moved
 /// it. `Err` names a host left on the new release.
-async fn switch_back_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result<(), String> {
+async fn switch_back_host(run: &SshRun<'_>, host: &Shared) -> Result<(), String> {
     let mut h = host.lock().await;
     if !h.switched {
         return Ok(());
@@ -840,25 +699,24 @@ async fn switch_back_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "nothing".into());
             let text = format!("switched back to {target}");
-            host_log(run, &h.name, EventLevel::Warn, &text).await;
-            after_switch_again(run, &mut h, total).await?;
-            undone(run, &h, &text, total).await;
+            run.report.log(Some(&h.name), EventLevel::Warn, &text).await;
+            after_switch_again(run, &mut h).await?;
+            undone(run, &h, &text).await;
             Ok(())
         }
         Err(why) => {
             let text = format!("could not switch back: {why}");
-            host_log(run, &h.name, EventLevel::Error, &text).await;
-            journal(
-                run,
-                &h.name,
-                "undo",
-                "switch back",
-                h.done,
-                total,
-                "failed",
-                Some(&text),
-            )
-            .await;
+            run.report
+                .log(Some(&h.name), EventLevel::Error, &text)
+                .await;
+            run.report
+                .journal(
+                    &h.name,
+                    At::new("undo", "switch back", h.done),
+                    HostState::Failed,
+                    Some(&text),
+                )
+                .await;
             Err(format!("{}: {why}", h.name))
         }
     }
@@ -867,7 +725,7 @@ async fn switch_back_host(run: &SshRun<'_>, host: &Shared, total: i64) -> Result
 /// After a switch back, runs `after_switch` again in the release switched
 /// back to, if it had run for the new one: what it did (reload a service,
 /// say) is redone for the code `current` serves again.
-async fn after_switch_again(run: &SshRun<'_>, h: &mut Host, total: i64) -> Result<(), String> {
+async fn after_switch_again(run: &SshRun<'_>, h: &mut Host) -> Result<(), String> {
     let (Some(command), Some(previous), true) = (
         &run.config.after_switch,
         h.previous.clone(),
@@ -879,7 +737,7 @@ async fn after_switch_again(run: &SshRun<'_>, h: &mut Host, total: i64) -> Resul
     step(
         run,
         h,
-        RemoteStep {
+        HostStep {
             phase: "undo",
             label: "after_switch hook in the previous release",
             script: plan::run_in(&previous, command),
@@ -887,7 +745,6 @@ async fn after_switch_again(run: &SshRun<'_>, h: &mut Host, total: i64) -> Resul
             timeout: STEP_TIMEOUT,
             echo: Echo::Everything,
         },
-        total,
     )
     .await
     .map(|_| ())
@@ -895,7 +752,7 @@ async fn after_switch_again(run: &SshRun<'_>, h: &mut Host, total: i64) -> Resul
 }
 
 /// Removes what this job staged on a host it did not leave switched.
-async fn discard_staged(run: &SshRun<'_>, host: &Shared, total: i64) {
+async fn discard_staged(run: &SshRun<'_>, host: &Shared) {
     let mut h = host.lock().await;
     if !h.staged_here || h.switched {
         return;
@@ -912,27 +769,35 @@ async fn discard_staged(run: &SshRun<'_>, host: &Shared, total: i64) {
         .await;
     if matches!(&removed, Ok(out) if out.success) {
         h.staged_here = false;
-        host_log(run, &h.name, EventLevel::Info, "removed the staged release").await;
-        undone(run, &h, "not released: staged release removed", total).await;
+        run.report
+            .log(
+                Some(&h.name),
+                EventLevel::Info,
+                "removed the staged release",
+            )
+            .await;
+        undone(run, &h, "not released: staged release removed").await;
     } else {
-        host_log(
-            run,
-            &h.name,
-            EventLevel::Warn,
-            "could not remove the staged release",
-        )
-        .await;
+        run.report
+            .log(
+                Some(&h.name),
+                EventLevel::Warn,
+                "could not remove the staged release",
+            )
+            .await;
     }
 }
 
 /// Journals what was undone on a host: `reverted` when the failure was
 /// elsewhere, else still `failed` with its own first failure.
-async fn undone(run: &SshRun<'_>, h: &Host, what: &str, total: i64) {
+async fn undone(run: &SshRun<'_>, h: &Host, what: &str) {
     let (state, error) = match &h.failure {
-        None => ("reverted", None),
-        Some(failure) => ("failed", Some(failure.as_str())),
+        None => (HostState::Reverted, None),
+        Some(failure) => (HostState::Failed, Some(failure.as_str())),
     };
-    journal(run, &h.name, "undo", what, h.done, total, state, error).await;
+    run.report
+        .journal(&h.name, At::new("undo", what, h.done), state, error)
+        .await;
 }
 
 async fn release_lock(run: &SshRun<'_>, host: &Shared) {
@@ -943,7 +808,7 @@ async fn release_lock(run: &SshRun<'_>, host: &Shared) {
     if let Ok(out) = h
         .conn
         .run(
-            &run.release_step(plan::unlock(&run.layout, &run.lock_holder)),
+            &run.release_step(plan::unlock(&run.layout, &run.spec.lock_holder)),
             Stdin::NONE,
             QUICK_TIMEOUT,
             &|_, _| {},
@@ -957,9 +822,9 @@ async fn release_lock(run: &SshRun<'_>, host: &Shared) {
 }
 
 /// Keep-N from the listing taken at the switch, and the lock released, in one round trip.
-async fn prune_host(run: &SshRun<'_>, host: &Shared, total: i64) {
+async fn prune_host(run: &SshRun<'_>, host: &Shared) {
     let mut h = host.lock().await;
-    let mut protect = run.protect.clone();
+    let mut protect = run.spec.protect.clone();
     protect.push(run.layout.release_key.clone());
     let doomed = crate::backends::local::releases_to_prune(
         std::mem::take(&mut h.releases),
@@ -969,19 +834,18 @@ async fn prune_host(run: &SshRun<'_>, host: &Shared, total: i64) {
     let cleaned = step(
         run,
         &mut h,
-        RemoteStep {
+        HostStep {
             phase: "cleanup",
             label: "prune and unlock",
             script: run.release_step(plan::prune_and_unlock(
                 &run.layout,
-                &run.lock_holder,
+                &run.spec.lock_holder,
                 &doomed,
             )),
             stdin: Stdin::NONE,
             timeout: QUICK_TIMEOUT,
             echo: Echo::Everything,
         },
-        total,
     )
     .await;
     if cleaned.is_err() {
@@ -991,54 +855,20 @@ async fn prune_host(run: &SshRun<'_>, host: &Shared, total: i64) {
     h.locked = false;
     let name = h.name.clone();
     if !doomed.is_empty() {
-        host_log(
-            run,
+        run.report
+            .log(
+                Some(&name),
+                EventLevel::Info,
+                &format!("pruned {}", doomed.join(", ")),
+            )
+            .await;
+    }
+    run.report
+        .journal(
             &name,
-            EventLevel::Info,
-            &format!("pruned {}", doomed.join(", ")),
+            At::new("done", "released", run.report.total()),
+            HostState::Succeeded,
+            None,
         )
         .await;
-    }
-    journal(
-        run,
-        &name,
-        "done",
-        "released",
-        total,
-        total,
-        "succeeded",
-        None,
-    )
-    .await;
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn journal(
-    run: &SshRun<'_>,
-    host: &str,
-    phase: &str,
-    step: &str,
-    done: i64,
-    total: i64,
-    state: &str,
-    error: Option<&str>,
-) {
-    let progress = HostProgress {
-        host,
-        phase,
-        step,
-        steps_done: done,
-        steps_total: total,
-        state,
-        error,
-    };
-    run.emitter.journal(&progress).await;
-}
-
-async fn host_log(run: &SshRun<'_>, host: &str, level: EventLevel, text: &str) {
-    run.emitter.note(Some(host), level, text).await;
-}
-
-async fn info(run: &SshRun<'_>, text: &str) {
-    run.emitter.note(None, EventLevel::Info, text).await;
 }

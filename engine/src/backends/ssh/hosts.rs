@@ -12,7 +12,7 @@ use super::{HostAddr, SshConfig};
 use crate::error::InvalidInput;
 
 /// Most hosts a source may return.
-pub const MAX_HOSTS: usize = 1000;
+pub use crate::domain::settings::MAX_HOSTS;
 /// How long a discovery command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most output a discovery command or file may produce.

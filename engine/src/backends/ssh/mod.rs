@@ -7,12 +7,12 @@
 //! The executor ([`executor`]) runs the phases with a concurrency limit and
 //! journals every host step.
 
-mod config;
-pub mod executor;
+mod executor;
 pub mod hosts;
 pub mod keyscan;
 pub mod locks;
 pub mod plan;
 pub mod transport;
 
-pub use config::{HostAddr, SshConfig};
+pub use crate::domain::settings::ssh::{HostAddr, SshConfig};
+pub use executor::release;

@@ -5,7 +5,7 @@ use std::path::{Component, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::package::is_package_name;
-use crate::backends::ssh::SshConfig;
+use super::ssh::SshConfig;
 use crate::error::InvalidInput;
 
 fn default_parallelism() -> u32 {
@@ -94,11 +94,11 @@ impl SshHosts {
             known_hosts: self.known_hosts.clone(),
             deploy_path: PathBuf::from("/nonexistent/slipway-dnf"),
             parallelism,
-            keep_releases: crate::backends::DEFAULT_KEEP_RELEASES,
+            keep_releases: super::DEFAULT_KEEP_RELEASES,
             before_switch: None,
             after_switch: None,
             health_check: None,
-            health_timeout_secs: crate::backends::DEFAULT_HEALTH_TIMEOUT_SECS,
+            health_timeout_secs: super::DEFAULT_HEALTH_TIMEOUT_SECS,
             connect_timeout_secs: self.connect_timeout_secs,
             // dnf and rpm get `sudo -n` from the dnf plan itself.
             sudo: false,

@@ -4,7 +4,7 @@ use std::path::{Component, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backends::DEFAULT_KEEP_RELEASES;
+use super::DEFAULT_KEEP_RELEASES;
 use crate::error::InvalidInput;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -13,7 +13,7 @@ pub struct LocalConfig {
     pub target_dir: PathBuf,
     /// How many release directories to keep (the live one and the rollback
     /// target are always kept).
-    #[serde(default = "crate::backends::default_keep")]
+    #[serde(default = "crate::domain::settings::default_keep")]
     pub keep_releases: u32,
     /// Shell command run in the new release before the switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,13 +31,13 @@ pub enum HealthCheck {
     /// Passes when the command exits 0.
     Command {
         command: String,
-        #[serde(default = "crate::backends::default_health_timeout")]
+        #[serde(default = "crate::domain::settings::default_health_timeout")]
         timeout_secs: u64,
     },
     /// Passes when a GET answers 2xx; retried until the timeout.
     Http {
         url: String,
-        #[serde(default = "crate::backends::default_health_timeout")]
+        #[serde(default = "crate::domain::settings::default_health_timeout")]
         timeout_secs: u64,
     },
 }
@@ -89,7 +89,7 @@ impl LocalConfig {
                 "the target directory must be plain text",
             ));
         }
-        super::super::validate_release_settings(
+        super::validate_release_settings(
             self.keep_releases,
             &[
                 ("before_switch", &self.before_switch),

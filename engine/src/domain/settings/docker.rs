@@ -56,7 +56,7 @@ pub struct DockerConfig {
     pub health_command: Option<String>,
     #[serde(default = "default_health_interval_ms")]
     pub health_interval_ms: u64,
-    #[serde(default = "crate::backends::default_health_timeout")]
+    #[serde(default = "crate::domain::settings::default_health_timeout")]
     pub health_timeout_secs: u64,
     /// Stopped containers kept for an instant rollback (besides the live one).
     #[serde(default = "default_keep")]
@@ -90,7 +90,7 @@ impl DockerConfig {
             health_path: default_health_path(),
             health_command: None,
             health_interval_ms: default_health_interval_ms(),
-            health_timeout_secs: crate::backends::default_health_timeout(),
+            health_timeout_secs: crate::domain::settings::default_health_timeout(),
             keep_containers: default_keep(),
             drain_timeout_secs: default_drain(),
             memory_mb: None,

@@ -43,7 +43,7 @@ pub struct SshConfig {
     /// How many hosts stage at once. The switch runs on all hosts together.
     #[serde(default = "default_parallelism")]
     pub parallelism: u32,
-    #[serde(default = "crate::backends::default_keep")]
+    #[serde(default = "crate::domain::settings::default_keep")]
     pub keep_releases: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before_switch: Option<String>,
@@ -52,7 +52,7 @@ pub struct SshConfig {
     /// A command run in `current` on every host after the switch; exit 0 = healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<String>,
-    #[serde(default = "crate::backends::default_health_timeout")]
+    #[serde(default = "crate::domain::settings::default_health_timeout")]
     pub health_timeout_secs: u64,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
@@ -151,7 +151,7 @@ impl SshConfig {
                 "list the hosts, or discover them with a command or from a file (one of the three)",
             ));
         }
-        if self.hosts.len() > super::hosts::MAX_HOSTS {
+        if self.hosts.len() > super::MAX_HOSTS {
             return Err(InvalidInput::new("hosts", "list 1-1000 hosts"));
         }
         self.host_addrs()?;
@@ -223,7 +223,7 @@ impl SshConfig {
         if let Some(base) = &self.fetch_from {
             check_fetch_base(base)?;
         }
-        super::super::validate_release_settings(
+        super::validate_release_settings(
             self.keep_releases,
             &[
                 ("before_switch", &self.before_switch),

@@ -11,48 +11,17 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{EventHub, SecretMasker};
-use crate::domain::JobEvent;
+use crate::domain::{EventLevel, HostProgress, JobEvent};
 use crate::error::{Error, Result};
-use crate::store::events::ProgressRow;
-use crate::store::jobs::HostProgress;
 use crate::store::Store;
 use crate::time;
 
 /// Most events stored in one transaction.
 const MAX_BATCH: usize = 512;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventLevel {
-    Info,
-    Warn,
-    Error,
-    /// A line a command wrote to stdout.
-    Out,
-    /// A line a command wrote to stderr.
-    Err,
-    /// Per-host progress, as JSON (`phase`, `step`, `done`, `total`, `state`).
-    Progress,
-    /// The last event of a job; its text is the final state.
-    End,
-}
-
-impl EventLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventLevel::Info => "info",
-            EventLevel::Warn => "warn",
-            EventLevel::Error => "error",
-            EventLevel::Out => "out",
-            EventLevel::Err => "err",
-            EventLevel::Progress => "progress",
-            EventLevel::End => "end",
-        }
-    }
-}
-
 struct Queued {
     event: JobEvent,
-    progress: Option<ProgressRow>,
+    progress: Option<HostProgress>,
     stored: oneshot::Sender<std::result::Result<(), String>>,
 }
 
@@ -103,7 +72,7 @@ impl EventEmitter {
         host: Option<&str>,
         level: EventLevel,
         text: String,
-        progress: Option<ProgressRow>,
+        progress: Option<HostProgress>,
     ) -> Result<()> {
         let (stored, done) = oneshot::channel();
         {
@@ -116,7 +85,7 @@ impl EventEmitter {
                 seq: queue.0,
                 ts: time::now(),
                 host: host.map(str::to_owned),
-                level: level.as_str().to_owned(),
+                level,
                 text,
             };
             if queue
@@ -156,34 +125,18 @@ impl EventEmitter {
     }
 
     /// Best-effort [`progress`](Self::progress): the failure is traced.
-    pub async fn journal(&self, progress: &HostProgress<'_>) {
+    pub async fn journal(&self, progress: HostProgress) {
         if let Err(e) = self.progress(progress).await {
             tracing::warn!(error = %e, "could not journal host progress");
         }
     }
 
     /// Journals a host's progress and streams it, in one write.
-    pub async fn progress(&self, progress: &HostProgress<'_>) -> Result<()> {
-        let error = progress.error.map(|e| self.masker.mask(e));
-        let text = serde_json::json!({
-            "phase": progress.phase,
-            "step": progress.step,
-            "done": progress.steps_done,
-            "total": progress.steps_total,
-            "state": progress.state,
-            "error": error,
-        })
-        .to_string();
-        let row = ProgressRow {
-            host: progress.host.to_owned(),
-            phase: progress.phase.to_owned(),
-            step: progress.step.to_owned(),
-            steps_done: progress.steps_done,
-            steps_total: progress.steps_total,
-            state: progress.state.to_owned(),
-            error,
-        };
-        self.enqueue(Some(progress.host), EventLevel::Progress, text, Some(row))
+    pub async fn progress(&self, mut progress: HostProgress) -> Result<()> {
+        progress.error = progress.error.map(|e| self.masker.mask(&e));
+        let host = progress.host.clone();
+        let text = progress.to_json();
+        self.enqueue(Some(&host), EventLevel::Progress, text, Some(progress))
             .await
     }
 }
@@ -199,7 +152,7 @@ async fn write_events(store: Store, hub: EventHub, mut receiver: mpsc::Unbounded
                 Err(_) => break,
             }
         }
-        let rows: Vec<(JobEvent, Option<ProgressRow>)> = batch
+        let rows: Vec<(JobEvent, Option<HostProgress>)> = batch
             .iter()
             .map(|q| (q.event.clone(), q.progress.clone()))
             .collect();

@@ -1,0 +1,89 @@
+//! Users, roles, API tokens and sessions.
+
+use crate::auth::{Actor, Permission, Scopes};
+use crate::domain::{ApiToken, Role, User};
+use crate::error::{Error, InvalidInput, Result};
+
+use super::Engine;
+
+impl Engine {
+    pub async fn users(&self, actor: &Actor) -> Result<Vec<User>> {
+        actor.require(Permission::ManageUsers)?;
+        self.store.users().await
+    }
+
+    /// Changes a user's role. The last admin cannot step down.
+    pub async fn set_role(&self, actor: &Actor, login: &str, role: Role) -> Result<User> {
+        actor.require(Permission::ManageUsers)?;
+        self.store.set_role(&actor.login, login, role).await
+    }
+
+    /// Makes an API token for the actor. Returns its id and the secret, which
+    /// is shown once and stored only as a hash.
+    pub async fn create_api_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+        scopes: &[String],
+        valid_for_days: Option<u32>,
+    ) -> Result<(i64, String)> {
+        actor.require(Permission::ManageOwnAccount)?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(InvalidInput::new("name", "name the token (1-100 characters)").into());
+        }
+        let scopes = Scopes::parse(scopes)?;
+        let expires_at = match valid_for_days {
+            None => None,
+            Some(days @ 1..=3650) => Some(crate::time::now() + chrono::Duration::days(days.into())),
+            Some(_) => {
+                return Err(InvalidInput::new("valid_for_days", "a token lasts 1-3650 days").into())
+            }
+        };
+        let user = self
+            .store
+            .user_by_id(actor.user_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let secret = crate::auth::new_secret_token();
+        let id = self
+            .store
+            .create_api_token(
+                &actor.login,
+                &user,
+                name,
+                &crate::auth::token_hash(&secret),
+                &scopes,
+                expires_at,
+            )
+            .await?;
+        Ok((id, secret))
+    }
+
+    /// The actor's tokens; an admin sees everyone's.
+    pub async fn api_tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>> {
+        actor.require(Permission::ManageOwnAccount)?;
+        let owner = (actor.role != Role::Admin).then_some(actor.user_id);
+        self.store.api_tokens(owner).await
+    }
+
+    pub async fn revoke_api_token(&self, actor: &Actor, token_id: i64) -> Result<()> {
+        actor.require(Permission::ManageOwnAccount)?;
+        self.store.revoke_api_token(actor, token_id).await
+    }
+
+    /// "Log out everywhere" for oneself, or for anyone when an admin asks.
+    pub async fn revoke_sessions(&self, actor: &Actor, login: &str) -> Result<()> {
+        if login != actor.login {
+            actor.require(Permission::ManageUsers)?;
+        } else {
+            actor.require(Permission::ManageOwnAccount)?;
+        }
+        let user = self
+            .store
+            .user_by_login(login)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("user {login:?}")))?;
+        self.store.revoke_sessions(&actor.login, &user).await
+    }
+}

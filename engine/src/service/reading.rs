@@ -1,0 +1,169 @@
+//! What the pages and the API read: applications, environments, builds,
+//! releases and jobs, each for any actor who may read.
+
+use crate::auth::{Actor, DeployPolicy, Permission};
+use crate::domain::{Application, Build, EnvVar, Environment, Release};
+use crate::error::Result;
+
+use super::{Engine, EnvironmentOverview, JobView, JOB_VIEW_EVENTS};
+
+impl Engine {
+    /// The application named `name` (any actor who may read).
+    pub async fn application(&self, actor: &Actor, name: &str) -> Result<Application> {
+        actor.require(Permission::Read)?;
+        self.find_application(name).await
+    }
+
+    pub async fn applications(&self, actor: &Actor) -> Result<Vec<Application>> {
+        actor.require(Permission::Read)?;
+        self.store.applications().await
+    }
+
+    pub async fn overview(
+        &self,
+        actor: &Actor,
+    ) -> Result<Vec<(Application, Vec<EnvironmentOverview>)>> {
+        actor.require(Permission::Read)?;
+        let apps = self.store.applications().await?;
+        let envs = self.store.environments().await?;
+        let mut out = Vec::with_capacity(apps.len());
+        for app in apps {
+            let mut rows = Vec::new();
+            for env in envs.iter().filter(|e| e.application_id == app.id) {
+                let live = self.store.live_release(env.id).await?;
+                let last_job = self
+                    .store
+                    .jobs_for_environment(env.id, 1)
+                    .await?
+                    .into_iter()
+                    .next();
+                rows.push(EnvironmentOverview {
+                    environment: env.clone(),
+                    live,
+                    last_job,
+                });
+            }
+            out.push((app, rows));
+        }
+        Ok(out)
+    }
+
+    pub async fn environment(&self, actor: &Actor, app: &str, env: &str) -> Result<Environment> {
+        actor.require(Permission::Read)?;
+        self.find_environment(app, env).await
+    }
+
+    /// Variables with secret values replaced: what may leave the server.
+    pub async fn env_vars_masked(&self, actor: &Actor, env: &Environment) -> Result<Vec<EnvVar>> {
+        actor.require(Permission::Read)?;
+        let mut vars = self.store.env_vars(env.id).await?;
+        for var in vars.iter_mut().filter(|v| v.secret) {
+            var.value = crate::runtime::MASK.to_owned();
+        }
+        Ok(vars)
+    }
+
+    pub async fn releases(
+        &self,
+        actor: &Actor,
+        env: &Environment,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Release>> {
+        actor.require(Permission::Read)?;
+        self.store
+            .releases(env.id, before, limit.clamp(1, 200))
+            .await
+    }
+
+    pub async fn builds(
+        &self,
+        actor: &Actor,
+        app: &str,
+        limit: i64,
+    ) -> Result<(Application, Vec<Build>)> {
+        actor.require(Permission::Read)?;
+        let app = self.find_application(app).await?;
+        let builds = self.store.builds(app.id, limit.clamp(1, 500)).await?;
+        Ok((app, builds))
+    }
+
+    /// The newest `limit` builds `env`'s backend can deploy (a docker
+    /// environment's picker lists images, not archives), newest first.
+    pub async fn deployable_builds(
+        &self,
+        actor: &Actor,
+        env: &Environment,
+        limit: usize,
+    ) -> Result<Vec<Build>> {
+        actor.require(Permission::Read)?;
+        let mut builds = self.store.builds(env.application_id, 500).await?;
+        builds.retain(|b| env.config.deploys(&b.artifact));
+        builds.truncate(limit);
+        Ok(builds)
+    }
+
+    pub async fn job_view(&self, actor: &Actor, job_id: i64) -> Result<JobView> {
+        actor.require(Permission::Read)?;
+        let job = self.store.job(job_id).await?;
+        let environment = self.store.environment_by_id(job.environment_id).await?;
+        let build = self.store.build(job.build_id).await?;
+        let release = match job.release_id {
+            Some(id) => Some(self.store.release(id).await?),
+            None => None,
+        };
+        let hosts = self.store.job_hosts(job_id).await?;
+        let mut events = self
+            .store
+            .job_events_after(job_id, 0, JOB_VIEW_EVENTS + 1)
+            .await?;
+        let more_events = events.len() as i64 > JOB_VIEW_EVENTS;
+        events.truncate(JOB_VIEW_EVENTS as usize);
+        Ok(JobView {
+            job,
+            environment,
+            build,
+            release,
+            hosts,
+            events,
+            more_events,
+        })
+    }
+
+    /// "What will run" if `build_id` is deployed to the environment now:
+    /// the backend's plan, secret values masked.
+    pub async fn deploy_plan(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        build_id: i64,
+    ) -> Result<Vec<crate::backends::preview::PlanLine>> {
+        actor.require(Permission::Read)?;
+        let env = self.find_environment(app, env).await?;
+        let build = self.build_of(&env, build_id).await?;
+        let vars: Vec<(String, String)> = self
+            .env_vars_masked(actor, &env)
+            .await?
+            .into_iter()
+            .map(|v| (v.name, v.value))
+            .collect();
+        Ok(crate::backends::preview::deploy_plan(
+            &env.path(),
+            &env.config,
+            &build.artifact,
+            &vars,
+        ))
+    }
+
+    /// Who may deploy to the environment, and what deploys there by itself.
+    pub async fn deploy_policy(&self, actor: &Actor, env: &Environment) -> Result<DeployPolicy> {
+        actor.require(Permission::Read)?;
+        Ok(DeployPolicy {
+            protected: env.protected,
+            deployers: self.store.environment_deployers(env.id).await?,
+            auto_deploy: env.auto_deploy.clone(),
+            previews: env.previews.clone(),
+        })
+    }
+}

@@ -1,0 +1,46 @@
+//! Appending to the hash-chained audit log inside an action's transaction.
+
+use sqlx::SqliteConnection;
+
+use crate::audit::{canonical_content, row_hash, AuditRecord, GENESIS_HASH};
+use crate::error::Result;
+use crate::time;
+
+/// Appends one row, chained to the last. Call inside the action's write
+/// transaction (`BEGIN IMMEDIATE` serialises writers, so the chain cannot fork).
+pub(crate) async fn append(conn: &mut SqliteConnection, record: &AuditRecord) -> Result<i64> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let seq = prev_seq + 1;
+    let ts = time::to_rfc3339(time::now());
+    let details = record.details.to_string();
+    let canonical = canonical_content(
+        seq,
+        &ts,
+        &record.actor,
+        record.action,
+        &record.target,
+        record.environment.as_deref(),
+        &details,
+    );
+    let hash = row_hash(&prev_hash, &canonical);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, ts, actor, action, target, environment, details, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(&ts)
+    .bind(&record.actor)
+    .bind(record.action)
+    .bind(&record.target)
+    .bind(&record.environment)
+    .bind(&details)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(seq)
+}

@@ -1,0 +1,11 @@
+//! Transaction-level SQL that several topics need: each helper runs inside
+//! the caller's transaction, so an action, its audit row and its events
+//! commit together. The `impl Store` files call down into these; these
+//! never call up into a topic file (a test reading the tree holds that).
+
+pub(crate) mod audit;
+pub(crate) mod environments;
+pub(crate) mod events;
+pub(crate) mod jobs;
+pub(crate) mod qa;
+pub(crate) mod releases;

@@ -1,0 +1,30 @@
+//! Reading releases on any executor (a pool or a caller's transaction).
+
+use crate::domain::Release;
+use crate::error::{Error, Result};
+
+/// The release live on the environment, read through `db` (the pool, or a
+/// transaction that must see it as it decides).
+pub(crate) async fn live_release<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    env_id: i64,
+) -> Result<Option<Release>> {
+    Ok(sqlx::query_as(&format!(
+        "{SELECT_RELEASE} WHERE r.environment_id = ? AND r.state = 'live'"
+    ))
+    .bind(env_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+pub(crate) async fn release<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> Result<Release> {
+    sqlx::query_as(&format!("{SELECT_RELEASE} WHERE r.id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("release #{id}")))
+}
+
+pub(crate) const SELECT_RELEASE: &str =
+    "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state
+     FROM releases r JOIN builds b ON b.id = r.build_id JOIN jobs j ON j.id = r.job_id";
