@@ -2,5 +2,6 @@
 //! hands each to its backend with one [`crate::backends::JobContext`].
 
 mod runner;
+mod running;
 
 pub use runner::{JobRunner, RunnerLinks, RunnerSettings};

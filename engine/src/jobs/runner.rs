@@ -1,7 +1,6 @@
 //! The job runner: claims queued jobs under a lease, runs them on their
 //! backend, keeps the lease alive, and marks jobs of dead runners `interrupted`.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +8,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{info_span, Instrument};
 
+use super::running::{AbortOnDrop, RunningJobs};
 use crate::backends::{self, docker, BackendConfig, JobContext, ReleaseSpec, RunFailure};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
@@ -68,45 +68,6 @@ pub struct JobRunner {
     links: RunnerLinks,
     /// Jobs this runner is executing now.
     running: RunningJobs,
-}
-
-/// The jobs one runner is executing now: the sweep leaves their leases
-/// alone, whatever their renewal times say.
-#[derive(Clone, Default)]
-struct RunningJobs(Arc<std::sync::Mutex<HashSet<i64>>>);
-
-impl RunningJobs {
-    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
-        // A panicked holder leaves a set that is still a set.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Holds `job_id`'s place until the returned guard drops.
-    fn enter(&self, job_id: i64) -> Running {
-        self.set().insert(job_id);
-        Running {
-            jobs: self.clone(),
-            job_id,
-        }
-    }
-
-    fn ids(&self) -> Vec<i64> {
-        self.set().iter().copied().collect()
-    }
-}
-
-/// Holds a job's place in [`RunningJobs`] while its task lives; a task
-/// that ends in any way (a panic too) gives it up, so the sweep can
-/// interrupt that job once its lease lapses.
-struct Running {
-    jobs: RunningJobs,
-    job_id: i64,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.jobs.set().remove(&self.job_id);
-    }
 }
 
 impl JobRunner {
@@ -493,15 +454,6 @@ fn outcome_of(result: std::result::Result<(), RunFailure>) -> JobOutcome {
         Ok(()) => JobOutcome::Succeeded,
         Err(RunFailure::Cancelled(reason)) => JobOutcome::Cancelled(reason),
         Err(RunFailure::Failed(why)) => JobOutcome::Failed(why),
-    }
-}
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tracing::{info_span, Instrument};
 
-use super::plan::{current_link, HookPoint, Plan, Step};
+use super::files::{prune, replace_env_file, switch_symlink, write_env_file};
+use super::plan::{HookPoint, Plan, Step};
 use super::LocalConfig;
 use super::HOST_NAME;
 use crate::backends::exec::{self, At, Reporter, ShellError, ShellOptions};
@@ -129,41 +130,7 @@ pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> 
                         &format!("[{phase}] failed: {message}"),
                     )
                     .await;
-                if let Some(previous) = undo.switched_from.take() {
-                    restore_current(plan, &run, previous.as_deref(), undo.after_switch_ran).await;
-                }
-                // A release that never went live is not kept: it would only
-                // take a place from a release that can be rolled back to.
-                let live_target = plan.steps.iter().find_map(|s| match s {
-                    Step::Switch { current_link, .. } => std::fs::read_link(current_link).ok(),
-                    _ => None,
-                });
-                if let Some(dir) = undo
-                    .staged_here
-                    .take()
-                    .filter(|d| live_target.as_ref() != Some(d))
-                {
-                    match tokio::fs::remove_dir_all(&dir).await {
-                        Ok(()) => {
-                            run.report
-                                .log(
-                                    Some(HOST_NAME),
-                                    EventLevel::Info,
-                                    &format!("removed {}", dir.display()),
-                                )
-                                .await
-                        }
-                        Err(e) => {
-                            run.report
-                                .log(
-                                    Some(HOST_NAME),
-                                    EventLevel::Warn,
-                                    &format!("could not remove {}: {e}", dir.display()),
-                                )
-                                .await
-                        }
-                    }
-                }
+                undo_failed_release(plan, &run, &mut undo).await;
                 let state = if matches!(failure, RunFailure::Cancelled(_)) {
                     HostState::Cancelled
                 } else {
@@ -190,6 +157,45 @@ pub async fn run_plan(plan: &Plan, run: LocalRun<'_>) -> Result<(), RunFailure> 
         )
         .await;
     Ok(())
+}
+
+/// After a failed step: `current` back where it was (if the job switched
+/// it), and the release directory removed if it never went live — it would
+/// only take a place from a release that can be rolled back to.
+async fn undo_failed_release(plan: &Plan, run: &LocalRun<'_>, undo: &mut Undo) {
+    if let Some(previous) = undo.switched_from.take() {
+        restore_current(plan, run, previous.as_deref(), undo.after_switch_ran).await;
+    }
+    let live_target = plan.steps.iter().find_map(|s| match s {
+        Step::Switch { current_link, .. } => std::fs::read_link(current_link).ok(),
+        _ => None,
+    });
+    if let Some(dir) = undo
+        .staged_here
+        .take()
+        .filter(|d| live_target.as_ref() != Some(d))
+    {
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => {
+                run.report
+                    .log(
+                        Some(HOST_NAME),
+                        EventLevel::Info,
+                        &format!("removed {}", dir.display()),
+                    )
+                    .await
+            }
+            Err(e) => {
+                run.report
+                    .log(
+                        Some(HOST_NAME),
+                        EventLevel::Warn,
+                        &format!("could not remove {}: {e}", dir.display()),
+                    )
+                    .await
+            }
+        }
+    }
 }
 
 async fn run_step(step: &Step, run: &LocalRun<'_>, undo: &mut Undo) -> Result<(), RunFailure> {
@@ -336,51 +342,6 @@ async fn stage(
         let _ = tokio::fs::remove_dir_all(&partial).await;
     }
     result.map(|()| true)
-}
-
-/// Writes the env file beside `path` and renames it over `path`.
-fn replace_env_file(path: &Path, contents: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("slipway-tmp");
-    let _ = std::fs::remove_file(&tmp);
-    write_env_file(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
-}
-
-fn write_env_file(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents.as_bytes())
-}
-
-/// `ln -s release tmp && mv -T tmp current`: `rename(2)` replaces the link
-/// in one step, so readers see the old release or the new, never neither.
-pub fn switch_symlink(current: &Path, release_dir: &Path) -> std::io::Result<()> {
-    let Some(parent) = current.parent() else {
-        return Err(std::io::Error::other(
-            "current link has no parent directory",
-        ));
-    };
-    if let Ok(meta) = std::fs::symlink_metadata(current) {
-        if !meta.file_type().is_symlink() {
-            return Err(std::io::Error::other(format!(
-                "{} exists and is not a symlink; refusing to replace it",
-                current.display()
-            )));
-        }
-    }
-    let tmp = parent.join(format!(".current.{}.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(release_dir, &tmp)?;
-    if let Err(e) = std::fs::rename(&tmp, current) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    Ok(())
 }
 
 /// Points `current` back at `previous` (or removes it), and if
@@ -535,108 +496,5 @@ async fn run_command(
     }
 }
 
-/// Removes the oldest release directories beyond `keep`. Never removes a
-/// protected one, the one `current` points at, or anything not named like a
-/// Slipway release.
-pub fn prune(releases_dir: &Path, keep: usize, protect: &[String]) -> std::io::Result<Vec<String>> {
-    let live = releases_dir
-        .parent()
-        .and_then(|target| std::fs::read_link(current_link(target)).ok())
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let names = std::fs::read_dir(releases_dir)?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().to_str().map(str::to_owned));
-    let mut protect = protect.to_vec();
-    protect.extend(live);
-    let mut removed = Vec::new();
-    for name in releases_to_prune(names, keep, &protect) {
-        std::fs::remove_dir_all(releases_dir.join(&name))?;
-        removed.push(name);
-    }
-    Ok(removed)
-}
-
-/// Which of `names` to remove to keep the newest `keep` releases: never a
-/// protected one, never anything not named like a Slipway release.
-pub fn releases_to_prune(
-    names: impl IntoIterator<Item = String>,
-    keep: usize,
-    protect: &[String],
-) -> Vec<String> {
-    let mut names: Vec<String> = names
-        .into_iter()
-        .filter(|n| release_order(n).is_some())
-        .collect();
-    // Newest first, by (time, job id) as numbers: "…-10" is newer than "…-9".
-    names.sort_by_key(|n| std::cmp::Reverse(release_order(n)));
-    names
-        .into_iter()
-        .skip(keep)
-        .filter(|n| !protect.contains(n))
-        .collect()
-}
-
-/// The order of a Slipway release directory named `YYYYmmddHHMMSS-<job id>`;
-/// `None` for anything else, which is never pruned.
-fn release_order(name: &str) -> Option<(u64, u64)> {
-    let (stamp, job) = name.split_once('-')?;
-    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-    if stamp.len() != 14 || !digits(stamp) || !digits(job) {
-        return None;
-    }
-    Some((stamp.parse().ok()?, job.parse().ok()?))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prune_keeps_the_newest_the_live_and_the_protected() {
-        let target = tempfile::tempdir().unwrap();
-        let releases = target.path().join("releases");
-        let keys: Vec<String> = (1..=8).map(|i| format!("2026112200000{i}-{i}")).collect();
-        for key in &keys {
-            std::fs::create_dir_all(releases.join(key)).unwrap();
-        }
-        std::fs::create_dir_all(releases.join("not-a-release")).unwrap();
-        switch_symlink(&target.path().join("current"), &releases.join(&keys[0])).unwrap();
-
-        let removed = prune(&releases, 3, &[keys[1].clone()]).unwrap();
-
-        let mut left: Vec<String> = std::fs::read_dir(&releases)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            vec![
-                keys[0].clone(),
-                keys[1].clone(),
-                keys[5].clone(),
-                keys[6].clone(),
-                keys[7].clone(),
-                "not-a-release".into()
-            ]
-        );
-        assert_eq!(removed.len(), 3);
-    }
-
-    #[test]
-    fn switch_replaces_the_link_and_refuses_a_real_directory() {
-        let target = tempfile::tempdir().unwrap();
-        let (a, b) = (target.path().join("a"), target.path().join("b"));
-        std::fs::create_dir_all(&a).unwrap();
-        std::fs::create_dir_all(&b).unwrap();
-        let current = target.path().join("current");
-        switch_symlink(&current, &a).unwrap();
-        switch_symlink(&current, &b).unwrap();
-        assert_eq!(std::fs::read_link(&current).unwrap(), b);
-
-        let not_a_link = target.path().join("current2");
-        std::fs::create_dir_all(&not_a_link).unwrap();
-        assert!(switch_symlink(&not_a_link, &a).is_err());
-    }
-}
+mod tests;

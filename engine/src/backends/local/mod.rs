@@ -8,10 +8,12 @@
 //! ```
 
 mod executor;
+mod files;
 mod plan;
 
 pub use crate::domain::settings::local::{HealthCheck, LocalConfig};
-pub use executor::{prune, release, releases_to_prune, run_plan, switch_symlink, LocalRun};
+pub use executor::{release, run_plan, LocalRun};
+pub use files::{prune, releases_to_prune, switch_symlink};
 pub use plan::{plan, Phase, Plan, PlanRequest, Step};
 
 /// The single host a local environment has, as progress bars name it.
