@@ -47,18 +47,16 @@ pub async fn get_tokens() -> Result<Vec<TokenRow>, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
     use super::convert::when;
     let (engine, actor) = (engine()?, actor().await?);
-    let tokens = engine.api_tokens(&actor).await.map_err(to_server_error)?;
-    let users = engine.store().users().await.map_err(to_server_error)?;
+    let tokens = engine
+        .api_tokens_with_owners(&actor)
+        .await
+        .map_err(to_server_error)?;
     let now = engine::time::now();
     Ok(tokens
         .into_iter()
-        .map(|t| TokenRow {
+        .map(|(t, owner)| TokenRow {
             id: t.id,
-            owner: users
-                .iter()
-                .find(|u| u.id == t.user_id)
-                .map(|u| u.login.clone())
-                .unwrap_or_default(),
+            owner,
             status: if t.revoked_at.is_some() {
                 "revoked"
             } else if t.expires_at.is_some_and(|e| e <= now) {

@@ -13,9 +13,7 @@ pub async fn get_audit(
     before: Option<i64>,
 ) -> Result<AuditPage, ServerFnError> {
     use super::context::{actor, engine, invalid, to_server_error};
-    use engine::auth::Permission;
     let (engine, actor) = (engine()?, actor().await?);
-    actor.require(Permission::Read).map_err(to_server_error)?;
     let filter = engine::store::audit::AuditFilter::from_query(
         &actor_filter,
         &action,
@@ -27,8 +25,7 @@ pub async fn get_audit(
     .map_err(|e| invalid(e.to_string()))?;
     const PAGE: i64 = 50;
     let rows = engine
-        .store()
-        .audit_page(&filter, PAGE + 1)
+        .audit_page(&actor, &filter, PAGE + 1)
         .await
         .map_err(to_server_error)?;
     let next_before = (rows.len() as i64 > PAGE).then(|| rows[PAGE as usize - 1].seq);
@@ -51,12 +48,9 @@ pub async fn get_audit(
 #[server(prefix = "/fn", endpoint = "latest_activity")]
 pub async fn latest_activity(environment: Option<String>) -> Result<i64, ServerFnError> {
     use super::context::{actor, engine, to_server_error};
-    use engine::auth::Permission;
     let (engine, actor) = (engine()?, actor().await?);
-    actor.require(Permission::Read).map_err(to_server_error)?;
     engine
-        .store()
-        .latest_audit_seq(environment.as_deref())
+        .latest_activity(&actor, environment.as_deref())
         .await
         .map_err(to_server_error)
 }

@@ -15,18 +15,12 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, Serv
         .environment(&actor, &app, &env)
         .await
         .map_err(to_server_error)?;
-    let store = engine.store();
-    // Read first: whatever is recorded later, this page may not show.
-    let activity = store
-        .latest_audit_seq(Some(&environment.path()))
-        .await
-        .map_err(to_server_error)?;
-    let live = store
-        .live_release(environment.id)
-        .await
-        .map_err(to_server_error)?;
-    let recent_jobs = store
-        .jobs_for_environment(environment.id, 10)
+    let engine::EnvironmentActivity {
+        activity,
+        live,
+        recent_jobs,
+    } = engine
+        .environment_activity(&actor, &environment, 10)
         .await
         .map_err(to_server_error)?;
     let releases = engine

@@ -67,6 +67,23 @@ impl Engine {
         self.store.api_tokens(owner).await
     }
 
+    /// [`Engine::api_tokens`], each with its owner's login.
+    pub async fn api_tokens_with_owners(&self, actor: &Actor) -> Result<Vec<(ApiToken, String)>> {
+        let tokens = self.api_tokens(actor).await?;
+        let users = self.store.users().await?;
+        Ok(tokens
+            .into_iter()
+            .map(|token| {
+                let owner = users
+                    .iter()
+                    .find(|u| u.id == token.user_id)
+                    .map(|u| u.login.clone())
+                    .unwrap_or_default();
+                (token, owner)
+            })
+            .collect())
+    }
+
     pub async fn revoke_api_token(&self, actor: &Actor, token_id: i64) -> Result<()> {
         actor.require(Permission::ManageOwnAccount)?;
         self.store.revoke_api_token(actor, token_id).await

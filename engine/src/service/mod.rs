@@ -100,6 +100,15 @@ pub struct JobView {
     pub more_events: bool,
 }
 
+/// An environment page's changing parts (see [`Engine::environment_activity`]).
+#[derive(Clone, Debug)]
+pub struct EnvironmentActivity {
+    /// The newest audit row about the environment when this was read.
+    pub activity: i64,
+    pub live: Option<Release>,
+    pub recent_jobs: Vec<Job>,
+}
+
 /// How many of a job's events its view loads at once.
 pub const JOB_VIEW_EVENTS: i64 = 10_000;
 

@@ -2,12 +2,59 @@
 //! releases and jobs, each for any actor who may read.
 
 use crate::auth::{Actor, DeployPolicy, Permission};
-use crate::domain::{Application, Build, EnvVar, Environment, Release};
+use crate::domain::{Application, Build, EnvVar, Environment, Job, JobEvent, Release};
 use crate::error::Result;
 
-use super::{Engine, EnvironmentOverview, JobView, JOB_VIEW_EVENTS};
+use super::{Engine, EnvironmentActivity, EnvironmentOverview, JobView, JOB_VIEW_EVENTS};
 
 impl Engine {
+    /// What an environment's page shows besides its settings, read in an
+    /// order that never shows more than `activity` promises: the newest
+    /// audit row first, then the live release and the recent jobs.
+    pub async fn environment_activity(
+        &self,
+        actor: &Actor,
+        env: &Environment,
+        recent_jobs: i64,
+    ) -> Result<EnvironmentActivity> {
+        actor.require(Permission::Read)?;
+        let activity = self.store.latest_audit_seq(Some(&env.path())).await?;
+        let live = self.store.live_release(env.id).await?;
+        let recent_jobs = self
+            .store
+            .jobs_for_environment(env.id, recent_jobs.clamp(1, 100))
+            .await?;
+        Ok(EnvironmentActivity {
+            activity,
+            live,
+            recent_jobs,
+        })
+    }
+
+    /// A job, for whoever may read.
+    pub async fn job(&self, actor: &Actor, job_id: i64) -> Result<Job> {
+        actor.require(Permission::Read)?;
+        self.store.job(job_id).await
+    }
+
+    /// A job's events after `after`, oldest first (at most `limit`).
+    pub async fn job_events_after(
+        &self,
+        actor: &Actor,
+        job_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<JobEvent>> {
+        actor.require(Permission::Read)?;
+        self.store.job_events_after(job_id, after, limit).await
+    }
+
+    /// A job's last event, if it has any.
+    pub async fn last_job_event(&self, actor: &Actor, job_id: i64) -> Result<Option<JobEvent>> {
+        actor.require(Permission::Read)?;
+        self.store.last_job_event(job_id).await
+    }
+
     /// The application named `name` (any actor who may read).
     pub async fn application(&self, actor: &Actor, name: &str) -> Result<Application> {
         actor.require(Permission::Read)?;

@@ -38,7 +38,7 @@ pub async fn export(
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut csv = String::from("seq,time,actor,action,target,environment,details,hash\n");
     loop {
-        let rows = state.engine.store().audit_page(&filter, 1000).await?;
+        let rows = state.engine.audit_page(&actor, &filter, 1000).await?;
         let Some(last) = rows.last() else { break };
         filter.before_seq = Some(last.seq);
         for row in &rows {

@@ -16,8 +16,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use engine::auth::{Actor, Permission};
+use engine::domain::EventLevel;
 use engine::domain::JobEvent;
-use engine::store::Store;
+use engine::Engine;
 use futures::stream::{self, Stream};
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
@@ -58,7 +59,7 @@ pub async fn job_events(
 ) -> Result<Response, ApiError> {
     actor.require(Permission::Read)?;
     let live = state.engine.events().subscribe();
-    let job = state.engine.store().job(job_id).await?;
+    let job = state.engine.job(&actor, job_id).await?;
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -70,13 +71,16 @@ pub async fn job_events(
     // client has it, nothing more will come, and 204 stops EventSource from
     // reconnecting.
     if job.state.is_finished() {
-        let last = state.engine.store().last_job_event(job_id).await?;
-        if last.is_some_and(|e| e.level == "end" && after >= e.seq) {
+        let last = state.engine.last_job_event(&actor, job_id).await?;
+        if last.is_some_and(|e| e.level == EventLevel::End && after >= e.seq) {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
     }
     let stream = follow(
-        state.engine.store().clone(),
+        Reader {
+            engine: state.engine.clone(),
+            actor,
+        },
         job_id,
         after,
         live,
@@ -93,8 +97,14 @@ enum Phase {
     Done,
 }
 
+/// Who replays: the engine, asked as the watcher.
+struct Reader {
+    engine: Engine,
+    actor: Actor,
+}
+
 struct Cursor {
-    store: Store,
+    reader: Reader,
     job_id: i64,
     last: i64,
     live: broadcast::Receiver<JobEvent>,
@@ -104,14 +114,14 @@ struct Cursor {
 }
 
 fn follow(
-    store: Store,
+    reader: Reader,
     job_id: i64,
     after: i64,
     live: broadcast::Receiver<JobEvent>,
     shutdown: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let cursor = Cursor {
-        store,
+        reader,
         job_id,
         last: after,
         live,
@@ -126,7 +136,7 @@ fn follow(
                     continue;
                 }
                 c.last = event.seq;
-                if event.level == "end" {
+                if event.level == EventLevel::End {
                     c.phase = Phase::Done;
                 }
                 return Some((Ok(to_sse(&event)), c));
@@ -134,8 +144,9 @@ fn follow(
             match c.phase {
                 Phase::Done => return None,
                 Phase::Replay => match c
-                    .store
-                    .job_events_after(c.job_id, c.last, REPLAY_PAGE)
+                    .reader
+                    .engine
+                    .job_events_after(&c.reader.actor, c.job_id, c.last, REPLAY_PAGE)
                     .await
                 {
                     Ok(page) if page.is_empty() => c.phase = Phase::Follow,
