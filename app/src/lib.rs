@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod components;
+pub mod error;
 pub mod functions;
 pub mod model;
 pub mod pages;

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod env_form;
+pub use env_form::*;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Me {
     pub login: String,
@@ -107,71 +110,10 @@ pub struct ScannedKeys {
     pub error: Option<String>,
 }
 
-/// An environment's settings as the page and the form show them.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
-pub struct EnvSettings {
-    /// "local", "ssh" or "dnf".
-    pub backend: String,
-    /// dnf: the package, its repository, and how the package manager runs
-    /// (extra options one per line; no hosts = this machine).
-    pub package: String,
-    pub repo_id: String,
-    pub repo_url: String,
-    pub package_manager: String,
-    pub sudo: bool,
-    pub extra_options: String,
-    pub install_root: String,
-    /// SSH: the hosts, the remote user and how to reach them.
-    pub hosts: Vec<String>,
-    /// SSH: or discover the hosts at job start from a command or a file.
-    pub hosts_command: String,
-    pub hosts_file: String,
-    pub user: String,
-    pub port: u16,
-    pub identity_file: String,
-    pub known_hosts: String,
-    pub parallelism: u32,
-    /// SSH: the Slipway URL hosts fetch the release from (empty: upload over SSH).
-    pub fetch_from: String,
-    pub target_dir: String,
-    pub keep_releases: u32,
-    pub before_switch: String,
-    pub after_switch: String,
-    /// "none", "command" or "http".
-    pub health_kind: String,
-    pub health_command: String,
-    pub health_url: String,
-    pub health_timeout_secs: u64,
-    pub protected: bool,
-    /// Besides admins, who may deploy when protected: `user:<login>`, `group:<provider>:<name>`.
-    pub deployers: String,
-    /// Builds of branches matching this deploy here as they are registered (empty: none).
-    pub auto_deploy: String,
-    /// Builds of branches matching this each get a QA environment copying this one (empty: none).
-    pub previews: String,
-    /// Docker: the engine, ports, network, limits.
-    pub docker: DockerSettings,
-}
-
-/// A docker environment's own settings, as the form shows them.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
-pub struct DockerSettings {
-    pub endpoint: String,
-    pub image_repository: String,
-    pub container_port: u16,
-    pub publish_address: String,
-    pub publish_port: u16,
-    pub network: String,
-    pub health_path: String,
-    pub drain_timeout_secs: u64,
-    pub memory_mb: String,
-    pub cpus: String,
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnvDetail {
     pub summary: EnvSummary,
-    pub settings: EnvSettings,
+    pub settings: EnvForm,
     pub vars: Vec<VarInfo>,
     pub releases: Vec<ReleaseInfo>,
     pub builds: Vec<BuildInfo>,

@@ -2,21 +2,23 @@
 
 use leptos::prelude::*;
 
+use crate::error::AppError;
+
 use crate::model::{CreatedToken, LoginProvider, TokenRow, UserRow};
 
 /// The identity providers the login page offers.
 #[server(prefix = "/fn", endpoint = "login_providers")]
-pub async fn login_providers() -> Result<Vec<LoginProvider>, ServerFnError> {
+pub async fn login_providers() -> Result<Vec<LoginProvider>, AppError> {
     Ok(use_context::<crate::model::LoginProviders>()
         .map(|p| p.0)
         .unwrap_or_default())
 }
 
 #[server(prefix = "/fn", endpoint = "get_users")]
-pub async fn get_users() -> Result<Vec<UserRow>, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn get_users() -> Result<Vec<UserRow>, AppError> {
+    use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
-    let users = engine.users(&actor).await.map_err(to_server_error)?;
+    let users = engine.users(&actor).await?;
     Ok(users
         .into_iter()
         .map(|u| UserRow {
@@ -30,27 +32,22 @@ pub async fn get_users() -> Result<Vec<UserRow>, ServerFnError> {
 }
 
 #[server(prefix = "/fn", endpoint = "set_role")]
-pub async fn set_role(login: String, role: String) -> Result<(), ServerFnError> {
-    use super::context::{actor, engine, invalid, to_server_error};
+pub async fn set_role(login: String, role: String) -> Result<(), AppError> {
+    use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
-    let role = engine::domain::Role::parse(&role)
-        .ok_or_else(|| invalid(format!("role: {role:?} is not viewer, deployer or admin")))?;
-    engine
-        .set_role(&actor, &login, role)
-        .await
-        .map_err(to_server_error)?;
+    let role = engine::domain::Role::parse(&role).ok_or_else(|| {
+        AppError::invalid(format!("role: {role:?} is not viewer, deployer or admin"))
+    })?;
+    engine.set_role(&actor, &login, role).await?;
     Ok(())
 }
 
 #[server(prefix = "/fn", endpoint = "get_tokens")]
-pub async fn get_tokens() -> Result<Vec<TokenRow>, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn get_tokens() -> Result<Vec<TokenRow>, AppError> {
+    use super::context::{actor, engine};
     use super::convert::when;
     let (engine, actor) = (engine()?, actor().await?);
-    let tokens = engine
-        .api_tokens_with_owners(&actor)
-        .await
-        .map_err(to_server_error)?;
+    let tokens = engine.api_tokens_with_owners(&actor).await?;
     let now = engine::time::now();
     Ok(tokens
         .into_iter()
@@ -82,13 +79,13 @@ pub async fn create_token(
     scope_builds_write: Option<String>,
     scope_deploy: Option<String>,
     valid_for_days: String,
-) -> Result<CreatedToken, ServerFnError> {
-    use super::context::{actor, engine, invalid, to_server_error};
+) -> Result<CreatedToken, AppError> {
+    use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
     let valid_for_days = match valid_for_days.trim() {
         "" | "never" => None,
         days => Some(days.parse::<u32>().map_err(|_| {
-            invalid("valid_for_days: a whole number of days, or empty for no expiry")
+            AppError::invalid("valid_for_days: a whole number of days, or empty for no expiry")
         })?),
     };
     // One checkbox per scope: a ticked box sends its scope's name.
@@ -98,17 +95,14 @@ pub async fn create_token(
         .collect();
     let (id, secret) = engine
         .create_api_token(&actor, &name, &scopes, valid_for_days)
-        .await
-        .map_err(to_server_error)?;
+        .await?;
     Ok(CreatedToken { id, secret })
 }
 
 #[server(prefix = "/fn", endpoint = "revoke_token")]
-pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn revoke_token(id: String) -> Result<(), AppError> {
+    use super::context::{actor, engine, number};
+    let id = number("id", &id)?;
     let (engine, actor) = (engine()?, actor().await?);
-    engine
-        .revoke_api_token(&actor, id)
-        .await
-        .map_err(to_server_error)
+    Ok(engine.revoke_api_token(&actor, id).await?)
 }

@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 
+use crate::error::AppError;
+
 use crate::model::AuditPage;
 
 /// Audit rows, newest first, filtered; `before` is the keyset cursor.
@@ -10,9 +12,13 @@ pub async fn get_audit(
     environment: String,
     since: String,
     until: String,
-    before: Option<i64>,
-) -> Result<AuditPage, ServerFnError> {
-    use super::context::{actor, engine, invalid, to_server_error};
+    before: Option<String>,
+) -> Result<AuditPage, AppError> {
+    use super::context::{actor, engine, number};
+    let before = match before.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(number("before", raw)?),
+    };
     let (engine, actor) = (engine()?, actor().await?);
     let filter = engine::store::audit::AuditFilter::from_query(
         &actor_filter,
@@ -22,12 +28,9 @@ pub async fn get_audit(
         &until,
         before,
     )
-    .map_err(|e| invalid(e.to_string()))?;
+    .map_err(|e| AppError::invalid(e.to_string()))?;
     const PAGE: i64 = 50;
-    let rows = engine
-        .audit_page(&actor, &filter, PAGE + 1)
-        .await
-        .map_err(to_server_error)?;
+    let rows = engine.audit_page(&actor, &filter, PAGE + 1).await?;
     let next_before = (rows.len() as i64 > PAGE).then(|| rows[PAGE as usize - 1].seq);
     Ok(AuditPage {
         rows: rows
@@ -46,11 +49,10 @@ pub async fn get_audit(
 /// The newest audit row about `environment` (`app/env`; absent: any
 /// environment). A page that showed less tells the reader to refresh.
 #[server(prefix = "/fn", endpoint = "latest_activity")]
-pub async fn latest_activity(environment: Option<String>) -> Result<i64, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn latest_activity(environment: Option<String>) -> Result<i64, AppError> {
+    use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
-    engine
+    Ok(engine
         .latest_activity(&actor, environment.as_deref())
-        .await
-        .map_err(to_server_error)
+        .await?)
 }

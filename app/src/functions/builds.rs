@@ -1,16 +1,17 @@
 use leptos::prelude::*;
 
+use crate::error::AppError;
+
 use crate::model::{BuildsPage, Registration};
 
 #[server(prefix = "/fn", endpoint = "get_builds")]
-pub async fn get_builds(app: String) -> Result<BuildsPage, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn get_builds(app: String) -> Result<BuildsPage, AppError> {
+    use super::context::{actor, engine};
     use super::convert;
     let (engine, actor) = (engine()?, actor().await?);
     let apps: Vec<String> = engine
         .applications(&actor)
-        .await
-        .map_err(to_server_error)?
+        .await?
         .into_iter()
         .map(|a| a.name)
         .collect();
@@ -26,10 +27,7 @@ pub async fn get_builds(app: String) -> Result<BuildsPage, ServerFnError> {
             builds: vec![],
         });
     }
-    let (app, builds) = engine
-        .builds(&actor, &app, 200)
-        .await
-        .map_err(to_server_error)?;
+    let (app, builds) = engine.builds(&actor, &app, 200).await?;
     Ok(BuildsPage {
         app: app.name,
         apps,
@@ -45,8 +43,8 @@ pub async fn register_build(
     message: String,
     author: String,
     artifact: String,
-) -> Result<Registration, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+) -> Result<Registration, AppError> {
+    use super::context::{actor, engine};
     use engine::store::builds::Registered;
     let (engine, actor) = (engine()?, actor().await?);
     let request = engine::BuildRequest {
@@ -57,11 +55,7 @@ pub async fn register_build(
         author,
         artifact,
     };
-    match engine
-        .register_build(&actor, request)
-        .await
-        .map_err(to_server_error)?
-    {
+    match engine.register_build(&actor, request).await? {
         Registered::Created(b) => Ok(Registration {
             build: super::convert::build(&b),
             created: true,

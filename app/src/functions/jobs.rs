@@ -1,17 +1,17 @@
 use leptos::prelude::*;
 
+use crate::error::AppError;
+
 use crate::model::JobDetail;
 
 #[server(prefix = "/fn", endpoint = "get_job")]
-pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn get_job(id: String) -> Result<JobDetail, AppError> {
+    use super::context::{actor, engine, number};
     use super::convert;
+    let id = number("id", &id)?;
     let (engine, actor) = (engine()?, actor().await?);
-    let view = engine.job_view(&actor, id).await.map_err(to_server_error)?;
-    let policy = engine
-        .deploy_policy(&actor, &view.environment)
-        .await
-        .map_err(to_server_error)?;
+    let view = engine.job_view(&actor, id).await?;
+    let policy = engine.deploy_policy(&actor, &view.environment).await?;
     let may_cancel = actor
         .require_on(
             engine::auth::Permission::CancelJob,
@@ -44,13 +44,11 @@ pub async fn get_job(id: i64) -> Result<JobDetail, ServerFnError> {
 }
 
 #[server(prefix = "/fn", endpoint = "cancel_job")]
-pub async fn cancel_job(id: i64) -> Result<(), ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn cancel_job(id: String) -> Result<(), AppError> {
+    use super::context::{actor, engine, number};
+    let id = number("id", &id)?;
     let (engine, actor) = (engine()?, actor().await?);
-    engine
-        .cancel_job(&actor, id)
-        .await
-        .map_err(to_server_error)?;
+    engine.cancel_job(&actor, id).await?;
     Ok(())
 }
 
@@ -59,14 +57,12 @@ pub async fn cancel_job(id: i64) -> Result<(), ServerFnError> {
 pub async fn deploy_plan(
     app: String,
     env: String,
-    build_id: i64,
-) -> Result<Vec<crate::model::PlanStep>, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+    build_id: String,
+) -> Result<Vec<crate::model::PlanStep>, AppError> {
+    use super::context::{actor, engine, number};
+    let build_id = number("build_id", &build_id)?;
     let (engine, actor) = (engine()?, actor().await?);
-    let plan = engine
-        .deploy_plan(&actor, &app, &env, build_id)
-        .await
-        .map_err(to_server_error)?;
+    let plan = engine.deploy_plan(&actor, &app, &env, build_id).await?;
     Ok(plan
         .into_iter()
         .map(|l| crate::model::PlanStep {

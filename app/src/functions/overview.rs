@@ -1,13 +1,15 @@
 use leptos::prelude::*;
 
+use crate::error::AppError;
+
 use crate::model::AppOverview;
 
 #[server(prefix = "/fn", endpoint = "get_overview")]
-pub async fn get_overview() -> Result<Vec<AppOverview>, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn get_overview() -> Result<Vec<AppOverview>, AppError> {
+    use super::context::{actor, engine};
     use super::convert;
     let (engine, actor) = (engine()?, actor().await?);
-    let overview = engine.overview(&actor).await.map_err(to_server_error)?;
+    let overview = engine.overview(&actor).await?;
     Ok(overview
         .into_iter()
         .map(|(app, envs)| AppOverview {
@@ -22,15 +24,11 @@ pub async fn get_overview() -> Result<Vec<AppOverview>, ServerFnError> {
 }
 
 #[server(prefix = "/fn", endpoint = "create_application")]
-pub async fn create_application(
-    name: String,
-    repository_url: String,
-) -> Result<String, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn create_application(name: String, repository_url: String) -> Result<String, AppError> {
+    use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
     let app = engine
         .create_application(&actor, &name, Some(&repository_url))
-        .await
-        .map_err(to_server_error)?;
+        .await?;
     Ok(app.name)
 }

@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::error::AppError;
+
 use crate::model::HostVersionInfo;
 
 /// Asks every host of a dnf environment which version it has installed.
@@ -9,12 +11,9 @@ use crate::model::HostVersionInfo;
 pub async fn installed_versions(
     app: String,
     env: String,
-) -> Result<Vec<HostVersionInfo>, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+) -> Result<Vec<HostVersionInfo>, AppError> {
+    use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
-    let versions = engine
-        .installed_versions(&actor, &app, &env)
-        .await
-        .map_err(to_server_error)?;
+    let versions = engine.installed_versions(&actor, &app, &env).await?;
     Ok(versions.iter().map(super::convert::host_version).collect())
 }

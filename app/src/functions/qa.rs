@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::error::AppError;
+
 /// Creates a QA environment; returns the id of the job that sets it up.
 #[server(prefix = "/fn", endpoint = "create_qa_environment")]
 pub async fn create_qa_environment(
@@ -10,38 +12,32 @@ pub async fn create_qa_environment(
     name: String,
     build_id: String,
     ttl_hours: String,
-) -> Result<i64, ServerFnError> {
-    use super::context::{actor, engine, invalid, to_server_error};
+) -> Result<i64, AppError> {
+    use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
     let build_id: i64 = build_id
         .trim()
         .parse()
-        .map_err(|_| invalid("choose a build for the QA environment"))?;
+        .map_err(|_| AppError::invalid("choose a build for the QA environment"))?;
     let ttl_hours: u32 = ttl_hours
         .trim()
         .parse()
-        .map_err(|_| invalid("ttl_hours: enter a whole number of hours (1-720)"))?;
+        .map_err(|_| AppError::invalid("ttl_hours: enter a whole number of hours (1-720)"))?;
     let request = engine::QaRequest {
         based_on,
         name: Some(name),
         build_id,
         ttl_hours,
     };
-    let (_, job) = engine
-        .create_qa_environment(&actor, &app, request)
-        .await
-        .map_err(to_server_error)?;
+    let (_, job) = engine.create_qa_environment(&actor, &app, request).await?;
     Ok(job.id)
 }
 
 /// Queues the destroy of a QA environment; returns the job id.
 #[server(prefix = "/fn", endpoint = "destroy_environment")]
-pub async fn destroy_environment(app: String, env: String) -> Result<i64, ServerFnError> {
-    use super::context::{actor, engine, to_server_error};
+pub async fn destroy_environment(app: String, env: String) -> Result<i64, AppError> {
+    use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
-    let job = engine
-        .destroy_environment(&actor, &app, &env)
-        .await
-        .map_err(to_server_error)?;
+    let job = engine.destroy_environment(&actor, &app, &env).await?;
     Ok(job.id)
 }

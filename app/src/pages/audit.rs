@@ -15,7 +15,8 @@ struct Filters {
     environment: String,
     since: String,
     until: String,
-    before: Option<i64>,
+    /// The keyset cursor as the address has it (the server says if it is not a number).
+    before: Option<String>,
 }
 
 impl Filters {
@@ -51,7 +52,7 @@ pub fn AuditLogPage() -> impl IntoView {
             environment: get("environment"),
             since: get("since"),
             until: get("until"),
-            before: q.get("before").and_then(|b| b.parse().ok()),
+            before: q.get("before"),
         }
     };
     let page = Resource::new(filters, |f| {
@@ -78,7 +79,10 @@ fn AuditView(page: AuditPage, f: Filters) -> impl IntoView {
     let older = page
         .next_before
         .map(|b| format!("/audit?{}", f.query_string(Some(b))));
-    let newest = f.before.map(|_| format!("/audit?{}", f.query_string(None)));
+    let newest = f
+        .before
+        .as_ref()
+        .map(|_| format!("/audit?{}", f.query_string(None)));
     view! {
         <form method="get" action="/audit" class="card filters">
             <label>"Actor " <input name="actor" value=f.actor.clone() /></label>

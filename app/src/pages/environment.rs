@@ -1,3 +1,9 @@
+//! An environment's page: what is live, deploy, roll back, lock, its
+//! releases, variables and settings.
+
+mod settings;
+mod vars;
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -12,9 +18,11 @@ use crate::functions::environments::{
     UnlockEnvironment,
 };
 use crate::functions::jobs::deploy_plan;
-use crate::model::{short_sha, BuildInfo, EnvDetail, EnvSettings, LockInfo, ReleaseInfo, VarInfo};
+use crate::model::{short_sha, BuildInfo, EnvDetail, LockInfo, ReleaseInfo};
 use crate::pages::installed_versions::InstalledVersionsCard;
 use crate::pages::qa::{EnvAddress, QaCreateCard, QaDestroyCard};
+use settings::SettingsCard;
+use vars::VarsCard;
 
 #[component]
 pub fn EnvironmentPage() -> impl IntoView {
@@ -190,11 +198,11 @@ fn DeployCard(
     let selected = RwSignal::new(builds.first().map(|b| b.id));
     let plan = Resource::new(move || selected.get(), {
         let (app, env) = (app.clone(), env.clone());
-        move |build| {
+        move |build: Option<i64>| {
             let (app, env) = (app.clone(), env.clone());
             async move {
                 match build {
-                    Some(build_id) => deploy_plan(app, env, build_id).await.map(Some),
+                    Some(build_id) => deploy_plan(app, env, build_id.to_string()).await.map(Some),
                     None => Ok(None),
                 }
             }
@@ -335,77 +343,6 @@ fn ReleasesCard(
     }
 }
 
-#[component]
-fn VarsCard(
-    app: String,
-    env: String,
-    vars: Vec<VarInfo>,
-    /// Whether to offer setting and removing variables.
-    manage: bool,
-    actions: EnvActions,
-) -> impl IntoView {
-    let rows = vars
-        .into_iter()
-        .map(|v| {
-            let (app, env) = (app.clone(), env.clone());
-            let value = if v.secret {
-                view! { <span class="muted">"•••••• (secret)"</span> }.into_any()
-            } else {
-                view! { <code>{v.value.clone()}</code> }.into_any()
-            };
-            view! {
-                <tr>
-                    <td><code>{v.name.clone()}</code></td>
-                    <td>{value}</td>
-                    <td>
-                        {manage.then(|| view! {
-                            <ActionForm action=actions.delete_var>
-                                <input type="hidden" name="app" value=app />
-                                <input type="hidden" name="env" value=env />
-                                <input type="hidden" name="name" value=v.name.clone() />
-                                <ConfirmSubmit label="remove" confirm="Yes, remove it" kind="link">
-                                    {remove_question(&v)}
-                                </ConfirmSubmit>
-                            </ActionForm>
-                        })}
-                    </td>
-                </tr>
-            }
-        })
-        .collect_view();
-    // Once saved, the form is emptied: a secret's value must not stay on
-    // screen (the page updates in place, so the inputs would keep it).
-    let form = NodeRef::<leptos::html::Form>::new();
-    let set_var = actions.set_var;
-    Effect::new(move |_| {
-        if let (Some(Ok(())), Some(form)) = (set_var.value().get(), form.get()) {
-            form.reset();
-        }
-    });
-    view! {
-        <section class="card">
-            <h2>"Environment variables"</h2>
-            <table class="vars">
-                <thead><tr><th>"Name"</th><th>"Value"</th><th></th></tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
-            {manage.then(|| view! {
-                <ActionForm action=actions.set_var node_ref=form attr:class="inline-form">
-                    <input type="hidden" name="app" value=app />
-                    <input type="hidden" name="env" value=env />
-                    <input name="name" placeholder="NAME" required />
-                    // A textarea: a value may span lines (a key, a certificate).
-                    <textarea name="value" rows="1" placeholder="value"></textarea>
-                    <label><input type="checkbox" name="secret" value="on" />" secret"</label>
-                    <button type="submit">"Set"</button>
-                </ActionForm>
-            })}
-            <ActionError value=actions.set_var.value() />
-            <ActionError value=actions.delete_var.value() />
-        </section>
-    }
-}
-
 /// SSH hosts keep a deploy lock while a job runs; a job that died leaves it.
 #[component]
 fn RemoteLocksCard(app: String, env: String) -> impl IntoView {
@@ -428,95 +365,6 @@ fn RemoteLocksCard(app: String, env: String) -> impl IntoView {
             {move || break_locks.value().get().and_then(Result::ok).map(|lines| view! {
                 <ul class="lock-report">{lines.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
             })}
-        </section>
-    }
-}
-
-#[component]
-fn SettingsCard(backend: String, settings: EnvSettings) -> impl IntoView {
-    let backend_is_docker = backend == "docker";
-    let health = match settings.health_kind.as_str() {
-        _ if backend_is_docker && settings.health_kind != "command" => format!(
-            "GET {} ({}s)",
-            settings.docker.health_path, settings.health_timeout_secs
-        ),
-        "command" => format!(
-            "command: {} ({}s)",
-            settings.health_command, settings.health_timeout_secs
-        ),
-        "http" => format!(
-            "GET {} ({}s)",
-            settings.health_url, settings.health_timeout_secs
-        ),
-        _ => "none".to_owned(),
-    };
-    let ssh_sudo = settings.backend == "ssh" && settings.sudo;
-    view! {
-        <section class="card">
-            <h2>"Settings"</h2>
-            <dl class="settings">
-                <dt>"Backend"</dt><dd>{backend}</dd>
-                <dt>"Who may deploy"</dt><dd class="deployers">{who_may_deploy(&settings)}</dd>
-                <dt>"Deploys by itself"</dt>
-                <dd class="auto-deploy">
-                    {if settings.auto_deploy.is_empty() {
-                        "no: only when someone presses Deploy".to_owned()
-                    } else {
-                        format!("builds of {} as they are registered", settings.auto_deploy)
-                    }}
-                </dd>
-                {(!settings.previews.is_empty()).then(|| view! {
-                    <dt>"Branch previews"</dt>
-                    <dd class="previews">{format!("builds of {} get a QA environment of their own", settings.previews)}</dd>
-                })}
-                {host_source(&settings).map(|hosts| view! {
-                    <dt>"Hosts"</dt><dd><code>{hosts}</code>" as "<code>{settings.user.clone()}</code>{ssh_sudo.then_some(", release steps with sudo")}</dd>
-                })}
-                {if settings.backend == "dnf" {
-                    let hosts = host_source(&settings).unwrap_or_else(|| "this machine".to_owned());
-                    view! {
-                        <dt>"Package"</dt><dd><code>{settings.package}</code></dd>
-                        <dt>"Repository"</dt><dd><code>{settings.repo_id}</code>" at "<code>{settings.repo_url}</code></dd>
-                        <dt>"Installs on"</dt><dd>{hosts}</dd>
-                        <dt>"Package manager"</dt><dd><code>{settings.package_manager}</code>{settings.sudo.then_some(" (with sudo)")}</dd>
-                        <dt>"Extra options"</dt><dd><code>{settings.extra_options.replace('\n', " ")}</code></dd>
-                        <dt>"Install root"</dt><dd><code>{settings.install_root}</code></dd>
-                    }.into_any()
-                } else if backend_is_docker {
-                    view! {
-                        <dt>"Docker"</dt>
-                        <dd>
-                            "container port "<code>{settings.docker.container_port}</code>
-                            " · published on "<code>{format!("{}:{}", settings.docker.publish_address, settings.docker.publish_port)}</code>
-                            " · engine "<code>{settings.docker.endpoint.clone()}</code>
-                        </dd>
-                        <dt>"Images"</dt>
-                        <dd>{if settings.docker.image_repository.is_empty() {
-                            "already on the engine".to_owned()
-                        } else {
-                            format!("pulled from {}", settings.docker.image_repository)
-                        }}</dd>
-                        <dt>"Keep stopped containers"</dt><dd>{settings.keep_releases}</dd>
-                        <dt>"Health check"</dt><dd>{health}</dd>
-                    }.into_any()
-                } else {
-                    view! {
-                        <dt>"Target directory"</dt><dd><code>{settings.target_dir}</code></dd>
-                        {(settings.backend == "ssh").then(|| {
-                            let transfer = if settings.fetch_from.is_empty() {
-                                "uploaded by Slipway over SSH".to_owned()
-                            } else {
-                                format!("fetched by each host from {} (sha256 checked)", settings.fetch_from)
-                            };
-                            view! { <dt>"Release archive"</dt><dd>{transfer}</dd> }
-                        })}
-                        <dt>"Keep releases"</dt><dd>{settings.keep_releases}</dd>
-                        <dt>"Before switch"</dt><dd><code>{settings.before_switch}</code></dd>
-                        <dt>"After switch"</dt><dd><code>{settings.after_switch}</code></dd>
-                        <dt>"Health check"</dt><dd>{health}</dd>
-                    }.into_any()
-                }}
-            </dl>
         </section>
     }
 }
@@ -581,44 +429,5 @@ fn ReleaseRow(
                 })}
             </td>
         </tr>
-    }
-}
-
-/// What removing variable `v` asks first: a secret cannot be read back.
-fn remove_question(v: &VarInfo) -> String {
-    if v.secret {
-        format!("Remove the secret {}? Its value cannot be recovered, and deploys from now on go without it.", v.name)
-    } else {
-        format!("Remove {}? Deploys from now on go without it.", v.name)
-    }
-}
-
-/// Where an ssh or dnf environment's hosts come from, if it has any: the
-/// list, or the command or file they are discovered from at job start.
-fn host_source(settings: &EnvSettings) -> Option<String> {
-    if !settings.hosts.is_empty() {
-        Some(settings.hosts.join(", "))
-    } else if !settings.hosts_command.is_empty() {
-        Some(format!(
-            "discovered at each job from the command {}",
-            settings.hosts_command
-        ))
-    } else if !settings.hosts_file.is_empty() {
-        Some(format!(
-            "discovered at each job from the file {}",
-            settings.hosts_file
-        ))
-    } else {
-        None
-    }
-}
-
-/// Who may deploy, roll back, lock or cancel here, in words.
-fn who_may_deploy(settings: &EnvSettings) -> String {
-    let named = settings.deployers.trim();
-    match (settings.protected, named.is_empty()) {
-        (false, _) => "deployers and admins".to_owned(),
-        (true, true) => "admins only (protected)".to_owned(),
-        (true, false) => format!("admins and {named} (protected)"),
     }
 }

@@ -7,7 +7,7 @@ use crate::components::errors::{ActionError, ErrorBox};
 use crate::functions::environments::{
     default_settings, get_environment, DeleteEnvironment, SaveEnvironment, ScanHostKeys,
 };
-use crate::model::{EnvSettings, ScannedKeys};
+use crate::model::{EnvForm, ScannedKeys};
 
 /// Creates an environment (`/apps/:app/new-env`) or edits one (`/apps/:app/envs/:env/edit`).
 #[component]
@@ -42,7 +42,7 @@ pub fn EnvironmentFormPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match settings.await {
-                    Ok((s, has_history)) => view! { <EnvForm app=app() original=original() s has_history save delete /> }.into_any(),
+                    Ok((s, has_history)) => view! { <SettingsForm app=app() original=original() s has_history save delete /> }.into_any(),
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                 }
             })}
@@ -51,10 +51,10 @@ pub fn EnvironmentFormPage() -> impl IntoView {
 }
 
 #[component]
-fn EnvForm(
+fn SettingsForm(
     app: String,
     original: String,
-    s: EnvSettings,
+    s: EnvForm,
     /// It has run jobs, so it is kept (and cannot be deleted).
     has_history: bool,
     save: ServerAction<SaveEnvironment>,
@@ -66,7 +66,7 @@ fn EnvForm(
     } else {
         format!("Edit {app}/{original}")
     };
-    let health_kind = s.health_kind.clone();
+    let health_kind = s.health.health_kind.clone();
     let selected = move |kind: &str| health_kind == kind;
     let (delete_app, delete_env) = (app.clone(), original.clone());
     let backend = RwSignal::new(s.backend.clone());
@@ -74,12 +74,6 @@ fn EnvForm(
     let is_dnf = move || backend.get() == "dnf";
     let is_docker = move || backend.get() == "docker";
     let d = s.docker.clone();
-    // Empty for a new environment: there is no sensible default port.
-    let publish_port = if d.publish_port > 0 {
-        d.publish_port.to_string()
-    } else {
-        String::new()
-    };
     let initial_backend = s.backend.clone();
     let (hosts_ref, port_ref, known_hosts_ref) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
     view! {
@@ -103,65 +97,65 @@ fn EnvForm(
                 </label>
                 <fieldset class="dnf-settings" class:hidden=move || !is_dnf()>
                     <legend>"Package"</legend>
-                    <label>"Package name (builds are its versions, name-version-release)" <input name="package" value=s.package.clone() placeholder="shop" /></label>
-                    <label>"Repository id" <input name="repo_id" value=s.repo_id.clone() /></label>
-                    <label>"Repository URL (e.g. this Slipway's /repo/<app>/)" <input name="repo_url" value=s.repo_url.clone() placeholder="https://slipway.example.com/repo/shop/" /></label>
+                    <label>"Package name (builds are its versions, name-version-release)" <input name="package" value=s.dnf.package.clone() placeholder="shop" /></label>
+                    <label>"Repository id" <input name="repo_id" value=s.dnf.repo_id.clone() /></label>
+                    <label>"Repository URL (e.g. this Slipway's /repo/<app>/)" <input name="repo_url" value=s.dnf.repo_url.clone() placeholder="https://slipway.example.com/repo/shop/" /></label>
                     <label>
                         "Package manager"
                         <select name="package_manager">
-                            <option value="dnf" selected=s.package_manager != "yum">"dnf"</option>
-                            <option value="yum" selected=s.package_manager == "yum">"yum"</option>
+                            <option value="dnf" selected=s.dnf.package_manager != "yum">"dnf"</option>
+                            <option value="yum" selected=s.dnf.package_manager == "yum">"yum"</option>
                         </select>
                     </label>
-                    <label><input type="checkbox" name="sudo" value="on" checked=s.sudo />" run dnf and rpm with sudo"</label>
-                    <label>"Extra options (one per line, e.g. --nogpgcheck or --setopt=name=value)" <textarea name="extra_options" rows="3">{s.extra_options.clone()}</textarea></label>
-                    <label>"Install root (empty: /)" <input name="install_root" value=s.install_root.clone() /></label>
+                    <label><input type="checkbox" name="sudo" value="on" checked=s.dnf.sudo />" run dnf and rpm with sudo"</label>
+                    <label>"Extra options (one per line, e.g. --nogpgcheck or --setopt=name=value)" <textarea name="extra_options" rows="3">{s.dnf.extra_options.clone()}</textarea></label>
+                    <label>"Install root (empty: /)" <input name="install_root" value=s.dnf.install_root.clone() /></label>
                 </fieldset>
                 <fieldset class="docker-settings" class:hidden=move || !is_docker()>
                     <legend>"Docker"</legend>
                     <p class="muted">"Builds are image references (name:tag or @sha256:digest). Slipway runs an nginx per environment on the published address and switches it to each new container once it is healthy."</p>
                     <label>"Docker engine" <input name="docker_endpoint" value=d.endpoint.clone() placeholder="unix:///var/run/docker.sock" /></label>
                     <label>"Image repository (builds must come from it and are pulled from its registry; empty: images already on the engine)" <input name="image_repository" value=d.image_repository.clone() placeholder="registry.example.com/team/shop" /></label>
-                    <label>"Container port (the app listens on it inside the container)" <input name="container_port" value=d.container_port.to_string() inputmode="numeric" /></label>
+                    <label>"Container port (the app listens on it inside the container)" <input name="container_port" value=d.container_port.clone() inputmode="numeric" /></label>
                     <label>"Published address" <input name="publish_address" value=d.publish_address.clone() /></label>
-                    <label>"Published port" <input name="publish_port" value=publish_port inputmode="numeric" /></label>
+                    <label>"Published port" <input name="publish_port" value=d.publish_port.clone() inputmode="numeric" /></label>
                     <label>"Network (empty: slipway-<app>-<env>, created)" <input name="network" value=d.network.clone() /></label>
                     <label>"Health check path (HTTP GET, 2xx = healthy)" <input name="health_path" value=d.health_path.clone() placeholder="/health" /></label>
-                    <label>"Drain time for the old container (s)" <input name="drain_timeout_secs" value=d.drain_timeout_secs.to_string() inputmode="numeric" /></label>
+                    <label>"Drain time for the old container (s)" <input name="drain_timeout_secs" value=d.drain_timeout_secs.clone() inputmode="numeric" /></label>
                     <label>"Memory limit (MB, optional)" <input name="memory_mb" value=d.memory_mb.clone() inputmode="numeric" /></label>
                     <label>"CPU limit (optional, e.g. 0.5)" <input name="cpus" value=d.cpus.clone() /></label>
                 </fieldset>
                 <fieldset class="ssh-settings" class:hidden=move || !is_ssh() && !is_dnf()>
                     <legend>{move || if is_dnf() { "Hosts (none listed or discovered: this machine)" } else { "SSH hosts" }}</legend>
-                    <label>"Hosts (one per line, host or host:port)" <textarea name="hosts" rows="4" node_ref=hosts_ref>{s.hosts.join("\n")}</textarea></label>
+                    <label>"Hosts (one per line, host or host:port)" <textarea name="hosts" rows="4" node_ref=hosts_ref>{s.hosts.hosts.clone()}</textarea></label>
                     <div>
                         <p class="muted">"Or, for fleets that scale, discover the hosts when each job starts (one host per line; leave the list above empty):"</p>
-                        <label>"Hosts command (runs on the Slipway server)" <input name="hosts_command" value=s.hosts_command.clone() placeholder="aws ec2 describe-instances … | jq -r …" /></label>
-                        <label>"Hosts file (absolute path on the Slipway server)" <input name="hosts_file" value=s.hosts_file.clone() placeholder="/etc/slipway/web-fleet.txt" /></label>
+                        <label>"Hosts command (runs on the Slipway server)" <input name="hosts_command" value=s.hosts.hosts_command.clone() placeholder="aws ec2 describe-instances … | jq -r …" /></label>
+                        <label>"Hosts file (absolute path on the Slipway server)" <input name="hosts_file" value=s.hosts.hosts_file.clone() placeholder="/etc/slipway/web-fleet.txt" /></label>
                     </div>
-                    <label>"User" <input name="user" value=s.user.clone() /></label>
-                    <label>"Port" <input name="port" value=s.port.to_string() inputmode="numeric" node_ref=port_ref /></label>
-                    <label>"Private key file on the Slipway server (empty: the ssh agent)" <input name="identity_file" value=s.identity_file.clone() /></label>
+                    <label>"User" <input name="user" value=s.hosts.user.clone() /></label>
+                    <label>"Port" <input name="port" value=s.hosts.port.clone() inputmode="numeric" node_ref=port_ref /></label>
+                    <label>"Private key file on the Slipway server (empty: the ssh agent)" <input name="identity_file" value=s.hosts.identity_file.clone() /></label>
                     <label>
                         "Pinned host keys (known_hosts lines, e.g. from ssh-keyscan; unknown or changed keys are refused)"
-                        <textarea name="known_hosts" rows="4" node_ref=known_hosts_ref>{s.known_hosts.clone()}</textarea>
+                        <textarea name="known_hosts" rows="4" node_ref=known_hosts_ref>{s.hosts.known_hosts.clone()}</textarea>
                     </label>
                     <ScanKeys hosts_ref port_ref known_hosts_ref />
-                    <label>"Hosts staged at once" <input name="parallelism" value=s.parallelism.to_string() inputmode="numeric" /></label>
-                    <label class:hidden=move || !is_ssh()><input type="checkbox" name="ssh_sudo" value="on" checked=s.sudo /> " unpack, switch and prune with sudo (hooks run as the user)"</label>
+                    <label>"Hosts staged at once" <input name="parallelism" value=s.hosts.parallelism.clone() inputmode="numeric" /></label>
+                    <label class:hidden=move || !is_ssh()><input type="checkbox" name="ssh_sudo" value="on" checked=s.ssh.ssh_sudo /> " unpack, switch and prune with sudo (hooks run as the user)"</label>
                     <label class:hidden=move || !is_ssh()>
                         "Hosts fetch the release from (this Slipway's URL as the hosts reach it; they check its sha256. Empty: Slipway uploads it over SSH)"
-                        <input name="fetch_from" value=s.fetch_from.clone() placeholder="http://10.0.0.5:3000" />
+                        <input name="fetch_from" value=s.ssh.fetch_from.clone() placeholder="http://10.0.0.5:3000" />
                     </label>
                 </fieldset>
                 <div class="release-dir-settings" class:hidden=is_dnf>
                 <label class:hidden=is_docker>
                     {move || if is_ssh() { "Deploy path on every host (absolute; holds releases/ and current)" } else { "Target directory (absolute; holds releases/ and current)" }}
-                    <input name="target_dir" value=s.target_dir.clone() placeholder=format!("/srv/{app}/<environment>") required=move || !is_dnf() && !is_docker() />
+                    <input name="target_dir" value=s.release.target_dir.clone() placeholder=format!("/srv/{app}/<environment>") required=move || !is_dnf() && !is_docker() />
                 </label>
-                <label>{move || if is_docker() { "Keep stopped containers (for rollback)" } else { "Keep releases" }} <input name="keep_releases" value=s.keep_releases.to_string() inputmode="numeric" /></label>
-                <label class:hidden=is_docker>"Before-switch hook (shell, runs in the new release)" <textarea name="before_switch" rows="2">{s.before_switch.clone()}</textarea></label>
-                <label class:hidden=is_docker>"After-switch hook" <textarea name="after_switch" rows="2">{s.after_switch.clone()}</textarea></label>
+                <label>{move || if is_docker() { "Keep stopped containers (for rollback)" } else { "Keep releases" }} <input name="keep_releases" value=s.release.keep_releases.clone() inputmode="numeric" /></label>
+                <label class:hidden=is_docker>"Before-switch hook (shell, runs in the new release)" <textarea name="before_switch" rows="2">{s.release.before_switch.clone()}</textarea></label>
+                <label class:hidden=is_docker>"After-switch hook" <textarea name="after_switch" rows="2">{s.release.after_switch.clone()}</textarea></label>
                 <fieldset>
                     <legend>"Health check"</legend>
                     <select name="health_kind">
@@ -169,25 +163,25 @@ fn EnvForm(
                         <option value="command" selected=selected("command")>"command"</option>
                         <option value="http" selected=selected("http")>"HTTP GET"</option>
                     </select>
-                    <input name="health_command" value=s.health_command.clone() placeholder="command, e.g. ./bin/check" />
-                    <input name="health_url" value=s.health_url.clone() placeholder="http://127.0.0.1:8080/health" />
-                    <label>"Timeout (s)" <input name="health_timeout_secs" value=s.health_timeout_secs.to_string() inputmode="numeric" /></label>
+                    <input name="health_command" value=s.health.health_command.clone() placeholder="command, e.g. ./bin/check" />
+                    <input name="health_url" value=s.health.health_url.clone() placeholder="http://127.0.0.1:8080/health" />
+                    <label>"Timeout (s)" <input name="health_timeout_secs" value=s.health.health_timeout_secs.clone() inputmode="numeric" /></label>
                 </fieldset>
                 </div>
-                <label><input type="checkbox" name="protected" value="on" checked=s.protected />" protected environment"</label>
+                <label><input type="checkbox" name="protected" value="on" checked=s.access.protected />" protected environment"</label>
                 <label>
                     "Who may deploy when protected (besides admins)"
-                    <input name="deployers" value=s.deployers.clone() placeholder="user:alice, group:oidc:release-managers" />
+                    <input name="deployers" value=s.access.deployers.clone() placeholder="user:alice, group:oidc:release-managers" />
                     <small>"Comma-separated user:<login> and group:<provider>:<name> (a group of the identity provider with that id, as the Users page shows it)."</small>
                 </label>
                 <label>
                     "Deploy builds of these branches as they are registered"
-                    <input name="auto_deploy" value=s.auto_deploy.clone() placeholder="one pattern, e.g. main or release/*" />
+                    <input name="auto_deploy" value=s.access.auto_deploy.clone() placeholder="one pattern, e.g. main or release/*" />
                     <small>"Empty: deploys happen only when someone presses Deploy. A build is deployed as the one who registered it: a CI token needs the deploy scope (and, on a protected environment, to be a named deployer); what cannot deploy is noted in the audit log."</small>
                 </label>
                 <label class="previews-setting" class:hidden=move || !is_docker()>
                     "Give builds of these branches a QA environment of their own"
-                    <input name="previews" value=s.previews.clone() placeholder="one pattern, e.g. feature/*" />
+                    <input name="previews" value=s.access.previews.clone() placeholder="one pattern, e.g. feature/*" />
                     <small>"Docker only. A branch's first build creates qa-<branch>, a copy of this environment on its own port; each later build is deployed there. It is destroyed 72 hours after its latest build, or when a webhook says the branch was deleted."</small>
                 </label>
                 <button type="submit" class="primary">{if is_new { "Create environment" } else { "Save settings" }}</button>

@@ -7,6 +7,7 @@ use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::progress::HostProgress;
 use crate::components::state::StateBadge;
+use crate::error::AppError;
 use crate::functions::jobs::{get_job, CancelJob};
 use crate::model::{short_sha, EventLine, HostInfo, JobDetail, ProgressPayload};
 
@@ -19,8 +20,8 @@ pub fn JobPage() -> impl IntoView {
     let cancel = ServerAction::<CancelJob>::new();
     let job = Resource::new(id, |raw| async move {
         match raw.parse::<i64>() {
-            Ok(id) if id > 0 => get_job(id).await,
-            _ => Err(ServerFnError::new(format!(
+            Ok(id) if id > 0 => get_job(raw).await,
+            _ => Err(AppError::new(format!(
                 "no job {raw:?}: job ids are numbers, e.g. /jobs/1"
             ))),
         }
