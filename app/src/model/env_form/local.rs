@@ -9,8 +9,9 @@ mod server {
     use engine::backends::local::{HealthCheck, LocalConfig};
     use engine::InvalidInput;
 
-    use super::super::shared::{optional, shown_path};
+    use super::super::shared::optional;
     use super::super::EnvForm;
+    use super::super::ReleaseForm;
 
     pub fn config(form: &EnvForm) -> Result<LocalConfig, InvalidInput> {
         let health = &form.health;
@@ -42,11 +43,12 @@ mod server {
     }
 
     pub fn fill(form: &mut EnvForm, config: &LocalConfig) {
-        let release = &mut form.release;
-        release.target_dir = shown_path(&config.target_dir);
-        release.keep_releases = config.keep_releases.to_string();
-        release.before_switch = config.before_switch.clone().unwrap_or_default();
-        release.after_switch = config.after_switch.clone().unwrap_or_default();
+        form.release = ReleaseForm::of(
+            &config.target_dir,
+            config.keep_releases,
+            config.before_switch.as_ref(),
+            config.after_switch.as_ref(),
+        );
         let health = &mut form.health;
         match &config.health_check {
             None => health.health_kind = "none".into(),

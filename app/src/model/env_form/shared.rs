@@ -103,10 +103,6 @@ mod server {
         path.map(|p| p.display().to_string()).unwrap_or_default()
     }
 
-    pub fn shown_path(path: &Path) -> String {
-        path.display().to_string()
-    }
-
     pub const PORT: &str = "a port number 1-65535";
 
     impl AccessForm {
@@ -139,6 +135,21 @@ mod server {
                 // cannot know before it is named (`/srv/<app>/` would hold them all).
                 keep_releases: engine::backends::DEFAULT_KEEP_RELEASES.to_string(),
                 ..Default::default()
+            }
+        }
+
+        /// A release directory's settings, as local and ssh store them.
+        pub fn of(
+            target_dir: &Path,
+            keep_releases: u32,
+            before_switch: Option<&String>,
+            after_switch: Option<&String>,
+        ) -> Self {
+            Self {
+                target_dir: target_dir.display().to_string(),
+                keep_releases: keep_releases.to_string(),
+                before_switch: before_switch.cloned().unwrap_or_default(),
+                after_switch: after_switch.cloned().unwrap_or_default(),
             }
         }
 

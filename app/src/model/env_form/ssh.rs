@@ -22,8 +22,9 @@ mod server {
     use engine::backends::ssh::SshConfig;
     use engine::InvalidInput;
 
-    use super::super::shared::{optional, shown_path};
+    use super::super::shared::optional;
     use super::super::EnvForm;
+    use super::super::ReleaseForm;
 
     pub fn config(form: &EnvForm) -> Result<SshConfig, InvalidInput> {
         let health = &form.health;
@@ -85,11 +86,12 @@ mod server {
             connect_timeout_secs: config.connect_timeout_secs,
         });
         form.hosts.parallelism = config.parallelism.to_string();
-        let release = &mut form.release;
-        release.target_dir = shown_path(&config.deploy_path);
-        release.keep_releases = config.keep_releases.to_string();
-        release.before_switch = config.before_switch.clone().unwrap_or_default();
-        release.after_switch = config.after_switch.clone().unwrap_or_default();
+        form.release = ReleaseForm::of(
+            &config.deploy_path,
+            config.keep_releases,
+            config.before_switch.as_ref(),
+            config.after_switch.as_ref(),
+        );
         let health = &mut form.health;
         health.health_kind = if config.health_check.is_some() {
             "command"
