@@ -64,7 +64,7 @@ pub struct EnvVarRequest {
 }
 
 /// A QA environment to create, as it arrives from the form or the API.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QaRequest {
     /// The docker environment whose settings the QA environment copies.

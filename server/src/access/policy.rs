@@ -78,6 +78,11 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("GET", "/repo/{app}/{*path}") => Rule::Public,
         // The unguessable token is the credential, valid while its job stages.
         ("GET", "/artifacts/{token}") => Rule::Public,
+        ("GET", "/api/apps") => Rule::Require(Read),
+        ("PUT", "/api/apps/{app}/envs/{env}/lock") => Rule::Require(Lock),
+        ("DELETE", "/api/apps/{app}/envs/{env}/lock") => Rule::Require(Lock),
+        ("POST", "/api/apps/{app}/qa") => Rule::Require(Deploy),
+        ("DELETE", "/api/apps/{app}/envs/{env}") => Rule::Require(Deploy),
         ("POST", "/api/apps/{app}/envs/{env}/deploy") => Rule::Require(Deploy),
         ("POST", "/api/apps/{app}/envs/{env}/rollback") => Rule::Require(Deploy),
         ("GET", "/api/apps/{app}/envs/{env}/releases") => Rule::Require(Read),

@@ -2,6 +2,7 @@
 //! server-sent events, sign-in, and the layers every request passes.
 
 mod api;
+mod api_environments;
 mod artifacts;
 mod audit_csv;
 mod events;
@@ -13,7 +14,7 @@ mod webhooks;
 
 use axum::http::Method;
 use axum::middleware;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use engine::Engine;
 use leptos::prelude::provide_context;
@@ -64,6 +65,31 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/api/openapi.json", get(openapi::document)),
         (Method::POST, "/api/builds", post(api::register_build)),
+        (
+            Method::GET,
+            "/api/apps",
+            get(api_environments::applications),
+        ),
+        (
+            Method::PUT,
+            "/api/apps/{app}/envs/{env}/lock",
+            put(api_environments::lock),
+        ),
+        (
+            Method::DELETE,
+            "/api/apps/{app}/envs/{env}/lock",
+            delete(api_environments::unlock),
+        ),
+        (
+            Method::POST,
+            "/api/apps/{app}/qa",
+            post(api_environments::create_qa),
+        ),
+        (
+            Method::DELETE,
+            "/api/apps/{app}/envs/{env}",
+            delete(api_environments::destroy),
+        ),
         (
             Method::POST,
             "/api/apps/{app}/envs/{env}/deploy",

@@ -5,13 +5,14 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, events, packages};
+use super::{api, api_environments, events, packages};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Slipway API",
-        description = "Register builds, deploy and roll back, read jobs and releases. \
+        description = "Register builds, deploy and roll back, read jobs and releases, list environments, \
+                       lock and unlock them, create and destroy QA environments. \
                        Authenticate with `Authorization: Bearer <token>` (tokens carry scopes: \
                        read, builds:write, deploy). Job events stream as server-sent events \
                        from `GET /events/jobs/{id}` (resume with `Last-Event-ID`)."
@@ -23,6 +24,11 @@ use super::{api, events, packages};
         api::job,
         api::cancel,
         api::releases,
+        api_environments::applications,
+        api_environments::lock,
+        api_environments::unlock,
+        api_environments::create_qa,
+        api_environments::destroy,
         packages::upload,
         events::job_events,
     ),
