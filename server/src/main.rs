@@ -5,9 +5,12 @@ mod bootstrap;
 mod config;
 mod error;
 mod identity;
+mod remote;
 mod routes;
 mod state;
 mod telemetry;
+
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -88,6 +91,8 @@ enum Command {
     },
     /// List every route with its access rule (JSON lines).
     Routes,
+    /// Drive a Slipway over its API (from CI): deploy, rollback, wait, status.
+    Remote(remote::RemoteArgs),
 }
 
 /// `slipway` with no subcommand serves with flags from the environment.
@@ -108,23 +113,35 @@ fn parse_role(raw: &str) -> Result<Role, String> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     telemetry::init();
     let cli = Cli::parse();
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(DefaultServe::parse_from(["slipway"]).config));
+    if let Command::Remote(args) = command {
+        // A client of another Slipway: no database of its own.
+        return Ok(remote::run(args).await.unwrap_or_else(|e| {
+            eprintln!("slipway remote: {e}");
+            ExitCode::FAILURE
+        }));
+    }
+    run(cli.store, command).await.map(|()| ExitCode::SUCCESS)
+}
+
+/// Serves, or runs an admin command on this Slipway's own database.
+async fn run(store: StoreConfig, command: Command) -> anyhow::Result<()> {
     if let Command::Routes = command {
         for entry in routes::route_table() {
             println!("{}", serde_json::to_string(&entry)?);
         }
         return Ok(());
     }
-    let engine = Engine::open(&cli.store.engine_settings())
+    let engine = Engine::open(&store.engine_settings())
         .await
-        .with_context(|| format!("opening the database {}", cli.store.database_url()))?;
+        .with_context(|| format!("opening the database {}", store.database_url()))?;
     match command {
-        Command::Serve(serve_config) => serve(engine, cli.store, serve_config).await,
+        Command::Serve(serve_config) => serve(engine, store, serve_config).await,
         Command::Migrate => {
             println!("database is up to date");
             Ok(())
@@ -192,7 +209,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", secret.for_application(&app).reveal());
             Ok(())
         }
-        Command::Routes => Ok(()),
+        // Answered before the database is opened.
+        Command::Routes | Command::Remote(_) => Ok(()),
     }
 }
 

@@ -1,0 +1,202 @@
+//! `slipway remote …`: drives a Slipway from CI over its JSON API, with
+//! `SLIPWAY_URL` and `SLIPWAY_TOKEN`. A deploy streams the job's log while
+//! it runs and exits non-zero unless the job succeeds.
+
+mod client;
+mod events;
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+pub use client::{Client, RemoteError};
+
+#[derive(Args)]
+pub struct RemoteArgs {
+    /// The Slipway to talk to, e.g. https://slipway.example.com
+    #[arg(long, env = "SLIPWAY_URL")]
+    url: String,
+    /// An API token (the Tokens page, or `slipway create-token`).
+    #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true)]
+    token: String,
+    #[command(subcommand)]
+    command: RemoteCommand,
+}
+
+#[derive(Subcommand)]
+enum RemoteCommand {
+    /// Deploy a build to `<app>/<env>`; streams the log and waits for the job.
+    Deploy {
+        environment: String,
+        /// The build's id (as `POST /api/builds` answered).
+        #[arg(long)]
+        build: i64,
+        /// Print the job id and return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Roll `<app>/<env>` back to an earlier release; streams and waits.
+    Rollback {
+        environment: String,
+        /// The release's id (from the release history).
+        #[arg(long)]
+        release: i64,
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Follow a job's log until it ends; exits non-zero unless it succeeded.
+    Wait { job: i64 },
+    /// What is live on each environment (of one application, if named), and any lock.
+    Status { application: Option<String> },
+}
+
+/// Runs the command; the exit code says whether the job (if any) succeeded.
+pub async fn run(args: RemoteArgs) -> Result<ExitCode, RemoteError> {
+    let client = Client::new(&args.url, &args.token)?;
+    match args.command {
+        RemoteCommand::Deploy {
+            environment,
+            build,
+            no_wait,
+        } => {
+            let (app, env) = split_environment(&environment)?;
+            let job = client
+                .start_job(app, env, "deploy", serde_json::json!({ "build_id": build }))
+                .await?;
+            follow_unless(&client, job, no_wait).await
+        }
+        RemoteCommand::Rollback {
+            environment,
+            release,
+            no_wait,
+        } => {
+            let (app, env) = split_environment(&environment)?;
+            let job = client
+                .start_job(
+                    app,
+                    env,
+                    "rollback",
+                    serde_json::json!({ "release_id": release }),
+                )
+                .await?;
+            follow_unless(&client, job, no_wait).await
+        }
+        RemoteCommand::Wait { job } => follow(&client, job).await,
+        RemoteCommand::Status { application } => {
+            let apps = client.applications().await?;
+            for line in status_lines(&apps, application.as_deref()) {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn follow_unless(client: &Client, job: i64, no_wait: bool) -> Result<ExitCode, RemoteError> {
+    println!("job #{job} queued");
+    if no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    follow(client, job).await
+}
+
+/// Streams the job's log to stdout, then reports its final state.
+async fn follow(client: &Client, job: i64) -> Result<ExitCode, RemoteError> {
+    client.stream_log(job, |line| println!("{line}")).await?;
+    let (state, error) = client.job_state(job).await?;
+    match error {
+        Some(error) => println!("job #{job} {state}: {error}"),
+        None => println!("job #{job} {state}"),
+    }
+    Ok(if state == "succeeded" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn split_environment(raw: &str) -> Result<(&str, &str), RemoteError> {
+    match raw.split_once('/') {
+        Some((app, env)) if !app.is_empty() && !env.is_empty() && !env.contains('/') => {
+            Ok((app, env))
+        }
+        _ => Err(RemoteError::Usage(format!(
+            "{raw:?}: name the environment as <application>/<environment>, e.g. shop/production"
+        ))),
+    }
+}
+
+/// One line per environment: `app/env  live <sha> (release #id)  locked by … : reason`.
+fn status_lines(apps: &Value, only: Option<&str>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for app in apps.as_array().into_iter().flatten() {
+        let name = app["name"].as_str().unwrap_or_default();
+        if only.is_some_and(|only| only != name) {
+            continue;
+        }
+        for env in app["environments"].as_array().into_iter().flatten() {
+            let live = match env["live"]["commit_sha"].as_str() {
+                Some(sha) => format!(
+                    "live {} (release #{})",
+                    sha.get(..12).unwrap_or(sha),
+                    env["live"]["id"]
+                ),
+                None => "nothing live".to_owned(),
+            };
+            let lock = match env["lock"]["reason"].as_str() {
+                Some(reason) => format!(
+                    "  locked by {}: {reason}",
+                    env["lock"]["locked_by"].as_str().unwrap_or("?")
+                ),
+                None => String::new(),
+            };
+            let last = match (
+                env["last_job"]["id"].as_i64(),
+                env["last_job"]["state"].as_str(),
+            ) {
+                (Some(id), Some(state)) => format!("  last job #{id} {state}"),
+                _ => String::new(),
+            };
+            lines.push(format!(
+                "{name}/{}  {live}{last}{lock}",
+                env["name"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_environment_is_named_application_slash_environment() {
+        assert_eq!(split_environment("shop/prod").unwrap(), ("shop", "prod"));
+        for bad in ["shop", "/prod", "shop/", "a/b/c"] {
+            assert!(split_environment(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_names_what_is_live_and_any_lock() {
+        let apps = serde_json::json!([{
+            "name": "shop",
+            "environments": [
+                {"name": "prod", "live": {"id": 7, "commit_sha": "0123456789abcdef"},
+                 "lock": {"reason": "migration", "locked_by": "ana"},
+                 "last_job": {"id": 9, "state": "succeeded"}},
+                {"name": "qa", "live": null, "lock": null, "last_job": null}
+            ]
+        }]);
+        assert_eq!(
+            status_lines(&apps, None),
+            vec![
+                "shop/prod  live 0123456789ab (release #7)  last job #9 succeeded  locked by ana: migration",
+                "shop/qa  nothing live",
+            ]
+        );
+        assert!(status_lines(&apps, Some("other")).is_empty());
+    }
+}
