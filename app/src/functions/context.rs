@@ -24,9 +24,11 @@ pub async fn actor() -> Result<Actor, AppError> {
 
 /// An argument that names a number (an id, a count), or a 400 naming it.
 pub fn number<T: std::str::FromStr>(name: &str, raw: &str) -> Result<T, AppError> {
-    raw.trim()
-        .parse()
-        .map_err(|_| AppError::invalid(format!("{name}: expected a whole number, got {raw:?}")))
+    raw.trim().parse().map_err(|_| {
+        // Echoed back in full only when short: the message is for people.
+        let shown: String = raw.chars().take(40).collect();
+        AppError::invalid(format!("{name}: expected a whole number, got {shown:?}"))
+    })
 }
 
 #[cfg(test)]

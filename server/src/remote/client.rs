@@ -24,7 +24,8 @@ pub enum RemoteError {
     Protocol(String),
 }
 
-/// How often a dropped event stream is resumed before giving up.
+/// How often in a row a dropped event stream is resumed, without an event
+/// in between, before giving up.
 const RECONNECTS: u32 = 20;
 
 pub struct Client {
@@ -151,6 +152,9 @@ impl Client {
                     while let Some(chunk) = body.next().await {
                         let Ok(chunk) = chunk else { break };
                         for event in parser.push(&chunk) {
+                            // A stream that delivered is not a failed attempt
+                            // (proxies end long streams; a long job may see many).
+                            attempts = 0;
                             last_seen = event.id.or(last_seen);
                             match log_event(&event.data) {
                                 Some(LogEvent::Line(line)) => print(&line),
