@@ -27,7 +27,7 @@ pub async fn get_builds(app: String) -> Result<BuildsPage, AppError> {
             builds: vec![],
         });
     }
-    let (app, builds) = engine.builds(&actor, &app, 200).await?;
+    let (app, builds) = engine.builds(&actor, &app, None, 200).await?;
     Ok(BuildsPage {
         app: app.name,
         apps,

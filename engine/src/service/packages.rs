@@ -134,7 +134,7 @@ impl Engine {
         };
         let artifacts: HashMap<i64, String> = self
             .store
-            .builds(env.application_id, 500)
+            .builds(env.application_id, None, 500)
             .await?
             .into_iter()
             .map(|b| (b.id, b.artifact))

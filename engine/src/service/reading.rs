@@ -127,11 +127,15 @@ impl Engine {
         &self,
         actor: &Actor,
         app: &str,
+        before: Option<i64>,
         limit: i64,
     ) -> Result<(Application, Vec<Build>)> {
         actor.require(Permission::Read)?;
         let app = self.find_application(app).await?;
-        let builds = self.store.builds(app.id, limit.clamp(1, 500)).await?;
+        let builds = self
+            .store
+            .builds(app.id, before, limit.clamp(1, 500))
+            .await?;
         Ok((app, builds))
     }
 
@@ -144,7 +148,7 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<Build>> {
         actor.require(Permission::Read)?;
-        let mut builds = self.store.builds(env.application_id, 500).await?;
+        let mut builds = self.store.builds(env.application_id, None, 500).await?;
         builds.retain(|b| env.config.deploys(&b.artifact));
         builds.truncate(limit);
         Ok(builds)

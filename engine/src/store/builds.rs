@@ -116,16 +116,21 @@ impl Store {
         Ok(Registered::Created(build))
     }
 
-    pub async fn builds(&self, app_id: i64, limit: i64) -> Result<Vec<Build>> {
-        Ok(
-            sqlx::query_as(
-                "SELECT * FROM builds WHERE application_id = ? ORDER BY id DESC LIMIT ?",
-            )
-            .bind(app_id)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?,
+    /// The application's builds, newest first, older than `before_id` (a keyset cursor).
+    pub async fn builds(
+        &self,
+        app_id: i64,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Build>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM builds WHERE application_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
         )
+        .bind(app_id)
+        .bind(before_id.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     pub async fn build(&self, id: i64) -> Result<Build> {

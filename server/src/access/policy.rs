@@ -79,6 +79,7 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         // The unguessable token is the credential, valid while its job stages.
         ("GET", "/artifacts/{token}") => Rule::Public,
         ("GET", "/api/apps") => Rule::Require(Read),
+        ("GET", "/api/apps/{app}/builds") => Rule::Require(Read),
         ("PUT", "/api/apps/{app}/envs/{env}/lock") => Rule::Require(Lock),
         ("DELETE", "/api/apps/{app}/envs/{env}/lock") => Rule::Require(Lock),
         ("POST", "/api/apps/{app}/qa") => Rule::Require(Deploy),

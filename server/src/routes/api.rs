@@ -1,17 +1,18 @@
-//! The JSON API for CI: register builds, deploy, roll back, read jobs.
+//! The JSON API for CI: register builds, deploy, roll back, read jobs,
+//! builds and releases (keyset-paged).
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use engine::auth::Actor;
 use engine::domain::{Build, Job, JobHost, Release};
 use engine::store::builds::Registered;
 use engine::BuildRequest;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -133,21 +134,113 @@ pub async fn job(
     .into_response())
 }
 
-/// `GET /api/apps/{app}/envs/{env}/releases`: the release history, newest first.
+/// `GET /api/apps/{app}/envs/{env}/releases`: the release history, newest
+/// first, a page at a time (the `Link` header names the next page).
 #[utoipa::path(
     get, path = "/api/apps/{app}/envs/{env}/releases", tag = "releases",
-    params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 200, description = "Releases, newest first", body = Vec<Release>)),
+    params(("app" = String, Path), ("env" = String, Path), Page),
+    responses(
+        (status = 200, description = "Releases, newest first; `Link: <…>; rel=\"next\"` while there are older ones", body = Vec<Release>),
+        (status = 400, description = "A cursor or limit that is not one", body = ErrorBody),
+    ),
     security(("bearer" = ["read"]))
 )]
 pub async fn releases(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path((app, env)): Path<(String, String)>,
+    uri: OriginalUri,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let page = Page::read(page)?;
     let env = state.engine.environment(&actor, &app, &env).await?;
-    let releases = state.engine.releases(&actor, &env, None, 200).await?;
-    Ok(Json(releases).into_response())
+    let releases = state
+        .engine
+        .releases(&actor, &env, page.before, page.limit() + 1)
+        .await?;
+    Ok(page.answer(&uri, releases, |r| r.id))
+}
+
+/// `GET /api/apps/{app}/builds`: the application's builds, newest first, a page at a time.
+#[utoipa::path(
+    get, path = "/api/apps/{app}/builds", tag = "builds",
+    params(("app" = String, Path), Page),
+    responses(
+        (status = 200, description = "Builds, newest first; `Link: <…>; rel=\"next\"` while there are older ones", body = Vec<Build>),
+        (status = 400, description = "A cursor or limit that is not one", body = ErrorBody),
+        (status = 404, description = "No such application", body = ErrorBody),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn builds(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    uri: OriginalUri,
+    page: Result<Query<Page>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let page = Page::read(page)?;
+    let (_, builds) = state
+        .engine
+        .builds(&actor, &app, page.before, page.limit() + 1)
+        .await?;
+    Ok(page.answer(&uri, builds, |b| b.id))
+}
+
+/// A keyset page: rows older than `before` (an id), at most `limit` of them.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Only rows with a smaller id (the `Link` header's next page sets it).
+    before: Option<i64>,
+    /// Rows per page, 1-200 (default 100).
+    limit: Option<i64>,
+}
+
+impl Page {
+    const DEFAULT: i64 = 100;
+    const MAX: i64 = 200;
+
+    fn read(page: Result<Query<Page>, QueryRejection>) -> Result<Page, ApiError> {
+        let Query(page) = page.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        if page.limit.is_some_and(|l| !(1..=Self::MAX).contains(&l)) {
+            return Err(ApiError::bad_request(format!(
+                "limit: rows per page, 1-{}",
+                Self::MAX
+            )));
+        }
+        Ok(page)
+    }
+
+    fn limit(&self) -> i64 {
+        self.limit.unwrap_or(Self::DEFAULT)
+    }
+
+    /// The page's rows (asked for one more than it holds, to know whether
+    /// older ones follow) and, when they do, the next page's `Link`.
+    fn answer<T: Serialize>(
+        &self,
+        uri: &OriginalUri,
+        mut rows: Vec<T>,
+        id: impl Fn(&T) -> i64,
+    ) -> Response {
+        let more = rows.len() as i64 > self.limit();
+        rows.truncate(self.limit() as usize);
+        let next = rows.last().filter(|_| more).map(|last| {
+            format!(
+                "<{}?before={}&limit={}>; rel=\"next\"",
+                uri.path(),
+                id(last),
+                self.limit()
+            )
+        });
+        let mut response = Json(rows).into_response();
+        if let Some(link) = next.and_then(|l| header::HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(header::LINK, link);
+        }
+        response
+    }
 }
 
 /// `POST /api/jobs/{id}/cancel` → 202 with the job (cancellation is asynchronous).

@@ -65,6 +65,7 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/api/openapi.json", get(openapi::document)),
         (Method::POST, "/api/builds", post(api::register_build)),
+        (Method::GET, "/api/apps/{app}/builds", get(api::builds)),
         (
             Method::GET,
             "/api/apps",

@@ -24,6 +24,7 @@ use super::{api, api_environments, events, packages};
         api::job,
         api::cancel,
         api::releases,
+        api::builds,
         api_environments::applications,
         api_environments::lock,
         api_environments::unlock,
