@@ -93,6 +93,11 @@ async fn remote_refusals_exit_non_zero_and_say_why() {
             "<application>/<environment>",
         ),
         (vec!["wait", "999"], reader.as_str(), "refused (404)"),
+        (
+            vec!["status", "nowhere"],
+            reader.as_str(),
+            "no application \"nowhere\"",
+        ),
     ] {
         let out = remote(&url, token, &args);
         let (stdout, stderr) = text(&out);

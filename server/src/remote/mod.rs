@@ -85,7 +85,13 @@ pub async fn run(args: RemoteArgs) -> Result<ExitCode, RemoteError> {
         RemoteCommand::Wait { job } => follow(&client, job).await,
         RemoteCommand::Status { application } => {
             let apps = client.applications().await?;
-            for line in status_lines(&apps, application.as_deref()) {
+            let lines = status_lines(&apps, application.as_deref());
+            if let (Some(name), true) = (&application, lines.is_empty()) {
+                return Err(RemoteError::Usage(format!(
+                    "no application {name:?} with environments on this Slipway"
+                )));
+            }
+            for line in lines {
                 println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
