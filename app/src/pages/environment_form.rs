@@ -1,3 +1,5 @@
+mod fields;
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -8,6 +10,7 @@ use crate::functions::environments::{
     default_settings, get_environment, DeleteEnvironment, SaveEnvironment, ScanHostKeys,
 };
 use crate::model::{EnvForm, ScannedKeys};
+use fields::{AccessFields, DnfFields, DockerFields};
 
 /// Creates an environment (`/apps/:app/new-env`) or edits one (`/apps/:app/envs/:env/edit`).
 #[component]
@@ -73,7 +76,6 @@ fn SettingsForm(
     let is_ssh = move || backend.get() == "ssh";
     let is_dnf = move || backend.get() == "dnf";
     let is_docker = move || backend.get() == "docker";
-    let d = s.docker.clone();
     let initial_backend = s.backend.clone();
     let (hosts_ref, port_ref, known_hosts_ref) = (NodeRef::new(), NodeRef::new(), NodeRef::new());
     view! {
@@ -95,36 +97,8 @@ fn SettingsForm(
                         <option value="docker" selected=initial_backend == "docker">"docker (blue-green containers)"</option>
                     </select>
                 </label>
-                <fieldset class="dnf-settings" class:hidden=move || !is_dnf()>
-                    <legend>"Package"</legend>
-                    <label>"Package name (builds are its versions, name-version-release)" <input name="package" value=s.dnf.package.clone() placeholder="shop" /></label>
-                    <label>"Repository id" <input name="repo_id" value=s.dnf.repo_id.clone() /></label>
-                    <label>"Repository URL (e.g. this Slipway's /repo/<app>/)" <input name="repo_url" value=s.dnf.repo_url.clone() placeholder="https://slipway.example.com/repo/shop/" /></label>
-                    <label>
-                        "Package manager"
-                        <select name="package_manager">
-                            <option value="dnf" selected=s.dnf.package_manager != "yum">"dnf"</option>
-                            <option value="yum" selected=s.dnf.package_manager == "yum">"yum"</option>
-                        </select>
-                    </label>
-                    <label><input type="checkbox" name="sudo" value="on" checked=s.dnf.sudo />" run dnf and rpm with sudo"</label>
-                    <label>"Extra options (one per line, e.g. --nogpgcheck or --setopt=name=value)" <textarea name="extra_options" rows="3">{s.dnf.extra_options.clone()}</textarea></label>
-                    <label>"Install root (empty: /)" <input name="install_root" value=s.dnf.install_root.clone() /></label>
-                </fieldset>
-                <fieldset class="docker-settings" class:hidden=move || !is_docker()>
-                    <legend>"Docker"</legend>
-                    <p class="muted">"Builds are image references (name:tag or @sha256:digest). Slipway runs an nginx per environment on the published address and switches it to each new container once it is healthy."</p>
-                    <label>"Docker engine" <input name="docker_endpoint" value=d.endpoint.clone() placeholder="unix:///var/run/docker.sock" /></label>
-                    <label>"Image repository (builds must come from it and are pulled from its registry; empty: images already on the engine)" <input name="image_repository" value=d.image_repository.clone() placeholder="registry.example.com/team/shop" /></label>
-                    <label>"Container port (the app listens on it inside the container)" <input name="container_port" value=d.container_port.clone() inputmode="numeric" /></label>
-                    <label>"Published address" <input name="publish_address" value=d.publish_address.clone() /></label>
-                    <label>"Published port" <input name="publish_port" value=d.publish_port.clone() inputmode="numeric" /></label>
-                    <label>"Network (empty: slipway-<app>-<env>, created)" <input name="network" value=d.network.clone() /></label>
-                    <label>"Health check path (HTTP GET, 2xx = healthy)" <input name="health_path" value=d.health_path.clone() placeholder="/health" /></label>
-                    <label>"Drain time for the old container (s)" <input name="drain_timeout_secs" value=d.drain_timeout_secs.clone() inputmode="numeric" /></label>
-                    <label>"Memory limit (MB, optional)" <input name="memory_mb" value=d.memory_mb.clone() inputmode="numeric" /></label>
-                    <label>"CPU limit (optional, e.g. 0.5)" <input name="cpus" value=d.cpus.clone() /></label>
-                </fieldset>
+                <DnfFields dnf=s.dnf.clone() backend />
+                <DockerFields docker=s.docker.clone() backend />
                 <fieldset class="ssh-settings" class:hidden=move || !is_ssh() && !is_dnf()>
                     <legend>{move || if is_dnf() { "Hosts (none listed or discovered: this machine)" } else { "SSH hosts" }}</legend>
                     <label>"Hosts (one per line, host or host:port)" <textarea name="hosts" rows="4" node_ref=hosts_ref>{s.hosts.hosts.clone()}</textarea></label>
@@ -168,22 +142,7 @@ fn SettingsForm(
                     <label>"Timeout (s)" <input name="health_timeout_secs" value=s.health.health_timeout_secs.clone() inputmode="numeric" /></label>
                 </fieldset>
                 </div>
-                <label><input type="checkbox" name="protected" value="on" checked=s.access.protected />" protected environment"</label>
-                <label>
-                    "Who may deploy when protected (besides admins)"
-                    <input name="deployers" value=s.access.deployers.clone() placeholder="user:alice, group:oidc:release-managers" />
-                    <small>"Comma-separated user:<login> and group:<provider>:<name> (a group of the identity provider with that id, as the Users page shows it)."</small>
-                </label>
-                <label>
-                    "Deploy builds of these branches as they are registered"
-                    <input name="auto_deploy" value=s.access.auto_deploy.clone() placeholder="one pattern, e.g. main or release/*" />
-                    <small>"Empty: deploys happen only when someone presses Deploy. A build is deployed as the one who registered it: a CI token needs the deploy scope (and, on a protected environment, to be a named deployer); what cannot deploy is noted in the audit log."</small>
-                </label>
-                <label class="previews-setting" class:hidden=move || !is_docker()>
-                    "Give builds of these branches a QA environment of their own"
-                    <input name="previews" value=s.access.previews.clone() placeholder="one pattern, e.g. feature/*" />
-                    <small>"Docker only. A branch's first build creates qa-<branch>, a copy of this environment on its own port; each later build is deployed there. It is destroyed 72 hours after its latest build, or when a webhook says the branch was deleted."</small>
-                </label>
+                <AccessFields access=s.access.clone() backend />
                 <button type="submit" class="primary">{if is_new { "Create environment" } else { "Save settings" }}</button>
             </ActionForm>
             <ActionError value=save.value() />
