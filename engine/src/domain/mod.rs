@@ -3,12 +3,14 @@
 //! The lowest layer: it imports no other part of the engine but errors.
 
 pub mod artifact;
+mod freeze;
 mod names;
 mod progress;
 mod records;
 mod rollback;
 pub mod settings;
 
+pub use freeze::{parse_zone, weekday_name, FreezePeriod, FreezeRule, FreezeSchedule};
 pub use names::{AppName, BranchName, BranchPattern, CommitSha, EnvName, Login, VarName};
 pub use progress::{EventLevel, HostProgress, HostState};
 pub use records::*;
