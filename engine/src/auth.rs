@@ -148,6 +148,10 @@ pub enum Permission {
     /// Create, edit and delete QA environments and other short-lived work.
     ManageEnvironments,
     ManageApplications,
+    /// Make and remove freeze windows.
+    ManageFreezes,
+    /// Deploy through a freeze window, with a reason (a break-glass).
+    OverrideFreeze,
     ManageUsers,
     /// One's own account: API tokens, signing out everywhere.
     ManageOwnAccount,
@@ -163,6 +167,8 @@ impl Permission {
             | Permission::CancelJob => Role::Deployer,
             Permission::ManageEnvironments
             | Permission::ManageApplications
+            | Permission::ManageFreezes
+            | Permission::OverrideFreeze
             | Permission::ManageUsers => Role::Admin,
         }
     }
@@ -172,8 +178,12 @@ impl Permission {
         match self {
             Permission::Read => Some(Scope::Read),
             Permission::RegisterBuild => Some(Scope::BuildsWrite),
-            Permission::Deploy | Permission::Lock | Permission::CancelJob => Some(Scope::Deploy),
+            Permission::Deploy
+            | Permission::Lock
+            | Permission::CancelJob
+            | Permission::OverrideFreeze => Some(Scope::Deploy),
             Permission::ManageEnvironments
+            | Permission::ManageFreezes
             | Permission::ManageApplications
             | Permission::ManageUsers
             | Permission::ManageOwnAccount => None,

@@ -44,6 +44,15 @@ pub enum Error {
         since: DateTime<Utc>,
     },
 
+    /// A freeze window is in force; `ends` says when, in the window's zone.
+    #[error("{environment} is frozen by the window \"{window}\" until {ends}: {what} refused (an admin may override it with a reason)")]
+    Frozen {
+        environment: String,
+        window: String,
+        ends: String,
+        what: &'static str,
+    },
+
     #[error("not allowed: {0}")]
     Forbidden(String),
 
@@ -68,7 +77,10 @@ impl Error {
             Error::Unauthenticated => 401,
             Error::Forbidden(_) => 403,
             Error::NotFound(_) => 404,
-            Error::Conflict(_) | Error::Busy { .. } | Error::Locked { .. } => 409,
+            Error::Conflict(_)
+            | Error::Busy { .. }
+            | Error::Locked { .. }
+            | Error::Frozen { .. } => 409,
             Error::Database(_) | Error::Migration(_) | Error::Io(_) => 500,
         }
     }

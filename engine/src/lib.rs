@@ -31,6 +31,7 @@ pub mod webhooks;
 pub use error::{Error, InvalidInput, Result};
 pub use service::{
     BranchDeleted, BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentActivity,
-    EnvironmentOverview, JobView, PackageUpload, QaRequest, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
+    EnvironmentOverview, FreezeKind, FreezeRequest, FreezeStatus, JobView, PackageUpload,
+    QaRequest, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
 };
 pub use store::users::ExternalIdentity;

@@ -91,6 +91,10 @@ pub mod actions {
     pub const ENVIRONMENT_EXPIRED: &str = "environment.expired";
     pub const ENVIRONMENT_EXPIRY_CHANGED: &str = "environment.expiry_changed";
     pub const ENVIRONMENT_DESTROYED: &str = "environment.destroyed";
+    pub const FREEZE_CREATED: &str = "freeze.created";
+    pub const FREEZE_DELETED: &str = "freeze.deleted";
+    /// An admin deployed through a freeze window, with a reason (break-glass).
+    pub const FREEZE_OVERRIDDEN: &str = "freeze.overridden";
 
     pub const ALL: &[&str] = &[
         LOGIN,
@@ -128,5 +132,8 @@ pub mod actions {
         ENVIRONMENT_EXPIRED,
         ENVIRONMENT_EXPIRY_CHANGED,
         ENVIRONMENT_DESTROYED,
+        FREEZE_CREATED,
+        FREEZE_DELETED,
+        FREEZE_OVERRIDDEN,
     ];
 }

@@ -45,6 +45,78 @@ pub struct FreezePeriod {
     pub end: DateTime<Utc>,
 }
 
+/// A freeze window as Slipway keeps it.
+#[derive(Clone, Debug)]
+pub struct FreezeWindow {
+    pub id: i64,
+    pub application_id: i64,
+    pub application: String,
+    /// The environment it freezes; `None`: every environment of the application.
+    pub environment: Option<String>,
+    pub rule: FreezeRule,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl FreezeWindow {
+    /// What it covers, as messages name it: `app/env` or `app (all environments)`.
+    pub fn scope(&self) -> String {
+        match &self.environment {
+            Some(env) => format!("{}/{env}", self.application),
+            None => format!("{} (all environments)", self.application),
+        }
+    }
+}
+
+/// A window in force, with the period that is under way.
+#[derive(Clone, Debug)]
+pub struct ActiveFreeze {
+    pub window: FreezeWindow,
+    pub period: FreezePeriod,
+}
+
+impl ActiveFreeze {
+    /// When it ends, in the window's zone and in UTC: "2026-12-24 18:00 Europe/Berlin (17:00 UTC)".
+    pub fn ends(&self) -> String {
+        describe_instant(self.period.end, self.window.rule.zone)
+    }
+}
+
+/// An instant in a zone, with UTC beside it unless the zone is UTC.
+pub fn describe_instant(at: DateTime<Utc>, zone: Tz) -> String {
+    let local = at.with_timezone(&zone).format("%Y-%m-%d %H:%M");
+    if zone == Tz::UTC {
+        return format!("{local} UTC");
+    }
+    format!("{local} {zone} ({} UTC)", at.format("%Y-%m-%d %H:%M"))
+}
+
+/// Of the windows given, the one in force at `now` that ends last.
+pub fn in_force(windows: &[FreezeWindow], now: DateTime<Utc>) -> Option<ActiveFreeze> {
+    windows
+        .iter()
+        .filter_map(|window| {
+            window.rule.active_at(now).map(|period| ActiveFreeze {
+                window: window.clone(),
+                period,
+            })
+        })
+        .max_by_key(|active| active.period.end)
+}
+
+/// Of the windows given, the one that starts next after `now`.
+pub fn upcoming(windows: &[FreezeWindow], now: DateTime<Utc>) -> Option<ActiveFreeze> {
+    windows
+        .iter()
+        .filter_map(|window| {
+            window.rule.next_after(now).map(|period| ActiveFreeze {
+                window: window.clone(),
+                period,
+            })
+        })
+        .min_by_key(|next| next.period.start)
+}
+
 /// A window as it is defined, checked: the zone is known, the cron parses,
 /// the times make sense.
 #[derive(Clone, Debug, PartialEq, Eq)]

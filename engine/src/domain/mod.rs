@@ -10,7 +10,10 @@ mod records;
 mod rollback;
 pub mod settings;
 
-pub use freeze::{parse_zone, weekday_name, FreezePeriod, FreezeRule, FreezeSchedule};
+pub use freeze::{
+    describe_instant, in_force, parse_zone, upcoming, weekday_name, ActiveFreeze, FreezePeriod,
+    FreezeRule, FreezeSchedule, FreezeWindow,
+};
 pub use names::{AppName, BranchName, BranchPattern, CommitSha, EnvName, Login, VarName};
 pub use progress::{EventLevel, HostProgress, HostState};
 pub use records::*;

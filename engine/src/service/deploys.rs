@@ -4,17 +4,33 @@ use crate::auth::{Actor, Permission};
 use crate::domain::Job;
 use crate::error::Result;
 
+use super::freezes::override_reason;
 use super::Engine;
 
 impl Engine {
     pub async fn deploy(&self, actor: &Actor, app: &str, env: &str, build_id: i64) -> Result<Job> {
+        self.deploy_through_freeze(actor, app, env, build_id, None)
+            .await
+    }
+
+    /// [`Engine::deploy`]; with `freeze_override`, an admin's reason to go
+    /// through a freeze window in force (audited as a break-glass).
+    pub async fn deploy_through_freeze(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        build_id: i64,
+        freeze_override: Option<&str>,
+    ) -> Result<Job> {
         let env = self
             .authorize_on(actor, Permission::Deploy, app, env, "deploy")
             .await?;
+        let freeze_override = override_reason(actor, freeze_override)?;
         let build = self.build_of(&env, build_id).await?;
         let job = self
             .store
-            .enqueue_job(&actor.login, &env, &build, None)
+            .enqueue_job(&actor.login, &env, &build, None, freeze_override.as_deref())
             .await?;
         self.runners.wake.notify_one();
         Ok(job)
@@ -27,16 +43,37 @@ impl Engine {
         env: &str,
         release_id: i64,
     ) -> Result<Job> {
+        self.rollback_through_freeze(actor, app, env, release_id, None)
+            .await
+    }
+
+    /// [`Engine::rollback`], through a freeze window that refuses rollbacks
+    /// when an admin gives `freeze_override`.
+    pub async fn rollback_through_freeze(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        release_id: i64,
+        freeze_override: Option<&str>,
+    ) -> Result<Job> {
         let env = self
             .authorize_on(actor, Permission::Deploy, app, env, "rollback")
             .await?;
+        let freeze_override = override_reason(actor, freeze_override)?;
         let target = self.store.release(release_id).await?;
         // Whether it is this environment's and would change anything is
         // decided as it is queued.
         let build = self.store.build(target.build_id).await?;
         let job = self
             .store
-            .enqueue_job(&actor.login, &env, &build, Some(&target))
+            .enqueue_job(
+                &actor.login,
+                &env,
+                &build,
+                Some(&target),
+                freeze_override.as_deref(),
+            )
             .await?;
         self.runners.wake.notify_one();
         Ok(job)

@@ -122,11 +122,13 @@ mod builds;
 mod deploys;
 mod environments;
 mod fleet;
+mod freezes;
 mod packages;
 mod qa;
 mod reading;
 
 pub use branch_rules::{BranchDeleted, PREVIEW_TTL_HOURS};
+pub use freezes::{FreezeKind, FreezeRequest, FreezeStatus};
 pub use packages::PackageUpload;
 
 impl Engine {

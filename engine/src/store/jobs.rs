@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::tx::freezes::{check_not_frozen, FreezeCheck};
 use super::tx::jobs::{
     cancel_queued, check_rollback, check_unlocked, environment_path, insert_job, set_final_state,
 };
@@ -36,13 +37,15 @@ impl JobOutcome {
 
 impl Store {
     /// Queues a deploy of `build`, or a rollback to `rollback_to`, on `env`.
-    /// Refused while the environment is locked or another job is active.
+    /// Refused while the environment is locked, frozen (unless an admin's
+    /// `freeze_override` reason goes through it) or another job is active.
     pub async fn enqueue_job(
         &self,
         actor: &str,
         env: &Environment,
         build: &Build,
         rollback_to: Option<&Release>,
+        freeze_override: Option<&str>,
     ) -> Result<Job> {
         let kind = if rollback_to.is_some() {
             JobKind::Rollback
@@ -51,6 +54,16 @@ impl Store {
         };
         let mut tx = self.write().await?;
         check_unlocked(&mut tx, env).await?;
+        let path = env.path();
+        let freeze = FreezeCheck {
+            actor,
+            environment: &path,
+            application_id: env.application_id,
+            environment_id: Some(env.id),
+            kind,
+            override_reason: freeze_override,
+        };
+        check_not_frozen(&mut tx, &freeze).await?;
         if let Some(target) = rollback_to {
             check_rollback(&mut tx, env, target.id).await?;
         }

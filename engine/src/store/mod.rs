@@ -10,6 +10,7 @@ pub mod builds;
 pub mod deliveries;
 pub mod environments;
 pub mod events;
+pub mod freezes;
 pub mod jobs;
 pub mod login_flows;
 pub mod qa;

@@ -8,6 +8,7 @@ use super::tx::audit;
 use super::tx::environments::{
     insert_environment, EnvironmentRow, NewEnvironmentRow, SELECT_ENVIRONMENT,
 };
+use super::tx::freezes::{check_not_frozen, FreezeCheck};
 use super::tx::jobs::{check_unlocked, insert_job};
 use super::Store;
 use crate::audit::{actions, AuditRecord, SYSTEM_ACTOR};
@@ -62,6 +63,16 @@ impl Store {
         build: &Build,
     ) -> Result<(Environment, Job)> {
         let mut tx = self.write().await?;
+        let path = format!("{}/{}", app.name, new.name);
+        let freeze = FreezeCheck {
+            actor,
+            environment: &path,
+            application_id: app.id,
+            environment_id: None,
+            kind: JobKind::Create,
+            override_reason: None,
+        };
+        check_not_frozen(&mut tx, &freeze).await?;
         let id = insert_environment(
             &mut tx,
             app,

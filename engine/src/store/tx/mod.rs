@@ -6,6 +6,7 @@
 pub(crate) mod audit;
 pub(crate) mod environments;
 pub(crate) mod events;
+pub(crate) mod freezes;
 pub(crate) mod jobs;
 pub(crate) mod qa;
 pub(crate) mod releases;

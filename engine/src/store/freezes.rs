@@ -1,0 +1,105 @@
+//! Freeze windows: made and removed by admins, read by the pages and by
+//! every path that queues a job (through [`super::tx::freezes`]).
+
+use super::tx::audit;
+use super::tx::freezes::{windows_over, FreezeRow, SELECT_WINDOW};
+use super::Store;
+use crate::audit::{actions, AuditRecord};
+use crate::domain::{Application, Environment, FreezeRule, FreezeWindow};
+use crate::error::{Error, Result};
+use crate::time;
+
+impl Store {
+    /// Adds a window over `env`, or over every environment of `app` when `env` is `None`.
+    pub async fn create_freeze_window(
+        &self,
+        actor: &str,
+        app: &Application,
+        env: Option<&Environment>,
+        rule: &FreezeRule,
+    ) -> Result<FreezeWindow> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO freeze_windows
+                (application_id, environment_id, name, schedule, time_zone, blocks_rollbacks, created_by, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(app.id)
+        .bind(env.map(|env| env.id))
+        .bind(&rule.name)
+        .bind(sqlx::types::Json(&rule.schedule))
+        .bind(rule.zone.name())
+        .bind(rule.blocks_rollbacks)
+        .bind(actor)
+        .bind(time::now())
+        .fetch_one(&mut *tx)
+        .await?;
+        let row: FreezeRow = sqlx::query_as(&format!("{SELECT_WINDOW} WHERE f.id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let window = FreezeWindow::from(row);
+        let mut record = AuditRecord::new(actor, actions::FREEZE_CREATED, format!("freeze/{id}"))
+            .details(serde_json::json!({
+                "scope": window.scope(),
+                "name": rule.name,
+                "schedule": rule.schedule,
+                "time_zone": rule.zone.name(),
+                "blocks_rollbacks": rule.blocks_rollbacks,
+            }));
+        if let Some(env) = env {
+            record = record.environment(env.path());
+        }
+        audit::append(&mut tx, &record).await?;
+        tx.commit().await?;
+        Ok(window)
+    }
+
+    /// Every window of an application, its environments' included.
+    pub async fn freeze_windows(&self, application_id: i64) -> Result<Vec<FreezeWindow>> {
+        let rows: Vec<FreezeRow> = sqlx::query_as(&format!(
+            "{SELECT_WINDOW} WHERE f.application_id = ? ORDER BY f.id"
+        ))
+        .bind(application_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(FreezeWindow::from).collect())
+    }
+
+    /// The windows over one environment: its own and its application's.
+    pub async fn freeze_windows_over(&self, env: &Environment) -> Result<Vec<FreezeWindow>> {
+        let mut conn = self.pool().acquire().await?;
+        windows_over(&mut conn, env.application_id, Some(env.id)).await
+    }
+
+    pub async fn delete_freeze_window(
+        &self,
+        actor: &str,
+        app: &Application,
+        id: i64,
+    ) -> Result<FreezeWindow> {
+        let mut tx = self.write().await?;
+        let row: Option<FreezeRow> = sqlx::query_as(&format!(
+            "{SELECT_WINDOW} WHERE f.id = ? AND f.application_id = ?"
+        ))
+        .bind(id)
+        .bind(app.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let window = FreezeWindow::from(
+            row.ok_or_else(|| Error::not_found(format!("freeze window #{id} of {}", app.name)))?,
+        );
+        sqlx::query("DELETE FROM freeze_windows WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let mut record = AuditRecord::new(actor, actions::FREEZE_DELETED, format!("freeze/{id}"))
+            .details(serde_json::json!({ "scope": window.scope(), "name": window.rule.name }));
+        if let Some(env) = &window.environment {
+            record = record.environment(format!("{}/{env}", app.name));
+        }
+        audit::append(&mut tx, &record).await?;
+        tx.commit().await?;
+        Ok(window)
+    }
+}
