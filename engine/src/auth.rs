@@ -181,9 +181,9 @@ impl Permission {
             Permission::Deploy
             | Permission::Lock
             | Permission::CancelJob
+            | Permission::ManageFreezes
             | Permission::OverrideFreeze => Some(Scope::Deploy),
             Permission::ManageEnvironments
-            | Permission::ManageFreezes
             | Permission::ManageApplications
             | Permission::ManageUsers
             | Permission::ManageOwnAccount => None,

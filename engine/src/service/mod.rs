@@ -83,6 +83,8 @@ pub struct EnvironmentOverview {
     pub environment: Environment,
     pub live: Option<Release>,
     pub last_job: Option<Job>,
+    /// The freeze window in force over it, and the next one.
+    pub freeze: FreezeStatus,
 }
 
 /// A job with everything its page shows.

@@ -74,9 +74,16 @@ impl Engine {
         let apps = self.store.applications().await?;
         let envs = self.store.environments().await?;
         let mut out = Vec::with_capacity(apps.len());
+        let now = crate::time::now();
         for app in apps {
+            let windows = self.store.freeze_windows(app.id).await?;
             let mut rows = Vec::new();
             for env in envs.iter().filter(|e| e.application_id == app.id) {
+                let over: Vec<_> = windows
+                    .iter()
+                    .filter(|w| w.environment.as_ref().is_none_or(|name| *name == env.name))
+                    .cloned()
+                    .collect();
                 let live = self.store.live_release(env.id).await?;
                 let last_job = self
                     .store
@@ -88,6 +95,7 @@ impl Engine {
                     environment: env.clone(),
                     live,
                     last_job,
+                    freeze: super::FreezeStatus::of(&over, now),
                 });
             }
             out.push((app, rows));

@@ -48,6 +48,9 @@ pub async fn register_build(
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     build_id: i64,
+    /// Admins: why this deploy goes through a freeze window in force (audited).
+    #[serde(default)]
+    freeze_override: Option<String>,
 }
 
 /// `POST /api/apps/{app}/envs/{env}/deploy` → 202 with the job.
@@ -58,7 +61,7 @@ pub struct DeployRequest {
     responses(
         (status = 202, description = "Queued", body = Job),
         (status = 403, description = "Not allowed (role, scope, or a protected environment)", body = ErrorBody),
-        (status = 409, description = "Environment busy or locked", body = ErrorBody),
+        (status = 409, description = "Environment busy, locked or frozen", body = ErrorBody),
     ),
     security(("bearer" = ["deploy"]))
 )]
@@ -71,7 +74,13 @@ pub async fn deploy(
     let Json(request) = body?;
     let job = state
         .engine
-        .deploy(&actor, &app, &env, request.build_id)
+        .deploy_through_freeze(
+            &actor,
+            &app,
+            &env,
+            request.build_id,
+            request.freeze_override.as_deref(),
+        )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
@@ -80,6 +89,9 @@ pub async fn deploy(
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     release_id: i64,
+    /// Admins: why this rollback goes through a freeze window that refuses rollbacks.
+    #[serde(default)]
+    freeze_override: Option<String>,
 }
 
 /// `POST /api/apps/{app}/envs/{env}/rollback` → 202 with the job.
@@ -103,7 +115,13 @@ pub async fn rollback(
     let Json(request) = body?;
     let job = state
         .engine
-        .rollback(&actor, &app, &env, request.release_id)
+        .rollback_through_freeze(
+            &actor,
+            &app,
+            &env,
+            request.release_id,
+            request.freeze_override.as_deref(),
+        )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::api::ErrorBody;
+use super::api_freezes::FreezeStatusDocument;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -39,6 +40,8 @@ pub struct EnvironmentDocument {
     expires_at: Option<DateTime<Utc>>,
     live: Option<Release>,
     last_job: Option<Job>,
+    /// The freeze window in force over it, and the next one.
+    freeze: FreezeStatusDocument,
 }
 
 /// Who locked an environment, when and why: deploys wait until it is unlocked.
@@ -69,6 +72,7 @@ impl From<EnvironmentOverview> for EnvironmentDocument {
             name: env.name,
             live: overview.live,
             last_job: overview.last_job,
+            freeze: FreezeStatusDocument::from(&overview.freeze),
         }
     }
 }

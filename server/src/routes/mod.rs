@@ -3,6 +3,7 @@
 
 mod api;
 mod api_environments;
+mod api_freezes;
 mod artifacts;
 mod audit_csv;
 mod events;
@@ -90,6 +91,21 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::DELETE,
             "/api/apps/{app}/envs/{env}",
             delete(api_environments::destroy),
+        ),
+        (
+            Method::GET,
+            "/api/apps/{app}/freezes",
+            get(api_freezes::list),
+        ),
+        (
+            Method::POST,
+            "/api/apps/{app}/freezes",
+            post(api_freezes::create),
+        ),
+        (
+            Method::DELETE,
+            "/api/apps/{app}/freezes/{id}",
+            delete(api_freezes::delete),
         ),
         (
             Method::POST,

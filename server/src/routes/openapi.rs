@@ -5,14 +5,15 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, api_environments, events, packages};
+use super::{api, api_environments, api_freezes, events, packages};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Slipway API",
         description = "Register builds, deploy and roll back, read jobs and releases, list environments, \
-                       lock and unlock them, create and destroy QA environments. \
+                       lock and unlock them, create and destroy QA environments, manage freeze windows \
+                       (a deploy or rollback may carry an admin's `freeze_override` reason). \
                        Authenticate with `Authorization: Bearer <token>` (tokens carry scopes: \
                        read, builds:write, deploy). Job events stream as server-sent events \
                        from `GET /events/jobs/{id}` (resume with `Last-Event-ID`)."
@@ -30,6 +31,9 @@ use super::{api, api_environments, events, packages};
         api_environments::unlock,
         api_environments::create_qa,
         api_environments::destroy,
+        api_freezes::list,
+        api_freezes::create,
+        api_freezes::delete,
         packages::upload,
         events::job_events,
     ),
