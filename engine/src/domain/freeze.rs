@@ -59,6 +59,11 @@ pub struct FreezeWindow {
 }
 
 impl FreezeWindow {
+    /// Whether it freezes the environment named `env` of its application.
+    pub fn covers(&self, env: &str) -> bool {
+        self.environment.as_deref().is_none_or(|name| name == env)
+    }
+
     /// What it covers, as messages name it: `app/env` or `app (all environments)`.
     pub fn scope(&self) -> String {
         match &self.environment {
@@ -132,7 +137,7 @@ impl FreezeRule {
     pub fn new(
         name: &str,
         schedule: FreezeSchedule,
-        zone: &str,
+        zone: Tz,
         blocks_rollbacks: bool,
     ) -> Result<Self, InvalidInput> {
         let name = name.trim();
@@ -148,7 +153,6 @@ impl FreezeRule {
                 format!("at most {MAX_NAME} characters"),
             ));
         }
-        let zone = parse_zone(zone)?;
         check_schedule(&schedule)?;
         Ok(Self {
             name: name.to_owned(),
@@ -174,14 +178,9 @@ impl FreezeRule {
     fn latest_start_at_or_before(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.schedule {
             FreezeSchedule::Once { from, .. } => (*from <= now).then_some(*from),
-            FreezeSchedule::Weekly { days, start, .. } => {
-                let today = now.with_timezone(&self.zone).date_naive();
-                (0..=8)
-                    .filter_map(|back| today.checked_sub_signed(Duration::days(back)))
-                    .filter(|date| days.contains(&date.weekday()))
-                    .filter_map(|date| self.local(date, *start))
-                    .find(|start| *start <= now)
-            }
+            FreezeSchedule::Weekly { days, start, .. } => self
+                .weekly_starts(days, *start, now, -1)
+                .find(|start| *start <= now),
             FreezeSchedule::Cron { expression, .. } => cron(expression)
                 .ok()?
                 .find_previous_occurrence(&now.with_timezone(&self.zone), true)
@@ -193,20 +192,31 @@ impl FreezeRule {
     fn first_start_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.schedule {
             FreezeSchedule::Once { from, .. } => (*from > now).then_some(*from),
-            FreezeSchedule::Weekly { days, start, .. } => {
-                let today = now.with_timezone(&self.zone).date_naive();
-                (0..=8)
-                    .filter_map(|ahead| today.checked_add_signed(Duration::days(ahead)))
-                    .filter(|date| days.contains(&date.weekday()))
-                    .filter_map(|date| self.local(date, *start))
-                    .find(|start| *start > now)
-            }
+            FreezeSchedule::Weekly { days, start, .. } => self
+                .weekly_starts(days, *start, now, 1)
+                .find(|start| *start > now),
             FreezeSchedule::Cron { expression, .. } => cron(expression)
                 .ok()?
                 .find_next_occurrence(&now.with_timezone(&self.zone), false)
                 .ok()
                 .map(|start| start.with_timezone(&Utc)),
         }
+    }
+
+    /// A weekly window's starts on the nine days from `now`'s local date,
+    /// going back (`step` -1) or ahead (`step` 1).
+    fn weekly_starts<'a>(
+        &'a self,
+        days: &'a [Weekday],
+        start: NaiveTime,
+        now: DateTime<Utc>,
+        step: i64,
+    ) -> impl Iterator<Item = DateTime<Utc>> + 'a {
+        let today = now.with_timezone(&self.zone).date_naive();
+        (0..=8)
+            .filter_map(move |n| today.checked_add_signed(Duration::days(n * step)))
+            .filter(|date| days.contains(&date.weekday()))
+            .filter_map(move |date| self.local(date, start))
     }
 
     /// The period that begins at `start`, one of this window's starts.

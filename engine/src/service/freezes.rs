@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Actor, Permission};
-use crate::domain::{self, ActiveFreeze, EnvName, FreezeRule, FreezeSchedule, FreezeWindow};
+use crate::domain::{self, ActiveFreeze, FreezeRule, FreezeSchedule, FreezeWindow};
 use crate::error::{InvalidInput, Result};
 use crate::time;
 
@@ -100,7 +100,7 @@ impl FreezeRequest {
                 })?,
             },
         };
-        FreezeRule::new(&self.name, schedule, zone.name(), self.blocks_rollbacks)
+        FreezeRule::new(&self.name, schedule, zone, self.blocks_rollbacks)
     }
 }
 
@@ -131,11 +131,7 @@ impl Engine {
         let application = self.find_application(app).await?;
         let env = match request.environment.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(env) => Some(
-                self.store
-                    .environment(&domain::AppName::parse(app)?, &EnvName::parse(env)?)
-                    .await?,
-            ),
+            Some(env) => Some(self.find_environment(app, env).await?),
         };
         self.store
             .create_freeze_window(&actor.login, &application, env.as_ref(), &rule)

@@ -81,7 +81,7 @@ impl Engine {
             for env in envs.iter().filter(|e| e.application_id == app.id) {
                 let over: Vec<_> = windows
                     .iter()
-                    .filter(|w| w.environment.as_ref().is_none_or(|name| *name == env.name))
+                    .filter(|window| window.covers(&env.name))
                     .cloned()
                     .collect();
                 let live = self.store.live_release(env.id).await?;

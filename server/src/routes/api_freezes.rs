@@ -84,14 +84,12 @@ impl From<&FreezeStatus> for FreezeStatusDocument {
 
 impl From<FreezeWindow> for FreezeDocument {
     fn from(window: FreezeWindow) -> Self {
-        let now = engine::time::now();
-        let rule = &window.rule;
-        let active = rule.active_at(now);
-        let next = rule.next_after(active.map_or(now, |period| period.end));
-        let period = |p: engine::domain::FreezePeriod| PeriodDocument {
-            start: p.start,
-            end: p.end,
+        let status = FreezeStatus::of(std::slice::from_ref(&window), engine::time::now());
+        let period = |freeze: ActiveFreeze| PeriodDocument {
+            start: freeze.period.start,
+            end: freeze.period.end,
         };
+        let rule = window.rule;
         Self {
             id: window.id,
             kind: match rule.schedule {
@@ -103,9 +101,9 @@ impl From<FreezeWindow> for FreezeDocument {
             schedule: rule.schedule.describe(rule.zone),
             time_zone: rule.zone.name().to_owned(),
             blocks_rollbacks: rule.blocks_rollbacks,
-            active: active.map(period),
-            next: next.map(period),
-            name: window.rule.name,
+            active: status.active.map(period),
+            next: status.upcoming.map(period),
+            name: rule.name,
             environment: window.environment,
             created_by: window.created_by,
             created_at: window.created_at,
@@ -174,11 +172,8 @@ pub async fn create(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Path((app, id)): Path<(String, String)>,
+    Path((app, id)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("id: a freeze window's number"))?;
     state.engine.delete_freeze_window(&actor, &app, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,6 +1,6 @@
 use chrono::{DateTime, NaiveTime, Utc, Weekday};
 
-use super::{FreezePeriod, FreezeRule, FreezeSchedule};
+use super::{parse_zone, FreezePeriod, FreezeRule, FreezeSchedule};
 
 fn utc(at: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(at)
@@ -12,13 +12,17 @@ fn time(at: &str) -> NaiveTime {
     NaiveTime::parse_from_str(at, "%H:%M").expect("a test time")
 }
 
+fn zone(name: &str) -> chrono_tz::Tz {
+    parse_zone(name).expect("a test zone")
+}
+
 fn weekly(days: &[Weekday], start: &str, end: &str, zone: &str) -> FreezeRule {
     let schedule = FreezeSchedule::Weekly {
         days: days.to_vec(),
         start: time(start),
         end: time(end),
     };
-    FreezeRule::new("weekend", schedule, zone, false).expect("a valid window")
+    FreezeRule::new("weekend", schedule, self::zone(zone), false).expect("a valid window")
 }
 
 fn period(start: &str, end: &str) -> FreezePeriod {
@@ -34,7 +38,7 @@ fn a_one_off_window_is_in_force_from_its_start_until_its_end() {
         from: utc("2026-12-20T18:00:00Z"),
         to: utc("2027-01-04T08:00:00Z"),
     };
-    let rule = FreezeRule::new("holidays", schedule, "UTC", false).expect("valid");
+    let rule = FreezeRule::new("holidays", schedule, zone("UTC"), false).expect("valid");
     assert_eq!(rule.active_at(utc("2026-12-20T17:59:59Z")), None);
     assert_eq!(
         rule.next_after(utc("2026-12-20T17:59:59Z")),
@@ -91,7 +95,7 @@ fn a_cron_window_starts_at_each_match_in_its_zone_and_lasts_its_minutes() {
         expression: "0 18 * * 5".into(),
         minutes: 60,
     };
-    let rule = FreezeRule::new("friday", schedule, "America/New_York", true).expect("valid");
+    let rule = FreezeRule::new("friday", schedule, zone("America/New_York"), true).expect("valid");
     // New York moved to daylight time on 2026-03-08: 18:00 EST is 23:00 UTC, EDT 22:00.
     assert_eq!(
         rule.next_after(utc("2026-03-06T12:00:00Z")),
@@ -111,7 +115,7 @@ fn overlapping_recurrences_read_as_one_period() {
         expression: "0 */2 * * *".into(),
         minutes: 150,
     };
-    let rule = FreezeRule::new("busy", schedule, "UTC", false).expect("valid");
+    let rule = FreezeRule::new("busy", schedule, zone("UTC"), false).expect("valid");
     let active = rule.active_at(utc("2026-06-01T00:10:00Z")).expect("frozen");
     assert!(active.end >= utc("2026-06-02T00:00:00Z"), "{active:?}");
 }
@@ -125,43 +129,69 @@ fn bad_zones_crons_and_times_are_refused_naming_the_field() {
     let field =
         |rule: Result<FreezeRule, crate::error::InvalidInput>| rule.expect_err("refused").field;
     assert_eq!(
-        field(FreezeRule::new(
-            "x",
-            cron("0 18 * * 5", 60),
-            "Mars/Olympus",
-            false
-        )),
+        parse_zone("Mars/Olympus").expect_err("refused").field,
         "time_zone"
     );
     assert_eq!(
-        field(FreezeRule::new("x", cron("0 18 * * 5 *", 60), "UTC", false)),
+        field(FreezeRule::new(
+            "x",
+            cron("0 18 * * 5 *", 60),
+            zone("UTC"),
+            false
+        )),
         "cron"
     );
     assert_eq!(
-        field(FreezeRule::new("x", cron("0 25 * * 5", 60), "UTC", false)),
+        field(FreezeRule::new(
+            "x",
+            cron("0 25 * * 5", 60),
+            zone("UTC"),
+            false
+        )),
         "cron"
     );
     assert_eq!(
-        field(FreezeRule::new("x", cron("$(reboot)", 60), "UTC", false)),
+        field(FreezeRule::new(
+            "x",
+            cron("$(reboot)", 60),
+            zone("UTC"),
+            false
+        )),
         "cron"
     );
     assert_eq!(
-        field(FreezeRule::new("x", cron("0 18 * * 5", 0), "UTC", false)),
+        field(FreezeRule::new(
+            "x",
+            cron("0 18 * * 5", 0),
+            zone("UTC"),
+            false
+        )),
         "minutes"
     );
     assert_eq!(
-        field(FreezeRule::new(" ", cron("0 18 * * 5", 1), "UTC", false)),
+        field(FreezeRule::new(
+            " ",
+            cron("0 18 * * 5", 1),
+            zone("UTC"),
+            false
+        )),
         "name"
     );
     let backwards = FreezeSchedule::Once {
         from: utc("2026-12-20T18:00:00Z"),
         to: utc("2026-12-20T18:00:00Z"),
     };
-    assert_eq!(field(FreezeRule::new("x", backwards, "UTC", false)), "to");
+    assert_eq!(
+        field(FreezeRule::new("x", backwards, zone("UTC"), false)),
+        "to"
+    );
     let no_days = FreezeSchedule::Weekly {
         days: vec![],
         start: time("18:00"),
         end: time("19:00"),
     };
-    assert_eq!(field(FreezeRule::new("x", no_days, "UTC", false)), "days");
+    assert_eq!(
+        field(FreezeRule::new("x", no_days, zone("UTC"), false)),
+        "days"
+    );
 }
