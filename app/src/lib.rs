@@ -19,7 +19,7 @@ use components::layout::Header;
 use pages::{
     audit::AuditLogPage, builds::BuildsListPage, environment::EnvironmentPage,
     environment_form::EnvironmentFormPage, job::JobPage, login::LoginPage, overview::OverviewPage,
-    tokens::TokensPage, users::UsersPage,
+    requests::RequestsPage, tokens::TokensPage, users::UsersPage,
 };
 
 /// The name of the wasm/JS/CSS bundle under `/pkg`.
@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage />
                     <Route path=path!("/builds") view=BuildsListPage />
                     <Route path=path!("/audit") view=AuditLogPage />
+                    <Route path=path!("/requests") view=RequestsPage />
                     <Route path=path!("/users") view=UsersPage />
                     <Route path=path!("/tokens") view=TokensPage />
                     <Route path=path!("/jobs/:id") view=JobPage />

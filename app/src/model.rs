@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 mod env_form;
+mod freeze;
 pub use env_form::*;
+pub use freeze::*;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Me {
@@ -43,6 +45,8 @@ pub struct EnvSummary {
     pub url: Option<String>,
     pub protected: bool,
     pub lock: Option<LockInfo>,
+    /// The freeze window in force over it, and the next one.
+    pub freeze: FreezeState,
     pub live: Option<ReleaseInfo>,
     pub last_job: Option<JobSummary>,
 }
@@ -62,6 +66,8 @@ pub struct ReleaseInfo {
     pub created_at: String,
     pub job_id: i64,
     pub job_state: String,
+    /// Who approved it, comma-separated (none: it needed no approval).
+    pub approved_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,6 +132,10 @@ pub struct EnvDetail {
     pub activity: i64,
     /// What the person looking may do here, so the page offers only that.
     pub may: MayHere,
+    /// The freeze windows over it: its own and its application's.
+    pub freeze_windows: Vec<FreezeWindowInfo>,
+    /// Its latest deploy requests, newest first (the waiting one among them).
+    pub requests: Vec<RequestInfo>,
 }
 
 /// What the signed-in person may do on one environment (the server decides
@@ -136,6 +146,9 @@ pub struct MayHere {
     pub deploy_refused: Option<String>,
     /// Edit settings and variables, break remote locks (admins).
     pub manage: bool,
+    /// Make and remove freeze windows, and deploy through one with a
+    /// reason (admins).
+    pub manage_freezes: bool,
 }
 
 /// What one host of a dnf environment has installed.
@@ -187,6 +200,9 @@ pub struct JobDetail {
     pub may_cancel: bool,
     /// Who asked it to stop, while it has not yet.
     pub cancel_requested_by: Option<String>,
+    /// The request it was started from: its number and who approved it.
+    pub request_id: Option<i64>,
+    pub approved_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -314,4 +330,50 @@ pub struct PlanStep {
     pub phase: String,
     pub target: String,
     pub action: String,
+}
+
+/// What pressing Deploy (or Rollback) made: a job that starts now, or a
+/// request that waits (for a running job, or for its time).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Deployed {
+    Job(i64),
+    Waiting(Box<RequestInfo>),
+}
+
+/// A deploy or rollback request, as the pages show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestInfo {
+    pub id: i64,
+    pub app: String,
+    pub env: String,
+    pub kind: String,
+    pub build_id: i64,
+    pub commit_sha: String,
+    pub branch: String,
+    pub requested_by: String,
+    /// "waiting", "started", "superseded", "cancelled" or "failed".
+    pub state: String,
+    pub not_before: Option<String>,
+    /// Why it waits, or how it ended.
+    pub note: Option<String>,
+    pub job_id: Option<i64>,
+    pub created_at: String,
+    /// Awaiting approval: when it expires.
+    pub expires_at: Option<String>,
+    /// Its approvals and rejections, oldest first.
+    pub answers: Vec<AnswerInfo>,
+    /// Whether the one looking may approve or reject it.
+    pub may_answer: bool,
+    /// Awaiting approval, but the one looking may not answer it: why.
+    pub why_not: Option<String>,
+}
+
+/// An approval or rejection of a request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnswerInfo {
+    pub approver: String,
+    /// "approved" or "rejected".
+    pub decision: String,
+    pub comment: String,
+    pub at: String,
 }

@@ -2,6 +2,9 @@
 
 use sha2::{Digest, Sha256};
 
+pub use crate::domain::{
+    qualified_group, ApprovalPolicy, ApprovalRule, Approver, Principal, DEFAULT_EXPIRE_HOURS,
+};
 use crate::domain::{ApiToken, BranchPattern, Environment, Role, User};
 use crate::error::{Error, InvalidInput, Result};
 
@@ -152,6 +155,8 @@ pub enum Permission {
     ManageFreezes,
     /// Deploy through a freeze window, with a reason (a break-glass).
     OverrideFreeze,
+    /// Approve or reject a deploy request (where an approval rule names one).
+    Approve,
     ManageUsers,
     /// One's own account: API tokens, signing out everywhere.
     ManageOwnAccount,
@@ -164,7 +169,8 @@ impl Permission {
             Permission::RegisterBuild
             | Permission::Deploy
             | Permission::Lock
-            | Permission::CancelJob => Role::Deployer,
+            | Permission::CancelJob
+            | Permission::Approve => Role::Deployer,
             Permission::ManageEnvironments
             | Permission::ManageApplications
             | Permission::ManageFreezes
@@ -182,7 +188,8 @@ impl Permission {
             | Permission::Lock
             | Permission::CancelJob
             | Permission::ManageFreezes
-            | Permission::OverrideFreeze => Some(Scope::Deploy),
+            | Permission::OverrideFreeze
+            | Permission::Approve => Some(Scope::Deploy),
             Permission::ManageEnvironments
             | Permission::ManageApplications
             | Permission::ManageUsers
@@ -236,13 +243,9 @@ impl Actor {
         if !environment.protected || self.role == Role::Admin {
             return Ok(());
         }
-        let named = deployers.iter().any(|p| match p {
-            Principal::User(login) => *login == self.login,
-            Principal::Group { provider, name } => self
-                .groups
-                .iter()
-                .any(|g| g == &qualified_group(provider, name)),
-        });
+        let named = deployers
+            .iter()
+            .any(|p| p.matches(&self.login, &self.groups));
         if named {
             Ok(())
         } else {
@@ -267,6 +270,11 @@ pub struct DeployPolicy {
     /// Builds of matching branches each get a QA environment of their own
     /// (a branch preview), a copy of this one.
     pub previews: Option<BranchPattern>,
+    /// A deploy that meets a running job waits for it instead of being
+    /// refused (auto-deploys always wait).
+    pub queue_deploys: bool,
+    /// What a deploy or rollback needs before it starts.
+    pub approvals: ApprovalPolicy,
 }
 
 impl DeployPolicy {
@@ -305,6 +313,8 @@ impl DeployPolicy {
             deployers: parsed,
             auto_deploy,
             previews,
+            queue_deploys: false,
+            approvals: ApprovalPolicy::default(),
         })
     }
 
@@ -318,71 +328,6 @@ impl From<bool> for DeployPolicy {
         DeployPolicy {
             protected,
             ..DeployPolicy::default()
-        }
-    }
-}
-
-/// How a user's group is recorded at sign-in, and matched: with the id of
-/// the identity provider that vouched for it, since groups of different
-/// providers are different groups (anyone can make a GitHub organisation
-/// named like another provider's group).
-pub fn qualified_group(provider: &str, name: &str) -> String {
-    format!("{provider}:{name}")
-}
-
-/// Someone named as a deployer of a protected environment.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Principal {
-    User(String),
-    /// A group at the identity provider `provider` (its configured id).
-    Group {
-        provider: String,
-        name: String,
-    },
-}
-
-impl Principal {
-    /// `user:<login>` or `group:<provider>:<name>`.
-    pub fn parse(raw: &str) -> std::result::Result<Principal, InvalidInput> {
-        let raw = raw.trim();
-        let bad = |why: &str| InvalidInput::new("deployers", format!("{raw:?}: {why}"));
-        let usage = "write user:<login> or group:<provider>:<name>";
-        let (kind, rest) = raw.split_once(':').ok_or_else(|| bad(usage))?;
-        let valid = |name: &str, extra: &[char]| {
-            !name.is_empty()
-                && name.len() <= 100
-                && name.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || extra.contains(&c)
-                })
-        };
-        match kind {
-            "user" if valid(rest, &['@']) => Ok(Principal::User(rest.to_owned())),
-            "group" => {
-                let Some((provider, name)) = rest.split_once(':') else {
-                    return Err(bad(
-                        "name the identity provider too, group:<provider>:<name> (e.g. group:oidc:ops): \
-                         groups of different providers are different groups",
-                    ));
-                };
-                if valid(provider, &[]) && valid(name, &['@', '/']) {
-                    Ok(Principal::Group {
-                        provider: provider.to_owned(),
-                        name: name.to_owned(),
-                    })
-                } else {
-                    Err(bad(usage))
-                }
-            }
-            _ => Err(bad(usage)),
-        }
-    }
-}
-
-impl std::fmt::Display for Principal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Principal::User(login) => write!(f, "user:{login}"),
-            Principal::Group { provider, name } => write!(f, "group:{provider}:{name}"),
         }
     }
 }

@@ -30,8 +30,8 @@ pub mod webhooks;
 
 pub use error::{Error, InvalidInput, Result};
 pub use service::{
-    BranchDeleted, BuildRequest, Engine, EngineSettings, EnvVarRequest, EnvironmentActivity,
-    EnvironmentOverview, FreezeKind, FreezeRequest, FreezeStatus, JobView, PackageUpload,
-    QaRequest, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
+    BranchDeleted, BuildRequest, DeployAsk, Engine, EngineSettings, EnvVarRequest,
+    EnvironmentActivity, EnvironmentOverview, FreezeKind, FreezeRequest, FreezeStatus, JobView,
+    PackageUpload, QaRequest, RequestView, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
 };
 pub use store::users::ExternalIdentity;

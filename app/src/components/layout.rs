@@ -16,6 +16,7 @@ pub fn Header() -> impl IntoView {
             <nav>
                 <A href="/">"Environments"</A>
                 <A href="/builds">"Builds"</A>
+                <A href="/requests">"Requests"</A>
                 <A href="/audit">"Audit log"</A>
             </nav>
             <Suspense fallback=|| ()>

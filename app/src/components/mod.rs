@@ -2,6 +2,8 @@ pub mod allowed;
 pub mod changes;
 pub mod confirm;
 pub mod errors;
+pub mod freeze;
 pub mod layout;
 pub mod progress;
+pub mod requests;
 pub mod state;

@@ -7,8 +7,35 @@ use engine::domain::{AuditEntry, Build, EnvVar, Environment, Job, JobEvent, JobH
 
 use crate::model::*;
 
+mod freeze;
+pub use freeze::{freeze_request, freeze_state, freeze_window};
+
 pub fn when(ts: DateTime<Utc>) -> String {
     ts.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A wall-clock `YYYY-MM-DDTHH:MM` as a browser's `datetime-local` input
+/// sends it, `offset_minutes` east of UTC (none: UTC).
+pub fn browser_time(
+    raw: &str,
+    offset_minutes: Option<&str>,
+) -> Result<DateTime<Utc>, crate::error::AppError> {
+    use crate::error::AppError;
+    let raw = raw.trim();
+    let wall = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(raw, format).ok())
+        .ok_or_else(|| AppError::invalid("at: a date and time such as 2026-12-24T18:00"))?;
+    let offset: i32 = match offset_minutes {
+        Some(raw) => crate::functions::context::number("utc_offset_minutes", raw)?,
+        None => 0,
+    };
+    let zone = chrono::FixedOffset::east_opt(offset.saturating_mul(60))
+        .ok_or_else(|| AppError::invalid("utc_offset_minutes: out of range"))?;
+    wall.and_local_timezone(zone)
+        .single()
+        .map(|at| at.with_timezone(&Utc))
+        .ok_or_else(|| AppError::invalid("at: not a time that exists"))
 }
 
 pub fn release(r: &Release) -> ReleaseInfo {
@@ -26,6 +53,60 @@ pub fn release(r: &Release) -> ReleaseInfo {
         created_at: when(r.created_at),
         job_id: r.job_id,
         job_state: r.job_state.as_str().to_owned(),
+        approved_by: r.approved_by.clone(),
+    }
+}
+
+pub fn request_view(view: &engine::RequestView) -> RequestInfo {
+    RequestInfo {
+        answers: view
+            .approvals
+            .iter()
+            .map(|a| AnswerInfo {
+                approver: a.approver.clone(),
+                decision: a.decision.clone(),
+                comment: a.comment.clone(),
+                at: when(a.created_at),
+            })
+            .collect(),
+        may_answer: view.may_answer,
+        why_not: view.why_not.clone(),
+        ..request(&view.request)
+    }
+}
+
+pub fn request(r: &engine::domain::DeployRequest) -> RequestInfo {
+    let (app, env) = r
+        .environment
+        .split_once('/')
+        .unwrap_or((&r.environment, ""));
+    RequestInfo {
+        id: r.id,
+        app: app.to_owned(),
+        env: env.to_owned(),
+        kind: r.kind.as_str().to_owned(),
+        build_id: r.build_id,
+        commit_sha: r.commit_sha.clone(),
+        branch: r.branch.clone(),
+        requested_by: r.requested_by.clone(),
+        state: r.state.as_str().to_owned(),
+        not_before: r.not_before.map(when),
+        note: r.note.clone(),
+        job_id: r.job_id,
+        created_at: when(r.created_at),
+        expires_at: r.expires_at.map(when),
+        answers: Vec::new(),
+        may_answer: false,
+        why_not: None,
+    }
+}
+
+pub fn deployed(deployment: engine::domain::Deployment) -> Deployed {
+    match deployment {
+        engine::domain::Deployment::Started(job) => Deployed::Job(job.id),
+        engine::domain::Deployment::Waiting(waiting) => {
+            Deployed::Waiting(Box::new(request(&waiting)))
+        }
     }
 }
 
@@ -57,6 +138,7 @@ pub fn env_summary(
     env: &Environment,
     live: Option<&Release>,
     last_job: Option<&Job>,
+    freeze: FreezeState,
 ) -> EnvSummary {
     EnvSummary {
         app: env.application.clone(),
@@ -78,6 +160,7 @@ pub fn env_summary(
             locked_by: l.locked_by.clone(),
             since: when(l.since),
         }),
+        freeze,
         live: live.map(release),
         last_job: last_job.map(job),
     }

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 
-use crate::model::{EnvDetail, EnvForm};
+use crate::model::{Deployed, EnvDetail, EnvForm};
 
 #[server(prefix = "/fn", endpoint = "get_environment")]
 pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, AppError> {
@@ -21,8 +21,12 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, AppE
     let builds = engine.deployable_builds(&actor, &environment, 100).await?;
     let vars = engine.env_vars_masked(&actor, &environment).await?;
     let policy = engine.deploy_policy(&actor, &environment).await?;
+    let freeze = engine.freeze_status(&actor, &app, &env).await?;
+    let freeze_windows = engine.freeze_windows(&actor, &app).await?;
+    let freeze = convert::freeze_state(&freeze, engine::time::now());
+    let requests = engine.environment_requests(&actor, &environment, 5).await?;
     Ok(EnvDetail {
-        summary: convert::env_summary(&environment, live.as_ref(), recent_jobs.first()),
+        summary: convert::env_summary(&environment, live.as_ref(), recent_jobs.first(), freeze),
         settings: EnvForm::of(&environment, &policy),
         vars: vars.iter().map(convert::var).collect(),
         releases: releases.iter().map(convert::release).collect(),
@@ -42,7 +46,16 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, AppE
             manage: actor
                 .require(engine::auth::Permission::ManageEnvironments)
                 .is_ok(),
+            manage_freezes: actor
+                .require(engine::auth::Permission::ManageFreezes)
+                .is_ok(),
         },
+        freeze_windows: freeze_windows
+            .iter()
+            .filter(|window| window.covers(&environment.name))
+            .map(convert::freeze_window)
+            .collect(),
+        requests: requests.iter().map(convert::request_view).collect(),
     })
 }
 
@@ -126,27 +139,53 @@ pub async fn delete_env_var(app: String, env: String, name: String) -> Result<()
     Ok(engine.delete_env_var(&actor, &app, &env, &name).await?)
 }
 
-/// Queues a deploy; returns the job id.
+/// Deploys a build: a job now, or a request that waits (behind a running
+/// job where the environment queues deploys, or until `at`, a wall-clock
+/// time `utc_offset_minutes` east of UTC as the browser says). Blank
+/// fields count as not given. `freeze_override`: an admin's reason to
+/// deploy through a freeze window in force.
 #[server(prefix = "/fn", endpoint = "deploy")]
-pub async fn deploy(app: String, env: String, build_id: String) -> Result<i64, AppError> {
+pub async fn deploy(
+    app: String,
+    env: String,
+    build_id: String,
+    freeze_override: Option<String>,
+    at: Option<String>,
+    utc_offset_minutes: Option<String>,
+) -> Result<Deployed, AppError> {
     use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
     let build_id: i64 = build_id
         .trim()
         .parse()
         .map_err(|_| AppError::invalid("choose a build to deploy"))?;
-    let job = engine.deploy(&actor, &app, &env, build_id).await?;
-    Ok(job.id)
+    let given = |field: Option<String>| field.filter(|text| !text.trim().is_empty());
+    let ask = engine::DeployAsk {
+        build_id,
+        at: match given(at) {
+            Some(at) => Some(super::convert::browser_time(
+                &at,
+                given(utc_offset_minutes).as_deref(),
+            )?),
+            None => None,
+        },
+        freeze_override: given(freeze_override),
+    };
+    let deployment = engine.request_deploy(&actor, &app, &env, &ask).await?;
+    Ok(super::convert::deployed(deployment))
 }
 
-/// Queues a rollback to an earlier release; returns the job id.
+/// Rolls back to an earlier release: a job now, or a request that waits
+/// behind a running job where the environment queues deploys.
 #[server(prefix = "/fn", endpoint = "rollback")]
-pub async fn rollback(app: String, env: String, release_id: String) -> Result<i64, AppError> {
+pub async fn rollback(app: String, env: String, release_id: String) -> Result<Deployed, AppError> {
     use super::context::{actor, engine, number};
     let release_id = number("release_id", &release_id)?;
     let (engine, actor) = (engine()?, actor().await?);
-    let job = engine.rollback(&actor, &app, &env, release_id).await?;
-    Ok(job.id)
+    let deployment = engine
+        .request_rollback(&actor, &app, &env, release_id, None)
+        .await?;
+    Ok(super::convert::deployed(deployment))
 }
 
 /// Removes stale deploy locks on an SSH environment's hosts; one line per host.

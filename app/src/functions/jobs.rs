@@ -19,6 +19,7 @@ pub async fn get_job(id: String) -> Result<JobDetail, AppError> {
             &policy.deployers,
         )
         .is_ok();
+    let request = engine.request_of_job(&actor, id).await?;
     let duration = match (view.job.started_at, view.job.finished_at) {
         (Some(start), Some(end)) => Some(format!(
             "{:.1}s",
@@ -40,6 +41,8 @@ pub async fn get_job(id: String) -> Result<JobDetail, AppError> {
         more_events: view.more_events,
         may_cancel,
         cancel_requested_by: view.job.cancel_requested_by.clone(),
+        request_id: request.map(|r| r.id),
+        approved_by: view.release.as_ref().and_then(|r| r.approved_by.clone()),
     })
 }
 

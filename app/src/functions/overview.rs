@@ -10,6 +10,7 @@ pub async fn get_overview() -> Result<Vec<AppOverview>, AppError> {
     use super::convert;
     let (engine, actor) = (engine()?, actor().await?);
     let overview = engine.overview(&actor).await?;
+    let now = engine::time::now();
     Ok(overview
         .into_iter()
         .map(|(app, envs)| AppOverview {
@@ -17,7 +18,14 @@ pub async fn get_overview() -> Result<Vec<AppOverview>, AppError> {
             repository_url: app.repository_url,
             environments: envs
                 .iter()
-                .map(|e| convert::env_summary(&e.environment, e.live.as_ref(), e.last_job.as_ref()))
+                .map(|e| {
+                    convert::env_summary(
+                        &e.environment,
+                        e.live.as_ref(),
+                        e.last_job.as_ref(),
+                        convert::freeze_state(&e.freeze, now),
+                    )
+                })
                 .collect(),
         })
         .collect())

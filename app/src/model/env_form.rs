@@ -6,7 +6,7 @@
 //! fills the form from stored settings. A new setting touches its
 //! backend's settings type, its form part here and its field on the page.
 
-mod checkbox;
+pub(crate) mod checkbox;
 mod dnf;
 mod docker;
 mod local;
@@ -139,6 +139,8 @@ mod tests {
             protected: true,
             auto_deploy: None,
             previews: None,
+            queue_deploys: false,
+            approvals: Default::default(),
             lock: None,
             expires_at: None,
             destroyed_at: None,

@@ -1,6 +1,8 @@
 //! An environment's page: what is live, deploy, roll back, lock, its
 //! releases, variables and settings.
 
+mod freezes;
+mod requests;
 mod settings;
 mod vars;
 
@@ -12,15 +14,20 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::components::changes::ChangedNotice;
 use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
+use crate::components::freeze::FreezeNotice;
 use crate::components::state::StateBadge;
 use crate::functions::environments::{
     get_environment, BreakRemoteLocks, DeleteEnvVar, Deploy, LockEnvironment, Rollback, SetEnvVar,
     UnlockEnvironment,
 };
+use crate::functions::freezes::{CreateFreezeWindow, DeleteFreezeWindow};
 use crate::functions::jobs::deploy_plan;
-use crate::model::{short_sha, BuildInfo, EnvDetail, LockInfo, ReleaseInfo};
+use crate::functions::requests::{AnswerRequest, CancelRequest};
+use crate::model::{short_sha, BuildInfo, Deployed, EnvDetail, FreezeInfo, LockInfo, ReleaseInfo};
 use crate::pages::installed_versions::InstalledVersionsCard;
 use crate::pages::qa::{EnvAddress, QaCreateCard, QaDestroyCard};
+use freezes::FreezeCard;
+use requests::RequestsCard;
 use settings::SettingsCard;
 use vars::VarsCard;
 
@@ -36,15 +43,21 @@ pub fn EnvironmentPage() -> impl IntoView {
     let unlock = ServerAction::<UnlockEnvironment>::new();
     let set_var = ServerAction::<SetEnvVar>::new();
     let delete_var = ServerAction::<DeleteEnvVar>::new();
+    let create_freeze = ServerAction::<CreateFreezeWindow>::new();
+    let delete_freeze = ServerAction::<DeleteFreezeWindow>::new();
 
+    let cancel_request = ServerAction::<CancelRequest>::new();
+    let answer_request = ServerAction::<AnswerRequest>::new();
     let navigate = use_navigate();
+    // A job that starts now is followed on its page; a request that waits
+    // shows here (the page reloads its data).
     Effect::new(move |_| {
-        let job = deploy
+        let made = deploy
             .value()
             .get()
             .and_then(Result::ok)
             .or_else(|| rollback.value().get().and_then(Result::ok));
-        if let Some(job_id) = job {
+        if let Some(Deployed::Job(job_id)) = made {
             navigate(&format!("/jobs/{job_id}"), Default::default());
         }
     });
@@ -59,6 +72,12 @@ pub fn EnvironmentPage() -> impl IntoView {
                     + unlock.version().get()
                     + set_var.version().get()
                     + delete_var.version().get()
+                    + create_freeze.version().get()
+                    + delete_freeze.version().get()
+                    + deploy.version().get()
+                    + rollback.version().get()
+                    + cancel_request.version().get()
+                    + answer_request.version().get()
                     + refresh.get(),
             )
         },
@@ -81,6 +100,10 @@ pub fn EnvironmentPage() -> impl IntoView {
         unlock,
         set_var,
         delete_var,
+        create_freeze,
+        delete_freeze,
+        cancel_request,
+        answer_request,
     };
     view! {
         <Title text=move || format!("{}/{}", app(), env()) />
@@ -104,6 +127,10 @@ struct EnvActions {
     unlock: ServerAction<UnlockEnvironment>,
     set_var: ServerAction<SetEnvVar>,
     delete_var: ServerAction<DeleteEnvVar>,
+    create_freeze: ServerAction<CreateFreezeWindow>,
+    delete_freeze: ServerAction<DeleteFreezeWindow>,
+    cancel_request: ServerAction<CancelRequest>,
+    answer_request: ServerAction<AnswerRequest>,
 }
 
 #[component]
@@ -118,6 +145,8 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         unsettled,
         activity: _,
         may,
+        freeze_windows,
+        requests,
     } = detail;
     let may_deploy = may.deploy_refused.is_none();
     let (app, env) = (summary.app.clone(), summary.name.clone());
@@ -141,6 +170,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
                 </p>
             }
         })}
+        <FreezeNotice freeze=summary.freeze.clone() />
         <EnvAddress summary=summary.clone() />
         <div class="grid">
             {(may_deploy && summary.backend == "docker" && summary.kind == "permanent").then(|| view! {
@@ -148,7 +178,8 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             })}
             {match may.deploy_refused.clone() {
                 None => view! {
-                    <DeployCard app=app.clone() env=env.clone() builds locked=summary.lock.is_some() deploy=actions.deploy />
+                    <DeployCard app=app.clone() env=env.clone() builds locked=summary.lock.is_some()
+                        frozen=summary.freeze.active.clone() may_override=may.manage_freezes deploy=actions.deploy />
                     <LockCard app=app.clone() env=env.clone() lock=summary.lock.clone() actions />
                 }.into_any(),
                 Some(why) => view! {
@@ -162,6 +193,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
                 }.into_any(),
             }}
         </div>
+        <RequestsCard requests may_cancel=may_deploy cancel=actions.cancel_request answer=actions.answer_request />
         {unsettled.then(|| recent_jobs.first().cloned()).flatten().map(|job| {
             let href = format!("/jobs/{}", job.id);
             view! {
@@ -173,6 +205,8 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             }
         })}
         <ReleasesCard app=app.clone() env=env.clone() releases unsettled may_deploy locked=summary.lock.is_some() rollback=actions.rollback />
+        <FreezeCard app=app.clone() env=env.clone() windows=freeze_windows manage=may.manage_freezes
+            create=actions.create_freeze delete=actions.delete_freeze />
         <VarsCard app=app.clone() env=env.clone() vars manage=may.manage actions />
         {match summary.backend.as_str() {
             "ssh" if may.manage => view! { <RemoteLocksCard app=app.clone() env=env.clone() /> }.into_any(),
@@ -191,9 +225,15 @@ fn DeployCard(
     builds: Vec<BuildInfo>,
     /// Locked: deploys wait until it is unlocked (the lock card says why).
     locked: bool,
+    /// The freeze window in force: deploys are refused unless an admin
+    /// gives a reason to go through it.
+    frozen: Option<FreezeInfo>,
+    /// Whether to offer that reason (admins).
+    may_override: bool,
     deploy: ServerAction<Deploy>,
 ) -> impl IntoView {
     let no_builds = builds.is_empty();
+    let offer_override = frozen.is_some() && may_override;
     // The plan follows the build picked in the list.
     let selected = RwSignal::new(builds.first().map(|b| b.id));
     let plan = Resource::new(move || selected.get(), {
@@ -221,10 +261,29 @@ fn DeployCard(
                         view! { <option value=b.id.to_string()>{label}</option> }
                     }).collect_view()}
                 </select>
+                {offer_override.then(|| view! {
+                    <input name="freeze_override" id="freeze-override" class="break-glass"
+                        placeholder="break-glass: why this deploy must go through the freeze" />
+                })}
                 <button type="submit" class="primary" id="deploy-button" disabled=locked
                     title=locked.then_some("Locked: unlock it to deploy")>"Deploy"</button>
+                <ScheduleField />
             </ActionForm>
+            {frozen.map(|f| view! {
+                <p class="muted frozen-note">
+                    "Frozen by \u{201c}"{f.name}"\u{201d} until "{f.ends}": deploys are refused"
+                    {if may_override { " unless you give a reason (audited)." } else { "." }}
+                </p>
+            })}
             {locked.then(|| view! { <p class="muted locked-note">"Locked: deploys wait until it is unlocked."</p> })}
+            {move || match deploy.value().get() {
+                Some(Ok(Deployed::Waiting(request))) => Some(view! {
+                    <p class="notice deploy-waits" data-request=request.id>
+                        "Request #"{request.id}" waits: "{request.note.unwrap_or_default()}"."
+                    </p>
+                }),
+                _ => None,
+            }}
             <ActionError value=deploy.value() />
             {no_builds.then(|| view! { <p class="muted">"No builds registered for this application yet."</p> })}
             <details class="plan" id="deploy-plan">
@@ -414,7 +473,10 @@ fn ReleaseRow(
             </td>
             <td>{r.kind.clone()}</td>
             <td><StateBadge state=r.state.clone() /></td>
-            <td>{r.released_by.clone()}</td>
+            <td class="released-by">
+                {r.released_by.clone()}
+                {r.approved_by.clone().map(|who| view! { <br /><span class="muted approved-by">"approved by "{who}</span> })}
+            </td>
             // Only what went live was released; the rest never was.
             <td>{r.released_at.clone().unwrap_or_else(|| "—".to_owned())}</td>
             <td><A href=job_href>"#"{r.job_id}</A>" "<StateBadge state=r.job_state.clone() /></td>
@@ -429,5 +491,35 @@ fn ReleaseRow(
                 })}
             </td>
         </tr>
+    }
+}
+
+/// "Deploy later": an optional time in the browser's own zone, sent with
+/// the browser's offset from UTC (set once hydrated; without it, UTC).
+#[component]
+fn ScheduleField() -> impl IntoView {
+    let offset = RwSignal::new(String::new());
+    Effect::new(move |_| offset.set(browser_utc_offset_minutes()));
+    view! {
+        <details class="schedule">
+            <summary>"Deploy later"</summary>
+            <label>"at (your time) "<input type="datetime-local" name="at" id="deploy-at" /></label>
+            <input type="hidden" name="utc_offset_minutes" prop:value=offset />
+            <small class="muted">"It waits until then, and starts if the environment is free, unlocked and not frozen; until then a newer deploy replaces it."</small>
+        </details>
+    }
+}
+
+/// Minutes east of UTC, as the browser's clock says (UTC on the server).
+fn browser_utc_offset_minutes() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        // JavaScript counts minutes west of UTC.
+        let west = web_sys::js_sys::Date::new_0().get_timezone_offset();
+        (-(west as i64)).to_string()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        "0".to_owned()
     }
 }

@@ -112,6 +112,8 @@ fn JobLive(
         more_events,
         may_cancel,
         cancel_requested_by,
+        request_id,
+        approved_by,
     } = detail;
     let asked_before_load = cancel_requested_by.is_some();
     let job_id = summary.id;
@@ -154,7 +156,12 @@ fn JobLive(
                     <span class="branch">{build.branch.clone()}</span>" "{build.message.clone()}
                 </dd>
                 <dt>"Release"</dt><dd><code>{release_key.unwrap_or_default()}</code></dd>
-                <dt>"Requested"</dt><dd>{summary.requested_by.clone()}" at "{summary.created_at.clone()}</dd>
+                <dt>"Requested"</dt>
+                <dd class="requested-by">
+                    {summary.requested_by.clone()}" at "{summary.created_at.clone()}
+                    {request_id.map(|id| format!(" (request #{id})"))}
+                </dd>
+                {approved_by.map(|who| view! { <dt>"Approved by"</dt><dd class="approved-by">{who}</dd> })}
                 <dt>"Started"</dt><dd>{started_at.unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Finished"</dt><dd>{finished_at.unwrap_or_else(|| "—".into())}{duration.map(|d| format!(" ({d})"))}</dd>
             </dl>

@@ -7,5 +7,6 @@ pub mod job;
 pub mod login;
 pub mod overview;
 pub mod qa;
+pub mod requests;
 pub mod tokens;
 pub mod users;

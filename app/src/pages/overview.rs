@@ -5,6 +5,7 @@ use leptos_router::components::A;
 use crate::components::allowed::IfAllowed;
 use crate::components::changes::ChangedNotice;
 use crate::components::errors::{ActionError, ErrorBox};
+use crate::components::freeze::FreezeBadge;
 use crate::components::state::StateBadge;
 use crate::functions::overview::{get_overview, CreateApplication};
 use crate::model::{short_sha, AppOverview, EnvSummary};
@@ -68,7 +69,7 @@ fn AppSection(app: AppOverview) -> impl IntoView {
                         <th>"Released by"</th>
                         <th>"When"</th>
                         <th>"Last job"</th>
-                        <th>"Lock"</th>
+                        <th>"Lock · freeze"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -118,6 +119,8 @@ fn EnvRow(env: EnvSummary) -> impl IntoView {
                         "🔒 "{lock.locked_by.clone()}" since "{lock.since.clone()}": "{lock.reason.clone()}
                     </span>
                 })}
+                " "
+                <FreezeBadge freeze=env.freeze.clone() />
             </td>
         </tr>
     }

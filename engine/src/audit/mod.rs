@@ -95,6 +95,19 @@ pub mod actions {
     pub const FREEZE_DELETED: &str = "freeze.deleted";
     /// An admin deployed through a freeze window, with a reason (break-glass).
     pub const FREEZE_OVERRIDDEN: &str = "freeze.overridden";
+    /// A deploy or rollback waits (behind a running job, or for its time).
+    pub const REQUEST_QUEUED: &str = "request.queued";
+    /// A newer request for the environment took a waiting one's place.
+    pub const REQUEST_SUPERSEDED: &str = "request.superseded";
+    pub const REQUEST_CANCELLED: &str = "request.cancelled";
+    /// A waiting request could not become a job (the reason says why).
+    pub const REQUEST_FAILED: &str = "request.failed";
+    pub const REQUEST_APPROVED: &str = "request.approved";
+    pub const REQUEST_REJECTED: &str = "request.rejected";
+    /// The environment's settings changed after it was requested: its approvals no longer count.
+    pub const REQUEST_VOIDED: &str = "request.voided";
+    /// Not approved in time.
+    pub const REQUEST_EXPIRED: &str = "request.expired";
 
     pub const ALL: &[&str] = &[
         LOGIN,
@@ -135,5 +148,13 @@ pub mod actions {
         FREEZE_CREATED,
         FREEZE_DELETED,
         FREEZE_OVERRIDDEN,
+        REQUEST_QUEUED,
+        REQUEST_SUPERSEDED,
+        REQUEST_CANCELLED,
+        REQUEST_FAILED,
+        REQUEST_APPROVED,
+        REQUEST_REJECTED,
+        REQUEST_VOIDED,
+        REQUEST_EXPIRED,
     ];
 }

@@ -93,6 +93,8 @@ fn a_group_counts_only_from_its_own_provider() {
         protected: true,
         auto_deploy: None,
         previews: None,
+        queue_deploys: false,
+        approvals: Default::default(),
         lock: None,
         expires_at: None,
         destroyed_at: None,

@@ -2,20 +2,26 @@
 //! each backend's settings, and the words a job's progress is told in.
 //! The lowest layer: it imports no other part of the engine but errors.
 
+mod approvals;
 pub mod artifact;
 mod freeze;
 mod names;
+mod principal;
 mod progress;
 mod records;
+mod requests;
 mod rollback;
 pub mod settings;
 
+pub use approvals::{ApprovalPolicy, ApprovalRule, Approver, DEFAULT_EXPIRE_HOURS};
 pub use freeze::{
     describe_instant, in_force, parse_zone, upcoming, weekday_name, ActiveFreeze, FreezePeriod,
     FreezeRule, FreezeSchedule, FreezeWindow,
 };
 pub use names::{AppName, BranchName, BranchPattern, CommitSha, EnvName, Login, VarName};
+pub use principal::{qualified_group, Principal};
 pub use progress::{EventLevel, HostProgress, HostState};
 pub use records::*;
+pub use requests::{ApprovalRecord, DeployRequest, Deployment, RequestState};
 pub use rollback::{rollback_refusal, RollbackRefusal};
 pub use settings::BackendConfig;

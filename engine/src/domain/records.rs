@@ -98,6 +98,11 @@ pub struct Environment {
     /// Builds of branches matching this get a QA environment of their own,
     /// a copy of this one (docker environments only).
     pub previews: Option<super::BranchPattern>,
+    /// A deploy that meets a running job waits for it (one waits; a newer
+    /// one replaces it) instead of being refused.
+    pub queue_deploys: bool,
+    /// What a deploy or rollback needs before it starts (no rules: nothing).
+    pub approvals: super::ApprovalPolicy,
     pub lock: Option<EnvironmentLock>,
     /// When a QA environment is destroyed automatically.
     pub expires_at: Option<DateTime<Utc>>,
@@ -286,6 +291,9 @@ pub struct Release {
     pub branch: String,
     pub build_message: String,
     pub job_state: JobState,
+    /// Who approved the request that made it, comma-separated (none: it
+    /// needed no approval).
+    pub approved_by: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]

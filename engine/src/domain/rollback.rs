@@ -58,6 +58,7 @@ mod tests {
             released_at: Some(Utc::now()),
             created_at: Utc::now(),
             commit_sha: "a".repeat(40),
+            approved_by: None,
             branch: "main".to_owned(),
             build_message: String::new(),
             job_state: JobState::Succeeded,

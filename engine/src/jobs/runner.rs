@@ -124,6 +124,7 @@ impl JobRunner {
         loop {
             self.sweep_expired().await;
             self.destroy_expired_qa_environments().await;
+            self.start_due_requests().await;
             loop {
                 let lease_until = time::now() + self.lease_ttl();
                 match self.store.claim_next_job(&self.owner, lease_until).await {
@@ -150,6 +151,24 @@ impl JobRunner {
             "job runner stopping; waiting for running jobs"
         );
         while running.join_next().await.is_some() {}
+    }
+
+    /// Deploy requests whose time has come on environments now free
+    /// become queued jobs (claimed just after).
+    async fn start_due_requests(&self) {
+        if let Err(e) = self.store.settle_awaiting_requests().await {
+            tracing::error!(error = %e, "could not settle requests awaiting approval");
+        }
+        match self.store.start_due_requests().await {
+            Ok(started) => started.iter().for_each(|job| {
+                tracing::info!(
+                    job_id = job.id,
+                    env_id = job.environment_id,
+                    "a deploy request started"
+                )
+            }),
+            Err(e) => tracing::error!(error = %e, "could not start waiting deploy requests"),
+        }
     }
 
     fn lease_ttl(&self) -> chrono::Duration {
@@ -264,6 +283,8 @@ impl JobRunner {
             };
             self.record_end(&job, &outcome, &summary).await;
             drop(keeper);
+            // A request may have waited for this job to end.
+            self.links.wake.notify_one();
         }
         .instrument(span)
         .await

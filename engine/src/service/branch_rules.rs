@@ -17,12 +17,13 @@ use std::collections::HashSet;
 
 use tracing::{info_span, Instrument};
 
-use super::{Engine, QaRequest};
+use super::requests::WhenBusy;
+use super::{DeployAsk, Engine, QaRequest};
 use crate::audit::{actions, AuditRecord};
 use crate::auth::Actor;
 use crate::domain::{
-    AppName, Application, BranchName, BranchPattern, Build, EnvName, Environment, EnvironmentKind,
-    Job, JobKind,
+    AppName, Application, BranchName, BranchPattern, Build, Deployment, EnvName, Environment,
+    EnvironmentKind, Job, JobKind,
 };
 use crate::error::{Error, Result};
 use crate::store::qa::{DestroyReason, ExpiryChange};
@@ -78,21 +79,27 @@ impl Engine {
         let mut deploying: HashSet<i64> = HashSet::new();
         for env in of_app.iter().filter(|e| follows(&e.auto_deploy)) {
             let span = info_span!("auto_deploy", env = %env.path(), build = build.id);
+            // Behind a running job it waits: no matching build is dropped.
+            let ask = DeployAsk {
+                build_id: build.id,
+                ..DeployAsk::default()
+            };
             let queued = self
-                .deploy(actor, &app.name, &env.name, build.id)
+                .request_deploy_when_busy(actor, &app.name, &env.name, &ask, WhenBusy::Wait)
                 .instrument(span)
                 .await;
             if queued.is_ok() {
                 deploying.insert(env.id);
             }
-            self.record_rule(
-                actor,
-                actions::AUTO_DEPLOY_SKIPPED,
-                env,
-                build,
-                queued.map(Some),
-            )
-            .await;
+            let job = queued.map(|deployment| match deployment {
+                Deployment::Started(job) => Some(job),
+                Deployment::Waiting(request) => {
+                    tracing::info!(env = %env.path(), request = request.id, "auto-deploy waits for the running job");
+                    None
+                }
+            });
+            self.record_rule(actor, actions::AUTO_DEPLOY_SKIPPED, env, build, job)
+                .await;
         }
         // Two environments previewing the same branch share its one
         // preview: the first (by name) makes it.

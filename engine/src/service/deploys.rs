@@ -1,7 +1,7 @@
 //! Deploys, rollbacks and cancels: the jobs a team member asks for.
 
 use crate::auth::{Actor, Permission};
-use crate::domain::Job;
+use crate::domain::{Build, Environment, Job, Release};
 use crate::error::Result;
 
 use super::freezes::override_reason;
@@ -23,11 +23,9 @@ impl Engine {
         build_id: i64,
         freeze_override: Option<&str>,
     ) -> Result<Job> {
-        let env = self
-            .authorize_on(actor, Permission::Deploy, app, env, "deploy")
+        let (env, build, freeze_override) = self
+            .prepare_deploy(actor, app, env, build_id, freeze_override)
             .await?;
-        let freeze_override = override_reason(actor, freeze_override)?;
-        let build = self.build_of(&env, build_id).await?;
         let job = self
             .store
             .enqueue_job(&actor.login, &env, &build, None, freeze_override.as_deref())
@@ -57,14 +55,9 @@ impl Engine {
         release_id: i64,
         freeze_override: Option<&str>,
     ) -> Result<Job> {
-        let env = self
-            .authorize_on(actor, Permission::Deploy, app, env, "rollback")
+        let (env, build, target, freeze_override) = self
+            .prepare_rollback(actor, app, env, release_id, freeze_override)
             .await?;
-        let freeze_override = override_reason(actor, freeze_override)?;
-        let target = self.store.release(release_id).await?;
-        // Whether it is this environment's and would change anything is
-        // decided as it is queued.
-        let build = self.store.build(target.build_id).await?;
         let job = self
             .store
             .enqueue_job(
@@ -77,6 +70,44 @@ impl Engine {
             .await?;
         self.runners.wake.notify_one();
         Ok(job)
+    }
+
+    /// The environment and build of a deploy the actor may make, with the
+    /// freeze override reason checked.
+    pub(super) async fn prepare_deploy(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        build_id: i64,
+        freeze_override: Option<&str>,
+    ) -> Result<(Environment, Build, Option<String>)> {
+        let env = self
+            .authorize_on(actor, Permission::Deploy, app, env, "deploy")
+            .await?;
+        let freeze_override = override_reason(actor, freeze_override)?;
+        let build = self.build_of(&env, build_id).await?;
+        Ok((env, build, freeze_override))
+    }
+
+    /// The environment, build and release of a rollback the actor may ask
+    /// for. Whether it is this environment's and would change anything is
+    /// decided as it is queued.
+    pub(super) async fn prepare_rollback(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        release_id: i64,
+        freeze_override: Option<&str>,
+    ) -> Result<(Environment, Build, Release, Option<String>)> {
+        let env = self
+            .authorize_on(actor, Permission::Deploy, app, env, "rollback")
+            .await?;
+        let freeze_override = override_reason(actor, freeze_override)?;
+        let target = self.store.release(release_id).await?;
+        let build = self.store.build(target.build_id).await?;
+        Ok((env, build, target, freeze_override))
     }
 
     pub async fn cancel_job(&self, actor: &Actor, job_id: i64) -> Result<Job> {

@@ -128,10 +128,12 @@ mod freezes;
 mod packages;
 mod qa;
 mod reading;
+mod requests;
 
 pub use branch_rules::{BranchDeleted, PREVIEW_TTL_HOURS};
 pub use freezes::{FreezeKind, FreezeRequest, FreezeStatus};
 pub use packages::PackageUpload;
+pub use requests::{DeployAsk, RequestView};
 
 impl Engine {
     pub async fn open(settings: &EngineSettings) -> Result<Self> {

@@ -223,6 +223,8 @@ impl Engine {
             deployers: self.store.environment_deployers(env.id).await?,
             auto_deploy: env.auto_deploy.clone(),
             previews: env.previews.clone(),
+            queue_deploys: env.queue_deploys,
+            approvals: env.approvals.clone(),
         })
     }
 }

@@ -90,7 +90,7 @@ impl Store {
         )
         .await?;
         replace_deployers(&mut tx, id, &spec.protection.deployers).await?;
-        set_branch_rules(&mut tx, id, &spec.protection).await?;
+        set_deploy_rules(&mut tx, id, &spec.protection).await?;
         let path = format!("{}/{}", app.name, spec.name);
         audit::append(
             &mut tx,
@@ -102,6 +102,8 @@ impl Store {
                     "deployers": spec.protection.deployer_names(),
                     "auto_deploy": spec.protection.auto_deploy,
                     "previews": spec.protection.previews,
+                    "queue_deploys": spec.protection.queue_deploys,
+                    "approvals": spec.protection.approvals.rules_text(),
                 })),
         )
         .await?;
@@ -141,6 +143,8 @@ impl Store {
                     "deployers": before.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                     "auto_deploy": env.auto_deploy,
                     "previews": env.previews,
+                    "queue_deploys": env.queue_deploys,
+                    "approvals": env.approvals.rules_text(),
                 },
                 "after": {
                     "config": config,
@@ -148,12 +152,14 @@ impl Store {
                     "deployers": protection.deployer_names(),
                     "auto_deploy": protection.auto_deploy,
                     "previews": protection.previews,
+                    "queue_deploys": protection.queue_deploys,
+                    "approvals": protection.approvals.rules_text(),
                 },
             })),
         )
         .await?;
         replace_deployers(&mut tx, env.id, &protection.deployers).await?;
-        set_branch_rules(&mut tx, env.id, protection).await?;
+        set_deploy_rules(&mut tx, env.id, protection).await?;
         tx.commit().await?;
         self.environment_by_id(env.id).await
     }
@@ -373,15 +379,24 @@ impl Store {
     }
 }
 
-/// Which branches deploy to the environment by themselves, and which get
-/// a preview copy of it.
-async fn set_branch_rules(tx: &mut super::Tx, env_id: i64, policy: &DeployPolicy) -> Result<()> {
-    sqlx::query("UPDATE environments SET auto_deploy = ?, previews = ? WHERE id = ?")
-        .bind(policy.auto_deploy.as_ref().map(|p| p.as_str()))
-        .bind(policy.previews.as_ref().map(|p| p.as_str()))
-        .bind(env_id)
-        .execute(&mut **tx)
-        .await?;
+/// Which branches deploy to the environment by themselves, which get a
+/// preview copy of it, and whether deploys wait for a running job.
+async fn set_deploy_rules(tx: &mut super::Tx, env_id: i64, policy: &DeployPolicy) -> Result<()> {
+    let approvals = policy
+        .approvals
+        .is_required()
+        .then_some(Json(&policy.approvals));
+    sqlx::query(
+        "UPDATE environments SET auto_deploy = ?, previews = ?, queue_deploys = ?, approvals = ?
+         WHERE id = ?",
+    )
+    .bind(policy.auto_deploy.as_ref().map(|p| p.as_str()))
+    .bind(policy.previews.as_ref().map(|p| p.as_str()))
+    .bind(policy.queue_deploys)
+    .bind(approvals)
+    .bind(env_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -2,10 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::tx::freezes::{check_not_frozen, FreezeCheck};
-use super::tx::jobs::{
-    cancel_queued, check_rollback, check_unlocked, environment_path, insert_job, set_final_state,
-};
+use super::tx::jobs::{cancel_queued, environment_path, queue_job, set_final_state};
 use super::tx::{audit, events};
 use super::{tx, Store};
 use crate::audit::{actions, AuditRecord, SYSTEM_ACTOR};
@@ -47,41 +44,15 @@ impl Store {
         rollback_to: Option<&Release>,
         freeze_override: Option<&str>,
     ) -> Result<Job> {
-        let kind = if rollback_to.is_some() {
-            JobKind::Rollback
-        } else {
-            JobKind::Deploy
-        };
         let mut tx = self.write().await?;
-        check_unlocked(&mut tx, env).await?;
-        let path = env.path();
-        let freeze = FreezeCheck {
-            actor,
-            environment: &path,
-            application_id: env.application_id,
-            environment_id: Some(env.id),
-            kind,
-            override_reason: freeze_override,
-        };
-        check_not_frozen(&mut tx, &freeze).await?;
-        if let Some(target) = rollback_to {
-            check_rollback(&mut tx, env, target.id).await?;
-        }
-        let (job, release_key) = insert_job(&mut tx, actor, env, build, kind, rollback_to).await?;
-        let action = match kind {
-            JobKind::Rollback => actions::ROLLBACK_REQUESTED,
-            _ => actions::DEPLOY_REQUESTED,
-        };
-        audit::append(
+        let job = queue_job(
             &mut tx,
-            &AuditRecord::new(actor, action, format!("job/{}", job.id))
-                .environment(env.path())
-                .details(serde_json::json!({
-                    "build_id": build.id,
-                    "commit_sha": build.commit_sha,
-                    "release": release_key,
-                    "rollback_to_release": rollback_to.map(|r| r.id),
-                })),
+            actor,
+            env,
+            build,
+            rollback_to,
+            freeze_override,
+            None,
         )
         .await?;
         tx.commit().await?;

@@ -5,6 +5,7 @@
 //! failing half-way. An action and its audit row commit together.
 
 pub mod applications;
+pub mod approvals;
 pub mod audit;
 pub mod builds;
 pub mod deliveries;
@@ -15,6 +16,7 @@ pub mod jobs;
 pub mod login_flows;
 pub mod qa;
 pub mod releases;
+pub mod requests;
 pub(crate) mod tx;
 pub mod users;
 

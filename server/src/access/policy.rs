@@ -89,6 +89,11 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("DELETE", "/api/apps/{app}/freezes/{id}") => Rule::Require(ManageFreezes),
         ("POST", "/api/apps/{app}/envs/{env}/deploy") => Rule::Require(Deploy),
         ("POST", "/api/apps/{app}/envs/{env}/rollback") => Rule::Require(Deploy),
+        ("GET", "/api/requests") => Rule::Require(Read),
+        ("GET", "/api/requests/{id}") => Rule::Require(Read),
+        ("DELETE", "/api/requests/{id}") => Rule::Require(CancelJob),
+        ("POST", "/api/requests/{id}/approve") => Rule::Require(Approve),
+        ("POST", "/api/requests/{id}/reject") => Rule::Require(Approve),
         ("GET", "/api/apps/{app}/envs/{env}/releases") => Rule::Require(Read),
         ("GET", "/api/jobs/{id}") => Rule::Require(Read),
         ("POST", "/api/jobs/{id}/cancel") => Rule::Require(CancelJob),
@@ -108,7 +113,9 @@ fn page_rule(route: &str) -> Option<Rule> {
         "/login" => Rule::Public,
         "/users" => Rule::Require(ManageUsers),
         "/tokens" => Rule::Require(ManageOwnAccount),
-        "/" | "/builds" | "/audit" | "/jobs/{id}" | "/apps/{app}/envs/{env}" => Rule::Require(Read),
+        "/" | "/builds" | "/audit" | "/requests" | "/jobs/{id}" | "/apps/{app}/envs/{env}" => {
+            Rule::Require(Read)
+        }
         "/apps/{app}/new-env" | "/apps/{app}/envs/{env}/edit" => Rule::Require(ManageEnvironments),
         _ => return None,
     };
@@ -121,14 +128,15 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
     let rule = match name {
         "login_providers" | "get_me" => Rule::Public,
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
-        | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity" => {
-            Rule::Require(Read)
-        }
+        | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity"
+        | "pending_requests" => Rule::Require(Read),
         "deploy" | "rollback" | "create_qa_environment" | "destroy_environment" => {
             Rule::Require(Deploy)
         }
         "lock_environment" | "unlock_environment" => Rule::Require(Lock),
-        "cancel_job" => Rule::Require(CancelJob),
+        "cancel_job" | "cancel_request" => Rule::Require(CancelJob),
+        "answer_request" => Rule::Require(Approve),
+        "create_freeze_window" | "delete_freeze_window" => Rule::Require(ManageFreezes),
         "register_build" => Rule::Require(RegisterBuild),
         "save_environment" | "delete_environment" | "set_env_var" | "delete_env_var"
         | "break_remote_locks" | "scan_host_keys" => Rule::Require(ManageEnvironments),

@@ -88,24 +88,51 @@ impl Client {
         serde_json::from_str(&text).map_err(|e| RemoteError::Protocol(e.to_string()))
     }
 
-    /// Queues a deploy or rollback; the job's id.
+    /// Asks for a deploy or rollback: the job that starts now, or the
+    /// request that waits (for approvals, its time or a running job).
     pub async fn start_job(
         &self,
         app: &str,
         env: &str,
         kind: &str,
         body: Value,
-    ) -> Result<i64, RemoteError> {
-        let job = self
+    ) -> Result<Started, RemoteError> {
+        let answer = self
             .call(
                 Method::POST,
                 &["api", "apps", app, "envs", env, kind],
                 Some(body),
             )
             .await?;
-        job["id"]
+        if let Some(id) = answer["request"]["id"].as_i64() {
+            return Ok(Started::Request(id));
+        }
+        answer["id"]
             .as_i64()
-            .ok_or_else(|| RemoteError::Protocol(format!("no job id in {job}")))
+            .map(Started::Job)
+            .ok_or_else(|| RemoteError::Protocol(format!("no job or request id in {answer}")))
+    }
+
+    /// A deploy request as `GET /api/requests/{id}` answers it.
+    pub async fn request(&self, id: i64) -> Result<Value, RemoteError> {
+        self.call(Method::GET, &["api", "requests", &id.to_string()], None)
+            .await
+    }
+
+    /// Approves (or rejects) a request awaiting approval; the request after.
+    pub async fn answer(
+        &self,
+        id: i64,
+        approve: bool,
+        comment: &str,
+    ) -> Result<Value, RemoteError> {
+        let verb = if approve { "approve" } else { "reject" };
+        self.call(
+            Method::POST,
+            &["api", "requests", &id.to_string(), verb],
+            Some(serde_json::json!({ "comment": comment })),
+        )
+        .await
     }
 
     /// The job's state and, when it failed, why.
@@ -198,4 +225,12 @@ fn refusal(status: StatusCode, text: &str) -> RemoteError {
         status: status.as_u16(),
         message,
     }
+}
+
+/// What a deploy or rollback became.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Started {
+    Job(i64),
+    /// A request that waits.
+    Request(i64),
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-pub use client::{Client, RemoteError};
+pub use client::{Client, RemoteError, Started};
 
 #[derive(Args)]
 pub struct RemoteArgs {
@@ -47,6 +47,18 @@ enum RemoteCommand {
     },
     /// Follow a job's log until it ends; exits non-zero unless it succeeded.
     Wait { job: i64 },
+    /// Approve a deploy request awaiting approval.
+    Approve {
+        request: i64,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Reject a deploy request awaiting approval, saying why.
+    Reject {
+        request: i64,
+        #[arg(long)]
+        comment: String,
+    },
     /// What is live on each environment (of one application, if named), and any lock.
     Status { application: Option<String> },
 }
@@ -61,10 +73,10 @@ pub async fn run(args: RemoteArgs) -> Result<ExitCode, RemoteError> {
             no_wait,
         } => {
             let (app, env) = split_environment(&environment)?;
-            let job = client
+            let started = client
                 .start_job(app, env, "deploy", serde_json::json!({ "build_id": build }))
                 .await?;
-            follow_unless(&client, job, no_wait).await
+            follow_unless(&client, started, no_wait).await
         }
         RemoteCommand::Rollback {
             environment,
@@ -72,7 +84,7 @@ pub async fn run(args: RemoteArgs) -> Result<ExitCode, RemoteError> {
             no_wait,
         } => {
             let (app, env) = split_environment(&environment)?;
-            let job = client
+            let started = client
                 .start_job(
                     app,
                     env,
@@ -80,9 +92,15 @@ pub async fn run(args: RemoteArgs) -> Result<ExitCode, RemoteError> {
                     serde_json::json!({ "release_id": release }),
                 )
                 .await?;
-            follow_unless(&client, job, no_wait).await
+            follow_unless(&client, started, no_wait).await
         }
         RemoteCommand::Wait { job } => follow(&client, job).await,
+        RemoteCommand::Approve { request, comment } => {
+            answer(&client, request, true, &comment).await
+        }
+        RemoteCommand::Reject { request, comment } => {
+            answer(&client, request, false, &comment).await
+        }
         RemoteCommand::Status { application } => {
             let apps = client.applications().await?;
             let lines = status_lines(&apps, application.as_deref());
@@ -99,12 +117,70 @@ pub async fn run(args: RemoteArgs) -> Result<ExitCode, RemoteError> {
     }
 }
 
-async fn follow_unless(client: &Client, job: i64, no_wait: bool) -> Result<ExitCode, RemoteError> {
+async fn follow_unless(
+    client: &Client,
+    started: Started,
+    no_wait: bool,
+) -> Result<ExitCode, RemoteError> {
+    let job = match started {
+        Started::Job(job) => job,
+        Started::Request(id) if no_wait => {
+            println!("request #{id} waits");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Started::Request(id) => match wait_for_request(client, id).await? {
+            Some(job) => job,
+            None => return Ok(ExitCode::FAILURE),
+        },
+    };
     println!("job #{job} queued");
     if no_wait {
         return Ok(ExitCode::SUCCESS);
     }
     follow(client, job).await
+}
+
+/// Follows a request until it starts (its job) or ends otherwise (`None`),
+/// printing what it waits for whenever that changes.
+async fn wait_for_request(client: &Client, id: i64) -> Result<Option<i64>, RemoteError> {
+    let mut said = String::new();
+    loop {
+        let request = client.request(id).await?;
+        let state = request["state"].as_str().unwrap_or_default();
+        let line = format!(
+            "request #{id} {}: {}",
+            state.replace('_', " "),
+            request["note"].as_str().unwrap_or_default()
+        );
+        if line != said {
+            println!("{line}");
+            said = line;
+        }
+        match state {
+            "started" => return Ok(request["job_id"].as_i64()),
+            "awaiting_approval" | "waiting" => {}
+            _ => return Ok(None),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+async fn answer(
+    client: &Client,
+    id: i64,
+    approve: bool,
+    comment: &str,
+) -> Result<ExitCode, RemoteError> {
+    let request = client.answer(id, approve, comment).await?;
+    println!(
+        "request #{id} {}: {}",
+        request["state"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('_', " "),
+        request["note"].as_str().unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Streams the job's log to stdout, then reports its final state.

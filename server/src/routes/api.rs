@@ -6,6 +6,7 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
 use engine::auth::Actor;
 use engine::domain::{Build, Job, JobHost, Release};
 use engine::store::builds::Registered;
@@ -46,22 +47,29 @@ pub async fn register_build(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DeployRequest {
+pub struct DeployBody {
     build_id: i64,
+    /// Start it then, not now (RFC 3339); it waits as a request until then.
+    #[serde(default)]
+    at: Option<DateTime<Utc>>,
     /// Admins: why this deploy goes through a freeze window in force (audited).
     #[serde(default)]
     freeze_override: Option<String>,
 }
 
-/// `POST /api/apps/{app}/envs/{env}/deploy` → 202 with the job.
+/// `POST /api/apps/{app}/envs/{env}/deploy` → 202 with the job; or, when
+/// it waits (scheduled with `at`, or behind a running job where the
+/// environment queues deploys), 202 with `{"request": …}` and its
+/// `Location`.
 #[utoipa::path(
     post, path = "/api/apps/{app}/envs/{env}/deploy", tag = "jobs",
     params(("app" = String, Path), ("env" = String, Path)),
-    request_body = DeployRequest,
+    request_body = DeployBody,
     responses(
-        (status = 202, description = "Queued", body = Job),
+        (status = 202, description = "The job; or {\"request\": …} when it waits", body = Job),
+        (status = 400, description = "Invalid input (a time too far ahead, a build of another application)", body = ErrorBody),
         (status = 403, description = "Not allowed (role, scope, or a protected environment)", body = ErrorBody),
-        (status = 409, description = "Environment busy, locked or frozen", body = ErrorBody),
+        (status = 409, description = "Environment busy (and not queueing), locked or frozen", body = ErrorBody),
     ),
     security(("bearer" = ["deploy"]))
 )]
@@ -69,36 +77,36 @@ pub async fn deploy(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path((app, env)): Path<(String, String)>,
-    body: Result<Json<DeployRequest>, JsonRejection>,
+    body: Result<Json<DeployBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
-    let job = state
+    let Json(body) = body?;
+    let ask = engine::DeployAsk {
+        build_id: body.build_id,
+        at: body.at,
+        freeze_override: body.freeze_override,
+    };
+    let deployment = state
         .engine
-        .deploy_through_freeze(
-            &actor,
-            &app,
-            &env,
-            request.build_id,
-            request.freeze_override.as_deref(),
-        )
+        .request_deploy(&actor, &app, &env, &ask)
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+    Ok(super::api_requests::accepted(deployment))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RollbackRequest {
+pub struct RollbackBody {
     release_id: i64,
     /// Admins: why this rollback goes through a freeze window that refuses rollbacks.
     #[serde(default)]
     freeze_override: Option<String>,
 }
 
-/// `POST /api/apps/{app}/envs/{env}/rollback` → 202 with the job.
+/// `POST /api/apps/{app}/envs/{env}/rollback` → 202 with the job (or, behind
+/// a running job where the environment queues deploys, with `{"request": …}`).
 #[utoipa::path(
     post, path = "/api/apps/{app}/envs/{env}/rollback", tag = "jobs",
     params(("app" = String, Path), ("env" = String, Path)),
-    request_body = RollbackRequest,
+    request_body = RollbackBody,
     responses(
         (status = 202, description = "Queued", body = Job),
         (status = 403, description = "Not allowed", body = ErrorBody),
@@ -110,12 +118,12 @@ pub async fn rollback(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path((app, env)): Path<(String, String)>,
-    body: Result<Json<RollbackRequest>, JsonRejection>,
+    body: Result<Json<RollbackBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
-    let job = state
+    let deployment = state
         .engine
-        .rollback_through_freeze(
+        .request_rollback(
             &actor,
             &app,
             &env,
@@ -123,7 +131,7 @@ pub async fn rollback(
             request.freeze_override.as_deref(),
         )
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+    Ok(super::api_requests::accepted(deployment))
 }
 
 /// `GET /api/jobs/{id}`: the job with its per-host state.

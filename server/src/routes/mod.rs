@@ -4,6 +4,7 @@
 mod api;
 mod api_environments;
 mod api_freezes;
+mod api_requests;
 mod artifacts;
 mod audit_csv;
 mod events;
@@ -111,6 +112,27 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::POST,
             "/api/apps/{app}/envs/{env}/deploy",
             post(api::deploy),
+        ),
+        (Method::GET, "/api/requests", get(api_requests::pending)),
+        (
+            Method::POST,
+            "/api/requests/{id}/approve",
+            post(api_requests::approve),
+        ),
+        (
+            Method::POST,
+            "/api/requests/{id}/reject",
+            post(api_requests::reject),
+        ),
+        (
+            Method::GET,
+            "/api/requests/{id}",
+            get(api_requests::request),
+        ),
+        (
+            Method::DELETE,
+            "/api/requests/{id}",
+            delete(api_requests::cancel),
         ),
         (
             Method::POST,

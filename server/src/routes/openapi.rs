@@ -5,14 +5,14 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, api_environments, api_freezes, events, packages};
+use super::{api, api_environments, api_freezes, api_requests, events, packages};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Slipway API",
         description = "Register builds, deploy and roll back, read jobs and releases, list environments, \
-                       lock and unlock them, create and destroy QA environments, manage freeze windows \
+                       lock and unlock them, follow, approve, reject and cancel deploy requests (a deploy waits for approvals, a time given with `at`, or a running job), create and destroy QA environments, manage freeze windows \
                        (a deploy or rollback may carry an admin's `freeze_override` reason). \
                        Authenticate with `Authorization: Bearer <token>` (tokens carry scopes: \
                        read, builds:write, deploy). Job events stream as server-sent events \
@@ -34,6 +34,11 @@ use super::{api, api_environments, api_freezes, events, packages};
         api_freezes::list,
         api_freezes::create,
         api_freezes::delete,
+        api_requests::pending,
+        api_requests::approve,
+        api_requests::reject,
+        api_requests::request,
+        api_requests::cancel,
         packages::upload,
         events::job_events,
     ),

@@ -14,6 +14,18 @@ pub struct AccessForm {
     pub auto_deploy: String,
     /// Builds of branches matching this each get a QA environment copying this one (empty: none).
     pub previews: String,
+    /// A deploy that meets a running job waits for it instead of being refused.
+    #[serde(default, with = "super::checkbox")]
+    pub queue_deploys: bool,
+    /// Approval rules, one per line: `<N> of <user:… group:…>` (empty: none).
+    pub approvals: String,
+    /// Whoever registered the build may not approve its deploy either.
+    #[serde(default, with = "super::checkbox")]
+    pub prevent_self_review: bool,
+    /// Minutes to wait after the last approval.
+    pub approval_wait_minutes: String,
+    /// Hours a request waits for approvals before it expires.
+    pub approval_expire_hours: String,
 }
 
 /// Where releases go and what runs around the switch (local and ssh; docker
@@ -107,12 +119,31 @@ mod server {
 
     impl AccessForm {
         pub fn policy(&self) -> Result<DeployPolicy, InvalidInput> {
-            DeployPolicy::parse(
+            let policy = DeployPolicy::parse(
                 self.protected,
                 &self.deployers,
                 &self.auto_deploy,
                 &self.previews,
-            )
+            )?;
+            let wait = match self.approval_wait_minutes.trim() {
+                "" => 0,
+                raw => number("approval_wait_minutes", raw, "a number of minutes")?,
+            };
+            let expire = match self.approval_expire_hours.trim() {
+                "" => engine::auth::DEFAULT_EXPIRE_HOURS,
+                raw => number("approval_expire_hours", raw, "a number of hours")?,
+            };
+            let approvals = engine::auth::ApprovalPolicy::parse(
+                &self.approvals,
+                self.prevent_self_review,
+                wait,
+                expire,
+            )?;
+            Ok(DeployPolicy {
+                queue_deploys: self.queue_deploys,
+                approvals,
+                ..policy
+            })
         }
 
         pub fn from_policy(policy: &DeployPolicy) -> Self {
@@ -124,6 +155,11 @@ mod server {
                 deployers: policy.deployer_names().join(", "),
                 auto_deploy: pattern(&policy.auto_deploy),
                 previews: pattern(&policy.previews),
+                queue_deploys: policy.queue_deploys,
+                approvals: policy.approvals.rules_text(),
+                prevent_self_review: policy.approvals.prevent_self_review,
+                approval_wait_minutes: policy.approvals.wait_minutes.to_string(),
+                approval_expire_hours: policy.approvals.expire_hours.to_string(),
             }
         }
     }

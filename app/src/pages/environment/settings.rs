@@ -38,6 +38,30 @@ pub fn SettingsCard(backend: String, settings: EnvForm) -> impl IntoView {
                         format!("builds of {} as they are registered", settings.access.auto_deploy)
                     }}
                 </dd>
+                <dt>"Approvals"</dt>
+                <dd class="approvals">
+                    {if settings.access.approvals.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        format!(
+                            "{}{}{}",
+                            settings.access.approvals.replace('\n', "; "),
+                            if settings.access.prevent_self_review { "; not by whoever registered the build" } else { "" },
+                            match settings.access.approval_wait_minutes.as_str() {
+                                "" | "0" => String::new(),
+                                minutes => format!("; starts {minutes} min after the last approval"),
+                            },
+                        )
+                    }}
+                </dd>
+                <dt>"Deploy meets a running job"</dt>
+                <dd class="queue-deploys">
+                    {if settings.access.queue_deploys {
+                        "waits for it (one waits; a newer one takes its place)"
+                    } else {
+                        "refused: press Deploy again when it is done"
+                    }}
+                </dd>
                 {(!settings.access.previews.is_empty()).then(|| view! {
                     <dt>"Branch previews"</dt>
                     <dd class="previews">{format!("builds of {} get a QA environment of their own", settings.access.previews)}</dd>

@@ -66,6 +66,19 @@ pub fn AccessFields(access: AccessForm, backend: RwSignal<String>) -> impl IntoV
             <input name="auto_deploy" value=access.auto_deploy.clone() placeholder="one pattern, e.g. main or release/*" />
             <small>"Empty: deploys happen only when someone presses Deploy. A build is deployed as the one who registered it: a CI token needs the deploy scope (and, on a protected environment, to be a named deployer); what cannot deploy is noted in the audit log."</small>
         </label>
+        <label>
+            <input type="checkbox" name="queue_deploys" value="on" checked=access.queue_deploys />
+            " a deploy that meets a running job waits for it"
+            <small>"Instead of being refused. One deploy waits; a newer one takes its place (the older ends superseded, saying by what). Auto-deploys always wait."</small>
+        </label>
+        <label>
+            "Approvals a deploy or rollback needs (one rule per line)"
+            <textarea name="approvals" rows="2" placeholder="1 of group:oidc:release-managers user:alice">{access.approvals.clone()}</textarea>
+            <small>"Each line: <number> of user:<login> and group:<provider>:<name> entries; every line must be met. A deploy or rollback then waits as a request until approved; nobody approves their own. Empty: no approvals."</small>
+        </label>
+        <label><input type="checkbox" name="prevent_self_review" value="on" checked=access.prevent_self_review />" whoever registered the build may not approve its deploy either"</label>
+        <label>"Start this many minutes after the last approval" <input name="approval_wait_minutes" value=access.approval_wait_minutes.clone() inputmode="numeric" placeholder="0" /></label>
+        <label>"A request not approved within (hours) expires" <input name="approval_expire_hours" value=access.approval_expire_hours.clone() inputmode="numeric" placeholder="24" /></label>
         <label class="previews-setting" class:hidden=move || !is_docker()>
             "Give builds of these branches a QA environment of their own"
             <input name="previews" value=access.previews.clone() placeholder="one pattern, e.g. feature/*" />

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use crate::domain::{
-    Application, BackendConfig, EnvName, Environment, EnvironmentKind, EnvironmentLock,
+    Application, ApprovalPolicy, BackendConfig, EnvName, Environment, EnvironmentKind,
+    EnvironmentLock,
 };
 use crate::error::{Error, Result};
 use crate::store::{is_unique_violation, Tx};
@@ -22,6 +23,8 @@ pub(crate) struct EnvironmentRow {
     protected: bool,
     auto_deploy: Option<String>,
     previews: Option<String>,
+    queue_deploys: bool,
+    approvals: Option<Json<ApprovalPolicy>>,
     lock_reason: Option<String>,
     locked_by: Option<String>,
     locked_at: Option<DateTime<Utc>>,
@@ -56,6 +59,8 @@ impl From<EnvironmentRow> for Environment {
             previews: row
                 .previews
                 .and_then(|p| crate::domain::BranchPattern::parse(&p).ok()),
+            queue_deploys: row.queue_deploys,
+            approvals: row.approvals.map(|json| json.0).unwrap_or_default(),
             lock,
             expires_at: row.expires_at,
             destroyed_at: row.destroyed_at,
@@ -67,7 +72,7 @@ impl From<EnvironmentRow> for Environment {
 
 pub(crate) const SELECT_ENVIRONMENT: &str =
     "SELECT e.id, e.application_id, a.name AS application, e.name, e.kind,
-        e.config, e.protected, e.auto_deploy, e.previews, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
+        e.config, e.protected, e.auto_deploy, e.previews, e.queue_deploys, e.approvals, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
         e.created_at, e.updated_at
      FROM environments e JOIN applications a ON a.id = e.application_id";
 
@@ -110,4 +115,41 @@ pub(crate) async fn insert_environment(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// What approvals of a deploy to the environment are for: its settings,
+/// approval rules and variables as they are now (secret values only as
+/// digests), hashed. Any change gives another digest.
+pub(crate) async fn settings_digest(
+    conn: &mut sqlx::SqliteConnection,
+    env_id: i64,
+) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let (config, approvals): (String, Option<String>) =
+        sqlx::query_as("SELECT config, approvals FROM environments WHERE id = ?")
+            .bind(env_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let vars: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT name, value, secret FROM env_vars WHERE environment_id = ? ORDER BY name",
+    )
+    .bind(env_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut hash = Sha256::new();
+    for part in [config.as_str(), approvals.as_deref().unwrap_or("")] {
+        hash.update(part.len().to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    for (name, value, secret) in vars {
+        for part in [
+            name.as_str(),
+            value.as_str(),
+            if secret { "secret" } else { "plain" },
+        ] {
+            hash.update(part.len().to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
+    Ok(hex::encode(hash.finalize()))
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::freezes::{check_not_frozen, FreezeCheck};
 use super::{audit, events};
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{Build, Environment, EventLevel, Job, JobEvent, JobKind, JobState, Release};
@@ -14,6 +15,62 @@ pub(crate) type LockColumns = (Option<String>, Option<String>, Option<DateTime<U
 
 pub(crate) fn release_key_for(job_id: i64, at: DateTime<Utc>) -> String {
     format!("{}-{job_id}", at.format("%Y%m%d%H%M%S"))
+}
+
+/// Queues a deploy of `build`, or a rollback to `rollback_to`, on `env`,
+/// with its audit row: refused while the environment is locked, frozen
+/// (unless an admin's `freeze_override` reason goes through it) or another
+/// job is active. `request`: the deploy request it starts, if any.
+pub(crate) async fn queue_job(
+    tx: &mut sqlx::SqliteConnection,
+    actor: &str,
+    env: &Environment,
+    build: &Build,
+    rollback_to: Option<&Release>,
+    freeze_override: Option<&str>,
+    request: Option<i64>,
+) -> Result<Job> {
+    let kind = if rollback_to.is_some() {
+        JobKind::Rollback
+    } else {
+        JobKind::Deploy
+    };
+    check_unlocked(&mut *tx, env).await?;
+    let path = env.path();
+    let freeze = FreezeCheck {
+        actor,
+        environment: &path,
+        application_id: env.application_id,
+        environment_id: Some(env.id),
+        kind,
+        override_reason: freeze_override,
+    };
+    check_not_frozen(&mut *tx, &freeze).await?;
+    if let Some(target) = rollback_to {
+        check_rollback(&mut *tx, env, target.id).await?;
+    }
+    let (job, release_key) = insert_job(&mut *tx, actor, env, build, kind, rollback_to).await?;
+    let action = match kind {
+        JobKind::Rollback => actions::ROLLBACK_REQUESTED,
+        _ => actions::DEPLOY_REQUESTED,
+    };
+    let mut details = serde_json::json!({
+        "build_id": build.id,
+        "commit_sha": build.commit_sha,
+        "release": release_key,
+        "rollback_to_release": rollback_to.map(|r| r.id),
+    });
+    if let Some(request) = request {
+        details["request"] = request.into();
+    }
+    audit::append(
+        &mut *tx,
+        &AuditRecord::new(actor, action, format!("job/{}", job.id))
+            .environment(path)
+            .details(details),
+    )
+    .await?;
+    Ok(job)
 }
 
 /// Refuses a rollback that would change nothing

@@ -10,3 +10,4 @@ pub(crate) mod freezes;
 pub(crate) mod jobs;
 pub(crate) mod qa;
 pub(crate) mod releases;
+pub(crate) mod requests;

@@ -26,5 +26,8 @@ pub(crate) async fn release<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> R
 }
 
 pub(crate) const SELECT_RELEASE: &str =
-    "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state
+    "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state,
+        (SELECT group_concat(ap.approver, ', ' ORDER BY ap.id) FROM approvals ap
+         JOIN deploy_requests dr ON dr.id = ap.request_id
+         WHERE dr.job_id = r.job_id AND ap.decision = 'approved') AS approved_by
      FROM releases r JOIN builds b ON b.id = r.build_id JOIN jobs j ON j.id = r.job_id";

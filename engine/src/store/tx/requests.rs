@@ -1,0 +1,63 @@
+//! Deploy request rows: how one is read and how one ends, inside the
+//! caller's transaction.
+
+use crate::audit::{AuditRecord, SYSTEM_ACTOR};
+use crate::domain::{DeployRequest, RequestState};
+use crate::error::{Error, Result};
+use crate::time;
+
+pub(crate) const SELECT_REQUEST: &str =
+    "SELECT r.id, r.environment_id, a.name || '/' || e.name AS environment,
+        r.build_id, b.commit_sha, b.branch, r.kind, r.rollback_to, r.requested_by, r.state,
+        r.not_before, r.note, r.job_id, r.expires_at, r.created_at, r.ended_at, r.freeze_override,
+        r.settings_digest
+    FROM deploy_requests r
+    JOIN environments e ON e.id = r.environment_id
+    JOIN applications a ON a.id = e.application_id
+    JOIN builds b ON b.id = r.build_id";
+
+pub(crate) async fn request_in(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> Result<DeployRequest> {
+    sqlx::query_as(&format!("{SELECT_REQUEST} WHERE r.id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("deploy request #{id}")))
+}
+
+/// Ends a pending request as `state`, saying why, with its audit row
+/// (`action`, by `actor`; Slipway's own when none).
+pub(crate) async fn end_request(
+    conn: &mut sqlx::SqliteConnection,
+    request: &DeployRequest,
+    state: RequestState,
+    note: &str,
+    action: &'static str,
+    actor: Option<&str>,
+) -> Result<()> {
+    sqlx::query("UPDATE deploy_requests SET state = ?, note = ?, ended_at = ? WHERE id = ?")
+        .bind(state)
+        .bind(note)
+        .bind(time::now())
+        .bind(request.id)
+        .execute(&mut *conn)
+        .await?;
+    super::audit::append(
+        &mut *conn,
+        &AuditRecord::new(
+            actor.unwrap_or(SYSTEM_ACTOR),
+            action,
+            format!("request/{}", request.id),
+        )
+        .environment(&request.environment)
+        .details(serde_json::json!({ "why": note, "requested_by": request.requested_by })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Why a request's approvals no longer count after a settings change.
+pub(crate) const VOIDED_BY_CHANGE: &str =
+    "voided: the environment's settings, approval rules or variables changed after it was requested; request it again";
