@@ -136,6 +136,8 @@ pub struct EnvDetail {
     pub freeze_windows: Vec<FreezeWindowInfo>,
     /// Its latest deploy requests, newest first (the waiting one among them).
     pub requests: Vec<RequestInfo>,
+    /// The environments that take builds from this one (Promote).
+    pub promotes_to: Vec<String>,
 }
 
 /// What the signed-in person may do on one environment (the server decides

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 pub use crate::domain::{
     qualified_group, ApprovalPolicy, ApprovalRule, Approver, Principal, DEFAULT_EXPIRE_HOURS,
 };
-use crate::domain::{ApiToken, BranchPattern, Environment, Role, User};
+use crate::domain::{ApiToken, BranchPattern, EnvName, Environment, Role, User};
 use crate::error::{Error, InvalidInput, Result};
 
 /// The person (or token) behind a request, as the engine sees it.
@@ -275,6 +275,8 @@ pub struct DeployPolicy {
     pub queue_deploys: bool,
     /// What a deploy or rollback needs before it starts.
     pub approvals: ApprovalPolicy,
+    /// Take builds only from this environment (those that went live there).
+    pub promotes_from: Option<EnvName>,
 }
 
 impl DeployPolicy {
@@ -315,6 +317,7 @@ impl DeployPolicy {
             previews,
             queue_deploys: false,
             approvals: ApprovalPolicy::default(),
+            promotes_from: None,
         })
     }
 

@@ -38,7 +38,11 @@ fn server_functions() -> Vec<ServerFn> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../app/src/functions");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("app/src/functions") {
-        let source = std::fs::read_to_string(entry.expect("a file").path()).expect("readable");
+        let path = entry.expect("an entry").path();
+        if !path.is_file() {
+            continue; // convert/: helpers, no server functions
+        }
+        let source = std::fs::read_to_string(path).expect("readable");
         for (start, _) in source.match_indices("#[server(") {
             let rest = &source[start..];
             let endpoint = rest

@@ -25,6 +25,7 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, AppE
     let freeze_windows = engine.freeze_windows(&actor, &app).await?;
     let freeze = convert::freeze_state(&freeze, engine::time::now());
     let requests = engine.environment_requests(&actor, &environment, 5).await?;
+    let promotes_to = engine.promotes_to(&actor, &environment).await?;
     Ok(EnvDetail {
         summary: convert::env_summary(&environment, live.as_ref(), recent_jobs.first(), freeze),
         settings: EnvForm::of(&environment, &policy),
@@ -56,6 +57,7 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, AppE
             .map(convert::freeze_window)
             .collect(),
         requests: requests.iter().map(convert::request_view).collect(),
+        promotes_to,
     })
 }
 
@@ -172,6 +174,15 @@ pub async fn deploy(
         freeze_override: given(freeze_override),
     };
     let deployment = engine.request_deploy(&actor, &app, &env, &ask).await?;
+    Ok(super::convert::deployed(deployment))
+}
+
+/// Deploys what is live on `env` to `to`, which takes builds from it.
+#[server(prefix = "/fn", endpoint = "promote")]
+pub async fn promote(app: String, env: String, to: String) -> Result<Deployed, AppError> {
+    use super::context::{actor, engine};
+    let (engine, actor) = (engine()?, actor().await?);
+    let deployment = engine.promote(&actor, &app, &env, &to).await?;
     Ok(super::convert::deployed(deployment))
 }
 

@@ -141,6 +141,7 @@ mod tests {
             previews: None,
             queue_deploys: false,
             approvals: Default::default(),
+            promotes_from: None,
             lock: None,
             expires_at: None,
             destroyed_at: None,

@@ -17,8 +17,8 @@ use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::freeze::FreezeNotice;
 use crate::components::state::StateBadge;
 use crate::functions::environments::{
-    get_environment, BreakRemoteLocks, DeleteEnvVar, Deploy, LockEnvironment, Rollback, SetEnvVar,
-    UnlockEnvironment,
+    get_environment, BreakRemoteLocks, DeleteEnvVar, Deploy, LockEnvironment, Promote, Rollback,
+    SetEnvVar, UnlockEnvironment,
 };
 use crate::functions::freezes::{CreateFreezeWindow, DeleteFreezeWindow};
 use crate::functions::jobs::deploy_plan;
@@ -39,6 +39,7 @@ pub fn EnvironmentPage() -> impl IntoView {
 
     let deploy = ServerAction::<Deploy>::new();
     let rollback = ServerAction::<Rollback>::new();
+    let promote = ServerAction::<Promote>::new();
     let lock = ServerAction::<LockEnvironment>::new();
     let unlock = ServerAction::<UnlockEnvironment>::new();
     let set_var = ServerAction::<SetEnvVar>::new();
@@ -56,7 +57,8 @@ pub fn EnvironmentPage() -> impl IntoView {
             .value()
             .get()
             .and_then(Result::ok)
-            .or_else(|| rollback.value().get().and_then(Result::ok));
+            .or_else(|| rollback.value().get().and_then(Result::ok))
+            .or_else(|| promote.value().get().and_then(Result::ok));
         if let Some(Deployed::Job(job_id)) = made {
             navigate(&format!("/jobs/{job_id}"), Default::default());
         }
@@ -76,6 +78,7 @@ pub fn EnvironmentPage() -> impl IntoView {
                     + delete_freeze.version().get()
                     + deploy.version().get()
                     + rollback.version().get()
+                    + promote.version().get()
                     + cancel_request.version().get()
                     + answer_request.version().get()
                     + refresh.get(),
@@ -104,6 +107,7 @@ pub fn EnvironmentPage() -> impl IntoView {
         delete_freeze,
         cancel_request,
         answer_request,
+        promote,
     };
     view! {
         <Title text=move || format!("{}/{}", app(), env()) />
@@ -131,6 +135,7 @@ struct EnvActions {
     delete_freeze: ServerAction<DeleteFreezeWindow>,
     cancel_request: ServerAction<CancelRequest>,
     answer_request: ServerAction<AnswerRequest>,
+    promote: ServerAction<Promote>,
 }
 
 #[component]
@@ -147,6 +152,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         may,
         freeze_windows,
         requests,
+        promotes_to,
     } = detail;
     let may_deploy = may.deploy_refused.is_none();
     let (app, env) = (summary.app.clone(), summary.name.clone());
@@ -179,6 +185,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             {match may.deploy_refused.clone() {
                 None => view! {
                     <DeployCard app=app.clone() env=env.clone() builds locked=summary.lock.is_some()
+                        promotes_from=settings.access.promotes_from.clone()
                         frozen=summary.freeze.active.clone() may_override=may.manage_freezes deploy=actions.deploy />
                     <LockCard app=app.clone() env=env.clone() lock=summary.lock.clone() actions />
                 }.into_any(),
@@ -193,6 +200,9 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
                 }.into_any(),
             }}
         </div>
+        {(may_deploy && !promotes_to.is_empty()).then(|| view! {
+            <PromoteCard app=app.clone() env=env.clone() to=promotes_to live=summary.live.clone() promote=actions.promote />
+        })}
         <RequestsCard requests may_cancel=may_deploy cancel=actions.cancel_request answer=actions.answer_request />
         {unsettled.then(|| recent_jobs.first().cloned()).flatten().map(|job| {
             let href = format!("/jobs/{}", job.id);
@@ -230,6 +240,8 @@ fn DeployCard(
     frozen: Option<FreezeInfo>,
     /// Whether to offer that reason (admins).
     may_override: bool,
+    /// The environment it takes builds from (empty: any build).
+    promotes_from: String,
     deploy: ServerAction<Deploy>,
 ) -> impl IntoView {
     let no_builds = builds.is_empty();
@@ -276,6 +288,11 @@ fn DeployCard(
                 </p>
             })}
             {locked.then(|| view! { <p class="muted locked-note">"Locked: deploys wait until it is unlocked."</p> })}
+            {(!promotes_from.is_empty()).then(|| view! {
+                <p class="muted promotion-note">
+                    "Takes builds only from "{promotes_from.clone()}": those that went live there, with no failed job there since."
+                </p>
+            })}
             {move || match deploy.value().get() {
                 Some(Ok(Deployed::Waiting(request))) => Some(view! {
                     <p class="notice deploy-waits" data-request=request.id>
@@ -491,6 +508,50 @@ fn ReleaseRow(
                 })}
             </td>
         </tr>
+    }
+}
+
+/// Promote: what is live here goes to each environment that takes builds
+/// from this one (subject to its approvals, queue and freezes).
+#[component]
+fn PromoteCard(
+    app: String,
+    env: String,
+    to: Vec<String>,
+    live: Option<ReleaseInfo>,
+    promote: ServerAction<Promote>,
+) -> impl IntoView {
+    view! {
+        <section class="card promote">
+            <h2>"Promote"</h2>
+            {match live {
+                None => view! { <p class="muted">"Nothing is live here yet to promote."</p> }.into_any(),
+                Some(live) => to.into_iter().map(|target| {
+                    let label = format!("Promote to {target}");
+                    let id = format!("promote-{target}");
+                    let (app, env) = (app.clone(), env.clone());
+                    let sha = short_sha(&live.commit_sha).to_owned();
+                    view! {
+                        <ActionForm action=promote attr:class="inline-form">
+                            <input type="hidden" name="app" value=app />
+                            <input type="hidden" name="env" value=env />
+                            <input type="hidden" name="to" value=target />
+                            <button type="submit" class="primary" id=id>{label}</button>
+                            " "<span class="muted">"build #"{live.build_id}" "<code>{sha}</code></span>
+                        </ActionForm>
+                    }
+                }).collect_view().into_any(),
+            }}
+            <ActionError value=promote.value() />
+            {move || match promote.value().get() {
+                Some(Ok(Deployed::Waiting(request))) => Some(view! {
+                    <p class="notice deploy-waits" data-request=request.id>
+                        "Request #"{request.id}" waits: "{request.note.unwrap_or_default()}"."
+                    </p>
+                }),
+                _ => None,
+            }}
+        </section>
     }
 }
 

@@ -95,6 +95,7 @@ fn a_group_counts_only_from_its_own_provider() {
         previews: None,
         queue_deploys: false,
         approvals: Default::default(),
+        promotes_from: None,
         lock: None,
         expires_at: None,
         destroyed_at: None,

@@ -103,6 +103,9 @@ pub struct Environment {
     pub queue_deploys: bool,
     /// What a deploy or rollback needs before it starts (no rules: nothing).
     pub approvals: super::ApprovalPolicy,
+    /// It takes builds only from this environment of its application:
+    /// those that went live there (promotion, e.g. production <- staging).
+    pub promotes_from: Option<super::EnvName>,
     pub lock: Option<EnvironmentLock>,
     /// When a QA environment is destroyed automatically.
     pub expires_at: Option<DateTime<Utc>>,

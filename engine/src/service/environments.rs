@@ -3,7 +3,7 @@
 use crate::auth::{Actor, DeployPolicy, Permission};
 use crate::backends::BackendConfig;
 use crate::domain::{EnvName, EnvVar, Environment, EnvironmentKind};
-use crate::error::{InvalidInput, Result};
+use crate::error::{Error, InvalidInput, Result};
 use crate::store::environments::EnvironmentSpec;
 
 use super::{Engine, EnvVarRequest};
@@ -23,6 +23,8 @@ impl Engine {
         config.validate()?;
         let protection = protection.into();
         check_previews(&config, EnvironmentKind::Permanent, &protection)?;
+        self.check_promotion_source(&app.name, &name, &protection)
+            .await?;
         self.check_no_shared_target(&config, None).await?;
         self.store
             .create_environment(
@@ -50,6 +52,9 @@ impl Engine {
         let env = self.find_environment(app, env).await?;
         let protection = protection.into();
         check_previews(&config, env.kind, &protection)?;
+        let name = EnvName::parse(&env.name)?;
+        self.check_promotion_source(&env.application, &name, &protection)
+            .await?;
         self.check_no_shared_target(&config, Some(env.id)).await?;
         self.store
             .update_environment(&actor.login, &env, &config, &protection)
@@ -163,6 +168,43 @@ impl Engine {
 
 /// Branch previews copy a docker environment (its own published port is
 /// all they change); a preview is not copied again.
+impl Engine {
+    /// An environment promotes from another of its application, not from
+    /// itself, and not in a circle (where no build could ever go).
+    async fn check_promotion_source(
+        &self,
+        app: &str,
+        env: &EnvName,
+        policy: &DeployPolicy,
+    ) -> Result<()> {
+        let mut source = policy.promotes_from.clone();
+        let mut seen = vec![env.clone()];
+        while let Some(name) = source {
+            if seen.contains(&name) {
+                return Err(InvalidInput::new(
+                    "promotes_from",
+                    format!("{app}/{name} would take builds, through promotion, from {app}/{env} itself"),
+                )
+                .into());
+            }
+            let upstream = match self.find_environment(app, name.as_str()).await {
+                Ok(upstream) => upstream,
+                Err(Error::NotFound(_)) => {
+                    return Err(InvalidInput::new(
+                        "promotes_from",
+                        format!("{app} has no environment {name} to take builds from"),
+                    )
+                    .into())
+                }
+                Err(e) => return Err(e),
+            };
+            seen.push(name);
+            source = upstream.promotes_from;
+        }
+        Ok(())
+    }
+}
+
 fn check_previews(
     config: &BackendConfig,
     kind: EnvironmentKind,

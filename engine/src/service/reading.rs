@@ -158,6 +158,9 @@ impl Engine {
         actor.require(Permission::Read)?;
         let mut builds = self.store.builds(env.application_id, None, 500).await?;
         builds.retain(|b| env.config.deploys(&b.artifact));
+        if let Some(promotable) = self.store.promotable_builds(env).await? {
+            builds.retain(|b| promotable.contains(&b.id));
+        }
         builds.truncate(limit);
         Ok(builds)
     }
@@ -225,6 +228,7 @@ impl Engine {
             previews: env.previews.clone(),
             queue_deploys: env.queue_deploys,
             approvals: env.approvals.clone(),
+            promotes_from: env.promotes_from.clone(),
         })
     }
 }

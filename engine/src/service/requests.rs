@@ -354,3 +354,58 @@ fn later(at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, InvalidInpu
         _ => Ok(None),
     }
 }
+
+impl Engine {
+    /// Deploys what is live on `from` to `to`, an environment that takes
+    /// builds from it (promotion) — subject to `to`'s approvals, queue and
+    /// freezes like any deploy.
+    pub async fn promote(
+        &self,
+        actor: &Actor,
+        app: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Deployment> {
+        let source = self.find_environment(app, from).await?;
+        let target = self.find_environment(app, to).await?;
+        if target.promotes_from.as_ref().map(|name| name.as_str()) != Some(source.name.as_str()) {
+            return Err(InvalidInput::new(
+                "to",
+                format!(
+                    "{} does not take builds from {}",
+                    target.path(),
+                    source.path()
+                ),
+            )
+            .into());
+        }
+        let live = self.store.live_release(source.id).await?.ok_or_else(|| {
+            Error::Conflict(format!("nothing is live on {} to promote", source.path()))
+        })?;
+        let ask = DeployAsk {
+            build_id: live.build_id,
+            ..DeployAsk::default()
+        };
+        self.request_deploy(actor, app, to, &ask).await
+    }
+
+    /// The environments that take builds from `env` (promotion), by name.
+    pub async fn promotes_to(&self, actor: &Actor, env: &Environment) -> Result<Vec<String>> {
+        actor.require(Permission::Read)?;
+        let mut downstream: Vec<String> = self
+            .store
+            .environments()
+            .await?
+            .into_iter()
+            .filter(|e| {
+                e.application_id == env.application_id
+                    && e.promotes_from
+                        .as_ref()
+                        .is_some_and(|from| from.as_str() == env.name)
+            })
+            .map(|e| e.name)
+            .collect();
+        downstream.sort();
+        Ok(downstream)
+    }
+}

@@ -1,6 +1,7 @@
 //! Builds: one per commit per application.
 
 use super::tx::audit;
+use super::tx::promotion::{upstream_of, PROMOTABLE_BUILDS};
 use super::Store;
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{Application, BranchName, Build, CommitSha};
@@ -139,5 +140,25 @@ impl Store {
             .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| Error::not_found(format!("build #{id}")))
+    }
+
+    /// Where `env` takes builds only from another environment: the ids of
+    /// those that went live there, with which no job failed there since
+    /// (`None`: it takes any build; none at all if that one is gone).
+    pub async fn promotable_builds(
+        &self,
+        env: &crate::domain::Environment,
+    ) -> Result<Option<std::collections::HashSet<i64>>> {
+        let mut conn = self.pool().acquire().await?;
+        let upstream = match upstream_of(&mut conn, env).await? {
+            None => return Ok(None),
+            Some(Err(_gone)) => return Ok(Some(Default::default())),
+            Some(Ok(id)) => id,
+        };
+        let ids: Vec<i64> = sqlx::query_scalar(PROMOTABLE_BUILDS)
+            .bind(upstream)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(Some(ids.into_iter().collect()))
     }
 }

@@ -104,6 +104,7 @@ impl Store {
                     "previews": spec.protection.previews,
                     "queue_deploys": spec.protection.queue_deploys,
                     "approvals": spec.protection.approvals.rules_text(),
+                    "promotes_from": spec.protection.promotes_from,
                 })),
         )
         .await?;
@@ -145,6 +146,7 @@ impl Store {
                     "previews": env.previews,
                     "queue_deploys": env.queue_deploys,
                     "approvals": env.approvals.rules_text(),
+                    "promotes_from": env.promotes_from,
                 },
                 "after": {
                     "config": config,
@@ -154,6 +156,7 @@ impl Store {
                     "previews": protection.previews,
                     "queue_deploys": protection.queue_deploys,
                     "approvals": protection.approvals.rules_text(),
+                    "promotes_from": protection.promotes_from,
                 },
             })),
         )
@@ -387,13 +390,15 @@ async fn set_deploy_rules(tx: &mut super::Tx, env_id: i64, policy: &DeployPolicy
         .is_required()
         .then_some(Json(&policy.approvals));
     sqlx::query(
-        "UPDATE environments SET auto_deploy = ?, previews = ?, queue_deploys = ?, approvals = ?
+        "UPDATE environments SET auto_deploy = ?, previews = ?, queue_deploys = ?, approvals = ?,
+            promotes_from = ?
          WHERE id = ?",
     )
     .bind(policy.auto_deploy.as_ref().map(|p| p.as_str()))
     .bind(policy.previews.as_ref().map(|p| p.as_str()))
     .bind(policy.queue_deploys)
     .bind(approvals)
+    .bind(policy.promotes_from.as_ref().map(|name| name.as_str()))
     .bind(env_id)
     .execute(&mut **tx)
     .await?;

@@ -89,6 +89,7 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("DELETE", "/api/apps/{app}/freezes/{id}") => Rule::Require(ManageFreezes),
         ("POST", "/api/apps/{app}/envs/{env}/deploy") => Rule::Require(Deploy),
         ("POST", "/api/apps/{app}/envs/{env}/rollback") => Rule::Require(Deploy),
+        ("POST", "/api/apps/{app}/envs/{env}/promote") => Rule::Require(Deploy),
         ("GET", "/api/requests") => Rule::Require(Read),
         ("GET", "/api/requests/{id}") => Rule::Require(Read),
         ("DELETE", "/api/requests/{id}") => Rule::Require(CancelJob),
@@ -130,7 +131,7 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
         | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity"
         | "pending_requests" => Rule::Require(Read),
-        "deploy" | "rollback" | "create_qa_environment" | "destroy_environment" => {
+        "deploy" | "rollback" | "promote" | "create_qa_environment" | "destroy_environment" => {
             Rule::Require(Deploy)
         }
         "lock_environment" | "unlock_environment" => Rule::Require(Lock),

@@ -180,3 +180,35 @@ pub async fn cancel(
     let request = state.engine.cancel_request(&actor, id).await?;
     Ok(Json(request).into_response())
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteBody {
+    /// The environment that takes builds from this one, e.g. "production".
+    to: String,
+}
+
+/// `POST /api/apps/{app}/envs/{env}/promote`: deploys what is live on
+/// `env` to the environment `to` that takes builds from it — 202 with the
+/// job, or with `{"request": …}` where it waits (approvals, a running job).
+#[utoipa::path(
+    post, path = "/api/apps/{app}/envs/{env}/promote", tag = "jobs",
+    params(("app" = String, Path), ("env" = String, Path)),
+    request_body = PromoteBody,
+    responses(
+        (status = 202, description = "The job; or {\"request\": …} when it waits", body = engine::domain::Job),
+        (status = 400, description = "`to` does not take builds from this environment", body = ErrorBody),
+        (status = 409, description = "Nothing live here, or busy, locked or frozen there", body = ErrorBody),
+    ),
+    security(("bearer" = ["deploy"]))
+)]
+pub async fn promote(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, env)): Path<(String, String)>,
+    body: Result<Json<PromoteBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let deployment = state.engine.promote(&actor, &app, &env, &body.to).await?;
+    Ok(accepted(deployment))
+}

@@ -113,6 +113,11 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/apps/{app}/envs/{env}/deploy",
             post(api::deploy),
         ),
+        (
+            Method::POST,
+            "/api/apps/{app}/envs/{env}/promote",
+            post(api_requests::promote),
+        ),
         (Method::GET, "/api/requests", get(api_requests::pending)),
         (
             Method::POST,

@@ -34,6 +34,7 @@ use super::{api, api_environments, api_freezes, api_requests, events, packages};
         api_freezes::list,
         api_freezes::create,
         api_freezes::delete,
+        api_requests::promote,
         api_requests::pending,
         api_requests::approve,
         api_requests::reject,

@@ -26,6 +26,8 @@ pub struct AccessForm {
     pub approval_wait_minutes: String,
     /// Hours a request waits for approvals before it expires.
     pub approval_expire_hours: String,
+    /// Take builds only from this environment (those that went live there); empty: any build.
+    pub promotes_from: String,
 }
 
 /// Where releases go and what runs around the switch (local and ssh; docker
@@ -139,9 +141,17 @@ mod server {
                 wait,
                 expire,
             )?;
+            let promotes_from = match self.promotes_from.trim() {
+                "" => None,
+                name => Some(
+                    engine::domain::EnvName::parse(name)
+                        .map_err(|e| InvalidInput::new("promotes_from", e.message))?,
+                ),
+            };
             Ok(DeployPolicy {
                 queue_deploys: self.queue_deploys,
                 approvals,
+                promotes_from,
                 ..policy
             })
         }
@@ -160,6 +170,11 @@ mod server {
                 prevent_self_review: policy.approvals.prevent_self_review,
                 approval_wait_minutes: policy.approvals.wait_minutes.to_string(),
                 approval_expire_hours: policy.approvals.expire_hours.to_string(),
+                promotes_from: policy
+                    .promotes_from
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             }
         }
     }

@@ -38,6 +38,10 @@ pub fn SettingsCard(backend: String, settings: EnvForm) -> impl IntoView {
                         format!("builds of {} as they are registered", settings.access.auto_deploy)
                     }}
                 </dd>
+                {(!settings.access.promotes_from.is_empty()).then(|| view! {
+                    <dt>"Takes builds from"</dt>
+                    <dd class="promotes-from">{format!("{} only: builds that went live there, with no failed job there since", settings.access.promotes_from)}</dd>
+                })}
                 <dt>"Approvals"</dt>
                 <dd class="approvals">
                     {if settings.access.approvals.is_empty() {

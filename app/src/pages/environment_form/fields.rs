@@ -72,6 +72,11 @@ pub fn AccessFields(access: AccessForm, backend: RwSignal<String>) -> impl IntoV
             <small>"Instead of being refused. One deploy waits; a newer one takes its place (the older ends superseded, saying by what). Auto-deploys always wait."</small>
         </label>
         <label>
+            "Take builds only from environment (promotion)"
+            <input name="promotes_from" value=access.promotes_from.clone() placeholder="e.g. staging (empty: any build)" />
+            <small>"Then only builds that went live there, with which no job failed there since, may be deployed here; that environment's page offers Promote."</small>
+        </label>
+        <label>
             "Approvals a deploy or rollback needs (one rule per line)"
             <textarea name="approvals" rows="2" placeholder="1 of group:oidc:release-managers user:alice">{access.approvals.clone()}</textarea>
             <small>"Each line: <number> of user:<login> and group:<provider>:<name> entries; every line must be met. A deploy or rollback then waits as a request until approved; nobody approves their own. Empty: no approvals."</small>

@@ -25,6 +25,7 @@ pub(crate) struct EnvironmentRow {
     previews: Option<String>,
     queue_deploys: bool,
     approvals: Option<Json<ApprovalPolicy>>,
+    promotes_from: Option<String>,
     lock_reason: Option<String>,
     locked_by: Option<String>,
     locked_at: Option<DateTime<Utc>>,
@@ -61,6 +62,11 @@ impl From<EnvironmentRow> for Environment {
                 .and_then(|p| crate::domain::BranchPattern::parse(&p).ok()),
             queue_deploys: row.queue_deploys,
             approvals: row.approvals.map(|json| json.0).unwrap_or_default(),
+            // Written only once parsed; one that no longer parses is kept as
+            // no rule rather than refusing every deploy.
+            promotes_from: row
+                .promotes_from
+                .and_then(|name| EnvName::parse(&name).ok()),
             lock,
             expires_at: row.expires_at,
             destroyed_at: row.destroyed_at,
@@ -72,7 +78,7 @@ impl From<EnvironmentRow> for Environment {
 
 pub(crate) const SELECT_ENVIRONMENT: &str =
     "SELECT e.id, e.application_id, a.name AS application, e.name, e.kind,
-        e.config, e.protected, e.auto_deploy, e.previews, e.queue_deploys, e.approvals, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
+        e.config, e.protected, e.auto_deploy, e.previews, e.queue_deploys, e.approvals, e.promotes_from, e.lock_reason, e.locked_by, e.locked_at, e.expires_at, e.destroyed_at,
         e.created_at, e.updated_at
      FROM environments e JOIN applications a ON a.id = e.application_id";
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::freezes::{check_not_frozen, FreezeCheck};
+use super::promotion::promotion_refusal;
 use super::{audit, events};
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{Build, Environment, EventLevel, Job, JobEvent, JobKind, JobState, Release};
@@ -46,8 +47,15 @@ pub(crate) async fn queue_job(
         override_reason: freeze_override,
     };
     check_not_frozen(&mut *tx, &freeze).await?;
-    if let Some(target) = rollback_to {
-        check_rollback(&mut *tx, env, target.id).await?;
+    match rollback_to {
+        Some(target) => check_rollback(&mut *tx, env, target.id).await?,
+        // A rollback returns to what was live here; a deploy follows the
+        // promotion rule.
+        None => {
+            if let Some(refusal) = promotion_refusal(&mut *tx, env, build.id).await? {
+                return Err(Error::Conflict(refusal));
+            }
+        }
     }
     let (job, release_key) = insert_job(&mut *tx, actor, env, build, kind, rollback_to).await?;
     let action = match kind {
