@@ -47,6 +47,8 @@ pub struct EnvSummary {
     pub lock: Option<LockInfo>,
     /// The freeze window in force over it, and the next one.
     pub freeze: FreezeState,
+    /// The deploy request pending there: its number and why it waits.
+    pub pending: Option<(i64, String)>,
     pub live: Option<ReleaseInfo>,
     pub last_job: Option<JobSummary>,
 }
@@ -312,6 +314,8 @@ pub struct TokenRow {
     pub name: String,
     pub owner: String,
     pub scopes: String,
+    /// Where it may act: "everywhere", or the applications and environments it names.
+    pub limited_to: String,
     pub created_at: String,
     pub expires_at: Option<String>,
     pub last_used_at: Option<String>,

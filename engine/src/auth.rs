@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 pub use crate::domain::{
     qualified_group, ApprovalPolicy, ApprovalRule, Approver, Principal, DEFAULT_EXPIRE_HOURS,
 };
-use crate::domain::{ApiToken, BranchPattern, EnvName, Environment, Role, User};
+use crate::domain::{ApiToken, BranchPattern, EnvName, Environment, Role, TokenReach, User};
 use crate::error::{Error, InvalidInput, Result};
 
 /// The person (or token) behind a request, as the engine sees it.
@@ -24,8 +24,13 @@ pub struct Actor {
 pub enum Credential {
     /// A browser session (or a command run on the server): the user's role decides.
     Session,
-    /// An API token: its scopes narrow what the user's role allows.
-    Token { id: i64, scopes: Scopes },
+    /// An API token: its scopes narrow what the user's role allows, and
+    /// its reach where.
+    Token {
+        id: i64,
+        scopes: Scopes,
+        reach: TokenReach,
+    },
 }
 
 impl Actor {
@@ -46,6 +51,7 @@ impl Actor {
             credential: Credential::Token {
                 id: token.id,
                 scopes: Scopes::parse_lenient(&token.scopes),
+                reach: TokenReach::stored(token.reach.as_deref()),
             },
             ..Self::session(user)
         }
@@ -199,6 +205,33 @@ impl Permission {
 }
 
 impl Actor {
+    /// Refuses an API token limited to other applications or environments
+    /// (a session reaches wherever its role does).
+    pub fn require_reach(&self, env: &Environment) -> Result<()> {
+        match &self.credential {
+            Credential::Token { reach, .. }
+                if !reach.covers_environment(&env.application, &env.name) =>
+            {
+                Err(Error::Forbidden(format!(
+                    "this API token is limited to {reach}, not {}",
+                    env.path()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Actor::require_reach`] for what concerns an application as a whole
+    /// (its builds): the token names it, or one of its environments.
+    pub fn require_reach_application(&self, app: &str) -> Result<()> {
+        match &self.credential {
+            Credential::Token { reach, .. } if !reach.covers_application(app) => Err(
+                Error::Forbidden(format!("this API token is limited to {reach}, not {app}")),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// The one check every operation makes: the role must reach the
     /// permission's least role and, for tokens, a scope must grant it.
     pub fn require(&self, permission: Permission) -> Result<()> {

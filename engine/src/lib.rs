@@ -32,6 +32,6 @@ pub use error::{Error, InvalidInput, Result};
 pub use service::{
     BranchDeleted, BuildRequest, DeployAsk, Engine, EngineSettings, EnvVarRequest,
     EnvironmentActivity, EnvironmentOverview, FreezeKind, FreezeRequest, FreezeStatus, JobView,
-    PackageUpload, QaRequest, RequestView, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
+    PackageUpload, QaRequest, RequestView, TokenRequest, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
 };
 pub use store::users::ExternalIdentity;

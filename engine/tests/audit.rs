@@ -816,13 +816,13 @@ async fn a_person_has_one_token_in_use_per_name() {
     let scopes = vec!["read".to_owned()];
     let (first, _) = t
         .engine
-        .create_api_token(&t.actor, "ci-main", &scopes, Some(30))
+        .create_api_token(&t.actor, &token_request("ci-main", &scopes))
         .await
         .expect("the first");
     let tokens = t.count("api_tokens").await;
     let again = t
         .engine
-        .create_api_token(&t.actor, " ci-main ", &scopes, Some(30))
+        .create_api_token(&t.actor, &token_request(" ci-main ", &scopes))
         .await;
     let Err(Error::Conflict(why)) = again else {
         panic!("a second ci-main: {again:?}");
@@ -843,7 +843,16 @@ async fn a_person_has_one_token_in_use_per_name() {
         .await
         .expect("revoke");
     t.engine
-        .create_api_token(&t.actor, "ci-main", &scopes, Some(30))
+        .create_api_token(&t.actor, &token_request("ci-main", &scopes))
         .await
         .expect("the name is free");
+}
+
+fn token_request(name: &str, scopes: &[String]) -> engine::TokenRequest {
+    engine::TokenRequest {
+        name: name.to_owned(),
+        scopes: scopes.to_vec(),
+        valid_for_days: Some(30),
+        limited_to: String::new(),
+    }
 }

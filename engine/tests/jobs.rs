@@ -683,6 +683,7 @@ async fn builds_of_a_matching_branch_deploy_by_themselves_as_who_registered_them
         credential: Credential::Token {
             id: 1,
             scopes: Scopes::parse(&["builds:write".to_owned()]).unwrap(),
+            reach: Default::default(),
         },
         ..t.actor.clone()
     };

@@ -75,6 +75,10 @@ enum Command {
         /// Expire after this many days (default: never).
         #[arg(long)]
         valid_for_days: Option<u32>,
+        /// Limit it to these applications and environments, e.g.
+        /// "shop,billing/staging" (default: wherever the user may act).
+        #[arg(long, default_value = "")]
+        limited_to: String,
     },
     /// Change a user's role (audited).
     SetRole {
@@ -181,6 +185,7 @@ async fn run(store: StoreConfig, command: Command) -> anyhow::Result<()> {
             name,
             scopes,
             valid_for_days,
+            limited_to,
         } => {
             let user = engine
                 .store()
@@ -190,9 +195,12 @@ async fn run(store: StoreConfig, command: Command) -> anyhow::Result<()> {
             let (_, token) = engine
                 .create_api_token(
                     &engine::auth::Actor::session(&user),
-                    &name,
-                    &scopes,
-                    valid_for_days,
+                    &engine::TokenRequest {
+                        name,
+                        scopes,
+                        valid_for_days,
+                        limited_to,
+                    },
                 )
                 .await?;
             println!("{token}");

@@ -64,6 +64,7 @@ pub async fn get_tokens() -> Result<Vec<TokenRow>, AppError> {
             .to_owned(),
             name: t.name,
             scopes: t.scopes,
+            limited_to: engine::domain::TokenReach::stored(t.reach.as_deref()).to_string(),
             created_at: when(t.created_at),
             expires_at: t.expires_at.map(when),
             last_used_at: t.last_used_at.map(when),
@@ -79,6 +80,7 @@ pub async fn create_token(
     scope_builds_write: Option<String>,
     scope_deploy: Option<String>,
     valid_for_days: String,
+    limited_to: Option<String>,
 ) -> Result<CreatedToken, AppError> {
     use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
@@ -93,9 +95,13 @@ pub async fn create_token(
         .into_iter()
         .flatten()
         .collect();
-    let (id, secret) = engine
-        .create_api_token(&actor, &name, &scopes, valid_for_days)
-        .await?;
+    let request = engine::TokenRequest {
+        name,
+        scopes,
+        valid_for_days,
+        limited_to: limited_to.unwrap_or_default(),
+    };
+    let (id, secret) = engine.create_api_token(&actor, &request).await?;
     Ok(CreatedToken { id, secret })
 }
 

@@ -139,6 +139,7 @@ pub fn env_summary(
     live: Option<&Release>,
     last_job: Option<&Job>,
     freeze: FreezeState,
+    pending: Option<&engine::domain::DeployRequest>,
 ) -> EnvSummary {
     EnvSummary {
         app: env.application.clone(),
@@ -161,6 +162,7 @@ pub fn env_summary(
             since: when(l.since),
         }),
         freeze,
+        pending: pending.map(|r| (r.id, r.note.clone().unwrap_or_default())),
         live: live.map(release),
         last_job: last_job.map(job),
     }

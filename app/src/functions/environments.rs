@@ -27,7 +27,16 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, AppE
     let requests = engine.environment_requests(&actor, &environment, 5).await?;
     let promotes_to = engine.promotes_to(&actor, &environment).await?;
     Ok(EnvDetail {
-        summary: convert::env_summary(&environment, live.as_ref(), recent_jobs.first(), freeze),
+        summary: convert::env_summary(
+            &environment,
+            live.as_ref(),
+            recent_jobs.first(),
+            freeze,
+            requests
+                .iter()
+                .map(|view| &view.request)
+                .find(|r| r.is_pending()),
+        ),
         settings: EnvForm::of(&environment, &policy),
         vars: vars.iter().map(convert::var).collect(),
         releases: releases.iter().map(convert::release).collect(),

@@ -24,6 +24,7 @@ pub async fn get_overview() -> Result<Vec<AppOverview>, AppError> {
                         e.live.as_ref(),
                         e.last_job.as_ref(),
                         convert::freeze_state(&e.freeze, now),
+                        e.pending.as_ref(),
                     )
                 })
                 .collect(),

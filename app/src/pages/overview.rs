@@ -121,6 +121,9 @@ fn EnvRow(env: EnvSummary) -> impl IntoView {
                 })}
                 " "
                 <FreezeBadge freeze=env.freeze.clone() />
+                {env.pending.clone().map(|(id, why)| view! {
+                    " " <A href="/requests" attr:class="badge pending-request" attr:title=why>"⏳ request #"{id}" pending"</A>
+                })}
             </td>
         </tr>
     }

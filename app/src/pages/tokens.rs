@@ -35,6 +35,7 @@ pub fn TokensPage() -> impl IntoView {
                     <label><input type="checkbox" name="scope_builds_write" value="builds:write" />" builds:write (register builds)"</label>
                     <label><input type="checkbox" name="scope_deploy" value="deploy" />" deploy (deploy, roll back, cancel)"</label>
                 </fieldset>
+                <label>"Limited to (applications and app/environment, comma-separated; empty: wherever you may act)" <input name="limited_to" placeholder="shop, billing/staging" /></label>
                 <label>"Expires after (days; empty: never)" <input name="valid_for_days" value="90" inputmode="numeric" /></label>
                 <button type="submit" class="primary">"Create token"</button>
             </ActionForm>
@@ -69,7 +70,7 @@ pub fn TokensPage() -> impl IntoView {
 fn TokensTable(tokens: Vec<TokenRow>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
     view! {
         <table class="tokens">
-            <thead><tr><th>"#"</th><th>"Name"</th><th>"Owner"</th><th>"Scopes"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
+            <thead><tr><th>"#"</th><th>"Name"</th><th>"Owner"</th><th>"Scopes"</th><th>"Limited to"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
             <tbody>
                 {tokens.into_iter().map(|t| {
                     let active = t.status == "active";
@@ -79,6 +80,7 @@ fn TokensTable(tokens: Vec<TokenRow>, revoke: ServerAction<RevokeToken>) -> impl
                             <td>{t.name.clone()}</td>
                             <td>{t.owner.clone()}</td>
                             <td><code>{t.scopes.clone()}</code></td>
+                            <td class="limited-to">{t.limited_to.clone()}</td>
                             <td>{t.created_at.clone()}</td>
                             <td>{t.expires_at.clone().unwrap_or_else(|| "never".into())}</td>
                             <td>{t.last_used_at.clone().unwrap_or_else(|| "never".into())}</td>

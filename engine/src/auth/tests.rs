@@ -16,6 +16,7 @@ fn token_actor(role: Role, scopes: &[&str]) -> Actor {
         credential: Credential::Token {
             id: 7,
             scopes: Scopes::parse(&scopes).unwrap(),
+            reach: Default::default(),
         },
         ..actor(role)
     }

@@ -8,6 +8,7 @@ mod freeze;
 mod names;
 mod principal;
 mod progress;
+mod reach;
 mod records;
 mod requests;
 mod rollback;
@@ -21,6 +22,7 @@ pub use freeze::{
 pub use names::{AppName, BranchName, BranchPattern, CommitSha, EnvName, Login, VarName};
 pub use principal::{qualified_group, Principal};
 pub use progress::{EventLevel, HostProgress, HostState};
+pub use reach::{ReachTarget, TokenReach};
 pub use records::*;
 pub use requests::{ApprovalRecord, DeployRequest, Deployment, RequestState};
 pub use rollback::{rollback_refusal, RollbackRefusal};

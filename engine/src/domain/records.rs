@@ -55,6 +55,8 @@ pub struct ApiToken {
     pub user_id: i64,
     /// Space-separated scopes.
     pub scopes: String,
+    /// Where it may act (see [`super::TokenReach`]); `None`: wherever its owner may.
+    pub reach: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -299,7 +301,7 @@ pub struct Release {
     pub approved_by: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     pub ts: DateTime<Utc>,

@@ -1,10 +1,23 @@
 //! Users, roles, API tokens and sessions.
 
 use crate::auth::{Actor, Permission, Scopes};
-use crate::domain::{ApiToken, Role, User};
+use crate::domain::{ApiToken, Role, TokenReach, User};
 use crate::error::{Error, InvalidInput, Result};
+use crate::store::users::NewToken;
 
 use super::Engine;
+
+/// An API token to make, as the Tokens page, the API or the CLI asks.
+#[derive(Clone, Debug, Default)]
+pub struct TokenRequest {
+    pub name: String,
+    /// `read`, `builds:write`, `deploy`.
+    pub scopes: Vec<String>,
+    /// 1-3650; `None`: it does not expire.
+    pub valid_for_days: Option<u32>,
+    /// Where it may act: `shop, billing/staging`; empty: wherever its owner may.
+    pub limited_to: String,
+}
 
 impl Engine {
     pub async fn users(&self, actor: &Actor) -> Result<Vec<User>> {
@@ -23,17 +36,16 @@ impl Engine {
     pub async fn create_api_token(
         &self,
         actor: &Actor,
-        name: &str,
-        scopes: &[String],
-        valid_for_days: Option<u32>,
+        request: &TokenRequest,
     ) -> Result<(i64, String)> {
         actor.require(Permission::ManageOwnAccount)?;
-        let name = name.trim();
+        let name = request.name.trim();
         if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
             return Err(InvalidInput::new("name", "name the token (1-100 characters)").into());
         }
-        let scopes = Scopes::parse(scopes)?;
-        let expires_at = match valid_for_days {
+        let scopes = Scopes::parse(&request.scopes)?;
+        let reach = TokenReach::parse(&request.limited_to)?;
+        let expires_at = match request.valid_for_days {
             None => None,
             Some(days @ 1..=3650) => Some(crate::time::now() + chrono::Duration::days(days.into())),
             Some(_) => {
@@ -51,10 +63,13 @@ impl Engine {
             .create_api_token(
                 &actor.login,
                 &user,
-                name,
-                &crate::auth::token_hash(&secret),
-                &scopes,
-                expires_at,
+                &NewToken {
+                    name,
+                    token_hash: &crate::auth::token_hash(&secret),
+                    scopes: &scopes,
+                    reach: &reach,
+                    expires_at,
+                },
             )
             .await?;
         Ok((id, secret))

@@ -10,6 +10,7 @@ use super::{BuildRequest, Engine, MAX_TEXT};
 impl Engine {
     pub async fn register_build(&self, actor: &Actor, request: BuildRequest) -> Result<Registered> {
         actor.require(Permission::RegisterBuild)?;
+        actor.require_reach_application(&request.application)?;
         let (app, new) = self.checked_build(request)?;
         let app = self.store.application(&app).await?;
         let registered = self.store.register_build(&actor.login, &app, &new).await?;

@@ -127,6 +127,7 @@ impl Engine {
         request: &FreezeRequest,
     ) -> Result<FreezeWindow> {
         actor.require(Permission::ManageFreezes)?;
+        actor.require_reach_application(app)?;
         let rule = request.rule()?;
         let application = self.find_application(app).await?;
         let env = match request.environment.as_deref().map(str::trim) {
@@ -145,6 +146,7 @@ impl Engine {
         id: i64,
     ) -> Result<FreezeWindow> {
         actor.require(Permission::ManageFreezes)?;
+        actor.require_reach_application(app)?;
         let app = self.find_application(app).await?;
         self.store
             .delete_freeze_window(&actor.login, &app, id)

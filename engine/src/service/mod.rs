@@ -85,6 +85,8 @@ pub struct EnvironmentOverview {
     pub last_job: Option<Job>,
     /// The freeze window in force over it, and the next one.
     pub freeze: FreezeStatus,
+    /// The deploy request pending there (awaiting approval or waiting), if any.
+    pub pending: Option<crate::domain::DeployRequest>,
 }
 
 /// A job with everything its page shows.
@@ -117,6 +119,7 @@ pub const JOB_VIEW_EVENTS: i64 = 10_000;
 const MAX_TEXT: usize = 10_000;
 
 mod accounts;
+pub use accounts::TokenRequest;
 mod applications;
 mod audit;
 mod branch_rules;
@@ -207,9 +210,9 @@ impl Engine {
         Ok(env)
     }
 
-    /// Refuses (and audits the refusal) when `env` is protected and the actor
-    /// is neither an admin nor one of its named deployers.
-    /// [`Actor::require_on`], with the refusal audited.
+    /// Refuses (and audits the refusal) an API token limited elsewhere, and,
+    /// when `env` is protected, an actor who is neither an admin nor one of
+    /// its named deployers ([`Actor::require_on`]).
     async fn require_on(
         &self,
         actor: &Actor,
@@ -217,12 +220,16 @@ impl Engine {
         env: &Environment,
         what: &str,
     ) -> Result<()> {
-        if !env.protected {
-            return Ok(());
-        }
-        let deployers = self.store.environment_deployers(env.id).await?;
-        let Err(denied) = actor.require_on(permission, env, &deployers) else {
-            return Ok(());
+        let denied = match actor.require_reach(env) {
+            Err(denied) => denied,
+            Ok(()) if !env.protected => return Ok(()),
+            Ok(()) => {
+                let deployers = self.store.environment_deployers(env.id).await?;
+                match actor.require_on(permission, env, &deployers) {
+                    Ok(()) => return Ok(()),
+                    Err(denied) => denied,
+                }
+            }
         };
         self.store
             .audit_only(

@@ -60,6 +60,7 @@ impl Engine {
         file: &Path,
     ) -> Result<(Registered, Published)> {
         actor.require(Permission::RegisterBuild)?;
+        actor.require_reach_application(&upload.application)?;
         let header = PackageRepository::inspect(file).await?;
         // Refuse a bad build before anything is published: a package that
         // is served but never registered is one no one asked for.

@@ -73,6 +73,7 @@ impl Engine {
         actor.require(Permission::Read)?;
         let apps = self.store.applications().await?;
         let envs = self.store.environments().await?;
+        let mut pending = self.store.pending_requests().await?;
         let mut out = Vec::with_capacity(apps.len());
         let now = crate::time::now();
         for app in apps {
@@ -96,6 +97,10 @@ impl Engine {
                     live,
                     last_job,
                     freeze: super::FreezeStatus::of(&over, now),
+                    pending: pending
+                        .iter()
+                        .position(|r| r.environment_id == env.id)
+                        .map(|at| pending.swap_remove(at)),
                 });
             }
             out.push((app, rows));

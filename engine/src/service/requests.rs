@@ -175,6 +175,9 @@ impl Engine {
         if !approve && comment.is_empty() {
             return Err(InvalidInput::new("comment", "say why it is rejected").into());
         }
+        let pending = self.store.deploy_request(id).await?;
+        let env = self.store.environment_by_id(pending.environment_id).await?;
+        actor.require_reach(&env)?;
         let approver = Approver {
             login: actor.login.clone(),
             groups: actor.groups.clone(),

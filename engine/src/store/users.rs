@@ -6,9 +6,19 @@ use super::tx::audit;
 use super::Store;
 use crate::audit::{actions, AuditRecord};
 use crate::auth::{Actor, Scopes};
-use crate::domain::{ApiToken, Role, User};
+use crate::domain::{ApiToken, Role, TokenReach, User};
 use crate::error::{Error, Result};
 use crate::time;
+
+/// An API token to store: its secret only as a hash.
+#[derive(Clone, Copy, Debug)]
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub scopes: &'a Scopes,
+    pub reach: &'a TokenReach,
+    pub expires_at: Option<DateTime<Utc>>,
+}
 
 impl Store {
     pub async fn count_users(&self) -> Result<i64> {
@@ -319,11 +329,15 @@ impl Store {
         &self,
         actor: &str,
         user: &User,
-        name: &str,
-        token_hash: &str,
-        scopes: &Scopes,
-        expires_at: Option<DateTime<Utc>>,
+        token: &NewToken<'_>,
     ) -> Result<i64> {
+        let NewToken {
+            name,
+            token_hash,
+            scopes,
+            reach,
+            expires_at,
+        } = *token;
         let mut tx = self.write().await?;
         // A name tells a person's tokens apart: two in use with one name
         // could not be told apart when one must be revoked.
@@ -343,8 +357,8 @@ impl Store {
             )));
         }
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (name, token_hash, user_id, created_at, expires_at, scopes) VALUES (?, ?, ?, ?, ?, ?)
-             RETURNING id",
+            "INSERT INTO api_tokens (name, token_hash, user_id, created_at, expires_at, scopes, reach)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(name)
         .bind(token_hash)
@@ -352,6 +366,7 @@ impl Store {
         .bind(time::now())
         .bind(expires_at)
         .bind(scopes.to_db())
+        .bind(reach.to_db())
         .fetch_one(&mut *tx)
         .await?;
         audit::append(
@@ -361,6 +376,7 @@ impl Store {
                     "name": name,
                     "user": user.login,
                     "scopes": scopes.to_db(),
+                    "limited_to": reach.to_string(),
                     "expires_at": expires_at.map(time::to_rfc3339),
                 })),
         )
@@ -372,7 +388,7 @@ impl Store {
     /// Tokens, newest first: all of them, or one user's.
     pub async fn api_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>> {
         Ok(sqlx::query_as(
-            "SELECT id, name, user_id, scopes, created_at, expires_at, revoked_at, last_used_at
+            "SELECT id, name, user_id, scopes, reach, created_at, expires_at, revoked_at, last_used_at
              FROM api_tokens WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id DESC",
         )
         .bind(user_id)
@@ -419,7 +435,7 @@ impl Store {
     pub async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<(User, ApiToken)>> {
         let now = time::now();
         let token: Option<ApiToken> = sqlx::query_as(
-            "SELECT id, name, user_id, scopes, created_at, expires_at, revoked_at, last_used_at
+            "SELECT id, name, user_id, scopes, reach, created_at, expires_at, revoked_at, last_used_at
              FROM api_tokens
              WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
         )

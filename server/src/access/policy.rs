@@ -91,6 +91,7 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("POST", "/api/apps/{app}/envs/{env}/rollback") => Rule::Require(Deploy),
         ("POST", "/api/apps/{app}/envs/{env}/promote") => Rule::Require(Deploy),
         ("GET", "/api/requests") => Rule::Require(Read),
+        ("GET", "/api/audit") => Rule::Require(Read),
         ("GET", "/api/requests/{id}") => Rule::Require(Read),
         ("DELETE", "/api/requests/{id}") => Rule::Require(CancelJob),
         ("POST", "/api/requests/{id}/approve") => Rule::Require(Approve),

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use engine::auth::Actor;
-use engine::domain::{EnvironmentKind, Job, Release};
+use engine::domain::{DeployRequest, EnvironmentKind, Job, Release};
 use engine::{EnvironmentOverview, QaRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -42,6 +42,8 @@ pub struct EnvironmentDocument {
     last_job: Option<Job>,
     /// The freeze window in force over it, and the next one.
     freeze: FreezeStatusDocument,
+    /// The deploy request pending there (awaiting approval or waiting), if any.
+    pending_request: Option<DeployRequest>,
 }
 
 /// Who locked an environment, when and why: deploys wait until it is unlocked.
@@ -73,6 +75,7 @@ impl From<EnvironmentOverview> for EnvironmentDocument {
             live: overview.live,
             last_job: overview.last_job,
             freeze: FreezeStatusDocument::from(&overview.freeze),
+            pending_request: overview.pending,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! server-sent events, sign-in, and the layers every request passes.
 
 mod api;
+mod api_audit;
 mod api_environments;
 mod api_freezes;
 mod api_requests;
@@ -119,6 +120,7 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             post(api_requests::promote),
         ),
         (Method::GET, "/api/requests", get(api_requests::pending)),
+        (Method::GET, "/api/audit", get(api_audit::audit)),
         (
             Method::POST,
             "/api/requests/{id}/approve",

@@ -5,13 +5,13 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, api_environments, api_freezes, api_requests, events, packages};
+use super::{api, api_audit, api_environments, api_freezes, api_requests, events, packages};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Slipway API",
-        description = "Register builds, deploy and roll back, read jobs and releases, list environments, \
+        description = "Register builds, deploy and roll back, read jobs, releases and the audit log (filtered, keyset-paged), list environments, \
                        lock and unlock them, follow, approve, reject and cancel deploy requests (a deploy waits for approvals, a time given with `at`, or a running job), create and destroy QA environments, manage freeze windows \
                        (a deploy or rollback may carry an admin's `freeze_override` reason). \
                        Authenticate with `Authorization: Bearer <token>` (tokens carry scopes: \
@@ -35,6 +35,7 @@ use super::{api, api_environments, api_freezes, api_requests, events, packages};
         api_freezes::create,
         api_freezes::delete,
         api_requests::promote,
+        api_audit::audit,
         api_requests::pending,
         api_requests::approve,
         api_requests::reject,
