@@ -221,6 +221,14 @@ impl Actor {
         }
     }
 
+    /// The actor as an approval records them: login and provider groups.
+    pub fn approver(&self) -> Approver {
+        Approver {
+            login: self.login.clone(),
+            groups: self.groups.clone(),
+        }
+    }
+
     /// [`Actor::require_reach`] for what concerns an application as a whole
     /// (its builds): the token names it, or one of its environments.
     pub fn require_reach_application(&self, app: &str) -> Result<()> {

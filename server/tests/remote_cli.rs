@@ -123,3 +123,52 @@ async fn remote_refusals_exit_non_zero_and_say_why() {
     let db = server.db().await;
     assert_eq!(common::count(&db, "SELECT COUNT(*) FROM jobs").await, 0);
 }
+
+/// A deploy that waits for approval: `remote deploy` follows the request,
+/// printing what it waits for, while another person's `remote approve`
+/// lets it start; the deploy then streams the job and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_deploy_follows_its_request_until_someone_approves_it() {
+    let server = TestServer::start().await;
+    let Auth::Bearer(admin) = server.token_for("admin", "read,deploy") else {
+        unreachable!()
+    };
+    server.login_as("dora", "deployer").await;
+    let Auth::Bearer(dora) = server.token_for("dora", "read,deploy") else {
+        unreachable!()
+    };
+    sqlx::query(
+        r#"UPDATE environments SET approvals = '{"rules":[{"required":1,"from":["user:dora"]}],"prevent_self_review":false,"wait_minutes":0,"expire_hours":24}'"#,
+    )
+    .execute(&server.db().await)
+    .await
+    .unwrap();
+    let url = server.url("");
+
+    let deploying = {
+        let (url, admin) = (url.clone(), admin.clone());
+        std::thread::spawn(move || remote(&url, &admin, &["deploy", "demo/demo", "--build", "1"]))
+    };
+    let db = server.db().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while common::count(&db, "SELECT COUNT(*) FROM deploy_requests").await == 0 {
+        assert!(std::time::Instant::now() < deadline, "no request was made");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Its requester may not approve it; dora may.
+    let own = remote(&url, &admin, &["approve", "1"]);
+    assert!(!own.status.success(), "{:?}", text(&own));
+    let approved = remote(&url, &dora, &["approve", "1", "--comment", "go"]);
+    let (stdout, stderr) = text(&approved);
+    assert!(approved.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("request #1: approved by dora"), "{stdout}");
+
+    let out = deploying.join().expect("the deploy thread");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("request #1: awaiting approval: 1 more of user:dora"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("succeeded"), "{stdout}");
+}

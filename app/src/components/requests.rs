@@ -7,8 +7,9 @@ use leptos_router::components::A;
 
 use crate::components::confirm::ConfirmSubmit;
 use crate::components::state::StateBadge;
+use crate::error::AppError;
 use crate::functions::requests::{AnswerRequest, CancelRequest};
-use crate::model::{short_sha, RequestInfo};
+use crate::model::{short_sha, Deployed, RequestInfo};
 
 #[component]
 pub fn RequestsTable(
@@ -123,5 +124,21 @@ fn AnswerForm(id: i64, answer: ServerAction<AnswerRequest>) -> impl IntoView {
                 <button type="submit" class="danger">"Reject"</button>
             </ActionForm>
         </details>
+    }
+}
+
+/// After Deploy or Promote: the request it became, when it waits, and why.
+#[component]
+pub fn WaitingNotice<S>(value: S) -> impl IntoView
+where
+    S: Get<Value = Option<Result<Deployed, AppError>>> + Send + Sync + 'static,
+{
+    move || match value.get() {
+        Some(Ok(Deployed::Waiting(request))) => Some(view! {
+            <p class="notice deploy-waits" data-request=request.id>
+                "Request #"{request.id}" waits: "{request.note.unwrap_or_default()}"."
+            </p>
+        }),
+        _ => None,
     }
 }

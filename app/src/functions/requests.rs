@@ -7,8 +7,8 @@ use crate::error::AppError;
 use crate::model::RequestInfo;
 
 /// Every pending request (awaiting approval or waiting), oldest first.
-#[server(prefix = "/fn", endpoint = "pending_requests")]
-pub async fn pending_requests() -> Result<Vec<RequestInfo>, AppError> {
+#[server(prefix = "/fn", endpoint = "get_requests")]
+pub async fn get_requests() -> Result<Vec<RequestInfo>, AppError> {
     use super::context::{actor, engine};
     let (engine, actor) = (engine()?, actor().await?);
     let views = engine.pending_requests(&actor).await?;

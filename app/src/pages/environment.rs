@@ -15,6 +15,7 @@ use crate::components::changes::ChangedNotice;
 use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::freeze::FreezeNotice;
+use crate::components::requests::WaitingNotice;
 use crate::components::state::StateBadge;
 use crate::functions::environments::{
     get_environment, BreakRemoteLocks, DeleteEnvVar, Deploy, LockEnvironment, Promote, Rollback,
@@ -293,14 +294,7 @@ fn DeployCard(
                     "Takes builds only from "{promotes_from.clone()}": those that went live there, with no failed job there since."
                 </p>
             })}
-            {move || match deploy.value().get() {
-                Some(Ok(Deployed::Waiting(request))) => Some(view! {
-                    <p class="notice deploy-waits" data-request=request.id>
-                        "Request #"{request.id}" waits: "{request.note.unwrap_or_default()}"."
-                    </p>
-                }),
-                _ => None,
-            }}
+            <WaitingNotice value=deploy.value() />
             <ActionError value=deploy.value() />
             {no_builds.then(|| view! { <p class="muted">"No builds registered for this application yet."</p> })}
             <details class="plan" id="deploy-plan">
@@ -543,14 +537,7 @@ fn PromoteCard(
                 }).collect_view().into_any(),
             }}
             <ActionError value=promote.value() />
-            {move || match promote.value().get() {
-                Some(Ok(Deployed::Waiting(request))) => Some(view! {
-                    <p class="notice deploy-waits" data-request=request.id>
-                        "Request #"{request.id}" waits: "{request.note.unwrap_or_default()}"."
-                    </p>
-                }),
-                _ => None,
-            }}
+            <WaitingNotice value=promote.value() />
         </section>
     }
 }

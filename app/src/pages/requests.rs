@@ -6,7 +6,7 @@ use leptos_meta::Title;
 
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::requests::RequestsTable;
-use crate::functions::requests::{pending_requests, AnswerRequest, CancelRequest};
+use crate::functions::requests::{get_requests, AnswerRequest, CancelRequest};
 
 #[component]
 pub fn RequestsPage() -> impl IntoView {
@@ -14,7 +14,7 @@ pub fn RequestsPage() -> impl IntoView {
     let cancel = ServerAction::<CancelRequest>::new();
     let pending = Resource::new(
         move || answer.version().get() + cancel.version().get(),
-        |_| pending_requests(),
+        |_| get_requests(),
     );
     view! {
         <Title text="Requests" />

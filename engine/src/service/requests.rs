@@ -6,9 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::auth::{Actor, Permission};
-use crate::domain::{
-    ApprovalRecord, Approver, Build, DeployRequest, Deployment, Environment, Release,
-};
+use crate::domain::{ApprovalRecord, Build, DeployRequest, Deployment, Environment, Release};
 use crate::error::{Error, InvalidInput, Result};
 use crate::store::approvals::Decision;
 use crate::store::requests::NewRequest;
@@ -178,10 +176,7 @@ impl Engine {
         let pending = self.store.deploy_request(id).await?;
         let env = self.store.environment_by_id(pending.environment_id).await?;
         actor.require_reach(&env)?;
-        let approver = Approver {
-            login: actor.login.clone(),
-            groups: actor.groups.clone(),
-        };
+        let approver = actor.approver();
         let request = self
             .store
             .decide_request(&Decision {
@@ -244,11 +239,7 @@ impl Engine {
             return Ok(Some(Err("you answered it".to_owned())));
         }
         let env = self.store.environment_by_id(request.environment_id).await?;
-        let approver = Approver {
-            login: actor.login.clone(),
-            groups: actor.groups.clone(),
-        };
-        if !env.approvals.names(&approver) {
+        if !env.approvals.names(&actor.approver()) {
             return Ok(Some(Err("no approval rule names you".to_owned())));
         }
         Ok(Some(Ok(())))

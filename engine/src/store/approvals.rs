@@ -7,8 +7,8 @@ use chrono::{Duration, Utc};
 use sqlx::types::Json;
 
 use super::tx::audit;
-use super::tx::environments::{settings_digest, EnvironmentRow, SELECT_ENVIRONMENT};
-use super::tx::requests::{end_request, request_in, VOIDED_BY_CHANGE};
+use super::tx::environments::environment_in;
+use super::tx::requests::{approvals_void, end_request, request_in, VOIDED_BY_CHANGE};
 use super::{is_unique_violation, Store};
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{ApprovalRecord, Approver, DeployRequest, Environment, RequestState};
@@ -54,12 +54,7 @@ impl Store {
                 request.id, stale.note
             )));
         }
-        let env: Environment =
-            sqlx::query_as::<_, EnvironmentRow>(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
-                .bind(request.environment_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .into();
+        let env = environment_in(&mut tx, request.environment_id).await?;
         let registered_by: String =
             sqlx::query_scalar("SELECT registered_by FROM builds WHERE id = ?")
                 .bind(request.build_id)
@@ -208,8 +203,7 @@ async fn staleness(
             action: actions::REQUEST_EXPIRED,
         }));
     }
-    let approved_for = request.settings_digest.as_deref().unwrap_or_default();
-    if approved_for != settings_digest(&mut *tx, request.environment_id).await? {
+    if approvals_void(&mut *tx, request).await? {
         return Ok(Some(Stale {
             state: RequestState::Voided,
             note: VOIDED_BY_CHANGE.to_owned(),

@@ -4,9 +4,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::tx::environments::{settings_digest, EnvironmentRow, SELECT_ENVIRONMENT};
+use super::tx::environments::{environment_in, settings_digest};
 use super::tx::jobs::queue_job;
-use super::tx::requests::{end_request, request_in, SELECT_REQUEST, VOIDED_BY_CHANGE};
+use super::tx::requests::{
+    approvals_void, end_request, request_in, SELECT_REQUEST, VOIDED_BY_CHANGE,
+};
 use super::tx::{audit, events, releases};
 use super::{is_unique_violation, Store};
 use crate::audit::{actions, AuditRecord};
@@ -241,27 +243,20 @@ impl Store {
         if request.state != RequestState::Waiting {
             return Ok(Attempt::NotStarted);
         }
-        if let Some(approved_for) = &request.settings_digest {
-            if *approved_for != settings_digest(&mut tx, request.environment_id).await? {
-                end_request(
-                    &mut tx,
-                    &request,
-                    RequestState::Voided,
-                    VOIDED_BY_CHANGE,
-                    actions::REQUEST_VOIDED,
-                    None,
-                )
-                .await?;
-                tx.commit().await?;
-                return Ok(Attempt::NotStarted);
-            }
+        if approvals_void(&mut tx, &request).await? {
+            end_request(
+                &mut tx,
+                &request,
+                RequestState::Voided,
+                VOIDED_BY_CHANGE,
+                actions::REQUEST_VOIDED,
+                None,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Attempt::NotStarted);
         }
-        let env: Environment =
-            sqlx::query_as::<_, EnvironmentRow>(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
-                .bind(request.environment_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .into();
+        let env = environment_in(&mut tx, request.environment_id).await?;
         let build: Build = sqlx::query_as("SELECT * FROM builds WHERE id = ?")
             .bind(request.build_id)
             .fetch_one(&mut *tx)

@@ -131,7 +131,7 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         "login_providers" | "get_me" => Rule::Public,
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
         | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity"
-        | "pending_requests" => Rule::Require(Read),
+        | "get_requests" => Rule::Require(Read),
         "deploy" | "rollback" | "promote" | "create_qa_environment" | "destroy_environment" => {
             Rule::Require(Deploy)
         }

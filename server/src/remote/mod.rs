@@ -147,11 +147,7 @@ async fn wait_for_request(client: &Client, id: i64) -> Result<Option<i64>, Remot
     loop {
         let request = client.request(id).await?;
         let state = request["state"].as_str().unwrap_or_default();
-        let line = format!(
-            "request #{id} {}: {}",
-            state.replace('_', " "),
-            request["note"].as_str().unwrap_or_default()
-        );
+        let line = request_line(id, &request);
         if line != said {
             println!("{line}");
             said = line;
@@ -172,15 +168,23 @@ async fn answer(
     comment: &str,
 ) -> Result<ExitCode, RemoteError> {
     let request = client.answer(id, approve, comment).await?;
-    println!(
-        "request #{id} {}: {}",
-        request["state"]
-            .as_str()
-            .unwrap_or_default()
-            .replace('_', " "),
-        request["note"].as_str().unwrap_or_default()
-    );
+    println!("{}", request_line(id, &request));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `request #12: awaiting approval: 1 more of user:dora` — its note says
+/// what it waits for or how it ended; its state where there is none.
+fn request_line(id: i64, request: &Value) -> String {
+    match request["note"].as_str().filter(|note| !note.is_empty()) {
+        Some(note) => format!("request #{id}: {note}"),
+        None => format!(
+            "request #{id} {}",
+            request["state"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('_', " ")
+        ),
+    }
 }
 
 /// Streams the job's log to stdout, then reports its final state.

@@ -123,6 +123,20 @@ pub(crate) async fn insert_environment(
     }
 }
 
+/// The environment `id`, read inside the caller's transaction.
+pub(crate) async fn environment_in(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> Result<Environment> {
+    let row: Option<EnvironmentRow> =
+        sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    row.map(Environment::from)
+        .ok_or_else(|| Error::not_found(format!("environment #{id}")))
+}
+
 /// What approvals of a deploy to the environment are for: its settings,
 /// approval rules and variables as they are now (secret values only as
 /// digests), hashed. Any change gives another digest.

@@ -58,6 +58,20 @@ pub(crate) async fn end_request(
     Ok(())
 }
 
+/// Whether the environment's settings, approval rules or variables
+/// changed since `request` was asked for (its approvals then count for
+/// nothing). A request that needed no approval is never void.
+pub(crate) async fn approvals_void(
+    conn: &mut sqlx::SqliteConnection,
+    request: &DeployRequest,
+) -> Result<bool> {
+    let Some(approved_for) = &request.settings_digest else {
+        return Ok(false);
+    };
+    Ok(*approved_for
+        != super::environments::settings_digest(&mut *conn, request.environment_id).await?)
+}
+
 /// Why a request's approvals no longer count after a settings change.
 pub(crate) const VOIDED_BY_CHANGE: &str =
     "voided: the environment's settings, approval rules or variables changed after it was requested; request it again";
