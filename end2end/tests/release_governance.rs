@@ -330,3 +330,72 @@ async fn a_deploy_to_a_protected_environment_waits_for_someone_elses_approval() 
     wait_for_text(admin, "dd.approved-by", |s| s == "dave").await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_takes_only_what_went_live_upstream_and_promote_sends_it() -> Result<()> {
+    let slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+    sign_in_as_first_admin(client, &slipway).await?;
+
+    // A production environment that takes builds only from demo.
+    client.goto(&slipway.url("/apps/demo/new-env")).await?;
+    wait_hydrated(client).await?;
+    fill(client, "name", "production").await?;
+    click(client, "#backend-select option[value='local']").await?;
+    fill(
+        client,
+        "target_dir",
+        &slipway.data_path("production-target"),
+    )
+    .await?;
+    fill(client, "promotes_from", "demo").await?;
+    submit_env_form(client).await?;
+    wait_for_text(client, "dl.settings dd.promotes-from", |s| {
+        s.starts_with("demo only")
+    })
+    .await?;
+
+    // Nothing went live on demo yet: production offers no build.
+    client
+        .goto(&slipway.url("/apps/demo/envs/production"))
+        .await?;
+    wait_hydrated(client).await?;
+    wait_for_text(client, ".promotion-note", |s| {
+        s.contains("Takes builds only from demo")
+    })
+    .await?;
+    ensure!(
+        client
+            .find_all(Locator::Css("#build-select option"))
+            .await?
+            .is_empty(),
+        "production offers a build that never went live on demo"
+    );
+
+    // Build 1 goes live on demo; its page offers Promote to production.
+    press_deploy(client, &slipway, 1).await?;
+    job_succeeds(client).await?;
+    client.goto(&slipway.url(ENV_PAGE)).await?;
+    wait_hydrated(client).await?;
+    click(client, "#promote-production").await?;
+    job_succeeds(client).await?;
+    let current = std::fs::read_link(slipway.data_dir.path().join("production-target/current"))?;
+    let version = std::fs::read_to_string(current.join("VERSION"))?;
+    ensure!(version.trim() == "1.0.0", "production serves {version}");
+
+    // Production's picker offers build 1, never build 2.
+    client
+        .goto(&slipway.url("/apps/demo/envs/production"))
+        .await?;
+    wait_hydrated(client).await?;
+    let offered = client
+        .find_all(Locator::Css("#build-select option"))
+        .await?;
+    let mut values = Vec::new();
+    for option in offered {
+        values.push(option.attr("value").await?.unwrap_or_default());
+    }
+    ensure!(values == ["1"], "production offers {values:?}");
+    Ok(())
+}

@@ -285,3 +285,36 @@ async fn a_newer_request_supersedes_one_awaiting_approval() {
     assert!(stale.to_string().contains("superseded"), "{stale}");
     assert_eq!(second.state, RequestState::AwaitingApproval);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wait_timer_holds_an_approved_request_until_its_minutes_pass() {
+    let mut t = TestEngine::new().await;
+    t.setup(t.config()).await;
+    let policy = DeployPolicy {
+        approvals: ApprovalPolicy::parse("1 of user:rita", false, 30, 24).expect("rules"),
+        ..DeployPolicy::default()
+    };
+    t.engine
+        .update_environment(&t.actor, APP, ENV, BackendConfig::Local(t.config()), policy)
+        .await
+        .expect("update environment");
+    let dana = person(&t, "dana", Role::Deployer, &[]).await;
+    let rita = person(&t, "rita", Role::Deployer, &[]).await;
+    t.start_runner();
+    let build = t.register_version("1.0.0").await;
+    let request = request_deploy(&t, &dana, &build).await;
+    let before = engine::time::now();
+    let approved = t
+        .engine
+        .decide_request(&rita, request.id, true, "")
+        .await
+        .unwrap();
+    assert_eq!(approved.state, RequestState::Waiting);
+    let starts = approved.not_before.expect("a start time");
+    assert!(starts >= before + chrono::Duration::minutes(30), "{starts}");
+    assert!(approved.note.unwrap_or_default().contains("; starts at "));
+    // The runner's rounds pass; it still waits for its minutes.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(state_of(&t, request.id).await.state, RequestState::Waiting);
+    assert_eq!(t.count("jobs").await, 0);
+}
