@@ -5,6 +5,7 @@
 mod approvals;
 pub mod artifact;
 mod freeze;
+pub mod insight;
 mod names;
 mod principal;
 mod progress;
