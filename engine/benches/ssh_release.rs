@@ -412,6 +412,7 @@ async fn main() {
                                 message: String::new(),
                                 author: String::new(),
                                 artifact: tarball.display().to_string(),
+                                committed_at: None,
                             },
                         )
                         .await

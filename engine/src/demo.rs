@@ -56,9 +56,9 @@ pub async fn seed(
         )
         .await?;
 
-    for (version, message) in [
-        ("1.0.0", "First demo release"),
-        ("1.1.0", "Demo release with a new greeting"),
+    for (version, message, hours_ago) in [
+        ("1.0.0", "First demo release", 26),
+        ("1.1.0", "Demo release with a new greeting", 3),
     ] {
         let tarball = artifact_root.join(format!("demo-{version}.tar.gz"));
         write_demo_tarball(&tarball, version)?;
@@ -72,6 +72,7 @@ pub async fn seed(
                     message: message.to_owned(),
                     author: "Slipway Demo <demo@example.invalid>".to_owned(),
                     artifact: tarball.display().to_string(),
+                    committed_at: Some(crate::time::now() - chrono::Duration::hours(hours_ago)),
                 },
             )
             .await?;

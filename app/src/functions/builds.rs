@@ -54,6 +54,7 @@ pub async fn register_build(
         message,
         author,
         artifact,
+        committed_at: None,
     };
     match engine.register_build(&actor, request).await? {
         Registered::Created(b) => Ok(Registration {

@@ -145,6 +145,8 @@ pub struct Build {
     pub artifact: String,
     pub registered_by: String,
     pub created_at: DateTime<Utc>,
+    /// When its commit was made, if CI or the forge said.
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 fn serialize_shown_artifact<S: serde::Serializer>(

@@ -63,12 +63,23 @@ impl Engine {
                 },
             )?;
         }
+        if request
+            .committed_at
+            .is_some_and(|at| at > crate::time::now() + chrono::Duration::hours(1))
+        {
+            return Err(InvalidInput::new(
+                "committed_at",
+                "a commit time in the future (more than an hour ahead of this server's clock)",
+            )
+            .into());
+        }
         let new = NewBuild {
             commit_sha,
             branch,
             message: request.message,
             author: author.to_owned(),
             artifact: artifact.to_owned(),
+            committed_at: request.committed_at,
         };
         Ok((app, new))
     }

@@ -53,6 +53,9 @@ pub struct BuildRequest {
     #[serde(default)]
     pub author: String,
     pub artifact: String,
+    /// When the commit was made (RFC 3339), for lead time; optional.
+    #[serde(default)]
+    pub committed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -128,6 +131,7 @@ mod deploys;
 mod environments;
 mod fleet;
 mod freezes;
+mod insight;
 mod packages;
 mod qa;
 mod reading;

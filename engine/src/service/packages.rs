@@ -71,6 +71,7 @@ impl Engine {
             message: upload.message,
             author: upload.author,
             artifact: header.version.to_string(),
+            committed_at: None,
         };
         let (app_name, new) = self.checked_build(request.clone())?;
         let app = self.store.application(&app_name).await?;

@@ -1,5 +1,7 @@
 //! Builds: one per commit per application.
 
+use chrono::{DateTime, Utc};
+
 use super::tx::audit;
 use super::tx::promotion::{upstream_of, PROMOTABLE_BUILDS};
 use super::Store;
@@ -16,6 +18,7 @@ pub struct NewBuild {
     pub message: String,
     pub author: String,
     pub artifact: String,
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 /// Whether registering created a build or found the same one.
@@ -85,8 +88,8 @@ impl Store {
             return same_artifact(app, build, new).map(Registered::Existing);
         }
         let build: Build = sqlx::query_as(
-            "INSERT INTO builds (application_id, commit_sha, branch, message, author, artifact, registered_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO builds (application_id, commit_sha, branch, message, author, artifact, registered_by, created_at, committed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(app.id)
         .bind(new.commit_sha.as_str())
@@ -96,6 +99,7 @@ impl Store {
         .bind(&new.artifact)
         .bind(actor)
         .bind(time::now())
+        .bind(new.committed_at)
         .fetch_one(&mut *tx)
         .await?;
         audit::append(

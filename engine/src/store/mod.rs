@@ -12,6 +12,7 @@ pub mod deliveries;
 pub mod environments;
 pub mod events;
 pub mod freezes;
+pub mod insight;
 pub mod jobs;
 pub mod login_flows;
 pub mod qa;

@@ -171,6 +171,7 @@ impl TestEngine {
             message: format!("version {version}"),
             author: "Test <test@example.invalid>".to_owned(),
             artifact: self.tarball_path(version).display().to_string(),
+            committed_at: None,
         }
     }
 
@@ -474,6 +475,7 @@ impl TestEngine {
             message: format!("version {version}"),
             author: "Test <test@example.invalid>".to_owned(),
             artifact: image.to_owned(),
+            committed_at: None,
         };
         match self
             .engine

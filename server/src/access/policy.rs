@@ -92,6 +92,8 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("POST", "/api/apps/{app}/envs/{env}/promote") => Rule::Require(Deploy),
         ("GET", "/api/requests") => Rule::Require(Read),
         ("GET", "/api/audit") => Rule::Require(Read),
+        ("GET", "/api/apps/{app}/envs/{env}/dora") => Rule::Require(Read),
+        ("GET", "/api/apps/{app}/envs/{env}/dora.csv") => Rule::Require(Read),
         ("GET", "/api/requests/{id}") => Rule::Require(Read),
         ("DELETE", "/api/requests/{id}") => Rule::Require(CancelJob),
         ("POST", "/api/requests/{id}/approve") => Rule::Require(Approve),

@@ -5,6 +5,7 @@ mod api;
 mod api_audit;
 mod api_environments;
 mod api_freezes;
+mod api_insight;
 mod api_requests;
 mod artifacts;
 mod audit_csv;
@@ -121,6 +122,16 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/api/requests", get(api_requests::pending)),
         (Method::GET, "/api/audit", get(api_audit::audit)),
+        (
+            Method::GET,
+            "/api/apps/{app}/envs/{env}/dora",
+            get(api_insight::dora),
+        ),
+        (
+            Method::GET,
+            "/api/apps/{app}/envs/{env}/dora.csv",
+            get(api_insight::dora_csv),
+        ),
         (
             Method::POST,
             "/api/requests/{id}/approve",

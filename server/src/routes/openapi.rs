@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api, api_audit, api_environments, api_freezes, api_requests, events, packages};
+use super::{
+    api, api_audit, api_environments, api_freezes, api_insight, api_requests, events, packages,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +38,8 @@ use super::{api, api_audit, api_environments, api_freezes, api_requests, events,
         api_freezes::delete,
         api_requests::promote,
         api_audit::audit,
+        api_insight::dora,
+        api_insight::dora_csv,
         api_requests::pending,
         api_requests::approve,
         api_requests::reject,

@@ -1,0 +1,51 @@
+//! Release insight: DORA metrics per environment, week by week.
+
+use chrono::Duration;
+
+use crate::auth::{Actor, Permission};
+use crate::domain::insight::{self, WeekMetrics};
+use crate::error::{InvalidInput, Result};
+
+use super::Engine;
+
+/// Weeks a chart may cover: about two years.
+const MAX_WEEKS: u32 = 104;
+/// The longest failure window: a month.
+const MAX_WINDOW_HOURS: u32 = 30 * 24;
+
+impl Engine {
+    /// The last `weeks` weeks (this one included) of `app/env`: deploys,
+    /// lead time, change failure rate (a failure within
+    /// `failure_window_hours` of a deploy counts against it) and time to
+    /// restore.
+    pub async fn dora(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        weeks: u32,
+        failure_window_hours: u32,
+    ) -> Result<Vec<WeekMetrics>> {
+        actor.require(Permission::Read)?;
+        if !(1..=MAX_WEEKS).contains(&weeks) {
+            return Err(InvalidInput::new("weeks", format!("1 to {MAX_WEEKS} weeks")).into());
+        }
+        if !(1..=MAX_WINDOW_HOURS).contains(&failure_window_hours) {
+            return Err(InvalidInput::new(
+                "failure_window_hours",
+                format!("1 to {MAX_WINDOW_HOURS} hours"),
+            )
+            .into());
+        }
+        let env = self.find_environment(app, env).await?;
+        let now = crate::time::now();
+        let from = insight::week_of(now) - Duration::weeks(i64::from(weeks) - 1);
+        let history = self.store.release_history(env.id, from).await?;
+        Ok(insight::weekly(
+            &history,
+            from,
+            now,
+            Duration::hours(i64::from(failure_window_hours)),
+        ))
+    }
+}
