@@ -18,8 +18,8 @@ use leptos_router::path;
 use components::layout::Header;
 use pages::{
     audit::AuditLogPage, builds::BuildsListPage, environment::EnvironmentPage,
-    environment_form::EnvironmentFormPage, job::JobPage, login::LoginPage, overview::OverviewPage,
-    requests::RequestsPage, tokens::TokensPage, users::UsersPage,
+    environment_form::EnvironmentFormPage, insight::InsightPage, job::JobPage, login::LoginPage,
+    overview::OverviewPage, requests::RequestsPage, tokens::TokensPage, users::UsersPage,
 };
 
 /// The name of the wasm/JS/CSS bundle under `/pkg`.
@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/apps/:app/new-env") view=EnvironmentFormPage />
                     <Route path=path!("/apps/:app/envs/:env/edit") view=EnvironmentFormPage />
                     <Route path=path!("/apps/:app/envs/:env") view=EnvironmentPage />
+                    <Route path=path!("/apps/:app/envs/:env/insight") view=InsightPage />
                 </Routes>
             </main>
         </Router>

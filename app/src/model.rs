@@ -383,3 +383,15 @@ pub struct AnswerInfo {
     pub comment: String,
     pub at: String,
 }
+
+/// One week of an environment's DORA metrics, as the Insight page draws it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeekRow {
+    /// The Monday it starts, `2026-11-02`.
+    pub week: String,
+    pub deployments: u32,
+    pub lead_time_hours: Option<f64>,
+    /// 0-100.
+    pub failure_rate_percent: Option<f64>,
+    pub time_to_restore_minutes: Option<f64>,
+}

@@ -1,5 +1,6 @@
 pub mod allowed;
 pub mod changes;
+pub mod chart;
 pub mod confirm;
 pub mod errors;
 pub mod freeze;

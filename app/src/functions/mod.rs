@@ -12,6 +12,7 @@ pub mod audit;
 pub mod builds;
 pub mod environments;
 pub mod freezes;
+pub mod insight;
 pub mod jobs;
 pub mod overview;
 pub mod packages;

@@ -168,6 +168,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
             " "
             {summary.protected.then(|| view! { <span class="badge protected">"protected"</span> })}
             {may.manage.then(|| view! { <small><A href=edit>"edit settings"</A></small> })}
+            " "<small><A href=format!("/apps/{app}/envs/{env}/insight") attr:class="insight-link">"DORA metrics"</A></small>
         </h1>
         {active_job.map(|job| {
             let href = format!("/jobs/{}", job.id);

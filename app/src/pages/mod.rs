@@ -2,6 +2,7 @@ pub mod audit;
 pub mod builds;
 pub mod environment;
 pub mod environment_form;
+pub mod insight;
 pub mod installed_versions;
 pub mod job;
 pub mod login;

@@ -117,9 +117,13 @@ fn page_rule(route: &str) -> Option<Rule> {
         "/login" => Rule::Public,
         "/users" => Rule::Require(ManageUsers),
         "/tokens" => Rule::Require(ManageOwnAccount),
-        "/" | "/builds" | "/audit" | "/requests" | "/jobs/{id}" | "/apps/{app}/envs/{env}" => {
-            Rule::Require(Read)
-        }
+        "/"
+        | "/builds"
+        | "/audit"
+        | "/requests"
+        | "/jobs/{id}"
+        | "/apps/{app}/envs/{env}"
+        | "/apps/{app}/envs/{env}/insight" => Rule::Require(Read),
         "/apps/{app}/new-env" | "/apps/{app}/envs/{env}/edit" => Rule::Require(ManageEnvironments),
         _ => return None,
     };
@@ -133,7 +137,7 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         "login_providers" | "get_me" => Rule::Public,
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
         | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity"
-        | "get_requests" => Rule::Require(Read),
+        | "get_requests" | "get_insight" => Rule::Require(Read),
         "deploy" | "rollback" | "promote" | "create_qa_environment" | "destroy_environment" => {
             Rule::Require(Deploy)
         }
