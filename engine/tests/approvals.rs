@@ -75,6 +75,14 @@ async fn a_deploy_waits_for_its_approvals_and_starts_as_the_one_who_asked() {
     t.start_runner();
     let build = t.register_version("1.0.0").await;
 
+    // A deploy that may not wait is refused, not started without approval.
+    let direct = t
+        .engine
+        .deploy(&dana, APP, ENV, build.id)
+        .await
+        .unwrap_err();
+    assert_eq!(direct.http_status(), 409, "{direct}");
+    assert_eq!(t.count("deploy_requests").await, 0);
     let request = request_deploy(&t, &dana, &build).await;
     assert_eq!(request.state, RequestState::AwaitingApproval);
     assert_eq!(

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 use tracing::{info_span, Instrument};
 
-use super::requests::WhenBusy;
+use super::requests::MayWait;
 use super::{DeployAsk, Engine, QaRequest};
 use crate::audit::{actions, AuditRecord};
 use crate::auth::Actor;
@@ -85,7 +85,7 @@ impl Engine {
                 ..DeployAsk::default()
             };
             let queued = self
-                .request_deploy_when_busy(actor, &app.name, &env.name, &ask, WhenBusy::Wait)
+                .request_deploy_or(actor, &app.name, &env.name, &ask, MayWait::Always)
                 .instrument(span)
                 .await;
             if queued.is_ok() {

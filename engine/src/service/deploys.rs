@@ -1,11 +1,24 @@
 //! Deploys, rollbacks and cancels: the jobs a team member asks for.
 
 use crate::auth::{Actor, Permission};
-use crate::domain::{Build, Environment, Job, Release};
-use crate::error::Result;
+use crate::domain::{Build, Deployment, Environment, Job, Release};
+use crate::error::{Error, Result};
 
 use super::freezes::override_reason;
-use super::Engine;
+use super::requests::MayWait;
+use super::{DeployAsk, Engine};
+
+/// The job a deploy that may not wait started ([`MayWait::Never`] never
+/// makes a request; one would be a refusal here, not a job).
+fn started(deployment: Deployment) -> Result<Job> {
+    match deployment {
+        Deployment::Started(job) => Ok(job),
+        Deployment::Waiting(request) => Err(Error::Conflict(format!(
+            "request #{} waits instead of starting",
+            request.id
+        ))),
+    }
+}
 
 impl Engine {
     pub async fn deploy(&self, actor: &Actor, app: &str, env: &str, build_id: i64) -> Result<Job> {
@@ -14,7 +27,9 @@ impl Engine {
     }
 
     /// [`Engine::deploy`]; with `freeze_override`, an admin's reason to go
-    /// through a freeze window in force (audited as a break-glass).
+    /// through a freeze window in force (audited as a break-glass). Starts
+    /// now or is refused: where it would wait (approvals, a running job),
+    /// ask through [`Engine::request_deploy`].
     pub async fn deploy_through_freeze(
         &self,
         actor: &Actor,
@@ -23,15 +38,15 @@ impl Engine {
         build_id: i64,
         freeze_override: Option<&str>,
     ) -> Result<Job> {
-        let (env, build, freeze_override) = self
-            .prepare_deploy(actor, app, env, build_id, freeze_override)
-            .await?;
-        let job = self
-            .store
-            .enqueue_job(&actor.login, &env, &build, None, freeze_override.as_deref())
-            .await?;
-        self.runners.wake.notify_one();
-        Ok(job)
+        let ask = DeployAsk {
+            build_id,
+            at: None,
+            freeze_override: freeze_override.map(str::to_owned),
+        };
+        started(
+            self.request_deploy_or(actor, app, env, &ask, MayWait::Never)
+                .await?,
+        )
     }
 
     pub async fn rollback(
@@ -46,7 +61,7 @@ impl Engine {
     }
 
     /// [`Engine::rollback`], through a freeze window that refuses rollbacks
-    /// when an admin gives `freeze_override`.
+    /// when an admin gives `freeze_override`. Starts now or is refused.
     pub async fn rollback_through_freeze(
         &self,
         actor: &Actor,
@@ -55,21 +70,10 @@ impl Engine {
         release_id: i64,
         freeze_override: Option<&str>,
     ) -> Result<Job> {
-        let (env, build, target, freeze_override) = self
-            .prepare_rollback(actor, app, env, release_id, freeze_override)
-            .await?;
-        let job = self
-            .store
-            .enqueue_job(
-                &actor.login,
-                &env,
-                &build,
-                Some(&target),
-                freeze_override.as_deref(),
-            )
-            .await?;
-        self.runners.wake.notify_one();
-        Ok(job)
+        started(
+            self.request_rollback_or(actor, app, env, release_id, freeze_override, MayWait::Never)
+                .await?,
+        )
     }
 
     /// The environment and build of a deploy the actor may make, with the

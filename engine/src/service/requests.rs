@@ -41,13 +41,17 @@ pub struct DeployAsk {
     pub freeze_override: Option<String>,
 }
 
-/// Whether a deploy that meets a running job waits for it.
+/// Whether a deploy that cannot start now may wait as a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum WhenBusy {
-    /// As the environment says (`queue_deploys`).
+pub(super) enum MayWait {
+    /// For approvals and its time; behind a running job as the environment
+    /// says (`queue_deploys`).
     AsConfigured,
-    /// Always (auto-deploys: no matching build is dropped).
-    Wait,
+    /// Also behind a running job, always (auto-deploys: no matching build
+    /// is dropped).
+    Always,
+    /// Never: it starts now or is refused ([`Engine::deploy`]).
+    Never,
 }
 
 impl Engine {
@@ -62,17 +66,17 @@ impl Engine {
         env: &str,
         ask: &DeployAsk,
     ) -> Result<Deployment> {
-        self.request_deploy_when_busy(actor, app, env, ask, WhenBusy::AsConfigured)
+        self.request_deploy_or(actor, app, env, ask, MayWait::AsConfigured)
             .await
     }
 
-    pub(super) async fn request_deploy_when_busy(
+    pub(super) async fn request_deploy_or(
         &self,
         actor: &Actor,
         app: &str,
         env: &str,
         ask: &DeployAsk,
-        when_busy: WhenBusy,
+        may_wait: MayWait,
     ) -> Result<Deployment> {
         let (env, build, freeze_override) = self
             .prepare_deploy(
@@ -88,7 +92,7 @@ impl Engine {
             build: &build,
             rollback_to: None,
         };
-        self.start_or_wait(actor, &target, ask.at, freeze_override, when_busy)
+        self.start_or_wait(actor, &target, ask.at, freeze_override, may_wait)
             .await
     }
 
@@ -102,6 +106,26 @@ impl Engine {
         release_id: i64,
         freeze_override: Option<&str>,
     ) -> Result<Deployment> {
+        self.request_rollback_or(
+            actor,
+            app,
+            env,
+            release_id,
+            freeze_override,
+            MayWait::AsConfigured,
+        )
+        .await
+    }
+
+    pub(super) async fn request_rollback_or(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        release_id: i64,
+        freeze_override: Option<&str>,
+        may_wait: MayWait,
+    ) -> Result<Deployment> {
         let (env, build, target, freeze_override) = self
             .prepare_rollback(actor, app, env, release_id, freeze_override)
             .await?;
@@ -110,14 +134,8 @@ impl Engine {
             build: &build,
             rollback_to: Some(&target),
         };
-        self.start_or_wait(
-            actor,
-            &target,
-            None,
-            freeze_override,
-            WhenBusy::AsConfigured,
-        )
-        .await
+        self.start_or_wait(actor, &target, None, freeze_override, may_wait)
+            .await
     }
 
     /// Withdraws a request that has not started (those who may deploy there).
@@ -263,8 +281,14 @@ impl Engine {
         target: &Target<'_>,
         at: Option<DateTime<Utc>>,
         freeze_override: Option<String>,
-        when_busy: WhenBusy,
+        may_wait: MayWait,
     ) -> Result<Deployment> {
+        if may_wait == MayWait::Never && (target.env.approvals.is_required() || at.is_some()) {
+            return Err(Error::Conflict(format!(
+                "{} takes deploys and rollbacks that wait (for approvals or a time) only as requests: ask for one",
+                target.env.path()
+            )));
+        }
         if target.env.approvals.is_required() {
             // Approvals first; then it waits its turn like any request.
             let scheduled = later(at)?;
@@ -294,7 +318,8 @@ impl Engine {
                 Ok(Deployment::Started(job))
             }
             Err(Error::Busy { job_id, .. })
-                if when_busy == WhenBusy::Wait || target.env.queue_deploys =>
+                if may_wait == MayWait::Always
+                    || (may_wait == MayWait::AsConfigured && target.env.queue_deploys) =>
             {
                 let note = format!("waits for job #{job_id}");
                 self.wait(actor, target, None, freeze_override, note).await

@@ -38,16 +38,7 @@ impl Store {
                 request.state.as_str().replace('_', " ")
             )));
         }
-        if let Some(stale) = staleness(&mut tx, &request).await? {
-            end_request(
-                &mut tx,
-                &request,
-                stale.state,
-                &stale.note,
-                stale.action,
-                None,
-            )
-            .await?;
+        if let Some(stale) = end_if_stale(&mut tx, &request).await? {
             tx.commit().await?;
             return Err(Error::Conflict(format!(
                 "request #{}: {}",
@@ -168,16 +159,7 @@ impl Store {
             if request.state != RequestState::AwaitingApproval {
                 continue;
             }
-            if let Some(stale) = staleness(&mut tx, &request).await? {
-                end_request(
-                    &mut tx,
-                    &request,
-                    stale.state,
-                    &stale.note,
-                    stale.action,
-                    None,
-                )
-                .await?;
+            if end_if_stale(&mut tx, &request).await?.is_some() {
                 tx.commit().await?;
             }
         }
@@ -190,6 +172,27 @@ struct Stale {
     state: RequestState,
     note: String,
     action: &'static str,
+}
+
+/// Ends `request` as expired or voided where its approvals stopped
+/// counting (inside the caller's transaction), saying how.
+async fn end_if_stale(
+    tx: &mut sqlx::SqliteConnection,
+    request: &DeployRequest,
+) -> Result<Option<Stale>> {
+    let stale = staleness(&mut *tx, request).await?;
+    if let Some(stale) = &stale {
+        end_request(
+            &mut *tx,
+            request,
+            stale.state,
+            &stale.note,
+            stale.action,
+            None,
+        )
+        .await?;
+    }
+    Ok(stale)
 }
 
 async fn staleness(
