@@ -5,7 +5,9 @@
 //! once the job ends; a deploy to a protected environment with approval
 //! rules waits until someone else approves it (on the Requests page, also
 //! through a group of the real OIDC test provider), and the job page,
-//! history and audit log say who asked and who approved.
+//! history and audit log say who asked and who approved; an environment
+//! that takes builds from another offers only what went live there, and
+//! Promote sends it.
 
 use anyhow::{ensure, Result};
 use end2end::{
