@@ -19,37 +19,6 @@ async fn latest_build(server: &TestServer) -> i64 {
         .expect("the demo's builds")
 }
 
-/// A token for `login` made with `create-token --limited-to`.
-fn limited_token(server: &TestServer, login: &str, name: &str, limited_to: &str) -> Auth {
-    let out = cli(
-        server.data_dir(),
-        &[
-            "create-token",
-            login,
-            "--name",
-            name,
-            "--scopes",
-            "read,builds:write,deploy",
-            "--limited-to",
-            limited_to,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "create-token: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    Auth::Bearer(
-        stdout
-            .lines()
-            .map(str::trim)
-            .rfind(|l| !l.is_empty())
-            .unwrap()
-            .to_owned(),
-    )
-}
-
 async fn wait_started(server: &TestServer, auth: &Auth, id: i64) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -148,7 +117,8 @@ async fn a_deploy_needing_approval_is_a_request_that_someone_else_approves() {
 async fn a_token_limited_elsewhere_is_refused_and_the_refusal_audited() {
     let server = TestServer::start().await;
     let build_id = latest_build(&server).await;
-    let elsewhere = limited_token(&server, "admin", "ci-other", "shop, billing/staging");
+    let elsewhere =
+        server.token_limited_to("admin", "read,builds:write,deploy", "shop, billing/staging");
     let refused = server
         .post_json(DEPLOY, &elsewhere, &json!({ "build_id": build_id }))
         .await;
@@ -191,7 +161,7 @@ async fn a_token_limited_elsewhere_is_refused_and_the_refusal_audited() {
     );
     assert!(!bad.status.success(), "a bad reach is refused");
 
-    let here = limited_token(&server, "admin", "ci-demo", "demo/demo");
+    let here = server.token_limited_to("admin", "read,builds:write,deploy", "demo/demo");
     let queued = server
         .post_json(DEPLOY, &here, &json!({ "build_id": build_id }))
         .await;

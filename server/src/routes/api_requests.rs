@@ -106,12 +106,7 @@ pub async fn approve(
     Path(id): Path<i64>,
     body: Result<Json<AnswerBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body?;
-    let request = state
-        .engine
-        .decide_request(&actor, id, true, &body.comment)
-        .await?;
-    Ok(Json(request).into_response())
+    answer(&state, &actor, id, body, true).await
 }
 
 /// `POST /api/requests/{id}/reject`: reject a request awaiting approval, saying why.
@@ -133,10 +128,21 @@ pub async fn reject(
     Path(id): Path<i64>,
     body: Result<Json<AnswerBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    answer(&state, &actor, id, body, false).await
+}
+
+/// Approves (`approve`) or rejects a request with the body's comment.
+async fn answer(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    body: Result<Json<AnswerBody>, JsonRejection>,
+    approve: bool,
+) -> Result<Response, ApiError> {
     let Json(body) = body?;
     let request = state
         .engine
-        .decide_request(&actor, id, false, &body.comment)
+        .decide_request(actor, id, approve, &body.comment)
         .await?;
     Ok(Json(request).into_response())
 }

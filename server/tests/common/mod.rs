@@ -380,6 +380,12 @@ impl TestServer {
 
     /// A token for `login` with these scopes, made with the `create-token` CLI.
     pub fn token_for(&self, login: &str, scopes: &str) -> Auth {
+        self.token_limited_to(login, scopes, "")
+    }
+
+    /// [`TestServer::token_for`], limited to these applications and
+    /// environments (`create-token --limited-to`; empty: unlimited).
+    pub fn token_limited_to(&self, login: &str, scopes: &str, limited_to: &str) -> Auth {
         // One token in use per name and person: each gets its own.
         static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let name = format!(
@@ -388,7 +394,16 @@ impl TestServer {
         );
         let out = cli(
             &self.data_dir,
-            &["create-token", login, "--name", &name, "--scopes", scopes],
+            &[
+                "create-token",
+                login,
+                "--name",
+                &name,
+                "--scopes",
+                scopes,
+                "--limited-to",
+                limited_to,
+            ],
         );
         assert!(
             out.status.success(),
