@@ -179,12 +179,15 @@ fn alive(pid: u32) -> bool {
 async fn cancelling_stops_the_hooks_child_processes() {
     let mut t = TestEngine::new().await;
     let mut config = t.config();
-    config.before_switch = Some("sleep 300 & echo $! > child.pid; echo waiting; wait".into());
+    // The step's announcement shows the command: the hook prints a word its
+    // text does not hold ("child-ready" only once printf ran).
+    config.before_switch =
+        Some("sleep 300 & echo $! > child.pid; printf 'child%s\\n' -ready; wait".into());
     t.setup(config).await;
     t.start_runner();
     let v1 = t.register_version("1.0.0").await;
     let job = t.deploy(&v1).await;
-    t.wait_for_event(job.id, "waiting").await;
+    t.wait_for_event(job.id, "child-ready").await;
     let key = t
         .engine
         .store()
