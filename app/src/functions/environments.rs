@@ -21,9 +21,15 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, AppE
     let builds = engine.deployable_builds(&actor, &environment, 100).await?;
     let vars = engine.env_vars_masked(&actor, &environment).await?;
     let policy = engine.deploy_policy(&actor, &environment).await?;
-    let freeze = engine.freeze_status(&actor, &app, &env).await?;
-    let freeze_windows = engine.freeze_windows(&actor, &app).await?;
-    let freeze = convert::freeze_state(&freeze, engine::time::now());
+    // The windows over it, read once: listed, and what is in force or next.
+    let freeze_windows: Vec<_> = engine
+        .freeze_windows(&actor, &app)
+        .await?
+        .into_iter()
+        .filter(|window| window.covers(&environment.name))
+        .collect();
+    let now = engine::time::now();
+    let freeze = convert::freeze_state(&engine::FreezeStatus::of(&freeze_windows, now), now);
     let requests = engine.environment_requests(&actor, &environment, 5).await?;
     let promotes_to = engine.promotes_to(&actor, &environment).await?;
     Ok(EnvDetail {
@@ -60,11 +66,7 @@ pub async fn get_environment(app: String, env: String) -> Result<EnvDetail, AppE
                 .require(engine::auth::Permission::ManageFreezes)
                 .is_ok(),
         },
-        freeze_windows: freeze_windows
-            .iter()
-            .filter(|window| window.covers(&environment.name))
-            .map(convert::freeze_window)
-            .collect(),
+        freeze_windows: freeze_windows.iter().map(convert::freeze_window).collect(),
         requests: requests.iter().map(convert::request_view).collect(),
         promotes_to,
     })

@@ -1,10 +1,9 @@
 //! Deploys, rollbacks and cancels: the jobs a team member asks for.
 
 use crate::auth::{Actor, Permission};
-use crate::domain::{Build, Deployment, Environment, Job, Release};
+use crate::domain::{Deployment, Job};
 use crate::error::{Error, Result};
 
-use super::freezes::override_reason;
 use super::requests::MayWait;
 use super::{DeployAsk, Engine};
 
@@ -74,44 +73,6 @@ impl Engine {
             self.request_rollback_or(actor, app, env, release_id, freeze_override, MayWait::Never)
                 .await?,
         )
-    }
-
-    /// The environment and build of a deploy the actor may make, with the
-    /// freeze override reason checked.
-    pub(super) async fn prepare_deploy(
-        &self,
-        actor: &Actor,
-        app: &str,
-        env: &str,
-        build_id: i64,
-        freeze_override: Option<&str>,
-    ) -> Result<(Environment, Build, Option<String>)> {
-        let env = self
-            .authorize_on(actor, Permission::Deploy, app, env, "deploy")
-            .await?;
-        let freeze_override = override_reason(actor, freeze_override)?;
-        let build = self.build_of(&env, build_id).await?;
-        Ok((env, build, freeze_override))
-    }
-
-    /// The environment, build and release of a rollback the actor may ask
-    /// for. Whether it is this environment's and would change anything is
-    /// decided as it is queued.
-    pub(super) async fn prepare_rollback(
-        &self,
-        actor: &Actor,
-        app: &str,
-        env: &str,
-        release_id: i64,
-        freeze_override: Option<&str>,
-    ) -> Result<(Environment, Build, Release, Option<String>)> {
-        let env = self
-            .authorize_on(actor, Permission::Deploy, app, env, "rollback")
-            .await?;
-        let freeze_override = override_reason(actor, freeze_override)?;
-        let target = self.store.release(release_id).await?;
-        let build = self.store.build(target.build_id).await?;
-        Ok((env, build, target, freeze_override))
     }
 
     pub async fn cancel_job(&self, actor: &Actor, job_id: i64) -> Result<Job> {

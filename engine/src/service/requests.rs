@@ -12,6 +12,7 @@ use crate::store::approvals::Decision;
 use crate::store::requests::NewRequest;
 use crate::time;
 
+use super::freezes::override_reason;
 use super::Engine;
 
 /// How far ahead a deploy may be scheduled.
@@ -136,6 +137,44 @@ impl Engine {
         };
         self.start_or_wait(actor, &target, None, freeze_override, may_wait)
             .await
+    }
+
+    /// The environment and build of a deploy the actor may make, with the
+    /// freeze override reason checked.
+    pub(super) async fn prepare_deploy(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        build_id: i64,
+        freeze_override: Option<&str>,
+    ) -> Result<(Environment, Build, Option<String>)> {
+        let env = self
+            .authorize_on(actor, Permission::Deploy, app, env, "deploy")
+            .await?;
+        let freeze_override = override_reason(actor, freeze_override)?;
+        let build = self.build_of(&env, build_id).await?;
+        Ok((env, build, freeze_override))
+    }
+
+    /// The environment, build and release of a rollback the actor may ask
+    /// for. Whether it is this environment's and would change anything is
+    /// decided as it is queued.
+    pub(super) async fn prepare_rollback(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        release_id: i64,
+        freeze_override: Option<&str>,
+    ) -> Result<(Environment, Build, Release, Option<String>)> {
+        let env = self
+            .authorize_on(actor, Permission::Deploy, app, env, "rollback")
+            .await?;
+        let freeze_override = override_reason(actor, freeze_override)?;
+        let target = self.store.release(release_id).await?;
+        let build = self.store.build(target.build_id).await?;
+        Ok((env, build, target, freeze_override))
     }
 
     /// Withdraws a request that has not started (those who may deploy there).

@@ -154,6 +154,13 @@ impl Store {
                 .fetch_all(self.pool())
                 .await?;
         for id in awaiting {
+            // Read first: the write lock is taken only for one that ends.
+            let mut conn = self.pool().acquire().await?;
+            let request = request_in(&mut conn, id).await?;
+            if staleness(&mut conn, &request).await?.is_none() {
+                continue;
+            }
+            drop(conn);
             let mut tx = self.write().await?;
             let request = request_in(&mut tx, id).await?;
             if request.state != RequestState::AwaitingApproval {
