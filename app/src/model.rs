@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod changes;
 mod env_form;
 mod freeze;
+pub use changes::*;
 pub use env_form::*;
 pub use freeze::*;
 

@@ -413,6 +413,7 @@ async fn main() {
                                 author: String::new(),
                                 artifact: tarball.display().to_string(),
                                 committed_at: None,
+                                commits: Vec::new(),
                             },
                         )
                         .await

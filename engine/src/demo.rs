@@ -35,7 +35,8 @@ pub async fn seed(
     let artifact_root = artifact_root.canonicalize()?;
 
     engine
-        .create_application(actor, DEMO_APP, Some("https://example.invalid/demo.git"))
+        // No repository to mirror: the builds say which commits they bring.
+        .create_application(actor, DEMO_APP, None)
         .await?;
     let mut config = LocalConfig::new(target);
     config.keep_releases = 5;
@@ -56,9 +57,20 @@ pub async fn seed(
         )
         .await?;
 
-    for (version, message, hours_ago) in [
-        ("1.0.0", "First demo release", 26),
-        ("1.1.0", "Demo release with a new greeting", 3),
+    for (version, message, hours_ago, commits) in [
+        ("1.0.0", "First demo release", 26, Vec::new()),
+        (
+            "1.1.0",
+            "Demo release with a new greeting",
+            3,
+            demo_commits(
+                &fake_commit_sha("1.0.0"),
+                &[
+                    ("1.1.0-a", "Say hello in the page title", 20),
+                    ("1.1.0-b", "Fix the greeting's punctuation", 8),
+                ],
+            ),
+        ),
     ] {
         let tarball = artifact_root.join(format!("demo-{version}.tar.gz"));
         write_demo_tarball(&tarball, version)?;
@@ -73,11 +85,31 @@ pub async fn seed(
                     author: "Slipway Demo <demo@example.invalid>".to_owned(),
                     artifact: tarball.display().to_string(),
                     committed_at: Some(crate::time::now() - chrono::Duration::hours(hours_ago)),
+                    commits,
                 },
             )
             .await?;
     }
     Ok(true)
+}
+
+/// Commits leading up to a demo build, after `parent`: (name, message,
+/// hours ago), oldest first.
+fn demo_commits(parent: &str, commits: &[(&str, &str, i64)]) -> Vec<crate::CommitRequest> {
+    let mut parent = parent.to_owned();
+    commits
+        .iter()
+        .map(|(name, message, hours_ago)| {
+            let sha = fake_commit_sha(name);
+            crate::CommitRequest {
+                sha: sha.clone(),
+                message: (*message).to_owned(),
+                author: "Slipway Demo".to_owned(),
+                committed_at: Some(crate::time::now() - chrono::Duration::hours(*hours_ago)),
+                parents: Some(vec![std::mem::replace(&mut parent, sha)]),
+            }
+        })
+        .collect()
 }
 
 /// A stable 40-hex "commit" for a demo version.

@@ -18,6 +18,7 @@ pub mod backends;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod git;
 pub mod jobs;
 pub mod runtime;
 mod service;
@@ -30,8 +31,9 @@ pub mod webhooks;
 
 pub use error::{Error, InvalidInput, Result};
 pub use service::{
-    BranchDeleted, BuildRequest, DeployAsk, Engine, EngineSettings, EnvVarRequest,
+    BranchDeleted, BuildRequest, CommitRequest, DeployAsk, Engine, EngineSettings, EnvVarRequest,
     EnvironmentActivity, EnvironmentOverview, FreezeKind, FreezeRequest, FreezeStatus, JobView,
-    PackageUpload, QaRequest, RequestView, TokenRequest, JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
+    PackageUpload, QaRequest, ReleaseChanges, RequestView, TokenRequest, JOB_VIEW_EVENTS,
+    PREVIEW_TTL_HOURS,
 };
 pub use store::users::ExternalIdentity;

@@ -162,8 +162,45 @@ pub enum WebhookEvent {
     /// GitHub's hello when a webhook is set up.
     Ping,
     BranchDeleted(String),
-    /// Anything else (a push of commits, a tag, another event): noted, no action.
+    /// Commits pushed to a branch: kept for change lists, and the
+    /// repository mirror is fetched.
+    Pushed(Push),
+    /// Anything else (a tag, another event): noted, no action.
     Ignored(String),
+}
+
+/// A push to a branch, as both forges describe it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Push {
+    pub branch: String,
+    /// The branch's commit before the push (zeros: a new branch).
+    pub before: String,
+    /// Oldest first.
+    pub commits: Vec<PushedCommit>,
+}
+
+impl Push {
+    /// Whether the branch was new: nothing before the push.
+    pub fn created_branch(&self) -> bool {
+        is_no_commit(&self.before)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+pub struct PushedCommit {
+    pub id: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(default)]
+    pub author: PushAuthor,
+}
+
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct PushAuthor {
+    #[serde(default)]
+    pub name: String,
 }
 
 /// Checks that `body` came from someone who knows `secret`: GitHub signs it
@@ -205,6 +242,10 @@ struct GitHubPush {
     git_ref: String,
     #[serde(default)]
     deleted: bool,
+    #[serde(default)]
+    before: String,
+    #[serde(default)]
+    commits: Vec<PushedCommit>,
 }
 
 #[derive(Deserialize)]
@@ -219,6 +260,10 @@ struct GitLabPush {
     #[serde(rename = "ref")]
     git_ref: String,
     after: String,
+    #[serde(default)]
+    before: String,
+    #[serde(default)]
+    commits: Vec<PushedCommit>,
 }
 
 /// Reads a verified webhook's event (`event` is the event header's value).
@@ -234,7 +279,12 @@ pub fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<WebhookEvent, Web
             let push: GitHubPush = serde_json::from_slice(body).map_err(bad)?;
             match branch_of(&push.git_ref) {
                 Some(branch) if push.deleted => WebhookEvent::BranchDeleted(branch),
-                _ => WebhookEvent::Ignored(format!("push to {}", push.git_ref)),
+                Some(branch) => WebhookEvent::Pushed(Push {
+                    branch,
+                    before: push.before,
+                    commits: push.commits,
+                }),
+                None => WebhookEvent::Ignored(format!("push to {}", push.git_ref)),
             }
         }
         (Forge::GitHub, "delete") => {
@@ -249,7 +299,12 @@ pub fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<WebhookEvent, Web
             let push: GitLabPush = serde_json::from_slice(body).map_err(bad)?;
             match branch_of(&push.git_ref) {
                 Some(branch) if is_no_commit(&push.after) => WebhookEvent::BranchDeleted(branch),
-                _ => WebhookEvent::Ignored(format!("push to {}", push.git_ref)),
+                Some(branch) => WebhookEvent::Pushed(Push {
+                    branch,
+                    before: push.before,
+                    commits: push.commits,
+                }),
+                None => WebhookEvent::Ignored(format!("push to {}", push.git_ref)),
             }
         }
         (_, other) => WebhookEvent::Ignored(format!("{other} event")),
@@ -376,17 +431,27 @@ mod tests {
             r#"{"ref":"refs/heads/feature/x","after":"0000000000000000000000000000000000000001"}"#;
         assert!(matches!(
             parse(Forge::GitLab, "Push Hook", pushed.as_bytes()),
-            Ok(WebhookEvent::Ignored(_))
+            Ok(WebhookEvent::Pushed(_))
         ));
     }
 
     #[test]
-    fn pushes_tags_and_other_events_change_nothing() {
-        let push = br#"{"ref":"refs/heads/main","deleted":false}"#;
-        assert!(matches!(
-            parse(Forge::GitHub, "push", push),
-            Ok(WebhookEvent::Ignored(_))
-        ));
+    fn pushes_to_branches_bring_their_commits() {
+        let push = br#"{"ref":"refs/heads/main","deleted":false,"before":"aaaa",
+            "commits":[{"id":"bbbb","message":"Fix it\n\nmore","timestamp":"2026-12-01T10:00:00+01:00",
+                        "author":{"name":"Ada","email":"ada@example.com"},"url":"https://x"}]}"#;
+        let Ok(WebhookEvent::Pushed(push)) = parse(Forge::GitHub, "push", push) else {
+            panic!("a push to a branch is a Push");
+        };
+        assert_eq!(push.branch, "main");
+        assert_eq!(push.before, "aaaa");
+        assert_eq!(push.commits.len(), 1);
+        assert_eq!(push.commits[0].author.name, "Ada");
+        assert!(!push.created_branch());
+    }
+
+    #[test]
+    fn tags_and_other_events_change_nothing() {
         let tag = br#"{"ref":"refs/tags/v1","deleted":true}"#;
         assert!(matches!(
             parse(Forge::GitHub, "push", tag),

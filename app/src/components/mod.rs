@@ -8,3 +8,4 @@ pub mod layout;
 pub mod progress;
 pub mod requests;
 pub mod state;
+pub mod what_changed;

@@ -55,6 +55,7 @@ pub async fn register_build(
         author,
         artifact,
         committed_at: None,
+        commits: Vec::new(),
     };
     match engine.register_build(&actor, request).await? {
         Registered::Created(b) => Ok(Registration {

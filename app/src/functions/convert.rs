@@ -7,7 +7,9 @@ use engine::domain::{AuditEntry, Build, EnvVar, Environment, Job, JobEvent, JobH
 
 use crate::model::*;
 
+mod changes;
 mod freeze;
+pub use changes::release_changes;
 pub use freeze::{freeze_request, freeze_state, freeze_window};
 
 pub fn when(ts: DateTime<Utc>) -> String {

@@ -10,6 +10,7 @@ pub mod convert;
 pub mod access;
 pub mod audit;
 pub mod builds;
+pub mod changes;
 pub mod environments;
 pub mod freezes;
 pub mod insight;

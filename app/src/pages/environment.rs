@@ -17,6 +17,8 @@ use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::freeze::FreezeNotice;
 use crate::components::requests::WaitingNotice;
 use crate::components::state::StateBadge;
+use crate::components::what_changed::WhatChanged;
+use crate::functions::changes::deploy_changes;
 use crate::functions::environments::{
     get_environment, BreakRemoteLocks, DeleteEnvVar, Deploy, LockEnvironment, Promote, Rollback,
     SetEnvVar, UnlockEnvironment,
@@ -262,6 +264,20 @@ fn DeployCard(
             }
         }
     });
+    let changes = Resource::new(move || selected.get(), {
+        let (app, env) = (app.clone(), env.clone());
+        move |build: Option<i64>| {
+            let (app, env) = (app.clone(), env.clone());
+            async move {
+                match build {
+                    Some(build_id) => deploy_changes(app, env, build_id.to_string())
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            }
+        }
+    });
     view! {
         <section class="card">
             <h2>"Deploy"</h2>
@@ -298,6 +314,18 @@ fn DeployCard(
             <WaitingNotice value=deploy.value() />
             <ActionError value=deploy.value() />
             {no_builds.then(|| view! { <p class="muted">"No builds registered for this application yet."</p> })}
+            <details class="changes" id="deploy-changes" open>
+                <summary>"What changes"</summary>
+                <Suspense fallback=|| view! { <p class="muted">"Comparing with the live release…"</p> }>
+                    {move || Suspend::new(async move {
+                        match changes.await {
+                            Ok(Some(changes)) => view! { <WhatChanged changes /> }.into_any(),
+                            Ok(None) => ().into_any(),
+                            Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </details>
             <details class="plan" id="deploy-plan">
                 <summary>"What will run"</summary>
                 <Suspense fallback=|| view! { <p class="muted">"Planning…"</p> }>

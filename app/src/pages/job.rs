@@ -7,7 +7,9 @@ use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::components::progress::HostProgress;
 use crate::components::state::StateBadge;
+use crate::components::what_changed::WhatChanged;
 use crate::error::AppError;
+use crate::functions::changes::job_changes;
 use crate::functions::jobs::{get_job, CancelJob};
 use crate::model::{short_sha, EventLine, HostInfo, JobDetail, ProgressPayload};
 
@@ -189,6 +191,7 @@ fn JobLive(
             </Show>
             <ActionError value=cancel.value() />
         </section>
+        {matches!(summary.kind.as_str(), "deploy" | "rollback").then(|| view! { <JobChanges job_id /> })}
         <section class="card">
             <h2>"Hosts"</h2>
             <div id="hosts">
@@ -214,6 +217,26 @@ fn JobLive(
                     }
                 />
             </pre>
+        </section>
+    }
+}
+
+/// What the job changed: commits, settings and variables, compared with
+/// the release live when it was queued.
+#[component]
+fn JobChanges(job_id: i64) -> impl IntoView {
+    let changes = Resource::new(move || job_id, |id| job_changes(id.to_string()));
+    view! {
+        <section class="card" id="job-changes">
+            <h2>"What changed"</h2>
+            <Suspense fallback=|| view! { <p class="muted">"Comparing…"</p> }>
+                {move || Suspend::new(async move {
+                    match changes.await {
+                        Ok(changes) => view! { <WhatChanged changes /> }.into_any(),
+                        Err(e) => view! { <ErrorBox error=e /> }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }

@@ -4,6 +4,7 @@
 
 mod approvals;
 pub mod artifact;
+pub mod changes;
 mod freeze;
 pub mod insight;
 mod names;
@@ -14,6 +15,7 @@ mod records;
 mod requests;
 mod rollback;
 pub mod settings;
+pub mod snapshot;
 
 pub use approvals::{ApprovalPolicy, ApprovalRule, Approver, DEFAULT_EXPIRE_HOURS};
 pub use freeze::{

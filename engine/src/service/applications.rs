@@ -17,11 +17,8 @@ impl Engine {
         let name = AppName::parse(name)?;
         let repository_url = repository_url.map(str::trim).filter(|s| !s.is_empty());
         if let Some(url) = repository_url {
-            if url.len() > 500 || url.chars().any(char::is_control) {
-                return Err(
-                    InvalidInput::new("repository_url", "the repository URL is not valid").into(),
-                );
-            }
+            crate::domain::changes::check_repository_url(url)
+                .map_err(|why| InvalidInput::new("repository_url", why))?;
         }
         self.store
             .create_application(&actor.login, &name, repository_url)

@@ -5,15 +5,74 @@ use crate::domain::{AppName, BranchName, Build, CommitSha, Environment};
 use crate::error::{InvalidInput, Result};
 use crate::store::builds::{NewBuild, Registered};
 
-use super::{BuildRequest, Engine, MAX_TEXT};
+use super::{BuildRequest, CommitRequest, Engine, MAX_TEXT};
+use crate::domain::changes::subject_of;
+use crate::store::commits::CommitNote;
+
+/// The most commits one build registration may describe.
+const MAX_COMMITS: usize = 1_000;
+
+/// The commits a build registration lists, checked; each without parents
+/// gets the one listed before it (the list is oldest first).
+fn checked_commits(commits: &[CommitRequest]) -> Result<Vec<CommitNote>> {
+    if commits.len() > MAX_COMMITS {
+        return Err(InvalidInput::new(
+            "commits",
+            format!("at most {MAX_COMMITS} commits with one build"),
+        )
+        .into());
+    }
+    let mut notes: Vec<CommitNote> = Vec::with_capacity(commits.len());
+    for (i, commit) in commits.iter().enumerate() {
+        let bad = |what: &str, why: String| {
+            InvalidInput::new("commits", format!("commits[{i}].{what}: {why}"))
+        };
+        let sha = CommitSha::parse(&commit.sha).map_err(|e| bad("sha", e.message))?;
+        let parents = match &commit.parents {
+            Some(parents) => Some(
+                parents
+                    .iter()
+                    .take(64)
+                    .map(|p| CommitSha::parse(p).map_err(|e| bad("parents", e.message)))
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+            ),
+            None => notes.last().map(|before| vec![before.sha.clone()]),
+        };
+        let author = plain_text(&commit.author, 200);
+        if commit.message.len() > MAX_TEXT {
+            return Err(bad("message", "longer than 10000 characters".into()).into());
+        }
+        notes.push(CommitNote {
+            sha,
+            parents,
+            author,
+            committed_at: commit.committed_at,
+            subject: subject_of(&commit.message),
+        });
+    }
+    Ok(notes)
+}
+
+/// `text` without control characters, at most `max` characters.
+fn plain_text(text: &str, max: usize) -> String {
+    text.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
 
 impl Engine {
     pub async fn register_build(&self, actor: &Actor, request: BuildRequest) -> Result<Registered> {
         actor.require(Permission::RegisterBuild)?;
         actor.require_reach_application(&request.application)?;
+        let commits = checked_commits(&request.commits)?;
         let (app, new) = self.checked_build(request)?;
         let app = self.store.application(&app).await?;
         let registered = self.store.register_build(&actor.login, &app, &new).await?;
+        let (Registered::Created(build) | Registered::Existing(build)) = &registered;
+        self.record_build_commits(&app, build, commits).await?;
+        self.refresh_mirror(&app);
         if let Registered::Created(build) = &registered {
             self.follow_branch_rules(actor, &app, build).await;
         }

@@ -36,6 +36,8 @@ pub struct Engine {
     packages: Arc<PackageRepository>,
     shares: ArtifactShares,
     state_dir: PathBuf,
+    /// Bare mirrors of the applications' repositories.
+    mirrors: crate::git::Mirrors,
     /// A wake for the runners when work is queued, and the cancel
     /// triggers of the jobs this process runs.
     runners: crate::jobs::RunnerLinks,
@@ -56,6 +58,26 @@ pub struct BuildRequest {
     /// When the commit was made (RFC 3339), for lead time; optional.
     #[serde(default)]
     pub committed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The commits this build brings (oldest first, as a push lists them),
+    /// for when Slipway's mirror of the repository lacks them; optional.
+    #[serde(default)]
+    pub commits: Vec<CommitRequest>,
+}
+
+/// One commit as CI describes it with a build.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitRequest {
+    pub sha: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default)]
+    pub committed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its parents; when left out, the commit listed before it.
+    #[serde(default)]
+    pub parents: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -127,6 +149,7 @@ mod applications;
 mod audit;
 mod branch_rules;
 mod builds;
+mod changes;
 mod deploys;
 mod environments;
 mod fleet;
@@ -138,6 +161,7 @@ mod reading;
 mod requests;
 
 pub use branch_rules::{BranchDeleted, PREVIEW_TTL_HOURS};
+pub use changes::ReleaseChanges;
 pub use freezes::{FreezeKind, FreezeRequest, FreezeStatus};
 pub use packages::PackageUpload;
 pub use requests::{DeployAsk, RequestView};
@@ -154,6 +178,7 @@ impl Engine {
             packages,
             shares: ArtifactShares::default(),
             state_dir: settings.state_dir.clone(),
+            mirrors: crate::git::Mirrors::new(settings.state_dir.join("mirrors")),
             runners: crate::jobs::RunnerLinks::default(),
         })
     }

@@ -72,6 +72,7 @@ impl Engine {
             author: upload.author,
             artifact: header.version.to_string(),
             committed_at: None,
+            commits: Vec::new(),
         };
         let (app_name, new) = self.checked_build(request.clone())?;
         let app = self.store.application(&app_name).await?;

@@ -55,4 +55,12 @@ impl Store {
             .await?
             .ok_or_else(|| Error::not_found(format!("application {name}")))
     }
+
+    pub async fn application_by_id(&self, id: i64) -> Result<Application> {
+        sqlx::query_as("SELECT * FROM applications WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("application #{id}")))
+    }
 }

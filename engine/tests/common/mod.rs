@@ -134,7 +134,7 @@ impl TestEngine {
 
     pub async fn create_app(&self) {
         self.engine
-            .create_application(&self.actor, APP, Some("https://example.invalid/shop.git"))
+            .create_application(&self.actor, APP, None)
             .await
             .expect("create app");
     }
@@ -172,6 +172,7 @@ impl TestEngine {
             author: "Test <test@example.invalid>".to_owned(),
             artifact: self.tarball_path(version).display().to_string(),
             committed_at: None,
+            commits: Vec::new(),
         }
     }
 
@@ -199,6 +200,29 @@ impl TestEngine {
             .expect("run tar");
         assert!(status.success(), "tar failed");
         self.register_written(&self.actor, version, "main").await
+    }
+
+    /// Writes `version`'s tarball and registers it as the build of commit
+    /// `sha`, with the commit list CI would send (may be empty).
+    pub async fn register_commit(
+        &self,
+        version: &str,
+        sha: &str,
+        commits: Vec<engine::CommitRequest>,
+    ) -> Build {
+        write_demo_tarball(&self.tarball_path(version), version).expect("write tarball");
+        let mut request = self.build_request(version);
+        request.commit_sha = sha.to_owned();
+        request.commits = commits;
+        match self
+            .engine
+            .register_build(&self.actor, request)
+            .await
+            .expect("register build")
+        {
+            Registered::Created(build) => build,
+            Registered::Existing(build) => panic!("build {} already existed", build.id),
+        }
     }
 
     /// Registers the tarball already written for `version`.
@@ -476,6 +500,7 @@ impl TestEngine {
             author: "Test <test@example.invalid>".to_owned(),
             artifact: image.to_owned(),
             committed_at: None,
+            commits: Vec::new(),
         };
         match self
             .engine

@@ -93,6 +93,8 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("GET", "/api/requests") => Rule::Require(Read),
         ("GET", "/api/audit") => Rule::Require(Read),
         ("GET", "/api/apps/{app}/envs/{env}/dora") => Rule::Require(Read),
+        ("GET", "/api/apps/{app}/envs/{env}/changes") => Rule::Require(Read),
+        ("GET", "/api/jobs/{id}/changes") => Rule::Require(Read),
         ("GET", "/api/apps/{app}/envs/{env}/dora.csv") => Rule::Require(Read),
         ("GET", "/api/requests/{id}") => Rule::Require(Read),
         ("DELETE", "/api/requests/{id}") => Rule::Require(CancelJob),
@@ -137,7 +139,7 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         "login_providers" | "get_me" => Rule::Public,
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
         | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity"
-        | "get_requests" | "get_insight" => Rule::Require(Read),
+        | "get_requests" | "get_insight" | "deploy_changes" | "job_changes" => Rule::Require(Read),
         "deploy" | "rollback" | "promote" | "create_qa_environment" | "destroy_environment" => {
             Rule::Require(Deploy)
         }

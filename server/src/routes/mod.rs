@@ -3,6 +3,7 @@
 
 mod api;
 mod api_audit;
+mod api_changes;
 mod api_environments;
 mod api_freezes;
 mod api_insight;
@@ -173,6 +174,16 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         // ssh hosts that fetch their release: the token a job lent it under.
         (Method::GET, "/artifacts/{token}", get(artifacts::lent)),
         (Method::GET, "/api/jobs/{id}", get(api::job)),
+        (
+            Method::GET,
+            "/api/jobs/{id}/changes",
+            get(api_changes::job_changes),
+        ),
+        (
+            Method::GET,
+            "/api/apps/{app}/envs/{env}/changes",
+            get(api_changes::deploy_changes),
+        ),
         (Method::POST, "/api/jobs/{id}/cancel", post(api::cancel)),
         (Method::GET, "/events/jobs/{id}", get(events::job_events)),
         (Method::GET, "/audit.csv", get(audit_csv::export)),

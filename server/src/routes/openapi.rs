@@ -6,7 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    api, api_audit, api_environments, api_freezes, api_insight, api_requests, events, packages,
+    api, api_audit, api_changes, api_environments, api_freezes, api_insight, api_requests, events,
+    packages,
 };
 
 #[derive(OpenApi)]
@@ -40,6 +41,8 @@ use super::{
         api_audit::audit,
         api_insight::dora,
         api_insight::dora_csv,
+        api_changes::deploy_changes,
+        api_changes::job_changes,
         api_requests::pending,
         api_requests::approve,
         api_requests::reject,

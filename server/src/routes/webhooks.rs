@@ -74,6 +74,13 @@ async fn act(
 ) -> Result<Response, ApiError> {
     match event {
         WebhookEvent::Ping => Ok(Json(json!({ "result": "pong" })).into_response()),
+        WebhookEvent::Pushed(push) => {
+            let kept = state.engine.pushed(app, &push).await?;
+            Ok(Json(json!({
+                "result": format!("push to {}: {kept} commit(s) noted; the repository mirror is being fetched", push.branch),
+            }))
+            .into_response())
+        }
         WebhookEvent::Ignored(what) => Ok(Json(json!({
             "result": format!("nothing to do for a {what}"),
         }))

@@ -173,3 +173,42 @@ pub(crate) async fn settings_digest(
     }
     Ok(hex::encode(hash.finalize()))
 }
+
+/// The environment's settings (its backend settings and rules, each a
+/// `name = value`) and variables (secret values only as digests) as they
+/// are now: what a job is queued with, to say later what else changed.
+pub(crate) async fn settings_snapshot(
+    conn: &mut sqlx::SqliteConnection,
+    env_id: i64,
+) -> Result<crate::domain::snapshot::SettingsSnapshot> {
+    use crate::domain::snapshot::{SettingsSnapshot, VarSnapshot};
+    let env = environment_in(&mut *conn, env_id).await?;
+    let mut snapshot = SettingsSnapshot::default();
+    snapshot.add_settings(
+        "",
+        &serde_json::to_value(&env.config).unwrap_or(serde_json::Value::Null),
+    );
+    let rules = serde_json::json!({
+        "protected": env.protected,
+        "auto_deploy": env.auto_deploy.as_ref().map(ToString::to_string),
+        "previews": env.previews.as_ref().map(ToString::to_string),
+        "queue_deploys": env.queue_deploys,
+        "approvals": env.approvals.is_required().then(|| env.approvals.rules_text()),
+        "prevent_self_review": env.approvals.prevent_self_review,
+        "approval_wait_minutes": env.approvals.wait_minutes,
+        "approval_expire_hours": env.approvals.expire_hours,
+        "promotes_from": env.promotes_from.as_ref().map(ToString::to_string),
+    });
+    snapshot.add_settings("rules", &rules);
+    let vars: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT name, value, secret FROM env_vars WHERE environment_id = ? ORDER BY name",
+    )
+    .bind(env_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (name, value, secret) in vars {
+        let kept = VarSnapshot::of(&name, &value, secret);
+        snapshot.variables.insert(name, kept);
+    }
+    Ok(snapshot)
+}

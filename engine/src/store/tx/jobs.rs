@@ -58,6 +58,7 @@ pub(crate) async fn queue_job(
         }
     }
     let (job, release_key) = insert_job(&mut *tx, actor, env, build, kind, rollback_to).await?;
+    keep_snapshot(&mut *tx, &job, env).await?;
     let action = match kind {
         JobKind::Rollback => actions::ROLLBACK_REQUESTED,
         _ => actions::DEPLOY_REQUESTED,
@@ -79,6 +80,22 @@ pub(crate) async fn queue_job(
     )
     .await?;
     Ok(job)
+}
+
+/// Keeps the environment's settings and variables as the job was queued
+/// with them, to say later what else its release changed.
+async fn keep_snapshot(
+    tx: &mut sqlx::SqliteConnection,
+    job: &Job,
+    env: &Environment,
+) -> Result<()> {
+    let snapshot = super::environments::settings_snapshot(&mut *tx, env.id).await?;
+    sqlx::query("UPDATE jobs SET settings_snapshot = ? WHERE id = ?")
+        .bind(sqlx::types::Json(&snapshot))
+        .bind(job.id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 /// Refuses a rollback that would change nothing

@@ -25,6 +25,23 @@ pub(crate) async fn release<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> R
         .ok_or_else(|| Error::not_found(format!("release #{id}")))
 }
 
+/// The newest release before `release_id` on the environment that went
+/// live: what was live when release `release_id`'s job was queued.
+pub(crate) async fn released_before<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    env_id: i64,
+    release_id: i64,
+) -> Result<Option<Release>> {
+    Ok(sqlx::query_as(&format!(
+        "{SELECT_RELEASE} WHERE r.environment_id = ? AND r.id < ? AND r.released_at IS NOT NULL
+         ORDER BY r.id DESC LIMIT 1"
+    ))
+    .bind(env_id)
+    .bind(release_id)
+    .fetch_optional(db)
+    .await?)
+}
+
 pub(crate) const SELECT_RELEASE: &str =
     "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state,
         (SELECT group_concat(ap.approver, ', ' ORDER BY ap.id) FROM approvals ap
