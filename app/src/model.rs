@@ -6,9 +6,11 @@ use serde::{Deserialize, Serialize};
 mod changes;
 mod env_form;
 mod freeze;
+mod notify;
 pub use changes::*;
 pub use env_form::*;
 pub use freeze::*;
+pub use notify::*;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Me {

@@ -159,6 +159,8 @@ pub enum Permission {
     ManageApplications,
     /// Make and remove freeze windows.
     ManageFreezes,
+    /// Make and remove notification targets (outgoing webhooks).
+    ManageNotifications,
     /// Deploy through a freeze window, with a reason (a break-glass).
     OverrideFreeze,
     /// Approve or reject a deploy request (where an approval rule names one).
@@ -180,6 +182,7 @@ impl Permission {
             Permission::ManageEnvironments
             | Permission::ManageApplications
             | Permission::ManageFreezes
+            | Permission::ManageNotifications
             | Permission::OverrideFreeze
             | Permission::ManageUsers => Role::Admin,
         }
@@ -194,6 +197,7 @@ impl Permission {
             | Permission::Lock
             | Permission::CancelJob
             | Permission::ManageFreezes
+            | Permission::ManageNotifications
             | Permission::OverrideFreeze
             | Permission::Approve => Some(Scope::Deploy),
             Permission::ManageEnvironments

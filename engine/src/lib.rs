@@ -33,7 +33,7 @@ pub use error::{Error, InvalidInput, Result};
 pub use service::{
     BranchDeleted, BuildRequest, CommitRequest, DeployAsk, Engine, EngineSettings, EnvVarRequest,
     EnvironmentActivity, EnvironmentOverview, FreezeKind, FreezeRequest, FreezeStatus, JobView,
-    PackageUpload, QaRequest, ReleaseChanges, RequestView, TokenRequest, JOB_VIEW_EVENTS,
-    PREVIEW_TTL_HOURS,
+    NotificationTargetRequest, PackageUpload, QaRequest, ReleaseChanges, RequestView, TokenRequest,
+    JOB_VIEW_EVENTS, PREVIEW_TTL_HOURS,
 };
 pub use store::users::ExternalIdentity;

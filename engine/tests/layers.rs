@@ -3,7 +3,8 @@
 //! never import each other (they share SQL through `store::tx`).
 //!
 //! domain (with error, time, shell, auth, audit, webhooks) ← store ←
-//! runtime ← backends ← jobs ← service (the `Engine` facade) and demo.
+//! runtime (with git) ← backends ← jobs ← service (the `Engine` facade)
+//! and demo.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -15,7 +16,7 @@ fn layer_of(module: &str) -> Option<usize> {
     Some(match module {
         "domain" | "error" | "time" | "shell" | "auth" | "audit" | "webhooks" => 0,
         "store" => 1,
-        "runtime" => 2,
+        "runtime" | "git" => 2,
         "backends" => 3,
         "jobs" => 4,
         "service" | "demo" => 5,

@@ -34,6 +34,10 @@ pub struct ServeConfig {
     /// Seed a demo application, environment and builds on first run.
     #[arg(long, env = "SLIPWAY_DEMO")]
     pub demo: bool,
+    /// Seconds before a failed notification is tried again (each later
+    /// retry waits four times longer, up to an hour; six attempts in all).
+    #[arg(long, env = "SLIPWAY_NOTIFY_FIRST_RETRY_SECS", default_value_t = 10.0)]
+    pub notify_first_retry_secs: f64,
 }
 
 #[derive(Args, Clone, Debug)]

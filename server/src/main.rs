@@ -246,6 +246,15 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let runner = engine.job_runner(RunnerSettings::default());
     let runner_task = tokio::spawn(runner.run(shutdown_rx.clone()));
+    let notifier = engine
+        .notifier(engine::jobs::NotifierSettings {
+            first_retry: std::time::Duration::try_from_secs_f64(config.notify_first_retry_secs)
+                .context("SLIPWAY_NOTIFY_FIRST_RETRY_SECS: a number of seconds")?,
+            public_url: Some(config.public_url()),
+            ..Default::default()
+        })
+        .context("starting the notification sender")?;
+    let notifier_task = tokio::spawn(notifier.run(shutdown_rx.clone()));
 
     let leptos_options = LeptosOptions::builder()
         .output_name(app::OUTPUT_NAME)
@@ -285,6 +294,7 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         .await
         .context("serving HTTP")?;
     runner_task.await.context("job runner")?;
+    notifier_task.await.context("notification sender")?;
     sweeper.abort();
     Ok(())
 }

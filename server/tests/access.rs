@@ -86,6 +86,8 @@ fn viewer_may_post(path: &str) -> bool {
             path,
             "/fn/default_settings"
                 | "/fn/deploy_plan"
+                | "/fn/deploy_changes"
+                | "/fn/job_changes"
                 | "/fn/latest_activity"
                 | "/fn/installed_versions"
                 | "/fn/login_providers"

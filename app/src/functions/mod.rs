@@ -15,6 +15,7 @@ pub mod environments;
 pub mod freezes;
 pub mod insight;
 pub mod jobs;
+pub mod notifications;
 pub mod overview;
 pub mod packages;
 pub mod qa;

@@ -2,6 +2,7 @@
 //! releases, variables and settings.
 
 mod freezes;
+mod notifications;
 mod requests;
 mod settings;
 mod vars;
@@ -30,6 +31,7 @@ use crate::model::{short_sha, BuildInfo, Deployed, EnvDetail, FreezeInfo, LockIn
 use crate::pages::installed_versions::InstalledVersionsCard;
 use crate::pages::qa::{EnvAddress, QaCreateCard, QaDestroyCard};
 use freezes::FreezeCard;
+use notifications::NotificationsCard;
 use requests::RequestsCard;
 use settings::SettingsCard;
 use vars::VarsCard;
@@ -222,6 +224,7 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
         <FreezeCard app=app.clone() env=env.clone() windows=freeze_windows manage=may.manage_freezes
             create=actions.create_freeze delete=actions.delete_freeze />
         <VarsCard app=app.clone() env=env.clone() vars manage=may.manage actions />
+        <NotificationsCard app=app.clone() env=env.clone() />
         {match summary.backend.as_str() {
             "ssh" if may.manage => view! { <RemoteLocksCard app=app.clone() env=env.clone() /> }.into_any(),
             "dnf" => view! { <InstalledVersionsCard app=app.clone() env=env.clone() /> }.into_any(),

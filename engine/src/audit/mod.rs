@@ -108,8 +108,12 @@ pub mod actions {
     pub const REQUEST_VOIDED: &str = "request.voided";
     /// Not approved in time.
     pub const REQUEST_EXPIRED: &str = "request.expired";
+    pub const NOTIFICATION_TARGET_CREATED: &str = "notification_target.created";
+    pub const NOTIFICATION_TARGET_DELETED: &str = "notification_target.deleted";
 
     pub const ALL: &[&str] = &[
+        NOTIFICATION_TARGET_CREATED,
+        NOTIFICATION_TARGET_DELETED,
         LOGIN,
         LOGOUT,
         LOGIN_FAILED,

@@ -8,6 +8,7 @@ pub mod changes;
 mod freeze;
 pub mod insight;
 mod names;
+pub mod notify;
 mod principal;
 mod progress;
 mod reach;

@@ -1,7 +1,11 @@
-//! The job runner: a queue in the database, a runner that leases jobs and
-//! hands each to its backend with one [`crate::backends::JobContext`].
+//! The background workers. The job runner: a queue in the database, a
+//! runner that leases jobs and hands each to its backend with one
+//! [`crate::backends::JobContext`]. The notifier: the outbox of outgoing
+//! webhooks, sent and retried.
 
+pub mod notifier;
 mod runner;
 mod running;
 
+pub use notifier::{Notifier, NotifierSettings};
 pub use runner::{JobRunner, RunnerLinks, RunnerSettings};

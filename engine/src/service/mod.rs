@@ -155,6 +155,7 @@ mod environments;
 mod fleet;
 mod freezes;
 mod insight;
+mod notifications;
 mod packages;
 mod qa;
 mod reading;
@@ -163,6 +164,7 @@ mod requests;
 pub use branch_rules::{BranchDeleted, PREVIEW_TTL_HOURS};
 pub use changes::ReleaseChanges;
 pub use freezes::{FreezeKind, FreezeRequest, FreezeStatus};
+pub use notifications::NotificationTargetRequest;
 pub use packages::PackageUpload;
 pub use requests::{DeployAsk, RequestView};
 

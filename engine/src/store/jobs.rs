@@ -6,6 +6,7 @@ use super::tx::jobs::{cancel_queued, environment_path, queue_job, set_final_stat
 use super::tx::{audit, events};
 use super::{tx, Store};
 use crate::audit::{actions, AuditRecord, SYSTEM_ACTOR};
+use crate::domain::notify::{summary_of, NotifyEvent};
 use crate::domain::{
     Build, Environment, EventLevel, Job, JobEvent, JobHost, JobKind, JobState, Release,
 };
@@ -76,6 +77,26 @@ impl Store {
         .bind(time::now())
         .fetch_optional(&mut *tx)
         .await?;
+        if let Some(job) = job
+            .as_ref()
+            .filter(|j| matches!(j.kind, JobKind::Deploy | JobKind::Rollback))
+        {
+            let path = environment_path(&mut tx, job.environment_id).await?;
+            let details = serde_json::json!({ "build_id": job.build_id });
+            let notice = crate::domain::notify::Notice {
+                event: NotifyEvent::Started,
+                environment: path.clone(),
+                actor: job.requested_by.clone(),
+                summary: summary_of(NotifyEvent::Started, &job.requested_by, &details),
+                job_id: Some(job.id),
+                request_id: None,
+                build_id: Some(job.build_id),
+                commit_sha: None,
+                link: None,
+                at: time::now(),
+            };
+            tx::notifications::enqueue_for_environment(&mut tx, &path, notice).await?;
+        }
         tx.commit().await?;
         Ok(job)
     }

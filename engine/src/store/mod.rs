@@ -16,6 +16,7 @@ pub mod freezes;
 pub mod insight;
 pub mod jobs;
 pub mod login_flows;
+pub mod notifications;
 pub mod qa;
 pub mod releases;
 pub mod requests;

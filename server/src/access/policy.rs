@@ -95,6 +95,11 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("GET", "/api/apps/{app}/envs/{env}/dora") => Rule::Require(Read),
         ("GET", "/api/apps/{app}/envs/{env}/changes") => Rule::Require(Read),
         ("GET", "/api/jobs/{id}/changes") => Rule::Require(Read),
+        ("GET", "/api/apps/{app}/notifications") => Rule::Require(Read),
+        ("GET", "/api/notifications/{id}/deliveries") => Rule::Require(Read),
+        ("POST", "/api/apps/{app}/notifications") | ("DELETE", "/api/notifications/{id}") => {
+            Rule::Require(ManageNotifications)
+        }
         ("GET", "/api/apps/{app}/envs/{env}/dora.csv") => Rule::Require(Read),
         ("GET", "/api/requests/{id}") => Rule::Require(Read),
         ("DELETE", "/api/requests/{id}") => Rule::Require(CancelJob),
@@ -139,7 +144,8 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         "login_providers" | "get_me" => Rule::Public,
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
         | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity"
-        | "get_requests" | "get_insight" | "deploy_changes" | "job_changes" => Rule::Require(Read),
+        | "get_requests" | "get_insight" | "deploy_changes" | "job_changes"
+        | "get_notifications" => Rule::Require(Read),
         "deploy" | "rollback" | "promote" | "create_qa_environment" | "destroy_environment" => {
             Rule::Require(Deploy)
         }
@@ -148,6 +154,9 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         "answer_request" => Rule::Require(Approve),
         "create_freeze_window" | "delete_freeze_window" => Rule::Require(ManageFreezes),
         "register_build" => Rule::Require(RegisterBuild),
+        "create_notification_target" | "delete_notification_target" => {
+            Rule::Require(ManageNotifications)
+        }
         "save_environment" | "delete_environment" | "set_env_var" | "delete_env_var"
         | "break_remote_locks" | "scan_host_keys" => Rule::Require(ManageEnvironments),
         "create_application" => Rule::Require(ManageApplications),

@@ -7,6 +7,7 @@ mod api_changes;
 mod api_environments;
 mod api_freezes;
 mod api_insight;
+mod api_notifications;
 mod api_requests;
 mod artifacts;
 mod audit_csv;
@@ -174,6 +175,26 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         // ssh hosts that fetch their release: the token a job lent it under.
         (Method::GET, "/artifacts/{token}", get(artifacts::lent)),
         (Method::GET, "/api/jobs/{id}", get(api::job)),
+        (
+            Method::GET,
+            "/api/apps/{app}/notifications",
+            get(api_notifications::list),
+        ),
+        (
+            Method::POST,
+            "/api/apps/{app}/notifications",
+            post(api_notifications::create),
+        ),
+        (
+            Method::DELETE,
+            "/api/notifications/{id}",
+            delete(api_notifications::delete),
+        ),
+        (
+            Method::GET,
+            "/api/notifications/{id}/deliveries",
+            get(api_notifications::deliveries),
+        ),
         (
             Method::GET,
             "/api/jobs/{id}/changes",

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    api, api_audit, api_changes, api_environments, api_freezes, api_insight, api_requests, events,
-    packages,
+    api, api_audit, api_changes, api_environments, api_freezes, api_insight, api_notifications,
+    api_requests, events, packages,
 };
 
 #[derive(OpenApi)]
@@ -43,6 +43,10 @@ use super::{
         api_insight::dora_csv,
         api_changes::deploy_changes,
         api_changes::job_changes,
+        api_notifications::list,
+        api_notifications::create,
+        api_notifications::delete,
+        api_notifications::deliveries,
         api_requests::pending,
         api_requests::approve,
         api_requests::reject,

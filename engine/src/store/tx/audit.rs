@@ -42,5 +42,7 @@ pub(crate) async fn append(conn: &mut SqliteConnection, record: &AuditRecord) ->
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
+    // Whoever chose to hear of it is told, in the same transaction.
+    super::notifications::enqueue_for_audit(conn, record).await?;
     Ok(seq)
 }

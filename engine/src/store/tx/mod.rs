@@ -8,6 +8,7 @@ pub(crate) mod environments;
 pub(crate) mod events;
 pub(crate) mod freezes;
 pub(crate) mod jobs;
+pub(crate) mod notifications;
 pub(crate) mod promotion;
 pub(crate) mod qa;
 pub(crate) mod releases;
