@@ -16,10 +16,12 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use components::layout::Header;
+use components::shortcuts::Shortcuts;
 use pages::{
     audit::AuditLogPage, builds::BuildsListPage, environment::EnvironmentPage,
     environment_form::EnvironmentFormPage, insight::InsightPage, job::JobPage, login::LoginPage,
-    overview::OverviewPage, requests::RequestsPage, tokens::TokensPage, users::UsersPage,
+    overview::OverviewPage, requests::RequestsPage, timeline::TimelinePage, tokens::TokensPage,
+    users::UsersPage,
 };
 
 /// The name of the wasm/JS/CSS bundle under `/pkg`.
@@ -68,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/builds") view=BuildsListPage />
                     <Route path=path!("/audit") view=AuditLogPage />
                     <Route path=path!("/requests") view=RequestsPage />
+                    <Route path=path!("/timeline") view=TimelinePage />
                     <Route path=path!("/users") view=UsersPage />
                     <Route path=path!("/tokens") view=TokensPage />
                     <Route path=path!("/jobs/:id") view=JobPage />
@@ -77,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/apps/:app/envs/:env/insight") view=InsightPage />
                 </Routes>
             </main>
+            <Shortcuts />
         </Router>
     }
 }

@@ -7,10 +7,12 @@ mod changes;
 mod env_form;
 mod freeze;
 mod notify;
+mod timeline;
 pub use changes::*;
 pub use env_form::*;
 pub use freeze::*;
 pub use notify::*;
+pub use timeline::*;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Me {

@@ -139,3 +139,133 @@ pub fn write_demo_tarball(path: &Path, version: &str) -> std::io::Result<()> {
     tar.into_inner()?.finish()?;
     Ok(())
 }
+
+/// The sample history's application: twelve weeks of releases on a
+/// staging and a production environment, so the timeline and the DORA
+/// charts have something to show on a first run.
+pub const HISTORY_APP: &str = "storefront";
+
+/// Seeds [`HISTORY_APP`] with twelve weeks of imported releases, unless it
+/// exists. Its environments stay locked: the history is a sample, and its
+/// release directories were never on this machine.
+pub async fn seed_history(
+    engine: &Engine,
+    actor: &Actor,
+    data_dir: &Path,
+    artifact_root: &Path,
+) -> Result<bool> {
+    use crate::domain::JobKind;
+    use crate::store::builds::Registered;
+    use crate::store::history::PastRelease;
+
+    if engine
+        .store()
+        .applications()
+        .await?
+        .iter()
+        .any(|a| a.name == HISTORY_APP)
+    {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(artifact_root)?;
+    let artifact_root = artifact_root.canonicalize()?;
+    engine.create_application(actor, HISTORY_APP, None).await?;
+    for env in ["staging", "production"] {
+        let target = std::path::absolute(data_dir.join(format!("{HISTORY_APP}-{env}")))?;
+        engine
+            .create_environment(
+                actor,
+                HISTORY_APP,
+                env,
+                BackendConfig::Local(LocalConfig::new(target)),
+                false,
+            )
+            .await?;
+    }
+    let now = crate::time::now();
+    let start = now - chrono::Duration::weeks(12);
+    // A build every day or two; staging takes each two hours after its
+    // commit, production the good ones a day later. A fixed pattern stands
+    // in for chance: every 7th staging deploy fails.
+    let (mut staging, mut production) = (Vec::new(), Vec::new());
+    let mut last_good: Option<i64> = None;
+    let mut day = 0_i64;
+    let mut n = 0_i64;
+    while start + chrono::Duration::days(day + 1) < now {
+        n += 1;
+        let version = format!("2.{n}.0");
+        let committed = start + chrono::Duration::days(day) + chrono::Duration::hours(9 + n % 5);
+        let tarball = artifact_root.join(format!("{HISTORY_APP}-{version}.tar.gz"));
+        write_demo_tarball(&tarball, &version)?;
+        let registered = engine
+            .register_build(
+                actor,
+                BuildRequest {
+                    application: HISTORY_APP.to_owned(),
+                    commit_sha: fake_commit_sha(&format!("{HISTORY_APP} {version}")),
+                    branch: "main".to_owned(),
+                    message: format!("Storefront {version}"),
+                    author: "Sample Team".to_owned(),
+                    artifact: tarball.display().to_string(),
+                    committed_at: Some(committed),
+                    commits: Vec::new(),
+                },
+            )
+            .await?;
+        let (Registered::Created(build) | Registered::Existing(build)) = registered;
+        let at = committed + chrono::Duration::hours(2);
+        staging.push(PastRelease {
+            build_id: build.id,
+            kind: JobKind::Deploy,
+            succeeded: n % 7 != 0,
+            by: "ci".to_owned(),
+            at,
+            seconds: 90,
+        });
+        let to_production = at + chrono::Duration::hours(20);
+        if n % 7 != 0 && to_production < now {
+            // Every 11th fails outright; every 9th goes live, proves bad
+            // and is rolled back 40 minutes later.
+            let fails = n % 11 == 0;
+            let rolled_back = n % 9 == 0 && !fails;
+            production.push(PastRelease {
+                build_id: build.id,
+                kind: JobKind::Deploy,
+                succeeded: !fails,
+                by: "release-manager".to_owned(),
+                at: to_production,
+                seconds: 240,
+            });
+            match (rolled_back, last_good) {
+                (true, Some(good)) => production.push(PastRelease {
+                    build_id: good,
+                    kind: JobKind::Rollback,
+                    succeeded: true,
+                    by: "on-call".to_owned(),
+                    at: to_production + chrono::Duration::minutes(40),
+                    seconds: 60,
+                }),
+                _ if !fails => last_good = Some(build.id),
+                _ => {}
+            }
+        }
+        day += 1 + n % 2;
+    }
+    engine
+        .import_history(actor, HISTORY_APP, "staging", &staging)
+        .await?;
+    engine
+        .import_history(actor, HISTORY_APP, "production", &production)
+        .await?;
+    for env in ["staging", "production"] {
+        engine
+            .lock(
+                actor,
+                HISTORY_APP,
+                env,
+                "sample history for the demo: its releases were never on this machine",
+            )
+            .await?;
+    }
+    Ok(true)
+}

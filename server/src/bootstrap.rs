@@ -78,3 +78,21 @@ pub async fn seed_demo(engine: &Engine, store: &StoreConfig) -> anyhow::Result<(
     }
     Ok(())
 }
+
+/// Seeds the sample history (`storefront`: twelve weeks of releases on two
+/// locked environments) for the timeline and the DORA charts.
+pub async fn seed_demo_history(engine: &Engine, store: &StoreConfig) -> anyhow::Result<()> {
+    let root = store
+        .artifact_roots()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| store.default_artifact_root());
+    let seeded =
+        engine::demo::seed_history(engine, &system_actor(), &store.data_dir, &root.join("demo"))
+            .await
+            .context("seeding the sample history")?;
+    if seeded {
+        tracing::info!("seeded the sample history (storefront)");
+    }
+    Ok(())
+}

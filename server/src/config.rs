@@ -34,6 +34,11 @@ pub struct ServeConfig {
     /// Seed a demo application, environment and builds on first run.
     #[arg(long, env = "SLIPWAY_DEMO")]
     pub demo: bool,
+    /// With the demo, also a sample application (`storefront`) with twelve
+    /// weeks of release history, so the timeline and the DORA charts show
+    /// something on a first run.
+    #[arg(long, env = "SLIPWAY_DEMO_HISTORY")]
+    pub demo_history: bool,
     /// Seconds before a failed notification is tried again (each later
     /// retry waits four times longer, up to an hour; six attempts in all).
     #[arg(long, env = "SLIPWAY_NOTIFY_FIRST_RETRY_SECS", default_value_t = 10.0)]

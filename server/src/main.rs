@@ -241,6 +241,9 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
     }
     if config.demo {
         bootstrap::seed_demo(&engine, &store).await?;
+        if config.demo_history {
+            bootstrap::seed_demo_history(&engine, &store).await?;
+        }
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

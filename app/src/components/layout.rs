@@ -10,6 +10,18 @@ pub fn Header() -> impl IntoView {
     // session that ended) shows on the next page, not after a reload.
     let location = use_location();
     let me = Resource::new(move || location.pathname.get(), |_| get_me());
+    // "3 min ago" stays true while a page stays open (browser only).
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            crate::components::when::refresh_relative_times,
+            std::time::Duration::from_secs(30),
+        );
+        on_cleanup(move || {
+            if let Ok(handle) = handle {
+                handle.clear();
+            }
+        });
+    });
     view! {
         <header class="top">
             <A href="/" attr:class="brand">"⚓ Slipway"</A>
@@ -17,6 +29,7 @@ pub fn Header() -> impl IntoView {
                 <A href="/">"Environments"</A>
                 <A href="/builds">"Builds"</A>
                 <A href="/requests">"Requests"</A>
+                <A href="/timeline">"Timeline"</A>
                 <A href="/audit">"Audit log"</A>
             </nav>
             <Suspense fallback=|| ()>

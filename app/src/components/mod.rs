@@ -7,5 +7,7 @@ pub mod freeze;
 pub mod layout;
 pub mod progress;
 pub mod requests;
+pub mod shortcuts;
 pub mod state;
 pub mod what_changed;
+pub mod when;

@@ -3,6 +3,8 @@
 //! Cancel.
 
 use leptos::prelude::*;
+
+use crate::components::when::When;
 use leptos_router::components::A;
 
 use crate::components::confirm::ConfirmSubmit;
@@ -69,7 +71,7 @@ fn RequestRow(
             <td>{r.id}</td>
             {show_environment.then(|| view! { <td><A href=env_href>{env_name}</A></td> })}
             <td>{what}{r.not_before.clone().map(|at| view! { <br /><span class="muted">"not before "{at}</span> })}</td>
-            <td>{r.requested_by.clone()}<br /><span class="muted">{r.created_at.clone()}</span></td>
+            <td>{r.requested_by.clone()}<br /><span class="muted"><When at=r.created_at.clone() /></span></td>
             <td><StateBadge state=r.state.clone() /></td>
             <td class="request-note">
                 {r.note.clone()}

@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::when::When;
+
 use crate::model::{short_sha, ChangesInfo, CommitInfo, SettingDiff, VarDiff};
 
 #[component]
@@ -76,7 +78,7 @@ fn CommitRow(c: CommitInfo) -> impl IntoView {
             <td>{sha}</td>
             <td class="subject">{c.subject}</td>
             <td class="muted">{c.author}</td>
-            <td class="muted">{c.committed_at.unwrap_or_default()}</td>
+            <td class="muted">{c.committed_at.map(|at| view! { <When at /> })}</td>
         </tr>
     }
 }

@@ -21,3 +21,4 @@ pub mod packages;
 pub mod qa;
 pub mod requests;
 pub mod session;
+pub mod timeline;

@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::components::when::When;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
@@ -62,7 +64,7 @@ fn BuildsView(page: BuildsPage, register: ServerAction<RegisterBuild>) -> impl I
                         <td>{b.message.clone()}</td>
                         <td>{b.author.clone()}</td>
                         <td><code class="artifact">{b.artifact.clone()}</code></td>
-                        <td>{b.created_at.clone()}" by "{b.registered_by.clone()}</td>
+                        <td><When at=b.created_at.clone() />" by "{b.registered_by.clone()}</td>
                     </tr>
                 }).collect_view()}
             </tbody>

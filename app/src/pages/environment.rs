@@ -8,6 +8,8 @@ mod settings;
 mod vars;
 
 use leptos::prelude::*;
+
+use crate::components::when::When;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -521,7 +523,7 @@ fn ReleaseRow(
                 {r.approved_by.clone().map(|who| view! { <br /><span class="muted approved-by">"approved by "{who}</span> })}
             </td>
             // Only what went live was released; the rest never was.
-            <td>{r.released_at.clone().unwrap_or_else(|| "—".to_owned())}</td>
+            <td>{r.released_at.clone().map(|at| view! { <When at /> })}{r.released_at.is_none().then_some("—")}</td>
             <td><A href=job_href>"#"{r.job_id}</A>" "<StateBadge state=r.job_state.clone() /></td>
             <td>
                 {offer.map(|(label, confirm, question)| view! {

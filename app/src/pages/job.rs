@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::components::when::When;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
@@ -160,12 +162,12 @@ fn JobLive(
                 <dt>"Release"</dt><dd><code>{release_key.unwrap_or_default()}</code></dd>
                 <dt>"Requested"</dt>
                 <dd class="requested-by">
-                    {summary.requested_by.clone()}" at "{summary.created_at.clone()}
+                    {summary.requested_by.clone()}" "<When at=summary.created_at.clone() />
                     {request_id.map(|id| format!(" (request #{id})"))}
                 </dd>
                 {approved_by.map(|who| view! { <dt>"Approved by"</dt><dd class="approved-by">{who}</dd> })}
-                <dt>"Started"</dt><dd>{started_at.unwrap_or_else(|| "—".into())}</dd>
-                <dt>"Finished"</dt><dd>{finished_at.unwrap_or_else(|| "—".into())}{duration.map(|d| format!(" ({d})"))}</dd>
+                <dt>"Started"</dt><dd>{started_at.clone().map(|at| view! { <When at /> })}{started_at.is_none().then_some("—")}</dd>
+                <dt>"Finished"</dt><dd>{finished_at.clone().map(|at| view! { <When at /> })}{finished_at.is_none().then_some("—")}{duration.map(|d| format!(" ({d})"))}</dd>
             </dl>
             {summary.error.clone().map(|e| view! { <p class="error">{e}</p> })}
             {move || {

@@ -9,5 +9,6 @@ pub mod login;
 pub mod overview;
 pub mod qa;
 pub mod requests;
+pub mod timeline;
 pub mod tokens;
 pub mod users;

@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::components::when::When;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
@@ -103,7 +105,7 @@ fn EnvRow(env: EnvSummary) -> impl IntoView {
                         <span class="muted">{live.message.clone()}</span>
                     </td>
                     <td>{live.released_by.clone()}</td>
-                    <td>{live.released_at.clone().unwrap_or_default()}</td>
+                    <td>{live.released_at.clone().map(|at| view! { <When at /> })}</td>
                 }.into_any(),
                 None => view! { <td class="muted">"nothing released yet"</td><td></td><td></td> }.into_any(),
             }}

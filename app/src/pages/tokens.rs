@@ -1,4 +1,6 @@
 use leptos::prelude::*;
+
+use crate::components::when::When;
 use leptos_meta::Title;
 
 use crate::components::confirm::ConfirmSubmit;
@@ -81,7 +83,7 @@ fn TokensTable(tokens: Vec<TokenRow>, revoke: ServerAction<RevokeToken>) -> impl
                             <td>{t.owner.clone()}</td>
                             <td><code>{t.scopes.clone()}</code></td>
                             <td class="limited-to">{t.limited_to.clone()}</td>
-                            <td>{t.created_at.clone()}</td>
+                            <td><When at=t.created_at.clone() /></td>
                             <td>{t.expires_at.clone().unwrap_or_else(|| "never".into())}</td>
                             <td>{t.last_used_at.clone().unwrap_or_else(|| "never".into())}</td>
                             <td class=format!("state {}", t.status)>{t.status.clone()}</td>

@@ -110,10 +110,13 @@ pub mod actions {
     pub const REQUEST_EXPIRED: &str = "request.expired";
     pub const NOTIFICATION_TARGET_CREATED: &str = "notification_target.created";
     pub const NOTIFICATION_TARGET_DELETED: &str = "notification_target.deleted";
+    /// A release history made elsewhere was written in (the demo's sample weeks, a benchmark's load).
+    pub const HISTORY_IMPORTED: &str = "history.imported";
 
     pub const ALL: &[&str] = &[
         NOTIFICATION_TARGET_CREATED,
         NOTIFICATION_TARGET_DELETED,
+        HISTORY_IMPORTED,
         LOGIN,
         LOGOUT,
         LOGIN_FAILED,

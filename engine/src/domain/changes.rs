@@ -43,7 +43,7 @@ impl CommitSource {
         match self {
             CommitSource::Mirror => "from the repository mirror",
             CommitSource::Registered => {
-                "from the commit lists CI and push webhooks sent (the repository mirror lacks these commits)"
+                "from the commit lists CI and push webhooks sent (no repository mirror holds these commits)"
             }
             CommitSource::Nothing => "nothing to compare",
         }

@@ -17,6 +17,7 @@ mod requests;
 mod rollback;
 pub mod settings;
 pub mod snapshot;
+pub mod timeline;
 
 pub use approvals::{ApprovalPolicy, ApprovalRule, Approver, DEFAULT_EXPIRE_HOURS};
 pub use freeze::{

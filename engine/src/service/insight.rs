@@ -4,7 +4,10 @@ use chrono::Duration;
 
 use crate::auth::{Actor, Permission};
 use crate::domain::insight::{self, WeekMetrics};
+use crate::domain::timeline::{self, Timeline, Zoom};
 use crate::error::{InvalidInput, Result};
+
+use crate::store::history::PastRelease;
 
 use super::Engine;
 
@@ -47,5 +50,53 @@ impl Engine {
             now,
             Duration::hours(i64::from(failure_window_hours)),
         ))
+    }
+
+    /// Every release across environments (of `app`, or of all) in the
+    /// span `zoom` gives, ending now, on lanes of `columns` columns.
+    pub async fn timeline(
+        &self,
+        actor: &Actor,
+        app: Option<&str>,
+        zoom: Zoom,
+        columns: u32,
+    ) -> Result<Timeline> {
+        actor.require(Permission::Read)?;
+        if !(10..=2000).contains(&columns) {
+            return Err(InvalidInput::new("columns", "10 to 2000 columns").into());
+        }
+        let application = match app {
+            Some(app) => Some(self.find_application(app).await?.id),
+            None => None,
+        };
+        let to = crate::time::now();
+        let from = to - zoom.span();
+        let releases = self.store.timeline_releases(application, from, to).await?;
+        Ok(Timeline {
+            zoom,
+            from,
+            to,
+            columns,
+            lanes: timeline::lanes(&releases, from, to, columns),
+            releases: releases.len(),
+        })
+    }
+
+    /// Writes a release history made elsewhere into `app/env`, a new
+    /// environment (admins; one audit row says so).
+    pub async fn import_history(
+        &self,
+        actor: &Actor,
+        app: &str,
+        env: &str,
+        history: &[PastRelease],
+    ) -> Result<usize> {
+        actor.require(Permission::ManageEnvironments)?;
+        let env = self.find_environment(app, env).await?;
+        let builds: std::collections::BTreeSet<i64> = history.iter().map(|p| p.build_id).collect();
+        for build in builds {
+            self.build_of(&env, build).await?;
+        }
+        self.store.import_history(&actor.login, &env, history).await
     }
 }

@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod environments;
 pub mod events;
 pub mod freezes;
+pub mod history;
 pub mod insight;
 pub mod jobs;
 pub mod login_flows;

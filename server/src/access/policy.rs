@@ -95,6 +95,7 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("GET", "/api/apps/{app}/envs/{env}/dora") => Rule::Require(Read),
         ("GET", "/api/apps/{app}/envs/{env}/changes") => Rule::Require(Read),
         ("GET", "/api/jobs/{id}/changes") => Rule::Require(Read),
+        ("GET", "/api/timeline") => Rule::Require(Read),
         ("GET", "/api/apps/{app}/notifications") => Rule::Require(Read),
         ("GET", "/api/notifications/{id}/deliveries") => Rule::Require(Read),
         ("POST", "/api/apps/{app}/notifications") | ("DELETE", "/api/notifications/{id}") => {
@@ -128,6 +129,7 @@ fn page_rule(route: &str) -> Option<Rule> {
         | "/builds"
         | "/audit"
         | "/requests"
+        | "/timeline"
         | "/jobs/{id}"
         | "/apps/{app}/envs/{env}"
         | "/apps/{app}/envs/{env}/insight" => Rule::Require(Read),
@@ -145,7 +147,7 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         "get_overview" | "get_environment" | "default_settings" | "get_job" | "get_audit"
         | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity"
         | "get_requests" | "get_insight" | "deploy_changes" | "job_changes"
-        | "get_notifications" => Rule::Require(Read),
+        | "get_notifications" | "get_timeline" => Rule::Require(Read),
         "deploy" | "rollback" | "promote" | "create_qa_environment" | "destroy_environment" => {
             Rule::Require(Deploy)
         }

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use engine::auth::Actor;
 use engine::domain::insight::WeekMetrics;
+use engine::domain::timeline::{Timeline, Zoom};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -100,4 +101,50 @@ pub async fn dora_csv(
         ));
     }
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    /// One application's environments only (default: all).
+    app: Option<String>,
+    /// `day`, `week` (default) or `quarter`, ending now.
+    zoom: Option<String>,
+    /// Columns per lane: releases in one column make one mark (10-2000, default 240).
+    columns: Option<u32>,
+}
+
+/// `GET /api/timeline`: releases across environments, each lane's marks
+/// with their worst outcome (live, superseded, failed, rolled_back,
+/// interrupted, running), how many releases each stands for, and the
+/// newest one's job.
+#[utoipa::path(
+    get, path = "/api/timeline", tag = "insight",
+    params(TimelineQuery),
+    responses(
+        (status = 200, description = "The lanes and their marks", body = Timeline),
+        (status = 400, description = "A bad zoom or column count", body = ErrorBody),
+        (status = 404, description = "No such application", body = ErrorBody),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn timeline(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    query: Result<Query<TimelineQuery>, QueryRejection>,
+) -> Result<Json<Timeline>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let zoom = match q.zoom.as_deref() {
+        None => Zoom::Week,
+        Some(raw) => Zoom::parse(raw).ok_or_else(|| {
+            ApiError::bad_request(format!("zoom: day, week or quarter, not {raw:?}"))
+        })?,
+    };
+    Ok(Json(
+        state
+            .engine
+            .timeline(&actor, q.app.as_deref(), zoom, q.columns.unwrap_or(240))
+            .await?,
+    ))
 }

@@ -175,6 +175,7 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         // ssh hosts that fetch their release: the token a job lent it under.
         (Method::GET, "/artifacts/{token}", get(artifacts::lent)),
         (Method::GET, "/api/jobs/{id}", get(api::job)),
+        (Method::GET, "/api/timeline", get(api_insight::timeline)),
         (
             Method::GET,
             "/api/apps/{app}/notifications",

@@ -41,6 +41,7 @@ use super::{
         api_audit::audit,
         api_insight::dora,
         api_insight::dora_csv,
+        api_insight::timeline,
         api_changes::deploy_changes,
         api_changes::job_changes,
         api_notifications::list,

@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::when::When;
+
 use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
 use crate::functions::notifications::{
@@ -129,7 +131,7 @@ fn Target(
                                     <td><span class=format!("badge delivery-{}", d.state)>{d.state.clone()}</span></td>
                                     <td>{d.attempts}</td>
                                     <td>{answer}</td>
-                                    <td class="muted">{d.created_at}</td>
+                                    <td class="muted"><When at=d.created_at /></td>
                                 </tr>
                             }
                         }).collect_view()}
