@@ -95,6 +95,7 @@ async fn a_feature_branch_gets_its_own_environment_until_the_branch_is_deleted()
         .build()?
         .post(slipway.url("/hooks/github/demo"))
         .header("x-github-event", "push")
+        .header("x-github-delivery", "9a1f4c2e-0000-4000-8000-000000000001")
         .header("x-hub-signature-256", github_signature(body)?)
         .header("content-type", "application/json")
         .body(body.to_vec())

@@ -72,6 +72,7 @@ async fn main() {
         artifact_roots: vec![work.path().join("artifacts")],
         package_root: work.path().join("repo"),
         state_dir: work.path().join("state"),
+        secret_key: engine::secrets::SecretKey::generate(),
     };
     std::fs::create_dir_all(work.path().join("artifacts")).unwrap();
     let tarball = work.path().join("artifacts/app.tar.gz");

@@ -345,6 +345,7 @@ async fn main() {
         artifact_roots: vec![work.path().join("artifacts")],
         package_root: work.path().join("repo"),
         state_dir: work.path().join("state"),
+        secret_key: engine::secrets::SecretKey::generate(),
     };
     let engine = Engine::open(&settings).await.unwrap();
     let user = engine

@@ -56,6 +56,14 @@ pub enum Error {
     #[error("not allowed: {0}")]
     Forbidden(String),
 
+    /// Secret variables that do not open with the configured key.
+    #[error("the secret variables {names} of {environment} cannot be read: {reason}; the secret key (<data-dir>/secret.key or SLIPWAY_SECRET_KEY) is not the one they were sealed with — restore that key, or set them again")]
+    SecretsUnreadable {
+        environment: String,
+        names: String,
+        reason: String,
+    },
+
     #[error("not signed in or the credentials are no longer valid")]
     Unauthenticated,
 
@@ -81,7 +89,10 @@ impl Error {
             | Error::Busy { .. }
             | Error::Locked { .. }
             | Error::Frozen { .. } => 409,
-            Error::Database(_) | Error::Migration(_) | Error::Io(_) => 500,
+            Error::Database(_)
+            | Error::Migration(_)
+            | Error::Io(_)
+            | Error::SecretsUnreadable { .. } => 500,
         }
     }
 

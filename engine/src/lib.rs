@@ -21,6 +21,7 @@ pub mod error;
 pub mod git;
 pub mod jobs;
 pub mod runtime;
+pub mod secrets;
 mod service;
 pub mod shell;
 pub mod store;

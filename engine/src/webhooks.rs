@@ -123,13 +123,14 @@ impl Forge {
 pub struct DeliveryId(String);
 
 impl DeliveryId {
-    /// `None` when there is no header (an old forge): nothing to dedupe by.
-    pub fn parse(header: Option<&str>) -> Result<Option<DeliveryId>, WebhookError> {
-        let Some(raw) = header else { return Ok(None) };
+    /// The forge's header (`forge` names it when it is missing: both
+    /// forges send one, and a delivery without is refused).
+    pub fn parse(forge: Forge, header: Option<&str>) -> Result<DeliveryId, WebhookError> {
+        let raw = header.ok_or(WebhookError::MissingDeliveryId(forge.delivery_header()))?;
         let valid = (1..=100).contains(&raw.len())
             && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if valid {
-            Ok(Some(DeliveryId(raw.to_owned())))
+            Ok(DeliveryId(raw.to_owned()))
         } else {
             Err(WebhookError::BadDeliveryId)
         }
@@ -152,6 +153,8 @@ pub enum WebhookError {
     MissingEvent(&'static str),
     #[error("the delivery id is 1-100 letters, digits and dashes")]
     BadDeliveryId,
+    #[error("the {0} header is missing: every delivery names itself")]
+    MissingDeliveryId(&'static str),
     #[error("the body is not a valid {event} event: {reason}")]
     BadBody { event: String, reason: String },
 }
@@ -201,6 +204,12 @@ pub struct PushedCommit {
 pub struct PushAuthor {
     #[serde(default)]
     pub name: String,
+}
+
+/// The digest a body is remembered by once acted on (hex SHA-256).
+pub fn body_digest(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(body))
 }
 
 /// Checks that `body` came from someone who knows `secret`: GitHub signs it

@@ -757,7 +757,7 @@ async fn a_secret_is_not_overwritten_by_a_plain_value_by_accident() {
         "a refusal records nothing"
     );
     let env = t.engine.environment(&t.actor, APP, ENV).await.unwrap();
-    let vars = t.engine.store().env_vars(env.id).await.unwrap();
+    let vars = t.engine.store().env_vars(&env).await.unwrap();
     assert_eq!(vars.len(), 1);
     assert!(vars[0].secret);
     assert_eq!(vars[0].value, "correct-horse-battery");

@@ -437,7 +437,7 @@ async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind
     assert_eq!(cleanup.containers().len(), 1);
     assert_eq!(cleanup.networks().len(), 1);
     // The original's variables come along, its secrets do not.
-    let vars = t.engine.store().env_vars(env.id).await.unwrap();
+    let vars = t.engine.store().env_vars(&env).await.unwrap();
     let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["GREETING"]);
     let container_env = running_container_env(&cleanup);

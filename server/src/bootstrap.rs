@@ -96,3 +96,87 @@ pub async fn seed_demo_history(engine: &Engine, store: &StoreConfig) -> anyhow::
     }
     Ok(())
 }
+
+/// The database file and its WAL, readable by their owner only (the data
+/// directory is made so by `StoreConfig::create_data_dir`).
+pub fn restrict_database_files(store: &StoreConfig) {
+    use std::os::unix::fs::PermissionsExt;
+    let url = store.database_url();
+    let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or(p).to_owned())
+    else {
+        return;
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        if std::path::Path::new(&file).exists() {
+            if let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            {
+                tracing::warn!(file, error = %e, "could not restrict the database file to its owner");
+            }
+        }
+    }
+}
+
+/// A key rotation interrupted between its commit and keeping the new key
+/// leaves `secret.key.new`: kept as the key if the secrets open with it,
+/// else discarded (the rotation did not commit).
+pub async fn settle_key_rotation(store: &StoreConfig) -> anyhow::Result<()> {
+    let pending = store.pending_secret_key_path();
+    if store.secret_key.is_some() || !pending.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&pending)
+        .with_context(|| format!("reading {}", pending.display()))?;
+    let new_key = engine::secrets::SecretKey::from_hex(&text)
+        .with_context(|| format!("{}", pending.display()))?;
+    let probe = engine::store::Store::open(&store.database_url(), new_key)
+        .await
+        .context("opening the database to settle a key rotation")?;
+    if probe.secrets_open().await? {
+        std::fs::rename(&pending, store.secret_key_path())
+            .context("keeping the rotated secret key")?;
+        tracing::warn!("an interrupted secret key rotation had committed: its new key is kept");
+    } else {
+        std::fs::remove_file(&pending).context("discarding an uncommitted secret key")?;
+        tracing::warn!(
+            "an interrupted secret key rotation had not committed: its key is discarded"
+        );
+    }
+    Ok(())
+}
+
+/// `slipway rotate-secret-key`: a new key; every secret sealed again under
+/// it in one transaction; then the key kept (the file replaced in one
+/// rename, or printed when `SLIPWAY_SECRET_KEY` gives the key).
+pub async fn rotate_secret_key(engine: &Engine, store: &StoreConfig) -> anyhow::Result<()> {
+    let new_key = engine::secrets::SecretKey::generate();
+    let actor = engine::audit::SYSTEM_ACTOR;
+    if store.secret_key.is_some() {
+        let count = engine.store().reseal_secrets(actor, &new_key).await?;
+        println!("sealed {count} secret variables under a new key; set SLIPWAY_SECRET_KEY to it before the next start:");
+        println!("{}", new_key.to_hex());
+        return Ok(());
+    }
+    let pending = store.pending_secret_key_path();
+    new_key
+        .write_new(&pending)
+        .with_context(|| format!("writing {}", pending.display()))?;
+    match engine.store().reseal_secrets(actor, &new_key).await {
+        Ok(count) => {
+            std::fs::rename(&pending, store.secret_key_path())
+                .context("keeping the new secret key")?;
+            println!(
+                "sealed {count} secret variables under a new key, kept in {}",
+                store.secret_key_path().display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&pending);
+            Err(e.into())
+        }
+    }
+}

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use engine::secrets::SecretKey;
 use engine::webhooks::WebhookSecret;
 
 /// Checked as the flags are read, before anything starts.
@@ -62,6 +63,15 @@ pub struct StoreConfig {
         global = true
     )]
     pub artifact_roots: Vec<PathBuf>,
+    /// The key secret variables are sealed with, 64 hex digits; default:
+    /// `<data dir>/secret.key`, made (mode 0600) at first start.
+    #[arg(
+        long,
+        env = "SLIPWAY_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub secret_key: Option<String>,
 }
 
 impl StoreConfig {
@@ -83,13 +93,45 @@ impl StoreConfig {
         }
     }
 
-    pub fn engine_settings(&self) -> engine::EngineSettings {
+    pub fn engine_settings(&self, secret_key: SecretKey) -> engine::EngineSettings {
         engine::EngineSettings {
             database_url: self.database_url(),
             artifact_roots: self.artifact_roots(),
             package_root: self.data_dir.join("repo"),
             state_dir: self.data_dir.clone(),
+            secret_key,
         }
+    }
+
+    /// Where the secret key is kept, unless `SLIPWAY_SECRET_KEY` gives it.
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.data_dir.join("secret.key")
+    }
+
+    /// Where a key rotation writes the new key until it has committed.
+    pub fn pending_secret_key_path(&self) -> PathBuf {
+        self.data_dir.join("secret.key.new")
+    }
+
+    /// The key from `SLIPWAY_SECRET_KEY`, or the key file (made at first
+    /// start, with the data directory, for their owner only).
+    pub fn load_secret_key(&self) -> anyhow::Result<SecretKey> {
+        use anyhow::Context;
+        if let Some(hex_key) = &self.secret_key {
+            return SecretKey::from_hex(hex_key).context("SLIPWAY_SECRET_KEY");
+        }
+        self.create_data_dir()?;
+        SecretKey::load_or_create(&self.secret_key_path()).context("the secret key")
+    }
+
+    /// The data directory, made if missing; readable by its owner only.
+    pub fn create_data_dir(&self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        std::fs::set_permissions(&self.data_dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", self.data_dir.display()))
     }
 }
 

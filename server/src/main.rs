@@ -93,6 +93,10 @@ enum Command {
         #[arg(long, env = "SLIPWAY_WEBHOOK_SECRET", hide_env_values = true, value_parser = config::parse_webhook_secret)]
         secret: engine::webhooks::WebhookSecret,
     },
+    /// Seal every secret variable again under a new key, in one
+    /// transaction, and keep the new key (the key file, or printed when
+    /// SLIPWAY_SECRET_KEY gives the key).
+    RotateSecretKey,
     /// List every route with its access rule (JSON lines).
     Routes,
     /// Drive a Slipway over its API (from CI): deploy, rollback, wait, status.
@@ -141,10 +145,20 @@ async fn run(store: StoreConfig, command: Command) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let engine = Engine::open(&store.engine_settings())
+    bootstrap::settle_key_rotation(&store).await?;
+    let secret_key = store.load_secret_key()?;
+    let engine = Engine::open(&store.engine_settings(secret_key))
         .await
         .with_context(|| format!("opening the database {}", store.database_url()))?;
+    bootstrap::restrict_database_files(&store);
+    if !engine.store().secrets_open().await? {
+        tracing::error!(
+            "secret variables do not open with this secret key (another key sealed them): \
+             jobs of their environments fail until that key is back (secret.key or SLIPWAY_SECRET_KEY) or they are set again"
+        );
+    }
     match command {
+        Command::RotateSecretKey => bootstrap::rotate_secret_key(&engine, &store).await,
         Command::Serve(serve_config) => serve(engine, store, serve_config).await,
         Command::Migrate => {
             println!("database is up to date");
@@ -279,6 +293,9 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         secure_cookies: config.public_url().starts_with("https://"),
         public_origin: config::origin_of(&config.public_url()),
         failed_logins: Default::default(),
+        refused_webhooks: std::sync::Arc::new(access::throttle::AuditThrottle::new(
+            "refused webhooks",
+        )),
         webhook_secret: config.webhook_secret.clone(),
         shutdown: shutdown_rx,
     };

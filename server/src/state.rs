@@ -21,6 +21,8 @@ pub struct AppState {
     pub public_origin: String,
     /// Bounds the audit rows anonymous failed sign-ins can add.
     pub failed_logins: std::sync::Arc<crate::access::throttle::AuditThrottle>,
+    /// Webhooks refused for their signature, recorded as failed sign-ins are.
+    pub refused_webhooks: std::sync::Arc<crate::access::throttle::AuditThrottle>,
     /// What push webhooks are checked with; `None`: webhooks are off.
     pub webhook_secret: Option<engine::webhooks::WebhookSecret>,
     /// Turns true when the server is shutting down; long-lived streams end.

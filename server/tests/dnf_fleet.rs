@@ -46,6 +46,7 @@ impl DnfFleet {
             artifact_roots: vec![data.join("artifacts")],
             package_root: data.join("repo"),
             state_dir: data.clone(),
+            secret_key: engine::secrets::SecretKey::generate(),
         })
         .await
         .expect("open the server's database");

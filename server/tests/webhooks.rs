@@ -31,6 +31,15 @@ fn sign(secret: &str, body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// A delivery id of its own for each call, as GitHub sends.
+fn new_delivery_id() -> String {
+    static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!(
+        "00000000-0000-4000-8000-{:012x}",
+        SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 async fn github(
     server: &TestServer,
     path: &str,
@@ -38,6 +47,7 @@ async fn github(
     signature: &str,
     body: &str,
 ) -> Reply {
+    let delivery = new_delivery_id();
     server
         .post_raw(
             path,
@@ -45,10 +55,20 @@ async fn github(
             &[
                 ("x-github-event", event),
                 ("x-hub-signature-256", signature),
+                ("x-github-delivery", &delivery),
             ],
             body,
         )
         .await
+}
+
+/// Audit rows besides the refused webhooks (which are recorded).
+async fn audit_rows_besides_refusals(db: &sqlx::SqlitePool) -> i64 {
+    common::count(
+        db,
+        "SELECT COUNT(*) FROM audit_log WHERE action != 'webhook.refused'",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,6 +76,7 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
     let server = TestServer::start_with_env(&[("SLIPWAY_WEBHOOK_SECRET", SECRET)]).await;
     let db = server.db().await;
     let before = snapshot(&db).await;
+    let audit_before = audit_rows_besides_refusals(&db).await;
     let deleted = r#"{"ref":"refs/heads/feature/cart","deleted":true}"#;
     let hook = "/hooks/github/demo";
     let demo = app_secret("demo");
@@ -81,6 +102,15 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
     let other_body = r#"{"ref":"refs/heads/main","deleted":true}"#;
     let reply = github(&server, hook, "push", &sign(&demo, other_body), deleted).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    // Each refusal is audited (anonymously, rate-limited like failed sign-ins).
+    assert_eq!(
+        common::count(
+            &db,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'webhook.refused' AND actor = 'anonymous'"
+        )
+        .await,
+        6
+    );
 
     // Signed: a ping, a push of commits, a deleted branch without a preview.
     let ping = github(&server, hook, "ping", &sign(&demo, "{}"), "{}").await;
@@ -88,10 +118,17 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
     let push = r#"{"ref":"refs/heads/main","deleted":false}"#;
     let reply = github(&server, hook, "push", &sign(&demo, push), push).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    assert!(reply.json()["result"]
-        .as_str()
-        .unwrap()
-        .contains("nothing to do"));
+    assert!(
+        reply.json()["result"]
+            .as_str()
+            .unwrap()
+            .contains("0 commit(s) noted"),
+        "{}",
+        reply.text
+    );
+    let tag = r#"{"ref":"refs/tags/v1","deleted":false}"#;
+    let reply = github(&server, hook, "push", &sign(&demo, tag), tag).await;
+    assert!(reply.text.contains("nothing to do"), "{}", reply.text);
     let reply = github(&server, hook, "push", &sign(&demo, deleted), deleted).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert!(
@@ -104,37 +141,49 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
     );
 
     // One delivery is acted on once: sent again (replayed, redelivered)
-    // it is answered, not acted on; a malformed delivery id is refused.
-    let signature = sign(&demo, deleted);
-    let delivered = |id: &'static str| {
-        let signature = signature.clone();
+    // it is answered, not acted on — under its own id or any other, since
+    // the id is not signed and the body is; a delivery without an id, or
+    // with a malformed one, is refused.
+    let delivered = |id: &'static str, body: &'static str| {
+        let signature = sign(&demo, body);
         let server = &server;
         async move {
-            let headers = [
+            let mut headers = vec![
                 ("x-github-event", "push"),
                 ("x-hub-signature-256", signature.as_str()),
-                ("x-github-delivery", id),
             ];
-            server.post_raw(hook, &Auth::None, &headers, deleted).await
+            if !id.is_empty() {
+                headers.push(("x-github-delivery", id));
+            }
+            server.post_raw(hook, &Auth::None, &headers, body).await
         }
     };
-    let first = delivered("72d3162e-cc78-11e3-81ab-4c9367dc0958").await;
+    let once = r#"{"ref":"refs/heads/feature/once","deleted":true}"#;
+    let first = delivered("72d3162e-cc78-11e3-81ab-4c9367dc0958", once).await;
     assert!(first.text.contains("no preview"), "{}", first.text);
-    let again = delivered("72d3162e-cc78-11e3-81ab-4c9367dc0958").await;
+    let again = delivered("72d3162e-cc78-11e3-81ab-4c9367dc0958", once).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     assert!(again.text.contains("handled already"), "{}", again.text);
-    let another = delivered("72d3162e-cc78-11e3-81ab-000000000001").await;
-    assert!(another.text.contains("no preview"), "{}", another.text);
-    let bad = delivered("../etc; rm").await;
+    let replayed = delivered("72d3162e-cc78-11e3-81ab-000000000001", once).await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.text);
+    assert!(
+        replayed.text.contains("handled already"),
+        "{}",
+        replayed.text
+    );
+    let twice = r#"{"ref":"refs/heads/feature/twice","deleted":true}"#;
+    let other = delivered("72d3162e-cc78-11e3-81ab-000000000002", twice).await;
+    assert!(other.text.contains("no preview"), "{}", other.text);
+    let bad = delivered("../etc; rm", twice).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
     assert!(bad.error().contains("delivery id"), "{}", bad.text);
-    assert_eq!(
-        common::count(
-            &db,
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE forge = 'github' AND application = 'demo'"
-        )
-        .await,
-        2
+    let headerless = r#"{"ref":"refs/heads/feature/anon","deleted":true}"#;
+    let missing = delivered("", headerless).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST, "{}", missing.text);
+    assert!(
+        missing.error().contains("x-github-delivery"),
+        "{}",
+        missing.text
     );
 
     // Signed but malformed, hostile or misaddressed: a clear 4xx.
@@ -230,7 +279,11 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
             .post_raw(
                 "/hooks/gitlab/demo",
                 &Auth::None,
-                &[("x-gitlab-event", "Push Hook"), ("x-gitlab-token", token)],
+                &[
+                    ("x-gitlab-event", "Push Hook"),
+                    ("x-gitlab-token", token),
+                    ("x-gitlab-event-uuid", &new_delivery_id()),
+                ],
                 gitlab,
             )
             .await;
@@ -238,7 +291,17 @@ async fn only_signed_webhooks_are_read_and_bad_ones_change_nothing() {
     }
 
     assert!(!std::path::Path::new("/tmp/slipway-canary").exists());
-    assert_eq!(snapshot(&db).await, before, "a webhook changed something");
+    let after = snapshot(&db).await;
+    assert_eq!(
+        (after.builds, after.jobs, after.releases),
+        (before.builds, before.jobs, before.releases),
+        "a webhook changed something"
+    );
+    assert_eq!(
+        audit_rows_besides_refusals(&db).await,
+        audit_before,
+        "a webhook was audited as something it did not do"
+    );
     for secret in [SECRET, demo.as_str()] {
         assert!(!server.stdout_text().contains(secret) && !server.stderr_text().contains(secret));
     }

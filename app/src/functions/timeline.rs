@@ -18,8 +18,10 @@ pub async fn get_timeline(app: String, zoom: String) -> Result<TimelineInfo, App
     use engine::domain::timeline::Zoom;
     let zoom = match zoom.trim() {
         "" => Zoom::Week,
-        raw => Zoom::parse(raw)
-            .ok_or_else(|| AppError::new(format!("no zoom {raw:?}: day, week or quarter")))?,
+        raw => Zoom::parse(raw).ok_or_else(|| {
+            let shown: String = raw.chars().take(40).collect();
+            AppError::invalid(format!("zoom: day, week or quarter, not {shown:?}"))
+        })?,
     };
     let (engine, actor) = (engine()?, actor().await?);
     let app = app.trim().to_owned();

@@ -112,11 +112,20 @@ pub mod actions {
     pub const NOTIFICATION_TARGET_DELETED: &str = "notification_target.deleted";
     /// A release history made elsewhere was written in (the demo's sample weeks, a benchmark's load).
     pub const HISTORY_IMPORTED: &str = "history.imported";
+    /// A webhook whose signature did not match (rate-limited like failed sign-ins).
+    pub const WEBHOOK_REFUSED: &str = "webhook.refused";
+    /// Secret variables stored as plain text (before sealing existed) were sealed.
+    pub const SECRETS_SEALED: &str = "secrets.sealed";
+    /// Every secret was sealed again under a new key (`slipway rotate-secret-key`).
+    pub const SECRET_KEY_ROTATED: &str = "secrets.key_rotated";
 
     pub const ALL: &[&str] = &[
         NOTIFICATION_TARGET_CREATED,
         NOTIFICATION_TARGET_DELETED,
         HISTORY_IMPORTED,
+        WEBHOOK_REFUSED,
+        SECRETS_SEALED,
+        SECRET_KEY_ROTATED,
         LOGIN,
         LOGOUT,
         LOGIN_FAILED,

@@ -246,12 +246,14 @@ impl Notice {
                 "at": crate::time::to_rfc3339(self.at),
             }),
             NotifyFormat::Slack => {
-                let text = format!(
+                // `text` is read as mrkdwn too: escaped, so a summary cannot
+                // ping a channel (`<!channel>`) or forge a link.
+                let text = slack_escape(&format!(
                     "{}: {} — {}",
                     self.event.headline(),
                     self.environment,
                     self.summary
-                );
+                ));
                 let mut section = format!(
                     "*{}* · `{}`\n{}",
                     slack_escape(self.event.headline()),
@@ -390,6 +392,9 @@ mod tests {
         let body = notice.body(NotifyFormat::Slack).to_string();
         assert!(body.contains("&lt;script&gt;&amp;"), "{body}");
         assert!(body.contains("\"text\""));
-        assert!(!body.contains("<@U123>") || body.contains("\"text\":\"Deploy failed"));
+        assert!(
+            !body.contains("<@U123>") && !body.contains("<script>"),
+            "{body}"
+        );
     }
 }

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// One variable as a snapshot keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,25 +22,6 @@ pub enum VarSnapshot {
 }
 
 impl VarSnapshot {
-    /// `value` as a snapshot keeps it: a secret's only as a digest of the
-    /// variable's name and value.
-    pub fn of(name: &str, value: &str, secret: bool) -> Self {
-        if secret {
-            let mut hash = Sha256::new();
-            hash.update(b"slipway secret variable\0");
-            hash.update(name.as_bytes());
-            hash.update(b"\0");
-            hash.update(value.as_bytes());
-            VarSnapshot::Secret {
-                digest: hex::encode(hash.finalize()),
-            }
-        } else {
-            VarSnapshot::Plain {
-                value: value.to_owned(),
-            }
-        }
-    }
-
     fn is_secret(&self) -> bool {
         matches!(self, VarSnapshot::Secret { .. })
     }
@@ -213,8 +193,16 @@ mod tests {
         let mut s = SettingsSnapshot::default();
         s.add_settings("", settings);
         for (name, value, secret) in vars {
-            s.variables
-                .insert((*name).to_owned(), VarSnapshot::of(name, value, *secret));
+            let kept = if *secret {
+                VarSnapshot::Secret {
+                    digest: hex::encode(value),
+                }
+            } else {
+                VarSnapshot::Plain {
+                    value: (*value).to_owned(),
+                }
+            };
+            s.variables.insert((*name).to_owned(), kept);
         }
         s
     }

@@ -14,6 +14,15 @@ use crate::domain::{AppName, CommitSha};
 
 /// How long a fetch may take before it is given up.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// Someone waits for a change list: how long a fetch for it may take, and
+/// how long to wait for one already running.
+const READER_FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+const READER_WAIT: Duration = Duration::from_secs(10);
+/// A reader does not fetch again this soon after a fetch that worked…
+const AFTER_SUCCESS: Duration = Duration::from_secs(30);
+/// …or after one that failed (an unreachable host would make every page
+/// wait for its timeout).
+const AFTER_FAILURE: Duration = Duration::from_secs(300);
 /// How long reading the mirror may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -33,12 +42,13 @@ pub enum GitError {
 #[derive(Clone, Debug)]
 pub struct Mirrors {
     root: PathBuf,
-    /// Per mirror: one fetch at a time, and when the last one ended well.
+    /// Per mirror: one fetch at a time, and how the last one went.
     fetching: Arc<Mutex<HashMap<String, FetchSlot>>>,
 }
 
-/// One mirror's fetch turn, holding when its last fetch ended well.
-type FetchSlot = Arc<tokio::sync::Mutex<Option<Instant>>>;
+/// One mirror's fetch turn, holding when its last fetch ended and whether
+/// it worked.
+type FetchSlot = Arc<tokio::sync::Mutex<Option<(Instant, bool)>>>;
 
 impl Mirrors {
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -63,24 +73,55 @@ impl Mirrors {
     /// Brings `app`'s mirror up to date with every branch of `url`, making
     /// it first if there is none. A fetch already running for the same
     /// mirror is waited for, not run alongside.
+    #[tracing::instrument(name = "mirror_fetch", skip(self, url), fields(app = %app))]
     pub async fn fetch(&self, app: &AppName, url: &str) -> Result<(), GitError> {
-        self.fetch_unless_fresh(app, url, Duration::ZERO).await
+        let slot = self.fetch_lock(app);
+        let mut last = slot.lock().await;
+        self.fetch_now(app, url, FETCH_TIMEOUT, &mut last).await
     }
 
-    /// [`Mirrors::fetch`], unless the last fetch ended well less than
-    /// `fresh` ago (counting one that was running when this was called).
-    #[tracing::instrument(name = "mirror_fetch", skip(self, url), fields(app = %app))]
-    pub async fn fetch_unless_fresh(
+    /// A fetch for someone waiting on a change list: waits a little for one
+    /// already running, and fetches only if the last one is not recent
+    /// (half a minute after one that worked, five after one that failed),
+    /// with a short time limit. `Ok(false)`: it did not fetch.
+    #[tracing::instrument(name = "mirror_fetch_for_reader", skip(self, url), fields(app = %app))]
+    pub async fn fetch_for_reader(&self, app: &AppName, url: &str) -> Result<bool, GitError> {
+        let slot = self.fetch_lock(app);
+        let Ok(mut last) = tokio::time::timeout(READER_WAIT, slot.lock()).await else {
+            return Ok(false);
+        };
+        let recent = last.is_some_and(|(at, worked)| {
+            at.elapsed() < if worked { AFTER_SUCCESS } else { AFTER_FAILURE }
+        });
+        if recent {
+            return Ok(false);
+        }
+        self.fetch_now(app, url, READER_FETCH_TIMEOUT, &mut last)
+            .await
+            .map(|()| true)
+    }
+
+    async fn fetch_now(
         &self,
         app: &AppName,
         url: &str,
-        fresh: Duration,
+        limit: Duration,
+        last: &mut Option<(Instant, bool)>,
     ) -> Result<(), GitError> {
-        let lock = self.fetch_lock(app);
-        let mut last_fetched = lock.lock().await;
-        if last_fetched.is_some_and(|at| at.elapsed() < fresh) {
-            return Ok(());
+        let fetched = self.init_and_fetch(app, url, limit).await;
+        *last = Some((Instant::now(), fetched.is_ok()));
+        if fetched.is_ok() {
+            tracing::info!("mirror fetched");
         }
+        fetched
+    }
+
+    async fn init_and_fetch(
+        &self,
+        app: &AppName,
+        url: &str,
+        limit: Duration,
+    ) -> Result<(), GitError> {
         let dir = self.dir(app);
         if !dir.join("HEAD").exists() {
             tokio::fs::create_dir_all(&self.root).await?;
@@ -106,11 +147,9 @@ impl Mirrors {
                 url,
                 "+refs/heads/*:refs/heads/*",
             ],
-            FETCH_TIMEOUT,
+            limit,
         )
         .await?;
-        *last_fetched = Some(Instant::now());
-        tracing::info!("mirror fetched");
         Ok(())
     }
 

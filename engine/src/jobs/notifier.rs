@@ -13,6 +13,7 @@ use tracing::Instrument;
 use crate::domain::describe_instant;
 use crate::domain::notify::NotifyFormat;
 use crate::error::Result;
+use crate::runtime::{MASK, MIN_SECRET_LEN};
 use crate::store::notifications::{Attempt, DueDelivery};
 use crate::store::Store;
 use crate::time;
@@ -123,6 +124,24 @@ impl Notifier {
     async fn send(&self, delivery: &DueDelivery) -> Attempt {
         let mut notice = delivery.notice.clone();
         notice.link = self.link_for(&notice);
+        // A secret's value in a notice's words (a failing hook may have
+        // printed one) is masked. Secrets that cannot be opened cannot be
+        // masked either: then the notice waits rather than risk one.
+        match self.store.secret_values_of(&notice.environment).await {
+            Ok(secrets) => {
+                for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
+                    notice.summary = notice.summary.replace(secret.as_str(), MASK);
+                    notice.actor = notice.actor.replace(secret.as_str(), MASK);
+                }
+            }
+            Err(e) => {
+                return Attempt::Retry {
+                    status: None,
+                    error: format!("not sent: {}", e.public_message()),
+                    next: time::now() + self.retry_delay(delivery.attempts),
+                };
+            }
+        }
         let body = notice.body(delivery.format).to_string();
         let timestamp = time::now().timestamp().to_string();
         let mut request = self

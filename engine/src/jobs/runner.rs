@@ -373,7 +373,7 @@ impl JobRunner {
             }
         };
         let live = self.store.live_release(env.id).await?;
-        let vars = self.store.env_vars(env.id).await?;
+        let vars = self.store.env_vars(&env).await?;
         let masker = SecretMasker::new(vars.iter().filter(|v| v.secret).map(|v| v.value.clone()));
         let emitter =
             EventEmitter::new(job.id, self.store.clone(), self.hub.clone(), masker.clone()).await?;

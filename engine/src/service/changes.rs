@@ -2,8 +2,6 @@
 //! the live build and the target, and the settings and variables that
 //! differ from the live release's.
 
-use std::time::Duration;
-
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -16,10 +14,6 @@ use crate::store::commits::{CommitNote, CommitOrigin};
 use crate::webhooks::Push;
 
 use super::Engine;
-
-/// A mirror that lacks a commit is fetched again before it is given up
-/// on, unless it was fetched this recently.
-const REFETCH_AFTER: Duration = Duration::from_secs(30);
 
 /// What deploying a build (or what a job did) changes.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -151,9 +145,7 @@ impl Engine {
         };
         let read = async {
             if !holds_both().await? {
-                self.mirrors
-                    .fetch_unless_fresh(&name, url, REFETCH_AFTER)
-                    .await?;
+                self.mirrors.fetch_for_reader(&name, url).await?;
                 if !holds_both().await? {
                     return Ok(None);
                 }

@@ -26,6 +26,8 @@ pub struct EngineSettings {
     pub package_root: PathBuf,
     /// Where backends keep state on this machine (docker: each environment's proxy).
     pub state_dir: PathBuf,
+    /// The key secret variables are sealed with (kept outside the database).
+    pub secret_key: crate::secrets::SecretKey,
 }
 
 #[derive(Clone)]
@@ -170,7 +172,7 @@ pub use requests::{DeployAsk, RequestView};
 
 impl Engine {
     pub async fn open(settings: &EngineSettings) -> Result<Self> {
-        let store = Store::open(&settings.database_url).await?;
+        let store = Store::open(&settings.database_url, settings.secret_key.clone()).await?;
         let artifacts = ArtifactPolicy::new(settings.artifact_roots.iter().cloned())?;
         let packages = Arc::new(PackageRepository::new(&settings.package_root)?);
         Ok(Self {

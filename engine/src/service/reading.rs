@@ -116,7 +116,7 @@ impl Engine {
     /// Variables with secret values replaced: what may leave the server.
     pub async fn env_vars_masked(&self, actor: &Actor, env: &Environment) -> Result<Vec<EnvVar>> {
         actor.require(Permission::Read)?;
-        let mut vars = self.store.env_vars(env.id).await?;
+        let mut vars = self.store.env_vars_sealed(env.id).await?;
         for var in vars.iter_mut().filter(|v| v.secret) {
             var.value = crate::runtime::MASK.to_owned();
         }

@@ -295,7 +295,38 @@ impl Store {
         Ok(())
     }
 
-    pub async fn env_vars(&self, env_id: i64) -> Result<Vec<EnvVar>> {
+    /// The environment's variables, secrets opened: what a job runs with.
+    /// A secret that does not open with this store's key is an error that
+    /// names it, never a value passed on.
+    pub async fn env_vars(&self, env: &Environment) -> Result<Vec<EnvVar>> {
+        let mut vars = self.env_vars_sealed(env.id).await?;
+        let mut unreadable = Vec::new();
+        let mut reason = String::new();
+        for var in vars.iter_mut().filter(|v| v.secret) {
+            match self
+                .secret_key()
+                .open(&crate::secrets::var_context(env.id, &var.name), &var.value)
+            {
+                Ok(plain) => var.value = plain,
+                Err(e) => {
+                    unreadable.push(var.name.clone());
+                    reason = e.to_string();
+                }
+            }
+        }
+        if !unreadable.is_empty() {
+            return Err(Error::SecretsUnreadable {
+                environment: env.path(),
+                names: unreadable.join(", "),
+                reason,
+            });
+        }
+        Ok(vars)
+    }
+
+    /// The variables as stored: secret values sealed (for listing them
+    /// masked, which needs no key).
+    pub async fn env_vars_sealed(&self, env_id: i64) -> Result<Vec<EnvVar>> {
         Ok(sqlx::query_as(
             "SELECT name, value, secret FROM env_vars WHERE environment_id = ? ORDER BY name",
         )
@@ -308,16 +339,28 @@ impl Store {
     /// cannot be read back, so that would lose it by accident (the upsert
     /// itself refuses, so no other write can slip in between).
     pub async fn set_env_var(&self, actor: &str, env: &Environment, var: &EnvVar) -> Result<()> {
+        // A secret is stored sealed, with a keyed digest to compare it by.
+        let (stored, digest) = if var.secret {
+            let context = crate::secrets::var_context(env.id, &var.name);
+            (
+                self.secret_key().seal(&context, &var.value),
+                Some(self.secret_key().digest(&context, &var.value)),
+            )
+        } else {
+            (var.value.clone(), None)
+        };
         let mut tx = self.write().await?;
         let written = sqlx::query(
-            "INSERT INTO env_vars (environment_id, name, value, secret) VALUES (?, ?, ?, ?)
-             ON CONFLICT (environment_id, name) DO UPDATE SET value = excluded.value, secret = excluded.secret
+            "INSERT INTO env_vars (environment_id, name, value, secret, value_digest) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (environment_id, name) DO UPDATE SET value = excluded.value, secret = excluded.secret,
+                 value_digest = excluded.value_digest
              WHERE env_vars.secret = 0 OR excluded.secret = 1",
         )
         .bind(env.id)
         .bind(&var.name)
-        .bind(&var.value)
+        .bind(&stored)
         .bind(var.secret)
+        .bind(digest)
         .execute(&mut *tx)
         .await?
         .rows_affected();

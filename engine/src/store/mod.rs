@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod qa;
 pub mod releases;
 pub mod requests;
+pub mod secrets;
 pub(crate) mod tx;
 pub mod users;
 
@@ -35,15 +36,18 @@ use crate::error::Result;
 
 pub type Tx = Transaction<'static, Sqlite>;
 
-/// The database handle. Cheap to clone.
+/// The database handle, and the key secret values are sealed with. Cheap
+/// to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    secrets: std::sync::Arc<crate::secrets::SecretKey>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and applies migrations.
-    pub async fn open(url: &str) -> Result<Self> {
+    /// Opens (creating if needed) the database at `url`, applies
+    /// migrations, and seals any secret stored before sealing existed.
+    pub async fn open(url: &str, secrets: crate::secrets::SecretKey) -> Result<Self> {
         if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -66,7 +70,12 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self {
+            pool,
+            secrets: std::sync::Arc::new(secrets),
+        };
+        store.seal_plaintext_secrets().await?;
+        Ok(store)
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -386,4 +386,30 @@ impl Store {
         tx.commit().await?;
         Ok(first)
     }
+
+    /// The secret values of environment `path` (`app/env`), opened, for
+    /// masking what is sent; none for a scope that is not one environment.
+    pub async fn secret_values_of(&self, path: &str) -> Result<Vec<String>> {
+        let Some((app, env)) = path.split_once('/') else {
+            return Ok(Vec::new());
+        };
+        let (Ok(app), Ok(env)) = (
+            crate::domain::AppName::parse(app),
+            crate::domain::EnvName::parse(env),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let env = match self.environment(&app, &env).await {
+            Ok(env) => env,
+            Err(Error::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(self
+            .env_vars(&env)
+            .await?
+            .into_iter()
+            .filter(|v| v.secret)
+            .map(|v| v.value)
+            .collect())
+    }
 }

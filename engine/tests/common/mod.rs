@@ -53,6 +53,7 @@ impl TestEngine {
             artifact_roots: vec![dir.path().join("artifacts")],
             package_root: dir.path().join("repo"),
             state_dir: dir.path().join("state"),
+            secret_key: engine::secrets::SecretKey::generate(),
         };
         let engine = Engine::open(&settings).await.expect("open engine");
         let user = engine

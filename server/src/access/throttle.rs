@@ -1,8 +1,9 @@
 //! Bounds what anonymous requests can add to the append-only audit log:
-//! failed sign-ins are recorded one by one up to a limit per minute; past
-//! it, one row says the rest of that minute's are not recorded singly, and
-//! the server log counts them. A flood of bad login links cannot grow the
-//! log (which nothing may shorten) faster than that.
+//! failed sign-ins (and webhooks refused for their signature) are recorded
+//! one by one up to a limit per minute; past it, one row says the rest of
+//! that minute's are not recorded singly, and the server log counts them.
+//! A flood of bad login links or forged webhooks cannot grow the log
+//! (which nothing may shorten) faster than that.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,6 +25,8 @@ pub enum Admit {
 
 #[derive(Debug)]
 pub struct AuditThrottle {
+    /// What it counts, for the server log ("failed sign-ins").
+    what: &'static str,
     window: Mutex<Window>,
 }
 
@@ -35,16 +38,21 @@ struct Window {
 
 impl Default for AuditThrottle {
     fn default() -> Self {
+        Self::new("failed sign-ins")
+    }
+}
+
+impl AuditThrottle {
+    pub fn new(what: &'static str) -> Self {
         Self {
+            what,
             window: Mutex::new(Window {
                 started: Instant::now(),
                 seen: 0,
             }),
         }
     }
-}
 
-impl AuditThrottle {
     pub fn admit(&self) -> Admit {
         self.admit_at(Instant::now())
     }
@@ -55,7 +63,8 @@ impl AuditThrottle {
             if window.seen > FAILED_LOGINS_PER_MINUTE + 1 {
                 tracing::warn!(
                     skipped = window.seen - FAILED_LOGINS_PER_MINUTE - 1,
-                    "failed sign-ins not recorded one by one in the last minute"
+                    "{} not recorded one by one in the last minute",
+                    self.what
                 );
             }
             *window = Window {

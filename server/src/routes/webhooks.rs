@@ -1,12 +1,15 @@
 //! `POST /hooks/{github|gitlab}/{app}`: push webhooks. Verified over the
-//! raw body before it is parsed; a deleted branch takes its branch preview
-//! with it.
+//! raw body before it is parsed (a refusal is audited, rate-limited); a
+//! delivery must name itself, and a body is acted on once whatever id it
+//! comes with. A deleted branch takes its branch preview with it; a push
+//! keeps its commits for change lists.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use engine::audit::{actions, AuditRecord, ANONYMOUS_ACTOR};
 use engine::domain::AppName;
 use engine::webhooks::{self, DeliveryId, Forge, WebhookError, WebhookEvent};
 use engine::BranchDeleted;
@@ -39,22 +42,28 @@ pub async fn receive(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Err(e) = webhooks::verify(forge, &secret, header(forge.signature_header()), &body) {
         tracing::warn!(error = %e, "webhook refused");
+        audit_refused(&state, forge, &app_name, &e).await;
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()));
     }
     let event = header(forge.event_header())
         .ok_or(WebhookError::MissingEvent(forge.event_header()))
         .and_then(|event| webhooks::parse(forge, event, &body))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let delivery = DeliveryId::parse(header(forge.delivery_header()))
+    let delivery = DeliveryId::parse(forge, header(forge.delivery_header()))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let Some(delivery) = delivery else {
-        return act(&state, forge, &app, event).await;
-    };
-    // A signed body sent again (a replay, a redelivery) is not acted on twice.
+    // A signed body sent again (a replay, a redelivery, under any id) is
+    // not acted on twice.
     let store = state.engine.store();
-    if !store.first_delivery(forge, &delivery, &app_name).await? {
+    let digest = webhooks::body_digest(&body);
+    if !store
+        .first_delivery(forge, &delivery, &app_name, &digest)
+        .await?
+    {
         return Ok(Json(json!({
-            "result": format!("delivery {} was handled already", delivery.as_str()),
+            "result": format!(
+                "delivery {} was handled already (this delivery, or this very body)",
+                delivery.as_str()
+            ),
         }))
         .into_response());
     }
@@ -63,6 +72,37 @@ pub async fn receive(
         store.forget_delivery(forge, &delivery).await?;
     }
     acted
+}
+
+/// Records a webhook refused for its signature, as failed sign-ins are
+/// recorded: one by one up to a limit a minute.
+async fn audit_refused(state: &AppState, forge: Forge, app: &AppName, error: &WebhookError) {
+    use crate::access::throttle::{Admit, FAILED_LOGINS_PER_MINUTE};
+    let mut details = json!({
+        "forge": forge.name(),
+        "application": app.as_str(),
+        "reason": error.to_string(),
+    });
+    match state.refused_webhooks.admit() {
+        Admit::Record => {}
+        Admit::RecordLast => {
+            details["note"] = format!(
+                "more than {FAILED_LOGINS_PER_MINUTE} refused webhooks this minute: \
+                 the rest of this minute's are counted in the server log, not recorded one by one"
+            )
+            .into();
+        }
+        Admit::Skip => return,
+    }
+    let record = AuditRecord::new(
+        ANONYMOUS_ACTOR,
+        actions::WEBHOOK_REFUSED,
+        format!("hooks/{}/{}", forge.name(), app.as_str()),
+    )
+    .details(details);
+    if let Err(e) = state.engine.store().audit_only(&record).await {
+        tracing::error!(error = %e, "could not record a refused webhook");
+    }
 }
 
 /// Does what a verified, new delivery says.

@@ -150,8 +150,11 @@ pub(crate) async fn settings_digest(
             .bind(env_id)
             .fetch_one(&mut *conn)
             .await?;
+    // A secret by its keyed digest: its sealed text changes with each
+    // sealing, its plaintext is not for here.
     let vars: Vec<(String, String, bool)> = sqlx::query_as(
-        "SELECT name, value, secret FROM env_vars WHERE environment_id = ? ORDER BY name",
+        "SELECT name, CASE WHEN secret THEN COALESCE(value_digest, value) ELSE value END, secret
+         FROM env_vars WHERE environment_id = ? ORDER BY name",
     )
     .bind(env_id)
     .fetch_all(&mut *conn)
@@ -200,14 +203,21 @@ pub(crate) async fn settings_snapshot(
         "promotes_from": env.promotes_from.as_ref().map(ToString::to_string),
     });
     snapshot.add_settings("rules", &rules);
-    let vars: Vec<(String, String, bool)> = sqlx::query_as(
-        "SELECT name, value, secret FROM env_vars WHERE environment_id = ? ORDER BY name",
+    let vars: Vec<(String, String, bool, Option<String>)> = sqlx::query_as(
+        "SELECT name, value, secret, value_digest FROM env_vars WHERE environment_id = ? ORDER BY name",
     )
     .bind(env_id)
     .fetch_all(&mut *conn)
     .await?;
-    for (name, value, secret) in vars {
-        let kept = VarSnapshot::of(&name, &value, secret);
+    for (name, value, secret, digest) in vars {
+        let kept = if secret {
+            // The keyed digest (the sealed text, were there none).
+            VarSnapshot::Secret {
+                digest: digest.unwrap_or(value),
+            }
+        } else {
+            VarSnapshot::Plain { value }
+        };
         snapshot.variables.insert(name, kept);
     }
     Ok(snapshot)

@@ -1,7 +1,8 @@
 //! The notification outbox, written inside the transaction of what it
 //! tells of: an audited action (or a job's start) and its deliveries
 //! commit together, so no notice is lost and none is sent for what did
-//! not happen. Sending is someone else's job.
+//! not happen. Sending is someone else's job (and masks any secret value
+//! a notice's words may hold: they are not opened here).
 
 use sqlx::SqliteConnection;
 
@@ -9,9 +10,6 @@ use crate::audit::AuditRecord;
 use crate::domain::notify::{summary_of, Notice, NotifyEvent};
 use crate::error::Result;
 use crate::time;
-
-/// What stands in for a secret value found in a notice.
-const MASK: &str = "••••••";
 
 /// Queues a notice of `record` for each target that chose its event, if
 /// it is one a target can hear of.
@@ -82,7 +80,7 @@ pub(crate) async fn enqueue(
     conn: &mut SqliteConnection,
     application_id: i64,
     environment_id: Option<i64>,
-    mut notice: Notice,
+    notice: Notice,
 ) -> Result<()> {
     let targets: Vec<(i64, String)> = sqlx::query_as(
         "SELECT id, events FROM notification_targets
@@ -102,7 +100,6 @@ pub(crate) async fn enqueue(
     if chosen.is_empty() {
         return Ok(());
     }
-    mask_secrets(conn, application_id, environment_id, &mut notice).await?;
     let body = sqlx::types::Json(&notice);
     let now = time::now();
     for target in chosen {
@@ -117,34 +114,6 @@ pub(crate) async fn enqueue(
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    }
-    Ok(())
-}
-
-/// Replaces any secret variable's value (of the environment, or of every
-/// environment of the application) that appears in the notice's words: a
-/// hook's error may have printed one.
-async fn mask_secrets(
-    conn: &mut SqliteConnection,
-    application_id: i64,
-    environment_id: Option<i64>,
-    notice: &mut Notice,
-) -> Result<()> {
-    let secrets: Vec<String> = sqlx::query_scalar(
-        "SELECT v.value FROM env_vars v JOIN environments e ON e.id = v.environment_id
-         WHERE v.secret = 1 AND e.application_id = ? AND (? IS NULL OR e.id = ?)",
-    )
-    .bind(application_id)
-    .bind(environment_id)
-    .bind(environment_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    for secret in secrets.iter().filter(|s| s.len() >= 3) {
-        for text in [&mut notice.summary, &mut notice.actor] {
-            if text.contains(secret.as_str()) {
-                *text = text.replace(secret.as_str(), MASK);
-            }
-        }
     }
     Ok(())
 }
