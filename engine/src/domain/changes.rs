@@ -107,6 +107,11 @@ pub fn check_repository_url(url: &str) -> Result<(), String> {
             parsed.scheme()
         ));
     }
+    if parsed.host_str().is_some_and(|host| host.starts_with('-'))
+        || parsed.username().starts_with('-')
+    {
+        return Err("a host or user starting with '-' would be read as an option".into());
+    }
     if parsed.password().is_some() {
         return Err(
             "no password in the URL (it would be shown): use an ssh URL with a deploy key".into(),
@@ -186,6 +191,7 @@ mod tests {
             "https://ci:secret@git.example/shop.git",
             "shop.git",
             "https://x/a b",
+            "ssh://-oProxyCommand=touch%20x/repo",
         ] {
             assert!(check_repository_url(bad).is_err(), "{bad}");
         }
