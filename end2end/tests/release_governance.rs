@@ -401,3 +401,54 @@ async fn production_takes_only_what_went_live_upstream_and_promote_sends_it() ->
     ensure!(values == ["1"], "production offers {values:?}");
     Ok(())
 }
+
+/// "Deploy later": a time typed in the browser's own zone becomes a
+/// request that waits for that instant (the page shows it in UTC), and
+/// can be cancelled before it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_later_waits_for_the_time_given_in_the_browsers_zone() -> Result<()> {
+    let slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+    sign_in_as_first_admin(client, &slipway).await?;
+    pick_build(client, &slipway, ENV_PAGE, 1).await?;
+    click(client, "details.schedule > summary").await?;
+    // Two hours from now on the browser's clock, as its datetime field
+    // takes it (local wall time, to the minute); and the same instant in
+    // UTC, as the page will say it.
+    let expected = client
+        .execute(
+            "const at = new Date(Date.now() + 2 * 3600 * 1000); at.setSeconds(0, 0);
+             const pad = (n) => String(n).padStart(2, '0');
+             const local = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+             const field = document.getElementById('deploy-at');
+             field.value = local;
+             field.dispatchEvent(new Event('input', { bubbles: true }));
+             return at.toISOString().slice(0, 16).replace('T', ' ') + ':00 UTC';",
+            vec![],
+        )
+        .await?;
+    let expected = expected.as_str().unwrap_or_default().to_owned();
+    ensure!(expected.ends_with(":00 UTC"), "{expected}");
+    click(client, "#deploy-button").await?;
+    let waits = wait_for_text(client, ".deploy-waits", |s| !s.is_empty()).await?;
+    ensure!(waits.contains("Request #1 waits"), "{waits}");
+    // Nothing runs meanwhile; the request says when it may start.
+    ensure!(
+        client.current_url().await?.path() == ENV_PAGE,
+        "a deploy for later must not start now"
+    );
+    client.goto(&slipway.url(ENV_PAGE)).await?;
+    wait_hydrated(client).await?;
+    let row = wait_for_text(
+        client,
+        ".requests tr[data-request='1'][data-state='waiting']",
+        |s| !s.is_empty(),
+    )
+    .await?;
+    ensure!(
+        row.contains(&format!("not before {expected}")),
+        "the request should wait until {expected}: {row}"
+    );
+    Ok(())
+}
