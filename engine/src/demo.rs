@@ -13,6 +13,26 @@ use crate::{BuildRequest, Engine};
 pub const DEMO_APP: &str = "demo";
 pub const DEMO_ENV: &str = "demo";
 
+/// `None` when application `app` exists (it was seeded before); else the
+/// artifact root, made and resolved, for its tarballs.
+async fn first_seeding(
+    engine: &Engine,
+    app: &str,
+    artifact_root: &Path,
+) -> Result<Option<std::path::PathBuf>> {
+    if engine
+        .store()
+        .applications()
+        .await?
+        .iter()
+        .any(|a| a.name == app)
+    {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(artifact_root)?;
+    Ok(Some(artifact_root.canonicalize()?))
+}
+
 /// Seeds the demo unless an application named `demo` exists.
 /// `data_dir` holds the demo's deploy target; `artifact_root` its tarballs.
 pub async fn seed(
@@ -21,18 +41,10 @@ pub async fn seed(
     data_dir: &Path,
     artifact_root: &Path,
 ) -> Result<bool> {
-    if engine
-        .store()
-        .applications()
-        .await?
-        .iter()
-        .any(|a| a.name == DEMO_APP)
-    {
+    let Some(artifact_root) = first_seeding(engine, DEMO_APP, artifact_root).await? else {
         return Ok(false);
-    }
+    };
     let target = std::path::absolute(data_dir.join("demo-target"))?;
-    std::fs::create_dir_all(artifact_root)?;
-    let artifact_root = artifact_root.canonicalize()?;
 
     engine
         // No repository to mirror: the builds say which commits they bring.
@@ -158,17 +170,9 @@ pub async fn seed_history(
     use crate::store::builds::Registered;
     use crate::store::history::PastRelease;
 
-    if engine
-        .store()
-        .applications()
-        .await?
-        .iter()
-        .any(|a| a.name == HISTORY_APP)
-    {
+    let Some(artifact_root) = first_seeding(engine, HISTORY_APP, artifact_root).await? else {
         return Ok(false);
-    }
-    std::fs::create_dir_all(artifact_root)?;
-    let artifact_root = artifact_root.canonicalize()?;
+    };
     engine.create_application(actor, HISTORY_APP, None).await?;
     for env in ["staging", "production"] {
         let target = std::path::absolute(data_dir.join(format!("{HISTORY_APP}-{env}")))?;

@@ -107,20 +107,9 @@ async fn targets_hear_of_chosen_events_signed_retried_and_without_secrets() {
     let session = server.login().await;
 
     // A secret variable a failing hook prints.
-    let set = server
-        .call_fn(
-            "set_env_var",
-            &session,
-            &[
-                ("app", "demo"),
-                ("env", "demo"),
-                ("name", "API_KEY"),
-                ("value", PLANTED_SECRET),
-                ("secret", "on"),
-            ],
-        )
+    server
+        .set_demo_secret(&session, "API_KEY", PLANTED_SECRET)
         .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
 
     // Bad targets: a clear 400 each, and nothing made.
     for (bad, field) in [

@@ -9,7 +9,6 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::{cli, set_before_switch, TestServer};
-use reqwest::StatusCode;
 
 const PLANTED: &str = "planted-cli-secret-2b7c";
 
@@ -30,20 +29,7 @@ fn hook() -> String {
 async fn rotation_keeps_secrets_and_a_lost_key_fails_jobs_by_name() {
     let server = TestServer::start().await;
     let session = server.login().await;
-    let set = server
-        .call_fn(
-            "set_env_var",
-            &session,
-            &[
-                ("app", "demo"),
-                ("env", "demo"),
-                ("name", "API_KEY"),
-                ("value", PLANTED),
-                ("secret", "on"),
-            ],
-        )
-        .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    server.set_demo_secret(&session, "API_KEY", PLANTED).await;
     set_before_switch(&server.db().await, &hook()).await;
     let data = server.stop();
     let dir = data.path().to_path_buf();

@@ -508,6 +508,25 @@ impl TestServer {
         self.send(builder).await
     }
 
+    /// Sets a secret variable on the demo environment as its page's form
+    /// does (there is no API for variables), asserting it was set.
+    pub async fn set_demo_secret(&self, auth: &Auth, name: &str, value: &str) {
+        let set = self
+            .call_fn(
+                "set_env_var",
+                auth,
+                &[
+                    ("app", "demo"),
+                    ("env", "demo"),
+                    ("name", name),
+                    ("value", value),
+                    ("secret", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(set.status, StatusCode::OK, "setting {name}: {}", set.text);
+    }
+
     /// Calls a server function (`/fn/<name>`) as the browser's form post does.
     pub async fn call_fn(&self, name: &str, auth: &Auth, form: &[(&str, &str)]) -> Reply {
         self.send(
