@@ -635,3 +635,17 @@ pub async fn press_deploy(
     click(client, "#deploy-button").await?;
     Ok(())
 }
+
+/// How many of the SVG bars `css` matches are drawn taller than nothing
+/// (a chart's weeks with a value), and how many bars there are in all.
+pub async fn drawn_bars(client: &fantoccini::Client, css: &str) -> Result<(usize, usize)> {
+    let bars = client.find_all(fantoccini::Locator::Css(css)).await?;
+    let mut drawn = 0;
+    for bar in &bars {
+        let height: f64 = bar.attr("height").await?.unwrap_or_default().parse()?;
+        if height > 0.0 {
+            drawn += 1;
+        }
+    }
+    Ok((drawn, bars.len()))
+}

@@ -4,8 +4,8 @@
 
 use anyhow::{ensure, Result};
 use end2end::{
-    artifacts_dir, click, job_succeeds, press_deploy, sign_in_as_first_admin, wait_for_text,
-    wait_hydrated, Browser, Slipway,
+    artifacts_dir, click, drawn_bars, job_succeeds, press_deploy, sign_in_as_first_admin,
+    wait_for_text, wait_hydrated, Browser, Slipway,
 };
 use fantoccini::Locator;
 
@@ -22,17 +22,8 @@ async fn the_insight_page_charts_this_weeks_deploy() -> Result<()> {
     wait_hydrated(client).await?;
     click(client, "a.insight-link").await?;
     wait_for_text(client, "main h1", |s| s.contains("DORA metrics")).await?;
-    let bars = client
-        .find_all(Locator::Css("figure.chart.deployments svg rect.bar"))
-        .await?;
-    ensure!(bars.len() == 12, "{} weekly bars, not 12", bars.len());
-    let mut drawn = 0;
-    for bar in &bars {
-        let height: f64 = bar.attr("height").await?.unwrap_or_default().parse()?;
-        if height > 0.0 {
-            drawn += 1;
-        }
-    }
+    let (drawn, bars) = drawn_bars(client, "figure.chart.deployments svg rect.bar").await?;
+    ensure!(bars == 12, "{bars} weekly bars, not 12");
     ensure!(drawn >= 1, "no week shows the deploy");
     let lead = client
         .find_all(Locator::Css("figure.chart.lead-time svg rect.bar"))

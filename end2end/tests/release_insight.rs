@@ -8,8 +8,8 @@
 
 use anyhow::{ensure, Context, Result};
 use end2end::{
-    artifacts_dir, click, job_succeeds, pick_build, press_deploy, sign_in_as_first_admin,
-    type_into, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
+    artifacts_dir, click, drawn_bars, job_succeeds, pick_build, press_deploy,
+    sign_in_as_first_admin, type_into, wait_for_text, wait_hydrated, Browser, Slipway, PATIENCE,
 };
 use fantoccini::Locator;
 
@@ -242,17 +242,8 @@ async fn the_seeded_history_fills_the_timeline_and_the_dora_charts() -> Result<(
         .goto(&slipway.url("/apps/storefront/envs/production/insight"))
         .await?;
     wait_hydrated(client).await?;
-    let mut drawn = 0;
-    for bar in client
-        .find_all(Locator::Css("figure.chart.deployments svg rect.bar"))
-        .await?
-    {
-        let height: f64 = bar.attr("height").await?.unwrap_or_default().parse()?;
-        if height > 0.0 {
-            drawn += 1;
-        }
-    }
-    ensure!(drawn >= 10, "{drawn} of 12 weeks show deploys");
+    let (drawn, bars) = drawn_bars(client, "figure.chart.deployments svg rect.bar").await?;
+    ensure!(drawn >= 10, "{drawn} of {bars} weeks show deploys");
     let failures = client
         .find_all(Locator::Css("figure.chart.failure-rate svg rect.bar"))
         .await?;
