@@ -20,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod git;
 pub mod jobs;
+pub mod keyfile;
 pub mod runtime;
 pub mod secrets;
 mod service;

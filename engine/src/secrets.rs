@@ -9,7 +9,6 @@
 //! has no secret; whoever loses the key has none either, and is told which
 //! variables cannot be read.
 
-use std::io::Write;
 use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -21,6 +20,17 @@ use sha2::Sha256;
 /// What a sealed value starts with (and the format's version).
 const SEALED: &str = "sealed:v1:";
 const NONCE_LEN: usize = 24;
+
+impl From<crate::keyfile::KeyFileError> for SecretError {
+    fn from(err: crate::keyfile::KeyFileError) -> Self {
+        match err {
+            crate::keyfile::KeyFileError::BadKey => SecretError::BadKey,
+            crate::keyfile::KeyFileError::Unreadable { path, reason } => {
+                SecretError::KeyFile { path, reason }
+            }
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
@@ -48,15 +58,13 @@ impl std::fmt::Debug for SecretKey {
 
 impl SecretKey {
     pub fn generate() -> Self {
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        SecretKey(key)
+        SecretKey(crate::keyfile::random_key())
     }
 
     pub fn from_hex(hex_key: &str) -> Result<Self, SecretError> {
-        let bytes = hex::decode(hex_key.trim()).map_err(|_| SecretError::BadKey)?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| SecretError::BadKey)?;
-        Ok(SecretKey(key))
+        crate::keyfile::parse_hex_key(hex_key)
+            .map(SecretKey)
+            .map_err(SecretError::from)
     }
 
     /// The key as the key file holds it. Never log it.
@@ -67,31 +75,14 @@ impl SecretKey {
     /// Reads the key file at `path`, or makes one (mode 0600, never
     /// overwriting) when there is none.
     pub fn load_or_create(path: &Path) -> Result<Self, SecretError> {
-        let fail = |e: std::io::Error| SecretError::KeyFile {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_hex(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate();
-                key.write_new(path).map_err(fail)?;
-                Ok(key)
-            }
-            Err(e) => Err(fail(e)),
-        }
+        crate::keyfile::load_or_create(path, crate::keyfile::random_key)
+            .map(SecretKey)
+            .map_err(SecretError::from)
     }
 
     /// Writes the key to a new file at `path`, readable by its owner only.
     pub fn write_new(&self, path: &Path) -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
-        file.write_all(format!("{}\n", self.to_hex()).as_bytes())?;
-        file.sync_all()
+        crate::keyfile::write_new(path, &self.0)
     }
 
     /// `plaintext` sealed for `context` (what it is: `env_var:<id>:<name>`).
@@ -208,19 +199,5 @@ mod tests {
         assert_ne!(key.digest("c", "v"), SecretKey::generate().digest("c", "v"));
         assert_eq!(format!("{key:?}"), "SecretKey(…)");
         assert_eq!(SecretKey::from_hex("abcd").err(), Some(SecretError::BadKey));
-    }
-
-    #[test]
-    fn the_key_file_is_made_once_for_its_owner_only() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("secret.key");
-        let made = SecretKey::load_or_create(&path).unwrap_or_else(|e| panic!("{e}"));
-        let mode = std::fs::metadata(&path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0);
-        assert_eq!(mode, 0o600);
-        let read = SecretKey::load_or_create(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(made.to_hex(), read.to_hex());
     }
 }

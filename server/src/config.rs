@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use engine::audit::AuditSigningKey;
 use engine::secrets::SecretKey;
 use engine::webhooks::WebhookSecret;
 
@@ -44,6 +45,12 @@ pub struct ServeConfig {
     /// retry waits four times longer, up to an hour; six attempts in all).
     #[arg(long, env = "SLIPWAY_NOTIFY_FIRST_RETRY_SECS", default_value_t = 10.0)]
     pub notify_first_retry_secs: f64,
+    /// Sign an audit checkpoint once this many rows are newer than the last one…
+    #[arg(long, env = "SLIPWAY_AUDIT_CHECKPOINT_ROWS", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub audit_checkpoint_rows: i64,
+    /// …and at least this often (minutes) while rows arrive.
+    #[arg(long, env = "SLIPWAY_AUDIT_CHECKPOINT_MINUTES", default_value_t = 10.0)]
+    pub audit_checkpoint_minutes: f64,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -72,6 +79,20 @@ pub struct StoreConfig {
         global = true
     )]
     pub secret_key: Option<String>,
+    /// The ed25519 key that signs audit checkpoints, 64 hex digits;
+    /// default: `<data dir>/audit-signing.key`, made (mode 0600) at first start.
+    #[arg(
+        long,
+        env = "SLIPWAY_AUDIT_SIGNING_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub audit_signing_key: Option<String>,
+    /// The file signed audit checkpoints are appended to (JSON lines);
+    /// default: `<data dir>/audit-checkpoints.jsonl`. Keep a copy off this
+    /// machine: it is what shows a rewritten or truncated audit log.
+    #[arg(long, env = "SLIPWAY_AUDIT_CHECKPOINTS", global = true)]
+    pub audit_checkpoints: Option<PathBuf>,
 }
 
 impl StoreConfig {
@@ -122,6 +143,38 @@ impl StoreConfig {
         }
         self.create_data_dir()?;
         SecretKey::load_or_create(&self.secret_key_path()).context("the secret key")
+    }
+
+    /// The key from `SLIPWAY_AUDIT_SIGNING_KEY`, or the key file (made at first start).
+    pub fn load_audit_signing_key(&self) -> anyhow::Result<AuditSigningKey> {
+        use anyhow::Context;
+        if let Some(hex_key) = &self.audit_signing_key {
+            return AuditSigningKey::from_hex(hex_key).context("SLIPWAY_AUDIT_SIGNING_KEY");
+        }
+        self.create_data_dir()?;
+        AuditSigningKey::load_or_create(&self.audit_signing_key_path())
+            .context("the audit signing key")
+    }
+
+    /// The signing key if there is one (never made here).
+    pub fn existing_audit_signing_key(&self) -> anyhow::Result<Option<AuditSigningKey>> {
+        use anyhow::Context;
+        if let Some(hex_key) = &self.audit_signing_key {
+            return AuditSigningKey::from_hex(hex_key)
+                .map(Some)
+                .context("SLIPWAY_AUDIT_SIGNING_KEY");
+        }
+        AuditSigningKey::load(&self.audit_signing_key_path()).context("the audit signing key")
+    }
+
+    pub fn audit_signing_key_path(&self) -> PathBuf {
+        self.data_dir.join("audit-signing.key")
+    }
+
+    pub fn audit_checkpoints_path(&self) -> PathBuf {
+        self.audit_checkpoints
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-checkpoints.jsonl"))
     }
 
     /// The data directory, made if missing; readable by its owner only.

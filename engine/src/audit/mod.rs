@@ -5,9 +5,14 @@
 //! canonical content, its hash, and how a chain is verified.
 
 mod chain;
+mod checkpoint;
 
 pub use chain::{
     canonical_content, row_hash, verify_chain, ChainBreak, ChainHead, StoredRow, GENESIS_HASH,
+};
+pub use checkpoint::{
+    parse_checkpoints, AuditPublicKey, AuditSigningKey, Checkpoint, CheckpointError,
+    CheckpointMatcher, CheckpointSummary,
 };
 
 use serde_json::Value;

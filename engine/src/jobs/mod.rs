@@ -3,9 +3,11 @@
 //! [`crate::backends::JobContext`]. The notifier: the outbox of outgoing
 //! webhooks, sent and retried.
 
+pub mod checkpointer;
 pub mod notifier;
 mod runner;
 mod running;
 
+pub use checkpointer::{CheckpointSettings, Checkpointer};
 pub use notifier::{Notifier, NotifierSettings};
 pub use runner::{JobRunner, RunnerLinks, RunnerSettings};

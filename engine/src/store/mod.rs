@@ -8,6 +8,7 @@ pub mod applications;
 pub mod approvals;
 pub mod audit;
 pub mod builds;
+pub mod checkpoints;
 pub mod commits;
 pub mod deliveries;
 pub mod environments;

@@ -92,6 +92,7 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("POST", "/api/apps/{app}/envs/{env}/promote") => Rule::Require(Deploy),
         ("GET", "/api/requests") => Rule::Require(Read),
         ("GET", "/api/audit") => Rule::Require(Read),
+        ("GET", "/api/audit/checkpoints") => Rule::Require(Read),
         ("GET", "/api/apps/{app}/envs/{env}/dora") => Rule::Require(Read),
         ("GET", "/api/apps/{app}/envs/{env}/changes") => Rule::Require(Read),
         ("GET", "/api/jobs/{id}/changes") => Rule::Require(Read),

@@ -102,3 +102,43 @@ fn next_link(q: &AuditQuery, before: i64, limit: i64) -> String {
     }
     format!("</api/audit?{query}before={before}&limit={limit}>; rel=\"next\"")
 }
+
+/// Which checkpoints.
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointQuery {
+    /// Only checkpoints of later rows (to fetch just the new ones).
+    after: i64,
+}
+
+/// `GET /api/audit/checkpoints`: the signed checkpoints of the audit chain,
+/// oldest first, one JSON object per line — the format
+/// `slipway audit verify --checkpoints` reads, so a copy kept elsewhere is
+/// one request away.
+#[utoipa::path(
+    get, path = "/api/audit/checkpoints", tag = "audit",
+    params(CheckpointQuery),
+    responses(
+        (status = 200, description = "Checkpoints as JSON lines (seq, hash, ts, public_key, signature)", content_type = "application/x-ndjson", body = String),
+        (status = 400, description = "A cursor that is not a number", body = ErrorBody),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    query: Result<Query<CheckpointQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let checkpoints = state
+        .engine
+        .audit_checkpoints(&actor, q.after, 10_000)
+        .await?;
+    let mut body = String::new();
+    for checkpoint in &checkpoints {
+        body.push_str(&checkpoint.to_json_line());
+        body.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}

@@ -126,6 +126,11 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/api/audit", get(api_audit::audit)),
         (
             Method::GET,
+            "/api/audit/checkpoints",
+            get(api_audit::checkpoints),
+        ),
+        (
+            Method::GET,
             "/api/apps/{app}/envs/{env}/dora",
             get(api_insight::dora),
         ),

@@ -39,6 +39,7 @@ use super::{
         api_freezes::delete,
         api_requests::promote,
         api_audit::audit,
+        api_audit::checkpoints,
         api_insight::dora,
         api_insight::dora_csv,
         api_insight::timeline,

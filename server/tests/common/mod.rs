@@ -36,6 +36,9 @@ const SCRUBBED_ENV: &[&str] = &[
     "LEPTOS_SITE_ADDR",
     "RUST_LOG",
     "SLIPWAY_WEBHOOK_SECRET",
+    "SLIPWAY_SECRET_KEY",
+    "SLIPWAY_AUDIT_SIGNING_KEY",
+    "SLIPWAY_AUDIT_CHECKPOINTS",
 ];
 
 fn workspace_root() -> PathBuf {
