@@ -2,7 +2,8 @@
 //! only from its own layer or those below it, and `store`'s topic files
 //! never import each other (they share SQL through `store::tx`).
 //!
-//! domain (with error, time, shell, auth, audit, webhooks, secrets) ← store ←
+//! domain (with error, time, shell, auth, audit, webhooks, secrets, keyfile)
+//! ← store ←
 //! runtime (with git) ← backends ← jobs ← service (the `Engine` facade)
 //! and demo.
 
@@ -14,7 +15,8 @@ use std::path::{Path, PathBuf};
 /// support behind a feature) may reach anything and is left out.
 fn layer_of(module: &str) -> Option<usize> {
     Some(match module {
-        "domain" | "error" | "time" | "shell" | "auth" | "audit" | "webhooks" | "secrets" => 0,
+        "domain" | "error" | "time" | "shell" | "auth" | "audit" | "webhooks" | "secrets"
+        | "keyfile" => 0,
         "store" => 1,
         "runtime" | "git" => 2,
         "backends" => 3,
