@@ -9,13 +9,28 @@ use crate::time;
 /// Appends one row, chained to the last. Call inside the action's write
 /// transaction (`BEGIN IMMEDIATE` serialises writers, so the chain cannot fork).
 pub(crate) async fn append(conn: &mut SqliteConnection, record: &AuditRecord) -> Result<i64> {
-    let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    let seq = append_at(conn, record, time::now()).await?;
+    // Whoever chose to hear of it is told, in the same transaction.
+    super::notifications::enqueue_for_audit(conn, record).await?;
+    Ok(seq)
+}
+
+/// Appends one row stamped `at` — or, when the clock has gone back
+/// since the last row, at the last row's time: times never decrease along
+/// the chain, so a time range is a range of rows (see `store::audit`).
+pub(crate) async fn append_at(
+    conn: &mut SqliteConnection,
+    record: &AuditRecord,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<i64> {
+    let last: Option<(i64, String, String)> =
+        sqlx::query_as("SELECT seq, hash, ts FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *conn)
             .await?;
-    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let (prev_seq, prev_hash, prev_ts) =
+        last.unwrap_or((0, GENESIS_HASH.to_owned(), String::new()));
     let seq = prev_seq + 1;
-    let ts = time::to_rfc3339(time::now());
+    let ts = time::to_rfc3339(at).max(prev_ts);
     let details = record.details.to_string();
     let canonical = canonical_content(
         seq,
@@ -42,7 +57,5 @@ pub(crate) async fn append(conn: &mut SqliteConnection, record: &AuditRecord) ->
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
-    // Whoever chose to hear of it is told, in the same transaction.
-    super::notifications::enqueue_for_audit(conn, record).await?;
     Ok(seq)
 }
