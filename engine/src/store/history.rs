@@ -69,6 +69,13 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             let release_state = if past.succeeded { "live" } else { "failed" };
+            // One live release per environment: the one before steps down first.
+            if let Some(before) = live.filter(|_| past.succeeded) {
+                sqlx::query("UPDATE releases SET state = 'superseded' WHERE id = ?")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let release_id: i64 = sqlx::query_scalar(
                 "INSERT INTO releases (environment_id, build_id, job_id, release_key, kind, state, released_by, released_at, created_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -90,12 +97,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if past.succeeded {
-                if let Some(before) = live.replace(release_id) {
-                    sqlx::query("UPDATE releases SET state = 'superseded' WHERE id = ?")
-                        .bind(before)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                live = Some(release_id);
             }
         }
         audit::append(
