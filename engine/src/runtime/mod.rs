@@ -8,6 +8,7 @@
 pub mod artifacts;
 pub mod cancel;
 mod emitter;
+pub mod feed;
 mod hub;
 mod masking;
 pub mod shares;
@@ -15,5 +16,6 @@ mod terminal;
 
 pub use cancel::{CancelRegistry, CancelSignal, CancelTrigger};
 pub use emitter::EventEmitter;
-pub use hub::EventHub;
+pub use feed::JobWatch;
+pub use hub::{EventHub, LiveEvent};
 pub use masking::{SecretMasker, MASK, MIN_SECRET_LEN};

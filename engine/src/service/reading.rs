@@ -4,6 +4,7 @@
 use crate::auth::{Actor, DeployPolicy, Permission};
 use crate::domain::{Application, Build, EnvVar, Environment, Job, JobEvent, Release};
 use crate::error::Result;
+use crate::runtime::JobWatch;
 
 use super::{Engine, EnvironmentActivity, EnvironmentOverview, JobView, JOB_VIEW_EVENTS};
 
@@ -47,6 +48,13 @@ impl Engine {
     ) -> Result<Vec<JobEvent>> {
         actor.require(Permission::Read)?;
         self.store.job_events_after(job_id, after, limit).await
+    }
+
+    /// Follows the job's events after `after`: the stored ones, then the
+    /// live ones (see `runtime::feed`).
+    pub fn watch_job(&self, actor: &Actor, job_id: i64, after: i64) -> Result<JobWatch> {
+        actor.require(Permission::Read)?;
+        Ok(JobWatch::new(self.store.clone(), &self.hub, job_id, after))
     }
 
     /// A job's last event, if it has any.

@@ -1,33 +1,68 @@
 //! `GET /events/jobs/{id}`: a job's events over server-sent events.
 //!
-//! Subscribes to the live hub first, then replays from the database after
-//! the client's position (`Last-Event-ID`, or `?after=`), then follows the
-//! hub. Event ids are sequence numbers, so nothing is lost or repeated. A
-//! client that falls behind the bounded hub buffer is disconnected; its
-//! EventSource reconnects and replays from the database.
+//! Replays the job's stored events after the client's position
+//! (`Last-Event-ID`, or `?after=`), then follows the live ones (the
+//! engine's `JobWatch`). Event ids are sequence numbers, so nothing is lost
+//! or repeated. Cheap per watcher: each event's frame is encoded once and
+//! shared by every watcher, replays share one read of the database per
+//! job, and a watcher holds no database connection while it waits.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use engine::auth::{Actor, Permission};
 use engine::domain::EventLevel;
 use engine::domain::JobEvent;
-use engine::Engine;
+use engine::runtime::JobWatch;
 use futures::stream::{self, Stream};
 use serde::Deserialize;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-const REPLAY_PAGE: i64 = 500;
 const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Event streams open in this process, and the most open since memory was
+/// last given back.
+static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
+static OPEN_STREAMS_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// A burst of streams this large that has (at least) halved gives its
+/// memory back to the system.
+const BURST: usize = 64;
+
+/// Counts one open event stream while it lives.
+struct OpenStream;
+
+impl OpenStream {
+    fn open() -> Self {
+        let open = OPEN_STREAMS.fetch_add(1, Ordering::AcqRel) + 1;
+        OPEN_STREAMS_PEAK.fetch_max(open, Ordering::AcqRel);
+        Self
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let open = OPEN_STREAMS.fetch_sub(1, Ordering::AcqRel) - 1;
+        let peak = OPEN_STREAMS_PEAK.load(Ordering::Acquire);
+        if peak >= BURST
+            && open * 2 <= peak
+            && OPEN_STREAMS_PEAK
+                .compare_exchange(peak, open, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            crate::memory::release_freed_soon();
+        }
+    }
+}
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -58,7 +93,6 @@ pub async fn job_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     actor.require(Permission::Read)?;
-    let live = state.engine.events().subscribe();
     let job = state.engine.job(&actor, job_id).await?;
     let after = headers
         .get("last-event-id")
@@ -76,110 +110,51 @@ pub async fn job_events(
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
     }
-    let stream = follow(
-        Reader {
-            engine: state.engine.clone(),
-            actor,
-        },
-        job_id,
-        after,
-        live,
-        state.shutdown.clone(),
-    );
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT))
+    let watch = state.engine.watch_job(&actor, job_id, after)?;
+    let body = Body::from_stream(frames(watch, state.shutdown.clone()));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            // A proxy in front (nginx) must pass each event on at once.
+            (HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        body,
+    )
         .into_response())
 }
 
-enum Phase {
-    Replay,
-    Follow,
-    Done,
-}
-
-/// Who replays: the engine, asked as the watcher.
-struct Reader {
-    engine: Engine,
-    actor: Actor,
-}
-
-struct Cursor {
-    reader: Reader,
-    job_id: i64,
-    last: i64,
-    live: broadcast::Receiver<JobEvent>,
+/// The event stream's bytes: a comment at once and every
+/// [`HEARTBEAT`] (so proxies keep the connection), and each event's frame.
+fn frames(
+    watch: JobWatch,
     shutdown: watch::Receiver<bool>,
-    pending: VecDeque<JobEvent>,
-    phase: Phase,
-}
-
-fn follow(
-    reader: Reader,
-    job_id: i64,
-    after: i64,
-    live: broadcast::Receiver<JobEvent>,
-    shutdown: watch::Receiver<bool>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let cursor = Cursor {
-        reader,
-        job_id,
-        last: after,
-        live,
-        shutdown,
-        pending: VecDeque::new(),
-        phase: Phase::Replay,
-    };
-    stream::unfold(cursor, |mut c| async move {
-        loop {
-            if let Some(event) = c.pending.pop_front() {
-                if event.seq <= c.last {
-                    continue;
-                }
-                c.last = event.seq;
-                if event.level == EventLevel::End {
-                    c.phase = Phase::Done;
-                }
-                return Some((Ok(to_sse(&event)), c));
-            }
-            match c.phase {
-                Phase::Done => return None,
-                Phase::Replay => match c
-                    .reader
-                    .engine
-                    .job_events_after(&c.reader.actor, c.job_id, c.last, REPLAY_PAGE)
-                    .await
-                {
-                    Ok(page) if page.is_empty() => c.phase = Phase::Follow,
-                    Ok(page) => c.pending.extend(page),
-                    Err(e) => {
-                        tracing::warn!(error = %e, job_id = c.job_id, "event replay failed");
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    let heartbeat = tokio::time::interval(HEARTBEAT);
+    stream::unfold(
+        (watch, shutdown, heartbeat, OpenStream::open()),
+        |(mut watch, mut shutdown, mut heartbeat, open)| async move {
+            let frame = tokio::select! {
+                next = watch.next() => match next {
+                    Some(Ok(event)) => event.encoded(frame),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "event replay failed");
                         return None;
                     }
+                    None => return None,
                 },
-                Phase::Follow => {
-                    tokio::select! {
-                        received = c.live.recv() => match received {
-                            Ok(event) if event.job_id != c.job_id || event.seq <= c.last => {}
-                            // A gap means we missed something between replay and follow: replay again.
-                            Ok(event) if event.seq > c.last + 1 => c.phase = Phase::Replay,
-                            Ok(event) => c.pending.push_back(event),
-                            // Too slow for the bounded buffer: drop; the client reconnects and replays.
-                            Err(broadcast::error::RecvError::Lagged(_)) => return None,
-                            Err(broadcast::error::RecvError::Closed) => return None,
-                        },
-                        _ = c.shutdown.changed() => return None,
-                    }
-                }
-            }
-        }
-    })
+                _ = heartbeat.tick() => Bytes::from_static(b":\n\n"),
+                _ = shutdown.changed() => return None,
+            };
+            Some((Ok(frame), (watch, shutdown, heartbeat, open)))
+        },
+    )
 }
 
-fn to_sse(event: &JobEvent) -> Event {
+/// One event as the browser's `EventSource` reads it: its sequence number
+/// as the id, its line as JSON, and a one-second reconnect delay.
+fn frame(event: &JobEvent) -> Bytes {
     let line = app::functions::convert::event(event);
     let data = serde_json::to_string(&line).unwrap_or_default();
-    Event::default()
-        .id(event.seq.to_string())
-        .data(data)
-        .retry(Duration::from_secs(1))
+    Bytes::from(format!("id: {}\nretry: 1000\ndata: {data}\n\n", event.seq))
 }
