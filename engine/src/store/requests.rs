@@ -34,7 +34,7 @@ pub struct NewRequest<'a> {
 
 /// What became of a request the runner tried to start.
 enum Attempt {
-    Started(Job),
+    Started(Box<Job>),
     /// Still waits (the note says for what), or ended.
     NotStarted,
 }
@@ -231,7 +231,7 @@ impl Store {
         let mut started = Vec::new();
         for id in due {
             if let Attempt::Started(job) = self.try_start(id).await? {
-                started.push(job);
+                started.push(*job);
             }
         }
         Ok(started)
@@ -309,7 +309,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(Attempt::Started(job))
+        Ok(Attempt::Started(Box::new(job)))
     }
 
     /// A request that could not start now: it keeps waiting where the
