@@ -213,6 +213,15 @@ pub struct JobDetail {
     /// The request it was started from: its number and who approved it.
     pub request_id: Option<i64>,
     pub approved_by: Option<String>,
+    /// An interrupted job someone let go: who, when, why.
+    pub abandoned: Option<Abandoned>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Abandoned {
+    pub by: String,
+    pub at: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -26,6 +26,21 @@ async fn a_job_of_a_killed_server_is_interrupted_after_restart() {
     let job_id = server.deploy(&auth, 1).await;
 
     wait_in_hook(&server, &auth, job_id, "before_switch", "staging").await;
+    let abandon = format!("/api/jobs/{job_id}/abandon");
+    let running = server
+        .post_json(&abandon, &auth, &json!({ "reason": "too early" }))
+        .await;
+    assert_eq!(
+        running.status,
+        reqwest::StatusCode::CONFLICT,
+        "{}",
+        running.text
+    );
+    assert!(
+        running.text.contains("only an interrupted job"),
+        "{}",
+        running.text
+    );
 
     // SIGKILL: no graceful shutdown, no chance to record anything.
     let data = server.kill();
@@ -53,6 +68,42 @@ async fn a_job_of_a_killed_server_is_interrupted_after_restart() {
         json!("failed"),
         "the release never went live: {view}"
     );
+    assert_eq!(view["job"]["abandoned_by"], Value::Null, "{view}");
+
+    // Abandoning it takes a reason, is kept on the job as sent, and happens once.
+    let blank = server
+        .post_json(&abandon, &auth, &json!({ "reason": "  " }))
+        .await;
+    assert_eq!(
+        blank.status,
+        reqwest::StatusCode::BAD_REQUEST,
+        "{}",
+        blank.text
+    );
+    let reason = "checked <b>host</b>; $(rm -rf /) `id`\u{7}";
+    let abandoned = server
+        .post_json(&abandon, &auth, &json!({ "reason": reason }))
+        .await;
+    assert_eq!(
+        abandoned.status,
+        reqwest::StatusCode::OK,
+        "{}",
+        abandoned.text
+    );
+    let job = abandoned.json();
+    assert_eq!(job["abandon_reason"], json!(reason), "{job}");
+    assert_eq!(job["abandoned_by"], job["requested_by"], "{job}");
+    assert!(job["abandoned_at"].is_string(), "{job}");
+    let again = server
+        .post_json(&abandon, &auth, &json!({ "reason": "twice" }))
+        .await;
+    assert_eq!(
+        again.status,
+        reqwest::StatusCode::CONFLICT,
+        "{}",
+        again.text
+    );
+    assert!(again.text.contains("abandoned already"), "{}", again.text);
 
     // Production: `current` either does not exist (first deploy) or points
     // at a complete directory.
@@ -74,6 +125,17 @@ async fn a_job_of_a_killed_server_is_interrupted_after_restart() {
         )
         .await,
         1
+    );
+    let abandon_details: String = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'job.abandoned' AND target = ?",
+    )
+    .bind(format!("job/{job_id}"))
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&abandon_details).unwrap()["reason"],
+        json!(reason)
     );
     let releases = server
         .get("/api/apps/demo/envs/demo/releases", &auth)

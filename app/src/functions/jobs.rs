@@ -41,6 +41,15 @@ pub async fn get_job(id: String) -> Result<JobDetail, AppError> {
         more_events: view.more_events,
         may_cancel,
         cancel_requested_by: view.job.cancel_requested_by.clone(),
+        abandoned: view
+            .job
+            .abandoned_by
+            .clone()
+            .map(|by| crate::model::Abandoned {
+                by,
+                at: view.job.abandoned_at.map(convert::when).unwrap_or_default(),
+                reason: view.job.abandon_reason.clone().unwrap_or_default(),
+            }),
         request_id: request.map(|r| r.id),
         approved_by: view.release.as_ref().and_then(|r| r.approved_by.clone()),
     })
@@ -52,6 +61,16 @@ pub async fn cancel_job(id: String) -> Result<(), AppError> {
     let id = number("id", &id)?;
     let (engine, actor) = (engine()?, actor().await?);
     engine.cancel_job(&actor, id).await?;
+    Ok(())
+}
+
+/// Acknowledges an interrupted job and lets it go, saying why.
+#[server(prefix = "/fn", endpoint = "abandon_job")]
+pub async fn abandon_job(id: String, reason: String) -> Result<(), AppError> {
+    use super::context::{actor, engine, number};
+    let id = number("id", &id)?;
+    let (engine, actor) = (engine()?, actor().await?);
+    engine.abandon_job(&actor, id, &reason).await?;
     Ok(())
 }
 

@@ -12,8 +12,8 @@ use crate::components::state::StateBadge;
 use crate::components::what_changed::WhatChanged;
 use crate::error::AppError;
 use crate::functions::changes::job_changes;
-use crate::functions::jobs::{get_job, CancelJob};
-use crate::model::{short_sha, EventLine, HostInfo, JobDetail, ProgressPayload};
+use crate::functions::jobs::{get_job, AbandonJob, CancelJob};
+use crate::model::{short_sha, Abandoned, EventLine, HostInfo, JobDetail, ProgressPayload};
 
 #[component]
 pub fn JobPage() -> impl IntoView {
@@ -22,12 +22,19 @@ pub fn JobPage() -> impl IntoView {
     // is answered "not found" by the server, which names what was asked.
     let id = move || params.read().get("id").unwrap_or_default();
     let cancel = ServerAction::<CancelJob>::new();
+    let abandon = ServerAction::<AbandonJob>::new();
     let job = Resource::new(id, |raw| async move {
         match raw.parse::<i64>() {
             Ok(id) if id > 0 => get_job(raw).await,
             _ => Err(AppError::new(format!(
                 "no job {raw:?}: job ids are numbers, e.g. /jobs/1"
             ))),
+        }
+    });
+    // Abandoned: reload the job, which now says by whom and why.
+    Effect::new(move |_| {
+        if matches!(abandon.value().get(), Some(Ok(()))) {
+            job.refetch();
         }
     });
     view! {
@@ -38,12 +45,52 @@ pub fn JobPage() -> impl IntoView {
                     Ok(detail) => {
                         // When the stream says the job ended, reload its facts (finish time, duration).
                         let on_end = Callback::new(move |_: ()| job.refetch());
-                        view! { <JobLive detail cancel on_end /> }.into_any()
+                        view! { <JobLive detail cancel abandon on_end /> }.into_any()
                     }
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+/// An interrupted job needs attention until someone lets it go, saying
+/// why; then the page says who did, when and why.
+#[component]
+fn Interrupted(
+    job_id: i64,
+    may_abandon: bool,
+    abandoned: Option<Abandoned>,
+    abandon: ServerAction<AbandonJob>,
+) -> impl IntoView {
+    match abandoned {
+        Some(Abandoned { by, at, reason }) => view! {
+            <p class="notice" id="abandoned">
+                "Abandoned by "<strong>{by}</strong>" "<When at />": "<span class="reason">{reason}</span>
+            </p>
+        }
+        .into_any(),
+        None => view! {
+            <div class="notice warning" id="needs-attention">
+                <p>
+                    "Needs attention: Slipway stopped while this job ran, so its hosts may be part-way through it. "
+                    "Check them, then roll back or deploy again from the environment page, or abandon the job saying why."
+                </p>
+                {may_abandon.then(|| view! {
+                    <ActionForm action=abandon>
+                        <input type="hidden" name="id" value=job_id.to_string() />
+                        <label>
+                            "Reason "
+                            <textarea name="reason" required maxlength="500"
+                                placeholder="Checked every host: current still points at the previous release"></textarea>
+                        </label>
+                        <button type="submit" class="button danger" id="abandon">"Abandon job"</button>
+                    </ActionForm>
+                    <ActionError value=abandon.value() />
+                })}
+            </div>
+        }
+        .into_any(),
     }
 }
 
@@ -100,6 +147,7 @@ fn apply_event(
 fn JobLive(
     detail: JobDetail,
     cancel: ServerAction<CancelJob>,
+    abandon: ServerAction<AbandonJob>,
     on_end: Callback<()>,
 ) -> impl IntoView {
     let JobDetail {
@@ -118,6 +166,7 @@ fn JobLive(
         cancel_requested_by,
         request_id,
         approved_by,
+        abandoned,
     } = detail;
     let asked_before_load = cancel_requested_by.is_some();
     let job_id = summary.id;
@@ -192,6 +241,9 @@ fn JobLive(
                 </ActionForm>
             </Show>
             <ActionError value=cancel.value() />
+            {(summary.state == "interrupted").then(|| view! {
+                <Interrupted job_id may_abandon=may_cancel abandoned abandon />
+            })}
         </section>
         {matches!(summary.kind.as_str(), "deploy" | "rollback").then(|| view! { <JobChanges job_id /> })}
         <section class="card">

@@ -91,6 +91,7 @@ pub mod actions {
     pub const JOB_FAILED: &str = "job.failed";
     pub const JOB_CANCELLED: &str = "job.cancelled";
     pub const JOB_INTERRUPTED: &str = "job.interrupted";
+    pub const JOB_ABANDONED: &str = "job.abandoned";
     pub const QA_CREATE_REQUESTED: &str = "qa.create_requested";
     pub const ENVIRONMENT_DESTROY_REQUESTED: &str = "environment.destroy_requested";
     pub const ENVIRONMENT_EXPIRED: &str = "environment.expired";
@@ -161,6 +162,7 @@ pub mod actions {
         JOB_FAILED,
         JOB_CANCELLED,
         JOB_INTERRUPTED,
+        JOB_ABANDONED,
         QA_CREATE_REQUESTED,
         ENVIRONMENT_DESTROY_REQUESTED,
         ENVIRONMENT_EXPIRED,

@@ -244,6 +244,11 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Who acknowledged this interrupted job and let it go, when and why
+    /// (until then it needs attention).
+    pub abandoned_by: Option<String>,
+    pub abandoned_at: Option<DateTime<Utc>>,
+    pub abandon_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]

@@ -1,8 +1,9 @@
-//! Deploys, rollbacks and cancels: the jobs a team member asks for.
+//! Deploys, rollbacks, cancels and abandons: the jobs a team member asks
+//! for, and letting go of one that was interrupted.
 
 use crate::auth::{Actor, Permission};
 use crate::domain::{Deployment, Job};
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Result};
 
 use super::requests::MayWait;
 use super::{DeployAsk, Engine};
@@ -89,4 +90,37 @@ impl Engine {
             .fire(job_id, &crate::runtime::cancel::asked_by(&actor.login));
         Ok(job)
     }
+
+    /// Acknowledges an interrupted job and lets it go, saying why (after
+    /// checking its hosts, or deciding a rollback or a new deploy will do).
+    /// Whoever may cancel jobs on its environment may abandon them.
+    pub async fn abandon_job(&self, actor: &Actor, job_id: i64, reason: &str) -> Result<Job> {
+        actor.require(Permission::CancelJob)?;
+        let reason = abandon_reason(reason)?;
+        let job = self.store.job(job_id).await?;
+        let env = self.store.environment_by_id(job.environment_id).await?;
+        self.require_on(actor, Permission::CancelJob, &env, "abandon")
+            .await?;
+        self.store.abandon_job(&actor.login, job_id, reason).await
+    }
+}
+
+/// The longest reason to abandon a job.
+const MAX_ABANDON_REASON: usize = 500;
+
+fn abandon_reason(raw: &str) -> Result<&str, InvalidInput> {
+    let reason = raw.trim();
+    if reason.is_empty() {
+        return Err(InvalidInput::new(
+            "reason",
+            "say why the job is abandoned (what was checked, what happens next)",
+        ));
+    }
+    if reason.chars().count() > MAX_ABANDON_REASON {
+        return Err(InvalidInput::new(
+            "reason",
+            format!("at most {MAX_ABANDON_REASON} characters"),
+        ));
+    }
+    Ok(reason)
 }

@@ -195,6 +195,49 @@ impl Store {
         Ok((job, Vec::new()))
     }
 
+    /// Acknowledges interrupted job `job_id` and lets it go: who, when and
+    /// why are kept on the job, with its audit row, in one transaction.
+    /// Only an interrupted job can be abandoned, and only once.
+    pub async fn abandon_job(&self, actor: &str, job_id: i64, reason: &str) -> Result<Job> {
+        let mut tx = self.write().await?;
+        let job: Job = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+            .bind(job_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("job #{job_id}")))?;
+        if job.state != JobState::Interrupted {
+            return Err(Error::Conflict(format!(
+                "job #{job_id} is {}: only an interrupted job can be abandoned",
+                job.state.as_str()
+            )));
+        }
+        if let Some(by) = &job.abandoned_by {
+            return Err(Error::Conflict(format!(
+                "job #{job_id} was abandoned already, by {by}"
+            )));
+        }
+        let env_path = environment_path(&mut tx, job.environment_id).await?;
+        let job: Job = sqlx::query_as(
+            "UPDATE jobs SET abandoned_by = ?, abandoned_at = ?, abandon_reason = ?
+             WHERE id = ? RETURNING *",
+        )
+        .bind(actor)
+        .bind(time::now())
+        .bind(reason)
+        .bind(job_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::JOB_ABANDONED, format!("job/{job_id}"))
+                .environment(&env_path)
+                .details(serde_json::json!({ "reason": reason })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
     /// Records how a job we hold the lease for ended, with its release and audit row.
     /// The closing events (`summary`, then `end` with the final state) are
     /// stored in the same transaction, so a finished job always has its end.

@@ -110,6 +110,7 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("GET", "/api/apps/{app}/envs/{env}/releases") => Rule::Require(Read),
         ("GET", "/api/jobs/{id}") => Rule::Require(Read),
         ("POST", "/api/jobs/{id}/cancel") => Rule::Require(CancelJob),
+        ("POST", "/api/jobs/{id}/abandon") => Rule::Require(CancelJob),
         ("GET", "/events/jobs/{id}") => Rule::Require(Read),
         ("GET", "/audit.csv") => Rule::Require(Read),
         // The webhook secret is the credential, checked over the body.
@@ -153,7 +154,7 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
             Rule::Require(Deploy)
         }
         "lock_environment" | "unlock_environment" => Rule::Require(Lock),
-        "cancel_job" | "cancel_request" => Rule::Require(CancelJob),
+        "cancel_job" | "cancel_request" | "abandon_job" => Rule::Require(CancelJob),
         "answer_request" => Rule::Require(Approve),
         "create_freeze_window" | "delete_freeze_window" => Rule::Require(ManageFreezes),
         "register_build" => Rule::Require(RegisterBuild),

@@ -288,6 +288,38 @@ pub async fn cancel(
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbandonBody {
+    /// Why the job is let go: what was checked, what happens next.
+    reason: String,
+}
+
+/// `POST /api/jobs/{id}/abandon`: acknowledge an interrupted job and let it
+/// go, saying why (audited). Its hosts stay as they are: roll back or deploy
+/// again to change them.
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/abandon", tag = "jobs",
+    params(("id" = i64, Path)),
+    request_body = AbandonBody,
+    responses(
+        (status = 200, description = "Abandoned: the job as it is now", body = Job),
+        (status = 400, description = "No reason, or a reason too long", body = ErrorBody),
+        (status = 409, description = "The job was not interrupted, or was abandoned already", body = ErrorBody),
+    ),
+    security(("bearer" = ["deploy"]))
+)]
+pub async fn abandon(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+    body: Result<Json<AbandonBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let job = state.engine.abandon_job(&actor, id, &body.reason).await?;
+    Ok(Json(job).into_response())
+}
+
 /// What `GET /api/jobs/{id}` answers.
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the JSON for the OpenAPI document.

@@ -212,6 +212,7 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             get(api_changes::deploy_changes),
         ),
         (Method::POST, "/api/jobs/{id}/cancel", post(api::cancel)),
+        (Method::POST, "/api/jobs/{id}/abandon", post(api::abandon)),
         (Method::GET, "/events/jobs/{id}", get(events::job_events)),
         (Method::GET, "/audit.csv", get(audit_csv::export)),
         (

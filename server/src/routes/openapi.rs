@@ -27,6 +27,7 @@ use super::{
         api::rollback,
         api::job,
         api::cancel,
+        api::abandon,
         api::releases,
         api::builds,
         api_environments::applications,
