@@ -68,9 +68,63 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Starts `slipway serve --demo` on `data_dir` at 127.0.0.1:`port` and
+/// waits until it listens; the receiver gets its first-login link, if it
+/// prints one (a fresh data directory).
+fn spawn(
+    data_dir: &Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> Result<(ChildGuard, std::sync::mpsc::Receiver<String>)> {
+    let root = workspace_root();
+    let bin = std::env::var_os("SLIPWAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/debug/slipway"));
+    let site = std::env::var_os("SLIPWAY_SITE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/site"));
+    if !bin.exists() || !site.join("pkg/slipway_bg.wasm").exists() {
+        bail!(
+            "{} or {}/pkg is missing: run scripts/build first (scripts/test does)",
+            bin.display(),
+            site.display()
+        );
+    }
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = ChildGuard(
+        own_group(&mut Command::new(&bin))
+            .args(["serve", "--demo", "--site-root"])
+            .arg(&site)
+            .env("SLIPWAY_DATA_DIR", data_dir)
+            .env("LEPTOS_SITE_ADDR", &addr)
+            .env_remove("DATABASE_URL")
+            .env_remove("SLIPWAY_PUBLIC_URL")
+            .env_remove("SLIPWAY_WEBHOOK_SECRET")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?,
+    );
+    let stdout = child.get().stdout.take().context("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("http://") {
+                if line.contains("/login/link?token=") {
+                    let _ = tx.send(line[at..].trim().to_owned());
+                }
+            }
+        }
+    });
+    wait_for_port(port, "slipway", child.get())?;
+    Ok((child, rx))
+}
+
 /// A running `slipway serve --demo` with its own data directory.
 pub struct Slipway {
-    _child: ChildGuard,
+    /// `None` only for the moment between a kill and the restart.
+    _child: Option<ChildGuard>,
     pub base_url: String,
     pub login_link: String,
     pub data_dir: tempfile::TempDir,
@@ -83,59 +137,36 @@ impl Slipway {
 
     /// Starts with extra environment variables (e.g. identity providers).
     pub fn start_with_env(env: &[(&str, &str)]) -> Result<Self> {
-        let root = workspace_root();
-        let bin = std::env::var_os("SLIPWAY_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target/debug/slipway"));
-        let site = std::env::var_os("SLIPWAY_SITE_ROOT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target/site"));
-        if !bin.exists() || !site.join("pkg/slipway_bg.wasm").exists() {
-            bail!(
-                "{} or {}/pkg is missing: run scripts/build first (scripts/test does)",
-                bin.display(),
-                site.display()
-            );
-        }
         let data_dir = tempfile::tempdir()?;
         let port = free_port()?;
-        let addr = format!("127.0.0.1:{port}");
-        let mut child = ChildGuard(
-            own_group(&mut Command::new(&bin))
-                .args(["serve", "--demo", "--site-root"])
-                .arg(&site)
-                .env("SLIPWAY_DATA_DIR", data_dir.path())
-                .env("LEPTOS_SITE_ADDR", &addr)
-                .env_remove("DATABASE_URL")
-                .env_remove("SLIPWAY_PUBLIC_URL")
-                .env_remove("SLIPWAY_WEBHOOK_SECRET")
-                .envs(env.iter().copied())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .with_context(|| format!("starting {}", bin.display()))?,
-        );
-        let stdout = child.get().stdout.take().context("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(at) = line.find("http://") {
-                    if line.contains("/login/link?token=") {
-                        let _ = tx.send(line[at..].trim().to_owned());
-                    }
-                }
-            }
-        });
-        let login_link = rx
+        let (child, login_link) = spawn(data_dir.path(), port, env)?;
+        let login_link = login_link
             .recv_timeout(Duration::from_secs(60))
             .context("slipway did not print a first-login link")?;
-        wait_for_port(port, "slipway", child.get())?;
         Ok(Self {
-            _child: child,
-            base_url: format!("http://{addr}"),
+            _child: Some(child),
+            base_url: format!("http://127.0.0.1:{port}"),
             login_link,
             data_dir,
         })
+    }
+
+    /// Kills the server with SIGKILL (no graceful shutdown: a crash) and
+    /// starts it again on the same data directory and address. Sessions
+    /// live in the database, so a signed-in browser stays signed in.
+    pub fn kill_and_restart(&mut self) -> Result<()> {
+        let port: u16 = self
+            .base_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("the base URL names a port")?;
+        // Dropping the guard kills its process group (hooks included) and
+        // reaps it, which frees the port.
+        drop(self._child.take());
+        let (child, _no_link_on_restart) = spawn(self.data_dir.path(), port, &[])?;
+        self._child = Some(child);
+        Ok(())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,101 @@
+//! A crash in the browser: the server is killed (SIGKILL) while a deploy
+//! waits in its `before_switch` hook and started again on the same data.
+//! The job page then says the job was interrupted and needs attention;
+//! the admin abandons it with a reason, which the page and the audit log
+//! show as typed, never as markup.
+
+use anyhow::{ensure, Result};
+use end2end::{
+    artifacts_dir, click, fill, press_deploy, sign_in_as_first_admin, submit_env_form,
+    wait_for_text, wait_hydrated, Browser, Slipway,
+};
+use fantoccini::Locator;
+
+const ENV_PAGE: &str = "/apps/demo/envs/demo";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_job_needs_attention_until_abandoned_with_a_reason() -> Result<()> {
+    let mut slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+    sign_in_as_first_admin(client, &slipway).await?;
+
+    // The deploy holds in its before_switch hook until `go` exists (never).
+    let go = slipway.data_path("go");
+    client
+        .goto(&slipway.url(&format!("{ENV_PAGE}/edit")))
+        .await?;
+    wait_hydrated(client).await?;
+    fill(
+        client,
+        "before_switch",
+        &format!("while [ ! -e '{go}' ]; do sleep 0.1; done"),
+    )
+    .await?;
+    submit_env_form(client).await?;
+    wait_for_text(client, "dl.settings", |s| s.contains(&go)).await?;
+
+    press_deploy(client, &slipway, 1).await?;
+    let job_id = loop {
+        let url = client.current_url().await?;
+        if let Some(id) = url.path().strip_prefix("/jobs/") {
+            break id.to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    wait_for_text(client, ".host-progress[data-host='local']", |s| {
+        s.contains("before_switch")
+    })
+    .await?;
+    ensure!(
+        client
+            .find_all(Locator::Css("#needs-attention"))
+            .await?
+            .is_empty(),
+        "a running job needs no attention"
+    );
+
+    slipway.kill_and_restart()?;
+
+    // After the dead runner's lease lapses the job is interrupted; the page
+    // (its stream reconnects on its own) shows it.
+    client
+        .goto(&slipway.url(&format!("/jobs/{job_id}")))
+        .await?;
+    wait_hydrated(client).await?;
+    wait_for_text(client, "#job-state", |s| s.contains("interrupted")).await?;
+    let attention = wait_for_text(client, "#needs-attention", |s| !s.is_empty()).await?;
+    ensure!(attention.contains("Needs attention"), "{attention}");
+
+    let reason = "<b>checked</b> the host: current untouched; $(id)";
+    let field = client
+        .find(Locator::Css("#needs-attention textarea[name='reason']"))
+        .await?;
+    field.send_keys(reason).await?;
+    click(client, "#abandon").await?;
+    let shown = wait_for_text(client, "#abandoned", |s| s.contains("Abandoned by")).await?;
+    ensure!(shown.contains(reason), "the reason as typed: {shown}");
+    ensure!(
+        client
+            .find_all(Locator::Css("#abandoned .reason b"))
+            .await?
+            .is_empty(),
+        "the reason was rendered as markup"
+    );
+    ensure!(
+        client
+            .find_all(Locator::Css("#needs-attention"))
+            .await?
+            .is_empty(),
+        "an abandoned job needs no more attention"
+    );
+    let png = client.screenshot().await?;
+    std::fs::write(artifacts_dir()?.join("job-abandoned.png"), png)?;
+
+    client.goto(&slipway.url("/audit")).await?;
+    wait_for_text(client, "main", |s| {
+        s.contains("job.abandoned") && s.contains(&format!("job/{job_id}"))
+    })
+    .await?;
+    Ok(())
+}
