@@ -74,7 +74,8 @@ fn Interrupted(
             <div class="notice warning" id="needs-attention">
                 <p>
                     "Needs attention: Slipway stopped while this job ran, so its hosts may be part-way through it. "
-                    "Check them, then roll back or deploy again from the environment page, or abandon the job saying why."
+                    "On SSH hosts its deploy lock may remain (an admin breaks it with Break stale locks on the environment page). "
+                    "Check the hosts, then roll back or deploy again from the environment page, or abandon the job saying why."
                 </p>
                 {may_abandon.then(|| view! {
                     <ActionForm action=abandon>
