@@ -395,6 +395,13 @@ pub async fn fill(client: &fantoccini::Client, name: &str, value: &str) -> Resul
     Ok(())
 }
 
+/// A hook script that holds the job until the file `gate` exists (a test
+/// creates it to let the job go on, or never does). `gate` is a data path
+/// the test made: no quote in it.
+pub fn held_until_exists(gate: &str) -> String {
+    format!("while [ ! -e '{gate}' ]; do sleep 0.1; done")
+}
+
 /// Presses the form's submit button (create or save an environment, a token…).
 pub async fn submit_env_form(client: &fantoccini::Client) -> Result<()> {
     click(client, ".env-form button[type='submit']").await?;

@@ -6,8 +6,8 @@
 
 use anyhow::{ensure, Result};
 use end2end::{
-    artifacts_dir, click, fill, press_deploy, sign_in_as_first_admin, submit_env_form,
-    wait_for_text, wait_hydrated, Browser, Slipway,
+    artifacts_dir, click, fill, held_until_exists, press_deploy, sign_in_as_first_admin,
+    submit_env_form, wait_for_text, wait_hydrated, Browser, Slipway,
 };
 use fantoccini::Locator;
 
@@ -26,12 +26,7 @@ async fn an_interrupted_job_needs_attention_until_abandoned_with_a_reason() -> R
         .goto(&slipway.url(&format!("{ENV_PAGE}/edit")))
         .await?;
     wait_hydrated(client).await?;
-    fill(
-        client,
-        "before_switch",
-        &format!("while [ ! -e '{go}' ]; do sleep 0.1; done"),
-    )
-    .await?;
+    fill(client, "before_switch", &held_until_exists(&go)).await?;
     submit_env_form(client).await?;
     wait_for_text(client, "dl.settings", |s| s.contains(&go)).await?;
 

@@ -11,9 +11,9 @@
 
 use anyhow::{ensure, Result};
 use end2end::{
-    artifacts_dir, click, fill, give_role, job_succeeds, pick_build, press_deploy,
-    sign_in_as_first_admin, sign_in_with_provider, submit_env_form, type_into, wait_for_text,
-    wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway,
+    artifacts_dir, click, fill, give_role, held_until_exists, job_succeeds, pick_build,
+    press_deploy, sign_in_as_first_admin, sign_in_with_provider, submit_env_form, type_into,
+    wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway,
 };
 use fantoccini::{Client, Locator};
 
@@ -138,12 +138,7 @@ async fn a_deploy_meeting_a_running_job_waits_and_starts_after_it() -> Result<()
         .await?;
     wait_hydrated(client).await?;
     click(client, ".env-form [name='queue_deploys']").await?;
-    fill(
-        client,
-        "before_switch",
-        &format!("while [ ! -e '{go}' ]; do sleep 0.1; done"),
-    )
-    .await?;
+    fill(client, "before_switch", &held_until_exists(&go)).await?;
     submit_env_form(client).await?;
     wait_for_text(client, "dl.settings dd.queue-deploys", |s| {
         s.starts_with("waits")

@@ -16,7 +16,7 @@ use engine::backends::BackendConfig;
 use engine::domain::Role;
 use engine::testing::rpm::{self, RpmBuilder};
 use engine::testing::sshd::{Fleet, HostImage};
-use engine::{Engine, EngineSettings};
+use engine::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -41,15 +41,7 @@ impl DnfFleet {
         let server = TestServer::start().await;
         let token = server.bearer_token("ci");
         let data = server.data_dir().to_path_buf();
-        let engine = Engine::open(&EngineSettings {
-            database_url: format!("sqlite://{}/slipway.db", data.display()),
-            artifact_roots: vec![data.join("artifacts")],
-            package_root: data.join("repo"),
-            state_dir: data.clone(),
-            secret_key: engine::secrets::SecretKey::generate(),
-        })
-        .await
-        .expect("open the server's database");
+        let engine = server.open_engine().await;
         let user = engine
             .store()
             .create_user("dnf-admin", "dnf-admin", "Dnf Admin", Role::Admin)

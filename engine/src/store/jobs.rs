@@ -138,11 +138,7 @@ impl Store {
     /// the same transaction, to publish: a stream following it then ends.
     pub async fn request_cancel(&self, actor: &str, job_id: i64) -> Result<(Job, Vec<JobEvent>)> {
         let mut tx = self.write().await?;
-        let job: Job = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
-            .bind(job_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("job #{job_id}")))?;
+        let job = tx::jobs::job(&mut tx, job_id).await?;
         let env_path = environment_path(&mut tx, job.environment_id).await?;
         let job = match job.state {
             JobState::Queued => {
@@ -200,11 +196,7 @@ impl Store {
     /// Only an interrupted job can be abandoned, and only once.
     pub async fn abandon_job(&self, actor: &str, job_id: i64, reason: &str) -> Result<Job> {
         let mut tx = self.write().await?;
-        let job: Job = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
-            .bind(job_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("job #{job_id}")))?;
+        let job = tx::jobs::job(&mut tx, job_id).await?;
         if job.state != JobState::Interrupted {
             return Err(Error::Conflict(format!(
                 "job #{job_id} is {}: only an interrupted job can be abandoned",

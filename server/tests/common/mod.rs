@@ -584,6 +584,21 @@ impl TestServer {
         }
     }
 
+    /// An engine on the server's database beside it, for set-up the API
+    /// does not offer (users, applications, environments made directly).
+    pub async fn open_engine(&self) -> engine::Engine {
+        let data = self.data_dir();
+        engine::Engine::open(&engine::EngineSettings {
+            database_url: format!("sqlite://{}/slipway.db", data.display()),
+            artifact_roots: vec![data.join("artifacts")],
+            package_root: data.join("repo"),
+            state_dir: data.to_path_buf(),
+            secret_key: engine::secrets::SecretKey::generate(),
+        })
+        .await
+        .expect("open the server's database")
+    }
+
     /// Opens the server's SQLite database directly (WAL: safe beside it).
     pub async fn db(&self) -> SqlitePool {
         open_db(&self.data_dir).await

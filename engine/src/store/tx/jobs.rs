@@ -282,6 +282,15 @@ pub(crate) async fn set_final_state(
     Ok(job)
 }
 
+/// Job `job_id` as the transaction sees it, or "not found".
+pub(crate) async fn job(tx: &mut sqlx::SqliteConnection, job_id: i64) -> Result<Job> {
+    sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+        .bind(job_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("job #{job_id}")))
+}
+
 pub(crate) async fn environment_path(
     tx: &mut sqlx::SqliteConnection,
     env_id: i64,
