@@ -515,21 +515,26 @@ pub async fn wait_until_live(client: &fantoccini::Client, text: &str) -> Result<
     }
 }
 
-/// Waits for the job page the last click led to and for its job to end.
-/// Fails with the job's log unless it succeeded; returns the job id.
-pub async fn job_succeeds(client: &fantoccini::Client) -> Result<i64> {
-    // The server function answers with the job id and the app navigates to its page.
+/// Waits until the last click has led to a job's page (the server
+/// function answers with the job id and the app navigates there); the id.
+pub async fn job_page_reached(client: &fantoccini::Client) -> Result<i64> {
     let deadline = Instant::now() + PATIENCE;
-    let job_id = loop {
+    loop {
         let url = client.current_url().await?;
         if let Some(id) = url.path().strip_prefix("/jobs/") {
-            break id.parse::<i64>().context("job id in the URL")?;
+            return id.parse::<i64>().context("job id in the URL");
         }
         if Instant::now() > deadline {
             bail!("did not reach a job page; still at {url}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
+}
+
+/// Waits for the job page the last click led to and for its job to end.
+/// Fails with the job's log unless it succeeded; returns the job id.
+pub async fn job_succeeds(client: &fantoccini::Client) -> Result<i64> {
+    let job_id = job_page_reached(client).await?;
     // The live stream, not a reload, brings the page to its final state.
     let state = wait_for_text(client, "#job-state .badge", |s| {
         s == "succeeded" || s == "failed"

@@ -6,8 +6,8 @@
 
 use anyhow::{ensure, Result};
 use end2end::{
-    artifacts_dir, click, fill, held_until_exists, press_deploy, sign_in_as_first_admin,
-    submit_env_form, wait_for_text, wait_hydrated, Browser, Slipway,
+    artifacts_dir, click, fill, held_until_exists, job_page_reached, press_deploy,
+    sign_in_as_first_admin, submit_env_form, wait_for_text, wait_hydrated, Browser, Slipway,
 };
 use fantoccini::Locator;
 
@@ -31,13 +31,7 @@ async fn an_interrupted_job_needs_attention_until_abandoned_with_a_reason() -> R
     wait_for_text(client, "dl.settings", |s| s.contains(&go)).await?;
 
     press_deploy(client, &slipway, 1).await?;
-    let job_id = loop {
-        let url = client.current_url().await?;
-        if let Some(id) = url.path().strip_prefix("/jobs/") {
-            break id.to_owned();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let job_id = job_page_reached(client).await?;
     wait_for_text(client, ".host-progress[data-host='local']", |s| {
         s.contains("before_switch")
     })

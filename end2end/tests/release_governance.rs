@@ -11,9 +11,9 @@
 
 use anyhow::{ensure, Result};
 use end2end::{
-    artifacts_dir, click, fill, give_role, held_until_exists, job_succeeds, pick_build,
-    press_deploy, sign_in_as_first_admin, sign_in_with_provider, submit_env_form, type_into,
-    wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway,
+    artifacts_dir, click, fill, give_role, held_until_exists, job_page_reached, job_succeeds,
+    pick_build, press_deploy, sign_in_as_first_admin, sign_in_with_provider, submit_env_form,
+    type_into, wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway,
 };
 use fantoccini::{Client, Locator};
 
@@ -146,13 +146,7 @@ async fn a_deploy_meeting_a_running_job_waits_and_starts_after_it() -> Result<()
     .await?;
 
     press_deploy(client, &slipway, 1).await?;
-    let first_job = loop {
-        let url = client.current_url().await?;
-        if let Some(id) = url.path().strip_prefix("/jobs/") {
-            break id.to_owned();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let first_job = job_page_reached(client).await?;
 
     // The second waits for the first; a third takes its place.
     pick_build(client, &slipway, ENV_PAGE, 2).await?;

@@ -12,15 +12,10 @@
 mod common;
 #[path = "../tests/common/crash_rig.rs"]
 mod crash_rig;
+mod support;
 
 use crash_rig::CrashRig;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::env_usize;
 
 #[tokio::main]
 async fn main() {

@@ -14,6 +14,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -26,17 +27,11 @@ use engine::domain::{JobKind, Role};
 use engine::store::builds::Registered;
 use engine::store::history::PastRelease;
 use engine::{BuildRequest, Engine, EngineSettings};
+use support::{env_usize, memory_kib};
 
 const ACTORS: usize = 25;
 const ENVIRONMENTS: usize = 50;
 const BUILDS: usize = 200;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -56,17 +51,8 @@ fn report(what: &str, mut samples: Vec<Duration>) -> Duration {
 
 /// Peak and current resident memory of a process, in MiB.
 fn memory_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    let mib = |field| memory_kib(pid, field) as f64 / 1024.0;
+    (mib("VmHWM"), mib("VmRSS"))
 }
 
 /// Writes the load straight through the engine, before the server starts.
