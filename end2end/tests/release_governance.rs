@@ -12,8 +12,9 @@
 use anyhow::{ensure, Result};
 use end2end::{
     artifacts_dir, click, fill, give_role, held_until_exists, job_page_reached, job_succeeds,
-    pick_build, press_deploy, sign_in_as_first_admin, sign_in_with_provider, submit_env_form,
-    type_into, wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider, Slipway,
+    pick_build, press_confirmed, press_deploy, sign_in_as_first_admin, sign_in_with_provider,
+    submit_env_form, type_into, wait_for_text, wait_hydrated, Browser, OidcAccount, OidcProvider,
+    Slipway,
 };
 use fantoccini::{Client, Locator};
 
@@ -119,6 +120,59 @@ async fn a_freeze_window_made_on_the_page_refuses_deploy_until_an_admin_gives_a_
     client.goto(&slipway.url("/")).await?;
     wait_for_text(client, "tr[data-env='demo'] .badge.frozen", |s| {
         s.starts_with("❄ frozen")
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_that_refuses_rollbacks_lets_an_admin_roll_back_with_a_reason() -> Result<()> {
+    let slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+    sign_in_as_first_admin(client, &slipway).await?;
+    for build in [1, 2] {
+        press_deploy(client, &slipway, build).await?;
+        job_succeeds(client).await?;
+    }
+    client.goto(&slipway.url(ENV_PAGE)).await?;
+    wait_hydrated(client).await?;
+    click(client, "details.new-freeze > summary").await?;
+    fill_freeze(client, "name", "Quarter close").await?;
+    choose_kind(client, "weekly").await?;
+    fill_freeze(client, "days", "Mon-Sun").await?;
+    fill_freeze(client, "start", "00:00").await?;
+    fill_freeze(client, "end", "00:00").await?;
+    fill_freeze(client, "time_zone", "UTC").await?;
+    click(client, ".freeze-form [name='blocks_rollbacks']").await?;
+    click(client, ".freeze-form button[type='submit']").await?;
+    let note = wait_for_text(client, "#rollback-frozen", |s| !s.is_empty()).await?;
+    ensure!(
+        note.contains("Quarter close") && note.contains("unless you give a reason"),
+        "{note}"
+    );
+
+    // Without a reason: refused with the window's message.
+    let earlier = "table.releases tr[data-state='superseded']";
+    press_confirmed(client, earlier).await?;
+    let refusal = wait_for_text(client, "#release-history p.error", |s| !s.is_empty()).await?;
+    ensure!(
+        refusal.contains("is frozen by the window") && refusal.contains("Quarter close"),
+        "refusal: {refusal}"
+    );
+
+    // With a reason, the admin goes through; the audit log says why.
+    client.goto(&slipway.url(ENV_PAGE)).await?;
+    wait_hydrated(client).await?;
+    let reason = "build 2 corrupts carts <i>now</i>";
+    type_into(client, &format!("{earlier} .rollback-override"), reason).await?;
+    press_confirmed(client, earlier).await?;
+    let job_id = job_succeeds(client).await?;
+    client.goto(&slipway.url("/audit")).await?;
+    wait_for_text(client, "main", |s| {
+        s.contains("freeze.overridden")
+            && s.contains(reason)
+            && s.contains(&format!("job/{job_id}"))
     })
     .await?;
     Ok(())

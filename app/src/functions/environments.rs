@@ -199,13 +199,21 @@ pub async fn promote(app: String, env: String, to: String) -> Result<Deployed, A
 
 /// Rolls back to an earlier release: a job now, or a request that waits
 /// behind a running job where the environment queues deploys.
+/// `freeze_override`: an admin's reason to roll back through a freeze
+/// window that refuses rollbacks (blank counts as not given).
 #[server(prefix = "/fn", endpoint = "rollback")]
-pub async fn rollback(app: String, env: String, release_id: String) -> Result<Deployed, AppError> {
+pub async fn rollback(
+    app: String,
+    env: String,
+    release_id: String,
+    freeze_override: Option<String>,
+) -> Result<Deployed, AppError> {
     use super::context::{actor, engine, number};
     let release_id = number("release_id", &release_id)?;
     let (engine, actor) = (engine()?, actor().await?);
+    let freeze_override = freeze_override.filter(|reason| !reason.trim().is_empty());
     let deployment = engine
-        .request_rollback(&actor, &app, &env, release_id, None)
+        .request_rollback(&actor, &app, &env, release_id, freeze_override.as_deref())
         .await?;
     Ok(super::convert::deployed(deployment))
 }

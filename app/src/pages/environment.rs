@@ -222,7 +222,9 @@ fn EnvironmentView(detail: EnvDetail, actions: EnvActions) -> impl IntoView {
                 </p>
             }
         })}
-        <ReleasesCard app=app.clone() env=env.clone() releases unsettled may_deploy locked=summary.lock.is_some() rollback=actions.rollback />
+        <ReleasesCard app=app.clone() env=env.clone() releases unsettled may_deploy locked=summary.lock.is_some()
+            rollback_freeze=summary.freeze.active.clone().filter(|f| f.blocks_rollbacks)
+            may_override=may.manage_freezes rollback=actions.rollback />
         <FreezeCard app=app.clone() env=env.clone() windows=freeze_windows manage=may.manage_freezes
             create=actions.create_freeze delete=actions.delete_freeze />
         <VarsCard app=app.clone() env=env.clone() vars manage=may.manage actions />
@@ -406,8 +408,13 @@ fn ReleasesCard(
     may_deploy: bool,
     /// Locked: deploys and rollbacks wait, so none is offered.
     locked: bool,
+    /// A freeze window in force that refuses rollbacks.
+    rollback_freeze: Option<FreezeInfo>,
+    /// Whether the reader may go through it with a reason (break-glass).
+    may_override: bool,
     rollback: ServerAction<Rollback>,
 ) -> impl IntoView {
+    let override_freeze = rollback_freeze.is_some() && may_override;
     // A rollback makes a new row for the release it returns to: the older
     // row of that same release is not one to roll back to.
     let live_key = releases
@@ -415,9 +422,15 @@ fn ReleasesCard(
         .find(|r| r.state == "live")
         .map(|r| r.release_key.clone());
     view! {
-        <section class="card">
+        <section class="card" id="release-history">
             <h2>"Release history"</h2>
             {locked.then(|| view! { <p class="muted">"Locked: rollbacks wait until it is unlocked."</p> })}
+            {rollback_freeze.map(|f| view! {
+                <p class="muted frozen-note" id="rollback-frozen">
+                    "Frozen by \u{201c}"{f.name}"\u{201d} until "{f.ends}": rollbacks are refused"
+                    {if may_override { " unless you give a reason (audited)." } else { "." }}
+                </p>
+            })}
             <ActionError value=rollback.value() />
             <table class="releases">
                 <thead>
@@ -438,7 +451,7 @@ fn ReleasesCard(
                         .cloned()
                         .map(|r| {
                             let live_key = live_key.clone();
-                            view! { <ReleaseRow r live_key app=app.clone() env=env.clone() unsettled may_deploy=may_deploy && !locked rollback /> }
+                            view! { <ReleaseRow r live_key app=app.clone() env=env.clone() unsettled may_deploy=may_deploy && !locked override_freeze rollback /> }
                         })
                         .collect_view()}
                 </tbody>
@@ -482,6 +495,8 @@ fn ReleaseRow(
     env: String,
     unsettled: bool,
     may_deploy: bool,
+    /// Offer a break-glass reason to roll back through a freeze.
+    override_freeze: bool,
     rollback: ServerAction<Rollback>,
 ) -> impl IntoView {
     let job_href = format!("/jobs/{}", r.job_id);
@@ -531,6 +546,10 @@ fn ReleaseRow(
                         <input type="hidden" name="app" value=app.clone() />
                         <input type="hidden" name="env" value=env.clone() />
                         <input type="hidden" name="release_id" value=r.id.to_string() />
+                        {override_freeze.then(|| view! {
+                            <input name="freeze_override" class="break-glass rollback-override"
+                                placeholder="break-glass: why this rollback must go through the freeze" />
+                        })}
                         <ConfirmSubmit label confirm kind="rollback">{question}</ConfirmSubmit>
                     </ActionForm>
                 })}
