@@ -215,6 +215,12 @@ pub struct JobDetail {
     pub approved_by: Option<String>,
     /// An interrupted job someone let go: who, when, why.
     pub abandoned: Option<Abandoned>,
+    /// Whether the reader may deploy on its environment (and so resume it).
+    pub may_deploy: bool,
+    /// The interrupted job this one finishes.
+    pub resumes: Option<i64>,
+    /// The job that finishes this interrupted one.
+    pub resumed_by: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -518,11 +518,23 @@ pub async fn wait_until_live(client: &fantoccini::Client, text: &str) -> Result<
 /// Waits until the last click has led to a job's page (the server
 /// function answers with the job id and the app navigates there); the id.
 pub async fn job_page_reached(client: &fantoccini::Client) -> Result<i64> {
+    job_page_other_than(client, None).await
+}
+
+/// [`job_page_reached`] from job `from`'s page: waits for another job's.
+pub async fn job_page_after(client: &fantoccini::Client, from: i64) -> Result<i64> {
+    job_page_other_than(client, Some(from)).await
+}
+
+async fn job_page_other_than(client: &fantoccini::Client, from: Option<i64>) -> Result<i64> {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let url = client.current_url().await?;
         if let Some(id) = url.path().strip_prefix("/jobs/") {
-            return id.parse::<i64>().context("job id in the URL");
+            let id = id.parse::<i64>().context("job id in the URL")?;
+            if Some(id) != from {
+                return Ok(id);
+            }
         }
         if Instant::now() > deadline {
             bail!("did not reach a job page; still at {url}");

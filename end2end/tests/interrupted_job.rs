@@ -2,35 +2,37 @@
 //! waits in its `before_switch` hook and started again on the same data.
 //! The job page then says the job was interrupted and needs attention;
 //! the admin abandons it with a reason, which the page and the audit log
-//! show as typed, never as markup.
+//! show as typed, never as markup — or resumes it, and a new job finishes
+//! its release.
 
 use anyhow::{ensure, Result};
 use end2end::{
-    artifacts_dir, click, fill, held_until_exists, job_page_reached, press_deploy,
-    sign_in_as_first_admin, submit_env_form, wait_for_text, wait_hydrated, Browser, Slipway,
+    artifacts_dir, click, fill, held_until_exists, job_page_after, job_page_reached,
+    press_confirmed, press_deploy, sign_in_as_first_admin, submit_env_form, wait_for_text,
+    wait_hydrated, Browser, Slipway,
 };
 use fantoccini::Locator;
 
 const ENV_PAGE: &str = "/apps/demo/envs/demo";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_interrupted_job_needs_attention_until_abandoned_with_a_reason() -> Result<()> {
-    let mut slipway = Slipway::start()?;
-    let browser = Browser::start().await?;
-    let client = &browser.client;
-    sign_in_as_first_admin(client, &slipway).await?;
-
-    // The deploy holds in its before_switch hook until `go` exists (never).
-    let go = slipway.data_path("go");
+/// Signs in, makes the demo's deploy hold in its `before_switch` hook until
+/// `go` exists, deploys, kills the server there and starts it again. The
+/// browser is on the job's page once it reads `interrupted`; the job's id.
+async fn interrupted_deploy(
+    client: &fantoccini::Client,
+    slipway: &mut Slipway,
+    go: &str,
+) -> Result<i64> {
+    sign_in_as_first_admin(client, slipway).await?;
     client
         .goto(&slipway.url(&format!("{ENV_PAGE}/edit")))
         .await?;
     wait_hydrated(client).await?;
-    fill(client, "before_switch", &held_until_exists(&go)).await?;
+    fill(client, "before_switch", &held_until_exists(go)).await?;
     submit_env_form(client).await?;
-    wait_for_text(client, "dl.settings", |s| s.contains(&go)).await?;
+    wait_for_text(client, "dl.settings", |s| s.contains(go)).await?;
 
-    press_deploy(client, &slipway, 1).await?;
+    press_deploy(client, slipway, 1).await?;
     let job_id = job_page_reached(client).await?;
     wait_for_text(client, ".host-progress[data-host='local']", |s| {
         s.contains("before_switch")
@@ -55,6 +57,64 @@ async fn an_interrupted_job_needs_attention_until_abandoned_with_a_reason() -> R
     wait_for_text(client, "#job-state", |s| s.contains("interrupted")).await?;
     let attention = wait_for_text(client, "#needs-attention", |s| !s.is_empty()).await?;
     ensure!(attention.contains("Needs attention"), "{attention}");
+    Ok(job_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_job_resumes_as_a_new_job_that_finishes_its_release() -> Result<()> {
+    let mut slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+    let go = slipway.data_path("go");
+    let job_id = interrupted_deploy(client, &mut slipway, &go).await?;
+
+    std::fs::write(&go, "")?;
+    let question = press_confirmed(client, "#needs-attention").await?;
+    ensure!(
+        question.contains("Run this job's release again"),
+        "{question}"
+    );
+    let resumed = job_page_after(client, job_id).await?;
+    wait_for_text(client, "#job-state", |s| s.contains("succeeded")).await?;
+    let resumes = wait_for_text(client, "#resumes", |s| !s.is_empty()).await?;
+    ensure!(
+        resumes.contains(&format!("interrupted job #{job_id}")),
+        "{resumes}"
+    );
+    let png = client.screenshot().await?;
+    std::fs::write(artifacts_dir()?.join("job-resumed.png"), png)?;
+
+    client
+        .goto(&slipway.url(&format!("/jobs/{job_id}")))
+        .await?;
+    wait_hydrated(client).await?;
+    let note = wait_for_text(client, "#resumed", |s| !s.is_empty()).await?;
+    ensure!(note.contains(&format!("job #{resumed}")), "{note}");
+    ensure!(
+        client
+            .find_all(Locator::Css("#needs-attention"))
+            .await?
+            .is_empty(),
+        "a resumed job needs no more attention"
+    );
+
+    client.goto(&slipway.url("/audit")).await?;
+    wait_for_text(client, "main", |s| {
+        s.contains("job.resumed") && s.contains(&format!("job/{job_id}"))
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_job_needs_attention_until_abandoned_with_a_reason() -> Result<()> {
+    let mut slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+
+    // The deploy holds in its before_switch hook until `go` exists (never).
+    let go = slipway.data_path("go");
+    let job_id = interrupted_deploy(client, &mut slipway, &go).await?;
 
     let reason = "<b>checked</b> the host: current untouched; $(id)";
     let field = client

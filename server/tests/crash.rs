@@ -260,6 +260,146 @@ async fn a_server_killed_after_the_switch_leaves_the_live_release_to_restore() {
     assert!(reply.text.contains("already live"), "{}", reply.text);
 }
 
+/// Resume finishes an interrupted job with a new one, only while nothing
+/// changed that would make it another release: not while it runs, not
+/// after its environment's settings changed, and once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_job_resumes_once_and_only_while_that_is_safe() {
+    let server = TestServer::start().await;
+    let auth = server.bearer_token("crash");
+    let data_dir = server.data_dir().to_path_buf();
+    let go = data_dir.join("go");
+    {
+        let db = server.db().await;
+        let hold = format!(
+            "echo staging; while [ ! -e '{}' ]; do sleep 0.1; done",
+            go.display()
+        );
+        set_before_switch(&db, &hold).await;
+        db.close().await;
+    }
+    let job_id = server.deploy(&auth, 1).await;
+    wait_in_hook(&server, &auth, job_id, "before_switch", "staging").await;
+    let resume = format!("/api/jobs/{job_id}/resume");
+    let running = server.post_json(&resume, &auth, &json!({})).await;
+    assert_eq!(
+        running.status,
+        reqwest::StatusCode::CONFLICT,
+        "{}",
+        running.text
+    );
+    assert!(
+        running.text.contains("only an interrupted job"),
+        "{}",
+        running.text
+    );
+
+    let data = server.kill();
+    let server = TestServer::start_in(data).await;
+    let view = wait_interrupted(&server, &auth, job_id).await;
+    assert_eq!(view["job"]["state"], json!("interrupted"), "{view}");
+
+    // Settings changed since: it would be another release. Put back, it is not.
+    let db = server.db().await;
+    let config: String = sqlx::query_scalar("SELECT config FROM environments WHERE name = 'demo'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    common::set_demo_hook(&db, "after_switch", "echo changed").await;
+    let changed = server.post_json(&resume, &auth, &json!({})).await;
+    assert_eq!(
+        changed.status,
+        reqwest::StatusCode::CONFLICT,
+        "{}",
+        changed.text
+    );
+    assert!(
+        changed.text.contains("settings or variables changed"),
+        "{}",
+        changed.text
+    );
+    sqlx::query("UPDATE environments SET config = ? WHERE name = 'demo'")
+        .bind(&config)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM jobs").await,
+        1,
+        "a refused resume queued nothing"
+    );
+
+    std::fs::write(&go, "").unwrap();
+    let resumed = server.post_json(&resume, &auth, &json!({})).await;
+    assert_eq!(
+        resumed.status,
+        reqwest::StatusCode::ACCEPTED,
+        "{}",
+        resumed.text
+    );
+    let resumed = resumed.json()["id"].as_i64().expect("the new job's id");
+    let view = server.wait_job_finished(&auth, resumed).await;
+    assert_eq!(view["job"]["state"], json!("succeeded"), "{view}");
+    assert_eq!(view["job"]["resumes_job_id"], json!(job_id), "{view}");
+    assert_eq!(view["build"]["id"], json!(1), "{view}");
+    let current = data_dir.join("demo-target/current");
+    let target = std::fs::read_link(&current).expect("current after the resume");
+    assert!(current
+        .parent()
+        .unwrap()
+        .join(target)
+        .join("VERSION")
+        .is_file());
+
+    let interrupted = server.job(&auth, job_id).await;
+    assert_eq!(
+        interrupted["job"]["resumed_by_job_id"],
+        json!(resumed),
+        "{interrupted}"
+    );
+    let page = server.get(&format!("/jobs/{job_id}"), &auth).await;
+    assert!(page.text.contains("id=\"resumed\""), "{}", page.text);
+    let again = server.post_json(&resume, &auth, &json!({})).await;
+    assert_eq!(
+        again.status,
+        reqwest::StatusCode::CONFLICT,
+        "{}",
+        again.text
+    );
+    assert!(again.text.contains("resumed already"), "{}", again.text);
+    let abandon = server
+        .post_json(
+            &format!("/api/jobs/{job_id}/abandon"),
+            &auth,
+            &json!({ "reason": "late" }),
+        )
+        .await;
+    assert_eq!(
+        abandon.status,
+        reqwest::StatusCode::CONFLICT,
+        "{}",
+        abandon.text
+    );
+    let details: String = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'job.resumed' AND target = ?",
+    )
+    .bind(format!("job/{job_id}"))
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&details).unwrap()["resumed_by_job"],
+        json!(resumed)
+    );
+    db.close().await;
+    let out = cli(&data_dir, &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// Waits until the job's (single) host runs the hook named `hook` and the
 /// hook's first output line `output` is stored.
 async fn wait_in_hook(

@@ -27,3 +27,23 @@ async fn a_deploy_killed_at_any_of_several_points_recovers_cleanly() {
     assert!(last.is_empty(), "{}\n{last:?}", report.join("\n"));
     println!("{}", report.join("\n"));
 }
+
+/// Killed mid-stage, with every host holding its deploy lock: Resume runs
+/// the release again as a new job, which takes the dead job's locks over
+/// and finishes on every host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_deploy_resumes_through_the_locks_it_left() {
+    let mut rig = CrashRig::start(3).await;
+    let events = rig.calibrate().await;
+    rig.break_locks = false;
+    let outcome = rig.kill_at(events / 4).await;
+    assert!(outcome.problems.is_empty(), "{}", outcome.line());
+    assert!(outcome.interrupted_after.is_some(), "{}", outcome.line());
+    assert!(
+        outcome.locked_hosts > 0,
+        "no host kept a lock to take over: {}",
+        outcome.line()
+    );
+    let problems = rig.resume(outcome.job).await;
+    assert!(problems.is_empty(), "{}\n{problems:#?}", outcome.line());
+}

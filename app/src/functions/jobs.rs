@@ -19,6 +19,13 @@ pub async fn get_job(id: String) -> Result<JobDetail, AppError> {
             &policy.deployers,
         )
         .is_ok();
+    let may_deploy = actor
+        .require_on(
+            engine::auth::Permission::Deploy,
+            &view.environment,
+            &policy.deployers,
+        )
+        .is_ok();
     let request = engine.request_of_job(&actor, id).await?;
     let duration = match (view.job.started_at, view.job.finished_at) {
         (Some(start), Some(end)) => Some(format!(
@@ -50,6 +57,9 @@ pub async fn get_job(id: String) -> Result<JobDetail, AppError> {
                 at: view.job.abandoned_at.map(convert::when).unwrap_or_default(),
                 reason: view.job.abandon_reason.clone().unwrap_or_default(),
             }),
+        may_deploy,
+        resumes: view.job.resumes_job_id,
+        resumed_by: view.job.resumed_by_job_id,
         request_id: request.map(|r| r.id),
         approved_by: view.release.as_ref().and_then(|r| r.approved_by.clone()),
     })
@@ -72,6 +82,15 @@ pub async fn abandon_job(id: String, reason: String) -> Result<(), AppError> {
     let (engine, actor) = (engine()?, actor().await?);
     engine.abandon_job(&actor, id, &reason).await?;
     Ok(())
+}
+
+/// Finishes an interrupted job with a new one; answers the new job's id.
+#[server(prefix = "/fn", endpoint = "resume_job")]
+pub async fn resume_job(id: String) -> Result<i64, AppError> {
+    use super::context::{actor, engine, number};
+    let id = number("id", &id)?;
+    let (engine, actor) = (engine()?, actor().await?);
+    Ok(engine.resume_job(&actor, id).await?.id)
 }
 
 /// "What will run" if this build is deployed to the environment now.

@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use crate::components::when::When;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::components::confirm::ConfirmSubmit;
 use crate::components::errors::{ActionError, ErrorBox};
@@ -12,7 +12,7 @@ use crate::components::state::StateBadge;
 use crate::components::what_changed::WhatChanged;
 use crate::error::AppError;
 use crate::functions::changes::job_changes;
-use crate::functions::jobs::{get_job, AbandonJob, CancelJob};
+use crate::functions::jobs::{get_job, AbandonJob, CancelJob, ResumeJob};
 use crate::model::{short_sha, Abandoned, EventLine, HostInfo, JobDetail, ProgressPayload};
 
 #[component]
@@ -23,12 +23,20 @@ pub fn JobPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let cancel = ServerAction::<CancelJob>::new();
     let abandon = ServerAction::<AbandonJob>::new();
+    let resume = ServerAction::<ResumeJob>::new();
     let job = Resource::new(id, |raw| async move {
         match raw.parse::<i64>() {
             Ok(id) if id > 0 => get_job(raw).await,
             _ => Err(AppError::new(format!(
                 "no job {raw:?}: job ids are numbers, e.g. /jobs/1"
             ))),
+        }
+    });
+    // Resumed: follow the job that finishes it.
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(resumed)) = resume.value().get() {
+            navigate(&format!("/jobs/{resumed}"), Default::default());
         }
     });
     // Abandoned: reload the job, which now says by whom and why.
@@ -45,7 +53,7 @@ pub fn JobPage() -> impl IntoView {
                     Ok(detail) => {
                         // When the stream says the job ended, reload its facts (finish time, duration).
                         let on_end = Callback::new(move |_: ()| job.refetch());
-                        view! { <JobLive detail cancel abandon on_end /> }.into_any()
+                        view! { <JobLive detail cancel resume abandon on_end /> }.into_any()
                     }
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                 }
@@ -54,45 +62,83 @@ pub fn JobPage() -> impl IntoView {
     }
 }
 
-/// An interrupted job needs attention until someone lets it go, saying
-/// why; then the page says who did, when and why.
-#[component]
-fn Interrupted(
+/// What an interrupted job offers, and what became of it.
+#[derive(Clone)]
+struct InterruptedJob {
     job_id: i64,
+    env_href: String,
+    may_resume: bool,
     may_abandon: bool,
     abandoned: Option<Abandoned>,
+    resumed_by: Option<i64>,
+}
+
+/// An interrupted job needs attention until someone resumes it (a new job
+/// runs its release again), rolls back, or lets it go saying why; then the
+/// page says what became of it.
+#[component]
+fn Interrupted(
+    job: InterruptedJob,
+    resume: ServerAction<ResumeJob>,
     abandon: ServerAction<AbandonJob>,
 ) -> impl IntoView {
-    match abandoned {
-        Some(Abandoned { by, at, reason }) => view! {
+    let InterruptedJob {
+        job_id,
+        env_href,
+        may_resume,
+        may_abandon,
+        abandoned,
+        resumed_by,
+    } = job;
+    if let Some(by) = resumed_by {
+        return view! {
+            <p class="notice" id="resumed">
+                "Resumed by "<A href=format!("/jobs/{by}")>{format!("job #{by}")}</A>", which runs its release again."
+            </p>
+        }
+        .into_any();
+    }
+    if let Some(Abandoned { by, at, reason }) = abandoned {
+        return view! {
             <p class="notice" id="abandoned">
                 "Abandoned by "<strong>{by}</strong>" "<When at />": "<span class="reason">{reason}</span>
             </p>
         }
-        .into_any(),
-        None => view! {
-            <div class="notice warning" id="needs-attention">
-                <p>
-                    "Needs attention: Slipway stopped while this job ran, so its hosts may be part-way through it. "
-                    "On SSH hosts its deploy lock may remain (an admin breaks it with Break stale locks on the environment page). "
-                    "Check the hosts, then roll back or deploy again from the environment page, or abandon the job saying why."
-                </p>
-                {may_abandon.then(|| view! {
-                    <ActionForm action=abandon>
-                        <input type="hidden" name="id" value=job_id.to_string() />
-                        <label>
-                            "Reason "
-                            <textarea name="reason" required maxlength="500"
-                                placeholder="Checked every host: current still points at the previous release"></textarea>
-                        </label>
-                        <button type="submit" class="button danger" id="abandon">"Abandon job"</button>
-                    </ActionForm>
-                    <ActionError value=abandon.value() />
-                })}
-            </div>
-        }
-        .into_any(),
+        .into_any();
     }
+    view! {
+        <div class="notice warning" id="needs-attention">
+            <p>
+                "Needs attention: Slipway stopped while this job ran, so its hosts may be part-way through it. "
+                "On SSH hosts its deploy lock may remain (an admin breaks it with Break stale locks on the environment page). "
+                "Resume it, roll back from the environment's "<A href=format!("{env_href}#release-history")>"release history"</A>
+                ", or abandon it saying why."
+            </p>
+            {may_resume.then(|| view! {
+                <ActionForm action=resume>
+                    <input type="hidden" name="id" value=job_id.to_string() />
+                    <ConfirmSubmit label="Resume" confirm="Yes, resume it" kind="primary">
+                        "Run this job's release again as a new job? It finishes what this one began on every host and takes over the deploy locks it left. "
+                        "Refused if another job ran here since, or the environment's settings changed."
+                    </ConfirmSubmit>
+                </ActionForm>
+                <ActionError value=resume.value() />
+            })}
+            {may_abandon.then(|| view! {
+                <ActionForm action=abandon>
+                    <input type="hidden" name="id" value=job_id.to_string() />
+                    <label>
+                        "Reason "
+                        <textarea name="reason" required maxlength="500"
+                            placeholder="Checked every host: current still points at the previous release"></textarea>
+                    </label>
+                    <button type="submit" class="button danger" id="abandon">"Abandon job"</button>
+                </ActionForm>
+                <ActionError value=abandon.value() />
+            })}
+        </div>
+    }
+    .into_any()
 }
 
 fn is_finished(state: &str) -> bool {
@@ -148,6 +194,7 @@ fn apply_event(
 fn JobLive(
     detail: JobDetail,
     cancel: ServerAction<CancelJob>,
+    resume: ServerAction<ResumeJob>,
     abandon: ServerAction<AbandonJob>,
     on_end: Callback<()>,
 ) -> impl IntoView {
@@ -168,6 +215,9 @@ fn JobLive(
         request_id,
         approved_by,
         abandoned,
+        may_deploy,
+        resumes,
+        resumed_by,
     } = detail;
     let asked_before_load = cancel_requested_by.is_some();
     let job_id = summary.id;
@@ -198,7 +248,7 @@ fn JobLive(
     view! {
         <h1>
             "Job #"{job_id}" · "{summary.kind.clone()}" to "
-            <A href=env_href>{format!("{app}/{env}")}</A>
+            <A href=env_href.clone()>{format!("{app}/{env}")}</A>
             " "
             <span id="job-state">{move || view! { <StateBadge state=state.get() /> }}</span>
         </h1>
@@ -216,6 +266,10 @@ fn JobLive(
                     {request_id.map(|id| format!(" (request #{id})"))}
                 </dd>
                 {approved_by.map(|who| view! { <dt>"Approved by"</dt><dd class="approved-by">{who}</dd> })}
+                {resumes.map(|id| view! {
+                    <dt>"Resumes"</dt>
+                    <dd id="resumes"><A href=format!("/jobs/{id}")>{format!("interrupted job #{id}")}</A></dd>
+                })}
                 <dt>"Started"</dt><dd>{started_at.clone().map(|at| view! { <When at /> })}{started_at.is_none().then_some("—")}</dd>
                 <dt>"Finished"</dt><dd>{finished_at.clone().map(|at| view! { <When at /> })}{finished_at.is_none().then_some("—")}{duration.map(|d| format!(" ({d})"))}</dd>
             </dl>
@@ -242,8 +296,16 @@ fn JobLive(
                 </ActionForm>
             </Show>
             <ActionError value=cancel.value() />
-            {(summary.state == "interrupted").then(|| view! {
-                <Interrupted job_id may_abandon=may_cancel abandoned abandon />
+            {(summary.state == "interrupted").then(|| {
+                let job = InterruptedJob {
+                    job_id,
+                    env_href: env_href.clone(),
+                    may_resume: may_deploy,
+                    may_abandon: may_cancel,
+                    abandoned,
+                    resumed_by,
+                };
+                view! { <Interrupted job resume abandon /> }
             })}
         </section>
         {matches!(summary.kind.as_str(), "deploy" | "rollback").then(|| view! { <JobChanges job_id /> })}

@@ -92,6 +92,7 @@ pub mod actions {
     pub const JOB_CANCELLED: &str = "job.cancelled";
     pub const JOB_INTERRUPTED: &str = "job.interrupted";
     pub const JOB_ABANDONED: &str = "job.abandoned";
+    pub const JOB_RESUMED: &str = "job.resumed";
     pub const QA_CREATE_REQUESTED: &str = "qa.create_requested";
     pub const ENVIRONMENT_DESTROY_REQUESTED: &str = "environment.destroy_requested";
     pub const ENVIRONMENT_EXPIRED: &str = "environment.expired";
@@ -163,6 +164,7 @@ pub mod actions {
         JOB_CANCELLED,
         JOB_INTERRUPTED,
         JOB_ABANDONED,
+        JOB_RESUMED,
         QA_CREATE_REQUESTED,
         ENVIRONMENT_DESTROY_REQUESTED,
         ENVIRONMENT_EXPIRED,

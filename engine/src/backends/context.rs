@@ -50,8 +50,20 @@ pub struct ReleaseSpec<'a> {
     /// A digest of the environment's own variables (docker: whether a kept
     /// container still has the current ones).
     pub vars_digest: String,
-    /// Who holds a host's deploy lock while this job runs.
-    pub lock_holder: String,
+    /// The note a host's deploy lock carries while this job runs, and
+    /// whose lock it may take over.
+    pub lock: DeployLock,
+}
+
+/// A host's deploy lock as a job holds it.
+#[derive(Clone, Debug)]
+pub struct DeployLock {
+    /// The note the lock carries (`job N by X from slipway … since T`).
+    pub holder: String,
+    /// For a job that resumes an interrupted one: the start of the note its
+    /// dead runner left (`job N by X from slipway R since `). A lock with
+    /// such a note is taken over instead of refusing the host.
+    pub takes_over: Option<String>,
 }
 
 impl ReleaseSpec<'_> {

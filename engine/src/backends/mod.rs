@@ -16,7 +16,7 @@ pub mod ssh;
 pub use crate::domain::settings::{
     BackendConfig, DEFAULT_HEALTH_TIMEOUT_SECS, DEFAULT_KEEP_RELEASES,
 };
-pub use context::{destroy, release, JobContext, ReleaseSpec};
+pub use context::{destroy, release, DeployLock, JobContext, ReleaseSpec};
 
 /// How a backend's run ended when it did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -91,7 +91,11 @@ fn stage_line(
         ),
         None => format!("stream {artifact} over the connection into:"),
     };
-    let script = plan::lock_and_stage(layout, "<job, user, time>", incoming, env_file.len());
+    let lock = super::DeployLock {
+        holder: "<job, user, time>".into(),
+        takes_over: None,
+    };
+    let script = plan::lock_and_stage(layout, &lock, incoming, env_file.len());
     let stdin = if url.is_some() {
         "its stdin: the .env file"
     } else {

@@ -249,6 +249,10 @@ pub struct Job {
     pub abandoned_by: Option<String>,
     pub abandoned_at: Option<DateTime<Utc>>,
     pub abandon_reason: Option<String>,
+    /// The interrupted job this one finishes (see [`super::resume_refusal`]).
+    pub resumes_job_id: Option<i64>,
+    /// The job that finishes this interrupted one.
+    pub resumed_by_job_id: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]

@@ -9,7 +9,9 @@ use tokio::task::JoinSet;
 use tracing::{info_span, Instrument};
 
 use super::running::{AbortOnDrop, RunningJobs};
-use crate::backends::{self, docker, BackendConfig, JobContext, ReleaseSpec, RunFailure};
+use crate::backends::{
+    self, docker, BackendConfig, DeployLock, JobContext, ReleaseSpec, RunFailure,
+};
 use crate::domain::{Build, Environment, Job, JobKind, Release};
 use crate::error::Result;
 use crate::runtime::artifacts::ArtifactPolicy;
@@ -407,13 +409,7 @@ impl JobRunner {
             vars_digest: docker::plan::vars_digest(
                 vars.iter().map(|v| (v.name.as_str(), v.value.as_str())),
             ),
-            lock_holder: format!(
-                "job {} by {} from slipway {} since {}",
-                job.id,
-                job.requested_by,
-                self.owner,
-                time::to_rfc3339(time::now())
-            ),
+            lock: self.deploy_lock(job, &emitter).await?,
         };
         let result = backends::release(
             &env.config,
@@ -422,6 +418,36 @@ impl JobRunner {
         )
         .await;
         Ok((outcome_of(result), masker))
+    }
+
+    /// The note `job` leaves on a host's deploy lock; a job that resumes an
+    /// interrupted one takes over the lock that job's dead runner left.
+    async fn deploy_lock(&self, job: &Job, emitter: &EventEmitter) -> Result<DeployLock> {
+        let takes_over = match job.resumes_job_id {
+            Some(interrupted_id) => {
+                let interrupted = self.store.job(interrupted_id).await?;
+                let owner = self.store.lease_owner(interrupted_id).await?;
+                emitter
+                    .info(
+                        None,
+                        &format!(
+                            "resumes interrupted job #{interrupted_id}: runs its release again and takes over the deploy locks it left"
+                        ),
+                    )
+                    .await?;
+                owner
+                    .map(|owner| lock_note_start(interrupted_id, &interrupted.requested_by, &owner))
+            }
+            None => None,
+        };
+        Ok(DeployLock {
+            holder: format!(
+                "{}{}",
+                lock_note_start(job.id, &job.requested_by, &self.owner),
+                time::to_rfc3339(time::now())
+            ),
+            takes_over,
+        })
     }
 
     /// What every backend is given for `job`.
@@ -517,4 +543,10 @@ fn hostname() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "slipway".to_owned())
+}
+
+/// How the note on a deploy lock that job `job_id`, asked for by
+/// `requested_by` and run by runner `owner`, begins (the time follows).
+fn lock_note_start(job_id: i64, requested_by: &str, owner: &str) -> String {
+    format!("job {job_id} by {requested_by} from slipway {owner} since ")
 }

@@ -38,7 +38,7 @@ pub enum BranchDeleted {
     /// No preview follows that branch.
     NoPreview,
     /// Its preview's destroy job: queued now, or already under way.
-    Destroying(Job),
+    Destroying(Box<Job>),
     /// Another job runs on its preview (`app/env`), which now expires:
     /// it is destroyed as soon as that job ends.
     AfterJob { environment: String, job_id: i64 },
@@ -222,12 +222,12 @@ impl Engine {
             {
                 Ok(job) => {
                     self.runners.wake.notify_one();
-                    Ok(BranchDeleted::Destroying(job))
+                    Ok(BranchDeleted::Destroying(Box::new(job)))
                 }
                 Err(Error::Busy { job_id, .. }) => {
                     let running = self.store.job(job_id).await?;
                     if running.kind == JobKind::Destroy {
-                        return Ok(BranchDeleted::Destroying(running));
+                        return Ok(BranchDeleted::Destroying(Box::new(running)));
                     }
                     self.store
                         .change_expiry(source, &env, crate::time::now(), ExpiryChange::Expire)

@@ -1,5 +1,5 @@
-//! Deploys, rollbacks, cancels and abandons: the jobs a team member asks
-//! for, and letting go of one that was interrupted.
+//! Deploys, rollbacks, cancels, resumes and abandons: the jobs a team
+//! member asks for, and finishing or letting go of one that was interrupted.
 
 use crate::auth::{Actor, Permission};
 use crate::domain::{Deployment, Job};
@@ -102,6 +102,22 @@ impl Engine {
         self.require_on(actor, Permission::CancelJob, &env, "abandon")
             .await?;
         self.store.abandon_job(&actor.login, job_id, reason).await
+    }
+
+    /// Finishes an interrupted deploy or rollback: a new job, asked for by
+    /// `actor`, runs the same release again and takes over the deploy
+    /// locks the dead job left (see [`crate::domain::resume_refusal`] for
+    /// when that is safe). Whoever may deploy there may resume; a freeze
+    /// or lock refuses it like any deploy.
+    pub async fn resume_job(&self, actor: &Actor, job_id: i64) -> Result<Job> {
+        actor.require(Permission::Deploy)?;
+        let job = self.store.job(job_id).await?;
+        let env = self.store.environment_by_id(job.environment_id).await?;
+        self.require_on(actor, Permission::Deploy, &env, "resume")
+            .await?;
+        let resumed = self.store.resume_job(&actor.login, job_id).await?;
+        self.runners.wake.notify_one();
+        Ok(resumed)
     }
 }
 

@@ -208,6 +208,11 @@ impl Store {
                 "job #{job_id} was abandoned already, by {by}"
             )));
         }
+        if let Some(by) = job.resumed_by_job_id {
+            return Err(Error::Conflict(format!(
+                "job #{job_id} was resumed already, by job #{by}"
+            )));
+        }
         let env_path = environment_path(&mut tx, job.environment_id).await?;
         let job: Job = sqlx::query_as(
             "UPDATE jobs SET abandoned_by = ?, abandoned_at = ?, abandon_reason = ?

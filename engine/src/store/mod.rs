@@ -22,6 +22,7 @@ pub mod notifications;
 pub mod qa;
 pub mod releases;
 pub mod requests;
+pub mod resume;
 pub mod secrets;
 pub(crate) mod tx;
 pub mod users;

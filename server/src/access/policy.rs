@@ -111,6 +111,7 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("GET", "/api/jobs/{id}") => Rule::Require(Read),
         ("POST", "/api/jobs/{id}/cancel") => Rule::Require(CancelJob),
         ("POST", "/api/jobs/{id}/abandon") => Rule::Require(CancelJob),
+        ("POST", "/api/jobs/{id}/resume") => Rule::Require(Deploy),
         ("GET", "/events/jobs/{id}") => Rule::Require(Read),
         ("GET", "/audit.csv") => Rule::Require(Read),
         // The webhook secret is the credential, checked over the body.
@@ -150,9 +151,12 @@ fn server_fn_rule(name: &str) -> Option<Rule> {
         | "get_builds" | "installed_versions" | "deploy_plan" | "latest_activity"
         | "get_requests" | "get_insight" | "deploy_changes" | "job_changes"
         | "get_notifications" | "get_timeline" => Rule::Require(Read),
-        "deploy" | "rollback" | "promote" | "create_qa_environment" | "destroy_environment" => {
-            Rule::Require(Deploy)
-        }
+        "deploy"
+        | "rollback"
+        | "promote"
+        | "resume_job"
+        | "create_qa_environment"
+        | "destroy_environment" => Rule::Require(Deploy),
         "lock_environment" | "unlock_environment" => Rule::Require(Lock),
         "cancel_job" | "cancel_request" | "abandon_job" => Rule::Require(CancelJob),
         "answer_request" => Rule::Require(Approve),

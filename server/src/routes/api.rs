@@ -320,6 +320,27 @@ pub async fn abandon(
     Ok(Json(job).into_response())
 }
 
+/// `POST /api/jobs/{id}/resume`: finish an interrupted deploy or rollback.
+/// A new job runs the same release again (taking over the deploy locks the
+/// interrupted one left); both name each other, audited as `job.resumed`.
+#[utoipa::path(
+    post, path = "/api/jobs/{id}/resume", tag = "jobs",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 202, description = "Queued: the job that finishes it", body = Job),
+        (status = 409, description = "Not safe to resume: the job was not interrupted, was abandoned or resumed already, another job ran after it, its environment's settings changed; or the environment is locked or frozen", body = ErrorBody),
+    ),
+    security(("bearer" = ["deploy"]))
+)]
+pub async fn resume(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let job = state.engine.resume_job(&actor, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}
+
 /// What `GET /api/jobs/{id}` answers.
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the JSON for the OpenAPI document.

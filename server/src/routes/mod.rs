@@ -213,6 +213,7 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::POST, "/api/jobs/{id}/cancel", post(api::cancel)),
         (Method::POST, "/api/jobs/{id}/abandon", post(api::abandon)),
+        (Method::POST, "/api/jobs/{id}/resume", post(api::resume)),
         (Method::GET, "/events/jobs/{id}", get(events::job_events)),
         (Method::GET, "/audit.csv", get(audit_csv::export)),
         (

@@ -28,6 +28,7 @@ use super::{
         api::job,
         api::cancel,
         api::abandon,
+        api::resume,
         api::releases,
         api::builds,
         api_environments::applications,

@@ -43,11 +43,16 @@ pub struct CrashRig {
     /// Whether some deploy has switched a host yet (before, `current` may
     /// be missing).
     ever_switched: bool,
+    /// Whether a kill is followed by breaking the locks the dead job left
+    /// (or they wait for a job that resumes it).
+    pub break_locks: bool,
 }
 
 /// What one kill did, and what the checks after the restart found wrong.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The deploy that was killed.
+    pub job: i64,
     /// The kill was asked for once the job had stored this many events.
     pub after_events: i64,
     /// How many it had stored when the server died.
@@ -125,6 +130,7 @@ impl CrashRig {
             builds,
             rounds: 0,
             ever_switched: false,
+            break_locks: true,
         }
     }
 
@@ -172,6 +178,7 @@ impl CrashRig {
     /// events, starts it again and checks everything.
     pub async fn kill_at(&mut self, after_events: i64) -> Outcome {
         let mut outcome = Outcome {
+            job: 0,
             after_events,
             events_at_kill: 0,
             hosts_at_kill: BTreeMap::new(),
@@ -186,6 +193,7 @@ impl CrashRig {
                 return outcome;
             }
         };
+        outcome.job = job;
 
         // Watch the job's events from beside the server; kill at the point.
         let db = self.server().db().await;
@@ -336,6 +344,9 @@ impl CrashRig {
                 outcome.locked_hosts
             ));
         }
+        if !self.break_locks {
+            return;
+        }
         let broken = self
             .server()
             .call_fn(
@@ -374,6 +385,58 @@ impl CrashRig {
                 String::from_utf8_lossy(&verify.stdout).trim()
             ));
         }
+    }
+
+    /// Resumes interrupted job `job`: the job that finishes it succeeds on
+    /// every host (taking over the locks the dead one left), leaves no lock
+    /// behind, is named on the interrupted job, and a second resume is
+    /// refused. (The crash bench does not resume.)
+    #[allow(dead_code)]
+    pub async fn resume(&mut self, job: i64) -> Vec<String> {
+        let path = format!("/api/jobs/{job}/resume");
+        let reply = self
+            .server()
+            .post_json(&path, &self.token, &json!({}))
+            .await;
+        if reply.status != StatusCode::ACCEPTED {
+            return vec![format!("resume answered {}: {}", reply.status, reply.text)];
+        }
+        let Some(resumed) = reply.json()["id"].as_i64() else {
+            return vec![format!("no job id in {}", reply.text)];
+        };
+        let view = self.server().wait_job_finished(&self.token, resumed).await;
+        let mut problems = Vec::new();
+        if view["job"]["state"] != json!("succeeded") || view["job"]["resumes_job_id"] != json!(job)
+        {
+            problems.push(format!("the resumed job: {view}"));
+        }
+        // The interrupted job's build: the one deployed last.
+        let version = VERSIONS[(self.rounds - 1) % 2];
+        for host in &self.fleet.hosts {
+            if host.current_version().as_deref().map(str::trim) != Some(version) {
+                problems.push(format!("{} does not serve {version}", host.name()));
+            }
+            if host.path(&format!("{DEPLOY_PATH}/.slipway-lock")).exists() {
+                problems.push(format!("{} is still locked", host.name()));
+            }
+        }
+        let interrupted = self.server().job(&self.token, job).await;
+        if interrupted["job"]["resumed_by_job_id"] != json!(resumed) {
+            problems.push(format!(
+                "the interrupted job does not name its resume: {interrupted}"
+            ));
+        }
+        let again = self
+            .server()
+            .post_json(&path, &self.token, &json!({}))
+            .await;
+        if again.status != StatusCode::CONFLICT || !again.text.contains("resumed already") {
+            problems.push(format!(
+                "a second resume answered {}: {}",
+                again.status, again.text
+            ));
+        }
+        problems
     }
 
     /// After every kill, one more deploy goes through on every host.

@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::backends::context::DeployLock;
 use crate::shell::quote;
 
 /// The per-release values the scripts need.
@@ -113,23 +114,33 @@ pub struct Fetch<'a> {
 }
 
 /// Takes the host's deploy lock (an atomic `mkdir`) and records who holds it.
+/// A lock whose note starts with `lock.takes_over` (the dead runner of the
+/// interrupted job this one resumes) is taken over.
 ///
 /// Holding it, the script makes sure the deploy path is this environment's:
 /// the first lock writes [`OWNER_FILE`]; one naming another environment
 /// lets the lock go and exits [`OWNED_EXIT`], so two environments whose
 /// hosts are discovered at job start never release into one directory.
-pub fn lock(layout: &ReleaseLayout, holder: &str) -> String {
-    let lock = q(&layout.lock_dir());
+pub fn lock(layout: &ReleaseLayout, lock: &DeployLock) -> String {
+    let dir = q(&layout.lock_dir());
     let owner = q(&layout.owner_file());
+    let holder = quote(&lock.holder);
+    let take_over = match &lock.takes_over {
+        Some(prefix) => format!(
+            "elif case \"$(cat {dir}/owner 2>/dev/null)\" in {prefix}*) true;; *) false;; esac; then \
+             echo \"deploy lock taken over from: $(cat {dir}/owner)\"; printf '%s\\n' {holder} > {dir}/owner; ",
+            prefix = quote(prefix),
+        ),
+        None => String::new(),
+    };
     format!(
-        "mkdir -p {root} && if mkdir {lock} 2>/dev/null; then printf '%s\\n' {holder} > {lock}/owner; \
-         else echo \"deploy lock held: $(cat {lock}/owner 2>/dev/null)\" >&2; exit {LOCKED_EXIT}; fi && \
+        "mkdir -p {root} && if mkdir {dir} 2>/dev/null; then printf '%s\\n' {holder} > {dir}/owner; \
+         {take_over}else echo \"deploy lock held: $(cat {dir}/owner 2>/dev/null)\" >&2; exit {LOCKED_EXIT}; fi && \
          if [ -e {owner} ] && [ \"$(cat {owner})\" != {env} ]; then \
          printf '%s is the deploy path of %s (its {OWNER_FILE} says so): give this environment its own, or delete that file if %s is gone\\n' \
-         {root} \"$(cat {owner})\" \"$(cat {owner})\" >&2; rm -rf {lock}; exit {OWNED_EXIT}; fi && \
+         {root} \"$(cat {owner})\" \"$(cat {owner})\" >&2; rm -rf {dir}; exit {OWNED_EXIT}; fi && \
          printf '%s\\n' {env} > {owner}",
         root = q(&layout.deploy_path),
-        holder = quote(holder),
         env = quote(&layout.environment),
     )
 }
@@ -143,8 +154,8 @@ pub fn break_lock(layout: &ReleaseLayout) -> String {
 }
 
 /// Takes the lock, then prepares (one round trip).
-pub fn lock_and_prepare(layout: &ReleaseLayout, holder: &str) -> String {
-    format!("{} && {}", lock(layout, holder), prepare(layout))
+pub fn lock_and_prepare(layout: &ReleaseLayout, deploy_lock: &DeployLock) -> String {
+    format!("{} && {}", lock(layout, deploy_lock), prepare(layout))
 }
 
 /// Releases the lock if `holder` (this job, as [`lock`] wrote it) holds it.
@@ -253,14 +264,14 @@ fn check_sha256(file: &str, sha256: &str) -> String {
 /// the archive (arriving on stdin, or fetched and checked).
 pub fn lock_and_stage(
     layout: &ReleaseLayout,
-    holder: &str,
+    deploy_lock: &DeployLock,
     incoming: Incoming<'_>,
     env_len: usize,
 ) -> String {
     format!(
         "{lock} && {note} && \
          if [ -e {release} ]; then echo {exists} >&2; exit {EXISTS_EXIT}; fi && {stage}",
-        lock = lock(layout, holder),
+        lock = lock(layout, deploy_lock),
         note = note_current(layout),
         release = q(&layout.release_dir()),
         exists = quote(&format!(

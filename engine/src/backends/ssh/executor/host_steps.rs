@@ -41,7 +41,7 @@ pub(super) async fn stage_host(
                 label: &format!("lock, {upload}"),
                 script: run.release_step(plan::lock_and_stage(
                     layout,
-                    &run.spec.lock_holder,
+                    &run.spec.lock,
                     archive.incoming(),
                     run.spec.env_file.len(),
                 )),
@@ -100,7 +100,7 @@ async fn restage(
         HostStep {
             phase: "stage",
             label: "lock and prepare",
-            script: run.release_step(plan::lock_and_prepare(layout, &run.spec.lock_holder)),
+            script: run.release_step(plan::lock_and_prepare(layout, &run.spec.lock)),
             stdin: Stdin::NONE,
             timeout: QUICK_TIMEOUT,
             echo: Echo::Nothing,
@@ -374,7 +374,7 @@ pub(super) async fn release_lock(run: &SshRun<'_>, host: &Shared) {
     if let Ok(out) = h
         .conn
         .run(
-            &run.release_step(plan::unlock(&run.layout, &run.spec.lock_holder)),
+            &run.release_step(plan::unlock(&run.layout, &run.spec.lock.holder)),
             Stdin::NONE,
             QUICK_TIMEOUT,
             &|_, _| {},
@@ -405,7 +405,7 @@ pub(super) async fn prune_host(run: &SshRun<'_>, host: &Shared) {
             label: "prune and unlock",
             script: run.release_step(plan::prune_and_unlock(
                 &run.layout,
-                &run.spec.lock_holder,
+                &run.spec.lock.holder,
                 &doomed,
             )),
             stdin: Stdin::NONE,

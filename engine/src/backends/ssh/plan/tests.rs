@@ -29,6 +29,13 @@ fn a_fetched_archive_is_checked_before_it_is_unpacked() {
 
 const HOLDER: &str = "job 7 by ada from slipway a1 since 2026-11-22T12:00:00Z";
 
+fn held_by(holder: &str) -> DeployLock {
+    DeployLock {
+        holder: holder.to_owned(),
+        takes_over: None,
+    }
+}
+
 fn layout() -> ReleaseLayout {
     ReleaseLayout {
         deploy_path: "/srv/shop".into(),
@@ -53,7 +60,7 @@ fn a_deploy_path_is_claimed_by_its_first_environment_and_refused_to_others() {
         deploy_path: root.path().to_path_buf(),
         ..layout()
     };
-    assert!(sh(&lock(&ours, HOLDER)).status.success());
+    assert!(sh(&lock(&ours, &held_by(HOLDER))).status.success());
     assert!(sh(&unlock(&ours, HOLDER)).status.success());
     let claimed = std::fs::read_to_string(root.path().join(OWNER_FILE)).unwrap();
     assert_eq!(claimed, "shop/production\n");
@@ -64,7 +71,7 @@ fn a_deploy_path_is_claimed_by_its_first_environment_and_refused_to_others() {
         environment: format!("shop/staging$(touch {}/canary)", root.path().display()),
         ..ours.clone()
     };
-    let refused = sh(&lock(&theirs, HOLDER));
+    let refused = sh(&lock(&theirs, &held_by(HOLDER)));
     assert_eq!(refused.status.code(), Some(OWNED_EXIT));
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -72,7 +79,7 @@ fn a_deploy_path_is_claimed_by_its_first_environment_and_refused_to_others() {
         "{why}"
     );
     assert!(!ours.lock_dir().exists(), "the refused lock was kept");
-    assert!(sh(&lock(&ours, HOLDER)).status.success());
+    assert!(sh(&lock(&ours, &held_by(HOLDER))).status.success());
     assert!(sh(&unlock(&ours, HOLDER)).status.success());
     assert!(!root.path().join("canary").exists(), "a name executed");
 }
@@ -85,14 +92,49 @@ fn unlocking_leaves_a_lock_that_another_slipways_job_of_the_same_number_holds() 
         ..layout()
     };
     let theirs = "job 7 by bob from slipway b2 since 2026-11-22T11:59:00Z";
-    assert!(sh(&lock(&layout, theirs)).status.success());
-    let refused = sh(&lock(&layout, HOLDER));
+    assert!(sh(&lock(&layout, &held_by(theirs))).status.success());
+    let refused = sh(&lock(&layout, &held_by(HOLDER)));
     assert_eq!(refused.status.code(), Some(LOCKED_EXIT));
     assert!(String::from_utf8_lossy(&refused.stderr).contains(theirs));
 
     assert!(sh(&unlock(&layout, HOLDER)).status.success());
     assert!(layout.lock_dir().exists(), "our unlock removed their lock");
     assert!(sh(&unlock(&layout, theirs)).status.success());
+    assert!(!layout.lock_dir().exists());
+}
+
+#[test]
+fn a_resuming_job_takes_over_only_the_lock_its_interrupted_job_left() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let layout = ReleaseLayout {
+        deploy_path: root.path().to_path_buf(),
+        ..layout()
+    };
+    let dead = "job 7 by ada from slipway a1 since 2026-11-22T11:00:00Z";
+    assert!(sh(&lock(&layout, &held_by(dead))).status.success());
+    // A prefix that is a glob or a shell word matches only itself.
+    let hostile = format!("$(touch {}/canary)", root.path().display());
+    for prefix in ["job 7 by ada from slipway b2 since ", "job * ", &hostile] {
+        let other = DeployLock {
+            holder: "job 9 by bo from slipway a1 since 2026-11-22T12:00:00Z".into(),
+            takes_over: Some(prefix.into()),
+        };
+        let refused = sh(&lock(&layout, &other));
+        assert_eq!(refused.status.code(), Some(LOCKED_EXIT), "{prefix}");
+    }
+    assert!(!root.path().join("canary").exists(), "a prefix executed");
+    let resuming = DeployLock {
+        holder: "job 9 by bo from slipway a1 since 2026-11-22T12:00:00Z".into(),
+        takes_over: Some("job 7 by ada from slipway a1 since ".into()),
+    };
+    let taken = sh(&lock(&layout, &resuming));
+    assert!(taken.status.success(), "{taken:?}");
+    assert!(String::from_utf8_lossy(&taken.stdout).contains(dead));
+    assert_eq!(
+        std::fs::read_to_string(layout.lock_dir().join("owner")).unwrap(),
+        format!("{}\n", resuming.holder)
+    );
+    assert!(sh(&unlock(&layout, &resuming.holder)).status.success());
     assert!(!layout.lock_dir().exists());
 }
 
@@ -184,7 +226,7 @@ fn the_env_file_and_the_archive_share_stdin_and_both_arrive_whole() {
 
 #[test]
 fn a_new_release_stages_only_after_the_lock_and_the_existence_check() {
-    let script = lock_and_stage(&layout(), "job 7 by ann", STDIN_GZ, 0);
+    let script = lock_and_stage(&layout(), &held_by("job 7 by ann"), STDIN_GZ, 0);
     let lock = script.find("mkdir '/srv/shop/.slipway-lock'").unwrap();
     let check = script
         .find("if [ -e '/srv/shop/releases/20261122120000-7' ]")

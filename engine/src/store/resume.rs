@@ -1,0 +1,99 @@
+//! Resuming an interrupted job: a new job runs its release again.
+
+use super::tx::jobs::{environment_path, queue_job};
+use super::tx::{audit, environments, releases};
+use super::{tx, Store};
+use crate::audit::{actions, AuditRecord};
+use crate::domain::snapshot::SettingsSnapshot;
+use crate::domain::{resume_refusal, Build, Job, ResumeContext};
+use crate::error::{Error, Result};
+
+impl Store {
+    /// Queues a job that finishes interrupted job `job_id`: the same build
+    /// (or the same rollback target) on the same environment, by `actor`.
+    /// Refused unless [`resume_refusal`] allows it, as the queueing
+    /// transaction sees the environment; then also refused like any deploy
+    /// while the environment is locked or frozen. Both jobs name each other,
+    /// with a `job.resumed` audit row, in one transaction.
+    pub async fn resume_job(&self, actor: &str, job_id: i64) -> Result<Job> {
+        let mut tx = self.write().await?;
+        let interrupted = tx::jobs::job(&mut tx, job_id).await?;
+        let later_job: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(id) FROM jobs WHERE environment_id = ? AND id > ?")
+                .bind(interrupted.environment_id)
+                .bind(job_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let queued_with: Option<String> =
+            sqlx::query_scalar("SELECT settings_snapshot FROM jobs WHERE id = ?")
+                .bind(job_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let queued_with =
+            queued_with.and_then(|json| serde_json::from_str::<SettingsSnapshot>(&json).ok());
+        let now = environments::settings_snapshot(&mut tx, interrupted.environment_id).await?;
+        let context = ResumeContext {
+            later_job,
+            // A job from before snapshots were kept cannot say.
+            same_settings: queued_with.as_ref() == Some(&now),
+        };
+        if let Some(refusal) = resume_refusal(&interrupted, context) {
+            return Err(Error::Conflict(refusal.to_string()));
+        }
+        let env = environments::environment_in(&mut tx, interrupted.environment_id).await?;
+        let build: Build = sqlx::query_as("SELECT * FROM builds WHERE id = ?")
+            .bind(interrupted.build_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let rollback_to = match interrupted.rollback_of {
+            Some(target) => Some(releases::release(&mut *tx, target).await?),
+            None => None,
+        };
+        let resumed = queue_job(
+            &mut tx,
+            actor,
+            &env,
+            &build,
+            rollback_to.as_ref(),
+            None,
+            None,
+        )
+        .await?;
+        let resumed: Job =
+            sqlx::query_as("UPDATE jobs SET resumes_job_id = ? WHERE id = ? RETURNING *")
+                .bind(job_id)
+                .bind(resumed.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("UPDATE jobs SET resumed_by_job_id = ? WHERE id = ?")
+            .bind(resumed.id)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        let env_path = environment_path(&mut tx, env.id).await?;
+        audit::append(
+            &mut tx,
+            &AuditRecord::new(actor, actions::JOB_RESUMED, format!("job/{job_id}"))
+                .environment(&env_path)
+                .details(serde_json::json!({
+                    "resumed_by_job": resumed.id,
+                    "kind": interrupted.kind.as_str(),
+                    "build_id": build.id,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(resumed)
+    }
+
+    /// The runner that held job `job_id`'s lease last, if it ever ran.
+    pub async fn lease_owner(&self, job_id: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar::<_, Option<String>>("SELECT lease_owner FROM jobs WHERE id = ?")
+                .bind(job_id)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten(),
+        )
+    }
+}
