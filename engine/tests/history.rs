@@ -7,8 +7,8 @@ mod common;
 
 use common::TestEngine;
 use engine::demo::{seed_history, HISTORY_APP};
-use engine::domain::timeline::{Outcome, Zoom};
-use engine::domain::JobKind;
+use engine::domain::timeline::{self, Lane, Outcome, Timeline, TimelineRelease, Zoom};
+use engine::domain::{JobKind, JobState, ReleaseState};
 use engine::store::history::PastRelease;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,6 +61,38 @@ async fn the_sample_history_fills_the_timeline_and_the_dora_weeks() {
         );
     }
     assert!(timeline.releases > 50, "{} releases", timeline.releases);
+    for (zoom, columns) in [
+        (Zoom::Quarter, 240),
+        (Zoom::Quarter, 10),
+        (Zoom::Week, 2000),
+    ] {
+        let timeline = t
+            .engine
+            .timeline(&t.actor, None, zoom, columns)
+            .await
+            .expect("the timeline");
+        let expected = reference_lanes(&t, &timeline).await;
+        // SQLite's julianday() may land a millisecond off.
+        let near = |a: &Lane, b: &Lane| {
+            a.environment == b.environment
+                && a.marks.len() == b.marks.len()
+                && a.marks.iter().zip(&b.marks).all(|(a, b)| {
+                    (a.column, a.outcome, a.releases, a.job_id)
+                        == (b.column, b.outcome, b.releases, b.job_id)
+                        && (a.at - b.at).num_milliseconds().abs() <= 1
+                })
+        };
+        assert!(
+            timeline.lanes.len() == expected.len()
+                && timeline
+                    .lanes
+                    .iter()
+                    .zip(&expected)
+                    .all(|(a, b)| near(a, b)),
+            "{zoom:?} in {columns} columns:\n{:?}\n{expected:?}",
+            timeline.lanes
+        );
+    }
 
     let weeks = t
         .engine
@@ -121,4 +153,49 @@ async fn the_sample_history_fills_the_timeline_and_the_dora_weeks() {
         2,
         "one audit row per import"
     );
+}
+
+/// The timeline's lanes as [`timeline::lanes`] defines them, from every
+/// release of the span read one by one: what the store's packed query
+/// must agree with.
+async fn reference_lanes(t: &TestEngine, shown: &Timeline) -> Vec<Lane> {
+    type Row = (
+        String,
+        i64,
+        chrono::DateTime<chrono::Utc>,
+        ReleaseState,
+        JobState,
+        JobKind,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT a.name || '/' || e.name, r.environment_id, r.created_at, r.state, j.state, r.kind, r.job_id
+         FROM releases r JOIN jobs j ON j.id = r.job_id
+         JOIN environments e ON e.id = r.environment_id JOIN applications a ON a.id = e.application_id
+         WHERE r.created_at >= ? AND r.created_at <= ?
+         ORDER BY r.environment_id, r.id",
+    )
+    .bind(shown.from)
+    .bind(shown.to)
+    .fetch_all(t.engine.store().pool())
+    .await
+    .expect("every release of the span");
+    let releases: Vec<TimelineRelease> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (environment, env, at, state, job, _, job_id))| {
+            let next = rows
+                .get(i + 1)
+                .filter(|next| next.1 == *env)
+                .map(|next| next.5);
+            TimelineRelease {
+                environment: environment.clone(),
+                at: *at,
+                outcome: Outcome::of(*state, *job, next),
+                job_id: *job_id,
+            }
+        })
+        .collect();
+    assert_eq!(shown.releases, releases.len());
+    timeline::lanes(&releases, shown.from, shown.to, shown.columns)
 }

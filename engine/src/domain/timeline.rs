@@ -163,11 +163,13 @@ pub fn lanes(
     columns: u32,
 ) -> Vec<Lane> {
     use std::collections::BTreeMap;
-    let span = (to - from).num_milliseconds().max(1) as f64;
+    let span = (to - from).num_milliseconds().max(1);
     let mut by_lane: BTreeMap<&str, BTreeMap<u32, Mark>> = BTreeMap::new();
     for release in releases.iter().filter(|r| r.at >= from && r.at <= to) {
-        let offset = (release.at - from).num_milliseconds() as f64 / span;
-        let column = ((offset * f64::from(columns)) as u32).min(columns.saturating_sub(1));
+        let offset = (release.at - from).num_milliseconds();
+        let column = (offset * i64::from(columns) / span)
+            .min(i64::from(columns) - 1)
+            .max(0) as u32;
         let lane = by_lane.entry(release.environment.as_str()).or_default();
         lane.entry(column)
             .and_modify(|mark| {

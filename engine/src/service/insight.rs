@@ -71,14 +71,17 @@ impl Engine {
         };
         let to = crate::time::now();
         let from = to - zoom.span();
-        let releases = self.store.timeline_releases(application, from, to).await?;
+        let (lanes, releases) = self
+            .store
+            .timeline_lanes(application, from, to, columns)
+            .await?;
         Ok(Timeline {
             zoom,
             from,
             to,
             columns,
-            lanes: timeline::lanes(&releases, from, to, columns),
-            releases: releases.len(),
+            lanes,
+            releases,
         })
     }
 

@@ -1,122 +1,141 @@
-//! The facts DORA metrics are counted from: an environment's releases that
-//! went live (with their builds' commit times) and its failed jobs.
+//! The facts DORA metrics are counted from (an environment's releases that
+//! went live, with their builds' commit times, and its failed jobs), and
+//! the release timeline's marks.
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::Store;
+use super::{packed, Store};
 use crate::domain::insight::{History, LiveRelease};
-use crate::domain::timeline::{Outcome, TimelineRelease};
+use crate::domain::timeline::{Lane, Mark, Outcome};
 use crate::error::Result;
 
 impl Store {
     /// Environment `env_id`'s history since `since`, oldest first.
     ///
-    /// Times come back as milliseconds after `since` (integers): decoding
-    /// a quarter's 25,000 timestamps as text costs more than the query.
+    /// Times come back as milliseconds after `since`, packed
+    /// ([`super::packed`]): a quarter of a busy environment is tens of
+    /// thousands of releases.
     pub async fn release_history(&self, env_id: i64, since: DateTime<Utc>) -> Result<History> {
         let at = |ms: i64| since + Duration::milliseconds(ms);
-        let releases: Vec<(i64, Option<i64>, bool)> = sqlx::query_as(
-            "SELECT CAST(ROUND((julianday(r.released_at) - julianday(?1)) * 86400000.0) AS INTEGER),
-                    CAST(ROUND((julianday(b.committed_at) - julianday(?1)) * 86400000.0) AS INTEGER),
-                    r.kind = 'rollback'
-             FROM releases r
-             JOIN builds b ON b.id = r.build_id
-             WHERE r.environment_id = ?2 AND r.released_at IS NOT NULL AND r.released_at >= ?1
-             ORDER BY r.released_at",
+        let (releases, failures): (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT
+               (SELECT group_concat(released || ',' || COALESCE(committed, '') || ',' || rollback, ';')
+                FROM (SELECT CAST(ROUND((julianday(r.released_at) - julianday(?1)) * 86400000.0) AS INTEGER) AS released,
+                             CAST(ROUND((julianday(b.committed_at) - julianday(?1)) * 86400000.0) AS INTEGER) AS committed,
+                             r.kind = 'rollback' AS rollback
+                      FROM releases r
+                      JOIN builds b ON b.id = r.build_id
+                      WHERE r.environment_id = ?2 AND r.released_at IS NOT NULL AND r.released_at >= ?1
+                      ORDER BY r.released_at)),
+               (SELECT group_concat(finished, ';')
+                FROM (SELECT CAST(ROUND((julianday(finished_at) - julianday(?1)) * 86400000.0) AS INTEGER) AS finished
+                      FROM jobs
+                      WHERE environment_id = ?2 AND kind IN ('deploy', 'rollback')
+                        AND state IN ('failed', 'interrupted') AND finished_at >= ?1
+                      ORDER BY finished_at))",
         )
         .bind(since)
         .bind(env_id)
-        .fetch_all(self.pool())
+        .fetch_one(self.pool())
         .await?;
-        let failures: Vec<i64> = sqlx::query_scalar(
-            "SELECT CAST(ROUND((julianday(finished_at) - julianday(?1)) * 86400000.0) AS INTEGER)
-             FROM jobs
-             WHERE environment_id = ?2 AND kind IN ('deploy', 'rollback')
-               AND state IN ('failed', 'interrupted') AND finished_at >= ?1
-             ORDER BY finished_at",
-        )
-        .bind(since)
-        .bind(env_id)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(History {
-            releases: releases
-                .into_iter()
-                .map(|(released_ms, committed_ms, rollback)| LiveRelease {
-                    released_at: at(released_ms),
-                    committed_at: committed_ms.map(at),
-                    rollback,
+        let releases = packed::rows::<3>(releases.as_deref())?
+            .into_iter()
+            .filter_map(|[released, committed, rollback]| {
+                Some(LiveRelease {
+                    released_at: at(released?),
+                    committed_at: committed.map(at),
+                    rollback: rollback == Some(1),
                 })
-                .collect(),
-            failures: failures.into_iter().map(at).collect(),
-        })
+            })
+            .collect();
+        let failures = packed::rows::<1>(failures.as_deref())?
+            .into_iter()
+            .filter_map(|[finished]| finished.map(at))
+            .collect();
+        Ok(History { releases, failures })
     }
 
-    /// Every release made between `from` and `to` (of application
-    /// `application_id`, or of all), with its outcome, in no set order.
-    /// Read from one covering index in time order; the job is read only
-    /// for a failed release (a job switches its release live only on
-    /// success, so `failed` is exactly "did not succeed"), to tell an
-    /// interruption from a failure.
-    pub async fn timeline_releases(
+    /// The timeline's lanes between `from` and `to` (of application
+    /// `application_id`, or of all), `columns` columns each, sorted by
+    /// environment, and how many releases they show: what
+    /// [`crate::domain::timeline::lanes`] makes of every release in the span, placed and
+    /// counted by the database, which hands back one packed row per lane.
+    ///
+    /// Releases are read from one covering index in time order; the job is
+    /// read only for a failed release (a job switches its release live only
+    /// on success, so `failed` is exactly "did not succeed"), to tell an
+    /// interruption from a failure; a superseded release whose successor
+    /// on its environment is a rollback was rolled back. A mark links the
+    /// newest release's job: the highest job id, as jobs are numbered in
+    /// the order they are queued (and a history is imported oldest first).
+    pub async fn timeline_lanes(
         &self,
         application_id: Option<i64>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<TimelineRelease>> {
-        // All integers: decoding 25,000 timestamps costs more than the query.
-        type Row = (i64, i64, i64, i64, bool, i64);
-        let names: std::collections::HashMap<i64, String> = sqlx::query_as(
-            "SELECT e.id, a.name || '/' || e.name FROM environments e JOIN applications a ON a.id = e.application_id",
-        )
-        .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .collect();
+        columns: u32,
+    ) -> Result<(Vec<Lane>, usize)> {
+        let span_ms = (to - from).num_milliseconds().max(1);
         // Ranks follow `Outcome`'s order (see `Outcome::from_rank`).
-        let mut rows: Vec<Row> = sqlx::query_as(
-            "SELECT r.environment_id, r.id,
-                    CAST(ROUND((julianday(r.created_at) - julianday(?1)) * 86400000.0) AS INTEGER),
-                    r.job_id, r.kind = 'rollback',
-                    CASE r.state
-                         WHEN 'failed' THEN (SELECT CASE j.state WHEN 'interrupted' THEN 4 ELSE 5 END
-                                             FROM jobs j WHERE j.id = r.job_id)
-                         WHEN 'live' THEN 2
-                         WHEN 'pending' THEN 1
-                         ELSE 0
-                    END
-             FROM releases r INDEXED BY releases_by_created_at
-             WHERE r.created_at >= ?1 AND r.created_at <= ?2
-               AND (?3 IS NULL OR r.environment_id IN (SELECT id FROM environments WHERE application_id = ?3))",
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "WITH placed AS (
+                SELECT r.environment_id AS env, r.job_id AS job, ms,
+                       MIN(ms * ?4 / ?5, ?4 - 1) AS col,
+                       CASE r.state
+                            WHEN 'failed' THEN (SELECT CASE j.state WHEN 'interrupted' THEN 4 ELSE 5 END
+                                                FROM jobs j WHERE j.id = r.job_id)
+                            WHEN 'live' THEN 2
+                            WHEN 'pending' THEN 1
+                            ELSE CASE WHEN LEAD(r.kind) OVER (PARTITION BY r.environment_id ORDER BY r.id) = 'rollback'
+                                      THEN 3 ELSE 0 END
+                       END AS rank
+                FROM (SELECT id, environment_id, job_id, state, kind,
+                             CAST(ROUND((julianday(created_at) - julianday(?1)) * 86400000.0) AS INTEGER) AS ms
+                      FROM releases INDEXED BY releases_by_created_at
+                      WHERE created_at >= ?1 AND created_at <= ?2
+                        AND (?3 IS NULL OR environment_id IN (SELECT id FROM environments WHERE application_id = ?3))) r
+             ),
+             marks AS (
+                SELECT env, col, COUNT(*) AS n, MAX(rank) AS rank, MAX(job) AS job, MAX(ms) AS ms
+                FROM placed GROUP BY env, col
+             )
+             SELECT a.name || '/' || e.name,
+                    group_concat(m.col || ',' || m.rank || ',' || m.n || ',' || m.job || ',' || m.ms, ';')
+             FROM marks m
+             JOIN environments e ON e.id = m.env
+             JOIN applications a ON a.id = e.application_id
+             GROUP BY m.env",
         )
         .bind(from)
         .bind(to)
         .bind(application_id)
+        .bind(i64::from(columns))
+        .bind(span_ms)
         .fetch_all(self.pool())
         .await?;
-        // A superseded release that a rollback replaced was rolled back:
-        // look at each one's successor on its environment.
-        rows.sort_unstable_by_key(|&(env, id, ..)| (env, id));
-        let rolled_back: Vec<bool> = rows
-            .windows(2)
-            .map(|pair| pair[0].0 == pair[1].0 && pair[1].4)
-            .chain(std::iter::once(false))
-            .collect();
-        Ok(rows
-            .into_iter()
-            .zip(rolled_back)
-            .map(
-                |((env, _, offset_ms, job_id, _, rank), rolled_back)| TimelineRelease {
-                    environment: names.get(&env).cloned().unwrap_or_default(),
-                    at: from + chrono::Duration::milliseconds(offset_ms),
-                    outcome: if rank == 0 && rolled_back {
-                        Outcome::RolledBack
-                    } else {
-                        Outcome::from_rank(rank)
-                    },
+        let mut shown = 0;
+        let mut lanes = Vec::with_capacity(rows.len());
+        for (environment, packed) in rows {
+            let mut marks = Vec::new();
+            for [column, rank, releases, job_id, ms] in packed::rows::<5>(packed.as_deref())? {
+                let (Some(column), Some(releases), Some(job_id), Some(ms)) =
+                    (column, releases, job_id, ms)
+                else {
+                    continue;
+                };
+                shown += releases as usize;
+                marks.push(Mark {
+                    column: column as u32,
+                    outcome: Outcome::from_rank(rank.unwrap_or(0)),
+                    releases: releases as u32,
                     job_id,
-                },
-            )
-            .collect())
+                    at: from + Duration::milliseconds(ms),
+                });
+            }
+            marks.sort_unstable_by_key(|mark| mark.column);
+            lanes.push(Lane { environment, marks });
+        }
+        lanes.sort_by(|a, b| a.environment.cmp(&b.environment));
+        Ok((lanes, shown))
     }
 }
