@@ -78,6 +78,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/apps/:app/envs/:env/edit") view=EnvironmentFormPage />
                     <Route path=path!("/apps/:app/envs/:env") view=EnvironmentPage />
                     <Route path=path!("/apps/:app/envs/:env/insight") view=InsightPage />
+                    <Route path=path!("/apps/:app/insight") view=InsightPage />
                 </Routes>
             </main>
             <Shortcuts />

@@ -252,5 +252,22 @@ async fn the_seeded_history_fills_the_timeline_and_the_dora_charts() -> Result<(
         artifacts_dir()?.join("insight-history.png"),
         client.screenshot().await?,
     )?;
+
+    // The application's environments together: at least as many deploys
+    // each week as production alone, reached from the overview.
+    client.goto(&slipway.url("/")).await?;
+    wait_hydrated(client).await?;
+    click(client, "section.app[data-app='storefront'] a.app-insight").await?;
+    let scope = wait_for_text(client, "p.insight-scope", |s| !s.is_empty()).await?;
+    ensure!(scope.contains("permanent environments together"), "{scope}");
+    let (drawn_app, _) = drawn_bars(client, "figure.chart.deployments svg rect.bar").await?;
+    ensure!(
+        drawn_app >= drawn,
+        "{drawn_app} weeks drawn for the application, {drawn} for production"
+    );
+    std::fs::write(
+        artifacts_dir()?.join("insight-application.png"),
+        client.screenshot().await?,
+    )?;
     Ok(())
 }

@@ -56,4 +56,16 @@ async fn dora_metrics_answer_as_json_and_csv_and_refuse_bad_ranges() {
     }
     let missing = server.get("/api/apps/demo/envs/nope/dora", &admin).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // The application: its one permanent environment, so the same weeks.
+    let app = server.get("/api/apps/demo/dora?weeks=2", &admin).await;
+    assert_eq!(app.status, StatusCode::OK, "{}", app.text);
+    assert_eq!(app.json(), weeks);
+    let app_csv = server.get("/api/apps/demo/dora.csv?weeks=2", &admin).await;
+    assert_eq!(app_csv.status, StatusCode::OK);
+    assert_eq!(app_csv.text, csv.text);
+    let refused = server.get("/api/apps/demo/dora?weeks=0", &admin).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    let missing = server.get("/api/apps/nope/dora", &admin).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
 }

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use crate::error::AppError;
 use crate::model::WeekRow;
 
-/// The last `weeks` weeks of `app/env`, oldest first.
+/// The last `weeks` weeks of `app/env` (a blank `env`: of the
+/// application's permanent environments together), oldest first.
 #[server(prefix = "/fn", endpoint = "get_insight")]
 pub async fn get_insight(
     app: String,
@@ -15,7 +16,10 @@ pub async fn get_insight(
     use super::context::{actor, engine, number};
     let weeks: u32 = number("weeks", &weeks)?;
     let (engine, actor) = (engine()?, actor().await?);
-    let rows = engine.dora(&actor, &app, &env, weeks, 24).await?;
+    let rows = match env.trim() {
+        "" => engine.dora_of_application(&actor, &app, weeks, 24).await?,
+        env => engine.dora(&actor, &app, env, weeks, 24).await?,
+    };
     Ok(rows
         .into_iter()
         .map(|w| WeekRow {

@@ -1,5 +1,6 @@
-//! An environment's DORA metrics: four weekly charts, the numbers behind
-//! them, and what each one means.
+//! DORA metrics of an environment, or of an application's environments
+//! together: four weekly charts, the numbers behind them, and what each
+//! one means.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -17,17 +18,42 @@ const WEEKS: u32 = 12;
 pub fn InsightPage() -> impl IntoView {
     let params = use_params_map();
     let app = move || params.read().get("app").unwrap_or_default();
-    let env = move || params.read().get("env").unwrap_or_default();
+    // None: the application's environments together.
+    let env = move || params.read().get("env");
     let weeks = Resource::new(
         move || (app(), env()),
-        |(app, env)| get_insight(app, env, WEEKS.to_string()),
+        |(app, env)| get_insight(app, env.unwrap_or_default(), WEEKS.to_string()),
     );
+    let scope = move || match env() {
+        Some(env) => format!("{}/{env}", app()),
+        None => format!("{} (every permanent environment)", app()),
+    };
     view! {
-        <Title text=move || format!("Insight · {}/{}", app(), env()) />
+        <Title text=move || format!("Insight · {}", scope()) />
         <h1>
-            <A href=move || format!("/apps/{}/envs/{}", app(), env())>{move || format!("{}/{}", app(), env())}</A>
+            {move || match env() {
+                Some(env) => view! {
+                    <A href=format!("/apps/{}/envs/{env}", app())>{format!("{}/{env}", app())}</A>
+                }
+                .into_any(),
+                None => view! { <span>{scope()}</span> }.into_any(),
+            }}
             " · DORA metrics"
         </h1>
+        <p class="muted insight-scope">
+            {move || match env() {
+                Some(_) => view! {
+                    "This environment alone; "
+                    <A href=format!("/apps/{}/insight", app())>"the whole application"</A>
+                    " counts its permanent environments together."
+                }
+                .into_any(),
+                None => view! {
+                    "Its permanent environments together: deploys and failed deploys summed, medians over all of them; QA environments are left out."
+                }
+                .into_any(),
+            }}
+        </p>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match weeks.await {
@@ -84,7 +110,7 @@ fn Charts(rows: Vec<WeekRow>) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
-            <p class="muted">"Also as JSON and CSV: "<code>"GET /api/apps/<app>/envs/<env>/dora"</code>" and "<code>"…/dora.csv"</code>"."</p>
+            <p class="muted">"Also as JSON and CSV: "<code>"GET /api/apps/<app>/envs/<env>/dora"</code>" (an environment) or "<code>"GET /api/apps/<app>/dora"</code>" (the application), and "<code>"…/dora.csv"</code>"."</p>
         </section>
     }
 }
@@ -96,7 +122,7 @@ fn Definitions() -> impl IntoView {
             <h2>"What they mean"</h2>
             <dl>
                 <dt>"Deployments"</dt>
-                <dd>"Deploys that went live here in the week (Monday to Sunday, UTC). Rollbacks are not deploys."</dd>
+                <dd>"Deploys that went live in the week (Monday to Sunday, UTC). Rollbacks are not deploys."</dd>
                 <dt>"Lead time"</dt>
                 <dd>"From the build's commit time (as CI or the forge said) to its deploy going live; the week's median."</dd>
                 <dt>"Change failure rate"</dt>

@@ -53,12 +53,15 @@ pub fn OverviewPage() -> impl IntoView {
 fn AppSection(app: AppOverview) -> impl IntoView {
     let new_env = format!("/apps/{}/new-env", app.name);
     let builds = format!("/builds?app={}", app.name);
+    let insight = format!("/apps/{}/insight", app.name);
     view! {
         <section class="card app" data-app=app.name.clone()>
             <h2>
                 {app.name.clone()}
                 <small>
                     <A href=builds>"builds"</A>
+                    " · "
+                    <A href=insight attr:class="app-insight">"DORA metrics"</A>
                     " · "
                     <A href=new_env>"new environment"</A>
                 </small>

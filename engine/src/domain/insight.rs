@@ -66,6 +66,71 @@ pub fn weekly(
     to: DateTime<Utc>,
     failure_window: Duration,
 ) -> Vec<WeekMetrics> {
+    weekly_across(std::slice::from_ref(history), from, to, failure_window)
+}
+
+/// [`weekly`] for several environments taken together (an application's):
+/// each environment's deploys, failures and restores are found in its own
+/// history, then a week counts them all — deploys and failed deploys
+/// summed, medians over every environment's lead times and restores.
+pub fn weekly_across(
+    histories: &[History],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    failure_window: Duration,
+) -> Vec<WeekMetrics> {
+    let mut weeks: Vec<WeekSamples> = Vec::new();
+    for history in histories {
+        let samples = week_samples(history, from, to, failure_window);
+        if weeks.is_empty() {
+            weeks = samples;
+            continue;
+        }
+        for (week, more) in weeks.iter_mut().zip(samples) {
+            week.deployments += more.deployments;
+            week.failed_deployments += more.failed_deployments;
+            week.leads.extend(more.leads);
+            week.restores.extend(more.restores);
+        }
+    }
+    if weeks.is_empty() {
+        weeks = week_samples(&History::default(), from, to, failure_window);
+    }
+    weeks.into_iter().map(WeekSamples::metrics).collect()
+}
+
+/// What one environment contributes to a week.
+struct WeekSamples {
+    week_start: DateTime<Utc>,
+    deployments: u32,
+    failed_deployments: u32,
+    /// Lead times of the week's deploys whose commit time is known, in seconds.
+    leads: Vec<i64>,
+    /// Times to restore of the failures that began that week, in seconds.
+    restores: Vec<i64>,
+}
+
+impl WeekSamples {
+    fn metrics(self) -> WeekMetrics {
+        WeekMetrics {
+            week_start: self.week_start,
+            deployments: self.deployments,
+            lead_time_secs: median(self.leads),
+            failed_deployments: self.failed_deployments,
+            change_failure_rate: (self.deployments > 0)
+                .then(|| f64::from(self.failed_deployments) / f64::from(self.deployments)),
+            time_to_restore_secs: median(self.restores),
+        }
+    }
+}
+
+/// One environment's samples for every week from `from`'s to `to`'s.
+fn week_samples(
+    history: &History,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    failure_window: Duration,
+) -> Vec<WeekSamples> {
     let mut releases = history.releases.clone();
     releases.sort_by_key(|r| r.released_at);
     let mut failures = history.failures.clone();
@@ -101,21 +166,19 @@ pub fn weekly(
                     .map(|c| (r.released_at - c).num_seconds().max(0))
             })
             .collect();
-        let failed_deploys = deploys.iter().filter(|&&i| failed[i]).count() as u32;
+        let failed_deployments = deploys.iter().filter(|&&i| failed[i]).count() as u32;
         let first = incidents.partition_point(|&(began, _)| began < start);
         let last = incidents.partition_point(|&(began, _)| began < end);
         let restores: Vec<i64> = incidents[first..last]
             .iter()
             .map(|&(began, restored)| (restored - began).num_seconds())
             .collect();
-        weeks.push(WeekMetrics {
+        weeks.push(WeekSamples {
             week_start: start,
             deployments: deploys.len() as u32,
-            lead_time_secs: median(leads),
-            failed_deployments: failed_deploys,
-            change_failure_rate: (!deploys.is_empty())
-                .then(|| f64::from(failed_deploys) / deploys.len() as f64),
-            time_to_restore_secs: median(restores),
+            failed_deployments,
+            leads,
+            restores,
         });
         start = end;
     }
@@ -277,5 +340,54 @@ mod tests {
         assert!(weeks.iter().all(|w| w.deployments == 0
             && w.change_failure_rate.is_none()
             && w.lead_time_secs.is_none()));
+    }
+
+    #[test]
+    fn an_application_counts_its_environments_together_each_in_its_own_history() {
+        // Staging: deploys Mon 10:00 (lead 1 h) and Tue 10:00 (lead 5 h); a
+        // job fails Tue 11:00 and a deploy restores it Wed 11:00 (lead 2 h).
+        let staging = History {
+            releases: vec![deploy(10, 1), deploy(34, 5), deploy(59, 2)],
+            failures: vec![at(35)],
+        };
+        // Production: one deploy Thu 10:00 (lead 7 h) rolled back at 10:30.
+        let production = History {
+            releases: vec![
+                deploy(82, 7),
+                LiveRelease {
+                    released_at: at(82) + Duration::minutes(30),
+                    committed_at: None,
+                    rollback: true,
+                },
+            ],
+            failures: Vec::new(),
+        };
+        let weeks = weekly_across(&[staging, production], at(0), at(100), Duration::hours(24));
+        assert_eq!(weeks.len(), 1);
+        let week = &weeks[0];
+        assert_eq!(week.deployments, 4);
+        // Tuesday's staging deploy (failed job) and production's (rolled
+        // back); production's rollback says nothing of staging.
+        assert_eq!(week.failed_deployments, 2);
+        assert_eq!(week.change_failure_rate, Some(0.5));
+        assert_eq!(
+            week.lead_time_secs,
+            Some(3 * 3600 + 1800),
+            "median of 1, 2, 5, 7 h"
+        );
+        // Restores: staging 24 h (Tue 11:00 -> Wed 11:00), production 30 min.
+        assert_eq!(week.time_to_restore_secs, Some((24 * 3600 + 30 * 60) / 2));
+        // One environment alone is what `weekly` says of it.
+        let alone = weekly_across(
+            std::slice::from_ref(&History::default()),
+            at(0),
+            at(0),
+            Duration::hours(1),
+        );
+        assert_eq!(
+            alone,
+            weekly(&History::default(), at(0), at(0), Duration::hours(1))
+        );
+        assert_eq!(weekly_across(&[], at(0), at(0), Duration::hours(1)), alone);
     }
 }

@@ -1,10 +1,12 @@
-//! Release insight: DORA metrics per environment, week by week.
+//! Release insight: DORA metrics per environment and per application,
+//! week by week, and the release timeline.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::auth::{Actor, Permission};
 use crate::domain::insight::{self, WeekMetrics};
-use crate::domain::timeline::{self, Timeline, Zoom};
+use crate::domain::timeline::{Timeline, Zoom};
+use crate::domain::EnvironmentKind;
 use crate::error::{InvalidInput, Result};
 
 use crate::store::history::PastRelease;
@@ -15,6 +17,34 @@ use super::Engine;
 const MAX_WEEKS: u32 = 104;
 /// The longest failure window: a month.
 const MAX_WINDOW_HOURS: u32 = 30 * 24;
+
+/// The weeks a DORA question covers, ending now, and its failure window.
+struct DoraSpan {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    window: Duration,
+}
+
+impl DoraSpan {
+    fn new(weeks: u32, failure_window_hours: u32) -> Result<Self> {
+        if !(1..=MAX_WEEKS).contains(&weeks) {
+            return Err(InvalidInput::new("weeks", format!("1 to {MAX_WEEKS} weeks")).into());
+        }
+        if !(1..=MAX_WINDOW_HOURS).contains(&failure_window_hours) {
+            return Err(InvalidInput::new(
+                "failure_window_hours",
+                format!("1 to {MAX_WINDOW_HOURS} hours"),
+            )
+            .into());
+        }
+        let to = crate::time::now();
+        Ok(Self {
+            from: insight::week_of(to) - Duration::weeks(i64::from(weeks) - 1),
+            to,
+            window: Duration::hours(i64::from(failure_window_hours)),
+        })
+    }
+}
 
 impl Engine {
     /// The last `weeks` weeks (this one included) of `app/env`: deploys,
@@ -30,25 +60,35 @@ impl Engine {
         failure_window_hours: u32,
     ) -> Result<Vec<WeekMetrics>> {
         actor.require(Permission::Read)?;
-        if !(1..=MAX_WEEKS).contains(&weeks) {
-            return Err(InvalidInput::new("weeks", format!("1 to {MAX_WEEKS} weeks")).into());
-        }
-        if !(1..=MAX_WINDOW_HOURS).contains(&failure_window_hours) {
-            return Err(InvalidInput::new(
-                "failure_window_hours",
-                format!("1 to {MAX_WINDOW_HOURS} hours"),
-            )
-            .into());
-        }
+        let span = DoraSpan::new(weeks, failure_window_hours)?;
         let env = self.find_environment(app, env).await?;
-        let now = crate::time::now();
-        let from = insight::week_of(now) - Duration::weeks(i64::from(weeks) - 1);
-        let history = self.store.release_history(env.id, from).await?;
-        Ok(insight::weekly(
-            &history,
-            from,
-            now,
-            Duration::hours(i64::from(failure_window_hours)),
+        let history = self.store.release_history(env.id, span.from).await?;
+        Ok(insight::weekly(&history, span.from, span.to, span.window))
+    }
+
+    /// [`Engine::dora`] for every permanent environment of `app` taken
+    /// together ([`insight::weekly_across`]); QA environments are left out.
+    pub async fn dora_of_application(
+        &self,
+        actor: &Actor,
+        app: &str,
+        weeks: u32,
+        failure_window_hours: u32,
+    ) -> Result<Vec<WeekMetrics>> {
+        actor.require(Permission::Read)?;
+        let span = DoraSpan::new(weeks, failure_window_hours)?;
+        let application = self.find_application(app).await?;
+        let mut histories = Vec::new();
+        for env in self.store.environments().await? {
+            if env.application_id == application.id && env.kind == EnvironmentKind::Permanent {
+                histories.push(self.store.release_history(env.id, span.from).await?);
+            }
+        }
+        Ok(insight::weekly_across(
+            &histories,
+            span.from,
+            span.to,
+            span.window,
         ))
     }
 

@@ -94,6 +94,9 @@ fn http_rule(method: &Method, route: &str) -> Option<Rule> {
         ("GET", "/api/audit") => Rule::Require(Read),
         ("GET", "/api/audit/checkpoints") => Rule::Require(Read),
         ("GET", "/api/apps/{app}/envs/{env}/dora") => Rule::Require(Read),
+        ("GET", "/api/apps/{app}/dora") | ("GET", "/api/apps/{app}/dora.csv") => {
+            Rule::Require(Read)
+        }
         ("GET", "/api/apps/{app}/envs/{env}/changes") => Rule::Require(Read),
         ("GET", "/api/jobs/{id}/changes") => Rule::Require(Read),
         ("GET", "/api/timeline") => Rule::Require(Read),
@@ -135,7 +138,8 @@ fn page_rule(route: &str) -> Option<Rule> {
         | "/timeline"
         | "/jobs/{id}"
         | "/apps/{app}/envs/{env}"
-        | "/apps/{app}/envs/{env}/insight" => Rule::Require(Read),
+        | "/apps/{app}/envs/{env}/insight"
+        | "/apps/{app}/insight" => Rule::Require(Read),
         "/apps/{app}/new-env" | "/apps/{app}/envs/{env}/edit" => Rule::Require(ManageEnvironments),
         _ => return None,
     };

@@ -1,4 +1,5 @@
-//! DORA metrics of an environment, week by week, as JSON and CSV.
+//! DORA metrics of an environment or an application, week by week, as
+//! JSON and CSV; the release timeline.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -25,24 +26,25 @@ pub struct DoraQuery {
     failure_window_hours: Option<u32>,
 }
 
+/// The weeks of `app/env`, or of `app`'s environments together.
 async fn weeks(
     state: &AppState,
     actor: &Actor,
     app: &str,
-    env: &str,
+    env: Option<&str>,
     query: Result<Query<DoraQuery>, QueryRejection>,
 ) -> Result<Vec<WeekMetrics>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    Ok(state
-        .engine
-        .dora(
-            actor,
-            app,
-            env,
-            q.weeks.unwrap_or(12),
-            q.failure_window_hours.unwrap_or(24),
-        )
-        .await?)
+    let (weeks, window) = (q.weeks.unwrap_or(12), q.failure_window_hours.unwrap_or(24));
+    Ok(match env {
+        Some(env) => state.engine.dora(actor, app, env, weeks, window).await?,
+        None => {
+            state
+                .engine
+                .dora_of_application(actor, app, weeks, window)
+                .await?
+        }
+    })
 }
 
 /// `GET /api/apps/{app}/envs/{env}/dora`: deployment frequency, lead time
@@ -64,7 +66,7 @@ pub async fn dora(
     Path((app, env)): Path<(String, String)>,
     query: Result<Query<DoraQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let rows = weeks(&state, &actor, &app, &env, query).await?;
+    let rows = weeks(&state, &actor, &app, Some(&env), query).await?;
     Ok(Json(rows).into_response())
 }
 
@@ -84,7 +86,53 @@ pub async fn dora_csv(
     Path((app, env)): Path<(String, String)>,
     query: Result<Query<DoraQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let rows = weeks(&state, &actor, &app, &env, query).await?;
+    Ok(csv(weeks(&state, &actor, &app, Some(&env), query).await?))
+}
+
+/// `GET /api/apps/{app}/dora`: the same figures for the application's
+/// permanent environments taken together — deploys and failed deploys
+/// summed, medians over all of them (QA environments left out).
+#[utoipa::path(
+    get, path = "/api/apps/{app}/dora", tag = "insight",
+    params(("app" = String, Path), DoraQuery),
+    responses(
+        (status = 200, description = "One row per week, oldest first", body = Vec<WeekMetrics>),
+        (status = 400, description = "weeks or failure_window_hours out of range", body = ErrorBody),
+        (status = 404, description = "No such application", body = ErrorBody),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn app_dora(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    query: Result<Query<DoraQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let rows = weeks(&state, &actor, &app, None, query).await?;
+    Ok(Json(rows).into_response())
+}
+
+/// `GET /api/apps/{app}/dora.csv`: the application's figures as CSV.
+#[utoipa::path(
+    get, path = "/api/apps/{app}/dora.csv", tag = "insight",
+    params(("app" = String, Path), DoraQuery),
+    responses(
+        (status = 200, description = "week_start,deployments,lead_time_secs,failed_deployments,change_failure_rate,time_to_restore_secs", content_type = "text/csv"),
+        (status = 400, description = "weeks or failure_window_hours out of range", body = ErrorBody),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn app_dora_csv(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    query: Result<Query<DoraQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    Ok(csv(weeks(&state, &actor, &app, None, query).await?))
+}
+
+/// The weeks as CSV, a row each.
+fn csv(rows: Vec<WeekMetrics>) -> Response {
     let mut csv = String::from(
         "week_start,deployments,lead_time_secs,failed_deployments,change_failure_rate,time_to_restore_secs\n",
     );
@@ -100,7 +148,7 @@ pub async fn dora_csv(
             or_empty(week.time_to_restore_secs.map(|s| s.to_string())),
         ));
     }
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response()
 }
 
 #[derive(Deserialize, IntoParams)]

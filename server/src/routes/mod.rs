@@ -131,6 +131,16 @@ fn http_routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (
             Method::GET,
+            "/api/apps/{app}/dora",
+            get(api_insight::app_dora),
+        ),
+        (
+            Method::GET,
+            "/api/apps/{app}/dora.csv",
+            get(api_insight::app_dora_csv),
+        ),
+        (
+            Method::GET,
             "/api/apps/{app}/envs/{env}/dora",
             get(api_insight::dora),
         ),

@@ -43,6 +43,8 @@ use super::{
         api_audit::audit,
         api_audit::checkpoints,
         api_insight::dora,
+        api_insight::app_dora,
+        api_insight::app_dora_csv,
         api_insight::dora_csv,
         api_insight::timeline,
         api_changes::deploy_changes,
