@@ -176,7 +176,10 @@ async fn main() {
     report("DORA, one environment, 12 weeks", samples);
     let samples = time(rounds, || engine.dora(&actor, "app-3", "env-2", 104, 24)).await;
     report("DORA, one environment, 104 weeks", samples);
-    let samples = time(rounds, || engine.dora_of_application(&actor, "app-3", 12, 24)).await;
+    let samples = time(rounds, || {
+        engine.dora_of_application(&actor, "app-3", 12, 24)
+    })
+    .await;
     report("DORA, one application (5 environments), 12 weeks", samples);
     let env = engine.environment(&actor, "app-3", "env-2").await.unwrap();
     let samples = time(rounds, || engine.releases(&actor, &env, None, 50)).await;

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{packed, Store};
+use super::tx::packed;
+use super::Store;
 use crate::domain::insight::{History, LiveRelease};
 use crate::domain::timeline::{Lane, Mark, Outcome};
 use crate::error::Result;
@@ -13,7 +14,7 @@ impl Store {
     /// Environment `env_id`'s history since `since`, oldest first.
     ///
     /// Times come back as milliseconds after `since`, packed
-    /// ([`super::packed`]): a quarter of a busy environment is tens of
+    /// ([`super::tx::packed`]): a quarter of a busy environment is tens of
     /// thousands of releases.
     pub async fn release_history(&self, env_id: i64, since: DateTime<Utc>) -> Result<History> {
         let at = |ms: i64| since + Duration::milliseconds(ms);

@@ -19,7 +19,6 @@ pub mod insight;
 pub mod jobs;
 pub mod login_flows;
 pub mod notifications;
-mod packed;
 pub mod qa;
 pub mod releases;
 pub mod requests;
