@@ -4,12 +4,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::tx::environments::{environment_in, settings_digest};
-use super::tx::jobs::queue_job;
+use super::tx::environments::settings_digest;
+use super::tx::jobs::{job_inputs, queue_job, JobInputs};
 use super::tx::requests::{
     approvals_void, end_request, request_in, SELECT_REQUEST, VOIDED_BY_CHANGE,
 };
-use super::tx::{audit, events, releases};
+use super::tx::{audit, events};
 use super::{is_unique_violation, Store};
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{
@@ -256,21 +256,23 @@ impl Store {
             tx.commit().await?;
             return Ok(Attempt::NotStarted);
         }
-        let env = environment_in(&mut tx, request.environment_id).await?;
-        let build: Build = sqlx::query_as("SELECT * FROM builds WHERE id = ?")
-            .bind(request.build_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let target = match request.rollback_to {
-            Some(release_id) => Some(releases::release(&mut *tx, release_id).await?),
-            None => None,
-        };
+        let JobInputs {
+            env,
+            build,
+            rollback_to,
+        } = job_inputs(
+            &mut tx,
+            request.environment_id,
+            request.build_id,
+            request.rollback_to,
+        )
+        .await?;
         let queued = queue_job(
             &mut tx,
             &request.requested_by,
             &env,
             &build,
-            target.as_ref(),
+            rollback_to.as_ref(),
             request.freeze_override.as_deref(),
             Some(id),
         )

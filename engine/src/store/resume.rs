@@ -1,11 +1,11 @@
 //! Resuming an interrupted job: a new job runs its release again.
 
-use super::tx::jobs::{environment_path, queue_job};
-use super::tx::{audit, environments, releases};
+use super::tx::jobs::{environment_path, job_inputs, queue_job, JobInputs};
+use super::tx::{audit, environments};
 use super::{tx, Store};
 use crate::audit::{actions, AuditRecord};
 use crate::domain::snapshot::SettingsSnapshot;
-use crate::domain::{resume_refusal, Build, Job, ResumeContext};
+use crate::domain::{resume_refusal, Job, ResumeContext};
 use crate::error::{Error, Result};
 
 impl Store {
@@ -40,15 +40,17 @@ impl Store {
         if let Some(refusal) = resume_refusal(&interrupted, context) {
             return Err(Error::Conflict(refusal.to_string()));
         }
-        let env = environments::environment_in(&mut tx, interrupted.environment_id).await?;
-        let build: Build = sqlx::query_as("SELECT * FROM builds WHERE id = ?")
-            .bind(interrupted.build_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let rollback_to = match interrupted.rollback_of {
-            Some(target) => Some(releases::release(&mut *tx, target).await?),
-            None => None,
-        };
+        let JobInputs {
+            env,
+            build,
+            rollback_to,
+        } = job_inputs(
+            &mut tx,
+            interrupted.environment_id,
+            interrupted.build_id,
+            interrupted.rollback_of,
+        )
+        .await?;
         let resumed = queue_job(
             &mut tx,
             actor,

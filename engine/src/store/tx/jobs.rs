@@ -82,6 +82,38 @@ pub(crate) async fn queue_job(
     Ok(job)
 }
 
+/// What a deploy or rollback is queued with, read in the caller's
+/// transaction: the environment, the build, and the release a rollback
+/// returns to.
+pub(crate) struct JobInputs {
+    pub env: Environment,
+    pub build: Build,
+    pub rollback_to: Option<Release>,
+}
+
+pub(crate) async fn job_inputs(
+    tx: &mut sqlx::SqliteConnection,
+    env_id: i64,
+    build_id: i64,
+    rollback_to: Option<i64>,
+) -> Result<JobInputs> {
+    let env = super::environments::environment_in(&mut *tx, env_id).await?;
+    let build: Build = sqlx::query_as("SELECT * FROM builds WHERE id = ?")
+        .bind(build_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("build #{build_id}")))?;
+    let rollback_to = match rollback_to {
+        Some(release_id) => Some(super::releases::release(&mut *tx, release_id).await?),
+        None => None,
+    };
+    Ok(JobInputs {
+        env,
+        build,
+        rollback_to,
+    })
+}
+
 /// Keeps the environment's settings and variables as the job was queued
 /// with them, to say later what else its release changed.
 async fn keep_snapshot(
