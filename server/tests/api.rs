@@ -5,26 +5,11 @@
 mod common;
 
 use common::{
-    build_request, copy_demo_artifact, gated_hook, open_gate, set_before_switch, sha, snapshot,
-    Auth, Reply, TestServer,
+    assert_refused, build_request, copy_demo_artifact, gated_hook, open_gate, set_before_switch,
+    sha, snapshot, Auth, TestServer,
 };
 use reqwest::StatusCode;
 use serde_json::json;
-
-fn assert_refused(reply: &Reply, status: StatusCode, what: &str) -> String {
-    assert_eq!(
-        reply.status, status,
-        "{what}: expected {status}, got {} with {}",
-        reply.status, reply.text
-    );
-    let content_type = reply.header("content-type").unwrap_or_default();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{what}: error is not JSON ({content_type:?}): {}",
-        reply.text
-    );
-    reply.error()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_with_a_clear_message_and_changes_nothing() {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{cli, count, open_db, set_before_switch, TestServer};
+use common::{assert_refused, cli, count, open_db, set_before_switch, TestServer};
 use serde_json::{json, Value};
 
 /// The specified bound: a dead runner's job is interrupted within 30 s.
@@ -30,17 +30,8 @@ async fn a_job_of_a_killed_server_is_interrupted_after_restart() {
     let running = server
         .post_json(&abandon, &auth, &json!({ "reason": "too early" }))
         .await;
-    assert_eq!(
-        running.status,
-        reqwest::StatusCode::CONFLICT,
-        "{}",
-        running.text
-    );
-    assert!(
-        running.text.contains("only an interrupted job"),
-        "{}",
-        running.text
-    );
+    let refusal = assert_refused(&running, reqwest::StatusCode::CONFLICT, "running");
+    assert!(refusal.contains("only an interrupted job"), "{refusal}");
 
     // SIGKILL: no graceful shutdown, no chance to record anything.
     let data = server.kill();
@@ -282,17 +273,8 @@ async fn an_interrupted_job_resumes_once_and_only_while_that_is_safe() {
     wait_in_hook(&server, &auth, job_id, "before_switch", "staging").await;
     let resume = format!("/api/jobs/{job_id}/resume");
     let running = server.post_json(&resume, &auth, &json!({})).await;
-    assert_eq!(
-        running.status,
-        reqwest::StatusCode::CONFLICT,
-        "{}",
-        running.text
-    );
-    assert!(
-        running.text.contains("only an interrupted job"),
-        "{}",
-        running.text
-    );
+    let refusal = assert_refused(&running, reqwest::StatusCode::CONFLICT, "running");
+    assert!(refusal.contains("only an interrupted job"), "{refusal}");
 
     let data = server.kill();
     let server = TestServer::start_in(data).await;
@@ -307,16 +289,10 @@ async fn an_interrupted_job_resumes_once_and_only_while_that_is_safe() {
         .unwrap();
     common::set_demo_hook(&db, "after_switch", "echo changed").await;
     let changed = server.post_json(&resume, &auth, &json!({})).await;
-    assert_eq!(
-        changed.status,
-        reqwest::StatusCode::CONFLICT,
-        "{}",
-        changed.text
-    );
+    let refusal = assert_refused(&changed, reqwest::StatusCode::CONFLICT, "changed");
     assert!(
-        changed.text.contains("settings or variables changed"),
-        "{}",
-        changed.text
+        refusal.contains("settings or variables changed"),
+        "{refusal}"
     );
     sqlx::query("UPDATE environments SET config = ? WHERE name = 'demo'")
         .bind(&config)

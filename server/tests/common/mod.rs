@@ -116,6 +116,23 @@ pub struct Reply {
     pub text: String,
 }
 
+/// Checks that `reply` refused with `status` and a JSON error; the
+/// error's message. `what` names the attempt in a failure.
+pub fn assert_refused(reply: &Reply, status: StatusCode, what: &str) -> String {
+    assert_eq!(
+        reply.status, status,
+        "{what}: expected {status}, got {} with {}",
+        reply.status, reply.text
+    );
+    let content_type = reply.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{what}: error is not JSON ({content_type:?}): {}",
+        reply.text
+    );
+    reply.error()
+}
+
 impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| {
