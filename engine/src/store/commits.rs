@@ -179,14 +179,8 @@ impl Store {
     /// The settings snapshot job `job_id` was queued with, if it kept one
     /// (jobs from before snapshots did not).
     pub async fn job_snapshot(&self, job_id: i64) -> Result<Option<SettingsSnapshot>> {
-        let json: Option<Option<String>> =
-            sqlx::query_scalar("SELECT settings_snapshot FROM jobs WHERE id = ?")
-                .bind(job_id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(json
-            .flatten()
-            .and_then(|json| serde_json::from_str(&json).ok()))
+        let mut conn = self.pool().acquire().await?;
+        super::tx::jobs::queued_snapshot(&mut conn, job_id).await
     }
 
     /// The environment's settings and variables as they are now.

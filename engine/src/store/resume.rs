@@ -1,10 +1,9 @@
 //! Resuming an interrupted job: a new job runs its release again.
 
-use super::tx::jobs::{environment_path, job_inputs, queue_job, JobInputs};
+use super::tx::jobs::{environment_path, job_inputs, queue_job, queued_snapshot, JobInputs};
 use super::tx::{audit, environments};
 use super::{tx, Store};
 use crate::audit::{actions, AuditRecord};
-use crate::domain::snapshot::SettingsSnapshot;
 use crate::domain::{resume_refusal, Job, ResumeContext};
 use crate::error::{Error, Result};
 
@@ -24,13 +23,7 @@ impl Store {
                 .bind(job_id)
                 .fetch_one(&mut *tx)
                 .await?;
-        let queued_with: Option<String> =
-            sqlx::query_scalar("SELECT settings_snapshot FROM jobs WHERE id = ?")
-                .bind(job_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let queued_with =
-            queued_with.and_then(|json| serde_json::from_str::<SettingsSnapshot>(&json).ok());
+        let queued_with = queued_snapshot(&mut tx, job_id).await?;
         let now = environments::settings_snapshot(&mut tx, interrupted.environment_id).await?;
         let context = ResumeContext {
             later_job,

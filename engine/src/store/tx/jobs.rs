@@ -114,6 +114,22 @@ pub(crate) async fn job_inputs(
     })
 }
 
+/// The settings snapshot job `job_id` was queued with, if it kept one
+/// (jobs from before snapshots did not).
+pub(crate) async fn queued_snapshot(
+    conn: &mut sqlx::SqliteConnection,
+    job_id: i64,
+) -> Result<Option<crate::domain::snapshot::SettingsSnapshot>> {
+    let json: Option<Option<String>> =
+        sqlx::query_scalar("SELECT settings_snapshot FROM jobs WHERE id = ?")
+            .bind(job_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(json
+        .flatten()
+        .and_then(|json| serde_json::from_str(&json).ok()))
+}
+
 /// Keeps the environment's settings and variables as the job was queued
 /// with them, to say later what else its release changed.
 async fn keep_snapshot(
