@@ -117,15 +117,8 @@ async fn a_job_of_a_killed_server_is_interrupted_after_restart() {
         .await,
         1
     );
-    let abandon_details: String = sqlx::query_scalar(
-        "SELECT details FROM audit_log WHERE action = 'job.abandoned' AND target = ?",
-    )
-    .bind(format!("job/{job_id}"))
-    .fetch_one(&db)
-    .await
-    .unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&abandon_details).unwrap()["reason"],
+        audit_details(&db, "job.abandoned", job_id).await["reason"],
         json!(reason)
     );
     let releases = server
@@ -336,13 +329,8 @@ async fn an_interrupted_job_resumes_once_and_only_while_that_is_safe() {
     let page = server.get(&format!("/jobs/{job_id}"), &auth).await;
     assert!(page.text.contains("id=\"resumed\""), "{}", page.text);
     let again = server.post_json(&resume, &auth, &json!({})).await;
-    assert_eq!(
-        again.status,
-        reqwest::StatusCode::CONFLICT,
-        "{}",
-        again.text
-    );
-    assert!(again.text.contains("resumed already"), "{}", again.text);
+    let refusal = assert_refused(&again, reqwest::StatusCode::CONFLICT, "resumed twice");
+    assert!(refusal.contains("resumed already"), "{refusal}");
     let abandon = server
         .post_json(
             &format!("/api/jobs/{job_id}/abandon"),
@@ -350,21 +338,13 @@ async fn an_interrupted_job_resumes_once_and_only_while_that_is_safe() {
             &json!({ "reason": "late" }),
         )
         .await;
-    assert_eq!(
-        abandon.status,
+    assert_refused(
+        &abandon,
         reqwest::StatusCode::CONFLICT,
-        "{}",
-        abandon.text
+        "abandon a resumed job",
     );
-    let details: String = sqlx::query_scalar(
-        "SELECT details FROM audit_log WHERE action = 'job.resumed' AND target = ?",
-    )
-    .bind(format!("job/{job_id}"))
-    .fetch_one(&db)
-    .await
-    .unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&details).unwrap()["resumed_by_job"],
+        audit_details(&db, "job.resumed", job_id).await["resumed_by_job"],
         json!(resumed)
     );
     db.close().await;
@@ -374,6 +354,18 @@ async fn an_interrupted_job_resumes_once_and_only_while_that_is_safe() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// The details of the audit row `action` about job `job_id`.
+async fn audit_details(db: &sqlx::SqlitePool, action: &str, job_id: i64) -> Value {
+    let details: String =
+        sqlx::query_scalar("SELECT details FROM audit_log WHERE action = ? AND target = ?")
+            .bind(action)
+            .bind(format!("job/{job_id}"))
+            .fetch_one(db)
+            .await
+            .unwrap_or_else(|e| panic!("no {action} row for job #{job_id}: {e}"));
+    serde_json::from_str(&details).expect("audit details are JSON")
 }
 
 /// Waits until the job's (single) host runs the hook named `hook` and the
