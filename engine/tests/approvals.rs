@@ -255,11 +255,11 @@ async fn a_request_not_approved_in_time_expires() {
     assert_eq!(hours, 24, "the default: a day");
 
     // The clock moves on: its expiry passes (set back, rather than waiting a day).
-    sqlx::query("UPDATE deploy_requests SET expires_at = ? WHERE id = ?")
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE deploy_requests SET expires_at = $1 WHERE id = $2")
         .bind(engine::time::now() - chrono::Duration::seconds(1))
         .bind(request.id)
-        .execute(t.engine.store().pool())
-        .await
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
     let late = t
         .engine

@@ -8,10 +8,9 @@ use engine::audit::actions;
 use engine::auth::Actor;
 use engine::backends::local::LocalConfig;
 use engine::backends::BackendConfig;
-use engine::domain::{AuditEntry, JobState, Role};
+use engine::domain::{JobState, Role};
 use engine::store::builds::Registered;
 use engine::{BuildRequest, EnvVarRequest, Error};
-use sqlx::{Connection, SqliteConnection};
 
 /// Asserts that exactly the given actions were recorded after `before`, in
 /// that order, and returns the last seq.
@@ -196,26 +195,23 @@ async fn the_chain_is_append_only_and_tampering_is_found() {
     );
     // A row in the middle of the chain: setting B = 2.
     let middle: i64 =
-        sqlx::query_scalar("SELECT seq FROM audit_log WHERE target = 'env/shop/production/vars/B'")
-            .fetch_one(t.engine.store().pool())
-            .await
+        engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query_scalar("SELECT seq FROM audit_log WHERE target = 'env/shop/production/vars/B'")
+            .fetch_one(pool)
+            .await)
             .unwrap();
     assert!(1 < middle && middle < total);
 
-    let mut db = SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display()))
-        .await
-        .unwrap();
     // With the triggers in place, the log cannot be changed or shortened.
-    let update = sqlx::query("UPDATE audit_log SET details = '{}' WHERE seq = ?")
+    let update = engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE audit_log SET details = '{}' WHERE seq = $1")
         .bind(middle)
-        .execute(&mut db)
-        .await;
+        .execute(pool)
+        .await.map(|done| done.rows_affected()));
     let err = update.expect_err("UPDATE on audit_log must fail");
     assert!(err.to_string().contains("append-only"), "{err}");
-    let delete = sqlx::query("DELETE FROM audit_log WHERE seq = ?")
+    let delete = engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("DELETE FROM audit_log WHERE seq = $1")
         .bind(total)
-        .execute(&mut db)
-        .await;
+        .execute(pool)
+        .await.map(|done| done.rows_affected()));
     let err = delete.expect_err("DELETE on audit_log must fail");
     assert!(err.to_string().contains("append-only"), "{err}");
     assert_eq!(
@@ -224,24 +220,20 @@ async fn the_chain_is_append_only_and_tampering_is_found() {
     );
 
     // Someone with the database file drops the trigger and edits a row.
-    sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(&mut db)
-        .await
-        .unwrap();
-    let original: AuditEntry = sqlx::query_as("SELECT * FROM audit_log WHERE seq = ?")
+    drop_update_guard(&t).await;
+    let original: String = engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query_scalar("SELECT details FROM audit_log WHERE seq = $1")
         .bind(middle)
-        .fetch_one(&mut db)
-        .await
+        .fetch_one(pool)
+        .await)
         .unwrap();
-    let forged = original.details.replace(r#""value":"2""#, r#""value":"9""#);
-    assert_ne!(forged, original.details, "{}", original.details);
-    sqlx::query("UPDATE audit_log SET details = ? WHERE seq = ?")
+    let forged = original.replace(r#""value":"2""#, r#""value":"9""#);
+    assert_ne!(forged, original, "{}", original);
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE audit_log SET details = $1 WHERE seq = $2")
         .bind(&forged)
         .bind(middle)
-        .execute(&mut db)
-        .await
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
-    db.close().await.unwrap();
 
     let broken = t
         .engine
@@ -262,39 +254,32 @@ async fn a_time_rewritten_in_another_format_or_type_is_found_and_named() {
     assert_eq!(head.rows, t.count("audit_log").await);
     assert_eq!(head.hash.len(), 64);
 
-    let mut db = SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display()))
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(&mut db)
-        .await
-        .unwrap();
+    drop_update_guard(&t).await;
     // The same instant, written differently: the hash covers the stored text.
-    let ts: String = sqlx::query_scalar("SELECT ts FROM audit_log WHERE seq = 2")
-        .fetch_one(&mut db)
-        .await
+    let ts: String = engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query_scalar("SELECT ts FROM audit_log WHERE seq = 2")
+        .fetch_one(pool)
+        .await)
         .unwrap();
     let same_instant = ts.replace('T', " ").replace('Z', "+00:00");
     assert_ne!(same_instant, ts);
-    sqlx::query("UPDATE audit_log SET ts = ? WHERE seq = 2")
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE audit_log SET ts = $1 WHERE seq = 2")
         .bind(&same_instant)
-        .execute(&mut db)
-        .await
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
     let broken = t.engine.verify_audit().await.unwrap().expect_err("found");
     assert_eq!(broken.seq, 2, "{}", broken.reason);
 
     // Not a time at all (not even text): still the row is named, no decode error.
-    sqlx::query("UPDATE audit_log SET ts = ?, actor = 42 WHERE seq = 2")
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE audit_log SET ts = $1, actor = 42 WHERE seq = 2")
         .bind(&ts)
-        .execute(&mut db)
-        .await
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
-    sqlx::query("UPDATE audit_log SET ts = 12345 WHERE seq = 3")
-        .execute(&mut db)
-        .await
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE audit_log SET ts = 12345 WHERE seq = 3")
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
-    db.close().await.unwrap();
     let broken = t.engine.verify_audit().await.unwrap().expect_err("found");
     assert_eq!(broken.seq, 2, "{}", broken.reason);
 }
@@ -656,21 +641,16 @@ async fn sign_ins_in_progress_are_capped_and_expired_ones_make_room() {
         return_to: None,
     };
     // A flood of starts: the table is full of live flows.
-    let mut db = SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display()))
-        .await
-        .unwrap();
-    sqlx::query(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
          INSERT INTO login_flows (handle_hash, provider, state, pkce_verifier, nonce, created_at, expires_at)
-         SELECT 'flood-' || i, 'oidc', 's', 'v', 'n', ?, ? FROM n",
+         SELECT 'flood-' || i, 'oidc', 's', 'v', 'n', $2, $3 FROM n",
     )
     .bind(MAX_LIVE_LOGIN_FLOWS)
-    .bind(engine::time::to_rfc3339(engine::time::now()))
-    .bind(engine::time::to_rfc3339(
-        engine::time::now() + chrono::Duration::minutes(10),
-    ))
-    .execute(&mut db)
-    .await
+    .bind(engine::time::now())
+    .bind(engine::time::now() + chrono::Duration::minutes(10))
+    .execute(pool)
+    .await.map(|done| done.rows_affected()))
     .unwrap();
     let refused = t
         .engine
@@ -682,12 +662,10 @@ async fn sign_ins_in_progress_are_capped_and_expired_ones_make_room() {
         "{refused:?}"
     );
     // Once they expire they are dropped, and sign-ins start again.
-    sqlx::query("UPDATE login_flows SET expires_at = ?")
-        .bind(engine::time::to_rfc3339(
-            engine::time::now() - chrono::Duration::minutes(1),
-        ))
-        .execute(&mut db)
-        .await
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE login_flows SET expires_at = $1")
+        .bind(engine::time::now() - chrono::Duration::minutes(1))
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
     t.engine
         .store()
@@ -855,4 +833,15 @@ fn token_request(name: &str, scopes: &[String]) -> engine::TokenRequest {
         valid_for_days: Some(30),
         limited_to: String::new(),
     }
+}
+
+/// What someone with the database's files or superuser rights does first:
+/// drops the trigger that refuses an UPDATE of the audit log.
+async fn drop_update_guard(t: &TestEngine) {
+    let statement = match t.engine.store().pool().dialect() {
+        engine::store::Dialect::Sqlite => "DROP TRIGGER audit_log_no_update",
+        engine::store::Dialect::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
+    };
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query(statement).execute(pool).await.map(drop))
+        .expect("drop the trigger");
 }

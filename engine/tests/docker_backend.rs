@@ -474,12 +474,12 @@ async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind
     );
     assert!(t.engine.environment(&t.actor, APP, name).await.is_err());
     // Its history stays, and no longer says anything is live there.
-    let live: i64 = sqlx::query_scalar(
+    let live: i64 = engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query_scalar(
         "SELECT COUNT(*) FROM releases r JOIN environments e ON e.id = r.environment_id
          WHERE e.destroyed_at IS NOT NULL AND r.state = 'live'",
     )
-    .fetch_one(t.engine.store().pool())
-    .await
+    .fetch_one(pool)
+    .await)
     .unwrap();
     assert_eq!(live, 0, "a destroyed environment keeps a live release");
     let actions = t.audit_actions_after(before).await;
@@ -505,11 +505,11 @@ async fn a_qa_environment_from_a_branch_serves_its_url_and_leaves_nothing_behind
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     let before = t.last_audit_seq().await;
     // Time passes (only the expiry moves; the sweeper runs as in production).
-    sqlx::query("UPDATE environments SET expires_at = ? WHERE id = ?")
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE environments SET expires_at = $1 WHERE id = $2")
         .bind(chrono::Utc::now() - chrono::Duration::minutes(1))
         .bind(env.id)
-        .execute(t.engine.store().pool())
-        .await
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
     t.poll("the expired QA environment to be destroyed", || async {
         t.engine

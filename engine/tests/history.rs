@@ -168,17 +168,17 @@ async fn reference_lanes(t: &TestEngine, shown: &Timeline) -> Vec<Lane> {
         JobKind,
         i64,
     );
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query_as(
         "SELECT a.name || '/' || e.name, r.environment_id, r.created_at, r.state, j.state, r.kind, r.job_id
          FROM releases r JOIN jobs j ON j.id = r.job_id
          JOIN environments e ON e.id = r.environment_id JOIN applications a ON a.id = e.application_id
-         WHERE r.created_at >= ? AND r.created_at <= ?
+         WHERE r.created_at >= $1 AND r.created_at <= $2
          ORDER BY r.environment_id, r.id",
     )
     .bind(shown.from)
     .bind(shown.to)
-    .fetch_all(t.engine.store().pool())
-    .await
+    .fetch_all(pool)
+    .await)
     .expect("every release of the span");
     let releases: Vec<TimelineRelease> = rows
         .iter()

@@ -570,30 +570,32 @@ async fn an_expired_qa_environment_whose_destroy_fails_is_not_retried_on_every_s
     let v1 = t.register_version("1.0.0").await;
     t.deploy_ok(&v1).await;
     // A QA environment past its time, on a backend whose destroy fails.
-    sqlx::query("UPDATE environments SET kind = 'qa', expires_at = ? WHERE id = ?")
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE environments SET kind = 'qa', expires_at = $1 WHERE id = $2")
         .bind(chrono::Utc::now() - chrono::Duration::minutes(1))
         .bind(env.id)
-        .execute(t.engine.store().pool())
-        .await
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
     let destroys = "SELECT COUNT(*) FROM jobs WHERE kind = 'destroy'";
     let failed = t
         .poll("the automatic destroy to fail", || async {
-            let failed: i64 = sqlx::query_scalar(
+            let failed: i64 =
+                engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query_scalar(
                 "SELECT COUNT(*) FROM jobs WHERE kind = 'destroy' AND state = 'failed'",
             )
-            .fetch_one(t.engine.store().pool())
-            .await
-            .unwrap();
+            .fetch_one(pool)
+            .await)
+                .unwrap();
             (failed > 0).then_some(failed)
         })
         .await;
     assert_eq!(failed, 1);
     // Many sweeps later (one every 200 ms) it has not been queued again.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let queued: i64 = sqlx::query_scalar(destroys)
-        .fetch_one(t.engine.store().pool())
-        .await
+    let queued: i64 =
+        engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query_scalar(destroys)
+        .fetch_one(pool)
+        .await)
         .unwrap();
     assert_eq!(queued, 1, "the failed destroy was retried at once");
     let expired_rows = t
@@ -764,15 +766,12 @@ async fn a_runner_never_interrupts_a_job_it_is_still_running() {
 
     // The clock jumps (a VM resumed, NTP stepped): the lease looks long
     // lapsed to this runner's own sweep, which runs every 200 ms.
-    use sqlx::Connection;
-    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", t.db_path().display()))
-        .await
-        .unwrap();
     for _ in 0..5 {
-        sqlx::query("UPDATE jobs SET lease_expires_at = '2000-01-01T00:00:00Z' WHERE id = ?")
+        engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query("UPDATE jobs SET lease_expires_at = $1 WHERE id = $2")
+            .bind(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
             .bind(job.id)
-            .execute(&mut db)
-            .await
+            .execute(pool)
+            .await.map(|done| done.rows_affected()))
             .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         assert_eq!(t.job(job.id).await.state, JobState::Running);
@@ -789,13 +788,13 @@ async fn a_runner_that_loses_a_jobs_lease_stops_it_before_the_switch() {
     let job = deploy_held_in_before_switch(&mut t, &marker).await;
 
     // Another runner took the job for dead and holds its lease now.
-    sqlx::query(
-        "UPDATE jobs SET lease_owner = 'another-runner', lease_expires_at = ? WHERE id = ?",
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query(
+        "UPDATE jobs SET lease_owner = 'another-runner', lease_expires_at = $1 WHERE id = $2",
     )
     .bind(chrono::Utc::now() + chrono::Duration::seconds(1))
     .bind(job.id)
-    .execute(t.engine.store().pool())
-    .await
+    .execute(pool)
+    .await.map(|done| done.rows_affected()))
     .unwrap();
 
     // This runner stops the hook at its next renewal and records nothing

@@ -257,6 +257,10 @@ fn store_files_import_no_other_topic_and_tx_helpers_have_no_cycles() {
         for other in named.iter().filter(|other| **other != own) {
             let own_is_tx = own.starts_with("tx");
             let other_is_tx = other.starts_with("tx");
+            // `db` is what every statement runs through: both databases.
+            if other == "db" {
+                continue;
+            }
             if !other_is_tx && other != "tx" {
                 breaks.push(format!("store/{own} imports store/{other}"));
             } else if own_is_tx || !other_is_tx {

@@ -15,7 +15,7 @@ async fn the_jobs_rebuild_keeps_rows_references_and_the_one_active_job_rule() {
         .connect_with(options)
         .await
         .unwrap();
-    let mut migrator = sqlx::migrate!("../migrations");
+    let mut migrator = sqlx::migrate!("../migrations/sqlite");
     let all = migrator.migrations.to_vec();
     migrator.migrations = all[..1].to_vec().into();
     migrator.run(&pool).await.unwrap();
@@ -35,7 +35,10 @@ async fn the_jobs_rebuild_keeps_rows_references_and_the_one_active_job_rule() {
     .await
     .unwrap();
 
-    sqlx::migrate!("../migrations").run(&pool).await.unwrap();
+    sqlx::migrate!("../migrations/sqlite")
+        .run(&pool)
+        .await
+        .unwrap();
 
     let kind: String = sqlx::query_scalar("SELECT kind FROM jobs WHERE id = 7")
         .fetch_one(&pool)

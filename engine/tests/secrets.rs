@@ -10,6 +10,7 @@ mod common;
 use common::{TestEngine, APP, ENV};
 use engine::domain::JobState;
 use engine::secrets::SecretKey;
+use engine::store::Pool;
 use engine::{Engine, EngineSettings};
 
 const PLANTED: &str = "planted-secret-6f1e9a-do-not-store";
@@ -22,11 +23,38 @@ fn hook_checking_the_secret() -> String {
     format!("test \"$(printf %s \"$API_KEY\" | sha256sum | cut -c1-64)\" = '{digest}'")
 }
 
-fn database_bytes(t: &TestEngine) -> Vec<u8> {
+/// Every byte the database keeps on disk: the SQLite file with its WAL,
+/// or PostgreSQL's files of `env_vars` and its write-ahead log (after a
+/// checkpoint, so the table's pages are on disk too).
+async fn database_bytes(t: &TestEngine) -> Vec<u8> {
     let mut bytes = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{}{suffix}", t.db_path().display());
-        bytes.extend(std::fs::read(path).unwrap_or_default());
+    match t.engine.store().pool() {
+        Pool::Sqlite(_) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let path = format!("{}{suffix}", t.db_path().display());
+                bytes.extend(std::fs::read(path).unwrap_or_default());
+            }
+        }
+        Pool::Postgres(pool) => {
+            sqlx::query("CHECKPOINT")
+                .execute(pool)
+                .await
+                .expect("checkpoint");
+            let (data, table): (String, String) = sqlx::query_as(
+                "SELECT current_setting('data_directory'), pg_relation_filepath('env_vars')",
+            )
+            .fetch_one(pool)
+            .await
+            .expect("where env_vars lives");
+            let data = std::path::Path::new(&data);
+            bytes.extend(std::fs::read(data.join(table)).expect("env_vars' file"));
+            for wal in std::fs::read_dir(data.join("pg_wal")).expect("pg_wal") {
+                let wal = wal.expect("a WAL entry").path();
+                if wal.is_file() {
+                    bytes.extend(std::fs::read(wal).expect("a WAL segment"));
+                }
+            }
+        }
     }
     bytes
 }
@@ -63,7 +91,7 @@ async fn a_secret_is_sealed_at_rest_and_opened_only_for_its_job() {
     let job = t.deploy_ok(&build).await;
     t.wait_for_event(job.id, "the key arrived").await;
 
-    let bytes = database_bytes(&t);
+    let bytes = database_bytes(&t).await;
     assert!(!bytes.is_empty());
     assert!(
         !contains(&bytes, PLANTED),
@@ -108,7 +136,7 @@ async fn rotation_keeps_secrets_readable_and_a_wrong_key_names_what_it_cannot_re
         .await
         .expect("rotate");
     assert_eq!(resealed, 2);
-    assert!(!contains(&database_bytes(&t), PLANTED));
+    assert!(!contains(&database_bytes(&t).await, PLANTED));
     let rotated = reopen(&t, new_key.clone()).await;
     let vars = rotated
         .store()
@@ -169,18 +197,18 @@ async fn secrets_stored_before_sealing_are_sealed_at_the_next_start() {
     let t = TestEngine::new().await;
     t.setup(t.config()).await;
     let env = t.engine.environment(&t.actor, APP, ENV).await.unwrap();
-    sqlx::query(
-        "INSERT INTO env_vars (environment_id, name, value, secret) VALUES (?, 'OLD_TOKEN', ?, 1)",
+    engine::on_test_pool!(t.engine.store().pool(), pool => sqlx::query(
+        "INSERT INTO env_vars (environment_id, name, value, secret) VALUES ($1, 'OLD_TOKEN', $2, TRUE)",
     )
     .bind(env.id)
     .bind(PLANTED)
-    .execute(t.engine.store().pool())
-    .await
+    .execute(pool)
+    .await.map(|done| done.rows_affected()))
     .expect("an old plaintext secret");
     let restarted = reopen(&t, t.settings.secret_key.clone()).await;
-    let stored: String = sqlx::query_scalar("SELECT value FROM env_vars WHERE name = 'OLD_TOKEN'")
-        .fetch_one(restarted.store().pool())
-        .await
+    let stored: String = engine::on_test_pool!(restarted.store().pool(), pool => sqlx::query_scalar("SELECT value FROM env_vars WHERE name = 'OLD_TOKEN'")
+        .fetch_one(pool)
+        .await)
         .expect("the row");
     assert!(engine::secrets::is_sealed(&stored), "{stored}");
     let vars = restarted.store().env_vars(&env).await.expect("opened");

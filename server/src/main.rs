@@ -19,11 +19,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use engine::domain::Role;
 use engine::jobs::RunnerSettings;
+use engine::store::Pool;
 use engine::Engine;
 use leptos::config::LeptosOptions;
 use tokio::sync::watch;
 use tower_sessions::session_store::ExpiredDeletion;
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 use config::{ServeConfig, StoreConfig};
 
@@ -221,12 +222,38 @@ async fn run(store: StoreConfig, command: Command) -> anyhow::Result<ExitCode> {
     .map(|()| ExitCode::SUCCESS)
 }
 
+/// Serves with sessions kept in the same database as everything else, so
+/// any replica can answer any request.
 async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyhow::Result<()> {
-    let sessions = SqliteStore::new(engine.store().pool().clone());
-    sessions
-        .migrate()
-        .await
-        .context("creating the session table")?;
+    match engine.store().pool().clone() {
+        Pool::Sqlite(pool) => {
+            let sessions = SqliteStore::new(pool);
+            sessions
+                .migrate()
+                .await
+                .context("creating the session table")?;
+            serve_with(engine, store, config, sessions).await
+        }
+        Pool::Postgres(pool) => {
+            let sessions = PostgresStore::new(pool);
+            sessions
+                .migrate()
+                .await
+                .context("creating the session table")?;
+            serve_with(engine, store, config, sessions).await
+        }
+    }
+}
+
+async fn serve_with<S>(
+    engine: Engine,
+    store: StoreConfig,
+    config: ServeConfig,
+    sessions: S,
+) -> anyhow::Result<()>
+where
+    S: ExpiredDeletion + Clone,
+{
     // Sessions past their expiry are refused by the store; this removes their rows.
     let sweeper = tokio::spawn(
         sessions
@@ -248,6 +275,8 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let runner = engine.job_runner(RunnerSettings::default());
     let runner_task = tokio::spawn(runner.run(shutdown_rx.clone()));
+    let relay = engine.event_relay(engine::jobs::RelaySettings::default());
+    let relay_task = tokio::spawn(relay.run(shutdown_rx.clone()));
     let notifier = engine
         .notifier(engine::jobs::NotifierSettings {
             first_retry: std::time::Duration::try_from_secs_f64(config.notify_first_retry_secs)
@@ -314,6 +343,7 @@ async fn serve(engine: Engine, store: StoreConfig, config: ServeConfig) -> anyho
         .await
         .context("serving HTTP")?;
     runner_task.await.context("job runner")?;
+    relay_task.await.context("event relay")?;
     notifier_task.await.context("notification sender")?;
     checkpoint_task.await.context("audit checkpointer")?;
     sweeper.abort();

@@ -136,7 +136,7 @@ pub fn parse_events(raw: &str) -> Result<Vec<NotifyEvent>, InvalidInput> {
     Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
-#[sqlx(rename_all = "snake_case")]
+#[sqlx(rename_all = "snake_case", type_name = "text")]
 pub enum NotifyFormat {
     /// `text` + `blocks`, as Slack's incoming webhooks take.
     Slack,

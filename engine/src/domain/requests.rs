@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::JobKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
-#[sqlx(rename_all = "snake_case")]
+#[sqlx(rename_all = "snake_case", type_name = "text")]
 #[serde(rename_all = "snake_case")]
 pub enum RequestState {
     /// Waits for the approvals the environment's rules ask for.

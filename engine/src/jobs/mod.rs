@@ -5,9 +5,11 @@
 
 pub mod checkpointer;
 pub mod notifier;
+pub mod relay;
 mod runner;
 mod running;
 
 pub use checkpointer::{CheckpointSettings, Checkpointer};
 pub use notifier::{Notifier, NotifierSettings};
+pub use relay::{EventRelay, RelaySettings};
 pub use runner::{JobRunner, RunnerLinks, RunnerSettings};

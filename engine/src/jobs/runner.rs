@@ -128,8 +128,11 @@ impl JobRunner {
             self.destroy_expired_qa_environments().await;
             self.start_due_requests().await;
             loop {
-                let lease_until = time::now() + self.lease_ttl();
-                match self.store.claim_next_job(&self.owner, lease_until).await {
+                match self
+                    .store
+                    .claim_next_job(&self.owner, self.lease_ttl())
+                    .await
+                {
                     Ok(Some(job)) => {
                         let runner = self.clone();
                         running.spawn(async move { runner.run_job(job).await });
@@ -333,10 +336,9 @@ impl JobRunner {
         let mut renewed = std::time::Instant::now();
         loop {
             tokio::time::sleep(self.settings.renew_every).await;
-            let lease_until = time::now() + self.lease_ttl();
             match self
                 .store
-                .renew_lease(job_id, &self.owner, lease_until)
+                .renew_lease(job_id, &self.owner, self.lease_ttl())
                 .await
             {
                 Ok(true) => renewed = std::time::Instant::now(),

@@ -67,6 +67,19 @@ impl EventHub {
         self.sender.subscribe()
     }
 
+    /// The jobs someone is watching here now.
+    pub fn watched_jobs(&self) -> Vec<i64> {
+        let replays = self
+            .replays
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        replays
+            .iter()
+            .filter(|(_, replay)| replay.strong_count() > 0)
+            .map(|(job, _)| *job)
+            .collect()
+    }
+
     /// The job's shared replay: the one its other watchers hold, or a new one.
     pub(crate) fn replay(&self, job_id: i64) -> Arc<JobReplay> {
         let mut replays = self

@@ -204,6 +204,18 @@ impl Engine {
         &self.shares
     }
 
+    /// What makes replicas on one PostgreSQL database one Slipway: other
+    /// replicas' job events reach this one's watchers, their cancels its
+    /// runner. Returns at once on SQLite.
+    pub fn event_relay(&self, settings: crate::jobs::RelaySettings) -> crate::jobs::EventRelay {
+        crate::jobs::EventRelay::new(
+            self.store.clone(),
+            self.hub.clone(),
+            self.runners.clone(),
+            settings,
+        )
+    }
+
     pub fn job_runner(&self, settings: RunnerSettings) -> JobRunner {
         JobRunner::new(
             self.store.clone(),

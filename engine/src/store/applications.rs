@@ -5,6 +5,7 @@ use super::{is_unique_violation, Store};
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{AppName, Application};
 use crate::error::{Error, Result};
+use crate::store::{on_pool, on_tx};
 use crate::time;
 
 impl Store {
@@ -15,14 +16,14 @@ impl Store {
         repository_url: Option<&str>,
     ) -> Result<Application> {
         let mut tx = self.write().await?;
-        let inserted = sqlx::query_as::<_, Application>(
-            "INSERT INTO applications (name, repository_url, created_at) VALUES (?, ?, ?) RETURNING *",
+        let inserted = on_tx!(tx => sqlx::query_as::<_, Application>(
+            "INSERT INTO applications (name, repository_url, created_at) VALUES ($1, $2, $3) RETURNING *",
         )
         .bind(name.as_str())
         .bind(repository_url)
         .bind(time::now())
         .fetch_one(&mut *tx)
-        .await;
+        .await);
         let app = match inserted {
             Ok(app) => app,
             Err(e) if is_unique_violation(&e) => {
@@ -43,24 +44,26 @@ impl Store {
     }
 
     pub async fn applications(&self) -> Result<Vec<Application>> {
-        Ok(sqlx::query_as("SELECT * FROM applications ORDER BY name")
-            .fetch_all(self.pool())
-            .await?)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as("SELECT * FROM applications ORDER BY name")
+            .fetch_all(pool)
+            .await)?,
+        )
     }
 
     pub async fn application(&self, name: &AppName) -> Result<Application> {
-        sqlx::query_as("SELECT * FROM applications WHERE name = ?")
+        on_pool!(self, pool => sqlx::query_as("SELECT * FROM applications WHERE name = $1")
             .bind(name.as_str())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| Error::not_found(format!("application {name}")))
+            .fetch_optional(pool)
+            .await)?
+        .ok_or_else(|| Error::not_found(format!("application {name}")))
     }
 
     pub async fn application_by_id(&self, id: i64) -> Result<Application> {
-        sqlx::query_as("SELECT * FROM applications WHERE id = ?")
+        on_pool!(self, pool => sqlx::query_as("SELECT * FROM applications WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| Error::not_found(format!("application #{id}")))
+            .fetch_optional(pool)
+            .await)?
+        .ok_or_else(|| Error::not_found(format!("application #{id}")))
     }
 }

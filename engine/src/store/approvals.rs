@@ -3,6 +3,7 @@
 //! A request whose settings changed is voided, one not approved in time
 //! expires.
 
+use crate::store::{on_pool, on_tx, Done, Tx};
 use chrono::{Duration, Utc};
 use sqlx::types::Json;
 
@@ -46,11 +47,10 @@ impl Store {
             )));
         }
         let env = environment_in(&mut tx, request.environment_id).await?;
-        let registered_by: String =
-            sqlx::query_scalar("SELECT registered_by FROM builds WHERE id = ?")
+        let registered_by: String = on_tx!(tx => sqlx::query_scalar("SELECT registered_by FROM builds WHERE id = $1")
                 .bind(request.build_id)
                 .fetch_one(&mut *tx)
-                .await?;
+                .await)?;
         let login = decision.approver.login.as_str();
         let policy = &env.approvals;
         if login == request.requested_by {
@@ -73,9 +73,9 @@ impl Store {
                 policy.rules_text().replace('\n', "; ")
             )));
         }
-        let decided = sqlx::query(
+        let decided = on_tx!(tx => sqlx::query(
             "INSERT INTO approvals (request_id, approver, groups, decision, comment, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(request.id)
         .bind(login)
@@ -88,7 +88,7 @@ impl Store {
         .bind(decision.comment)
         .bind(time::now())
         .execute(&mut *tx)
-        .await;
+        .await.map(Done::from));
         match decided {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
@@ -117,12 +117,12 @@ impl Store {
         .await?;
         if !decision.approve {
             let note = format!("rejected by {login}: {}", decision.comment);
-            sqlx::query("UPDATE deploy_requests SET state = 'rejected', note = ?, ended_at = ? WHERE id = ?")
+            on_tx!(tx => sqlx::query("UPDATE deploy_requests SET state = 'rejected', note = $1, ended_at = $2 WHERE id = $3")
                 .bind(note)
                 .bind(time::now())
                 .bind(request.id)
                 .execute(&mut *tx)
-                .await?;
+                .await.map(Done::from))?;
         } else {
             advance(&mut tx, &request, &env).await?;
         }
@@ -136,26 +136,33 @@ impl Store {
         if request_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = Json(request_ids);
-        Ok(sqlx::query_as(
-            "SELECT request_id, approver, decision, comment, created_at FROM approvals
-             WHERE request_id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        )
-        .bind(ids)
-        .fetch_all(self.pool())
-        .await?)
+        Ok(on_pool!(self,
+            sqlite pool => sqlx::query_as(
+                "SELECT request_id, approver, decision, comment, created_at FROM approvals
+                 WHERE request_id IN (SELECT value FROM json_each($1)) ORDER BY id",
+            )
+            .bind(Json(request_ids))
+            .fetch_all(pool)
+            .await,
+            postgres pool => sqlx::query_as(
+                "SELECT request_id, approver, decision, comment, created_at FROM approvals
+                 WHERE request_id = ANY($1) ORDER BY id",
+            )
+            .bind(request_ids)
+            .fetch_all(pool)
+            .await
+        )?)
     }
 
     /// Ends the requests awaiting approval that expired or whose
     /// environment's settings changed since they were asked for.
     pub async fn settle_awaiting_requests(&self) -> Result<()> {
-        let awaiting: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM deploy_requests WHERE state = 'awaiting_approval'")
-                .fetch_all(self.pool())
-                .await?;
+        let awaiting: Vec<i64> = on_pool!(self, pool => sqlx::query_scalar("SELECT id FROM deploy_requests WHERE state = 'awaiting_approval'")
+                .fetch_all(pool)
+                .await)?;
         for id in awaiting {
             // Read first: the write lock is taken only for one that ends.
-            let mut conn = self.pool().acquire().await?;
+            let mut conn = self.read().await?;
             let request = request_in(&mut conn, id).await?;
             if staleness(&mut conn, &request).await?.is_none() {
                 continue;
@@ -183,10 +190,7 @@ struct Stale {
 
 /// Ends `request` as expired or voided where its approvals stopped
 /// counting (inside the caller's transaction), saying how.
-async fn end_if_stale(
-    tx: &mut sqlx::SqliteConnection,
-    request: &DeployRequest,
-) -> Result<Option<Stale>> {
+async fn end_if_stale(tx: &mut Tx, request: &DeployRequest) -> Result<Option<Stale>> {
     let stale = staleness(&mut *tx, request).await?;
     if let Some(stale) = &stale {
         end_request(
@@ -202,10 +206,7 @@ async fn end_if_stale(
     Ok(stale)
 }
 
-async fn staleness(
-    tx: &mut sqlx::SqliteConnection,
-    request: &DeployRequest,
-) -> Result<Option<Stale>> {
+async fn staleness(tx: &mut Tx, request: &DeployRequest) -> Result<Option<Stale>> {
     if request.expires_at.is_some_and(|at| at <= time::now()) {
         return Ok(Some(Stale {
             state: RequestState::Expired,
@@ -225,17 +226,13 @@ async fn staleness(
 
 /// After an approval: what is still missing, or — every rule met — the
 /// request waits its turn (after the wait timer, if any).
-async fn advance(
-    tx: &mut sqlx::SqliteConnection,
-    request: &DeployRequest,
-    env: &Environment,
-) -> Result<()> {
-    let given: Vec<(String, Json<Vec<String>>)> = sqlx::query_as(
-        "SELECT approver, groups FROM approvals WHERE request_id = ? AND decision = 'approved' ORDER BY id",
+async fn advance(tx: &mut Tx, request: &DeployRequest, env: &Environment) -> Result<()> {
+    let given: Vec<(String, Json<Vec<String>>)> = on_tx!(tx => sqlx::query_as(
+        "SELECT approver, groups FROM approvals WHERE request_id = $1 AND decision = 'approved' ORDER BY id",
     )
     .bind(request.id)
     .fetch_all(&mut *tx)
-    .await?;
+    .await)?;
     let approvers: Vec<crate::domain::Approver> = given
         .into_iter()
         .map(|(login, groups)| crate::domain::Approver {
@@ -245,11 +242,11 @@ async fn advance(
         .collect();
     let missing = env.approvals.missing(&approvers);
     if !missing.is_empty() {
-        sqlx::query("UPDATE deploy_requests SET note = ? WHERE id = ?")
+        on_tx!(tx => sqlx::query("UPDATE deploy_requests SET note = $1 WHERE id = $2")
             .bind(format!("awaiting approval: {}", missing.join("; ")))
             .bind(request.id)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         return Ok(());
     }
     let names: Vec<&str> = approvers.iter().map(|a| a.login.as_str()).collect();
@@ -266,13 +263,13 @@ async fn advance(
             at.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC")
         ));
     }
-    sqlx::query(
-        "UPDATE deploy_requests SET state = 'waiting', not_before = ?, note = ? WHERE id = ?",
+    on_tx!(tx => sqlx::query(
+        "UPDATE deploy_requests SET state = 'waiting', not_before = $1, note = $2 WHERE id = $3",
     )
     .bind(not_before)
     .bind(note)
     .bind(request.id)
     .execute(&mut *tx)
-    .await?;
+    .await.map(Done::from))?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Appending to and reading the audit log.
 
+use crate::store::{on_pool, Dialect};
 use chrono::{DateTime, Utc};
 
 use super::Store;
@@ -91,36 +92,46 @@ impl Store {
         let Some(rows) = self.audit_rows_between(filter.since, filter.until).await? else {
             return Ok(Vec::new());
         };
-        let mut query = sqlx::QueryBuilder::new("SELECT * FROM audit_log WHERE 1 = 1");
+        let columns = entry_columns(self.pool().dialect());
+        let mut query = Filtered::new(format!("SELECT {columns} FROM audit_log WHERE 1 = 1"));
         if let Some(actor) = &filter.actor {
-            query.push(" AND actor = ").push_bind(actor.clone());
+            query.sql(" AND actor = ").text(actor);
         }
         if let Some(action) = &filter.action {
-            query.push(" AND action = ").push_bind(action.clone());
+            query.sql(" AND action = ").text(action);
         }
         if let Some(env) = &filter.environment {
-            query.push(" AND environment = ").push_bind(env.clone());
+            query.sql(" AND environment = ").text(env);
         }
         if let Some(since) = filter.since {
-            query.push(" AND ts >= ").push_bind(time::to_rfc3339(since));
+            query.sql(" AND ts >= ").text(&time::to_rfc3339(since));
         }
         if let Some(until) = filter.until {
-            query.push(" AND ts < ").push_bind(time::to_rfc3339(until));
+            query.sql(" AND ts < ").text(&time::to_rfc3339(until));
         }
         // Times never decrease along the chain: the date range is a range
         // of rows, which each (column, seq) index serves directly.
         if let Some(first) = rows.first {
-            query.push(" AND seq >= ").push_bind(first);
+            query.sql(" AND seq >= ").int(first);
         }
         let before = match (filter.before_seq, rows.after_last) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         if let Some(before) = before {
-            query.push(" AND seq < ").push_bind(before);
+            query.sql(" AND seq < ").int(before);
         }
-        query.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
-        Ok(query.build_query_as().fetch_all(self.pool()).await?)
+        query.sql(" ORDER BY seq DESC LIMIT ").int(limit);
+        Ok(on_pool!(self, pool => {
+            let mut select = sqlx::query_as(&query.sql);
+            for arg in &query.args {
+                select = match arg {
+                    FilterArg::Text(text) => select.bind(text),
+                    FilterArg::Int(int) => select.bind(int),
+                };
+            }
+            select.fetch_all(pool).await
+        })?)
     }
 
     /// The rows stamped from `since` until before `until`: the first one's
@@ -131,12 +142,12 @@ impl Store {
         until: Option<DateTime<Utc>>,
     ) -> Result<Option<SeqRange>> {
         let first_at_or_after = |at: DateTime<Utc>| async move {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT seq FROM audit_log WHERE ts >= ? ORDER BY ts, seq LIMIT 1",
+            on_pool!(self, pool => sqlx::query_scalar::<_, i64>(
+                "SELECT seq FROM audit_log WHERE ts >= $1 ORDER BY ts, seq LIMIT 1",
             )
             .bind(time::to_rfc3339(at))
-            .fetch_optional(self.pool())
-            .await
+            .fetch_optional(pool)
+            .await)
         };
         let first = match since {
             Some(since) => match first_at_or_after(since).await? {
@@ -154,17 +165,17 @@ impl Store {
 
     /// Rows after `after_seq`, in chain order, as stored (every column as text), for verifying the chain.
     pub async fn audit_rows_after(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredRow>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, pool => sqlx::query_as(
             "SELECT seq, CAST(ts AS TEXT) AS ts, CAST(actor AS TEXT) AS actor,
                     CAST(action AS TEXT) AS action, CAST(target AS TEXT) AS target,
                     CAST(environment AS TEXT) AS environment, CAST(details AS TEXT) AS details,
                     CAST(prev_hash AS TEXT) AS prev_hash, CAST(hash AS TEXT) AS hash
-             FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Records an action that changes nothing else (e.g. a logout).
@@ -172,13 +183,13 @@ impl Store {
     /// environment when `None`: 0 when there is none. Pages compare it with
     /// what they showed to tell that something happened since.
     pub async fn latest_audit_seq(&self, environment: Option<&str>) -> Result<i64> {
-        Ok(sqlx::query_scalar(
+        Ok(on_pool!(self, pool => sqlx::query_scalar(
             "SELECT COALESCE(MAX(seq), 0) FROM audit_log
-             WHERE CASE WHEN ?1 IS NULL THEN environment IS NOT NULL ELSE environment = ?1 END",
+             WHERE CASE WHEN $1 IS NULL THEN environment IS NOT NULL ELSE environment = $1 END",
         )
         .bind(environment)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(pool)
+        .await)?)
     }
 
     pub async fn audit_only(&self, record: &AuditRecord) -> Result<i64> {
@@ -201,5 +212,57 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A query with `$N` placeholders built as filters are added.
+struct Filtered {
+    sql: String,
+    args: Vec<FilterArg>,
+}
+
+enum FilterArg {
+    Text(String),
+    Int(i64),
+}
+
+impl Filtered {
+    fn new(sql: String) -> Self {
+        Self {
+            sql,
+            args: Vec::new(),
+        }
+    }
+
+    fn sql(&mut self, text: &str) -> &mut Self {
+        self.sql.push_str(text);
+        self
+    }
+
+    fn text(&mut self, value: &str) -> &mut Self {
+        self.bound(FilterArg::Text(value.to_owned()))
+    }
+
+    fn int(&mut self, value: i64) -> &mut Self {
+        self.bound(FilterArg::Int(value))
+    }
+
+    fn bound(&mut self, arg: FilterArg) -> &mut Self {
+        self.args.push(arg);
+        self.sql.push_str(&format!("${}", self.args.len()));
+        self
+    }
+}
+
+/// The columns of an [`AuditEntry`] in a `SELECT` on `audit_log`.
+/// PostgreSQL keeps `ts` as the text the chain hashed, as SQLite does, and
+/// reads it back as a time.
+pub fn entry_columns(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "*",
+        Dialect::Postgres => {
+            "seq, CAST(ts AS TIMESTAMPTZ) AS ts, actor, action, target, environment, details,
+             prev_hash, hash"
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Builds: one per commit per application.
 
+use crate::store::{on_pool, on_tx, Tx};
 use chrono::{DateTime, Utc};
 
 use super::tx::audit;
@@ -29,17 +30,17 @@ pub enum Registered {
 }
 
 /// The build already made of `commit` in `app`, if any.
-async fn existing_build<'c>(
-    db: impl sqlx::SqliteExecutor<'c>,
+async fn existing_build(
+    db: &mut Tx,
     app: &Application,
     commit: &CommitSha,
 ) -> Result<Option<Build>> {
     Ok(
-        sqlx::query_as("SELECT * FROM builds WHERE application_id = ? AND commit_sha = ?")
+        on_tx!(db => sqlx::query_as("SELECT * FROM builds WHERE application_id = $1 AND commit_sha = $2")
             .bind(app.id)
             .bind(commit.as_str())
-            .fetch_optional(db)
-            .await?,
+            .fetch_optional(&mut *db)
+            .await)?,
     )
 }
 
@@ -69,7 +70,7 @@ impl Store {
         app: &Application,
         new: &NewBuild,
     ) -> Result<Option<Build>> {
-        existing_build(self.pool(), app, &new.commit_sha)
+        existing_build(&mut self.read().await?, app, &new.commit_sha)
             .await?
             .map(|b| same_artifact(app, b, new))
             .transpose()
@@ -84,12 +85,12 @@ impl Store {
         new: &NewBuild,
     ) -> Result<Registered> {
         let mut tx = self.write().await?;
-        if let Some(build) = existing_build(&mut *tx, app, &new.commit_sha).await? {
+        if let Some(build) = existing_build(&mut tx, app, &new.commit_sha).await? {
             return same_artifact(app, build, new).map(Registered::Existing);
         }
-        let build: Build = sqlx::query_as(
+        let build: Build = on_tx!(tx => sqlx::query_as(
             "INSERT INTO builds (application_id, commit_sha, branch, message, author, artifact, registered_by, created_at, committed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
         )
         .bind(app.id)
         .bind(new.commit_sha.as_str())
@@ -101,7 +102,7 @@ impl Store {
         .bind(time::now())
         .bind(new.committed_at)
         .fetch_one(&mut *tx)
-        .await?;
+        .await)?;
         audit::append(
             &mut tx,
             &AuditRecord::new(
@@ -128,22 +129,22 @@ impl Store {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<Build>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM builds WHERE application_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT * FROM builds WHERE application_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(app_id)
         .bind(before_id.unwrap_or(i64::MAX))
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     pub async fn build(&self, id: i64) -> Result<Build> {
-        sqlx::query_as("SELECT * FROM builds WHERE id = ?")
+        on_pool!(self, pool => sqlx::query_as("SELECT * FROM builds WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| Error::not_found(format!("build #{id}")))
+            .fetch_optional(pool)
+            .await)?
+        .ok_or_else(|| Error::not_found(format!("build #{id}")))
     }
 
     /// Where `env` takes builds only from another environment: the ids of
@@ -153,16 +154,16 @@ impl Store {
         &self,
         env: &crate::domain::Environment,
     ) -> Result<Option<std::collections::HashSet<i64>>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.read().await?;
         let upstream = match upstream_of(&mut conn, env).await? {
             None => return Ok(None),
             Some(Err(_gone)) => return Ok(Some(Default::default())),
             Some(Ok(id)) => id,
         };
-        let ids: Vec<i64> = sqlx::query_scalar(PROMOTABLE_BUILDS)
+        let ids: Vec<i64> = on_tx!(conn => sqlx::query_scalar(PROMOTABLE_BUILDS)
             .bind(upstream)
             .fetch_all(&mut *conn)
-            .await?;
+            .await)?;
         Ok(Some(ids.into_iter().collect()))
     }
 }

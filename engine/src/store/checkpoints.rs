@@ -3,6 +3,7 @@
 use super::Store;
 use crate::audit::Checkpoint;
 use crate::error::Result;
+use crate::store::{on_pool, Done};
 
 /// The chain's last row: its seq and hash.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -15,26 +16,26 @@ impl Store {
     /// The last audit row, if any.
     pub async fn audit_head(&self) -> Result<Option<AuditHead>> {
         Ok(
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(self.pool())
-                .await?,
+            on_pool!(self, pool => sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await)?,
         )
     }
 
     /// Keeps a checkpoint; false when one for that row exists already
     /// (another process signed the same head).
     pub async fn record_checkpoint(&self, checkpoint: &Checkpoint) -> Result<bool> {
-        let inserted = sqlx::query(
+        let inserted = on_pool!(self, pool => sqlx::query(
             "INSERT INTO audit_checkpoints (seq, hash, ts, public_key, signature)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
         )
         .bind(checkpoint.seq)
         .bind(&checkpoint.hash)
         .bind(&checkpoint.ts)
         .bind(&checkpoint.public_key)
         .bind(&checkpoint.signature)
-        .execute(self.pool())
-        .await?
+        .execute(pool)
+        .await.map(Done::from))?
         .rows_affected();
         Ok(inserted == 1)
     }
@@ -42,20 +43,20 @@ impl Store {
     /// The newest checkpoint, if any.
     pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
         Ok(
-            sqlx::query_as("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(self.pool())
-                .await?,
+            on_pool!(self, pool => sqlx::query_as("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await)?,
         )
     }
 
     /// Checkpoints after row `after_seq`, oldest first, at most `limit`.
     pub async fn checkpoints_after(&self, after_seq: i64, limit: i64) -> Result<Vec<Checkpoint>> {
         Ok(
-            sqlx::query_as("SELECT * FROM audit_checkpoints WHERE seq > ? ORDER BY seq LIMIT ?")
+            on_pool!(self, pool => sqlx::query_as("SELECT * FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2")
                 .bind(after_seq)
                 .bind(limit)
-                .fetch_all(self.pool())
-                .await?,
+                .fetch_all(pool)
+                .await)?,
         )
     }
 }

@@ -2,6 +2,7 @@
 //! webhook), and the walk through them that stands in for the repository
 //! mirror when it lacks a commit; and the settings snapshots jobs keep.
 
+use crate::store::{on_pool, on_tx, Done};
 use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
@@ -93,9 +94,9 @@ impl Store {
                     .collect::<Vec<_>>()
                     .join(" ")
             });
-            sqlx::query(
+            on_tx!(tx => sqlx::query(
                 "INSERT INTO commits (application_id, sha, parents, author, committed_at, subject, source)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (application_id, sha) DO UPDATE SET parents = COALESCE(commits.parents, excluded.parents)",
             )
             .bind(application_id)
@@ -106,20 +107,20 @@ impl Store {
             .bind(&note.subject)
             .bind(origin.as_str())
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     async fn registered_commit(&self, application_id: i64, sha: &str) -> Result<Option<Commit>> {
-        let row: Option<CommitRow> = sqlx::query_as(
-            "SELECT sha, parents, author, committed_at, subject FROM commits WHERE application_id = ? AND sha = ?",
+        let row: Option<CommitRow> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT sha, parents, author, committed_at, subject FROM commits WHERE application_id = $1 AND sha = $2",
         )
         .bind(application_id)
         .bind(sha)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         Ok(row.map(Commit::from))
     }
 
@@ -179,13 +180,13 @@ impl Store {
     /// The settings snapshot job `job_id` was queued with, if it kept one
     /// (jobs from before snapshots did not).
     pub async fn job_snapshot(&self, job_id: i64) -> Result<Option<SettingsSnapshot>> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.read().await?;
         super::tx::jobs::queued_snapshot(&mut conn, job_id).await
     }
 
     /// The environment's settings and variables as they are now.
     pub async fn current_snapshot(&self, env_id: i64) -> Result<SettingsSnapshot> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.read().await?;
         super::tx::environments::settings_snapshot(&mut conn, env_id).await
     }
 
@@ -196,6 +197,6 @@ impl Store {
         env_id: i64,
         release_id: i64,
     ) -> Result<Option<crate::domain::Release>> {
-        super::tx::releases::released_before(self.pool(), env_id, release_id).await
+        super::tx::releases::released_before(&mut self.read().await?, env_id, release_id).await
     }
 }

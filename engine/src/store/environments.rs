@@ -1,5 +1,6 @@
 //! Environments, their locks and their variables.
 
+use crate::store::{on_pool, on_tx, Done};
 use sqlx::types::Json;
 
 use super::tx::audit;
@@ -26,44 +27,43 @@ pub struct EnvironmentSpec {
 
 impl Store {
     pub async fn environments(&self) -> Result<Vec<Environment>> {
-        let rows: Vec<EnvironmentRow> = sqlx::query_as(&format!(
+        let rows: Vec<EnvironmentRow> = on_pool!(self, pool => sqlx::query_as(&format!(
             "{SELECT_ENVIRONMENT} WHERE e.destroyed_at IS NULL ORDER BY a.name, e.name"
         ))
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(rows.into_iter().map(Environment::from).collect())
     }
 
     pub async fn environment(&self, app: &AppName, env: &EnvName) -> Result<Environment> {
-        let row: Option<EnvironmentRow> = sqlx::query_as(&format!(
-            "{SELECT_ENVIRONMENT} WHERE a.name = ? AND e.name = ? AND e.destroyed_at IS NULL"
+        let row: Option<EnvironmentRow> = on_pool!(self, pool => sqlx::query_as(&format!(
+            "{SELECT_ENVIRONMENT} WHERE a.name = $1 AND e.name = $2 AND e.destroyed_at IS NULL"
         ))
         .bind(app.as_str())
         .bind(env.as_str())
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         row.map(Environment::from)
             .ok_or_else(|| Error::not_found(format!("environment {app}/{env}")))
     }
 
     pub async fn environment_by_id(&self, id: i64) -> Result<Environment> {
-        let row: Option<EnvironmentRow> =
-            sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
+        let row: Option<EnvironmentRow> = on_pool!(self, pool => sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = $1"))
                 .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+                .fetch_optional(pool)
+                .await)?;
         row.map(Environment::from)
             .ok_or_else(|| Error::not_found(format!("environment #{id}")))
     }
 
     /// Who besides admins may deploy to the environment when it is protected.
     pub async fn environment_deployers(&self, env_id: i64) -> Result<Vec<Principal>> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT principal FROM environment_deployers WHERE environment_id = ? ORDER BY principal",
+        let rows: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT principal FROM environment_deployers WHERE environment_id = $1 ORDER BY principal",
         )
         .bind(env_id)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(rows
             .iter()
             .filter_map(|raw| Principal::parse(raw).ok())
@@ -121,14 +121,14 @@ impl Store {
     ) -> Result<Environment> {
         let before = self.environment_deployers(env.id).await?;
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE environments SET backend = ?, config = ?, protected = ?, updated_at = ? WHERE id = ?")
+        on_tx!(tx => sqlx::query("UPDATE environments SET backend = $1, config = $2, protected = $3, updated_at = $4 WHERE id = $5")
             .bind(config.backend_name())
             .bind(Json(config))
             .bind(protection.protected)
             .bind(time::now())
             .bind(env.id)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         audit::append(
             &mut tx,
             &AuditRecord::new(
@@ -171,20 +171,20 @@ impl Store {
     /// history are kept: their releases are part of the record.
     pub async fn delete_environment(&self, actor: &str, env: &Environment) -> Result<()> {
         let mut tx = self.write().await?;
-        let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE environment_id = ?")
+        let jobs: i64 = on_tx!(tx => sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE environment_id = $1")
             .bind(env.id)
             .fetch_one(&mut *tx)
-            .await?;
+            .await)?;
         if jobs > 0 {
             return Err(Error::Conflict(format!(
                 "environment {} has a release history ({jobs} jobs) and cannot be deleted",
                 env.path()
             )));
         }
-        sqlx::query("DELETE FROM environments WHERE id = ?")
+        on_tx!(tx => sqlx::query("DELETE FROM environments WHERE id = $1")
             .bind(env.id)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         audit::append(
             &mut tx,
             &AuditRecord::new(
@@ -209,15 +209,15 @@ impl Store {
         reason: &str,
     ) -> Result<Vec<JobEvent>> {
         let mut tx = self.write().await?;
-        let changed = sqlx::query(
-            "UPDATE environments SET lock_reason = ?, locked_by = ?, locked_at = ? WHERE id = ? AND locked_at IS NULL",
+        let changed = on_tx!(tx => sqlx::query(
+            "UPDATE environments SET lock_reason = $1, locked_by = $2, locked_at = $3 WHERE id = $4 AND locked_at IS NULL",
         )
         .bind(reason)
         .bind(actor)
         .bind(time::now())
         .bind(env.id)
         .execute(&mut *tx)
-        .await?
+        .await.map(Done::from))?
         .rows_affected();
         if changed == 0 {
             return Err(Error::Conflict(format!(
@@ -236,12 +236,12 @@ impl Store {
             .details(serde_json::json!({ "reason": reason })),
         )
         .await?;
-        let waiting: Vec<Job> = sqlx::query_as(
-            "SELECT * FROM jobs WHERE environment_id = ? AND state = 'queued' AND kind IN ('deploy', 'rollback')",
+        let waiting: Vec<Job> = on_tx!(tx => sqlx::query_as(
+            "SELECT * FROM jobs WHERE environment_id = $1 AND state = 'queued' AND kind IN ('deploy', 'rollback')",
         )
         .bind(env.id)
         .fetch_all(&mut *tx)
-        .await?;
+        .await)?;
         let mut events = Vec::new();
         for job in &waiting {
             let (_, closing) = tx::jobs::cancel_queued(
@@ -261,13 +261,13 @@ impl Store {
 
     pub async fn unlock_environment(&self, actor: &str, env: &Environment) -> Result<()> {
         let mut tx = self.write().await?;
-        let changed = sqlx::query(
+        let changed = on_tx!(tx => sqlx::query(
             "UPDATE environments SET lock_reason = NULL, locked_by = NULL, locked_at = NULL
-             WHERE id = ? AND locked_at IS NOT NULL",
+             WHERE id = $1 AND locked_at IS NOT NULL",
         )
         .bind(env.id)
         .execute(&mut *tx)
-        .await?
+        .await.map(Done::from))?
         .rows_affected();
         if changed == 0 {
             return Err(Error::Conflict(format!(
@@ -327,12 +327,12 @@ impl Store {
     /// The variables as stored: secret values sealed (for listing them
     /// masked, which needs no key).
     pub async fn env_vars_sealed(&self, env_id: i64) -> Result<Vec<EnvVar>> {
-        Ok(sqlx::query_as(
-            "SELECT name, value, secret FROM env_vars WHERE environment_id = ? ORDER BY name",
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT name, value, secret FROM env_vars WHERE environment_id = $1 ORDER BY name",
         )
         .bind(env_id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Sets a variable. A secret is never overwritten by a plain value: it
@@ -350,11 +350,11 @@ impl Store {
             (var.value.clone(), None)
         };
         let mut tx = self.write().await?;
-        let written = sqlx::query(
-            "INSERT INTO env_vars (environment_id, name, value, secret, value_digest) VALUES (?, ?, ?, ?, ?)
+        let written = on_tx!(tx => sqlx::query(
+            "INSERT INTO env_vars (environment_id, name, value, secret, value_digest) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (environment_id, name) DO UPDATE SET value = excluded.value, secret = excluded.secret,
                  value_digest = excluded.value_digest
-             WHERE env_vars.secret = 0 OR excluded.secret = 1",
+             WHERE NOT env_vars.secret OR excluded.secret",
         )
         .bind(env.id)
         .bind(&var.name)
@@ -362,7 +362,7 @@ impl Store {
         .bind(var.secret)
         .bind(digest)
         .execute(&mut *tx)
-        .await?
+        .await.map(Done::from))?
         .rows_affected();
         if written == 0 {
             return Err(InvalidInput::new(
@@ -397,11 +397,11 @@ impl Store {
 
     pub async fn delete_env_var(&self, actor: &str, env: &Environment, name: &str) -> Result<()> {
         let mut tx = self.write().await?;
-        let deleted = sqlx::query("DELETE FROM env_vars WHERE environment_id = ? AND name = ?")
+        let deleted = on_tx!(tx => sqlx::query("DELETE FROM env_vars WHERE environment_id = $1 AND name = $2")
             .bind(env.id)
             .bind(name)
             .execute(&mut *tx)
-            .await?
+            .await.map(Done::from))?
             .rows_affected();
         if deleted == 0 {
             return Err(Error::not_found(format!(
@@ -432,10 +432,10 @@ async fn set_deploy_rules(tx: &mut super::Tx, env_id: i64, policy: &DeployPolicy
         .approvals
         .is_required()
         .then_some(Json(&policy.approvals));
-    sqlx::query(
-        "UPDATE environments SET auto_deploy = ?, previews = ?, queue_deploys = ?, approvals = ?,
-            promotes_from = ?
-         WHERE id = ?",
+    on_tx!(tx => sqlx::query(
+        "UPDATE environments SET auto_deploy = $1, previews = $2, queue_deploys = $3, approvals = $4,
+            promotes_from = $5
+         WHERE id = $6",
     )
     .bind(policy.auto_deploy.as_ref().map(|p| p.as_str()))
     .bind(policy.previews.as_ref().map(|p| p.as_str()))
@@ -443,22 +443,22 @@ async fn set_deploy_rules(tx: &mut super::Tx, env_id: i64, policy: &DeployPolicy
     .bind(approvals)
     .bind(policy.promotes_from.as_ref().map(|name| name.as_str()))
     .bind(env_id)
-    .execute(&mut **tx)
-    .await?;
+    .execute(&mut *tx)
+    .await.map(Done::from))?;
     Ok(())
 }
 
 async fn replace_deployers(tx: &mut super::Tx, env_id: i64, deployers: &[Principal]) -> Result<()> {
-    sqlx::query("DELETE FROM environment_deployers WHERE environment_id = ?")
+    on_tx!(tx => sqlx::query("DELETE FROM environment_deployers WHERE environment_id = $1")
         .bind(env_id)
-        .execute(&mut **tx)
-        .await?;
+        .execute(&mut *tx)
+        .await.map(Done::from))?;
     for principal in deployers {
-        sqlx::query("INSERT INTO environment_deployers (environment_id, principal) VALUES (?, ?)")
+        on_tx!(tx => sqlx::query("INSERT INTO environment_deployers (environment_id, principal) VALUES ($1, $2)")
             .bind(env_id)
             .bind(principal.to_string())
-            .execute(&mut **tx)
-            .await?;
+            .execute(&mut *tx)
+            .await.map(Done::from))?;
     }
     Ok(())
 }

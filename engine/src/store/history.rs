@@ -3,6 +3,7 @@
 //! and their releases, written as they would have been, in one
 //! transaction with one audit row that says so.
 
+use crate::store::{on_tx, Done};
 use chrono::{DateTime, Utc};
 
 use super::tx::audit;
@@ -35,10 +36,10 @@ impl Store {
         history: &[PastRelease],
     ) -> Result<usize> {
         let mut tx = self.write().await?;
-        let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE environment_id = ?")
+        let jobs: i64 = on_tx!(tx => sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE environment_id = $1")
             .bind(env.id)
             .fetch_one(&mut *tx)
-            .await?;
+            .await)?;
         if jobs > 0 {
             return Err(Error::Conflict(format!(
                 "{} has a history already: import only into a new environment",
@@ -53,9 +54,9 @@ impl Store {
             } else {
                 "failed"
             };
-            let job_id: i64 = sqlx::query_scalar(
+            let job_id: i64 = on_tx!(tx => sqlx::query_scalar(
                 "INSERT INTO jobs (kind, environment_id, build_id, requested_by, state, error, created_at, started_at, finished_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             )
             .bind(past.kind)
             .bind(env.id)
@@ -67,18 +68,18 @@ impl Store {
             .bind(past.at)
             .bind(finished)
             .fetch_one(&mut *tx)
-            .await?;
+            .await)?;
             let release_state = if past.succeeded { "live" } else { "failed" };
             // One live release per environment: the one before steps down first.
             if let Some(before) = live.filter(|_| past.succeeded) {
-                sqlx::query("UPDATE releases SET state = 'superseded' WHERE id = ?")
+                on_tx!(tx => sqlx::query("UPDATE releases SET state = 'superseded' WHERE id = $1")
                     .bind(before)
                     .execute(&mut *tx)
-                    .await?;
+                    .await.map(Done::from))?;
             }
-            let release_id: i64 = sqlx::query_scalar(
+            let release_id: i64 = on_tx!(tx => sqlx::query_scalar(
                 "INSERT INTO releases (environment_id, build_id, job_id, release_key, kind, state, released_by, released_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             )
             .bind(env.id)
             .bind(past.build_id)
@@ -90,12 +91,12 @@ impl Store {
             .bind(past.succeeded.then_some(finished))
             .bind(past.at)
             .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE jobs SET release_id = ? WHERE id = ?")
+            .await)?;
+            on_tx!(tx => sqlx::query("UPDATE jobs SET release_id = $1 WHERE id = $2")
                 .bind(release_id)
                 .bind(job_id)
                 .execute(&mut *tx)
-                .await?;
+                .await.map(Done::from))?;
             if past.succeeded {
                 live = Some(release_id);
             }

@@ -1,6 +1,7 @@
 //! Jobs: the queue, leases, per-host state, and how a job ends.
 
-use chrono::{DateTime, Utc};
+use crate::store::{on_pool, on_tx, Done};
+use chrono::Duration;
 
 use super::tx::jobs::{cancel_queued, environment_path, queue_job, set_final_state};
 use super::tx::{audit, events};
@@ -60,23 +61,36 @@ impl Store {
         Ok(job)
     }
 
-    /// Takes the oldest queued job, if any, and leases it to `owner`.
-    pub async fn claim_next_job(
-        &self,
-        owner: &str,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<Job>> {
+    /// Takes the oldest queued job, if any, and leases it to `owner` for
+    /// `lease`. On PostgreSQL the lease is stamped by the database's clock
+    /// (replicas' clocks may differ) and a job locked by another replica's
+    /// claim is skipped, never handed out twice.
+    pub async fn claim_next_job(&self, owner: &str, lease: Duration) -> Result<Option<Job>> {
         let mut tx = self.write().await?;
-        let job: Option<Job> = sqlx::query_as(
-            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?, started_at = ?
-             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
-             RETURNING *",
-        )
-        .bind(owner)
-        .bind(lease_until)
-        .bind(time::now())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let job: Option<Job> = on_tx!(tx,
+            sqlite => sqlx::query_as(
+                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, started_at = $3
+                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
+                 RETURNING *",
+            )
+            .bind(owner)
+            .bind(time::now() + lease)
+            .bind(time::now())
+            .fetch_optional(&mut *tx)
+            .await,
+            postgres => sqlx::query_as(
+                "UPDATE jobs SET state = 'running', lease_owner = $1,
+                        lease_expires_at = clock_timestamp() + $2 * INTERVAL '1 millisecond',
+                        started_at = date_trunc('milliseconds', clock_timestamp())
+                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1
+                             FOR UPDATE SKIP LOCKED)
+                 RETURNING *",
+            )
+            .bind(owner)
+            .bind(lease.num_milliseconds())
+            .fetch_optional(&mut *tx)
+            .await
+        )?;
         if let Some(job) = job
             .as_ref()
             .filter(|j| matches!(j.kind, JobKind::Deploy | JobKind::Rollback))
@@ -101,32 +115,40 @@ impl Store {
         Ok(job)
     }
 
-    /// Extends a lease; `false` when the job is no longer ours to run.
-    pub async fn renew_lease(
-        &self,
-        job_id: i64,
-        owner: &str,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool> {
-        let changed = sqlx::query(
-            "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
-        )
-        .bind(lease_until)
-        .bind(job_id)
-        .bind(owner)
-        .execute(self.pool())
-        .await?
+    /// Extends a lease by `lease` from now (the database's now, on
+    /// PostgreSQL); `false` when the job is no longer ours to run.
+    pub async fn renew_lease(&self, job_id: i64, owner: &str, lease: Duration) -> Result<bool> {
+        const RENEW: &str = "UPDATE jobs SET lease_expires_at = $1
+                             WHERE id = $2 AND lease_owner = $3 AND state = 'running'";
+        let changed = on_pool!(self,
+            sqlite pool => sqlx::query(RENEW)
+                .bind(time::now() + lease)
+                .bind(job_id)
+                .bind(owner)
+                .execute(pool)
+                .await
+                .map(Done::from),
+            postgres pool => sqlx::query(
+                "UPDATE jobs SET lease_expires_at = clock_timestamp() + $1 * INTERVAL '1 millisecond'
+                 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+            )
+            .bind(lease.num_milliseconds())
+            .bind(job_id)
+            .bind(owner)
+            .execute(pool)
+            .await
+            .map(Done::from)
+        )?
         .rows_affected();
         Ok(changed == 1)
     }
 
     /// Who asked the job to stop, once someone has (`None`: nobody).
     pub async fn cancel_requested_by(&self, job_id: i64) -> Result<Option<String>> {
-        let row: Option<(bool, Option<String>)> =
-            sqlx::query_as("SELECT cancel_requested, cancel_requested_by FROM jobs WHERE id = ?")
+        let row: Option<(bool, Option<String>)> = on_pool!(self, pool => sqlx::query_as("SELECT cancel_requested, cancel_requested_by FROM jobs WHERE id = $1")
                 .bind(job_id)
-                .fetch_optional(self.pool())
-                .await?;
+                .fetch_optional(pool)
+                .await)?;
         Ok(match row {
             Some((true, by)) => Some(by.unwrap_or_else(|| "someone".to_owned())),
             _ => None,
@@ -155,14 +177,14 @@ impl Store {
                 return Ok(cancelled);
             }
             JobState::Running if !job.cancel_requested => {
-                let job: Job = sqlx::query_as(
-                    "UPDATE jobs SET cancel_requested = 1, cancel_requested_by = ?
-                     WHERE id = ? RETURNING *",
+                let job: Job = on_tx!(tx => sqlx::query_as(
+                    "UPDATE jobs SET cancel_requested = TRUE, cancel_requested_by = $1
+                     WHERE id = $2 RETURNING *",
                 )
                 .bind(actor)
                 .bind(job_id)
                 .fetch_one(&mut *tx)
-                .await?;
+                .await)?;
                 audit::append(
                     &mut tx,
                     &AuditRecord::new(
@@ -173,6 +195,7 @@ impl Store {
                     .environment(&env_path),
                 )
                 .await?;
+                tx::events::announce_cancel(&mut tx, job_id, actor).await?;
                 job
             }
             JobState::Running => {
@@ -214,16 +237,16 @@ impl Store {
             )));
         }
         let env_path = environment_path(&mut tx, job.environment_id).await?;
-        let job: Job = sqlx::query_as(
-            "UPDATE jobs SET abandoned_by = ?, abandoned_at = ?, abandon_reason = ?
-             WHERE id = ? RETURNING *",
+        let job: Job = on_tx!(tx => sqlx::query_as(
+            "UPDATE jobs SET abandoned_by = $1, abandoned_at = $2, abandon_reason = $3
+             WHERE id = $4 RETURNING *",
         )
         .bind(actor)
         .bind(time::now())
         .bind(reason)
         .bind(job_id)
         .fetch_one(&mut *tx)
-        .await?;
+        .await)?;
         audit::append(
             &mut tx,
             &AuditRecord::new(actor, actions::JOB_ABANDONED, format!("job/{job_id}"))
@@ -246,13 +269,13 @@ impl Store {
         summary: &str,
     ) -> Result<(Job, Vec<JobEvent>)> {
         let mut tx = self.write().await?;
-        let held: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE id = ? AND state = 'running' AND lease_owner = ?",
+        let held: Option<i64> = on_tx!(tx => sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE id = $1 AND state = 'running' AND lease_owner = $2",
         )
         .bind(job.id)
         .bind(owner)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await)?;
         if held.is_none() {
             return Err(Error::Conflict(format!(
                 "job #{} is no longer held by this runner",
@@ -265,25 +288,25 @@ impl Store {
         };
         let finished = set_final_state(&mut tx, job, outcome.state(), error).await?;
         // A host the backend left mid-step did not finish it: say so, never "running".
-        sqlx::query(
-            "UPDATE job_hosts SET state = 'stopped', updated_at = ? WHERE job_id = ? AND state = 'running'",
+        on_tx!(tx => sqlx::query(
+            "UPDATE job_hosts SET state = 'stopped', updated_at = $1 WHERE job_id = $2 AND state = 'running'",
         )
         .bind(time::now())
         .bind(job.id)
         .execute(&mut *tx)
-        .await?;
+        .await.map(Done::from))?;
         if matches!(outcome, JobOutcome::Succeeded) {
             if let Some(release_id) = job.release_id {
                 let now = time::now();
-                sqlx::query("UPDATE releases SET state = 'superseded' WHERE environment_id = ? AND state = 'live'")
+                on_tx!(tx => sqlx::query("UPDATE releases SET state = 'superseded' WHERE environment_id = $1 AND state = 'live'")
                     .bind(job.environment_id)
                     .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE releases SET state = 'live', released_at = ? WHERE id = ?")
+                    .await.map(Done::from))?;
+                on_tx!(tx => sqlx::query("UPDATE releases SET state = 'live', released_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(release_id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await.map(Done::from))?;
             }
         }
         let env_path = environment_path(&mut tx, job.environment_id).await?;
@@ -335,35 +358,36 @@ impl Store {
     /// lapsed (the clock jumped, a renewal failed) but their runner is not dead.
     /// Returns each interrupted job with its closing events, stored with it.
     pub async fn interrupt_expired_jobs(&self, alive: &[i64]) -> Result<Vec<(i64, Vec<JobEvent>)>> {
-        let now = time::now();
-        let expired: Vec<Job> =
-            sqlx::query_as("SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < ?")
-                .bind(now)
-                .fetch_all(self.pool())
-                .await?;
+        let now = self.clock().await?;
+        let expired: Vec<Job> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at < $1",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await)?;
         let mut interrupted = Vec::new();
         for job in expired.into_iter().filter(|j| !alive.contains(&j.id)) {
             let mut tx = self.write().await?;
             // Re-check inside the write lock: the runner may have renewed or finished it.
-            let still_expired: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM jobs WHERE id = ? AND state = 'running' AND lease_expires_at < ?",
+            let still_expired: Option<i64> = on_tx!(tx => sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE id = $1 AND state = 'running' AND lease_expires_at < $2",
             )
             .bind(job.id)
             .bind(now)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await)?;
             if still_expired.is_none() {
                 continue;
             }
             let reason = "the server running this job stopped (its lease expired); not retried";
             set_final_state(&mut tx, &job, JobState::Interrupted, Some(reason)).await?;
-            sqlx::query(
-                "UPDATE job_hosts SET state = 'interrupted', updated_at = ? WHERE job_id = ? AND state = 'running'",
+            on_tx!(tx => sqlx::query(
+                "UPDATE job_hosts SET state = 'interrupted', updated_at = $1 WHERE job_id = $2 AND state = 'running'",
             )
             .bind(now)
             .bind(job.id)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
             let env_path = environment_path(&mut tx, job.environment_id).await?;
             audit::append(
                 &mut tx,
@@ -395,30 +419,30 @@ impl Store {
     }
 
     pub async fn job(&self, id: i64) -> Result<Job> {
-        sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+        on_pool!(self, pool => sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| Error::not_found(format!("job #{id}")))
+            .fetch_optional(pool)
+            .await)?
+        .ok_or_else(|| Error::not_found(format!("job #{id}")))
     }
 
     pub async fn jobs_for_environment(&self, env_id: i64, limit: i64) -> Result<Vec<Job>> {
         Ok(
-            sqlx::query_as("SELECT * FROM jobs WHERE environment_id = ? ORDER BY id DESC LIMIT ?")
+            on_pool!(self, pool => sqlx::query_as("SELECT * FROM jobs WHERE environment_id = $1 ORDER BY id DESC LIMIT $2")
                 .bind(env_id)
                 .bind(limit)
-                .fetch_all(self.pool())
-                .await?,
+                .fetch_all(pool)
+                .await)?,
         )
     }
 
     pub async fn job_hosts(&self, job_id: i64) -> Result<Vec<JobHost>> {
         Ok(
-            sqlx::query_as("SELECT host, phase, step, steps_done, steps_total, state, error, started_at, updated_at
-                            FROM job_hosts WHERE job_id = ? ORDER BY host")
+            on_pool!(self, pool => sqlx::query_as("SELECT host, phase, step, steps_done, steps_total, state, error, started_at, updated_at
+                            FROM job_hosts WHERE job_id = $1 ORDER BY host")
                 .bind(job_id)
-                .fetch_all(self.pool())
-                .await?,
+                .fetch_all(pool)
+                .await)?,
         )
     }
 }

@@ -1,6 +1,7 @@
 //! Sign-ins in progress at an identity provider: created when the browser is
 //! sent there, spent once when it comes back.
 
+use crate::store::{on_pool, on_tx, Done};
 use chrono::{DateTime, Utc};
 
 use super::Store;
@@ -27,21 +28,21 @@ impl Store {
     pub async fn create_login_flow(&self, handle_hash: &str, flow: &LoginFlow) -> Result<()> {
         let mut tx = self.write().await?;
         // Old, unfinished sign-ins are dropped on the way.
-        sqlx::query("DELETE FROM login_flows WHERE expires_at <= ?")
+        on_tx!(tx => sqlx::query("DELETE FROM login_flows WHERE expires_at <= $1")
             .bind(time::now())
             .execute(&mut *tx)
-            .await?;
-        let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_flows")
+            .await.map(Done::from))?;
+        let live: i64 = on_tx!(tx => sqlx::query_scalar("SELECT COUNT(*) FROM login_flows")
             .fetch_one(&mut *tx)
-            .await?;
+            .await)?;
         if live >= MAX_LIVE_LOGIN_FLOWS {
             return Err(Error::Conflict(
                 "too many sign-ins are in progress; try again in a few minutes".to_owned(),
             ));
         }
-        sqlx::query(
+        on_tx!(tx => sqlx::query(
             "INSERT INTO login_flows (handle_hash, provider, state, pkce_verifier, nonce, created_at, expires_at, return_to)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(handle_hash)
         .bind(&flow.provider)
@@ -52,20 +53,20 @@ impl Store {
         .bind(flow.expires_at)
         .bind(&flow.return_to)
         .execute(&mut *tx)
-        .await?;
+        .await.map(Done::from))?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Takes the flow for this handle out of the store (once), if it has not expired.
     pub async fn take_login_flow(&self, handle_hash: &str) -> Result<Option<LoginFlow>> {
-        let flow: Option<LoginFlow> = sqlx::query_as(
-            "DELETE FROM login_flows WHERE handle_hash = ?
+        let flow: Option<LoginFlow> = on_pool!(self, pool => sqlx::query_as(
+            "DELETE FROM login_flows WHERE handle_hash = $1
              RETURNING provider, state, pkce_verifier, nonce, expires_at, return_to",
         )
         .bind(handle_hash)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         Ok(flow.filter(|f| f.expires_at > time::now()))
     }
 }

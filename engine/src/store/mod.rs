@@ -1,8 +1,9 @@
 //! Every SQL statement Slipway runs lives under this module.
 //!
-//! SQLite in WAL mode, foreign keys on, a busy timeout, and writes in
-//! `BEGIN IMMEDIATE` transactions so that concurrent writers queue instead of
-//! failing half-way. An action and its audit row commit together.
+//! SQLite (WAL mode, foreign keys on, a busy timeout) or PostgreSQL, behind
+//! one [`Pool`] (see [`db`]). Writes run in transactions that take the write
+//! lock up front, so concurrent writers queue instead of failing half-way.
+//! An action and its audit row commit together.
 
 pub mod applications;
 pub mod approvals;
@@ -10,6 +11,7 @@ pub mod audit;
 pub mod builds;
 pub mod checkpoints;
 pub mod commits;
+pub mod db;
 pub mod deliveries;
 pub mod environments;
 pub mod events;
@@ -27,66 +29,58 @@ pub mod secrets;
 pub(crate) mod tx;
 pub mod users;
 
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+pub(crate) use db::{on_pool, on_tx, Done};
+pub use db::{Dialect, Pool, Tx};
 
 use crate::error::Result;
-
-pub type Tx = Transaction<'static, Sqlite>;
 
 /// The database handle, and the key secret values are sealed with. Cheap
 /// to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
     secrets: std::sync::Arc<crate::secrets::SecretKey>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url`, applies
-    /// migrations, and seals any secret stored before sealing existed.
+    /// Opens the database at `url` (an SQLite file, created if needed, or
+    /// `postgres://…`), applies migrations, and seals any secret stored
+    /// before sealing existed.
     pub async fn open(url: &str, secrets: crate::secrets::SecretKey) -> Result<Self> {
-        if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            let path = path.split('?').next().unwrap_or(path);
-            if let Some(dir) = Path::new(path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)?;
-                }
-            }
-        }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("../migrations").run(&pool).await?;
         let store = Self {
-            pool,
+            pool: Pool::connect(url).await?,
             secrets: std::sync::Arc::new(secrets),
         };
         store.seal_plaintext_secrets().await?;
         Ok(store)
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
     }
 
     /// A write transaction that takes the write lock up front.
     pub async fn write(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        self.pool.write().await
+    }
+
+    /// The time leases are measured against: this machine's clock on
+    /// SQLite (one machine), the database server's on PostgreSQL, which
+    /// replicas with clocks apart share.
+    pub async fn clock(&self) -> Result<chrono::DateTime<chrono::Utc>> {
+        Ok(match self.pool() {
+            Pool::Sqlite(_) => crate::time::now(),
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar("SELECT date_trunc('microseconds', clock_timestamp())")
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// A transaction for reads that must agree with each other.
+    pub async fn read(&self) -> Result<Tx> {
+        self.pool.read().await
     }
 }
 

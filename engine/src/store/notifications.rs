@@ -1,6 +1,7 @@
 //! Notification targets (who is told of what), and their deliveries: the
 //! outbox rows a sender claims, sends and records the outcome of.
 
+use crate::store::{on_pool, on_tx, Done};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -150,9 +151,9 @@ impl Store {
     ) -> Result<NotificationTarget> {
         let mut tx = self.write().await?;
         let events: Vec<&str> = new.events.iter().map(|e| e.as_str()).collect();
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = on_tx!(tx => sqlx::query_scalar(
             "INSERT INTO notification_targets (application_id, environment_id, name, url, format, secret, events, created_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(app.id)
         .bind(env.map(|e| e.id))
@@ -164,7 +165,7 @@ impl Store {
         .bind(actor)
         .bind(time::now())
         .fetch_one(&mut *tx)
-        .await?;
+        .await)?;
         let mut record = AuditRecord::new(
             actor,
             actions::NOTIFICATION_TARGET_CREATED,
@@ -182,52 +183,52 @@ impl Store {
             record = record.environment(env.path());
         }
         audit::append(&mut tx, &record).await?;
-        let target: TargetRow = sqlx::query_as(&format!("{SELECT_TARGET} WHERE t.id = ?"))
+        let target: TargetRow = on_tx!(tx => sqlx::query_as(&format!("{SELECT_TARGET} WHERE t.id = $1"))
             .bind(id)
             .fetch_one(&mut *tx)
-            .await?;
+            .await)?;
         tx.commit().await?;
         Ok(target.into())
     }
 
     pub async fn notification_target(&self, id: i64) -> Result<NotificationTarget> {
-        let row: Option<TargetRow> = sqlx::query_as(&format!("{SELECT_TARGET} WHERE t.id = ?"))
+        let row: Option<TargetRow> = on_pool!(self, pool => sqlx::query_as(&format!("{SELECT_TARGET} WHERE t.id = $1"))
             .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+            .fetch_optional(pool)
+            .await)?;
         row.map(Into::into)
             .ok_or_else(|| Error::not_found(format!("notification target #{id}")))
     }
 
     /// The application's targets: its own and its environments'.
     pub async fn notification_targets(&self, app: &Application) -> Result<Vec<NotificationTarget>> {
-        let rows: Vec<TargetRow> = sqlx::query_as(&format!(
-            "{SELECT_TARGET} WHERE t.application_id = ? ORDER BY t.id"
+        let rows: Vec<TargetRow> = on_pool!(self, pool => sqlx::query_as(&format!(
+            "{SELECT_TARGET} WHERE t.application_id = $1 ORDER BY t.id"
         ))
         .bind(app.id)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Deletes a target and its delivery log.
     pub async fn delete_notification_target(&self, actor: &str, id: i64) -> Result<()> {
         let mut tx = self.write().await?;
-        let target: Option<TargetRow> = sqlx::query_as(&format!("{SELECT_TARGET} WHERE t.id = ?"))
+        let target: Option<TargetRow> = on_tx!(tx => sqlx::query_as(&format!("{SELECT_TARGET} WHERE t.id = $1"))
             .bind(id)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await)?;
         let target: NotificationTarget = target
             .map(Into::into)
             .ok_or_else(|| Error::not_found(format!("notification target #{id}")))?;
-        sqlx::query("DELETE FROM notification_deliveries WHERE target_id = ?")
+        on_tx!(tx => sqlx::query("DELETE FROM notification_deliveries WHERE target_id = $1")
             .bind(id)
             .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM notification_targets WHERE id = ?")
+            .await.map(Done::from))?;
+        on_tx!(tx => sqlx::query("DELETE FROM notification_targets WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         let mut record = AuditRecord::new(
             actor,
             actions::NOTIFICATION_TARGET_DELETED,
@@ -248,14 +249,14 @@ impl Store {
 
     /// A target's newest deliveries, newest first.
     pub async fn deliveries(&self, target_id: i64, limit: i64) -> Result<Vec<Delivery>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, pool => sqlx::query_as(
             "SELECT id, target_id, event, state, attempts, last_status, last_error, created_at, next_attempt_at, delivered_at
-             FROM notification_deliveries WHERE target_id = ? ORDER BY id DESC LIMIT ?",
+             FROM notification_deliveries WHERE target_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(target_id)
         .bind(limit.clamp(1, 500))
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Claims up to `limit` pending deliveries whose time has come: each is
@@ -267,22 +268,22 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DueDelivery>> {
         let mut tx = self.write().await?;
-        let rows: Vec<DueRow> = sqlx::query_as(
+        let rows: Vec<DueRow> = on_tx!(tx => sqlx::query_as(
             "SELECT d.id, d.attempts, d.body, t.url, t.format, t.secret
              FROM notification_deliveries d JOIN notification_targets t ON t.id = d.target_id
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ?
-             ORDER BY d.next_attempt_at, d.id LIMIT ?",
+             WHERE d.state = 'pending' AND d.next_attempt_at <= $1
+             ORDER BY d.next_attempt_at, d.id LIMIT $2",
         )
         .bind(time::now())
         .bind(limit)
         .fetch_all(&mut *tx)
-        .await?;
+        .await)?;
         for row in &rows {
-            sqlx::query("UPDATE notification_deliveries SET next_attempt_at = ? WHERE id = ?")
+            on_tx!(tx => sqlx::query("UPDATE notification_deliveries SET next_attempt_at = $1 WHERE id = $2")
                 .bind(hold_until)
                 .bind(row.id)
                 .execute(&mut *tx)
-                .await?;
+                .await.map(Done::from))?;
         }
         tx.commit().await?;
         Ok(rows
@@ -317,10 +318,10 @@ impl Store {
             }
         };
         let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE notification_deliveries SET state = ?, attempts = attempts + 1, last_status = ?,
-                 last_error = ?, next_attempt_at = ?, delivered_at = ?
-             WHERE id = ?",
+        on_tx!(tx => sqlx::query(
+            "UPDATE notification_deliveries SET state = $1, attempts = attempts + 1, last_status = $2,
+                 last_error = $3, next_attempt_at = $4, delivered_at = $5
+             WHERE id = $6",
         )
         .bind(state)
         .bind(status.map(i64::from))
@@ -329,7 +330,7 @@ impl Store {
         .bind(delivered)
         .bind(id)
         .execute(&mut *tx)
-        .await?;
+        .await.map(Done::from))?;
         tx.commit().await?;
         Ok(())
     }
@@ -343,27 +344,25 @@ impl Store {
         ends: &str,
     ) -> Result<bool> {
         let mut tx = self.write().await?;
-        let first = sqlx::query(
-            "INSERT INTO freeze_announcements (window_id, period_start) VALUES (?, ?)
+        let first = on_tx!(tx => sqlx::query(
+            "INSERT INTO freeze_announcements (window_id, period_start) VALUES ($1, $2)
              ON CONFLICT DO NOTHING",
         )
         .bind(window.id)
         .bind(start)
         .execute(&mut *tx)
-        .await?
+        .await.map(Done::from))?
         .rows_affected()
             == 1;
         if first {
             let environment_id: Option<i64> = match &window.environment {
-                Some(name) => {
-                    sqlx::query_scalar(
-                        "SELECT id FROM environments WHERE application_id = ? AND name = ?",
+                Some(name) => on_tx!(tx => sqlx::query_scalar(
+                        "SELECT id FROM environments WHERE application_id = $1 AND name = $2",
                     )
                     .bind(window.application_id)
                     .bind(name)
                     .fetch_optional(&mut *tx)
-                    .await?
-                }
+                    .await)?,
                 None => None,
             };
             let notice = Notice {

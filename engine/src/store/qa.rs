@@ -2,6 +2,7 @@
 //! by a job (on request or when they expire), each step audited in the same
 //! transaction as the change it records.
 
+use crate::store::{on_pool, on_tx, Done};
 use chrono::{DateTime, Utc};
 
 use super::tx::audit;
@@ -85,26 +86,26 @@ impl Store {
             },
         )
         .await?;
-        sqlx::query("UPDATE environments SET auto_deploy = ? WHERE id = ?")
+        on_tx!(tx => sqlx::query("UPDATE environments SET auto_deploy = $1 WHERE id = $2")
             .bind(new.auto_deploy.as_ref().map(|p| p.as_str()))
             .bind(id)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         // Secrets stay where they were set: whoever may deploy to a QA
         // environment need not be someone the original's secrets are for.
-        let copied: Vec<String> = sqlx::query_scalar(
+        let copied: Vec<String> = on_tx!(tx => sqlx::query_scalar(
             "INSERT INTO env_vars (environment_id, name, value, secret)
-             SELECT ?, name, value, 0 FROM env_vars WHERE environment_id = ? AND secret = 0
+             SELECT $1, name, value, FALSE FROM env_vars WHERE environment_id = $2 AND NOT secret
              RETURNING name",
         )
         .bind(id)
         .bind(new.based_on_id)
         .fetch_all(&mut *tx)
-        .await?;
-        let row: EnvironmentRow = sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
+        .await)?;
+        let row: EnvironmentRow = on_tx!(tx => sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = $1"))
             .bind(id)
             .fetch_one(&mut *tx)
-            .await?;
+            .await)?;
         let env = Environment::from(row);
         audit::append(
             &mut tx,
@@ -166,13 +167,13 @@ impl Store {
             check_unlocked(&mut tx, env).await?;
         }
         // A job names a build: the last one this environment ran.
-        let build: Option<Build> = sqlx::query_as(
+        let build: Option<Build> = on_tx!(tx => sqlx::query_as(
             "SELECT b.* FROM builds b JOIN jobs j ON j.build_id = b.id
-             WHERE j.environment_id = ? ORDER BY j.id DESC LIMIT 1",
+             WHERE j.environment_id = $1 ORDER BY j.id DESC LIMIT 1",
         )
         .bind(env.id)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await)?;
         let build = build.ok_or_else(|| {
             Error::Conflict(format!(
                 "{} has never run a job: delete it instead",
@@ -218,16 +219,16 @@ impl Store {
             ExpiryChange::Expire => (">", "its branch was deleted while a job ran there"),
         };
         let mut tx = self.write().await?;
-        let moved = sqlx::query(&format!(
-            "UPDATE environments SET expires_at = ?, updated_at = ?
-             WHERE id = ? AND kind = 'qa' AND destroyed_at IS NULL AND expires_at {direction} ?"
+        let moved = on_tx!(tx => sqlx::query(&format!(
+            "UPDATE environments SET expires_at = $1, updated_at = $2
+             WHERE id = $3 AND kind = 'qa' AND destroyed_at IS NULL AND expires_at {direction} $4"
         ))
         .bind(until)
         .bind(time::now())
         .bind(env.id)
         .bind(until)
         .execute(&mut *tx)
-        .await?
+        .await.map(Done::from))?
         .rows_affected()
             == 1;
         if moved {
@@ -256,18 +257,18 @@ impl Store {
     /// [`EXPIRED_DESTROY_RETRY`]: a destroy that keeps failing (the engine
     /// down, say) is retried hourly, not on every sweep.
     pub async fn expired_qa_environments(&self, now: DateTime<Utc>) -> Result<Vec<Environment>> {
-        let rows: Vec<EnvironmentRow> = sqlx::query_as(&format!(
-            "{SELECT_ENVIRONMENT} WHERE e.kind = 'qa' AND e.destroyed_at IS NULL AND e.expires_at < ?
+        let rows: Vec<EnvironmentRow> = on_pool!(self, pool => sqlx::query_as(&format!(
+            "{SELECT_ENVIRONMENT} WHERE e.kind = 'qa' AND e.destroyed_at IS NULL AND e.expires_at < $1
              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.environment_id = e.id AND j.state IN ('queued', 'running'))
              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.environment_id = e.id AND j.kind = 'destroy'
-                             AND j.requested_by = ? AND j.state <> 'succeeded' AND j.finished_at > ?)
+                             AND j.requested_by = $2 AND j.state <> 'succeeded' AND j.finished_at > $3)
              ORDER BY e.id"
         ))
         .bind(now)
         .bind(SYSTEM_ACTOR)
         .bind(now - EXPIRED_DESTROY_RETRY)
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(rows.into_iter().map(Environment::from).collect())
     }
 }

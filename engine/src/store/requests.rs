@@ -2,6 +2,7 @@
 //! behind a running job, or for the time they were asked for — and how
 //! each becomes a job.
 
+use crate::store::{on_pool, on_tx, Done};
 use chrono::{DateTime, Duration, Utc};
 
 use super::tx::environments::settings_digest;
@@ -65,19 +66,19 @@ impl Store {
             (RequestState::Waiting, None, None, new.note.clone())
         };
         // The one pending makes room first.
-        let superseded: Vec<(i64, String)> = sqlx::query_as(
-            "UPDATE deploy_requests SET state = 'superseded', ended_at = ?
-             WHERE environment_id = ? AND state IN ('awaiting_approval', 'waiting')
+        let superseded: Vec<(i64, String)> = on_tx!(tx => sqlx::query_as(
+            "UPDATE deploy_requests SET state = 'superseded', ended_at = $1
+             WHERE environment_id = $2 AND state IN ('awaiting_approval', 'waiting')
              RETURNING id, requested_by",
         )
         .bind(now)
         .bind(new.env.id)
         .fetch_all(&mut *tx)
-        .await?;
-        let inserted = sqlx::query_scalar::<_, i64>(
+        .await)?;
+        let inserted = on_tx!(tx => sqlx::query_scalar::<_, i64>(
             "INSERT INTO deploy_requests (environment_id, build_id, kind, rollback_to, requested_by,
                 state, not_before, freeze_override, note, settings_digest, expires_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(new.env.id)
         .bind(new.build.id)
@@ -92,7 +93,7 @@ impl Store {
         .bind(expires_at)
         .bind(now)
         .fetch_one(&mut *tx)
-        .await;
+        .await);
         let id = match inserted {
             Ok(id) => id,
             // Only while another writer raced this one past the supersede.
@@ -110,11 +111,11 @@ impl Store {
             new.actor
         );
         for (old, requested_by) in &superseded {
-            sqlx::query("UPDATE deploy_requests SET note = ? WHERE id = ?")
+            on_tx!(tx => sqlx::query("UPDATE deploy_requests SET note = $1 WHERE id = $2")
                 .bind(&by)
                 .bind(old)
                 .execute(&mut *tx)
-                .await?;
+                .await.map(Done::from))?;
             audit::append(
                 &mut tx,
                 &AuditRecord::new(
@@ -149,17 +150,17 @@ impl Store {
     }
 
     pub async fn deploy_request(&self, id: i64) -> Result<DeployRequest> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.read().await?;
         request_in(&mut conn, id).await
     }
 
     /// Every request that is pending (awaiting approval or waiting), oldest first.
     pub async fn pending_requests(&self) -> Result<Vec<DeployRequest>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(on_pool!(self, pool => sqlx::query_as(&format!(
             "{SELECT_REQUEST} WHERE r.state IN ('awaiting_approval', 'waiting') ORDER BY r.id"
         ))
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// An environment's latest requests, newest first.
@@ -168,22 +169,22 @@ impl Store {
         env_id: i64,
         limit: i64,
     ) -> Result<Vec<DeployRequest>> {
-        Ok(sqlx::query_as(&format!(
-            "{SELECT_REQUEST} WHERE r.environment_id = ? ORDER BY r.id DESC LIMIT ?"
+        Ok(on_pool!(self, pool => sqlx::query_as(&format!(
+            "{SELECT_REQUEST} WHERE r.environment_id = $1 ORDER BY r.id DESC LIMIT $2"
         ))
         .bind(env_id)
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// The request a job was started from, if any.
     pub async fn request_of_job(&self, job_id: i64) -> Result<Option<DeployRequest>> {
         Ok(
-            sqlx::query_as(&format!("{SELECT_REQUEST} WHERE r.job_id = ?"))
+            on_pool!(self, pool => sqlx::query_as(&format!("{SELECT_REQUEST} WHERE r.job_id = $1"))
                 .bind(job_id)
-                .fetch_optional(self.pool())
-                .await?,
+                .fetch_optional(pool)
+                .await)?,
         )
     }
 
@@ -218,16 +219,16 @@ impl Store {
     /// changed) or that can never start (a rollback that would change
     /// nothing now) ends, saying why.
     pub async fn start_due_requests(&self) -> Result<Vec<Job>> {
-        let due: Vec<i64> = sqlx::query_scalar(
+        let due: Vec<i64> = on_pool!(self, pool => sqlx::query_scalar(
             "SELECT r.id FROM deploy_requests r
-             WHERE r.state = 'waiting' AND (r.not_before IS NULL OR r.not_before <= ?)
+             WHERE r.state = 'waiting' AND (r.not_before IS NULL OR r.not_before <= $1)
                AND NOT EXISTS (SELECT 1 FROM jobs j
                                WHERE j.environment_id = r.environment_id AND j.state IN ('queued', 'running'))
              ORDER BY r.id",
         )
         .bind(time::now())
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         let mut started = Vec::new();
         for id in due {
             if let Attempt::Started(job) = self.try_start(id).await? {
@@ -285,14 +286,14 @@ impl Store {
                 return self.record_refusal(&request, refused).await;
             }
         };
-        sqlx::query(
-            "UPDATE deploy_requests SET state = 'started', job_id = ?, ended_at = ? WHERE id = ?",
+        on_tx!(tx => sqlx::query(
+            "UPDATE deploy_requests SET state = 'started', job_id = $1, ended_at = $2 WHERE id = $3",
         )
         .bind(job.id)
         .bind(time::now())
         .bind(id)
         .execute(&mut *tx)
-        .await?;
+        .await.map(Done::from))?;
         let how = match (&request.note, request.not_before) {
             (Some(note), _) if note.starts_with("approved") => note.clone(),
             (_, Some(at)) => format!("scheduled for {}", time::to_rfc3339(at)),
@@ -330,13 +331,13 @@ impl Store {
         let mut tx = self.write().await?;
         match waits {
             Some(note) => {
-                sqlx::query(
-                    "UPDATE deploy_requests SET note = ? WHERE id = ? AND state = 'waiting'",
+                on_tx!(tx => sqlx::query(
+                    "UPDATE deploy_requests SET note = $1 WHERE id = $2 AND state = 'waiting'",
                 )
                 .bind(note)
                 .bind(request.id)
                 .execute(&mut *tx)
-                .await?;
+                .await.map(Done::from))?;
             }
             None => {
                 let why = refused.public_message();

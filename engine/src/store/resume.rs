@@ -6,6 +6,7 @@ use super::{tx, Store};
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{resume_refusal, Job, ResumeContext};
 use crate::error::{Error, Result};
+use crate::store::{on_pool, on_tx, Done};
 
 impl Store {
     /// Queues a job that finishes interrupted job `job_id`: the same build
@@ -17,12 +18,11 @@ impl Store {
     pub async fn resume_job(&self, actor: &str, job_id: i64) -> Result<Job> {
         let mut tx = self.write().await?;
         let interrupted = tx::jobs::job(&mut tx, job_id).await?;
-        let later_job: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(id) FROM jobs WHERE environment_id = ? AND id > ?")
+        let later_job: Option<i64> = on_tx!(tx => sqlx::query_scalar("SELECT MAX(id) FROM jobs WHERE environment_id = $1 AND id > $2")
                 .bind(interrupted.environment_id)
                 .bind(job_id)
                 .fetch_one(&mut *tx)
-                .await?;
+                .await)?;
         let queued_with = queued_snapshot(&mut tx, job_id).await?;
         let now = environments::settings_snapshot(&mut tx, interrupted.environment_id).await?;
         let context = ResumeContext {
@@ -54,17 +54,16 @@ impl Store {
             None,
         )
         .await?;
-        let resumed: Job =
-            sqlx::query_as("UPDATE jobs SET resumes_job_id = ? WHERE id = ? RETURNING *")
+        let resumed: Job = on_tx!(tx => sqlx::query_as("UPDATE jobs SET resumes_job_id = $1 WHERE id = $2 RETURNING *")
                 .bind(job_id)
                 .bind(resumed.id)
                 .fetch_one(&mut *tx)
-                .await?;
-        sqlx::query("UPDATE jobs SET resumed_by_job_id = ? WHERE id = ?")
+                .await)?;
+        on_tx!(tx => sqlx::query("UPDATE jobs SET resumed_by_job_id = $1 WHERE id = $2")
             .bind(resumed.id)
             .bind(job_id)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         let env_path = environment_path(&mut tx, env.id).await?;
         audit::append(
             &mut tx,
@@ -84,10 +83,10 @@ impl Store {
     /// The runner that held job `job_id`'s lease last, if it ever ran.
     pub async fn lease_owner(&self, job_id: i64) -> Result<Option<String>> {
         Ok(
-            sqlx::query_scalar::<_, Option<String>>("SELECT lease_owner FROM jobs WHERE id = ?")
+            on_pool!(self, pool => sqlx::query_scalar::<_, Option<String>>("SELECT lease_owner FROM jobs WHERE id = $1")
                 .bind(job_id)
-                .fetch_optional(self.pool())
-                .await?
+                .fetch_optional(pool)
+                .await)?
                 .flatten(),
         )
     }

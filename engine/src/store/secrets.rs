@@ -6,6 +6,7 @@ use super::Store;
 use crate::audit::{actions, AuditRecord, SYSTEM_ACTOR};
 use crate::error::{Error, Result};
 use crate::secrets::{is_sealed, var_context, SecretKey};
+use crate::store::{on_pool, on_tx, Done};
 
 #[derive(sqlx::FromRow)]
 struct SecretRow {
@@ -15,7 +16,7 @@ struct SecretRow {
 }
 
 const SELECT_SECRETS: &str =
-    "SELECT environment_id, name, value FROM env_vars WHERE secret = 1 ORDER BY environment_id, name";
+    "SELECT environment_id, name, value FROM env_vars WHERE secret ORDER BY environment_id, name";
 
 impl Store {
     /// The key this store seals with.
@@ -27,19 +28,20 @@ impl Store {
     /// sealing existed), in one transaction.
     pub(super) async fn seal_plaintext_secrets(&self) -> Result<()> {
         let mut tx = self.write().await?;
-        let rows: Vec<SecretRow> = sqlx::query_as(SELECT_SECRETS).fetch_all(&mut *tx).await?;
+        let rows: Vec<SecretRow> =
+            on_tx!(tx => sqlx::query_as(SELECT_SECRETS).fetch_all(&mut *tx).await)?;
         let mut sealed = 0;
         for row in rows.iter().filter(|r| !is_sealed(&r.value)) {
             let context = var_context(row.environment_id, &row.name);
-            sqlx::query(
-                "UPDATE env_vars SET value = ?, value_digest = ? WHERE environment_id = ? AND name = ?",
+            on_tx!(tx => sqlx::query(
+                "UPDATE env_vars SET value = $1, value_digest = $2 WHERE environment_id = $3 AND name = $4",
             )
             .bind(self.secrets.seal(&context, &row.value))
             .bind(self.secrets.digest(&context, &row.value))
             .bind(row.environment_id)
             .bind(&row.name)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
             sealed += 1;
         }
         if sealed > 0 {
@@ -60,7 +62,8 @@ impl Store {
     /// this store's key — none, naming those that do not. Returns how many.
     pub async fn reseal_secrets(&self, actor: &str, new: &SecretKey) -> Result<usize> {
         let mut tx = self.write().await?;
-        let rows: Vec<SecretRow> = sqlx::query_as(SELECT_SECRETS).fetch_all(&mut *tx).await?;
+        let rows: Vec<SecretRow> =
+            on_tx!(tx => sqlx::query_as(SELECT_SECRETS).fetch_all(&mut *tx).await)?;
         let mut unreadable = Vec::new();
         let mut resealed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -86,15 +89,15 @@ impl Store {
             });
         }
         for (row, sealed, digest) in &resealed {
-            sqlx::query(
-                "UPDATE env_vars SET value = ?, value_digest = ? WHERE environment_id = ? AND name = ?",
+            on_tx!(tx => sqlx::query(
+                "UPDATE env_vars SET value = $1, value_digest = $2 WHERE environment_id = $3 AND name = $4",
             )
             .bind(sealed)
             .bind(digest)
             .bind(row.environment_id)
             .bind(&row.name)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         }
         audit::append(
             &mut tx,
@@ -109,9 +112,9 @@ impl Store {
     /// Whether the secrets stored open with this store's key (true when
     /// there are none): how an interrupted key rotation is settled.
     pub async fn secrets_open(&self) -> Result<bool> {
-        let rows: Vec<SecretRow> = sqlx::query_as(SELECT_SECRETS)
-            .fetch_all(self.pool())
-            .await?;
+        let rows: Vec<SecretRow> = on_pool!(self, pool => sqlx::query_as(SELECT_SECRETS)
+            .fetch_all(pool)
+            .await)?;
         Ok(rows.iter().filter(|r| is_sealed(&r.value)).all(|row| {
             self.secrets
                 .open(&var_context(row.environment_id, &row.name), &row.value)

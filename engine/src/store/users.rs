@@ -1,5 +1,6 @@
 //! Users, one-time login links and API tokens. Secrets are stored as hashes only.
 
+use crate::store::{on_pool, on_tx, Done};
 use chrono::{DateTime, Utc};
 
 use super::tx::audit;
@@ -22,31 +23,36 @@ pub struct NewToken<'a> {
 
 impl Store {
     pub async fn count_users(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(self.pool())
-            .await?)
+        Ok(
+            on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(pool)
+            .await)?,
+        )
     }
 
     pub async fn any_user_has_logged_in(&self) -> Result<bool> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE last_login_at IS NOT NULL")
-                .fetch_one(self.pool())
-                .await?;
+        let n: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE last_login_at IS NOT NULL")
+                .fetch_one(pool)
+                .await)?;
         Ok(n > 0)
     }
 
     pub async fn user_by_login(&self, login: &str) -> Result<Option<User>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE login = ?")
+        Ok(
+            on_pool!(self, pool => sqlx::query_as("SELECT * FROM users WHERE login = $1")
             .bind(login)
-            .fetch_optional(self.pool())
-            .await?)
+            .fetch_optional(pool)
+            .await)?,
+        )
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
-        Ok(sqlx::query_as("SELECT * FROM users WHERE id = ?")
+        Ok(
+            on_pool!(self, pool => sqlx::query_as("SELECT * FROM users WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+            .fetch_optional(pool)
+            .await)?,
+        )
     }
 
     pub async fn create_user(
@@ -64,15 +70,15 @@ impl Store {
             .into());
         }
         let mut tx = self.write().await?;
-        let created = sqlx::query_as::<_, User>(
-            "INSERT INTO users (login, display_name, role, created_at) VALUES (?, ?, ?, ?) RETURNING *",
+        let created = on_tx!(tx => sqlx::query_as::<_, User>(
+            "INSERT INTO users (login, display_name, role, created_at) VALUES ($1, $2, $3, $4) RETURNING *",
         )
         .bind(login)
         .bind(display_name)
         .bind(role)
         .bind(time::now())
         .fetch_one(&mut *tx)
-        .await;
+        .await);
         let user = match created {
             Ok(user) => user,
             Err(e) if super::is_unique_violation(&e) => {
@@ -101,17 +107,17 @@ impl Store {
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM login_links WHERE user_id = ? AND used_at IS NULL")
+        on_tx!(tx => sqlx::query("DELETE FROM login_links WHERE user_id = $1 AND used_at IS NULL")
             .bind(user.id)
             .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO login_links (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .await.map(Done::from))?;
+        on_tx!(tx => sqlx::query("INSERT INTO login_links (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
             .bind(user.id)
             .bind(time::now())
             .bind(expires_at)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         audit::append(
             &mut tx,
             &AuditRecord::new(
@@ -129,13 +135,13 @@ impl Store {
     /// Whether a login link can still be spent (unused, not expired),
     /// without spending it.
     pub async fn login_link_usable(&self, token_hash: &str) -> Result<bool> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM login_links WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+        let found: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT 1 FROM login_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(time::now())
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         Ok(found.is_some())
     }
 
@@ -143,24 +149,23 @@ impl Store {
     pub async fn redeem_login_link(&self, token_hash: &str, via: &str) -> Result<User> {
         let mut tx = self.write().await?;
         let now = time::now();
-        let user_id: Option<i64> = sqlx::query_scalar(
-            "UPDATE login_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+        let user_id: Option<i64> = on_tx!(tx => sqlx::query_scalar(
+            "UPDATE login_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3
              RETURNING user_id",
         )
         .bind(now)
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await)?;
         let Some(user_id) = user_id else {
             return Err(Error::Unauthenticated);
         };
-        let user: User =
-            sqlx::query_as("UPDATE users SET last_login_at = ? WHERE id = ? RETURNING *")
+        let user: User = on_tx!(tx => sqlx::query_as("UPDATE users SET last_login_at = $1 WHERE id = $2 RETURNING *")
                 .bind(now)
                 .bind(user_id)
                 .fetch_one(&mut *tx)
-                .await?;
+                .await)?;
         audit::append(
             &mut tx,
             &AuditRecord::new(&user.login, actions::LOGIN, format!("user/{}", user.login))
@@ -172,18 +177,20 @@ impl Store {
     }
 
     pub async fn users(&self) -> Result<Vec<User>> {
-        Ok(sqlx::query_as("SELECT * FROM users ORDER BY login")
-            .fetch_all(self.pool())
-            .await?)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as("SELECT * FROM users ORDER BY login")
+            .fetch_all(pool)
+            .await)?,
+        )
     }
 
     /// Changes a user's role; audited with the old and new role.
     pub async fn set_role(&self, actor: &str, login: &str, role: Role) -> Result<User> {
         let mut tx = self.write().await?;
-        let before: Option<User> = sqlx::query_as("SELECT * FROM users WHERE login = ?")
+        let before: Option<User> = on_tx!(tx => sqlx::query_as("SELECT * FROM users WHERE login = $1")
             .bind(login)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await)?;
         let before = before.ok_or_else(|| Error::NotFound(format!("user {login:?}")))?;
         if before.role == role {
             return Ok(before);
@@ -191,21 +198,21 @@ impl Store {
         // Counted in the same write, so two admins demoting each other at
         // once cannot leave none.
         if before.role == Role::Admin {
-            let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = ?")
+            let admins: i64 = on_tx!(tx => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1")
                 .bind(Role::Admin)
                 .fetch_one(&mut *tx)
-                .await?;
+                .await)?;
             if admins <= 1 {
                 return Err(Error::Conflict(format!(
                     "{login} is the last admin; make someone else admin first"
                 )));
             }
         }
-        let user: User = sqlx::query_as("UPDATE users SET role = ? WHERE id = ? RETURNING *")
+        let user: User = on_tx!(tx => sqlx::query_as("UPDATE users SET role = $1 WHERE id = $2 RETURNING *")
             .bind(role)
             .bind(before.id)
             .fetch_one(&mut *tx)
-            .await?;
+            .await)?;
         audit::append(
             &mut tx,
             &AuditRecord::new(actor, actions::USER_ROLE_CHANGED, format!("user/{login}"))
@@ -219,11 +226,11 @@ impl Store {
     /// "Log out everywhere": every session of this user started before now stops working.
     pub async fn revoke_sessions(&self, actor: &str, user: &User) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE users SET sessions_valid_after = ? WHERE id = ?")
+        on_tx!(tx => sqlx::query("UPDATE users SET sessions_valid_after = $1 WHERE id = $2")
             .bind(time::now())
             .bind(user.id)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         audit::append(
             &mut tx,
             &AuditRecord::new(
@@ -243,12 +250,11 @@ impl Store {
     pub async fn sign_in_with_identity(&self, identity: &ExternalIdentity) -> Result<User> {
         let mut tx = self.write().await?;
         let now = time::now();
-        let linked: Option<i64> =
-            sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
+        let linked: Option<i64> = on_tx!(tx => sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND subject = $2")
                 .bind(&identity.provider)
                 .bind(&identity.subject)
                 .fetch_optional(&mut *tx)
-                .await?;
+                .await)?;
         let groups = sqlx::types::Json(
             identity
                 .groups
@@ -258,28 +264,28 @@ impl Store {
         );
         let user: User = match linked {
             Some(user_id) => {
-                sqlx::query("UPDATE identities SET last_login_at = ?, email = ? WHERE provider = ? AND subject = ?")
+                on_tx!(tx => sqlx::query("UPDATE identities SET last_login_at = $1, email = $2 WHERE provider = $3 AND subject = $4")
                     .bind(now)
                     .bind(&identity.email)
                     .bind(&identity.provider)
                     .bind(&identity.subject)
                     .execute(&mut *tx)
-                    .await?;
-                sqlx::query_as(
-                    "UPDATE users SET last_login_at = ?, groups = ? WHERE id = ? RETURNING *",
+                    .await.map(Done::from))?;
+                on_tx!(tx => sqlx::query_as(
+                    "UPDATE users SET last_login_at = $1, groups = $2 WHERE id = $3 RETURNING *",
                 )
                 .bind(now)
                 .bind(&groups)
                 .bind(user_id)
                 .fetch_one(&mut *tx)
-                .await?
+                .await)?
             }
             None => {
                 let login =
                     free_login(&mut tx, &identity.preferred_login, &identity.provider).await?;
-                let user: User = sqlx::query_as(
+                let user: User = on_tx!(tx => sqlx::query_as(
                     "INSERT INTO users (login, display_name, role, created_at, last_login_at, groups)
-                     VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
                 )
                 .bind(&login)
                 .bind(&identity.display_name)
@@ -288,10 +294,10 @@ impl Store {
                 .bind(now)
                 .bind(&groups)
                 .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query(
+                .await)?;
+                on_tx!(tx => sqlx::query(
                     "INSERT INTO identities (provider, subject, user_id, email, created_at, last_login_at)
-                     VALUES (?, ?, ?, ?, ?, ?)",
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(&identity.provider)
                 .bind(&identity.subject)
@@ -300,7 +306,7 @@ impl Store {
                 .bind(now)
                 .bind(now)
                 .execute(&mut *tx)
-                .await?;
+                .await.map(Done::from))?;
                 audit::append(
                     &mut tx,
                     &AuditRecord::new(&login, actions::USER_CREATED, format!("user/{login}"))
@@ -341,24 +347,24 @@ impl Store {
         let mut tx = self.write().await?;
         // A name tells a person's tokens apart: two in use with one name
         // could not be told apart when one must be revoked.
-        let same_name: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM api_tokens WHERE user_id = ? AND name = ? AND revoked_at IS NULL
-             AND (expires_at IS NULL OR expires_at > ?)",
+        let same_name: Option<i64> = on_tx!(tx => sqlx::query_scalar(
+            "SELECT id FROM api_tokens WHERE user_id = $1 AND name = $2 AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > $3)",
         )
         .bind(user.id)
         .bind(name)
         .bind(time::now())
         .fetch_optional(&mut *tx)
-        .await?;
+        .await)?;
         if let Some(existing) = same_name {
             return Err(Error::Conflict(format!(
                 "{} already has a token named {name:?} in use (#{existing}): revoke it first, or pick another name",
                 user.login
             )));
         }
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = on_tx!(tx => sqlx::query_scalar(
             "INSERT INTO api_tokens (name, token_hash, user_id, created_at, expires_at, scopes, reach)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(name)
         .bind(token_hash)
@@ -368,7 +374,7 @@ impl Store {
         .bind(scopes.to_db())
         .bind(reach.to_db())
         .fetch_one(&mut *tx)
-        .await?;
+        .await)?;
         audit::append(
             &mut tx,
             &AuditRecord::new(actor, actions::API_TOKEN_CREATED, format!("api_token/{id}"))
@@ -387,22 +393,22 @@ impl Store {
 
     /// Tokens, newest first: all of them, or one user's.
     pub async fn api_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, pool => sqlx::query_as(
             "SELECT id, name, user_id, scopes, reach, created_at, expires_at, revoked_at, last_used_at
-             FROM api_tokens WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id DESC",
+             FROM api_tokens WHERE $1 IS NULL OR user_id = $1 ORDER BY id DESC",
         )
         .bind(user_id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Revokes a token (its owner's own, or any for admins); audited.
     pub async fn revoke_api_token(&self, actor: &Actor, token_id: i64) -> Result<()> {
         let mut tx = self.write().await?;
-        let owner: Option<i64> = sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE id = ?")
+        let owner: Option<i64> = on_tx!(tx => sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE id = $1")
             .bind(token_id)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await)?;
         match owner {
             None => return Err(Error::NotFound(format!("token #{token_id}"))),
             Some(owner) if owner != actor.user_id && actor.role != Role::Admin => {
@@ -412,11 +418,11 @@ impl Store {
             }
             Some(_) => {}
         }
-        sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+        on_tx!(tx => sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
             .bind(time::now())
             .bind(token_id)
             .execute(&mut *tx)
-            .await?;
+            .await.map(Done::from))?;
         audit::append(
             &mut tx,
             &AuditRecord::new(
@@ -434,15 +440,15 @@ impl Store {
     /// Its last-used time is kept to the minute: most requests only read.
     pub async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<(User, ApiToken)>> {
         let now = time::now();
-        let token: Option<ApiToken> = sqlx::query_as(
+        let token: Option<ApiToken> = on_pool!(self, pool => sqlx::query_as(
             "SELECT id, name, user_id, scopes, reach, created_at, expires_at, revoked_at, last_used_at
              FROM api_tokens
-             WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+             WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let Some(mut token) = token else {
             return Ok(None);
         };
@@ -450,11 +456,11 @@ impl Store {
             .last_used_at
             .is_none_or(|used| now - used >= chrono::Duration::minutes(1));
         if stale {
-            sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            on_pool!(self, pool => sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(token.id)
-                .execute(self.pool())
-                .await?;
+                .execute(pool)
+                .await.map(Done::from))?;
             token.last_used_at = Some(now);
         }
         Ok(self
@@ -488,10 +494,10 @@ async fn free_login(tx: &mut super::Tx, preferred: &str, provider: &str) -> Resu
     // A provider's `slipway` is `slipway-<provider>` here.
     let candidates = candidates.filter(|c| !crate::audit::RESERVED_LOGINS.contains(&c.as_str()));
     for candidate in candidates {
-        let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE login = ?")
+        let taken: i64 = on_tx!(tx => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE login = $1")
             .bind(&candidate)
-            .fetch_one(&mut **tx)
-            .await?;
+            .fetch_one(&mut *tx)
+            .await)?;
         if taken == 0 {
             return Ok(candidate);
         }

@@ -1,6 +1,7 @@
 //! Test support shared by the engine's tests and the browser tests (feature
 //! `test-support`): real components started and stopped by the harness.
 
+pub mod database;
 pub mod docker;
 pub mod registry;
 pub mod rpm;

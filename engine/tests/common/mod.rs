@@ -49,7 +49,7 @@ impl TestEngine {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = EngineSettings {
-            database_url: format!("sqlite://{}/slipway.db", dir.path().display()),
+            database_url: engine::testing::database::fresh_url(dir.path()).await,
             artifact_roots: vec![dir.path().join("artifacts")],
             package_root: dir.path().join("repo"),
             state_dir: dir.path().join("state"),
@@ -411,11 +411,14 @@ impl TestEngine {
 
     /// Audit rows with `seq > after`, oldest first.
     pub async fn audit_after(&self, after: i64) -> Vec<AuditEntry> {
-        sqlx::query_as("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq")
+        let pool = self.engine.store().pool();
+        let columns = engine::store::audit::entry_columns(pool.dialect());
+        let select = format!("SELECT {columns} FROM audit_log WHERE seq > $1 ORDER BY seq");
+        engine::on_test_pool!(pool, pool => sqlx::query_as(&select)
             .bind(after)
-            .fetch_all(self.engine.store().pool())
-            .await
-            .expect("audit rows")
+            .fetch_all(pool)
+            .await)
+        .expect("audit rows")
     }
 
     pub async fn audit_actions_after(&self, after: i64) -> Vec<String> {
@@ -428,9 +431,9 @@ impl TestEngine {
 
     /// Rows in `table` (a fixed name from the test, never input).
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(self.engine.store().pool())
-            .await
+        engine::on_test_pool!(self.engine.store().pool(), pool => sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(pool)
+            .await)
             .expect("count")
     }
 }

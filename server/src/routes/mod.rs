@@ -26,8 +26,7 @@ use engine::Engine;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
 use crate::access::policy::RouteEntry;
 use crate::access::{middleware as access, session};
@@ -252,7 +251,7 @@ pub fn route_table() -> Vec<RouteEntry> {
     entries
 }
 
-pub fn router(state: AppState, sessions: SqliteStore) -> Router {
+pub fn router<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     let routes = generate_route_list(app::App);
     let engine: Engine = state.engine.clone();
     let login_providers = app::model::LoginProviders(

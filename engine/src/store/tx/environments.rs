@@ -1,6 +1,7 @@
 //! Environment rows: how they are read and how one is inserted, shared by
 //! permanent and QA environments.
 
+use crate::store::on_tx;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
@@ -98,9 +99,9 @@ pub(crate) async fn insert_environment(
     new: &NewEnvironmentRow<'_>,
 ) -> Result<i64> {
     let now = time::now();
-    let inserted = sqlx::query_scalar::<_, i64>(
+    let inserted = on_tx!(tx => sqlx::query_scalar::<_, i64>(
         "INSERT INTO environments (application_id, name, kind, backend, config, protected, expires_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(app.id)
     .bind(new.name.as_str())
@@ -111,8 +112,8 @@ pub(crate) async fn insert_environment(
     .bind(new.expires_at)
     .bind(now)
     .bind(now)
-    .fetch_one(&mut **tx)
-    .await;
+    .fetch_one(&mut *tx)
+    .await);
     match inserted {
         Ok(id) => Ok(id),
         Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
@@ -124,15 +125,11 @@ pub(crate) async fn insert_environment(
 }
 
 /// The environment `id`, read inside the caller's transaction.
-pub(crate) async fn environment_in(
-    conn: &mut sqlx::SqliteConnection,
-    id: i64,
-) -> Result<Environment> {
-    let row: Option<EnvironmentRow> =
-        sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = ?"))
+pub(crate) async fn environment_in(conn: &mut Tx, id: i64) -> Result<Environment> {
+    let row: Option<EnvironmentRow> = on_tx!(conn => sqlx::query_as(&format!("{SELECT_ENVIRONMENT} WHERE e.id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await)?;
     row.map(Environment::from)
         .ok_or_else(|| Error::not_found(format!("environment #{id}")))
 }
@@ -140,25 +137,21 @@ pub(crate) async fn environment_in(
 /// What approvals of a deploy to the environment are for: its settings,
 /// approval rules and variables as they are now (secret values only as
 /// digests), hashed. Any change gives another digest.
-pub(crate) async fn settings_digest(
-    conn: &mut sqlx::SqliteConnection,
-    env_id: i64,
-) -> Result<String> {
+pub(crate) async fn settings_digest(conn: &mut Tx, env_id: i64) -> Result<String> {
     use sha2::{Digest, Sha256};
-    let (config, approvals): (String, Option<String>) =
-        sqlx::query_as("SELECT config, approvals FROM environments WHERE id = ?")
+    let (config, approvals): (String, Option<String>) = on_tx!(conn => sqlx::query_as("SELECT CAST(config AS TEXT), CAST(approvals AS TEXT) FROM environments WHERE id = $1")
             .bind(env_id)
             .fetch_one(&mut *conn)
-            .await?;
+            .await)?;
     // A secret by its keyed digest: its sealed text changes with each
     // sealing, its plaintext is not for here.
-    let vars: Vec<(String, String, bool)> = sqlx::query_as(
+    let vars: Vec<(String, String, bool)> = on_tx!(conn => sqlx::query_as(
         "SELECT name, CASE WHEN secret THEN COALESCE(value_digest, value) ELSE value END, secret
-         FROM env_vars WHERE environment_id = ? ORDER BY name",
+         FROM env_vars WHERE environment_id = $1 ORDER BY name",
     )
     .bind(env_id)
     .fetch_all(&mut *conn)
-    .await?;
+    .await)?;
     let mut hash = Sha256::new();
     for part in [config.as_str(), approvals.as_deref().unwrap_or("")] {
         hash.update(part.len().to_le_bytes());
@@ -181,7 +174,7 @@ pub(crate) async fn settings_digest(
 /// `name = value`) and variables (secret values only as digests) as they
 /// are now: what a job is queued with, to say later what else changed.
 pub(crate) async fn settings_snapshot(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Tx,
     env_id: i64,
 ) -> Result<crate::domain::snapshot::SettingsSnapshot> {
     use crate::domain::snapshot::{SettingsSnapshot, VarSnapshot};
@@ -203,12 +196,12 @@ pub(crate) async fn settings_snapshot(
         "promotes_from": env.promotes_from.as_ref().map(ToString::to_string),
     });
     snapshot.add_settings("rules", &rules);
-    let vars: Vec<(String, String, bool, Option<String>)> = sqlx::query_as(
-        "SELECT name, value, secret, value_digest FROM env_vars WHERE environment_id = ? ORDER BY name",
+    let vars: Vec<(String, String, bool, Option<String>)> = on_tx!(conn => sqlx::query_as(
+        "SELECT name, value, secret, value_digest FROM env_vars WHERE environment_id = $1 ORDER BY name",
     )
     .bind(env_id)
     .fetch_all(&mut *conn)
-    .await?;
+    .await)?;
     for (name, value, secret, digest) in vars {
         let kept = if secret {
             // The keyed digest (the sealed text, were there none).

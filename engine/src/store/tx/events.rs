@@ -1,6 +1,7 @@
 //! Writing a job's events and its hosts' progress inside a transaction.
 
-use sqlx::SqliteConnection;
+use crate::store::Tx;
+use crate::store::{on_tx, Done};
 
 use crate::domain::{EventLevel, HostProgress, JobEvent};
 use crate::error::Result;
@@ -10,15 +11,14 @@ use crate::time;
 /// so a job's final state and its closing events commit together. Returns
 /// them for publishing once committed.
 pub(crate) async fn append_in_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     job_id: i64,
     lines: &[(EventLevel, String)],
 ) -> Result<Vec<JobEvent>> {
-    let mut seq: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM job_events WHERE job_id = ?")
+    let mut seq: i64 = on_tx!(conn => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM job_events WHERE job_id = $1")
             .bind(job_id)
             .fetch_one(&mut *conn)
-            .await?;
+            .await)?;
     let mut events = Vec::with_capacity(lines.len());
     for (level, text) in lines {
         seq += 1;
@@ -30,8 +30,8 @@ pub(crate) async fn append_in_tx(
             level: *level,
             text: text.clone(),
         };
-        sqlx::query(
-            "INSERT INTO job_events (job_id, seq, ts, host, level, text) VALUES (?, ?, ?, ?, ?, ?)",
+        on_tx!(conn => sqlx::query(
+            "INSERT INTO job_events (job_id, seq, ts, host, level, text) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(event.job_id)
         .bind(event.seq)
@@ -40,22 +40,51 @@ pub(crate) async fn append_in_tx(
         .bind(event.level)
         .bind(&event.text)
         .execute(&mut *conn)
-        .await?;
+        .await.map(Done::from))?;
         events.push(event);
+    }
+    if let (Some(first), Some(last)) = (events.first(), events.last()) {
+        announce(conn, job_id, first.seq, last.seq).await?;
     }
     Ok(events)
 }
 
+/// Tells the other replicas (PostgreSQL's `NOTIFY`, delivered when the
+/// transaction commits, in commit order) that job `job_id`'s events
+/// `first..=last` are stored. Nothing to tell on SQLite: one machine.
+pub(crate) async fn announce(conn: &mut Tx, job_id: i64, first: i64, last: i64) -> Result<()> {
+    let payload = format!("{} {job_id} {first} {last}", crate::store::db::instance());
+    notify(conn, crate::store::db::EVENTS_CHANNEL, &payload).await
+}
+
+/// Tells the other replicas that `login` asked job `job_id` to stop: the
+/// replica running it stops it at once, not at its next lease renewal.
+pub(crate) async fn announce_cancel(conn: &mut Tx, job_id: i64, login: &str) -> Result<()> {
+    let payload = format!("{} {job_id} {login}", crate::store::db::instance());
+    notify(conn, crate::store::db::CANCELS_CHANNEL, &payload).await
+}
+
+async fn notify(conn: &mut Tx, channel: &str, payload: &str) -> Result<()> {
+    if let Tx::Postgres(tx) = conn {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Journals one host's progress (inside a caller's transaction or not).
 pub(crate) async fn upsert_host_progress(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Tx,
     job_id: i64,
     p: &HostProgress,
 ) -> Result<()> {
     let now = time::now();
-    sqlx::query(
+    on_tx!(conn => sqlx::query(
         "INSERT INTO job_hosts (job_id, host, phase, step, steps_done, steps_total, state, error, started_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (job_id, host) DO UPDATE SET phase = excluded.phase, step = excluded.step,
              steps_done = excluded.steps_done, steps_total = excluded.steps_total,
              state = excluded.state, error = excluded.error, updated_at = excluded.updated_at",
@@ -71,6 +100,6 @@ pub(crate) async fn upsert_host_progress(
     .bind(now)
     .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await.map(Done::from))?;
     Ok(())
 }

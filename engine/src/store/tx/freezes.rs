@@ -1,6 +1,7 @@
 //! Freeze windows as rows, and the check a job passes as it is queued,
 //! inside the queueing transaction.
 
+use crate::store::{on_tx, Tx};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
@@ -56,18 +57,18 @@ impl From<FreezeRow> for FreezeWindow {
 /// The windows over an environment: its own and its application's.
 /// `environment_id` `None`: an environment not created yet (only the application's).
 pub(crate) async fn windows_over(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     application_id: i64,
     environment_id: Option<i64>,
 ) -> Result<Vec<FreezeWindow>> {
-    let rows: Vec<FreezeRow> = sqlx::query_as(&format!(
-        "{SELECT_WINDOW} WHERE f.application_id = ?
-         AND (f.environment_id IS NULL OR f.environment_id = ?) ORDER BY f.id"
+    let rows: Vec<FreezeRow> = on_tx!(tx => sqlx::query_as(&format!(
+        "{SELECT_WINDOW} WHERE f.application_id = $1
+         AND (f.environment_id IS NULL OR f.environment_id = $2) ORDER BY f.id"
     ))
     .bind(application_id)
     .bind(environment_id)
     .fetch_all(&mut *tx)
-    .await?;
+    .await)?;
     Ok(rows.into_iter().map(FreezeWindow::from).collect())
 }
 
@@ -86,10 +87,7 @@ pub(crate) struct FreezeCheck<'a> {
 /// Refuses a job while a window is in force over its environment, unless
 /// it is a rollback the window allows or an admin overrides it with a
 /// reason, which is audited here as a break-glass.
-pub(crate) async fn check_not_frozen(
-    tx: &mut sqlx::SqliteConnection,
-    check: &FreezeCheck<'_>,
-) -> Result<()> {
+pub(crate) async fn check_not_frozen(tx: &mut Tx, check: &FreezeCheck<'_>) -> Result<()> {
     if check.kind == JobKind::Destroy {
         return Ok(());
     }
@@ -122,7 +120,7 @@ fn refusal(check: &FreezeCheck<'_>, active: &ActiveFreeze) -> Error {
 }
 
 async fn audit_override(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     check: &FreezeCheck<'_>,
     active: &ActiveFreeze,
     reason: &str,

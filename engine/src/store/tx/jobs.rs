@@ -1,5 +1,6 @@
 //! Queueing, ending and cancelling jobs inside a caller's transaction.
 
+use crate::store::{on_tx, Done, Tx};
 use chrono::{DateTime, Utc};
 
 use super::freezes::{check_not_frozen, FreezeCheck};
@@ -8,7 +9,6 @@ use super::{audit, events};
 use crate::audit::{actions, AuditRecord};
 use crate::domain::{Build, Environment, EventLevel, Job, JobEvent, JobKind, JobState, Release};
 use crate::error::{Error, Result};
-use crate::store::is_unique_violation;
 use crate::time;
 
 /// `lock_reason, locked_by, locked_at` of an environment row.
@@ -23,7 +23,7 @@ pub(crate) fn release_key_for(job_id: i64, at: DateTime<Utc>) -> String {
 /// (unless an admin's `freeze_override` reason goes through it) or another
 /// job is active. `request`: the deploy request it starts, if any.
 pub(crate) async fn queue_job(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     actor: &str,
     env: &Environment,
     build: &Build,
@@ -92,17 +92,17 @@ pub(crate) struct JobInputs {
 }
 
 pub(crate) async fn job_inputs(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     env_id: i64,
     build_id: i64,
     rollback_to: Option<i64>,
 ) -> Result<JobInputs> {
     let env = super::environments::environment_in(&mut *tx, env_id).await?;
-    let build: Build = sqlx::query_as("SELECT * FROM builds WHERE id = ?")
+    let build: Build = on_tx!(tx => sqlx::query_as("SELECT * FROM builds WHERE id = $1")
         .bind(build_id)
         .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("build #{build_id}")))?;
+        .await)?
+    .ok_or_else(|| Error::not_found(format!("build #{build_id}")))?;
     let rollback_to = match rollback_to {
         Some(release_id) => Some(super::releases::release(&mut *tx, release_id).await?),
         None => None,
@@ -117,14 +117,13 @@ pub(crate) async fn job_inputs(
 /// The settings snapshot job `job_id` was queued with, if it kept one
 /// (jobs from before snapshots did not).
 pub(crate) async fn queued_snapshot(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Tx,
     job_id: i64,
 ) -> Result<Option<crate::domain::snapshot::SettingsSnapshot>> {
-    let json: Option<Option<String>> =
-        sqlx::query_scalar("SELECT settings_snapshot FROM jobs WHERE id = ?")
+    let json: Option<Option<String>> = on_tx!(conn => sqlx::query_scalar("SELECT CAST(settings_snapshot AS TEXT) FROM jobs WHERE id = $1")
             .bind(job_id)
             .fetch_optional(&mut *conn)
-            .await?;
+            .await)?;
     Ok(json
         .flatten()
         .and_then(|json| serde_json::from_str(&json).ok()))
@@ -132,28 +131,20 @@ pub(crate) async fn queued_snapshot(
 
 /// Keeps the environment's settings and variables as the job was queued
 /// with them, to say later what else its release changed.
-async fn keep_snapshot(
-    tx: &mut sqlx::SqliteConnection,
-    job: &Job,
-    env: &Environment,
-) -> Result<()> {
+async fn keep_snapshot(tx: &mut Tx, job: &Job, env: &Environment) -> Result<()> {
     let snapshot = super::environments::settings_snapshot(&mut *tx, env.id).await?;
-    sqlx::query("UPDATE jobs SET settings_snapshot = ? WHERE id = ?")
+    on_tx!(tx => sqlx::query("UPDATE jobs SET settings_snapshot = $1 WHERE id = $2")
         .bind(sqlx::types::Json(&snapshot))
         .bind(job.id)
         .execute(&mut *tx)
-        .await?;
+        .await.map(Done::from))?;
     Ok(())
 }
 
 /// Refuses a rollback that would change nothing
 /// ([`crate::domain::rollback_refusal`]), deciding on the release history
 /// as the queueing transaction sees it: a job that ended meanwhile counts.
-pub(crate) async fn check_rollback(
-    tx: &mut sqlx::SqliteConnection,
-    env: &Environment,
-    target_id: i64,
-) -> Result<()> {
+pub(crate) async fn check_rollback(tx: &mut Tx, env: &Environment, target_id: i64) -> Result<()> {
     let target = super::releases::release(&mut *tx, target_id).await?;
     if target.environment_id != env.id {
         return Err(crate::error::InvalidInput::new(
@@ -163,11 +154,10 @@ pub(crate) async fn check_rollback(
         .into());
     }
     let live = super::releases::live_release(&mut *tx, env.id).await?;
-    let latest: Option<Job> =
-        sqlx::query_as("SELECT * FROM jobs WHERE environment_id = ? ORDER BY id DESC LIMIT 1")
+    let latest: Option<Job> = on_tx!(tx => sqlx::query_as("SELECT * FROM jobs WHERE environment_id = $1 ORDER BY id DESC LIMIT 1")
             .bind(env.id)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await)?;
     let unsettled = crate::domain::unsettled(latest.as_ref());
     match crate::domain::rollback_refusal(&target, live.as_ref(), unsettled) {
         Some(refusal) => Err(Error::Conflict(format!("{}: {refusal}", env.path()))),
@@ -176,16 +166,13 @@ pub(crate) async fn check_rollback(
 }
 
 /// Refuses while the environment is locked (or gone).
-pub(crate) async fn check_unlocked(
-    tx: &mut sqlx::SqliteConnection,
-    env: &Environment,
-) -> Result<()> {
-    let lock: Option<LockColumns> = sqlx::query_as(
-        "SELECT lock_reason, locked_by, locked_at FROM environments WHERE id = ? AND destroyed_at IS NULL",
+pub(crate) async fn check_unlocked(tx: &mut Tx, env: &Environment) -> Result<()> {
+    let lock: Option<LockColumns> = on_tx!(tx => sqlx::query_as(
+        "SELECT lock_reason, locked_by, locked_at FROM environments WHERE id = $1 AND destroyed_at IS NULL",
     )
     .bind(env.id)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await)?;
     match lock {
         None => Err(Error::not_found(format!("environment {}", env.path()))),
         Some((Some(reason), Some(locked_by), Some(since))) => Err(Error::Locked {
@@ -201,7 +188,7 @@ pub(crate) async fn check_unlocked(
 /// for every kind but `destroy`, the pending release it will make live
 /// (returned with its key).
 pub(crate) async fn insert_job(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     actor: &str,
     env: &Environment,
     build: &Build,
@@ -209,9 +196,25 @@ pub(crate) async fn insert_job(
     rollback_to: Option<&Release>,
 ) -> Result<(Job, Option<String>)> {
     let now = time::now();
-    let inserted = sqlx::query_as::<_, Job>(
+    // Writers hold the write lock, so the active job read here is still the
+    // active one at the insert; the unique index stays as the last word.
+    let active: Option<(i64, String, DateTime<Utc>)> = on_tx!(tx => sqlx::query_as(
+        "SELECT id, requested_by, created_at FROM jobs
+         WHERE environment_id = $1 AND state IN ('queued', 'running')",
+    )
+    .bind(env.id)
+    .fetch_optional(&mut *tx)
+    .await)?;
+    if let Some((job_id, requested_by, since)) = active {
+        return Err(Error::Busy {
+            job_id,
+            requested_by,
+            since,
+        });
+    }
+    let job = on_tx!(tx => sqlx::query_as::<_, Job>(
         "INSERT INTO jobs (kind, environment_id, build_id, rollback_of, requested_by, state, created_at)
-         VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING *",
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6) RETURNING *",
     )
     .bind(kind)
     .bind(env.id)
@@ -220,25 +223,7 @@ pub(crate) async fn insert_job(
     .bind(actor)
     .bind(now)
     .fetch_one(&mut *tx)
-    .await;
-    let job = match inserted {
-        Ok(job) => job,
-        Err(e) if is_unique_violation(&e) => {
-            let (job_id, requested_by, since): (i64, String, DateTime<Utc>) = sqlx::query_as(
-                "SELECT id, requested_by, created_at FROM jobs
-                 WHERE environment_id = ? AND state IN ('queued', 'running')",
-            )
-            .bind(env.id)
-            .fetch_one(&mut *tx)
-            .await?;
-            return Err(Error::Busy {
-                job_id,
-                requested_by,
-                since,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    .await)?;
     if kind == JobKind::Destroy {
         return Ok((job, None));
     }
@@ -252,9 +237,9 @@ pub(crate) async fn insert_job(
         JobKind::Rollback => JobKind::Rollback,
         _ => JobKind::Deploy,
     };
-    let release_id: i64 = sqlx::query_scalar(
+    let release_id: i64 = on_tx!(tx => sqlx::query_scalar(
         "INSERT INTO releases (environment_id, build_id, job_id, release_key, kind, state, released_by, created_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7) RETURNING id",
     )
     .bind(env.id)
     .bind(build.id)
@@ -264,12 +249,12 @@ pub(crate) async fn insert_job(
     .bind(actor)
     .bind(now)
     .fetch_one(&mut *tx)
-    .await?;
-    let job = sqlx::query_as("UPDATE jobs SET release_id = ? WHERE id = ? RETURNING *")
+    .await)?;
+    let job = on_tx!(tx => sqlx::query_as("UPDATE jobs SET release_id = $1 WHERE id = $2 RETURNING *")
         .bind(release_id)
         .bind(job.id)
         .fetch_one(&mut *tx)
-        .await?;
+        .await)?;
     Ok((job, Some(release_key)))
 }
 
@@ -277,7 +262,7 @@ pub(crate) async fn insert_job(
 /// its final state, an audit row with `details`, and its closing events
 /// (`why`, then `end`) to publish once committed.
 pub(crate) async fn cancel_queued(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     job: &Job,
     actor: &str,
     env_path: &str,
@@ -305,49 +290,46 @@ pub(crate) async fn cancel_queued(
 }
 
 pub(crate) async fn set_final_state(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     job: &Job,
     state: JobState,
     error: Option<&str>,
 ) -> Result<Job> {
-    let job: Job = sqlx::query_as(
-        "UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_expires_at = NULL WHERE id = ? RETURNING *",
+    let job: Job = on_tx!(tx => sqlx::query_as(
+        "UPDATE jobs SET state = $1, error = $2, finished_at = $3, lease_expires_at = NULL WHERE id = $4 RETURNING *",
     )
     .bind(state)
     .bind(error)
     .bind(time::now())
     .bind(job.id)
     .fetch_one(&mut *tx)
-    .await?;
+    .await)?;
     if state != JobState::Succeeded {
         if let Some(release_id) = job.release_id {
-            sqlx::query("UPDATE releases SET state = 'failed' WHERE id = ? AND state = 'pending'")
+            on_tx!(tx => sqlx::query("UPDATE releases SET state = 'failed' WHERE id = $1 AND state = 'pending'")
                 .bind(release_id)
                 .execute(&mut *tx)
-                .await?;
+                .await.map(Done::from))?;
         }
     }
     Ok(job)
 }
 
 /// Job `job_id` as the transaction sees it, or "not found".
-pub(crate) async fn job(tx: &mut sqlx::SqliteConnection, job_id: i64) -> Result<Job> {
-    sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+pub(crate) async fn job(tx: &mut Tx, job_id: i64) -> Result<Job> {
+    on_tx!(tx => sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
         .bind(job_id)
         .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("job #{job_id}")))
+        .await)?
+    .ok_or_else(|| Error::not_found(format!("job #{job_id}")))
 }
 
-pub(crate) async fn environment_path(
-    tx: &mut sqlx::SqliteConnection,
-    env_id: i64,
-) -> Result<String> {
-    Ok(sqlx::query_scalar(
+pub(crate) async fn environment_path(tx: &mut Tx, env_id: i64) -> Result<String> {
+    Ok(on_tx!(tx => sqlx::query_scalar(
         "SELECT a.name || '/' || e.name FROM environments e JOIN applications a ON a.id = e.application_id
-         WHERE e.id = ?",
+         WHERE e.id = $1",
     )
     .bind(env_id)
     .fetch_one(&mut *tx)
-    .await?)
+    .await)?)
 }

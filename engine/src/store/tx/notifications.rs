@@ -4,7 +4,8 @@
 //! not happen. Sending is someone else's job (and masks any secret value
 //! a notice's words may hold: they are not opened here).
 
-use sqlx::SqliteConnection;
+use crate::store::Tx;
+use crate::store::{on_tx, Done};
 
 use crate::audit::AuditRecord;
 use crate::domain::notify::{summary_of, Notice, NotifyEvent};
@@ -13,10 +14,7 @@ use crate::time;
 
 /// Queues a notice of `record` for each target that chose its event, if
 /// it is one a target can hear of.
-pub(crate) async fn enqueue_for_audit(
-    conn: &mut SqliteConnection,
-    record: &AuditRecord,
-) -> Result<()> {
+pub(crate) async fn enqueue_for_audit(conn: &mut Tx, record: &AuditRecord) -> Result<()> {
     let Some(event) = NotifyEvent::of_audit(record.action, &record.details) else {
         return Ok(());
     };
@@ -52,21 +50,21 @@ pub(crate) async fn enqueue_for_audit(
 /// Queues `notice` for the targets of environment `path` (`app/env`) and
 /// of its whole application that chose its event.
 pub(crate) async fn enqueue_for_environment(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     path: &str,
     notice: Notice,
 ) -> Result<()> {
     let Some((app, env)) = path.split_once('/') else {
         return Ok(());
     };
-    let scope: Option<(i64, i64)> = sqlx::query_as(
+    let scope: Option<(i64, i64)> = on_tx!(conn => sqlx::query_as(
         "SELECT e.application_id, e.id FROM environments e JOIN applications a ON a.id = e.application_id
-         WHERE a.name = ? AND e.name = ?",
+         WHERE a.name = $1 AND e.name = $2",
     )
     .bind(app)
     .bind(env)
     .fetch_optional(&mut *conn)
-    .await?;
+    .await)?;
     let Some((application_id, environment_id)) = scope else {
         return Ok(());
     };
@@ -77,20 +75,20 @@ pub(crate) async fn enqueue_for_environment(
 /// event: those of environment `environment_id` and the application-wide
 /// ones, or (`None`) all of them.
 pub(crate) async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     application_id: i64,
     environment_id: Option<i64>,
     notice: Notice,
 ) -> Result<()> {
-    let targets: Vec<(i64, String)> = sqlx::query_as(
+    let targets: Vec<(i64, String)> = on_tx!(conn => sqlx::query_as(
         "SELECT id, events FROM notification_targets
-         WHERE application_id = ? AND (? IS NULL OR environment_id IS NULL OR environment_id = ?)",
+         WHERE application_id = $1 AND ($2 IS NULL OR environment_id IS NULL OR environment_id = $3)",
     )
     .bind(application_id)
     .bind(environment_id)
     .bind(environment_id)
     .fetch_all(&mut *conn)
-    .await?;
+    .await)?;
     let event = notice.event.as_str();
     let chosen: Vec<i64> = targets
         .into_iter()
@@ -103,9 +101,9 @@ pub(crate) async fn enqueue(
     let body = sqlx::types::Json(&notice);
     let now = time::now();
     for target in chosen {
-        sqlx::query(
+        on_tx!(conn => sqlx::query(
             "INSERT INTO notification_deliveries (target_id, event, body, state, next_attempt_at, created_at)
-             VALUES (?, ?, ?, 'pending', ?, ?)",
+             VALUES ($1, $2, $3, 'pending', $4, $5)",
         )
         .bind(target)
         .bind(event)
@@ -113,7 +111,7 @@ pub(crate) async fn enqueue(
         .bind(now)
         .bind(now)
         .execute(&mut *conn)
-        .await?;
+        .await.map(Done::from))?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 use crate::audit::{AuditRecord, SYSTEM_ACTOR};
 use crate::domain::{DeployRequest, RequestState};
 use crate::error::{Error, Result};
+use crate::store::{on_tx, Done, Tx};
 use crate::time;
 
 pub(crate) const SELECT_REQUEST: &str =
@@ -16,34 +17,31 @@ pub(crate) const SELECT_REQUEST: &str =
     JOIN applications a ON a.id = e.application_id
     JOIN builds b ON b.id = r.build_id";
 
-pub(crate) async fn request_in(
-    conn: &mut sqlx::SqliteConnection,
-    id: i64,
-) -> Result<DeployRequest> {
-    sqlx::query_as(&format!("{SELECT_REQUEST} WHERE r.id = ?"))
+pub(crate) async fn request_in(conn: &mut Tx, id: i64) -> Result<DeployRequest> {
+    on_tx!(conn => sqlx::query_as(&format!("{SELECT_REQUEST} WHERE r.id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("deploy request #{id}")))
+        .await)?
+    .ok_or_else(|| Error::not_found(format!("deploy request #{id}")))
 }
 
 /// Ends a pending request as `state`, saying why, with its audit row
 /// (`action`, by `actor`; Slipway's own when none).
 pub(crate) async fn end_request(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Tx,
     request: &DeployRequest,
     state: RequestState,
     note: &str,
     action: &'static str,
     actor: Option<&str>,
 ) -> Result<()> {
-    sqlx::query("UPDATE deploy_requests SET state = ?, note = ?, ended_at = ? WHERE id = ?")
+    on_tx!(conn => sqlx::query("UPDATE deploy_requests SET state = $1, note = $2, ended_at = $3 WHERE id = $4")
         .bind(state)
         .bind(note)
         .bind(time::now())
         .bind(request.id)
         .execute(&mut *conn)
-        .await?;
+        .await.map(Done::from))?;
     super::audit::append(
         &mut *conn,
         &AuditRecord::new(
@@ -61,10 +59,7 @@ pub(crate) async fn end_request(
 /// Whether the environment's settings, approval rules or variables
 /// changed since `request` was asked for (its approvals then count for
 /// nothing). A request that needed no approval is never void.
-pub(crate) async fn approvals_void(
-    conn: &mut sqlx::SqliteConnection,
-    request: &DeployRequest,
-) -> Result<bool> {
+pub(crate) async fn approvals_void(conn: &mut Tx, request: &DeployRequest) -> Result<bool> {
     let Some(approved_for) = &request.settings_digest else {
         return Ok(false);
     };
