@@ -135,8 +135,9 @@ impl Store {
     /// Whether a login link can still be spent (unused, not expired),
     /// without spending it.
     pub async fn login_link_usable(&self, token_hash: &str) -> Result<bool> {
-        let found: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT 1 FROM login_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        let found: Option<String> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT token_hash FROM login_links
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
         )
         .bind(token_hash)
         .bind(time::now())

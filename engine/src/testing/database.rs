@@ -1,23 +1,29 @@
 //! Which database a test runs on: SQLite in the test's own directory by
-//! default; with `SLIPWAY_TEST_POSTGRES` set (an admin URL of a throwaway
-//! cluster, see `scripts/postgres`), a fresh PostgreSQL database per test.
+//! default; with `SLIPWAY_TEST_DATABASE=postgres`, a fresh PostgreSQL
+//! database per test on the cluster `SLIPWAY_TEST_POSTGRES` names (an
+//! admin URL; `scripts/test` starts one with `scripts/postgres`).
 
 use sqlx::Connection;
 
-/// The variable naming the PostgreSQL cluster the tests run on.
+/// The admin URL of the PostgreSQL cluster tests may use.
 pub const POSTGRES_VAR: &str = "SLIPWAY_TEST_POSTGRES";
+/// `postgres` runs the store's tests on PostgreSQL.
+pub const DATABASE_VAR: &str = "SLIPWAY_TEST_DATABASE";
 
-/// True when the tests run on PostgreSQL.
+/// True when the store's tests run on PostgreSQL.
 pub fn on_postgres() -> bool {
-    std::env::var_os(POSTGRES_VAR).is_some_and(|v| !v.is_empty())
+    std::env::var(DATABASE_VAR).is_ok_and(|v| v == "postgres")
 }
 
 /// A database URL of its own for one test: `dir/slipway.db`, or a new,
 /// empty PostgreSQL database.
 pub async fn fresh_url(dir: &std::path::Path) -> String {
+    if !on_postgres() {
+        return format!("sqlite://{}/slipway.db", dir.display());
+    }
     match std::env::var(POSTGRES_VAR) {
         Ok(admin) if !admin.is_empty() => fresh_postgres(&admin).await,
-        _ => format!("sqlite://{}/slipway.db", dir.display()),
+        _ => panic!("{DATABASE_VAR}=postgres needs {POSTGRES_VAR}: a cluster's admin URL (scripts/postgres start DIR prints one)"),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod database;
 pub mod docker;
+pub mod postgres;
 pub mod registry;
 pub mod rpm;
 pub mod share_server;

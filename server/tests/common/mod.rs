@@ -199,6 +199,16 @@ impl TestServer {
 
     async fn start_in_with(data: TempDir, env: &[(&str, &str)]) -> Self {
         let data_dir = data.path().to_path_buf();
+        Self::spawn(data_dir, Some(data), env).await
+    }
+
+    /// Another replica beside `other`: the same data directory (as a
+    /// shared volume would be), these settings (the same `DATABASE_URL`).
+    pub async fn start_beside(other: &TestServer, env: &[(&str, &str)]) -> Self {
+        Self::spawn(other.data_dir.clone(), None, env).await
+    }
+
+    async fn spawn(data_dir: PathBuf, mut data: Option<TempDir>, env: &[(&str, &str)]) -> Self {
         let mut last_failure = String::new();
         // Another process may take the free port between our probe and the
         // server's bind: try a few ports before giving up.
@@ -239,7 +249,7 @@ impl TestServer {
             };
             match server.wait_healthy().await {
                 Ok(()) => {
-                    server.data = Some(data);
+                    server.data = data.take();
                     return server;
                 }
                 Err(failure) => {
@@ -646,6 +656,12 @@ impl TestServer {
             }
         }
         self.data.take().expect("data directory")
+    }
+
+    /// SIGKILL this server now (a replica that dies), keeping the value
+    /// for its data directory and its output.
+    pub fn sigkill(&mut self) {
+        self.kill_child();
     }
 
     fn kill_child(&mut self) {
