@@ -70,6 +70,8 @@ pub struct JobRunner {
     links: RunnerLinks,
     /// Jobs this runner is executing now.
     running: RunningJobs,
+    /// Held while this runner leads the periodic work (see `leads`).
+    leadership: Arc<tokio::sync::Mutex<Option<crate::store::Leadership>>>,
 }
 
 impl JobRunner {
@@ -98,6 +100,7 @@ impl JobRunner {
             owner: owner.into(),
             links,
             running: RunningJobs::default(),
+            leadership: Arc::default(),
         }
     }
 
@@ -106,27 +109,34 @@ impl JobRunner {
         let mut running = JoinSet::new();
         tracing::info!(owner = %self.owner, "job runner started");
         // Traffic switches and live containers come back after a restart,
-        // before any job may touch them. Meanwhile the jobs of a dead
-        // runner are still interrupted on time (reconciling may take long).
-        let reconcile = tokio::time::timeout(RECONCILE_TIMEOUT, self.clone().reconcile_docker());
-        tokio::pin!(reconcile);
-        loop {
-            self.sweep_expired().await;
-            tokio::select! {
-                reconciled = &mut reconcile => {
-                    if reconciled.is_err() {
-                        tracing::warn!("reconciling docker environments took too long; going on");
+        // before any job may touch them — by the replica that leads, once.
+        // Meanwhile the jobs of a dead runner are still interrupted on
+        // time (reconciling may take long).
+        if self.leads().await {
+            let reconcile =
+                tokio::time::timeout(RECONCILE_TIMEOUT, self.clone().reconcile_docker());
+            tokio::pin!(reconcile);
+            loop {
+                self.sweep_expired().await;
+                tokio::select! {
+                    reconciled = &mut reconcile => {
+                        if reconciled.is_err() {
+                            tracing::warn!("reconciling docker environments took too long; going on");
+                        }
+                        break;
                     }
-                    break;
+                    _ = tokio::time::sleep(self.settings.sweep_every) => {}
+                    _ = shutdown.changed() => return,
                 }
-                _ = tokio::time::sleep(self.settings.sweep_every) => {}
-                _ = shutdown.changed() => return,
             }
         }
         loop {
-            self.sweep_expired().await;
-            self.destroy_expired_qa_environments().await;
-            self.start_due_requests().await;
+            // Once across replicas: by the one that leads.
+            if self.leads().await {
+                self.sweep_expired().await;
+                self.destroy_expired_qa_environments().await;
+                self.start_due_requests().await;
+            }
             loop {
                 match self
                     .store
@@ -173,6 +183,32 @@ impl JobRunner {
                 )
             }),
             Err(e) => tracing::error!(error = %e, "could not start waiting deploy requests"),
+        }
+    }
+
+    /// Whether this runner leads the periodic work: it keeps leading while
+    /// its lock holds, and takes the lead when no replica holds it (the
+    /// leader stopped or died).
+    async fn leads(&self) -> bool {
+        let mut leadership = self.leadership.lock().await;
+        if let Some(held) = leadership.as_mut() {
+            if held.holds().await {
+                return true;
+            }
+            tracing::warn!("lost the lead of the periodic work (its connection closed)");
+            *leadership = None;
+        }
+        match self.store.pool().try_lead().await {
+            Ok(Some(led)) => {
+                tracing::info!(owner = %self.owner, "leading the periodic work");
+                *leadership = Some(led);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "could not ask for the lead of the periodic work");
+                false
+            }
         }
     }
 

@@ -39,6 +39,26 @@ pub fn instance() -> &'static str {
     INSTANCE.get_or_init(|| hex::encode(rand::random::<[u8; 8]>()))
 }
 
+/// The advisory lock the leading replica holds for as long as it leads.
+const LEAD_LOCK: i64 = WRITE_LOCK + 1;
+
+/// Held by the one replica that does the periodic work.
+#[derive(Debug)]
+pub struct Leadership {
+    /// The connection holding the lock (none on SQLite).
+    connection: Option<sqlx::PgConnection>,
+}
+
+impl Leadership {
+    /// Whether it still holds: the lock lives as long as its connection.
+    pub async fn holds(&mut self) -> bool {
+        match &mut self.connection {
+            None => true,
+            Some(connection) => sqlx::Connection::ping(connection).await.is_ok(),
+        }
+    }
+}
+
 /// Which database a URL selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
@@ -117,6 +137,29 @@ impl Pool {
                 Tx::Postgres(tx)
             }
         })
+    }
+
+    /// Leadership of the periodic work (lease sweeps, QA expiry, due
+    /// requests, the docker reconcile) if no other replica holds it: on
+    /// PostgreSQL a session advisory lock on a connection of its own,
+    /// released when the holder's connection closes (it stops, or dies);
+    /// on SQLite always (one machine).
+    pub async fn try_lead(&self) -> Result<Option<Leadership>> {
+        match self {
+            Pool::Sqlite(_) => Ok(Some(Leadership { connection: None })),
+            Pool::Postgres(pool) => {
+                let mut connection = pool.acquire().await?;
+                let led: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(LEAD_LOCK)
+                    .fetch_one(&mut *connection)
+                    .await?;
+                // Not led: the connection goes back to the pool holding nothing.
+                // Led: it leaves the pool, so the lock lives exactly as long.
+                Ok(led.then(|| Leadership {
+                    connection: Some(connection.detach()),
+                }))
+            }
+        }
     }
 
     pub async fn close(&self) {

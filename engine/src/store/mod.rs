@@ -30,7 +30,7 @@ pub(crate) mod tx;
 pub mod users;
 
 pub(crate) use db::{on_pool, on_tx, Done};
-pub use db::{Dialect, Pool, Tx};
+pub use db::{Dialect, Leadership, Pool, Tx};
 
 use crate::error::Result;
 
