@@ -11,9 +11,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{gated_hook, open_events, open_gate, Auth, SseReader, TestServer, JOB_DEADLINE};
-use engine::backends::local::LocalConfig;
-use engine::backends::BackendConfig;
-use engine::domain::Role;
 use engine::testing::postgres::Cluster;
 use reqwest::StatusCode;
 use sqlx::PgPool;
@@ -58,40 +55,8 @@ impl Replicas {
         self.a.data_dir().to_path_buf()
     }
 
-    /// Environments `demo/<name>` on the local backend, each with its own
-    /// target and a `before_switch` hook, made through an engine of our own
-    /// on the same database.
     async fn create_environments(&self, names: &[&str], before_switch: &str) {
-        let data = self.data_dir();
-        let engine = engine::Engine::open(&engine::EngineSettings {
-            database_url: self.url.clone(),
-            artifact_roots: vec![data.join("artifacts")],
-            package_root: data.join("repo"),
-            state_dir: data.clone(),
-            secret_key: engine::secrets::SecretKey::generate(),
-        })
-        .await
-        .expect("an engine on the replicas' database");
-        let user = engine
-            .store()
-            .create_user(
-                "test",
-                &format!("setup-{}", names[0]),
-                "Set-up",
-                Role::Admin,
-            )
-            .await
-            .expect("a set-up admin");
-        let actor = engine::auth::Actor::from(&user);
-        for name in names {
-            let mut config = LocalConfig::new(data.join("targets").join(name));
-            config.before_switch = Some(before_switch.replace("{env}", name));
-            engine
-                .create_environment(&actor, "demo", name, BackendConfig::Local(config), false)
-                .await
-                .unwrap_or_else(|e| panic!("creating demo/{name}: {e}"));
-        }
-        engine.store().pool().close().await;
+        common::create_local_environments(&self.url, &self.data_dir(), names, before_switch).await;
     }
 
     async fn build_id(&self) -> i64 {
@@ -333,4 +298,72 @@ async fn a_killed_replicas_job_is_interrupted_by_the_other_whose_watchers_saw_ev
 
     let (ok, text) = audit_verify(&data_dir, &r.url);
     assert!(ok, "audit verify after the kill: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_through_one_replica_stops_the_job_the_other_runs() {
+    let r = Replicas::start().await;
+    let data_dir = r.data_dir();
+    let gate = gated_hook(
+        &data_dir,
+        "echo waiting at the gate",
+        "echo through the gate",
+    );
+    r.create_environments(&["held"], &gate).await;
+    let build_id = r.build_id().await;
+    let (status, text) = deploy(&r.b, &r.auth, "held", build_id).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let job_id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let deadline = Instant::now() + JOB_DEADLINE;
+    let owner = loop {
+        let row: (Option<String>, i64) = sqlx::query_as(
+            "SELECT j.lease_owner,
+                    (SELECT COUNT(*) FROM job_events e
+                     WHERE e.job_id = j.id AND e.text = 'waiting at the gate')
+             FROM jobs j WHERE j.id = $1",
+        )
+        .bind(job_id)
+        .fetch_one(&r.db)
+        .await
+        .unwrap();
+        if let (Some(owner), 1) = row {
+            break owner;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job #{job_id} never reached its hook"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let other = if owner.contains(&format!("-{}-", r.a.pid())) {
+        &r.b
+    } else {
+        &r.a
+    };
+    let reply = other
+        .post_json(
+            &format!("/api/jobs/{job_id}/cancel"),
+            &r.auth,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "cancel: {}", reply.text);
+    let view = other.wait_job_finished(&r.auth, job_id).await;
+    assert_eq!(view["job"]["state"], "cancelled", "{view}");
+    assert_eq!(
+        r.count("SELECT COUNT(*) FROM audit_log WHERE action = 'job.cancelled'")
+            .await,
+        1
+    );
+    // It never went through the gate (the hook was stopped there).
+    let through: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM job_events WHERE job_id = $1 AND text = 'through the gate'",
+    )
+    .bind(job_id)
+    .fetch_one(&r.db)
+    .await
+    .unwrap();
+    assert_eq!(through, 0);
 }

@@ -993,3 +993,45 @@ pub fn readme_sh_block(heading: &str) -> String {
     let block = &section[section.find("```sh\n").expect("an sh block") + 6..];
     block[..block.find("```").expect("the block ends")].to_owned()
 }
+
+/// Environments `demo/<name>` on the local backend, each with its own
+/// target under `data_dir/targets` and a `before_switch` hook (`{env}` in
+/// it is the environment's name), made through an engine of the test's
+/// own on the database at `database_url`.
+pub async fn create_local_environments(
+    database_url: &str,
+    data_dir: &Path,
+    names: &[&str],
+    before_switch: &str,
+) {
+    use engine::backends::{local::LocalConfig, BackendConfig};
+    let engine = engine::Engine::open(&engine::EngineSettings {
+        database_url: database_url.to_owned(),
+        artifact_roots: vec![data_dir.join("artifacts")],
+        package_root: data_dir.join("repo"),
+        state_dir: data_dir.to_path_buf(),
+        secret_key: engine::secrets::SecretKey::generate(),
+    })
+    .await
+    .expect("an engine on the server's database");
+    let user = engine
+        .store()
+        .create_user(
+            "test",
+            &format!("setup-{}", names[0]),
+            "Set-up",
+            engine::domain::Role::Admin,
+        )
+        .await
+        .expect("a set-up admin");
+    let actor = engine::auth::Actor::from(&user);
+    for name in names {
+        let mut config = LocalConfig::new(data_dir.join("targets").join(name));
+        config.before_switch = Some(before_switch.replace("{env}", name));
+        engine
+            .create_environment(&actor, "demo", name, BackendConfig::Local(config), false)
+            .await
+            .unwrap_or_else(|e| panic!("creating demo/{name}: {e}"));
+    }
+    engine.store().pool().close().await;
+}
