@@ -22,13 +22,15 @@
 mod common;
 mod support;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{create_local_environments, gated_hook, open_gate, Auth, TestServer};
+use common::{
+    create_local_environments, gated_hook, open_gate, start_replicas, wait_claimed, Auth,
+    TestServer,
+};
 use engine::testing::postgres::Cluster;
 use sqlx::PgPool;
-use support::{env_usize, percentile, watch};
+use support::{env_usize, percentile, watch_all};
 
 async fn deploy(server: &TestServer, auth: &Auth, env: &str, build_id: i64) -> i64 {
     let reply = server
@@ -54,10 +56,7 @@ async fn main() {
 
     let (admin, _cluster) = Cluster::shared_or_start();
     let url = engine::testing::database::fresh_postgres(&admin).await;
-    let settings = [("DATABASE_URL", url.as_str())];
-    let a = TestServer::start_with_env(&settings).await;
-    let b = TestServer::start_beside(&a, &settings).await;
-    let auth = b.login().await;
+    let (a, b, auth) = start_replicas(&url).await;
     let db = PgPool::connect(&url)
         .await
         .expect("the bench's own connection");
@@ -130,18 +129,7 @@ async fn main() {
     )
     .await;
     let job = deploy(&a, &auth, "ticker", build_id).await;
-    let owner = loop {
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE id = $1")
-                .bind(job)
-                .fetch_one(&db)
-                .await
-                .expect("the job");
-        if let Some(owner) = owner {
-            break owner;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let owner = wait_claimed(&db, job, None).await;
     let (runs, watched) = if owner.contains(&format!("-{}-", a.pid())) {
         (("A", &a), ("B", &b))
     } else {
@@ -150,29 +138,8 @@ async fn main() {
     let Auth::Cookie(cookie) = auth else {
         panic!("a session cookie")
     };
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(300))
-        .build()
-        .expect("an HTTP client");
     let url = watched.1.url(&format!("/events/jobs/{job}"));
-    let connected = Arc::new(tokio::sync::Semaphore::new(0));
-    let tasks: Vec<_> = (0..watchers)
-        .map(|_| {
-            tokio::spawn(watch(
-                client.clone(),
-                url.clone(),
-                cookie.clone(),
-                connected.clone(),
-            ))
-        })
-        .collect();
-    connected
-        .acquire_many(watchers as u32)
-        .await
-        .expect("every watcher connected")
-        .forget();
+    let tasks = watch_all(&url, &cookie, watchers).await;
     open_gate(a.data_dir());
     let mut seen = Vec::with_capacity(watchers);
     for task in tasks {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{gated_hook, open_gate, set_before_switch, Auth, TestServer};
-use support::{env_usize, percentile, rss_kib, watch};
+use support::{env_usize, percentile, rss_kib, watch_all};
 
 #[tokio::main]
 async fn main() {
@@ -65,27 +65,9 @@ async fn main() {
         })
     };
 
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(300))
-        .build()
-        .unwrap();
     let url = server.url(&format!("/events/jobs/{job}"));
-    let connected = Arc::new(tokio::sync::Semaphore::new(0));
     let started = Instant::now();
-    let tasks: Vec<_> = (0..watchers)
-        .map(|_| {
-            tokio::spawn(watch(
-                client.clone(),
-                url.clone(),
-                cookie.clone(),
-                connected.clone(),
-            ))
-        })
-        .collect();
-    let all = connected.acquire_many(watchers as u32).await.unwrap();
-    all.forget();
+    let tasks = watch_all(&url, &cookie, watchers).await;
     let connect_all = started.elapsed();
     let connected_rss = rss_kib(pid);
     open_gate(server.data_dir());

@@ -8,9 +8,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{gated_hook, open_events, open_gate, Auth, SseReader, TestServer, JOB_DEADLINE};
+use common::{
+    gated_hook, open_events, open_gate, start_replicas, wait_claimed, Auth, SseReader, TestServer,
+    JOB_DEADLINE,
+};
 use engine::testing::postgres::Cluster;
 use reqwest::StatusCode;
 use sqlx::PgPool;
@@ -30,14 +32,7 @@ impl Replicas {
     async fn start() -> Self {
         let (admin, cluster) = Cluster::shared_or_start();
         let url = engine::testing::database::fresh_postgres(&admin).await;
-        let env = [("DATABASE_URL", url.as_str())];
-        // One after the other: the first seeds the demo, the second finds it.
-        let a = TestServer::start_with_env(&env).await;
-        let b = TestServer::start_beside(&a, &env).await;
-        // Each start before anyone signed in prints a new first-login link
-        // (the older one no longer works): B's is the one. Its session is
-        // good on A too: sessions live in the database.
-        let auth = b.login().await;
+        let (a, b, auth) = start_replicas(&url).await;
         let db = PgPool::connect(&url)
             .await
             .expect("the test's own connection");
@@ -219,20 +214,7 @@ async fn a_killed_replicas_job_is_interrupted_by_the_other_whose_watchers_saw_ev
         .unwrap();
 
     // Which replica claimed it: its runner's name carries its PID.
-    let deadline = Instant::now() + JOB_DEADLINE;
-    let owner = loop {
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE id = $1")
-                .bind(job_id)
-                .fetch_one(&r.db)
-                .await
-                .unwrap();
-        if let Some(owner) = owner {
-            break owner;
-        }
-        assert!(Instant::now() < deadline, "job #{job_id} was never claimed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let owner = wait_claimed(&r.db, job_id, None).await;
     let runs_on_a = owner.contains(&format!("-{}-", r.a.pid()));
     assert!(
         runs_on_a || owner.contains(&format!("-{}-", r.b.pid())),
@@ -316,27 +298,7 @@ async fn a_cancel_through_one_replica_stops_the_job_the_other_runs() {
     let job_id = serde_json::from_str::<serde_json::Value>(&text).unwrap()["id"]
         .as_i64()
         .unwrap();
-    let deadline = Instant::now() + JOB_DEADLINE;
-    let owner = loop {
-        let row: (Option<String>, i64) = sqlx::query_as(
-            "SELECT j.lease_owner,
-                    (SELECT COUNT(*) FROM job_events e
-                     WHERE e.job_id = j.id AND e.text = 'waiting at the gate')
-             FROM jobs j WHERE j.id = $1",
-        )
-        .bind(job_id)
-        .fetch_one(&r.db)
-        .await
-        .unwrap();
-        if let (Some(owner), 1) = row {
-            break owner;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job #{job_id} never reached its hook"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let owner = wait_claimed(&r.db, job_id, Some("waiting at the gate")).await;
     let other = if owner.contains(&format!("-{}-", r.a.pid())) {
         &r.b
     } else {

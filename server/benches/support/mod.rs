@@ -132,3 +132,35 @@ pub async fn watch(
     }
     seen
 }
+
+/// `watchers` watchers of the event stream at `url`, each on a connection
+/// of its own, once every one has its first event (or failed).
+pub async fn watch_all(
+    url: &str,
+    cookie: &str,
+    watchers: usize,
+) -> Vec<tokio::task::JoinHandle<Watch>> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(300))
+        .build()
+        .expect("an HTTP client");
+    let connected = Arc::new(tokio::sync::Semaphore::new(0));
+    let tasks = (0..watchers)
+        .map(|_| {
+            tokio::spawn(watch(
+                client.clone(),
+                url.to_owned(),
+                cookie.to_owned(),
+                connected.clone(),
+            ))
+        })
+        .collect();
+    connected
+        .acquire_many(watchers as u32)
+        .await
+        .expect("every watcher connected")
+        .forget();
+    tasks
+}

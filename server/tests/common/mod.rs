@@ -1035,3 +1035,44 @@ pub async fn create_local_environments(
     }
     engine.store().pool().close().await;
 }
+
+/// Two replicas on the database at `database_url` sharing one data
+/// directory (as a shared volume would be), and a session good on both.
+/// One after the other: the first seeds the demo, the second finds it.
+/// Each start before anyone signed in prints a new first-login link (the
+/// older one no longer works): the second's is the one; its session is good
+/// on the first too, sessions living in the database.
+pub async fn start_replicas(database_url: &str) -> (TestServer, TestServer, Auth) {
+    let env = [("DATABASE_URL", database_url)];
+    let a = TestServer::start_with_env(&env).await;
+    let b = TestServer::start_beside(&a, &env).await;
+    let auth = b.login().await;
+    (a, b, auth)
+}
+
+/// The runner that claimed job `job_id` (its name carries its PID), once
+/// it has, and once the job stored the event `reached` if one is given.
+pub async fn wait_claimed(db: &sqlx::PgPool, job_id: i64, reached: Option<&str>) -> String {
+    let deadline = Instant::now() + JOB_DEADLINE;
+    loop {
+        let (owner, reached_it): (Option<String>, bool) = sqlx::query_as(
+            "SELECT j.lease_owner,
+                    $2::TEXT IS NULL OR EXISTS (SELECT 1 FROM job_events e
+                                                WHERE e.job_id = j.id AND e.text = $2)
+             FROM jobs j WHERE j.id = $1",
+        )
+        .bind(job_id)
+        .bind(reached)
+        .fetch_one(db)
+        .await
+        .expect("the job's runner");
+        if let (Some(owner), true) = (owner, reached_it) {
+            return owner;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job #{job_id} was not claimed (or did not reach {reached:?}) in {JOB_DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

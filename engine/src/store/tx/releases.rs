@@ -51,16 +51,21 @@ pub(crate) fn select_release(dialect: Dialect) -> &'static str {
     }
 }
 
-const SELECT_RELEASE_SQLITE: &str =
-    "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state,
-        (SELECT group_concat(ap.approver, ', ' ORDER BY ap.id) FROM approvals ap
-         JOIN deploy_requests dr ON dr.id = ap.request_id
-         WHERE dr.job_id = r.job_id AND ap.decision = 'approved') AS approved_by
-     FROM releases r JOIN builds b ON b.id = r.build_id JOIN jobs j ON j.id = r.job_id";
+/// A release with its build, its job's state and who approved it;
+/// `$aggregate` joins the approvers' names.
+macro_rules! select_release {
+    ($aggregate:literal) => {
+        concat!(
+            "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state,
+                (SELECT ",
+            $aggregate,
+            "(ap.approver, ', ' ORDER BY ap.id) FROM approvals ap
+                 JOIN deploy_requests dr ON dr.id = ap.request_id
+                 WHERE dr.job_id = r.job_id AND ap.decision = 'approved') AS approved_by
+             FROM releases r JOIN builds b ON b.id = r.build_id JOIN jobs j ON j.id = r.job_id"
+        )
+    };
+}
 
-const SELECT_RELEASE_POSTGRES: &str =
-    "SELECT r.*, b.commit_sha, b.branch, b.message AS build_message, j.state AS job_state,
-        (SELECT string_agg(ap.approver, ', ' ORDER BY ap.id) FROM approvals ap
-         JOIN deploy_requests dr ON dr.id = ap.request_id
-         WHERE dr.job_id = r.job_id AND ap.decision = 'approved') AS approved_by
-     FROM releases r JOIN builds b ON b.id = r.build_id JOIN jobs j ON j.id = r.job_id";
+const SELECT_RELEASE_SQLITE: &str = select_release!("group_concat");
+const SELECT_RELEASE_POSTGRES: &str = select_release!("string_agg");
