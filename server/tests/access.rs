@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cli, count, snapshot, Auth, TestServer};
+use common::{cli, count, session_expiry, sessions_table, snapshot, Auth, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -230,13 +230,13 @@ async fn every_route_has_a_rule_and_every_role_gets_exactly_what_it_allows() {
 async fn a_protected_environment_takes_deploys_only_from_admins_and_named_deployers() {
     let server = TestServer::start().await;
     let db = server.db().await;
-    sqlx::query("UPDATE environments SET protected = 1")
-        .execute(&db)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO environment_deployers (environment_id, principal) SELECT id, 'user:dana' FROM environments")
-        .execute(&db)
-        .await
+    engine::on_test_pool!(&db, pool => sqlx::query("UPDATE environments SET protected = TRUE")
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
+    .unwrap();
+    engine::on_test_pool!(&db, pool => sqlx::query("INSERT INTO environment_deployers (environment_id, principal) SELECT id, 'user:dana' FROM environments")
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
     let erin = server.login_as("erin", "deployer").await;
     let dana = server.login_as("dana", "deployer").await;
@@ -281,7 +281,7 @@ async fn a_protected_environment_takes_deploys_only_from_admins_and_named_deploy
     let lock = [("app", "demo"), ("env", "demo"), ("reason", "mine now")];
     let cancel_path = format!("/api/jobs/{job_id}/cancel");
     let untouched = "SELECT COUNT(*) FROM environments WHERE lock_reason IS NULL \
-                     UNION ALL SELECT COUNT(*) FROM jobs WHERE cancel_requested = 0";
+                     UNION ALL SELECT COUNT(*) FROM jobs WHERE NOT cancel_requested";
     for reply in [
         server.call_fn("lock_environment", &erin, &lock).await,
         server.call_fn("unlock_environment", &erin, &env).await,
@@ -291,7 +291,9 @@ async fn a_protected_environment_takes_deploys_only_from_admins_and_named_deploy
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
         assert!(reply.text.contains("protected"), "{}", reply.text);
     }
-    let still: Vec<i64> = sqlx::query_scalar(untouched).fetch_all(&db).await.unwrap();
+    let still: Vec<i64> =
+        engine::on_test_pool!(&db, pool => sqlx::query_scalar(untouched).fetch_all(pool).await)
+            .unwrap();
     assert_eq!(still, [1, 1], "no lock taken, no cancel requested");
     assert_eq!(
         count(
@@ -342,7 +344,7 @@ async fn every_mutation_from_another_site_is_refused_and_changes_nothing() {
         "api_tokens",
         "environments",
         "env_vars",
-        "tower_sessions",
+        sessions_table(&db),
     ];
     let counts = |db| async move {
         let mut out = Vec::new();
@@ -400,9 +402,9 @@ async fn tokens_are_stored_hashed_scoped_revocable_and_expire() {
 
     // Only a hash is stored: no column of any token row holds the secret.
     let rows: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT token_hash, name, scopes FROM api_tokens")
-            .fetch_all(&db)
-            .await
+        engine::on_test_pool!(&db, pool => sqlx::query_as("SELECT token_hash, name, scopes FROM api_tokens")
+            .fetch_all(pool)
+            .await)
             .unwrap();
     assert_eq!(rows.len(), 1);
     let (hash, _, scopes) = &rows[0];
@@ -410,10 +412,10 @@ async fn tokens_are_stored_hashed_scoped_revocable_and_expire() {
     assert_eq!(hash, &engine::auth::token_hash(&secret));
     assert_eq!(scopes, "read builds:write");
     let dump: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE details LIKE '%' || ? || '%'")
+        engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE details LIKE '%' || $1 || '%'")
             .bind(&secret)
-            .fetch_one(&db)
-            .await
+            .fetch_one(pool)
+            .await)
             .unwrap();
     assert_eq!(dump, 0, "the secret is in no audit row");
 
@@ -435,9 +437,10 @@ async fn tokens_are_stored_hashed_scoped_revocable_and_expire() {
 
     // Revoked through the UI's server function → 401.
     let admin = server.login().await;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM api_tokens")
-        .fetch_one(&db)
-        .await
+    let id: i64 =
+        engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT id FROM api_tokens")
+        .fetch_one(pool)
+        .await)
         .unwrap();
     let reply = server
         .send(
@@ -467,11 +470,11 @@ async fn tokens_are_stored_hashed_scoped_revocable_and_expire() {
         server.get("/api/jobs/1", &expiring).await.status,
         StatusCode::NOT_FOUND
     );
-    sqlx::query(
+    engine::on_test_pool!(&db, pool => sqlx::query(
         "UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE revoked_at IS NULL",
     )
-    .execute(&db)
-    .await
+    .execute(pool)
+    .await.map(|done| done.rows_affected()))
     .unwrap();
     assert_eq!(
         server.get("/api/jobs/1", &expiring).await.status,
@@ -533,10 +536,15 @@ async fn a_session_in_use_moves_its_idle_expiry_forward() {
     let admin = server.login().await;
     let expiry = || async {
         // RFC 3339 in UTC with nanoseconds: ordered as text.
-        sqlx::query_scalar::<_, String>("SELECT expiry_date FROM tower_sessions")
-            .fetch_one(&db)
-            .await
-            .unwrap()
+        let select = format!(
+            "SELECT {} FROM {}",
+            session_expiry(&db),
+            sessions_table(&db)
+        );
+        engine::on_test_pool!(&db, pool => sqlx::query_scalar::<_, String>(&select)
+            .fetch_one(pool)
+            .await)
+        .unwrap()
     };
     let at_sign_in = expiry().await;
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -599,11 +607,11 @@ async fn a_flood_of_bad_login_links_adds_a_bounded_number_of_audit_rows() {
     }
     // 20 recorded one by one, then one that says the rest are not.
     assert_eq!(count(&db, failed).await - before, 21);
-    let last: String = sqlx::query_scalar(
+    let last: String = engine::on_test_pool!(&db, pool => sqlx::query_scalar(
         "SELECT details FROM audit_log WHERE action = 'login.failed' ORDER BY seq DESC LIMIT 1",
     )
-    .fetch_one(&db)
-    .await
+    .fetch_one(pool)
+    .await)
     .unwrap();
     assert!(last.contains("not recorded one by one"), "{last}");
 }
@@ -752,10 +760,10 @@ async fn pages_offer_only_what_their_reader_may_do() {
     assert!(!may_cancel(&server, &viewer, job).await);
     assert!(may_cancel(&server, &deployer, job).await);
     let db = server.db().await;
-    sqlx::query("UPDATE environments SET protected = 1")
-        .execute(&db)
-        .await
-        .expect("protect");
+    engine::on_test_pool!(&db, pool => sqlx::query("UPDATE environments SET protected = TRUE")
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
+    .expect("protect");
     assert!(!may_cancel(&server, &deployer, job).await);
     assert!(may_cancel(&server, &admin, job).await);
 }

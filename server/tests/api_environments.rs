@@ -105,9 +105,10 @@ async fn environments_are_listed_locked_and_unlocked_through_the_api() {
     // The list says so, and a deploy waits for the unlock.
     let env = demo_environment(&server.get("/api/apps", &reader).await.json());
     assert_eq!(env["lock"]["reason"], "release freeze", "{env}");
-    let build_id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM builds")
-        .fetch_one(&db)
-        .await
+    let build_id: i64 =
+        engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT MAX(id) FROM builds")
+        .fetch_one(pool)
+        .await)
         .expect("the demo's builds");
     let deploy = server
         .post_json(
@@ -139,7 +140,7 @@ async fn environments_are_listed_locked_and_unlocked_through_the_api() {
     );
 }
 
-async fn locked(db: &sqlx::SqlitePool) -> i64 {
+async fn locked(db: &engine::store::Pool) -> i64 {
     count(
         db,
         "SELECT COUNT(*) FROM environments WHERE lock_reason IS NOT NULL",

@@ -24,9 +24,9 @@ fn around_now() -> Value {
 }
 
 async fn latest_build(server: &TestServer) -> i64 {
-    sqlx::query_scalar("SELECT MAX(id) FROM builds")
-        .fetch_one(&server.db().await)
-        .await
+    engine::on_test_pool!(&server.db().await, pool => sqlx::query_scalar("SELECT MAX(id) FROM builds")
+        .fetch_one(pool)
+        .await)
         .expect("the demo's builds")
 }
 

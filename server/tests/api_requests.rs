@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 const DEPLOY: &str = "/api/apps/demo/envs/demo/deploy";
 
 async fn latest_build(server: &TestServer) -> i64 {
-    sqlx::query_scalar("SELECT MAX(id) FROM builds")
-        .fetch_one(&server.db().await)
-        .await
+    engine::on_test_pool!(&server.db().await, pool => sqlx::query_scalar("SELECT MAX(id) FROM builds")
+        .fetch_one(pool)
+        .await)
         .expect("the demo's builds")
 }
 
@@ -43,11 +43,11 @@ async fn a_deploy_needing_approval_is_a_request_that_someone_else_approves() {
     let admin = server.token_for("admin", "read,deploy");
     server.login_as("dora", "deployer").await;
     let dora = server.token_for("dora", "read,deploy");
-    sqlx::query(
+    engine::on_test_pool!(&server.db().await, pool => sqlx::query(
         r#"UPDATE environments SET approvals = '{"rules":[{"required":1,"from":["user:dora"]}],"prevent_self_review":false,"wait_minutes":0,"expire_hours":24}'"#,
     )
-    .execute(&server.db().await)
-    .await
+    .execute(pool)
+    .await.map(|done| done.rows_affected()))
     .unwrap();
     let build_id = latest_build(&server).await;
 

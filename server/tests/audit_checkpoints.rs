@@ -9,10 +9,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{cli, open_db, TestServer};
+use common::{cli, drop_audit_guards, open_db, TestServer};
 use engine::audit::{canonical_content, row_hash, StoredRow, GENESIS_HASH};
 use serde_json::json;
-use sqlx::SqlitePool;
 
 fn run(data_dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = cli(data_dir, args);
@@ -25,19 +24,14 @@ fn run(data_dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 
 /// What someone with write access to the file does: drops the triggers,
 /// and rewrites every row's links so the chain holds again.
-async fn recompute_hashes(db: &SqlitePool) {
-    for trigger in ["audit_log_no_update", "audit_log_no_delete"] {
-        sqlx::query(&format!("DROP TRIGGER IF EXISTS {trigger}"))
-            .execute(db)
-            .await
-            .unwrap();
-    }
-    let rows: Vec<StoredRow> = sqlx::query_as(
+async fn recompute_hashes(db: &engine::store::Pool) {
+    drop_audit_guards(db).await;
+    let rows: Vec<StoredRow> = engine::on_test_pool!(db, pool => sqlx::query_as(
         "SELECT seq, ts, actor, action, target, environment, details, prev_hash, hash
          FROM audit_log ORDER BY seq",
     )
-    .fetch_all(db)
-    .await
+    .fetch_all(pool)
+    .await)
     .unwrap();
     let mut prev = GENESIS_HASH.to_owned();
     for row in rows {
@@ -51,12 +45,12 @@ async fn recompute_hashes(db: &SqlitePool) {
             &row.details,
         );
         let hash = row_hash(&prev, &canonical);
-        sqlx::query("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE seq = ?")
+        engine::on_test_pool!(db, pool => sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
             .bind(&prev)
             .bind(&hash)
             .bind(row.seq)
-            .execute(db)
-            .await
+            .execute(pool)
+            .await.map(|done| done.rows_affected()))
             .unwrap();
         prev = hash;
     }
@@ -115,9 +109,10 @@ async fn checkpoints_find_a_truncated_and_a_rewritten_chain() {
     };
 
     let db = open_db(&data_dir).await;
-    let rows: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log")
-        .fetch_one(&db)
-        .await
+    let rows: i64 =
+        engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT MAX(seq) FROM audit_log")
+        .fetch_one(pool)
+        .await)
         .unwrap();
     let (code, stdout, stderr) = verify(&data_dir);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
@@ -131,15 +126,12 @@ async fn checkpoints_find_a_truncated_and_a_rewritten_chain() {
     );
 
     // Cut the last row off: the chain that is left is valid…
-    sqlx::query("DROP TRIGGER audit_log_no_delete")
-        .execute(&db)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_log WHERE seq = ?")
+    drop_audit_guards(&db).await;
+    engine::on_test_pool!(&db, pool => sqlx::query("DELETE FROM audit_log WHERE seq = $1")
         .bind(rows)
-        .execute(&db)
-        .await
-        .unwrap();
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
+    .unwrap();
     let (code, _, stderr) = run(&data_dir, &["audit", "verify", "--public-key", "00"]);
     assert_eq!(code, Some(1), "a public key that is not one: {stderr}");
     // …but not against the checkpoints kept elsewhere.
@@ -154,32 +146,26 @@ async fn checkpoints_find_a_truncated_and_a_rewritten_chain() {
 
     // Rewrite row 2 and recompute every hash after it; the attacker also
     // empties the copies on this machine.
-    sqlx::query(
+    engine::on_test_pool!(&db, pool => sqlx::query(
         "INSERT INTO audit_log (seq, ts, actor, action, target, environment, details, prev_hash, hash)
-         SELECT ?, ts, actor, action, target, environment, details, prev_hash, hash FROM audit_log WHERE seq = ? - 1",
+         SELECT $1, ts, actor, action, target, environment, details, prev_hash, hash FROM audit_log WHERE seq = $2 - 1",
     )
     .bind(rows)
     .bind(rows)
-    .execute(&db)
-    .await
+    .execute(pool)
+    .await.map(|done| done.rows_affected()))
     .unwrap();
-    sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(&db)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
-        .execute(&db)
-        .await
+    drop_audit_guards(&db).await;
+    engine::on_test_pool!(&db, pool => sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
         .unwrap();
     recompute_hashes(&db).await;
-    sqlx::query("DROP TRIGGER audit_checkpoints_no_delete")
-        .execute(&db)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_checkpoints")
-        .execute(&db)
-        .await
-        .unwrap();
+    drop_audit_guards(&db).await;
+    engine::on_test_pool!(&db, pool => sqlx::query("DELETE FROM audit_checkpoints")
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
+    .unwrap();
     db.close().await;
     std::fs::remove_file(&export).unwrap();
     let (code, stdout, stderr) = run(&data_dir, &["audit", "verify"]);

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{cli, count, open_db, TestServer};
+use common::{cli, count, drop_audit_guards, open_db, TestServer};
+use engine::store::Pool;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,27 +43,30 @@ async fn audit_verify_names_a_tampered_row() {
     assert!(count(&db, "SELECT COUNT(*) FROM audit_log").await >= 3);
 
     // The log is append-only as long as its triggers stand…
-    let refused = sqlx::query("UPDATE audit_log SET details = '{}' WHERE seq = 3")
-        .execute(&db)
-        .await;
+    let refused = engine::on_test_pool!(&db, pool => sqlx::query("UPDATE audit_log SET details = '{}' WHERE seq = 3")
+        .execute(pool)
+        .await.map(|done| done.rows_affected()));
     assert!(refused.is_err(), "the no-update trigger refuses changes");
-    let refused = sqlx::query("DELETE FROM audit_log WHERE seq = 3")
-        .execute(&db)
-        .await;
+    let refused = engine::on_test_pool!(&db, pool => sqlx::query("DELETE FROM audit_log WHERE seq = 3")
+        .execute(pool)
+        .await.map(|done| done.rows_affected()));
     assert!(refused.is_err(), "the no-delete trigger refuses deletes");
 
     // …and someone with the file drops it and rewrites row 3.
-    sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(&db)
+    drop_audit_guards(&db).await;
+    let tamper = match db {
+        Pool::Sqlite(_) => {
+            "UPDATE audit_log SET details = json_set(details, '$.tampered', 1) WHERE seq = 3"
+        }
+        Pool::Postgres(_) => {
+            "UPDATE audit_log SET details = (details::JSONB || '{\"tampered\": 1}')::TEXT WHERE seq = 3"
+        }
+    };
+    let changed = engine::on_test_pool!(&db, pool => sqlx::query(tamper)
+        .execute(pool)
         .await
-        .unwrap();
-    let changed = sqlx::query(
-        "UPDATE audit_log SET details = json_set(details, '$.tampered', 1) WHERE seq = 3",
-    )
-    .execute(&db)
-    .await
-    .unwrap()
-    .rows_affected();
+        .map(|done| done.rows_affected()))
+    .unwrap();
     assert_eq!(changed, 1);
     db.close().await;
 

@@ -135,19 +135,19 @@ async fn a_job_of_a_killed_server_is_interrupted_after_restart() {
     );
 
     // Its event stream is complete and closed with an end event.
-    let last_level: String = sqlx::query_scalar(
-        "SELECT level FROM job_events WHERE job_id = ? ORDER BY seq DESC LIMIT 1",
+    let last_level: String = engine::on_test_pool!(&db, pool => sqlx::query_scalar(
+        "SELECT level FROM job_events WHERE job_id = $1 ORDER BY seq DESC LIMIT 1",
     )
     .bind(job_id)
-    .fetch_one(&db)
-    .await
+    .fetch_one(pool)
+    .await)
     .unwrap();
-    let last_text: String = sqlx::query_scalar(
-        "SELECT text FROM job_events WHERE job_id = ? ORDER BY seq DESC LIMIT 1",
+    let last_text: String = engine::on_test_pool!(&db, pool => sqlx::query_scalar(
+        "SELECT text FROM job_events WHERE job_id = $1 ORDER BY seq DESC LIMIT 1",
     )
     .bind(job_id)
-    .fetch_one(&db)
-    .await
+    .fetch_one(pool)
+    .await)
     .unwrap();
     assert_eq!(
         (last_level.as_str(), last_text.as_str()),
@@ -276,9 +276,9 @@ async fn an_interrupted_job_resumes_once_and_only_while_that_is_safe() {
 
     // Settings changed since: it would be another release. Put back, it is not.
     let db = server.db().await;
-    let config: String = sqlx::query_scalar("SELECT config FROM environments WHERE name = 'demo'")
-        .fetch_one(&db)
-        .await
+    let config: String = engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT CAST(config AS TEXT) FROM environments WHERE name = 'demo'")
+        .fetch_one(pool)
+        .await)
         .unwrap();
     common::set_demo_hook(&db, "after_switch", "echo changed").await;
     let changed = server.post_json(&resume, &auth, &json!({})).await;
@@ -287,11 +287,17 @@ async fn an_interrupted_job_resumes_once_and_only_while_that_is_safe() {
         refusal.contains("settings or variables changed"),
         "{refusal}"
     );
-    sqlx::query("UPDATE environments SET config = ? WHERE name = 'demo'")
+    let put_back = match &db {
+        engine::store::Pool::Sqlite(_) => "UPDATE environments SET config = $1 WHERE name = 'demo'",
+        engine::store::Pool::Postgres(_) => {
+            "UPDATE environments SET config = CAST($1 AS JSONB) WHERE name = 'demo'"
+        }
+    };
+    engine::on_test_pool!(&db, pool => sqlx::query(put_back)
         .bind(&config)
-        .execute(&db)
-        .await
-        .unwrap();
+        .execute(pool)
+        .await.map(|done| done.rows_affected()))
+    .unwrap();
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM jobs").await,
         1,
@@ -357,13 +363,13 @@ async fn an_interrupted_job_resumes_once_and_only_while_that_is_safe() {
 }
 
 /// The details of the audit row `action` about job `job_id`.
-async fn audit_details(db: &sqlx::SqlitePool, action: &str, job_id: i64) -> Value {
+async fn audit_details(db: &engine::store::Pool, action: &str, job_id: i64) -> Value {
     let details: String =
-        sqlx::query_scalar("SELECT details FROM audit_log WHERE action = ? AND target = ?")
+        engine::on_test_pool!(db, pool => sqlx::query_scalar("SELECT details FROM audit_log WHERE action = $1 AND target = $2")
             .bind(action)
             .bind(format!("job/{job_id}"))
-            .fetch_one(db)
-            .await
+            .fetch_one(pool)
+            .await)
             .unwrap_or_else(|e| panic!("no {action} row for job #{job_id}: {e}"));
     serde_json::from_str(&details).expect("audit details are JSON")
 }
@@ -386,11 +392,11 @@ async fn wait_in_hook(
             && host["state"] == json!("running")
             && host["step"].as_str().is_some_and(|s| s.starts_with(hook));
         let printed: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM job_events WHERE job_id = ? AND text = ?")
+            engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM job_events WHERE job_id = $1 AND text = $2")
                 .bind(job_id)
                 .bind(output)
-                .fetch_one(&db)
-                .await
+                .fetch_one(pool)
+                .await)
                 .unwrap();
         if in_hook && printed > 0 {
             break;

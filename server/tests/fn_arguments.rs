@@ -90,7 +90,7 @@ fn parse_args(signature: &str) -> Vec<Arg> {
 }
 
 /// Row counts of everything an argument error must not touch.
-async fn state(db: &sqlx::SqlitePool) -> (common::Snapshot, Vec<i64>) {
+async fn state(db: &engine::store::Pool) -> (common::Snapshot, Vec<i64>) {
     let mut counts = Vec::new();
     for table in [
         "applications",

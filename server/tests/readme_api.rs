@@ -67,9 +67,10 @@ async fn the_readme_api_example_runs() {
         "the OpenAPI paths: {stdout}"
     );
     let db = server.db().await;
-    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM jobs ORDER BY id")
-        .fetch_all(&db)
-        .await
+    let kinds: Vec<String> =
+        engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT kind FROM jobs ORDER BY id")
+        .fetch_all(pool)
+        .await)
         .unwrap();
     assert_eq!(kinds, ["deploy", "deploy", "rollback"]);
 }

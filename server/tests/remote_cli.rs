@@ -137,11 +137,11 @@ async fn a_remote_deploy_follows_its_request_until_someone_approves_it() {
     let Auth::Bearer(dora) = server.token_for("dora", "read,deploy") else {
         unreachable!()
     };
-    sqlx::query(
+    engine::on_test_pool!(&server.db().await, pool => sqlx::query(
         r#"UPDATE environments SET approvals = '{"rules":[{"required":1,"from":["user:dora"]}],"prevent_self_review":false,"wait_minutes":0,"expire_hours":24}'"#,
     )
-    .execute(&server.db().await)
-    .await
+    .execute(pool)
+    .await.map(|done| done.rows_affected()))
     .unwrap();
     let url = server.url("");
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use engine::store::Pool;
 use std::collections::BTreeSet;
 
 use common::{
@@ -90,12 +91,12 @@ async fn a_reconnect_with_last_event_id_loses_and_repeats_nothing() {
     open_gate(server.data_dir());
     let deadline = std::time::Instant::now() + common::JOB_DEADLINE;
     loop {
-        let ticks: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM job_events WHERE job_id = ? AND text = 'tick 3'",
+        let ticks: i64 = engine::on_test_pool!(&db, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM job_events WHERE job_id = $1 AND text = 'tick 3'",
         )
         .bind(job_id)
-        .fetch_one(&db)
-        .await
+        .fetch_one(pool)
+        .await)
         .unwrap();
         if ticks > 0 {
             break;
@@ -193,25 +194,34 @@ async fn a_job_never_finishes_without_its_end_event() {
     set_before_switch(&db, &gated_hook(server.data_dir(), "echo staged", "true")).await;
     let job_id = server.deploy(&auth, 1).await;
 
-    sqlx::query(
-        "CREATE TRIGGER it_lost_after_finish BEFORE INSERT ON job_events
-         WHEN NEW.level = 'end'
-         BEGIN SELECT RAISE(ABORT, 'simulated failure while closing the job'); END",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    let statements: &[&str] = match &db {
+        Pool::Sqlite(_) => &[
+            "CREATE TRIGGER it_lost_after_finish BEFORE INSERT ON job_events
+             WHEN NEW.level = 'end'
+             BEGIN SELECT RAISE(ABORT, 'simulated failure while closing the job'); END",
+        ],
+        Pool::Postgres(_) => &[
+            "CREATE FUNCTION it_lost_after_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'simulated failure while closing the job'; END $$",
+            "CREATE TRIGGER it_lost_after_finish BEFORE INSERT ON job_events
+             FOR EACH ROW WHEN (NEW.level = 'end') EXECUTE FUNCTION it_lost_after_finish()",
+        ],
+    };
+    for statement in statements {
+        engine::on_test_pool!(&db, pool => sqlx::query(statement).execute(pool).await.map(drop))
+            .unwrap();
+    }
     open_gate(server.data_dir());
     // The runner's attempt to finish the job, right after its clean-up step,
     // is rolled back whole: the job is never `succeeded` without its end.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let cleaned: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM job_events WHERE job_id = ? AND text LIKE '[cleanup] done%'",
+        let cleaned: i64 = engine::on_test_pool!(&db, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM job_events WHERE job_id = $1 AND text LIKE '[cleanup] done%'",
         )
         .bind(job_id)
-        .fetch_one(&db)
-        .await
+        .fetch_one(pool)
+        .await)
         .unwrap();
         if cleaned > 0 {
             break;
@@ -231,9 +241,11 @@ async fn a_job_never_finishes_without_its_end_event() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    sqlx::query("DROP TRIGGER it_lost_after_finish")
-        .execute(&db)
-        .await
+    let drop_trigger = match &db {
+        Pool::Sqlite(_) => "DROP TRIGGER it_lost_after_finish",
+        Pool::Postgres(_) => "DROP TRIGGER it_lost_after_finish ON job_events",
+    };
+    engine::on_test_pool!(&db, pool => sqlx::query(drop_trigger).execute(pool).await.map(drop))
         .unwrap();
 
     let resp = open_events(&server, &auth, job_id, "", None).await;

@@ -63,7 +63,7 @@ async fn github(
 }
 
 /// Audit rows besides the refused webhooks (which are recorded).
-async fn audit_rows_besides_refusals(db: &sqlx::SqlitePool) -> i64 {
+async fn audit_rows_besides_refusals(db: &engine::store::Pool) -> i64 {
     common::count(
         db,
         "SELECT COUNT(*) FROM audit_log WHERE action != 'webhook.refused'",
@@ -355,6 +355,7 @@ async fn the_readme_webhook_example_is_signed_the_way_slipway_checks() {
         .env("SLIPWAY", server.url(""))
         .env("SLIPWAY_WEBHOOK_SECRET", SECRET)
         .env("SLIPWAY_DATA_DIR", server.data_dir())
+        .envs(common::postgres_url_of(server.data_dir()).map(|url| ("DATABASE_URL", url)))
         .env("PATH", path_with_slipway())
         .output()
         .expect("running bash");

@@ -165,10 +165,10 @@ impl CrashRig {
         assert_eq!(view["job"]["state"], json!("succeeded"), "{view}");
         self.ever_switched = true;
         let db = self.server().db().await;
-        let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_events WHERE job_id = ?")
+        let events: i64 = engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM job_events WHERE job_id = $1")
             .bind(job)
-            .fetch_one(&db)
-            .await
+            .fetch_one(pool)
+            .await)
             .expect("count events");
         db.close().await;
         events
@@ -200,23 +200,23 @@ impl CrashRig {
         let deadline = Instant::now() + crate::common::JOB_DEADLINE;
         let (seen_events, seen_audit) = loop {
             let events: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM job_events WHERE job_id = ?")
+                engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM job_events WHERE job_id = $1")
                     .bind(job)
-                    .fetch_one(&db)
-                    .await
+                    .fetch_one(pool)
+                    .await)
                     .expect("count events");
-            let finished: bool = sqlx::query_scalar(
-                "SELECT state NOT IN ('queued', 'running') FROM jobs WHERE id = ?",
+            let finished: bool = engine::on_test_pool!(&db, pool => sqlx::query_scalar(
+                "SELECT state NOT IN ('queued', 'running') FROM jobs WHERE id = $1",
             )
             .bind(job)
-            .fetch_one(&db)
-            .await
+            .fetch_one(pool)
+            .await)
             .expect("job state");
             if events >= after_events || finished || Instant::now() > deadline {
                 let head: (i64, String) =
-                    sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                        .fetch_one(&db)
-                        .await
+                    engine::on_test_pool!(&db, pool => sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                        .fetch_one(pool)
+                        .await)
                         .expect("audit head");
                 break (events, head);
             }
@@ -227,21 +227,21 @@ impl CrashRig {
 
         let db = open_db(data.path()).await;
         outcome.events_at_kill =
-            sqlx::query_scalar("SELECT COUNT(*) FROM job_events WHERE job_id = ?")
+            engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM job_events WHERE job_id = $1")
                 .bind(job)
-                .fetch_one(&db)
-                .await
+                .fetch_one(pool)
+                .await)
                 .expect("count events");
-        let state_at_kill: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?")
+        let state_at_kill: String = engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
             .bind(job)
-            .fetch_one(&db)
-            .await
+            .fetch_one(pool)
+            .await)
             .expect("job state");
         let hosts: Vec<(String, String, String)> =
-            sqlx::query_as("SELECT phase, step, state FROM job_hosts WHERE job_id = ?")
+            engine::on_test_pool!(&db, pool => sqlx::query_as("SELECT phase, step, state FROM job_hosts WHERE job_id = $1")
                 .bind(job)
-                .fetch_all(&db)
-                .await
+                .fetch_all(pool)
+                .await)
                 .expect("job hosts");
         for (phase, step, state) in hosts {
             let step = step.split(':').next().unwrap_or_default().to_owned();
@@ -367,10 +367,10 @@ impl CrashRig {
     /// and the whole chain verifies.
     async fn check_kept(&self, (seq, hash): (i64, String), outcome: &mut Outcome) {
         let db = self.server().db().await;
-        let kept: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = ?")
+        let kept: Option<String> = engine::on_test_pool!(&db, pool => sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
             .bind(seq)
-            .fetch_optional(&db)
-            .await
+            .fetch_optional(pool)
+            .await)
             .expect("audit row");
         db.close().await;
         if kept.as_deref() != Some(hash.as_str()) {

@@ -12,11 +12,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use engine::store::Pool;
 use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::StatusCode;
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use tempfile::TempDir;
 
 /// Safety net for waits on the server; never a performance assertion.
@@ -89,6 +90,9 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(binary());
     for var in SCRUBBED_ENV {
         cmd.env_remove(var);
+    }
+    if let Some(url) = postgres_url_of(data_dir) {
+        cmd.env("DATABASE_URL", url);
     }
     cmd.arg("--data-dir")
         .arg(data_dir)
@@ -209,6 +213,21 @@ impl TestServer {
     }
 
     async fn spawn(data_dir: PathBuf, mut data: Option<TempDir>, env: &[(&str, &str)]) -> Self {
+        // Under SLIPWAY_TEST_DATABASE=postgres a data directory gets a
+        // database of its own on first start, and keeps it across restarts.
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        if engine::testing::database::on_postgres()
+            && !env.iter().any(|(name, _)| *name == "DATABASE_URL")
+            && postgres_url_of(&data_dir).is_none()
+        {
+            let url = engine::testing::database::fresh_url(&data_dir).await;
+            std::fs::write(data_dir.join(DATABASE_URL_FILE), &url).expect("noting the database");
+        }
+        let url = postgres_url_of(&data_dir);
+        if let Some(url) = url.as_deref() {
+            env.push(("DATABASE_URL", url));
+        }
+        let env = env.as_slice();
         let mut last_failure = String::new();
         // Another process may take the free port between our probe and the
         // server's bind: try a few ports before giving up.
@@ -616,7 +635,7 @@ impl TestServer {
     pub async fn open_engine(&self) -> engine::Engine {
         let data = self.data_dir();
         engine::Engine::open(&engine::EngineSettings {
-            database_url: format!("sqlite://{}/slipway.db", data.display()),
+            database_url: database_url_of(data),
             artifact_roots: vec![data.join("artifacts")],
             package_root: data.join("repo"),
             state_dir: data.to_path_buf(),
@@ -626,8 +645,9 @@ impl TestServer {
         .expect("open the server's database")
     }
 
-    /// Opens the server's SQLite database directly (WAL: safe beside it).
-    pub async fn db(&self) -> SqlitePool {
+    /// Opens the server's database directly (SQLite in WAL mode is safe
+    /// beside it).
+    pub async fn db(&self) -> Pool {
         open_db(&self.data_dir).await
     }
 
@@ -730,23 +750,44 @@ pub fn kill_processes_in(dir: &Path) {
     }
 }
 
-pub async fn open_db(data_dir: &Path) -> SqlitePool {
+/// The file in a test's data directory naming its PostgreSQL database.
+const DATABASE_URL_FILE: &str = ".test-database-url";
+
+/// The PostgreSQL database a data directory's server runs on, if not SQLite.
+pub fn postgres_url_of(data_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(data_dir.join(DATABASE_URL_FILE)).ok()
+}
+
+/// The database a data directory's server runs on.
+pub fn database_url_of(data_dir: &Path) -> String {
+    postgres_url_of(data_dir)
+        .unwrap_or_else(|| format!("sqlite://{}/slipway.db", data_dir.display()))
+}
+
+pub async fn open_db(data_dir: &Path) -> Pool {
+    if let Some(url) = postgres_url_of(data_dir) {
+        return Pool::Postgres(
+            sqlx::PgPool::connect(&url)
+                .await
+                .expect("connecting to the test's database"),
+        );
+    }
     let options = SqliteConnectOptions::new()
         .filename(data_dir.join("slipway.db"))
         .create_if_missing(false)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(30));
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .expect("opening slipway.db")
+    Pool::Sqlite(
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("opening slipway.db"),
+    )
 }
 
-pub async fn count(db: &SqlitePool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(db)
-        .await
+pub async fn count(db: &Pool, sql: &str) -> i64 {
+    engine::on_test_pool!(db, pool => sqlx::query_scalar(sql).fetch_one(pool).await)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
@@ -759,7 +800,7 @@ pub struct Snapshot {
     pub audit_rows: i64,
 }
 
-pub async fn snapshot(db: &SqlitePool) -> Snapshot {
+pub async fn snapshot(db: &Pool) -> Snapshot {
     Snapshot {
         builds: count(db, "SELECT COUNT(*) FROM builds").await,
         jobs: count(db, "SELECT COUNT(*) FROM jobs").await,
@@ -770,21 +811,32 @@ pub async fn snapshot(db: &SqlitePool) -> Snapshot {
 
 /// Replaces the demo environment's `before_switch` hook (there is no API
 /// for it; the UI's server functions are the only other way).
-pub async fn set_before_switch(db: &SqlitePool, command: &str) {
+pub async fn set_before_switch(db: &Pool, command: &str) {
     set_demo_hook(db, "before_switch", command).await;
 }
 
 /// Sets the demo environment's `hook` (`before_switch`, `after_switch`) to `command`.
-pub async fn set_demo_hook(db: &SqlitePool, hook: &str, command: &str) {
-    let changed = sqlx::query(
-        "UPDATE environments SET config = json_set(config, '$.' || ?, ?) WHERE name = 'demo'",
-    )
-    .bind(hook)
-    .bind(command)
-    .execute(db)
-    .await
-    .expect("updating the demo hook")
-    .rows_affected();
+pub async fn set_demo_hook(db: &Pool, hook: &str, command: &str) {
+    let changed = match db {
+        Pool::Sqlite(pool) => sqlx::query(
+            "UPDATE environments SET config = json_set(config, '$.' || $1, $2) WHERE name = 'demo'",
+        )
+        .bind(hook)
+        .bind(command)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()),
+        Pool::Postgres(pool) => sqlx::query(
+            "UPDATE environments SET config = jsonb_set(config, ARRAY[$1], to_jsonb($2::TEXT))
+             WHERE name = 'demo'",
+        )
+        .bind(hook)
+        .bind(command)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()),
+    }
+    .expect("updating the demo hook");
     assert_eq!(changed, 1, "the demo environment exists");
 }
 
@@ -1074,5 +1126,45 @@ pub async fn wait_claimed(db: &sqlx::PgPool, job_id: i64, reached: Option<&str>)
             "job #{job_id} was not claimed (or did not reach {reached:?}) in {JOB_DEADLINE:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What someone with the database's files (or its superuser) does first:
+/// drops the triggers that keep the audit log and its checkpoints
+/// append-only.
+pub async fn drop_audit_guards(db: &Pool) {
+    let statements: &[&str] = match db {
+        Pool::Sqlite(_) => &[
+            "DROP TRIGGER IF EXISTS audit_log_no_update",
+            "DROP TRIGGER IF EXISTS audit_log_no_delete",
+            "DROP TRIGGER IF EXISTS audit_checkpoints_no_update",
+            "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete",
+        ],
+        Pool::Postgres(_) => &[
+            "DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log",
+            "DROP TRIGGER IF EXISTS audit_checkpoints_append_only ON audit_checkpoints",
+        ],
+    };
+    for statement in statements {
+        engine::on_test_pool!(db, pool => sqlx::query(statement).execute(pool).await.map(drop))
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+/// The table the server keeps sessions in (tower-sessions' sqlx stores).
+pub fn sessions_table(db: &Pool) -> &'static str {
+    match db {
+        Pool::Sqlite(_) => "tower_sessions",
+        Pool::Postgres(_) => "tower_sessions.session",
+    }
+}
+
+/// A session's expiry as text ordered like the time (RFC 3339, UTC).
+pub fn session_expiry(db: &Pool) -> &'static str {
+    match db {
+        Pool::Sqlite(_) => "expiry_date",
+        Pool::Postgres(_) => {
+            "to_char(expiry_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        }
     }
 }
