@@ -118,10 +118,11 @@ impl Store {
     /// Extends a lease by `lease` from now (the database's now, on
     /// PostgreSQL); `false` when the job is no longer ours to run.
     pub async fn renew_lease(&self, job_id: i64, owner: &str, lease: Duration) -> Result<bool> {
-        const RENEW: &str = "UPDATE jobs SET lease_expires_at = $1
-                             WHERE id = $2 AND lease_owner = $3 AND state = 'running'";
         let changed = on_pool!(self,
-            sqlite pool => sqlx::query(RENEW)
+            sqlite pool => sqlx::query(
+                "UPDATE jobs SET lease_expires_at = $1
+                 WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+            )
                 .bind(time::now() + lease)
                 .bind(job_id)
                 .bind(owner)
