@@ -33,13 +33,7 @@ use sqlx::PgPool;
 use support::{env_usize, percentile, watch_all};
 
 async fn deploy(server: &TestServer, auth: &Auth, env: &str, build_id: i64) -> i64 {
-    let reply = server
-        .post_json(
-            &format!("/api/apps/demo/envs/{env}/deploy"),
-            auth,
-            &serde_json::json!({ "build_id": build_id }),
-        )
-        .await;
+    let reply = server.deploy_to(auth, env, build_id).await;
     assert_eq!(reply.status, 202, "deploy to {env}: {}", reply.text);
     reply.json()["id"].as_i64().expect("a job id")
 }

@@ -75,13 +75,7 @@ async fn deploy(
     env: &str,
     build_id: i64,
 ) -> (StatusCode, String) {
-    let reply = server
-        .post_json(
-            &format!("/api/apps/demo/envs/{env}/deploy"),
-            auth,
-            &serde_json::json!({ "build_id": build_id }),
-        )
-        .await;
+    let reply = server.deploy_to(auth, env, build_id).await;
     (reply.status, reply.text)
 }
 

@@ -585,15 +585,19 @@ impl TestServer {
         .await
     }
 
+    /// Asks for a deploy of `build_id` on `demo/<env>`; the reply as it is.
+    pub async fn deploy_to(&self, auth: &Auth, env: &str, build_id: i64) -> Reply {
+        self.post_json(
+            &format!("/api/apps/demo/envs/{env}/deploy"),
+            auth,
+            &serde_json::json!({ "build_id": build_id }),
+        )
+        .await
+    }
+
     /// Starts a deploy and returns its job id (asserting 202).
     pub async fn deploy(&self, auth: &Auth, build_id: i64) -> i64 {
-        let reply = self
-            .post_json(
-                "/api/apps/demo/envs/demo/deploy",
-                auth,
-                &serde_json::json!({ "build_id": build_id }),
-            )
-            .await;
+        let reply = self.deploy_to(auth, "demo", build_id).await;
         assert_eq!(
             reply.status,
             StatusCode::ACCEPTED,
