@@ -28,9 +28,10 @@ async fn a_deploy_killed_at_any_of_several_points_recovers_cleanly() {
     println!("{}", report.join("\n"));
 }
 
-/// Killed mid-stage, with every host holding its deploy lock: Resume runs
-/// the release again as a new job, which takes the dead job's locks over
-/// and finishes on every host.
+/// Killed mid-stage, with every host holding its deploy lock: Resume
+/// queues a new job that takes the dead job's locks over and finishes its
+/// release (the same key): hosts where it was staged keep it, the others
+/// are staged, then all switch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_deploy_resumes_through_the_locks_it_left() {
     let mut rig = CrashRig::start(3).await;
@@ -44,6 +45,35 @@ async fn an_interrupted_deploy_resumes_through_the_locks_it_left() {
         "no host kept a lock to take over: {}",
         outcome.line()
     );
-    let problems = rig.resume(outcome.job).await;
-    assert!(problems.is_empty(), "{}\n{problems:#?}", outcome.line());
+    let resumed = rig.resume(outcome.job).await;
+    assert!(
+        resumed.problems.is_empty(),
+        "{}\n{resumed:#?}",
+        outcome.line()
+    );
+}
+
+/// Killed once every host has staged (in the hooks, or switching): the
+/// resumed job stages nothing again, it switches every host to the
+/// release the dead job staged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_killed_after_staging_resumes_with_what_it_staged() {
+    let mut rig = CrashRig::start(3).await;
+    let events = rig.calibrate().await;
+    rig.break_locks = false;
+    let outcome = rig.kill_at(events * 3 / 5).await;
+    assert!(outcome.problems.is_empty(), "{}", outcome.line());
+    assert!(outcome.interrupted_after.is_some(), "{}", outcome.line());
+    let resumed = rig.resume(outcome.job).await;
+    assert_eq!(
+        resumed.staged_before.len(),
+        rig.fleet.hosts.len(),
+        "killed before every host had staged: {}",
+        outcome.line()
+    );
+    assert!(
+        resumed.problems.is_empty(),
+        "{}\n{resumed:#?}",
+        outcome.line()
+    );
 }

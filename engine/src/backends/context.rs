@@ -37,7 +37,11 @@ pub struct ReleaseSpec<'a> {
     pub build_id: i64,
     /// The build's artifact: an archive, a package version or an image.
     pub artifact: &'a str,
-    pub is_rollback: bool,
+    /// The release may be staged already, under its key: a rollback's
+    /// target, or the release an interrupted job began (this job resumes
+    /// it). What is still staged is used, the rest staged anew; a deploy
+    /// always stages a new release.
+    pub reuses_release: bool,
     /// The release live before this job, if any.
     pub previous_key: Option<&'a str>,
     /// Release keys that must survive pruning (the rollback target).

@@ -57,7 +57,7 @@ fn local_plan(config: &local::LocalConfig, artifact: &str) -> Vec<PlanLine> {
         config,
         release_key: NEXT_RELEASE,
         artifact,
-        is_rollback: false,
+        reuses_release: false,
         protect: Vec::new(),
     });
     plan.steps

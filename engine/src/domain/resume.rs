@@ -1,5 +1,6 @@
-//! When an interrupted job may be resumed: finished by a new job that runs
-//! the same release (the same build, or the same rollback target) again.
+//! When an interrupted job may be resumed: finished by a new job that makes
+//! the same release live (the same build under the same release key, or the
+//! same rollback target), keeping what the interrupted job did already.
 
 use super::{Job, JobKind, JobState};
 
@@ -34,10 +35,11 @@ pub struct ResumeContext {
 
 /// Whether `job` may be resumed. Only an interrupted deploy or rollback
 /// nobody has let go of or resumed yet, still the environment's latest job,
-/// whose settings have not changed since: then running its release again
-/// finishes what it began (each backend's release is idempotent: a new
-/// release directory, an install of the installed version, a container kept
-/// when it already runs the build).
+/// whose settings have not changed since: then releasing it again finishes
+/// what it began, from where it stopped. Each backend picks up what is
+/// there: a release directory still staged is used and one missing staged,
+/// a host already switched stays switched; the installed version stays
+/// installed; a container that already runs the build is kept.
 pub fn resume_refusal(job: &Job, context: ResumeContext) -> Option<ResumeRefusal> {
     let id = job.id;
     if job.state != JobState::Interrupted {

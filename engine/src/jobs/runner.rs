@@ -436,7 +436,7 @@ impl JobRunner {
             release_key: &release.release_key,
             build_id: build.id,
             artifact: &build.artifact,
-            is_rollback: job.kind == JobKind::Rollback,
+            reuses_release: job.kind == JobKind::Rollback || job.resumes_job_id.is_some(),
             previous_key: live.as_ref().map(|r| r.release_key.as_str()),
             protect: live.iter().map(|r| r.release_key.clone()).collect(),
             vars: release_vars(job, &env, &build, &release, live.as_ref(), &vars),

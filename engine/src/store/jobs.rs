@@ -52,7 +52,7 @@ impl Store {
             actor,
             env,
             build,
-            rollback_to,
+            rollback_to.into(),
             freeze_override,
             None,
         )

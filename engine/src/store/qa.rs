@@ -10,7 +10,7 @@ use super::tx::environments::{
     insert_environment, EnvironmentRow, NewEnvironmentRow, SELECT_ENVIRONMENT,
 };
 use super::tx::freezes::{check_not_frozen, FreezeCheck};
-use super::tx::jobs::{check_unlocked, insert_job};
+use super::tx::jobs::{check_unlocked, insert_job, ReleaseOf};
 use super::Store;
 use crate::audit::{actions, AuditRecord, SYSTEM_ACTOR};
 use crate::domain::BackendConfig;
@@ -126,7 +126,7 @@ impl Store {
         )
         .await?;
         let (job, release_key) =
-            insert_job(&mut tx, actor, &env, build, JobKind::Create, None).await?;
+            insert_job(&mut tx, actor, &env, build, JobKind::Create, ReleaseOf::New).await?;
         audit::append(
             &mut tx,
             &AuditRecord::new(
@@ -180,7 +180,15 @@ impl Store {
                 env.path()
             ))
         })?;
-        let (job, _) = insert_job(&mut tx, actor, env, &build, JobKind::Destroy, None).await?;
+        let (job, _) = insert_job(
+            &mut tx,
+            actor,
+            env,
+            &build,
+            JobKind::Destroy,
+            ReleaseOf::New,
+        )
+        .await?;
         let action = match reason {
             DestroyReason::Requested | DestroyReason::BranchDeleted => {
                 actions::ENVIRONMENT_DESTROY_REQUESTED

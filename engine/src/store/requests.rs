@@ -273,7 +273,7 @@ impl Store {
             &request.requested_by,
             &env,
             &build,
-            rollback_to.as_ref(),
+            rollback_to.as_ref().into(),
             request.freeze_override.as_deref(),
             Some(id),
         )

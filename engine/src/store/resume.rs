@@ -1,6 +1,8 @@
-//! Resuming an interrupted job: a new job runs its release again.
+//! Resuming an interrupted job: a new job finishes its release.
 
-use super::tx::jobs::{environment_path, job_inputs, queue_job, queued_snapshot, JobInputs};
+use super::tx::jobs::{
+    environment_path, job_inputs, queue_job, queued_snapshot, JobInputs, ReleaseOf,
+};
 use super::tx::{audit, environments};
 use super::{tx, Store};
 use crate::audit::{actions, AuditRecord};
@@ -44,16 +46,18 @@ impl Store {
             interrupted.rollback_of,
         )
         .await?;
-        let resumed = queue_job(
-            &mut tx,
-            actor,
-            &env,
-            &build,
-            rollback_to.as_ref(),
-            None,
-            None,
-        )
-        .await?;
+        // A deploy finishes the release it began, under its key, so hosts
+        // where it was staged (or switched to) already are not staged anew.
+        let began = match (&rollback_to, interrupted.release_id) {
+            (None, Some(release_id)) => Some(tx::releases::release(&mut tx, release_id).await?),
+            _ => None,
+        };
+        let release = match (&rollback_to, &began) {
+            (Some(target), _) => ReleaseOf::RollbackTo(target),
+            (None, Some(began)) => ReleaseOf::Unfinished(began),
+            (None, None) => ReleaseOf::New,
+        };
+        let resumed = queue_job(&mut tx, actor, &env, &build, release, None, None).await?;
         let resumed: Job = on_tx!(tx => sqlx::query_as("UPDATE jobs SET resumes_job_id = $1 WHERE id = $2 RETURNING *")
                 .bind(job_id)
                 .bind(resumed.id)

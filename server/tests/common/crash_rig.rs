@@ -48,6 +48,16 @@ pub struct CrashRig {
     pub break_locks: bool,
 }
 
+/// What resuming an interrupted job did. (The crash bench does not resume.)
+#[derive(Debug)]
+#[allow(dead_code)]
+pub struct Resumed {
+    /// The hosts the interrupted job had staged its release on (sorted).
+    pub staged_before: Vec<String>,
+    /// What the checks after the resumed job found wrong.
+    pub problems: Vec<String>,
+}
+
 /// What one kill did, and what the checks after the restart found wrong.
 #[derive(Debug)]
 pub struct Outcome {
@@ -387,12 +397,64 @@ impl CrashRig {
         }
     }
 
-    /// Resumes interrupted job `job`: the job that finishes it succeeds on
-    /// every host (taking over the locks the dead one left), leaves no lock
-    /// behind, is named on the interrupted job, and a second resume is
-    /// refused. (The crash bench does not resume.)
+    /// Resumes interrupted job `job`: the job that finishes it releases
+    /// under the same release key, reuses it on exactly the hosts where the
+    /// dead job had staged it, succeeds on every host (taking over the locks
+    /// the dead one left), leaves no lock behind, is named on the
+    /// interrupted job, and a second resume is refused. (The crash bench
+    /// does not resume.)
     #[allow(dead_code)]
-    pub async fn resume(&mut self, job: i64) -> Vec<String> {
+    pub async fn resume(&mut self, job: i64) -> Resumed {
+        let key = self.release_key_of(job).await;
+        let mut staged_before: Vec<String> = self
+            .fleet
+            .hosts
+            .iter()
+            .filter(|h| h.release_names().contains(&key))
+            .map(|h| h.name())
+            .collect();
+        staged_before.sort();
+        let problems = self.resume_checked(job, &key, &staged_before).await;
+        Resumed {
+            staged_before,
+            problems,
+        }
+    }
+
+    /// The release key of `job`'s release.
+    async fn release_key_of(&self, job: i64) -> String {
+        let db = self.server().db().await;
+        let key = engine::on_test_pool!(&db, pool => sqlx::query_scalar(
+            "SELECT r.release_key FROM jobs j JOIN releases r ON r.id = j.release_id WHERE j.id = $1",
+        )
+        .bind(job)
+        .fetch_one(pool)
+        .await)
+        .expect("the job's release");
+        db.close().await;
+        key
+    }
+
+    /// The hosts whose log in `job` says the release was still staged.
+    async fn hosts_reusing(&self, job: i64) -> Vec<String> {
+        let db = self.server().db().await;
+        let hosts: Vec<String> = engine::on_test_pool!(&db, pool => sqlx::query_scalar(
+            "SELECT host FROM job_events WHERE job_id = $1 AND text = 'release is still staged; reusing it' ORDER BY host",
+        )
+        .bind(job)
+        .fetch_all(pool)
+        .await)
+        .expect("the job's events");
+        db.close().await;
+        hosts
+    }
+
+    async fn resume_checked(
+        &mut self,
+        job: i64,
+        key: &str,
+        staged_before: &[String],
+    ) -> Vec<String> {
         let path = format!("/api/jobs/{job}/resume");
         let reply = self
             .server()
@@ -410,11 +472,36 @@ impl CrashRig {
         {
             problems.push(format!("the resumed job: {view}"));
         }
+        // It finishes the release the interrupted job began: same key, so
+        // whatever was staged is used where it is.
+        let resumed_key = self.release_key_of(resumed).await;
+        if resumed_key != key {
+            problems.push(format!(
+                "the resumed job released {resumed_key}, not the interrupted job's {key}"
+            ));
+        }
+        let mut staged: Vec<String> = self
+            .fleet
+            .hosts
+            .iter()
+            .filter(|h| h.release_names().iter().any(|n| n == key))
+            .map(|h| h.name())
+            .collect();
+        staged.sort();
+        let reusing = self.hosts_reusing(resumed).await;
         // The interrupted job's build: the one deployed last.
         let version = VERSIONS[(self.rounds - 1) % 2];
+        let live = format!("{DEPLOY_PATH}/releases/{key}");
         for host in &self.fleet.hosts {
             if host.current_version().as_deref().map(str::trim) != Some(version) {
                 problems.push(format!("{} does not serve {version}", host.name()));
+            }
+            if host.current().as_deref() != Some(std::path::Path::new(&live)) {
+                problems.push(format!(
+                    "{}: current is {:?}, not {live}",
+                    host.name(),
+                    host.current()
+                ));
             }
             if host.path(&format!("{DEPLOY_PATH}/.slipway-lock")).exists() {
                 problems.push(format!("{} is still locked", host.name()));
@@ -434,6 +521,14 @@ impl CrashRig {
             problems.push(format!(
                 "a second resume answered {}: {}",
                 again.status, again.text
+            ));
+        }
+        if staged.len() != self.fleet.hosts.len() {
+            problems.push(format!("{key} is staged on {staged:?} only"));
+        }
+        if reusing != staged_before {
+            problems.push(format!(
+                "staged before the resume: {staged_before:?}; reused by it: {reusing:?}"
             ));
         }
         problems

@@ -100,7 +100,7 @@ pub(super) async fn start_container(
         )
         .await;
         daemon.remove(&kept.id).await?;
-    } else if run.spec.is_rollback {
+    } else if run.spec.reuses_release {
         log(
             run,
             Some(name),

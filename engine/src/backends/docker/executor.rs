@@ -111,9 +111,10 @@ async fn stage(
         Ok(d) => d,
         Err(e) => return Err(fail_host(run, At::new("stage", "connect", 0), e).await),
     };
-    // A deploy pulls (a tag may have moved); a rollback uses the image
-    // the engine still has, so it works while the registry is down.
-    let have_it = run.spec.is_rollback && daemon.image_id(image.as_str()).await.is_ok();
+    // A deploy pulls (a tag may have moved); a rollback (or a resumed
+    // job) uses the image the engine still has, so it works while the
+    // registry is down.
+    let have_it = run.spec.reuses_release && daemon.image_id(image.as_str()).await.is_ok();
     if let (Some(repository), false) = (&run.config.image_repository, have_it) {
         if let Err(e) = pull_image(run, &daemon, image, repository).await {
             return Err(fail_host(run, At::new("stage", "pull", 0), e).await);

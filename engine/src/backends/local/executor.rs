@@ -44,7 +44,7 @@ pub async fn release(
         config,
         release_key: spec.release_key,
         artifact: spec.artifact,
-        is_rollback: spec.is_rollback,
+        reuses_release: spec.reuses_release,
         protect: spec.protect.clone(),
     });
     let run = LocalRun {

@@ -156,7 +156,7 @@ pub struct PlanRequest<'a> {
     pub config: &'a LocalConfig,
     pub release_key: &'a str,
     pub artifact: &'a str,
-    pub is_rollback: bool,
+    pub reuses_release: bool,
     /// Release keys that must survive pruning (the rollback target).
     pub protect: Vec<String>,
 }
@@ -180,7 +180,7 @@ pub fn plan(req: &PlanRequest<'_>) -> Plan {
         Step::Stage {
             artifact: req.artifact.to_owned(),
             release_dir: release_dir.clone(),
-            reuse_existing: req.is_rollback,
+            reuse_existing: req.reuses_release,
         },
     ];
     if let Some(command) = &req.config.before_switch {
@@ -239,7 +239,7 @@ mod tests {
             config: &config,
             release_key: "20261122120000-7",
             artifact: "/data/artifacts/shop.tar.gz",
-            is_rollback: false,
+            reuses_release: false,
             protect: vec!["20261121120000-6".into()],
         });
         let phases: Vec<_> = plan.steps.iter().map(|s| s.phase().as_str()).collect();
@@ -264,7 +264,7 @@ mod tests {
             config: &config,
             release_key: "k",
             artifact: "a",
-            is_rollback: true,
+            reuses_release: true,
             protect: vec![],
         });
         let switch_at = plan.steps.iter().position(Step::switches).unwrap();
@@ -287,7 +287,7 @@ mod tests {
             config: &config,
             release_key: "k",
             artifact: "a",
-            is_rollback: false,
+            reuses_release: false,
             protect: vec![],
         });
         assert_eq!(plan.steps.len(), 4);

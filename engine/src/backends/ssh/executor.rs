@@ -67,7 +67,7 @@ pub async fn release(
         layout,
         ctx,
         spec,
-        report: Reporter::new(ctx.emitter, steps_per_host(config, spec.is_rollback)),
+        report: Reporter::new(ctx.emitter, steps_per_host(config, spec.reuses_release)),
         vars: spec.vars_with_paths(&config.deploy_path),
     };
     run_release(run).await
@@ -127,7 +127,7 @@ async fn run_release(run: SshRun<'_>) -> Result<(), RunFailure> {
             .await;
     }
     let archive = ArchiveOnce::default();
-    if !run.spec.is_rollback {
+    if !run.spec.reuses_release {
         // A deploy ships the archive to every host: load it before connecting.
         archive.get(&run).await.map_err(RunFailure::Failed)?;
     }
@@ -243,10 +243,11 @@ async fn two_phases(
     Ok(())
 }
 
-fn steps_per_host(config: &SshConfig, is_rollback: bool) -> i64 {
-    // connect, stage (a rollback first checks what is still staged), switch,
+fn steps_per_host(config: &SshConfig, reuses_release: bool) -> i64 {
+    // connect, stage (a rollback or a resumed job first checks what is
+    // still staged), switch,
     // cleanup, + optional steps
-    4 + i64::from(is_rollback)
+    4 + i64::from(reuses_release)
         + [
             &config.before_switch,
             &config.after_switch,

@@ -18,7 +18,49 @@ pub(crate) fn release_key_for(job_id: i64, at: DateTime<Utc>) -> String {
     format!("{}-{job_id}", at.format("%Y%m%d%H%M%S"))
 }
 
-/// Queues a deploy of `build`, or a rollback to `rollback_to`, on `env`,
+/// Which release a deploy or rollback is queued to make live.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ReleaseOf<'a> {
+    /// A deploy's new release, under a key of its own.
+    New,
+    /// A rollback to a release that was live on the environment before.
+    RollbackTo(&'a Release),
+    /// A deploy that finishes the release an interrupted deploy began,
+    /// under that release's key: its hosts keep what was staged already.
+    Unfinished(&'a Release),
+}
+
+impl<'a> ReleaseOf<'a> {
+    fn kind(self) -> JobKind {
+        match self {
+            Self::RollbackTo(_) => JobKind::Rollback,
+            Self::New | Self::Unfinished(_) => JobKind::Deploy,
+        }
+    }
+
+    fn rollback_to(self) -> Option<&'a Release> {
+        match self {
+            Self::RollbackTo(target) => Some(target),
+            Self::New | Self::Unfinished(_) => None,
+        }
+    }
+
+    fn key(self, job_id: i64, at: DateTime<Utc>) -> String {
+        match self {
+            Self::New => release_key_for(job_id, at),
+            Self::RollbackTo(release) | Self::Unfinished(release) => release.release_key.clone(),
+        }
+    }
+}
+
+impl<'a> From<Option<&'a Release>> for ReleaseOf<'a> {
+    /// A rollback to `rollback_to`, or a new release.
+    fn from(rollback_to: Option<&'a Release>) -> Self {
+        rollback_to.map_or(Self::New, Self::RollbackTo)
+    }
+}
+
+/// Queues a deploy of `build`, or a rollback, on `env` (`release` says which),
 /// with its audit row: refused while the environment is locked, frozen
 /// (unless an admin's `freeze_override` reason goes through it) or another
 /// job is active. `request`: the deploy request it starts, if any.
@@ -27,15 +69,12 @@ pub(crate) async fn queue_job(
     actor: &str,
     env: &Environment,
     build: &Build,
-    rollback_to: Option<&Release>,
+    release: ReleaseOf<'_>,
     freeze_override: Option<&str>,
     request: Option<i64>,
 ) -> Result<Job> {
-    let kind = if rollback_to.is_some() {
-        JobKind::Rollback
-    } else {
-        JobKind::Deploy
-    };
+    let kind = release.kind();
+    let rollback_to = release.rollback_to();
     check_unlocked(&mut *tx, env).await?;
     let path = env.path();
     let freeze = FreezeCheck {
@@ -57,7 +96,7 @@ pub(crate) async fn queue_job(
             }
         }
     }
-    let (job, release_key) = insert_job(&mut *tx, actor, env, build, kind, rollback_to).await?;
+    let (job, release_key) = insert_job(&mut *tx, actor, env, build, kind, release).await?;
     keep_snapshot(&mut *tx, &job, env).await?;
     let action = match kind {
         JobKind::Rollback => actions::ROLLBACK_REQUESTED,
@@ -193,8 +232,9 @@ pub(crate) async fn insert_job(
     env: &Environment,
     build: &Build,
     kind: JobKind,
-    rollback_to: Option<&Release>,
+    release: ReleaseOf<'_>,
 ) -> Result<(Job, Option<String>)> {
+    let rollback_to = release.rollback_to();
     let now = time::now();
     // Writers hold the write lock, so the active job read here is still the
     // active one at the insert; the unique index stays as the last word.
@@ -227,10 +267,7 @@ pub(crate) async fn insert_job(
     if kind == JobKind::Destroy {
         return Ok((job, None));
     }
-    let release_key = match rollback_to {
-        Some(target) => target.release_key.clone(),
-        None => release_key_for(job.id, now),
-    };
+    let release_key = release.key(job.id, now);
     // A release records how a build went live: by a deploy (also the
     // first one of a new environment) or a rollback.
     let release_kind = match kind {

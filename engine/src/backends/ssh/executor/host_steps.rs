@@ -23,7 +23,7 @@ pub(super) async fn stage_host(
     // Unlocking checks the lock names this job, so it is safe to mark it
     // held before knowing whether the `mkdir` won.
     h.locked = true;
-    let locked = if run.spec.is_rollback {
+    let locked = if run.spec.reuses_release {
         match restage(run, &mut h, archive).await? {
             Some(prepared) => prepared,
             // Not a failure: the phase ends cancelled (see `two_phases`).
@@ -63,7 +63,8 @@ pub(super) async fn stage_host(
         .iter()
         .find_map(|l| l.strip_prefix(plan::CURRENT_NOTE))
         .filter(|t| !t.trim().is_empty())
-        .map(PathBuf::from);
+        .map(PathBuf::from)
+        .and_then(|current| previous_release(current, &run.layout, run.spec.previous_key));
     if let Some(command) = &run.config.before_switch {
         let exports = plan::exports(&run.vars);
         let script = plan::hook(layout, command);
@@ -84,7 +85,24 @@ pub(super) async fn stage_host(
     Ok(())
 }
 
-/// A rollback's stage: the release may still be staged on the host (then
+/// What a host goes back to if the job fails: where `current` pointed
+/// before the job, or, where it points at this very release already (an
+/// interrupted job switched this host before it died), the release live on
+/// the environment before (none before its first release: then `current`
+/// goes, as on the hosts never switched).
+fn previous_release(
+    current: PathBuf,
+    layout: &plan::ReleaseLayout,
+    live_before: Option<&str>,
+) -> Option<PathBuf> {
+    if current == layout.release_dir() {
+        live_before.map(|key| layout.releases_dir().join(key))
+    } else {
+        Some(current)
+    }
+}
+
+/// A rollback's (or a resumed job's) stage: the release may still be staged on the host (then
 /// only its `.env` is written again); if not, it is staged anew. `None`:
 /// the job was cancelled after the lock.
 async fn restage(
@@ -437,4 +455,38 @@ pub(super) async fn prune_host(run: &SshRun<'_>, host: &Shared) {
             None,
         )
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> plan::ReleaseLayout {
+        plan::ReleaseLayout {
+            deploy_path: PathBuf::from("/srv/app"),
+            environment: "app/prod".into(),
+            release_key: "20261207-9".into(),
+            job_id: 9,
+        }
+    }
+
+    #[test]
+    fn a_host_goes_back_to_where_current_pointed() {
+        let before = PathBuf::from("/srv/app/releases/20261201-3");
+        assert_eq!(
+            previous_release(before.clone(), &layout(), Some("20261201-3")),
+            Some(before)
+        );
+    }
+
+    #[test]
+    fn a_host_switched_by_the_interrupted_job_goes_back_to_the_release_live_before() {
+        let switched = PathBuf::from("/srv/app/releases/20261207-9");
+        assert_eq!(
+            previous_release(switched.clone(), &layout(), Some("20261201-3")),
+            Some(PathBuf::from("/srv/app/releases/20261201-3"))
+        );
+        // The environment's first release: no `current` to go back to.
+        assert_eq!(previous_release(switched, &layout(), None), None);
+    }
 }
