@@ -328,8 +328,8 @@ where
     };
     let app = routes::router(state, sessions);
 
-    let listener =
-        listener::bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
+    let listener = listener::bind(config.addr, app.clone())
+        .with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %config.addr, url = %config.public_url(), "Slipway is serving");
     // `into_make_service` resolves the router once; serving the `Router`
     // itself would deep-copy its whole route table for every connection

@@ -267,3 +267,102 @@ async fn a_job_never_finishes_without_its_end_event() {
     let view = server.job(&auth, job_id).await;
     assert_eq!(view["job"]["state"], json!("succeeded"), "{view}");
 }
+
+/// Sends `pieces` on one connection, a moment apart, and reads until the
+/// server closes it.
+async fn raw_exchange(server: &TestServer, pieces: &[&[u8]]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.base_url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    for piece in pieces {
+        tcp.write_all(piece).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tcp.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server closes the connection after its answer")
+    .unwrap();
+    String::from_utf8(answer).unwrap()
+}
+
+/// Event streams are answered outside hyper (to hold less memory per
+/// watcher), chosen by the connection's first bytes: however those bytes
+/// arrive, a stream is framed correctly for HTTP/1.1 and HTTP/1.0, and
+/// every other request still reaches hyper whole, keep-alive included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_and_pages_share_the_port_however_the_request_arrives() {
+    let server = TestServer::start().await;
+    let auth = server.bearer_token("raw");
+    let Auth::Bearer(token) = &auth else {
+        panic!("a bearer token")
+    };
+    let job_id = server.deploy(&auth, 1).await;
+    server.wait_job_finished(&auth, job_id).await;
+    let stored = full_replay(&server, &auth, job_id, "").await;
+    let last = stored.last().and_then(|e| e.id).unwrap();
+
+    let rest = format!(
+        "T /events/jobs/{job_id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    let chunked = raw_exchange(&server, &[b"GE", rest.as_bytes()]).await;
+    let (head, body) = chunked.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("\r\ntransfer-encoding: chunked"), "{head}");
+    assert!(
+        head.contains("\r\ncontent-type: text/event-stream"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nconnection: close"), "{head}");
+    assert!(
+        body.ends_with("\r\n0\r\n\r\n"),
+        "ends with the last chunk: {body}"
+    );
+    assert!(body.contains(&format!("id: {last}\n")), "{body}");
+
+    let request =
+        format!("GET /events/jobs/{job_id} HTTP/1.0\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let close_delimited = raw_exchange(&server, &[request.as_bytes()]).await;
+    let (head, body) = close_delimited.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    let ids: Vec<i64> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .map(|id| id.parse().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=last).collect::<Vec<_>>());
+
+    // A client that has the end is told there is nothing more.
+    let request = format!(
+        "GET /events/jobs/{job_id} HTTP/1.1\r\nAuthorization: Bearer {token}\r\nLast-Event-ID: {last}\r\n\r\n"
+    );
+    let done = raw_exchange(&server, &[request.as_bytes()]).await;
+    assert!(done.starts_with("HTTP/1.1 204 No Content\r\n"), "{done}");
+
+    // Anonymous, and malformed: refused as before.
+    let anonymous = raw_exchange(
+        &server,
+        &[format!("GET /events/jobs/{job_id} HTTP/1.1\r\n\r\n").as_bytes()],
+    )
+    .await;
+    assert!(anonymous.starts_with("HTTP/1.1 401 "), "{anonymous}");
+    let malformed = raw_exchange(
+        &server,
+        &[b"GET /events/jobs/1 HTTP/1.1\r\nno colon\r\n\r\n"],
+    )
+    .await;
+    assert!(malformed.starts_with("HTTP/1.1 400 "), "{malformed}");
+
+    // A page's request, one byte at a time, then a second on the same
+    // connection: hyper answers both.
+    let page = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut pieces: Vec<&[u8]> = page.chunks(1).collect();
+    pieces.push(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let pages = raw_exchange(&server, &pieces).await;
+    assert_eq!(pages.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{pages}");
+}
