@@ -115,7 +115,11 @@ impl EventRelay {
                     .next()
                     .and_then(|range| range.split(' ').nth(1))
                     .and_then(|seq| seq.parse::<i64>().ok());
-                if last.is_some_and(|last| last <= self.published_of(job_id)) {
+                // Nobody here to tell: a watcher who comes later reads the
+                // stored events first, and the catch-up publishes the rest.
+                if !self.hub.is_watched(job_id)
+                    || last.is_some_and(|last| last <= self.published_of(job_id))
+                {
                     return;
                 }
                 self.publish_stored(job_id).await;

@@ -80,6 +80,17 @@ impl EventHub {
             .collect()
     }
 
+    /// Whether someone here watches job `job_id`.
+    pub fn is_watched(&self, job_id: i64) -> bool {
+        let replays = self
+            .replays
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        replays
+            .get(&job_id)
+            .is_some_and(|replay| replay.strong_count() > 0)
+    }
+
     /// The job's shared replay: the one its other watchers hold, or a new one.
     pub(crate) fn replay(&self, job_id: i64) -> Arc<JobReplay> {
         let mut replays = self
