@@ -221,6 +221,20 @@ pub struct JobDetail {
     pub resumes: Option<i64>,
     /// The job that finishes this interrupted one.
     pub resumed_by: Option<i64>,
+    /// For an interrupted job still waiting for someone, when the reader
+    /// may deploy: the release live before it, which Roll back restores.
+    pub restore: Option<RestoreTarget>,
+    /// For an interrupted job: the job that ran on its environment after it.
+    pub later_job: Option<i64>,
+}
+
+/// The release an interrupted job's hosts go back to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RestoreTarget {
+    pub release_id: i64,
+    pub release_key: String,
+    pub commit_sha: String,
+    pub branch: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

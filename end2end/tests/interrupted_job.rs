@@ -3,7 +3,8 @@
 //! The job page then says the job was interrupted and needs attention;
 //! the admin abandons it with a reason, which the page and the audit log
 //! show as typed, never as markup — or resumes it, and a new job finishes
-//! its release.
+//! its release — or rolls back from the job's page to the release live
+//! before it.
 
 use anyhow::{ensure, Result};
 use end2end::{
@@ -15,15 +16,15 @@ use fantoccini::Locator;
 
 const ENV_PAGE: &str = "/apps/demo/envs/demo";
 
-/// Signs in, makes the demo's deploy hold in its `before_switch` hook until
-/// `go` exists, deploys, kills the server there and starts it again. The
-/// browser is on the job's page once it reads `interrupted`; the job's id.
+/// As a signed-in admin: makes the demo's deploy hold in its
+/// `before_switch` hook until `go` exists, deploys, kills the server there
+/// and starts it again. The browser is on the job's page once it reads
+/// `interrupted`; the job's id.
 async fn interrupted_deploy(
     client: &fantoccini::Client,
     slipway: &mut Slipway,
     go: &str,
 ) -> Result<i64> {
-    sign_in_as_first_admin(client, slipway).await?;
     client
         .goto(&slipway.url(&format!("{ENV_PAGE}/edit")))
         .await?;
@@ -66,14 +67,12 @@ async fn an_interrupted_job_resumes_as_a_new_job_that_finishes_its_release() -> 
     let browser = Browser::start().await?;
     let client = &browser.client;
     let go = slipway.data_path("go");
+    sign_in_as_first_admin(client, &slipway).await?;
     let job_id = interrupted_deploy(client, &mut slipway, &go).await?;
 
     std::fs::write(&go, "")?;
     let question = press_confirmed(client, "#needs-attention").await?;
-    ensure!(
-        question.contains("Run this job's release again"),
-        "{question}"
-    );
+    ensure!(question.contains("Finish this job's release"), "{question}");
     let resumed = job_page_after(client, job_id).await?;
     wait_for_text(client, "#job-state", |s| s.contains("succeeded")).await?;
     let resumes = wait_for_text(client, "#resumes", |s| !s.is_empty()).await?;
@@ -114,6 +113,7 @@ async fn an_interrupted_job_needs_attention_until_abandoned_with_a_reason() -> R
 
     // The deploy holds in its before_switch hook until `go` exists (never).
     let go = slipway.data_path("go");
+    sign_in_as_first_admin(client, &slipway).await?;
     let job_id = interrupted_deploy(client, &mut slipway, &go).await?;
 
     let reason = "<b>checked</b> the host: current untouched; $(id)";
@@ -144,6 +144,58 @@ async fn an_interrupted_job_needs_attention_until_abandoned_with_a_reason() -> R
     client.goto(&slipway.url("/audit")).await?;
     wait_for_text(client, "main", |s| {
         s.contains("job.abandoned") && s.contains(&format!("job/{job_id}"))
+    })
+    .await?;
+    Ok(())
+}
+
+/// Roll back from the interrupted job's page: a rollback job puts every
+/// host back on the release live before the job, and the interrupted job's
+/// page then names the job that took over from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_job_rolls_back_from_its_page_to_the_release_live_before() -> Result<()> {
+    let mut slipway = Slipway::start()?;
+    let browser = Browser::start().await?;
+    let client = &browser.client;
+    sign_in_as_first_admin(client, &slipway).await?;
+    press_deploy(client, &slipway, 1).await?;
+    job_page_reached(client).await?;
+    wait_for_text(client, "#job-state", |s| s.contains("succeeded")).await?;
+    let live_key = wait_for_text(client, "#release-key", |s| !s.is_empty()).await?;
+
+    let go = slipway.data_path("go");
+    let job_id = interrupted_deploy(client, &mut slipway, &go).await?;
+    std::fs::write(&go, "")?;
+    let question = press_confirmed(client, "#restore").await?;
+    ensure!(
+        question.contains(&format!("back on release {live_key}")),
+        "{question}"
+    );
+    let rollback = job_page_after(client, job_id).await?;
+    wait_for_text(client, "#job-state", |s| s.contains("succeeded")).await?;
+    wait_for_text(client, "h1", |s| s.contains("rollback")).await?;
+    let restored = wait_for_text(client, "#release-key", |s| !s.is_empty()).await?;
+    ensure!(restored == live_key, "restored {restored}, not {live_key}");
+
+    client
+        .goto(&slipway.url(&format!("/jobs/{job_id}")))
+        .await?;
+    wait_hydrated(client).await?;
+    let note = wait_for_text(client, "#taken-over", |s| !s.is_empty()).await?;
+    ensure!(note.contains(&format!("Job #{rollback}")), "{note}");
+    ensure!(
+        client
+            .find_all(Locator::Css("#needs-attention"))
+            .await?
+            .is_empty(),
+        "a job another job took over from needs no more attention"
+    );
+    let png = client.screenshot().await?;
+    std::fs::write(artifacts_dir()?.join("job-rolled-back.png"), png)?;
+
+    client.goto(&slipway.url("/audit")).await?;
+    wait_for_text(client, "main", |s| {
+        s.contains("rollback.requested") && s.contains(&format!("job/{rollback}"))
     })
     .await?;
     Ok(())

@@ -27,6 +27,23 @@ pub async fn get_job(id: String) -> Result<JobDetail, AppError> {
         )
         .is_ok();
     let request = engine.request_of_job(&actor, id).await?;
+    let waits_for_someone = view.job.state == engine::domain::JobState::Interrupted
+        && view.job.abandoned_by.is_none()
+        && view.job.resumed_by_job_id.is_none()
+        && view.later_job.is_none();
+    let restore = if waits_for_someone && may_deploy {
+        engine
+            .live_release(&actor, &view.environment)
+            .await?
+            .map(|live| crate::model::RestoreTarget {
+                release_id: live.id,
+                release_key: live.release_key,
+                commit_sha: live.commit_sha,
+                branch: live.branch,
+            })
+    } else {
+        None
+    };
     let duration = match (view.job.started_at, view.job.finished_at) {
         (Some(start), Some(end)) => Some(format!(
             "{:.1}s",
@@ -60,6 +77,8 @@ pub async fn get_job(id: String) -> Result<JobDetail, AppError> {
         may_deploy,
         resumes: view.job.resumes_job_id,
         resumed_by: view.job.resumed_by_job_id,
+        restore,
+        later_job: view.later_job,
         request_id: request.map(|r| r.id),
         approved_by: view.release.as_ref().and_then(|r| r.approved_by.clone()),
     })

@@ -12,8 +12,11 @@ use crate::components::state::StateBadge;
 use crate::components::what_changed::WhatChanged;
 use crate::error::AppError;
 use crate::functions::changes::job_changes;
+use crate::functions::environments::Rollback;
 use crate::functions::jobs::{get_job, AbandonJob, CancelJob, ResumeJob};
-use crate::model::{short_sha, Abandoned, EventLine, HostInfo, JobDetail, ProgressPayload};
+use crate::model::{
+    short_sha, Abandoned, Deployed, EventLine, HostInfo, JobDetail, ProgressPayload, RestoreTarget,
+};
 
 #[component]
 pub fn JobPage() -> impl IntoView {
@@ -24,6 +27,7 @@ pub fn JobPage() -> impl IntoView {
     let cancel = ServerAction::<CancelJob>::new();
     let abandon = ServerAction::<AbandonJob>::new();
     let resume = ServerAction::<ResumeJob>::new();
+    let rollback = ServerAction::<Rollback>::new();
     let job = Resource::new(id, |raw| async move {
         match raw.parse::<i64>() {
             Ok(id) if id > 0 => get_job(raw).await,
@@ -37,6 +41,17 @@ pub fn JobPage() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(resumed)) = resume.value().get() {
             navigate(&format!("/jobs/{resumed}"), Default::default());
+        }
+        // Rolled back: follow the rollback, or see its request wait.
+        match rollback.value().get() {
+            Some(Ok(Deployed::Job(job_id))) => {
+                navigate(&format!("/jobs/{job_id}"), Default::default())
+            }
+            Some(Ok(Deployed::Waiting(request))) => navigate(
+                &format!("/apps/{}/envs/{}", request.app, request.env),
+                Default::default(),
+            ),
+            _ => {}
         }
     });
     // Abandoned: reload the job, which now says by whom and why.
@@ -53,7 +68,7 @@ pub fn JobPage() -> impl IntoView {
                     Ok(detail) => {
                         // When the stream says the job ended, reload its facts (finish time, duration).
                         let on_end = Callback::new(move |_: ()| job.refetch());
-                        view! { <JobLive detail cancel resume abandon on_end /> }.into_any()
+                        view! { <JobLive detail cancel resume abandon rollback on_end /> }.into_any()
                     }
                     Err(e) => view! { <ErrorBox error=e /> }.into_any(),
                 }
@@ -66,26 +81,37 @@ pub fn JobPage() -> impl IntoView {
 #[derive(Clone)]
 struct InterruptedJob {
     job_id: i64,
+    app: String,
+    env: String,
     env_href: String,
     may_resume: bool,
+    /// The release Roll back restores (the one live before this job).
+    restore: Option<RestoreTarget>,
+    /// A job that ran on the environment after this one.
+    later_job: Option<i64>,
     may_abandon: bool,
     abandoned: Option<Abandoned>,
     resumed_by: Option<i64>,
 }
 
 /// An interrupted job needs attention until someone resumes it (a new job
-/// runs its release again), rolls back, or lets it go saying why; then the
+/// finishes its release), rolls back, or lets it go saying why; then the
 /// page says what became of it.
 #[component]
 fn Interrupted(
     job: InterruptedJob,
     resume: ServerAction<ResumeJob>,
     abandon: ServerAction<AbandonJob>,
+    rollback: ServerAction<Rollback>,
 ) -> impl IntoView {
     let InterruptedJob {
         job_id,
+        app,
+        env,
         env_href,
         may_resume,
+        restore,
+        later_job,
         may_abandon,
         abandoned,
         resumed_by,
@@ -93,7 +119,16 @@ fn Interrupted(
     if let Some(by) = resumed_by {
         return view! {
             <p class="notice" id="resumed">
-                "Resumed by "<A href=format!("/jobs/{by}")>{format!("job #{by}")}</A>", which runs its release again."
+                "Resumed by "<A href=format!("/jobs/{by}")>{format!("job #{by}")}</A>", which finishes its release."
+            </p>
+        }
+        .into_any();
+    }
+    if let Some(later) = later_job.filter(|_| abandoned.is_none()) {
+        return view! {
+            <p class="notice" id="taken-over">
+                <A href=format!("/jobs/{later}")>{format!("Job #{later}")}</A>
+                " ran on the environment after this one; it decided what the hosts run."
             </p>
         }
         .into_any();
@@ -111,18 +146,40 @@ fn Interrupted(
             <p>
                 "Needs attention: Slipway stopped while this job ran, so its hosts may be part-way through it. "
                 "On SSH hosts its deploy lock may remain (an admin breaks it with Break stale locks on the environment page). "
-                "Resume it, roll back from the environment's "<A href=format!("{env_href}#release-history")>"release history"</A>
-                ", or abandon it saying why."
+                "Resume it, roll back (here, or to any earlier release from the environment's "
+                <A href=format!("{env_href}#release-history")>"release history"</A>
+                "), or abandon it saying why."
             </p>
             {may_resume.then(|| view! {
                 <ActionForm action=resume>
                     <input type="hidden" name="id" value=job_id.to_string() />
                     <ConfirmSubmit label="Resume" confirm="Yes, resume it" kind="primary">
-                        "Run this job's release again as a new job? It finishes what this one began on every host and takes over the deploy locks it left. "
+                        "Finish this job's release as a new job? It goes on from where this one stopped: hosts where the release is staged keep it, the others are staged, then all switch; it takes over the deploy locks this one left. "
                         "Refused if another job ran here since, or the environment's settings changed."
                     </ConfirmSubmit>
                 </ActionForm>
                 <ActionError value=resume.value() />
+            })}
+            {restore.map(|target| {
+                let question = format!(
+                    "Put every host of {app}/{env} back on release {} ({} on {}), live before this job? A rollback job runs now.",
+                    target.release_key,
+                    short_sha(&target.commit_sha),
+                    target.branch,
+                );
+                view! {
+                    <div id="restore">
+                    <ActionForm action=rollback>
+                        <input type="hidden" name="app" value=app.clone() />
+                        <input type="hidden" name="env" value=env.clone() />
+                        <input type="hidden" name="release_id" value=target.release_id.to_string() />
+                        <ConfirmSubmit label=format!("Roll back to {}", target.release_key) confirm="Yes, roll back" kind="rollback">
+                            {question}
+                        </ConfirmSubmit>
+                    </ActionForm>
+                    <ActionError value=rollback.value() />
+                    </div>
+                }
             })}
             {may_abandon.then(|| view! {
                 <ActionForm action=abandon>
@@ -196,6 +253,7 @@ fn JobLive(
     cancel: ServerAction<CancelJob>,
     resume: ServerAction<ResumeJob>,
     abandon: ServerAction<AbandonJob>,
+    rollback: ServerAction<Rollback>,
     on_end: Callback<()>,
 ) -> impl IntoView {
     let JobDetail {
@@ -218,6 +276,8 @@ fn JobLive(
         may_deploy,
         resumes,
         resumed_by,
+        restore,
+        later_job,
     } = detail;
     let asked_before_load = cancel_requested_by.is_some();
     let job_id = summary.id;
@@ -259,7 +319,7 @@ fn JobLive(
                     "#"{build.id}" "<code>{short_sha(&build.commit_sha).to_owned()}</code>" "
                     <span class="branch">{build.branch.clone()}</span>" "{build.message.clone()}
                 </dd>
-                <dt>"Release"</dt><dd><code>{release_key.unwrap_or_default()}</code></dd>
+                <dt>"Release"</dt><dd><code id="release-key">{release_key.unwrap_or_default()}</code></dd>
                 <dt>"Requested"</dt>
                 <dd class="requested-by">
                     {summary.requested_by.clone()}" "<When at=summary.created_at.clone() />
@@ -299,13 +359,17 @@ fn JobLive(
             {(summary.state == "interrupted").then(|| {
                 let job = InterruptedJob {
                     job_id,
+                    app: app.clone(),
+                    env: env.clone(),
                     env_href: env_href.clone(),
                     may_resume: may_deploy,
+                    restore,
+                    later_job,
                     may_abandon: may_cancel,
                     abandoned,
                     resumed_by,
                 };
-                view! { <Interrupted job resume abandon /> }
+                view! { <Interrupted job resume abandon rollback /> }
             })}
         </section>
         {matches!(summary.kind.as_str(), "deploy" | "rollback").then(|| view! { <JobChanges job_id /> })}

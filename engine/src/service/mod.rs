@@ -129,6 +129,9 @@ pub struct JobView {
     /// There are more events than `events` holds: read them from the event
     /// stream after the last one (the job page does).
     pub more_events: bool,
+    /// For an interrupted job: the newest job queued on its environment
+    /// after it (which took over from it), if any.
+    pub later_job: Option<i64>,
 }
 
 /// An environment page's changing parts (see [`Engine::environment_activity`]).

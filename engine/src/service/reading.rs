@@ -2,7 +2,7 @@
 //! releases and jobs, each for any actor who may read.
 
 use crate::auth::{Actor, DeployPolicy, Permission};
-use crate::domain::{Application, Build, EnvVar, Environment, Job, JobEvent, Release};
+use crate::domain::{Application, Build, EnvVar, Environment, Job, JobEvent, JobState, Release};
 use crate::error::Result;
 use crate::runtime::JobWatch;
 
@@ -178,6 +178,13 @@ impl Engine {
         Ok(builds)
     }
 
+    /// The release live on `env`, if any: for an interrupted job, the one
+    /// its hosts go back to.
+    pub async fn live_release(&self, actor: &Actor, env: &Environment) -> Result<Option<Release>> {
+        actor.require(Permission::Read)?;
+        self.store.live_release(env.id).await
+    }
+
     pub async fn job_view(&self, actor: &Actor, job_id: i64) -> Result<JobView> {
         actor.require(Permission::Read)?;
         let job = self.store.job(job_id).await?;
@@ -194,6 +201,16 @@ impl Engine {
             .await?;
         let more_events = events.len() as i64 > JOB_VIEW_EVENTS;
         events.truncate(JOB_VIEW_EVENTS as usize);
+        let later_job = match job.state {
+            JobState::Interrupted => self
+                .store
+                .jobs_for_environment(job.environment_id, 1)
+                .await?
+                .first()
+                .map(|newest| newest.id)
+                .filter(|&newest| newest > job.id),
+            _ => None,
+        };
         Ok(JobView {
             job,
             environment,
@@ -202,6 +219,7 @@ impl Engine {
             hosts,
             events,
             more_events,
+            later_job,
         })
     }
 
