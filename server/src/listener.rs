@@ -19,6 +19,7 @@ use axum::serve::{Listener, ListenerExt};
 use axum::Router;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
+use tracing::Instrument;
 
 pub use replayed::Replayed;
 use sniff::Verdict;
@@ -118,7 +119,11 @@ async fn route(
         }
     };
     match verdict {
-        Verdict::EventStream => direct::serve(tcp, &first[..len], router, &answering).await,
+        Verdict::EventStream => {
+            direct::serve(tcp, &first[..len], router, &answering)
+                .instrument(tracing::debug_span!("event stream connection", %peer))
+                .await
+        }
         // Fails only once the server stopped accepting: the connection closes.
         Verdict::Other => {
             let _ = handover
