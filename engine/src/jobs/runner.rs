@@ -469,7 +469,7 @@ impl JobRunner {
                     .info(
                         None,
                         &format!(
-                            "resumes interrupted job #{interrupted_id}: runs its release again and takes over the deploy locks it left"
+                            "resumes interrupted job #{interrupted_id}: finishes its release from where it stopped (what is staged stays) and takes over the deploy locks it left"
                         ),
                     )
                     .await?;
