@@ -39,13 +39,7 @@ async fn interrupted_deploy(
         s.contains("before_switch")
     })
     .await?;
-    ensure!(
-        client
-            .find_all(Locator::Css("#needs-attention"))
-            .await?
-            .is_empty(),
-        "a running job needs no attention"
-    );
+    no_attention_asked(client, "a running job needs no attention").await?;
 
     slipway.kill_and_restart()?;
 
@@ -59,6 +53,29 @@ async fn interrupted_deploy(
     let attention = wait_for_text(client, "#needs-attention", |s| !s.is_empty()).await?;
     ensure!(attention.contains("Needs attention"), "{attention}");
     Ok(job_id)
+}
+
+/// The page no longer asks for attention (`why` says what settled it).
+async fn no_attention_asked(client: &fantoccini::Client, why: &str) -> Result<()> {
+    let asking = client.find_all(Locator::Css("#needs-attention")).await?;
+    ensure!(asking.is_empty(), "{why}");
+    Ok(())
+}
+
+/// The audit page lists `action` on job `job_id`.
+async fn audit_lists(
+    client: &fantoccini::Client,
+    slipway: &Slipway,
+    action: &str,
+    job_id: i64,
+) -> Result<()> {
+    client.goto(&slipway.url("/audit")).await?;
+    let target = format!("job/{job_id}");
+    wait_for_text(client, "main", |s| {
+        s.contains(action) && s.contains(&target)
+    })
+    .await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,19 +106,9 @@ async fn an_interrupted_job_resumes_as_a_new_job_that_finishes_its_release() -> 
     wait_hydrated(client).await?;
     let note = wait_for_text(client, "#resumed", |s| !s.is_empty()).await?;
     ensure!(note.contains(&format!("job #{resumed}")), "{note}");
-    ensure!(
-        client
-            .find_all(Locator::Css("#needs-attention"))
-            .await?
-            .is_empty(),
-        "a resumed job needs no more attention"
-    );
+    no_attention_asked(client, "a resumed job needs no more attention").await?;
 
-    client.goto(&slipway.url("/audit")).await?;
-    wait_for_text(client, "main", |s| {
-        s.contains("job.resumed") && s.contains(&format!("job/{job_id}"))
-    })
-    .await?;
+    audit_lists(client, &slipway, "job.resumed", job_id).await?;
     Ok(())
 }
 
@@ -131,21 +138,11 @@ async fn an_interrupted_job_needs_attention_until_abandoned_with_a_reason() -> R
             .is_empty(),
         "the reason was rendered as markup"
     );
-    ensure!(
-        client
-            .find_all(Locator::Css("#needs-attention"))
-            .await?
-            .is_empty(),
-        "an abandoned job needs no more attention"
-    );
+    no_attention_asked(client, "an abandoned job needs no more attention").await?;
     let png = client.screenshot().await?;
     std::fs::write(artifacts_dir()?.join("job-abandoned.png"), png)?;
 
-    client.goto(&slipway.url("/audit")).await?;
-    wait_for_text(client, "main", |s| {
-        s.contains("job.abandoned") && s.contains(&format!("job/{job_id}"))
-    })
-    .await?;
+    audit_lists(client, &slipway, "job.abandoned", job_id).await?;
     Ok(())
 }
 
@@ -183,20 +180,14 @@ async fn an_interrupted_job_rolls_back_from_its_page_to_the_release_live_before(
     wait_hydrated(client).await?;
     let note = wait_for_text(client, "#taken-over", |s| !s.is_empty()).await?;
     ensure!(note.contains(&format!("Job #{rollback}")), "{note}");
-    ensure!(
-        client
-            .find_all(Locator::Css("#needs-attention"))
-            .await?
-            .is_empty(),
-        "a job another job took over from needs no more attention"
-    );
+    no_attention_asked(
+        client,
+        "a job another job took over from needs no more attention",
+    )
+    .await?;
     let png = client.screenshot().await?;
     std::fs::write(artifacts_dir()?.join("job-rolled-back.png"), png)?;
 
-    client.goto(&slipway.url("/audit")).await?;
-    wait_for_text(client, "main", |s| {
-        s.contains("rollback.requested") && s.contains(&format!("job/{rollback}"))
-    })
-    .await?;
+    audit_lists(client, &slipway, "rollback.requested", rollback).await?;
     Ok(())
 }
